@@ -1,0 +1,1 @@
+"""Placeholder until the real-peer harness lands."""
