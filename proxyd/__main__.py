@@ -1,0 +1,7 @@
+"""`python -m proxyd`: parse the command line, run the server."""
+
+import sys
+
+from proxyd.cli import main
+
+sys.exit(main())

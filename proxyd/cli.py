@@ -1,0 +1,141 @@
+"""Command line and PROXYD_* environment -> Config. A flag wins over its environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import sys
+from collections.abc import Mapping, Sequence
+
+from proxyd.config import (
+    Config,
+    ConfigError,
+    ControlSettings,
+    Limits,
+    flag,
+    parse_hostport,
+    parse_route,
+)
+
+LIMIT_HELP = {
+    "max_header_bytes": "largest RTSP header block accepted (bytes); larger gets 431/400",
+    "max_headers": "most header fields per RTSP message",
+    "max_body_bytes": "largest RTSP body accepted (bytes); larger gets 413",
+    "max_connections": "most concurrent player connections",
+    "max_sessions": "most concurrent proxy sessions (503 beyond)",
+    "max_pipelined_requests": "most queued unanswered requests per player connection",
+    "origin_connect_timeout": "seconds to connect to an origin before 502",
+    "origin_response_timeout": "seconds to wait for an origin response before 504",
+    "udp_fallback_timeout": "seconds without UDP media from the origin before re-SETUP over TCP",
+    "session_timeout": "player session timeout announced in Session: ;timeout= (idle players are reaped)",
+    "keepalive_fraction": "keepalive toward the origin after this fraction of its session timeout",
+    "write_high_water": "player write buffer (bytes) above which media packets are dropped",
+    "write_drop_limit": "player write buffer (bytes) above which the player is disconnected",
+    "max_dropped_packets": "dropped media packets after which a slow player is disconnected",
+    "counters_interval": "seconds between session.counters reports",
+    "shutdown_grace": "seconds to drain sessions on SIGTERM before cancelling",
+    "rtp_port_min": "lowest local UDP port for RTP/RTCP pairs (0: ephemeral)",
+    "rtp_port_max": "highest local UDP port for RTP/RTCP pairs (0: ephemeral)",
+}
+
+
+def env_name(dest: str) -> str:
+    return "PROXYD_" + dest.upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m proxyd",
+        description="Caching RTSP streaming proxy daemon. Every flag can also be set with the PROXYD_* "
+        "environment variable shown; a flag given on the command line wins. List-valued variables "
+        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN) take whitespace- or comma-separated items.",
+    )
+    add = p.add_argument
+    add("--listen", metavar="HOST:PORT", help="RTSP listen address (PROXYD_LISTEN; default 127.0.0.1:8554)")
+    add("--route", action="append", metavar="/PREFIX=rtsp://HOST:PORT[/BASE]",
+        help="reverse-proxy route, repeatable; longest prefix wins (PROXYD_ROUTE)")
+    add("--allow-origin", action="append", metavar="HOST:PORT",
+        help="origin a forward-proxy request may name, repeatable; others get 403 (PROXYD_ALLOW_ORIGIN)")
+    add("--cache-dir", metavar="DIR", help="cache directory (PROXYD_CACHE_DIR; unused until caching lands)")
+    add("--origin-transport", choices=("auto", "udp", "tcp"),
+        help="media transport toward origins; auto tries UDP then falls back to TCP "
+        "(PROXYD_ORIGIN_TRANSPORT; default auto)")
+    add("--control-url", metavar="URL", help="control plane base URL; reports off when empty (PROXYD_CONTROL_URL)")
+    add("--control-token", metavar="TOKEN", help="control plane node token (PROXYD_CONTROL_TOKEN)")
+    add("--control-token-file", metavar="FILE",
+        help="file holding the control plane node token (PROXYD_CONTROL_TOKEN_FILE)")
+    add("--node-name", metavar="NAME", help="node name reported to the control plane (PROXYD_NODE_NAME)")
+    add("--state-dir", metavar="DIR", help="state directory: report spool, snapshot (PROXYD_STATE_DIR)")
+    add("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (PROXYD_LOG_LEVEL; default INFO)")
+    defaults = Limits()
+    for f in dataclasses.fields(Limits):
+        add(f"--{flag(f.name)}", dest=f.name, metavar="N",
+            help=f"{LIMIT_HELP[f.name]} ({env_name(f.name)}; default {getattr(defaults, f.name)})")
+    return p
+
+
+def _pick(args: argparse.Namespace, env: Mapping[str, str], dest: str) -> str | None:
+    value = getattr(args, dest)
+    if value is not None:
+        return value
+    return env.get(env_name(dest)) or None
+
+
+def _pick_list(args: argparse.Namespace, env: Mapping[str, str], dest: str) -> list[str]:
+    value = getattr(args, dest)
+    if value:
+        return value
+    return env.get(env_name(dest), "").replace(",", " ").split()
+
+
+def _number(text: str, kind: type, name: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"--{flag(name)} must be {'an integer' if kind is int else 'a number'}, "
+                          f"got {text!r}") from None
+
+
+def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(list(argv))
+    listen = _pick(args, env, "listen") or "127.0.0.1:8554"
+    host, port = parse_hostport(listen, "--listen")
+    routes = tuple(parse_route(r) for r in _pick_list(args, env, "route"))
+    allow = frozenset(parse_hostport(a, "--allow-origin", 554) for a in _pick_list(args, env, "allow_origin"))
+    limit_values = {}
+    for f in dataclasses.fields(Limits):
+        raw = _pick(args, env, f.name)
+        if raw is not None:
+            kind = int if isinstance(getattr(Limits(), f.name), int) else float
+            limit_values[f.name] = _number(raw, kind, f.name)
+    token = _pick(args, env, "control_token") or ""
+    token_file = _pick(args, env, "control_token_file")
+    if token_file and not token:
+        try:
+            token = pathlib.Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"--control-token-file: cannot read {token_file}: {exc.strerror}") from None
+    control = ControlSettings(url=_pick(args, env, "control_url") or "", token=token,
+                              node_name=_pick(args, env, "node_name") or "",
+                              state_dir=_pick(args, env, "state_dir") or "")
+    if control.url and not control.token:
+        raise ConfigError("--control-url needs --control-token or --control-token-file")
+    return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
+                  cache_dir=_pick(args, env, "cache_dir") or "",
+                  origin_transport=_pick(args, env, "origin_transport") or "auto",
+                  log_level=(_pick(args, env, "log_level") or "INFO").upper(),
+                  control=control, limits=Limits(**limit_values)).validate()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = config_from_args(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(f"proxyd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from proxyd.server import run
+
+    return run(config)

@@ -1,0 +1,156 @@
+"""Request-URI -> origin URL (reverse routes, forward allow-list) and URL rewriting in both directions.
+
+Pure functions and small value objects: no sockets, no clock.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+from proxyd.config import Config, Route, format_hostport
+
+DEFAULT_RTSP_PORT = 554
+
+
+class RoutingError(Exception):
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    host: str
+    port: int
+    path: str  # includes query, never empty ("/")
+
+    @property
+    def authority(self) -> str:
+        return format_hostport(self.host, self.port)
+
+
+def split_rtsp_url(url: str) -> UrlParts | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or DEFAULT_RTSP_PORT
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("rtsp", "rtspu", "rtspt") or not parts.hostname or parts.username:
+        return None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return UrlParts(parts.hostname.lower(), port, path)
+
+
+def _under(path: str, prefix: str) -> str | None:
+    """Rest of `path` after `prefix` on a segment boundary, or None."""
+    if prefix in ("", "/"):
+        return path
+    if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
+        return path[len(prefix):]
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one player request goes, and the two URL bases used to rewrite between the two sides."""
+
+    origin_host: str
+    origin_port: int
+    origin_url: str
+    proxy_base: str   # e.g. rtsp://proxy:8554/vod
+    origin_base: str  # e.g. rtsp://origin:8600/base
+    forward: bool
+
+    def to_origin(self, url: str) -> str:
+        return _rebase(url, self.proxy_base, self.origin_base)
+
+    def to_player(self, url: str) -> str:
+        return _rebase(url, self.origin_base, self.proxy_base)
+
+
+def _rebase(url: str, src: str, dst: str) -> str:
+    if src == dst:
+        return url
+    src_parts, url_parts = split_rtsp_url(src), split_rtsp_url(url)
+    if src_parts is None or url_parts is None or url_parts.port != src_parts.port:
+        return url
+    if url_parts.host != src_parts.host and not _loopback_alias(url_parts.host, src_parts.host):
+        return url
+    base_path = src_parts.path.rstrip("/")
+    rest = _under(url_parts.path, base_path)
+    if rest is None:
+        return url
+    return dst.rstrip("/") + rest if rest else dst
+
+
+def _loopback_alias(a: str, b: str) -> bool:
+    loop = {"127.0.0.1", "localhost", "::1"}
+    return a in loop and b in loop
+
+
+class Router:
+    def __init__(self, config: Config) -> None:
+        # Longest prefix first, so the first match is the most specific route.
+        self.routes: tuple[Route, ...] = tuple(sorted(config.routes, key=lambda r: len(r.prefix), reverse=True))
+        self.allow_origins = config.allow_origins
+        self.listen_host = config.listen_host
+
+    def resolve(self, uri: str, local_host: str, local_port: int) -> Target:
+        parts = split_rtsp_url(uri)
+        if parts is None:
+            raise RoutingError(400, "Bad Request", f"request-URI is not an rtsp URL: {uri[:200]!r}")
+        is_self = parts.port == local_port and parts.host in {local_host, self.listen_host, "localhost",
+                                                              "127.0.0.1", "::1"}
+        if not is_self and (parts.host, parts.port) in self.allow_origins:
+            base = f"rtsp://{parts.authority}"
+            return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True)
+        if is_self or parts.port == local_port:
+            for route in self.routes:
+                rest = _under(parts.path, route.prefix)
+                if rest is None:
+                    continue
+                proxy_base = f"rtsp://{parts.authority}{'' if route.prefix == '/' else route.prefix}"
+                origin_url = route.origin_url + (rest if rest.startswith(("/", "?")) or not rest else "/" + rest)
+                return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
+                              route.origin_url, forward=False)
+        if is_self:
+            raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
+        raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")
+
+
+# --- rewriting of URLs carried in headers and SDP --------------------------------------------------
+
+def rewrite_rtp_info(value: str, convert) -> str:
+    """RTP-Info: url=...;seq=..;rtptime=..[,url=...] with every url= passed through `convert`."""
+    out = []
+    for item in value.split(","):
+        fields = []
+        for param in item.split(";"):
+            name, eq, val = param.strip().partition("=")
+            if eq and name.lower() == "url":
+                param = f"url={convert(val.strip())}"
+            fields.append(param.strip())
+        out.append(";".join(fields))
+    return ",".join(out)
+
+
+def rewrite_sdp_controls(sdp: bytes, convert) -> bytes:
+    """Rewrite absolute a=control: URLs; every other byte is kept as it was (line endings included)."""
+    lines = sdp.split(b"\n")
+    for i, line in enumerate(lines):
+        if line[:10].lower() != b"a=control:":
+            continue
+        body = line[10:]
+        cr = body.endswith(b"\r")
+        url = (body[:-1] if cr else body).strip().decode("utf-8", "replace")
+        if "://" in url:
+            lines[i] = b"a=control:" + convert(url).encode() + (b"\r" if cr else b"")
+    return b"\n".join(lines)
+
+
+URL_HEADERS = ("Content-Base", "Content-Location", "Location")
