@@ -1,0 +1,81 @@
+"""Live dashboard events: publish after commit to the channel-layer group "live".
+
+Services call `publish(event_type, payload)` inside their transaction; nothing is sent if it rolls back.
+A broken channel layer (Redis down) must never fail the write that triggered it, so send errors are logged.
+"""
+
+import logging
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+LIVE_GROUP = "live"
+# Consumer method that receives the message: "live.event" -> LiveConsumer.live_event.
+MESSAGE_TYPE = "live.event"
+
+
+class SessionStarted(TypedDict):
+    session_id: str
+    node: str
+    url: str
+    player_addr: str
+    user_agent: str
+    served_from: str
+    started_at: str  # ISO 8601
+
+
+class SessionEnded(TypedDict):
+    session_id: str
+    node: str
+    end_reason: str
+    ended_at: str
+    bytes_out: int
+    packets_lost: int
+
+
+class NodeBandwidth(TypedDict):
+    node: str
+    sessions: int
+    bandwidth_bps: int
+
+
+class CacheHitRatio(TypedDict):
+    ratio: float  # 0.0-1.0; sessions served from cache / all sessions in the window
+    cache_sessions: int
+    total_sessions: int
+    window_seconds: int
+
+
+EVENT_PAYLOADS: dict[str, type] = {
+    "session.started": SessionStarted,
+    "session.ended": SessionEnded,
+    "node.bandwidth": NodeBandwidth,
+    "cache.hit_ratio": CacheHitRatio,
+}
+
+
+def publish(event_type: str, payload: Mapping[str, Any]) -> None:
+    """Queue one live event; it is sent when the current transaction commits (at once outside one)."""
+    expected = EVENT_PAYLOADS.get(event_type)
+    if expected is None:
+        raise ValueError(f"unknown live event type {event_type!r}")
+    missing = set(expected.__annotations__) - set(payload)
+    if missing:
+        raise ValueError(f"live event {event_type} lacks {sorted(missing)}")
+    message = {"type": MESSAGE_TYPE, "event": event_type, "payload": dict(payload)}
+    transaction.on_commit(lambda: _send(message))
+
+
+def _send(message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(LIVE_GROUP, message)
+    except Exception:  # the write is committed already; a lost live update is only cosmetic
+        logger.warning("live event %s not delivered to the channel layer", message["event"], exc_info=True)
