@@ -1,0 +1,1 @@
+"""RTP/RTCP packets, SDP and per-stream statistics. Pure functions, no I/O."""
