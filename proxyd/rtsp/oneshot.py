@@ -1,0 +1,102 @@
+"""Blocking one-request RTSP client over a plain socket (Celery tasks, tests).
+
+rtsp_request("rtsp://origin/clip.wmv", "GET_PARAMETER", headers, body) -> Response
+
+Requests the server sends meanwhile (ANNOUNCE, EndOfStream SET_PARAMETER), interleaved frames and
+responses to other CSeqs are skipped; only the response matching our CSeq is returned.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterable
+
+from .connection import ParserLimits, Role, RtspConnection
+from .errors import HeaderParseError, RemoteProtocolError
+from .events import NEED_DATA, ConnectionClosed, Headers, Request, Response
+from .headers import split_rtsp_url
+
+RECV_CHUNK = 65536
+
+
+class RtspRequestError(Exception):
+    """Base for everything rtsp_request raises."""
+
+
+class RtspConnectError(RtspRequestError):
+    """The TCP connection could not be made (refused, unreachable, DNS)."""
+
+
+class RtspTimeoutError(RtspRequestError):
+    """No complete response before the deadline."""
+
+
+class RtspResponseError(RtspRequestError):
+    """The server closed early or sent something that is not valid RTSP."""
+
+
+def rtsp_request(
+    url: str,
+    method: str,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    timeout: float = 5.0,
+    *,
+    limits: ParserLimits | None = None,
+) -> Response:
+    """Send one request to `url` (also the request-URI) and return its response.
+
+    `timeout` bounds the whole exchange: connect, send and receive.
+    """
+    try:
+        target = split_rtsp_url(url)
+    except HeaderParseError as exc:
+        raise RtspConnectError(str(exc)) from exc
+    if target.scheme == "rtsps":
+        raise RtspConnectError("rtsps is not supported by the one-shot client")
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    except TimeoutError as exc:
+        raise RtspTimeoutError(f"connect to {target.host}:{target.port} timed out") from exc
+    except OSError as exc:
+        raise RtspConnectError(f"connect to {target.host}:{target.port} failed: {exc}") from exc
+    with sock:
+        conn = RtspConnection(Role.CLIENT, limits)
+        request_headers = Headers(headers)
+        if "CSeq" not in request_headers:
+            request_headers = Headers((("CSeq", "1"), *request_headers.items()))
+        wire = conn.send_request(Request(method, url, request_headers, body))
+        cseq = int(request_headers.get("CSeq", "1"))
+        try:
+            _set_remaining(sock, deadline)
+            sock.sendall(wire)
+            return _read_response(sock, conn, cseq, deadline)
+        except TimeoutError as exc:
+            raise RtspTimeoutError(f"no response from {target.host}:{target.port} within {timeout}s") from exc
+        except OSError as exc:
+            raise RtspResponseError(f"connection to {target.host}:{target.port} failed: {exc}") from exc
+
+
+def _set_remaining(sock: socket.socket, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    sock.settimeout(remaining)
+
+
+def _read_response(sock: socket.socket, conn: RtspConnection, cseq: int, deadline: float) -> Response:
+    while True:
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as exc:
+            raise RtspResponseError(f"invalid RTSP from server: {exc}") from exc
+        if event is NEED_DATA:
+            _set_remaining(sock, deadline)
+            conn.receive_data(sock.recv(RECV_CHUNK))
+        elif isinstance(event, ConnectionClosed):
+            raise RtspResponseError("server closed the connection before responding")
+        elif isinstance(event, Response) and event.cseq == cseq:
+            return event
+        # anything else (server request, interleaved frame, stray response): skip it
