@@ -19,23 +19,17 @@ LIVE_GROUP = "live"
 MESSAGE_TYPE = "live.event"
 
 
-class SessionStarted(TypedDict):
-    session_id: str
+class SessionState(TypedDict):
+    """session.started and session.ended (built by appliance.playback.services)."""
+
     node: str
+    session_id: str
     url: str
-    player_addr: str
-    user_agent: str
     served_from: str
-    started_at: str  # ISO 8601
-
-
-class SessionEnded(TypedDict):
-    session_id: str
-    node: str
-    end_reason: str
-    ended_at: str
+    player_addr: str
+    started_at: str | None  # ISO 8601
+    ended_at: str | None
     bytes_out: int
-    packets_lost: int
 
 
 class NodeBandwidth(TypedDict):
@@ -52,8 +46,8 @@ class CacheHitRatio(TypedDict):
 
 
 EVENT_PAYLOADS: dict[str, type] = {
-    "session.started": SessionStarted,
-    "session.ended": SessionEnded,
+    "session.started": SessionState,
+    "session.ended": SessionState,
     "node.bandwidth": NodeBandwidth,
     "cache.hit_ratio": CacheHitRatio,
 }

@@ -1,0 +1,35 @@
+"""Periodic live-dashboard figures: per-node bandwidth and the cache hit ratio, pushed over Channels."""
+
+import datetime as dt
+
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from appliance.nodes.models import ProxyNode
+from appliance.playback import live
+from appliance.playback.models import StreamSession
+
+
+def cache_hit_ratio(*, since: dt.datetime) -> live.CacheHitRatio:
+    counts = StreamSession.objects.filter(started_at__gte=since).aggregate(
+        total=Count("pk"), cache=Count("pk", filter=Q(served_from="cache")))
+    total, cache = counts["total"] or 0, counts["cache"] or 0
+    return {"ratio": (cache / total) if total else 0.0, "cache_sessions": cache, "total_sessions": total,
+            "window_seconds": settings.APPLIANCE_HIT_RATIO_WINDOW}
+
+
+@shared_task(name="playback.publish_live_stats", ignore_result=True, soft_time_limit=20, time_limit=30)
+def publish_live_stats() -> int:
+    now = timezone.now()
+    seen_since = now - dt.timedelta(seconds=settings.APPLIANCE_LIVE_STATS_INTERVAL * 3)
+    nodes = ProxyNode.objects.filter(last_seen__gte=seen_since).only("name", "load_sessions", "load_bandwidth_bps")
+    published = 0
+    for node in nodes[:200]:
+        live.publish("node.bandwidth", {"node": node.name, "sessions": node.load_sessions,
+                                        "bandwidth_bps": node.load_bandwidth_bps})
+        published += 1
+    live.publish("cache.hit_ratio",
+                 cache_hit_ratio(since=now - dt.timedelta(seconds=settings.APPLIANCE_HIT_RATIO_WINDOW)))
+    return published + 1
