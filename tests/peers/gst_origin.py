@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""Real RTSP origin for tests and benchmarks, built on GStreamer's gst-rtsp-server.
+
+Run with Debian's /usr/bin/python3 (it has `gi`), not the project venv:
+
+    /usr/bin/python3 tests/peers/gst_origin.py --port 0 --vod clip=/path/a.mp4 --live live
+
+Serves on-demand MP4 files (H.264 + AAC, seekable, real duration) and optionally one shared live
+mount (test pattern + tone, x264 zerolatency with a short GOP). Prints one JSON object per line on
+stdout: {"event": "ready", "port": N} first, then client/session/request events with a monotonic
+timestamp `t`, so tests can count what a proxy did upstream. SIGTERM/SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+AAC_ENCODERS = ("avenc_aac", "voaacenc", "fdkaacenc")
+REQUEST_SIGNALS = ("options", "describe", "setup", "play", "pause", "teardown",
+                   "get-parameter", "set-parameter", "announce")
+
+
+def emit(event: str, **fields) -> None:
+    fields = {"event": event, "t": round(time.monotonic(), 6), **fields}
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def vod_launch(path: str) -> str:
+    location = path.replace("\\", "\\\\").replace('"', '\\"')
+    return (f'( filesrc location="{location}" ! qtdemux name=d '
+            "d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 "
+            "d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 )")
+
+
+def pick_aac_encoder() -> str:
+    for name in AAC_ENCODERS:
+        if Gst.ElementFactory.find(name) is not None:
+            return name
+    raise SystemExit(f"gst_origin: no AAC encoder installed (tried {', '.join(AAC_ENCODERS)})")
+
+
+def live_launch(args: argparse.Namespace) -> str:
+    aac = pick_aac_encoder()
+    # nal-hrd=cbr + filler keeps the stream at the configured bitrate whatever the picture is,
+    # so benchmarks get the load they ask for.
+    return (f"( videotestsrc is-live=true pattern={args.live_pattern} ! "
+            f"video/x-raw,width={args.live_width},height={args.live_height},framerate={args.live_fps}/1 ! "
+            f"x264enc tune=zerolatency speed-preset=ultrafast threads=1 bitrate={args.live_bitrate_kbps} "
+            f"vbv-buf-capacity=1000 key-int-max={args.live_gop} option-string=nal-hrd=cbr:filler=1 ! "
+            "video/x-h264,profile=constrained-baseline ! "
+            "rtph264pay name=pay0 pt=96 config-interval=1 "
+            "audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=48000,channels=1 ! "
+            f"audioconvert ! {aac} ! aacparse ! rtpmp4gpay name=pay1 pt=97 )")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed in the ready event)")
+    p.add_argument("--vod", action="append", default=[], metavar="MOUNT=PATH",
+                   help="serve an MP4 (H.264 + AAC) on demand at /MOUNT; repeatable")
+    p.add_argument("--live", metavar="MOUNT", help="serve a shared live source at /MOUNT")
+    p.add_argument("--live-width", type=int, default=320)
+    p.add_argument("--live-height", type=int, default=240)
+    p.add_argument("--live-fps", type=int, default=25)
+    p.add_argument("--live-gop", type=int, default=25, help="frames between IDR frames")
+    p.add_argument("--live-bitrate-kbps", type=int, default=500)
+    p.add_argument("--live-pattern", default="ball", help="videotestsrc pattern")
+    p.add_argument("--protocols", choices=("udp", "tcp", "both"), default="both")
+    p.add_argument("--session-timeout", type=int, default=60, help="seconds (Session: ...;timeout=)")
+    p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                   help="extra header added to every response; repeatable")
+    return p.parse_args(argv)
+
+
+class Origin:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.server = GstRtspServer.RTSPServer()
+        self.server.set_address(args.address)
+        self.server.set_service(str(args.port))
+        self.extra_headers = [tuple(h.split(":", 1)) for h in args.header]
+        for h in self.extra_headers:
+            if len(h) != 2 or not h[0].strip():
+                raise SystemExit(f"gst_origin: bad --header {h!r}, expected NAME:VALUE")
+        self.setup_paths: dict[int, str | None] = {}
+        self.next_client_id = 1
+        mounts = self.server.get_mount_points()
+        protocols = {
+            "udp": GstRtsp.RTSPLowerTrans.UDP,
+            "tcp": GstRtsp.RTSPLowerTrans.TCP,
+            "both": GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.TCP,
+        }[args.protocols]
+        for spec in args.vod:
+            mount, sep, path = spec.partition("=")
+            if not sep or not mount or not path:
+                raise SystemExit(f"gst_origin: bad --vod {spec!r}, expected MOUNT=PATH")
+            self._add(mounts, mount, vod_launch(path), shared=False, protocols=protocols)
+        if args.live:
+            self._add(mounts, args.live, live_launch(args), shared=True, protocols=protocols)
+        self.server.connect("client-connected", self.on_client_connected)
+        self.server.get_session_pool().connect("session-removed", self.on_session_removed)
+
+    def _add(self, mounts, mount: str, launch: str, *, shared: bool, protocols) -> None:
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(launch)
+        factory.set_shared(shared)
+        factory.set_protocols(protocols)
+        factory.connect("media-configure", self.on_media_configure, mount)
+        mounts.add_factory("/" + mount.strip("/"), factory)
+
+    def start(self) -> int:
+        if self.server.attach(None) == 0:
+            raise SystemExit(f"gst_origin: cannot listen on {self.args.address}:{self.args.port}")
+        GLib.timeout_add(500, self.cleanup_sessions)
+        port = self.server.get_bound_port()
+        emit("ready", port=port, address=self.args.address)
+        return port
+
+    def cleanup_sessions(self) -> bool:
+        self.server.get_session_pool().cleanup()  # expires timed-out sessions
+        return True
+
+    # --- signal handlers (run on the GLib main loop) ---
+
+    def on_client_connected(self, server, client) -> None:
+        cid = self.next_client_id
+        self.next_client_id += 1
+        conn = client.get_connection()
+        emit("client-connected", client=cid, peer=f"{conn.get_ip()}")
+        client.connect("pre-setup-request", self.on_pre_setup, cid)
+        client.connect("new-session", self.on_new_session, cid)
+        client.connect("closed", self.on_client_closed, cid)
+        if self.extra_headers:
+            client.connect("send-message", self.on_send_message)
+        for name in REQUEST_SIGNALS:
+            client.connect(f"{name}-request", self.on_request, cid, name)
+
+    def on_request(self, client, ctx, cid: int, method: str) -> None:
+        uri = ctx.uri.get_request_uri() if ctx.uri is not None else None
+        fields = {"client": cid, "method": method.upper().replace("-", "_"), "uri": uri}
+        if ctx.request is not None:
+            res, ua = ctx.request.get_header(GstRtsp.RTSPHeaderField.USER_AGENT, 0)
+            if res == GstRtsp.RTSPResult.OK:
+                fields["user_agent"] = ua
+        emit("request", **fields)
+
+    def on_pre_setup(self, client, ctx, cid: int):
+        # new-session carries no URI; remember the SETUP's path so session-created can name it.
+        self.setup_paths[cid] = ctx.uri.abspath if ctx.uri is not None else None
+        return GstRtsp.RTSPStatusCode.OK
+
+    def on_new_session(self, client, session, cid: int) -> None:
+        session.set_timeout(self.args.session_timeout)
+        path = self.setup_paths.get(cid)
+        if path is not None:
+            path = path.rsplit("/stream=", 1)[0]
+        emit("session-created", client=cid, session=session.get_sessionid(), path=path)
+
+    def on_session_removed(self, pool, session) -> None:
+        emit("session-closed", session=session.get_sessionid())
+
+    def on_client_closed(self, client, cid: int) -> None:
+        self.setup_paths.pop(cid, None)
+        emit("client-closed", client=cid)
+
+    def on_send_message(self, client, ctx, message) -> None:
+        if message.get_type() == GstRtsp.RTSPMsgType.RESPONSE:
+            for name, value in self.extra_headers:
+                message.add_header_by_name(name.strip(), value.strip())
+
+    def on_media_configure(self, factory, media, mount: str) -> None:
+        emit("media-configured", path="/" + mount.strip("/"))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    Gst.init(None)
+    origin = Origin(args)
+    loop = GLib.MainLoop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, loop.quit)
+    origin.start()
+    loop.run()
+    emit("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,257 @@
+"""Drive tests/peers/gst_origin.py (a real GStreamer RTSP origin) from the venv python.
+
+    with GstOrigin(vod={"clip": clip.path}, live="live") as origin:
+        url = origin.url("/clip")
+        ...
+        origin.wait_for(lambda e: e["event"] == "session-created", timeout=5)
+        assert origin.session_count("/clip") == 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+GST_PYTHON = "/usr/bin/python3"  # Debian's python has `gi`; the venv does not
+SCRIPT = Path(__file__).with_name("gst_origin.py")
+READY_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+
+Event = dict
+
+
+class PeerMissing(RuntimeError):
+    """A binary or library the peer needs is not installed; fixtures turn this into a skip."""
+
+
+class OriginError(RuntimeError):
+    pass
+
+
+def check_gst_origin_available() -> None:
+    if not os.access(GST_PYTHON, os.X_OK):
+        raise PeerMissing(f"{GST_PYTHON} not found")
+    probe = subprocess.run(
+        [GST_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0');"
+         "from gi.repository import GstRtspServer"],
+        capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        lines = probe.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"]
+        raise PeerMissing("GstRtspServer (gir1.2-gst-rtsp-server-1.0, python3-gi) is not importable: "
+                          + lines[-1])
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveOptions:
+    width: int = 320
+    height: int = 240
+    fps: int = 25
+    gop_frames: int = 25
+    bitrate_kbps: int = 500
+    pattern: str = "ball"
+
+    def argv(self, mount: str) -> list[str]:
+        return ["--live", mount, "--live-width", str(self.width), "--live-height", str(self.height),
+                "--live-fps", str(self.fps), "--live-gop", str(self.gop_frames),
+                "--live-bitrate-kbps", str(self.bitrate_kbps), "--live-pattern", self.pattern]
+
+
+class GstOrigin:
+    """One gst_origin.py subprocess. Events are collected by a reader thread; all access is locked."""
+
+    def __init__(self, *, vod: Mapping[str, os.PathLike | str] | None = None, live: str | None = None,
+                 live_options: LiveOptions = LiveOptions(), protocols: str = "both",
+                 session_timeout: int = 60, headers: Mapping[str, str] | None = None,
+                 port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None):
+        self.vod = dict(vod or {})
+        self.live = live
+        self.live_options = live_options
+        self.protocols = protocols
+        self.session_timeout = session_timeout
+        self.headers = dict(headers or {})
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = None
+        self.stderr_path = stderr_path
+        self._proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._events: list[Event] = []
+        self._cond = threading.Condition()
+
+    # --- lifecycle ---
+
+    def argv(self, port: int) -> list[str]:
+        argv = [GST_PYTHON, "-u", str(SCRIPT), "--address", self.host, "--port", str(port),
+                "--protocols", self.protocols, "--session-timeout", str(self.session_timeout)]
+        for mount, path in self.vod.items():
+            argv += ["--vod", f"{mount.strip('/')}={os.fspath(path)}"]
+        if self.live:
+            argv += self.live_options.argv(self.live.strip("/"))
+        for name, value in self.headers.items():
+            argv += ["--header", f"{name}:{value}"]
+        return argv
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> GstOrigin:
+        if self._proc is not None:
+            raise OriginError("origin already running")
+        # A restart keeps the old port so URLs handed out stay valid.
+        port = self.port if self.port is not None else self.requested_port
+        stderr = open(self.stderr_path, "ab") if self.stderr_path else subprocess.DEVNULL
+        try:
+            self._proc = subprocess.Popen(self.argv(port), stdout=subprocess.PIPE, stderr=stderr,
+                                          stdin=subprocess.DEVNULL)
+        finally:
+            if self.stderr_path:
+                stderr.close()
+        generation = self._generation = getattr(self, "_generation", 0) + 1
+        self._reader = threading.Thread(target=self._read_events, args=(self._proc, generation),
+                                        name="gst-origin-events", daemon=True)
+        self._reader.start()
+        try:
+            ready = self.wait_for(lambda e: e["event"] in ("ready", "exited") and e["gen"] == generation,
+                                  timeout=timeout)
+        except TimeoutError:
+            self.stop()
+            raise OriginError(f"gst origin did not become ready within {timeout}s") from None
+        if ready["event"] != "ready":
+            self._proc = None
+            raise OriginError(f"gst origin exited before ready (rc={ready.get('returncode')}); "
+                              f"stderr: {self.stderr_path}")
+        self.port = ready["port"]
+        return self
+
+    def _read_events(self, proc: subprocess.Popen, generation: int) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                event = {"event": "unparsed", "line": raw.decode(errors="replace").rstrip()}
+            event["gen"] = generation
+            with self._cond:
+                self._events.append(event)
+                self._cond.notify_all()
+        with self._cond:
+            self._events.append({"event": "exited", "gen": generation, "returncode": proc.wait()})
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`. Returns the exit code (None if never started)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=timeout)
+        return proc.returncode
+
+    def restart(self, timeout: float = READY_TIMEOUT_S) -> GstOrigin:
+        """Stop and start again on the same port (e.g. to simulate an origin outage)."""
+        self.stop()
+        return self.start(timeout=timeout)
+
+    def __enter__(self) -> GstOrigin:
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # --- addressing ---
+
+    @property
+    def authority(self) -> str:
+        if self.port is None:
+            raise OriginError("origin not started")
+        return f"{self.host}:{self.port}"
+
+    def url(self, path: str = "") -> str:
+        return f"rtsp://{self.authority}/{path.lstrip('/')}"
+
+    # --- events ---
+
+    @property
+    def events(self) -> list[Event]:
+        """Snapshot of all events so far (every generation; each carries `gen`)."""
+        with self._cond:
+            return list(self._events)
+
+    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0, *,
+                 after: int = 0) -> Event:
+        """First event (from index `after`) matching `predicate`; TimeoutError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            index = after
+            while True:
+                while index < len(self._events):
+                    if predicate(self._events[index]):
+                        return self._events[index]
+                    index += 1
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no matching origin event within {timeout}s")
+                self._cond.wait(remaining)
+
+    def wait_until(self, condition: Callable[[list[Event]], bool], timeout: float = 10.0) -> list[Event]:
+        """Wait until `condition(events)` is true for the whole event list."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not condition(self._events):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"origin events did not satisfy the condition within {timeout}s")
+                self._cond.wait(remaining)
+            return list(self._events)
+
+    def mark(self) -> int:
+        """Current event index; pass as `after=` to only look at later events."""
+        with self._cond:
+            return len(self._events)
+
+    def sessions_created(self, path: str | None = None, *, after: int = 0) -> list[Event]:
+        return [e for e in self.events[after:] if e["event"] == "session-created"
+                and (path is None or e.get("path") == "/" + path.strip("/"))]
+
+    def session_count(self, path: str | None = None, *, after: int = 0) -> int:
+        return len(self.sessions_created(path, after=after))
+
+    def open_sessions(self) -> set[str]:
+        created, closed = set(), set()
+        for e in self.events:
+            if e["event"] == "session-created":
+                created.add(e["session"])
+            elif e["event"] == "session-closed":
+                closed.add(e["session"])
+        return created - closed
+
+    def requests(self, method: str | None = None, *, after: int = 0) -> list[Event]:
+        return [e for e in self.events[after:] if e["event"] == "request"
+                and (method is None or e["method"] == method.upper())]
+
+
+def gst_launch_binary() -> str:
+    path = shutil.which("gst-launch-1.0")
+    if path is None:
+        raise PeerMissing("gst-launch-1.0 not found on PATH")
+    return path
