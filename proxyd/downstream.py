@@ -1,0 +1,317 @@
+"""Player-facing RTSP connection: bytes -> sans-IO events -> method handlers (dispatch table)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+from typing import TYPE_CHECKING
+
+from proxyd.log import context, get_logger
+from proxyd.relay import InterleavedWriter, StreamRelay
+from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
+from proxyd.rtsp.connection import Role, RtspConnection
+from proxyd.rtsp.errors import RemoteProtocolError, RtspError
+from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
+from proxyd.rtsp.headers import join_control_url, content_base
+from proxyd.session import ProxySession, choose_player_transport, forward_headers, rewrite_response_headers
+from proxyd.upstream import OriginClient, OriginError
+
+if TYPE_CHECKING:
+    from proxyd.server import ProxyServer
+
+log = get_logger("downstream")
+
+PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
+CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
+RTPMAP = re.compile(r"^a=rtpmap:\s*\d+\s+[^/\s]+/(\d+)", re.I)
+
+
+def sdp_clock_rates(sdp: bytes, base: str) -> dict[str, int]:
+    """Absolute control URL -> RTP clock rate, per media section."""
+    rates: dict[str, int] = {}
+    control, rate, in_media = None, 90000, False
+    for raw in sdp.decode("utf-8", "replace").splitlines() + ["m=end"]:
+        line = raw.strip()
+        if line.startswith("m="):
+            if in_media and control:
+                rates[join_control_url(base, control)] = rate
+            control, rate, in_media = None, 90000, True
+        elif in_media and line.lower().startswith("a=control:"):
+            control = line[10:].strip()
+        elif in_media and (m := RTPMAP.match(line)):
+            rate = int(m.group(1))
+    return rates
+
+
+class Reply(Exception):
+    """Raised inside a handler to answer with a status (logged as a warning once)."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+class PlayerConnection(asyncio.Protocol):
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.config = server.config
+        self.limits = server.config.limits
+        self.conn = RtspConnection(Role.SERVER, server.parser_limits)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.peer_ip = ""
+        self.local_host, self.local_port = "", 0
+        self.user_agent = ""
+        self.requests: collections.deque[Request] = collections.deque()
+        self.worker: asyncio.Task | None = None
+        self.sessions: dict[str, ProxySession] = {}
+        self.channels: dict[int, StreamRelay] = {}
+        self.origins: dict[tuple[str, int], OriginClient] = {}  # DESCRIBE connections, adopted by SETUP
+        self.clock_rates: dict[str, int] = {}
+        self.writer: InterleavedWriter | None = None
+        self.overloaded = False
+        self.closing = False
+        self._last_data = b""
+        self.dispatch = {
+            "OPTIONS": self.on_options, "DESCRIBE": self.on_describe, "SETUP": self.on_setup,
+            "PLAY": self.on_play, "PAUSE": self.on_pause, "TEARDOWN": self.on_teardown,
+            "GET_PARAMETER": self.on_parameter, "SET_PARAMETER": self.on_parameter,
+        }
+
+    # --- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        self.peer_ip = peer[0]
+        self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
+        self.local_host, self.local_port = local[0], local[1]
+        self.overloaded = not self.server.add_connection(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_data = data[-4096:]
+        self.conn.receive_data(data)
+        self._drain_events()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        self._drain_events()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self.writer is not None:
+            self.writer.close()
+        for session in list(self.sessions.values()):
+            session.close("connection_lost")
+        for origin in self.origins.values():
+            origin.close()
+        self.origins.clear()
+        if self.worker is not None and not self.worker.done():
+            self.worker.cancel()
+        self.server.remove_connection(self)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closing and self.transport is not None and not self.transport.is_closing()
+
+    def _drain_events(self) -> None:
+        while not self.closing:
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError as exc:
+                match = CSEQ_HINT.search(self._last_data)
+                self._reject(exc.status_hint, exc.reason, str(exc), match.group(1).decode() if match else None)
+                return
+            if event is NEED_DATA:
+                return
+            if isinstance(event, InterleavedFrame):
+                stream = self.channels.get(event.channel)
+                if stream is not None:
+                    stream.rtcp_from_player(event.payload)
+            elif isinstance(event, Request):
+                self.requests.append(event)
+                if len(self.requests) >= self.limits.max_pipelined_requests:
+                    self.transport.pause_reading()  # resumed when the worker catches up
+                if self.worker is None or self.worker.done():
+                    self.worker = asyncio.get_running_loop().create_task(self._work())
+            elif isinstance(event, ConnectionClosed):
+                self.close_connection("player closed")
+                return
+            # Responses are players' answers to our relayed server requests: nothing to do.
+
+    def _reject(self, status: int, reason: str, detail: str, cseq: str | None) -> None:
+        log.warning("%s %d %s: %s", context(self.peer, cseq), status, reason, detail)
+        headers = Headers([("CSeq", cseq)] if cseq else [])
+        self.transport.write(self.conn.send_response(Response(status, reason, headers)))
+        self.close_connection(f"protocol error {status}")
+
+    # --- request worker ------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while self.requests and not self.closing:
+            request = self.requests.popleft()
+            if len(self.requests) < self.limits.max_pipelined_requests:
+                self.transport.resume_reading()
+            response = await self._handle(request)
+            if self.closing:
+                return
+            headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
+            self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
+                                                                  response.body)))
+
+    async def _handle(self, request: Request) -> Response:
+        session_value = request.headers.get("Session")
+        session_id = session_value.split(";")[0].strip() if session_value else None
+        if request.headers.get("User-Agent"):
+            self.user_agent = request.headers.get("User-Agent")[:256]
+        handler = self.dispatch.get(request.method)
+        try:
+            if self.overloaded:
+                raise Reply(503, "Service Unavailable", "too many connections")
+            if handler is None:
+                raise Reply(501, "Not Implemented", f"method {request.method[:32]!r} not implemented")
+            return await handler(request)
+        except Reply as exc:
+            status, reason, detail = exc.status, exc.reason, exc.detail
+        except RoutingError as exc:
+            status, reason, detail = exc.status, exc.reason, exc.detail
+        except OriginError as exc:
+            status, reason, detail = exc.status, exc.reason, exc.detail
+        except RtspError as exc:
+            status, reason, detail = exc.status_hint, exc.reason, str(exc)
+        except OSError as exc:
+            status, reason, detail = 503, "Service Unavailable", f"local resource error: {exc}"
+        log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
+                    status, reason, detail)
+        headers = [("Public", PUBLIC)] if status == 501 else []
+        if self.overloaded:
+            asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
+        return Response(status, reason, Headers(headers))
+
+    def _session(self, request: Request, required: bool = True) -> ProxySession | None:
+        value = request.headers.get("Session")
+        if not value:
+            if required:
+                raise Reply(455, "Method Not Valid in This State", f"{request.method} without a session")
+            return None
+        session = self.server.sessions.get(value.split(";")[0].strip())
+        if session is None:
+            raise Reply(454, "Session Not Found", f"unknown session {value[:64]!r}")
+        session.touch()
+        return session
+
+    def _target(self, request: Request) -> Target:
+        return self.server.router.resolve(request.uri, self.local_host, self.local_port)
+
+    async def _origin_for(self, target: Target, adopt: bool) -> OriginClient:
+        key = (target.origin_host, target.origin_port)
+        client = self.origins.pop(key, None) if adopt else self.origins.get(key)
+        if client is not None and client.is_open:
+            return client
+        client = await OriginClient.connect(target.origin_host, target.origin_port,
+                                            limits=self.server.parser_limits,
+                                            connect_timeout=self.limits.origin_connect_timeout,
+                                            response_timeout=self.limits.origin_response_timeout)
+        if not adopt:
+            self.origins[key] = client
+        return client
+
+    # --- handlers (each returns the Response; CSeq is added by the worker) ---------------------
+    async def on_options(self, request: Request) -> Response:
+        session = self._session(request, required=False)
+        headers = [("Public", PUBLIC)]
+        if session is not None:
+            headers.append(("Session", session.player_session_header))
+        return Response(200, "OK", Headers(headers))
+
+    async def on_describe(self, request: Request) -> Response:
+        target = self._target(request)
+        origin = await self._origin_for(target, adopt=False)
+        resp = await origin.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+        headers = rewrite_response_headers(resp, target, None)
+        body = resp.body
+        if 200 <= resp.status < 300 and body:
+            base = content_base(resp.headers, target.origin_url)
+            for url, rate in sdp_clock_rates(body, base).items():
+                self.clock_rates[target.to_player(url)] = rate
+            body = rewrite_sdp_controls(body, target.to_player)
+        return Response(resp.status, resp.reason, Headers(headers), body)
+
+    async def on_setup(self, request: Request) -> Response:
+        session = self._session(request, required=False)
+        target = self._target(request)
+        spec = choose_player_transport(request.headers.get("Transport"))
+        if spec is None:
+            raise Reply(461, "Unsupported Transport", f"no usable transport in {request.headers.get('Transport')!r}")
+        created = session is None
+        if created:
+            if len(self.server.sessions) >= self.limits.max_sessions:
+                raise Reply(453, "Not Enough Bandwidth", "session limit reached")
+            origin = await self._origin_for(target, adopt=True)
+            session = ProxySession(self.server, self, target, origin)
+        elif (target.origin_host, target.origin_port) != (session.target.origin_host, session.target.origin_port):
+            raise Reply(459, "Aggregate Operation Not Allowed", "SETUP for another origin within a session")
+        try:
+            resp = await session.setup(request, target.origin_url, spec, self.clock_rates.get(request.uri, 90000))
+        except BaseException:
+            if created:
+                session.close("origin_error", "setup failed", origin_teardown=False)
+            raise
+        if created:
+            if 200 <= resp.status < 300:
+                self.sessions[session.id] = session
+                self.server.sessions[session.id] = session
+            else:
+                session.close("origin_error", "setup refused", origin_teardown=False)
+        return resp
+
+    async def on_play(self, request: Request) -> Response:
+        return await self._session(request).play(request)
+
+    async def on_pause(self, request: Request) -> Response:
+        return await self._session(request).pause(request)
+
+    async def on_teardown(self, request: Request) -> Response:
+        return await self._session(request).teardown(request)
+
+    async def on_parameter(self, request: Request) -> Response:
+        session = self._session(request, required=False)
+        if session is not None:
+            return await session.origin_request(request)
+        if not request.body:  # session-less keepalive
+            return Response(200, "OK", Headers())
+        target = self._target(request)
+        origin = await self._origin_for(target, adopt=False)
+        resp = await origin.request(request.method, target.origin_url, forward_headers(request.headers), request.body)
+        return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, target, None)), resp.body)
+
+    # --- used by ProxySession ------------------------------------------------------------------
+    def media_writer(self) -> InterleavedWriter:
+        if self.writer is None:
+            self.writer = InterleavedWriter(self.transport, high_water=self.limits.write_high_water,
+                                            drop_limit=self.limits.write_drop_limit,
+                                            max_dropped=self.limits.max_dropped_packets,
+                                            on_overflow=self.close_connection)
+        return self.writer
+
+    def register_channel(self, channel: int, stream: StreamRelay) -> None:
+        self.channels[channel] = stream
+
+    def forget_session(self, session: ProxySession) -> None:
+        if self.sessions.pop(session.id, None) is not None:
+            for channel in [c for c, s in self.channels.items() if s in session.streams]:
+                del self.channels[channel]
+
+    def send_server_request(self, request: Request) -> None:
+        if not self.is_open:
+            return
+        try:
+            self.transport.write(self.conn.send_request(request))
+        except RtspError as exc:
+            log.warning("%s cannot relay %s to player: %s", context(self.peer), request.method, exc)
+
+    def close_connection(self, why: str) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("%s closing player connection: %s", context(self.peer), why)
+            self.transport.close()

@@ -1,0 +1,242 @@
+"""RTP/RTCP forwarding between one origin session and one player (no per-packet rewriting in this issue).
+
+Hot path rules: UDP sockets are read with add_reader into one preallocated 64 KiB buffer (no stdlib
+datagram transport, so no 256 KiB max_size allocation per datagram), a burst is drained per wakeup,
+UDP is forwarded with sendto from the advertised server port, TCP interleaved frames are joined
+into one write per loop iteration, and a slow TCP player gets packets dropped, then disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+from collections.abc import Callable
+
+FRAME_HEADER = struct.Struct("!cBH")
+MAX_DATAGRAM = 65536
+BURST = 64  # datagrams drained per wakeup before yielding to the loop
+
+
+class StreamCounters:
+    """Per-stream counters; loss from RTP sequence gaps, jitter from the player's receiver reports."""
+
+    __slots__ = ("packets_in", "bytes_in", "packets_out", "bytes_out", "packets_lost", "packets_dropped",
+                 "jitter_units", "_last_seq")
+
+    def __init__(self) -> None:
+        self.packets_in = self.bytes_in = self.packets_out = self.bytes_out = 0
+        self.packets_lost = self.packets_dropped = self.jitter_units = 0
+        self._last_seq = -1
+
+    def count_rtp_in(self, data) -> None:
+        self.packets_in += 1
+        self.bytes_in += len(data)
+        if len(data) < 12:
+            return
+        seq = (data[2] << 8) | data[3]
+        last = self._last_seq
+        if last >= 0:
+            gap = (seq - last) & 0xFFFF
+            if gap == 0 or gap >= 0x8000:  # duplicate or reordered: not a loss, keep the high mark
+                return
+            self.packets_lost += gap - 1
+        self._last_seq = seq
+
+
+def receiver_report_jitter(data: bytes) -> int | None:
+    """Interarrival jitter (RTP timestamp units) from the first report block of an RTCP RR/SR, if any."""
+    offset = 0
+    while offset + 8 <= len(data):
+        if data[offset] >> 6 != 2:
+            return None
+        count, ptype = data[offset] & 0x1F, data[offset + 1]
+        length = (((data[offset + 2] << 8) | data[offset + 3]) + 1) * 4
+        block = offset + (8 if ptype == 201 else 28 if ptype == 200 else -1)
+        if block > offset and count and block + 24 <= len(data) and block + 24 <= offset + length:
+            return int.from_bytes(data[block + 12:block + 16], "big")
+        offset += length
+    return None
+
+
+class InterleavedWriter:
+    """Joins interleaved frames for one player TCP connection into one write per loop iteration."""
+
+    def __init__(self, transport: asyncio.Transport, *, high_water: int, drop_limit: int,
+                 max_dropped: int, on_overflow: Callable[[str], None]) -> None:
+        self.transport = transport
+        self.high_water = high_water
+        self.drop_limit = drop_limit
+        self.max_dropped = max_dropped
+        self.on_overflow = on_overflow
+        self.pending = bytearray()
+        self.pending_packets = 0
+        self.dropped = 0
+        self.closed = False
+        self._loop = asyncio.get_running_loop()
+
+    def add(self, channel: int, data) -> None:
+        if self.closed:
+            return
+        if not self.pending:
+            self._loop.call_soon(self.flush)
+        self.pending += FRAME_HEADER.pack(b"$", channel, len(data))
+        self.pending += data
+        self.pending_packets += 1
+
+    def flush(self) -> None:
+        if not self.pending or self.closed:
+            return
+        buffered = self.transport.get_write_buffer_size()
+        if buffered > self.high_water:
+            self.dropped += self.pending_packets
+            if buffered > self.drop_limit or self.dropped > self.max_dropped:
+                self.closed = True
+                self.on_overflow(f"slow player: {buffered} bytes buffered, {self.dropped} packets dropped")
+        else:
+            self.transport.write(bytes(self.pending))
+        self.pending.clear()
+        self.pending_packets = 0
+
+    def close(self) -> None:
+        self.closed = True
+        self.pending.clear()
+
+
+class StreamRelay:
+    """One media stream: origin RTP/RTCP in (UDP socket pair or interleaved channels), player out."""
+
+    def __init__(self, index: int, clock_rate: int = 90000) -> None:
+        self.index = index
+        self.clock_rate = clock_rate
+        self.counters = StreamCounters()
+        self.first_packet = asyncio.Event()
+        # Player side: exactly one of udp addresses or tcp writer+channels.
+        self.player_rtp_addr: tuple | None = None
+        self.player_rtcp_addr: tuple | None = None
+        self.player_writer: InterleavedWriter | None = None
+        self.player_channels = (0, 1)
+        # Origin side: UDP addresses for RTCP back, or an interleaved sender.
+        self.origin_rtcp_addr: tuple | None = None
+        self.origin_frame_sender: Callable[[int, bytes], None] | None = None
+        self.origin_channels = (0, 1)
+        self.pair: UdpPair | None = None
+        self.player_seen = False  # set by player RTCP; the idle reaper reads and clears it
+
+    @property
+    def player_transport(self) -> str:
+        return "tcp" if self.player_writer is not None else "udp"
+
+    # --- origin -> player ---
+    def rtp_from_origin(self, data) -> None:
+        c = self.counters
+        c.count_rtp_in(data)
+        if c.packets_in == 1:
+            self.first_packet.set()
+        writer = self.player_writer
+        if writer is not None:
+            writer.add(self.player_channels[0], data)
+        elif self.player_rtp_addr is not None and self.pair is not None:
+            try:
+                self.pair.rtp.sendto(data, self.player_rtp_addr)
+            except OSError:
+                c.packets_dropped += 1
+                return
+        else:
+            return
+        c.packets_out += 1
+        c.bytes_out += len(data)
+
+    def rtcp_from_origin(self, data) -> None:
+        if self.player_writer is not None:
+            self.player_writer.add(self.player_channels[1], data)
+        elif self.player_rtcp_addr is not None and self.pair is not None:
+            try:
+                self.pair.rtcp.sendto(data, self.player_rtcp_addr)
+            except OSError:
+                pass
+
+    # --- player -> origin (receiver reports) ---
+    def rtcp_from_player(self, data) -> None:
+        self.player_seen = True
+        jitter = receiver_report_jitter(bytes(data))
+        if jitter is not None:
+            self.counters.jitter_units = jitter
+        if self.origin_frame_sender is not None:
+            self.origin_frame_sender(self.origin_channels[1], bytes(data))
+        elif self.origin_rtcp_addr is not None and self.pair is not None:
+            try:
+                self.pair.rtcp.sendto(data, self.origin_rtcp_addr)
+            except OSError:
+                pass
+
+    @property
+    def jitter_ms(self) -> float:
+        return self.counters.jitter_units * 1000.0 / self.clock_rate if self.clock_rate else 0.0
+
+    def close(self) -> None:
+        if self.pair is not None:
+            self.pair.close()
+            self.pair = None
+        if self.player_writer is not None:
+            self.player_writer = None
+
+
+class UdpPair:
+    """An RTP/RTCP socket pair read with add_reader; datagrams go to the stream by direction."""
+
+    def __init__(self, rtp: socket.socket, rtcp: socket.socket, stream: StreamRelay) -> None:
+        self.rtp = rtp
+        self.rtcp = rtcp
+        self.stream = stream
+        self.rtp_port = rtp.getsockname()[1]
+        self._buf = bytearray(MAX_DATAGRAM)
+        self._view = memoryview(self._buf)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(rtp.fileno(), self._on_rtp)
+        self._loop.add_reader(rtcp.fileno(), self._on_rtcp)
+        self.closed = False
+
+    def _on_rtp(self) -> None:
+        sock, view, stream = self.rtp, self._view, self.stream
+        player = stream.player_rtp_addr
+        for _ in range(BURST):
+            try:
+                n, addr = sock.recvfrom_into(self._buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP port unreachable from an earlier send: keep reading
+                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                    continue
+                return
+            if addr == player:  # player's NAT punch packets never go upstream
+                continue
+            stream.rtp_from_origin(view[:n])
+
+    def _on_rtcp(self) -> None:
+        sock, view, stream = self.rtcp, self._view, self.stream
+        for _ in range(BURST):
+            try:
+                n, addr = sock.recvfrom_into(self._buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                    continue
+                return
+            if addr == stream.player_rtcp_addr:
+                stream.rtcp_from_player(view[:n])
+            else:
+                stream.rtcp_from_origin(view[:n])
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sock in (self.rtp, self.rtcp):
+            try:
+                self._loop.remove_reader(sock.fileno())
+            except (ValueError, RuntimeError):  # loop already closed
+                pass
+            sock.close()

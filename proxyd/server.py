@@ -1,0 +1,136 @@
+"""proxyd lifecycle: RTSP listener, session registry, report sink, signals, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import signal
+from collections.abc import Coroutine
+
+from proxyd.config import Config
+from proxyd.log import get_logger, setup_logging
+from proxyd.routing import Router
+from proxyd.rtsp.connection import ParserLimits
+
+log = get_logger("server")
+
+
+class NullSink:
+    def emit(self, kind: str, data: dict) -> None:
+        pass
+
+
+class ProxyServer:
+    def __init__(self, config: Config, reporter=None) -> None:
+        self.config = config
+        self.router = Router(config)
+        self.reporter = reporter or NullSink()
+        limits = config.limits
+        self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes, max_headers=limits.max_headers,
+                                          max_body_bytes=limits.max_body_bytes)
+        self.sessions: dict = {}
+        self.connections: set = set()
+        self.background: set[asyncio.Task] = set()
+        self.listener: asyncio.base_events.Server | None = None
+        self.stopped = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        return self.listener.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        from proxyd.downstream import PlayerConnection
+
+        loop = asyncio.get_running_loop()
+        self.listener = await loop.create_server(lambda: PlayerConnection(self), self.config.listen_host,
+                                                 self.config.listen_port, reuse_address=True)
+        log.info("listening on %s:%d routes=%s allow_origins=%s", self.config.listen_host, self.port,
+                 [f"{r.prefix}={r.origin_url}" for r in self.config.routes],
+                 sorted(f"{h}:{p}" for h, p in self.config.allow_origins))
+
+    async def stop(self) -> None:
+        """Stop accepting, end sessions (TEARDOWN upstream), close players, wait up to shutdown_grace."""
+        if self.listener is not None:
+            self.listener.close()
+        for session in list(self.sessions.values()):
+            session.close("shutdown")
+        for conn in list(self.connections):
+            conn.close_connection("shutdown")
+        if self.background:
+            await asyncio.wait(list(self.background), timeout=self.config.limits.shutdown_grace)
+        for task in list(self.background):
+            task.cancel()
+        if self.listener is not None:
+            await self.listener.wait_closed()
+        self.stopped.set()
+
+    # --- registry used by connections and sessions ---
+    def add_connection(self, conn) -> bool:
+        self.connections.add(conn)
+        return len(self.connections) <= self.config.limits.max_connections
+
+    def remove_connection(self, conn) -> None:
+        self.connections.discard(conn)
+
+    def forget_session(self, session) -> None:
+        self.sessions.pop(session.id, None)
+
+    def spawn(self, coro: Coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    def emit(self, kind: str, data: dict) -> None:
+        try:
+            self.reporter.emit(kind, data)
+        except Exception:  # the sink contract says never raises; a broken one must not stop media
+            log.exception("report sink failed for %s", kind)
+
+
+def _control_plane(config: Config):
+    """ControlPlane from proxyd.control.plane when --control-url is set, else None."""
+    if not config.control.url:
+        return None
+    from proxyd.control import plane
+
+    values = {"url": config.control.url, "base_url": config.control.url, "control_url": config.control.url,
+              "token": config.control.token, "node_name": config.control.node_name or config.listen_host,
+              "state_dir": config.control.state_dir, "listen": f"{config.listen_host}:{config.listen_port}"}
+    fields = {f.name for f in dataclasses.fields(plane.ControlConfig)}
+    return plane.ControlPlane(plane.ControlConfig(**{k: v for k, v in values.items() if k in fields}))
+
+
+async def _maybe_await(result) -> None:
+    if inspect.isawaitable(result):
+        await result
+
+
+async def serve(config: Config) -> None:
+    control = _control_plane(config)
+    if control is not None:
+        await _maybe_await(control.start())
+    server = ProxyServer(config, reporter=control.reporter if control is not None else None)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"proxyd ready rtsp://{config.listen_host}:{server.port}/", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+    if control is not None:
+        await _maybe_await(control.stop())
+
+
+def run(config: Config) -> int:
+    setup_logging(config.log_level)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))
+    return 0

@@ -1,0 +1,148 @@
+"""Origin-facing RTSP client: one TCP connection, requests matched to responses by CSeq,
+interleaved media frames and origin-initiated requests (EndOfStream, ANNOUNCE) handed to callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from proxyd.log import get_logger
+from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
+from proxyd.rtsp.errors import RtspError
+from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
+
+log = get_logger("upstream")
+
+
+class OriginError(Exception):
+    """The origin could not be reached or did not answer; carries the status to give the player."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+
+class OriginClient(asyncio.Protocol):
+    def __init__(self, host: str, port: int, *, limits: ParserLimits, response_timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.conn = RtspConnection(Role.CLIENT, limits)
+        self.response_timeout = response_timeout
+        self.transport: asyncio.Transport | None = None
+        self.pending: dict[int, asyncio.Future[Response]] = {}
+        self._cseq = 0
+        self.closed = asyncio.Event()
+        self.on_frame: Callable[[int, bytes], None] | None = None
+        self.on_request: Callable[[Request], None] | None = None
+        self.on_lost: Callable[[str], None] | None = None
+        self.on_flush: Callable[[], None] | None = None
+
+    @classmethod
+    async def connect(cls, host: str, port: int, *, limits: ParserLimits, connect_timeout: float,
+                      response_timeout: float) -> OriginClient:
+        loop = asyncio.get_running_loop()
+        client = cls(host, port, limits=limits, response_timeout=response_timeout)
+        try:
+            async with asyncio.timeout(connect_timeout):
+                await loop.create_connection(lambda: client, host, port)
+        except TimeoutError:
+            raise OriginError(504, "Gateway Timeout", f"connect to {host}:{port} timed out") from None
+        except OSError as exc:
+            raise OriginError(502, "Bad Gateway", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        return client
+
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.closed.is_set()
+
+    async def request(self, method: str, url: str, headers: Headers | None = None, body: bytes = b"") -> Response:
+        if not self.is_open:
+            raise OriginError(502, "Bad Gateway", f"origin {self.host}:{self.port} connection is closed")
+        self._cseq += 1
+        cseq = self._cseq
+        try:
+            data = self.conn.send_request(Request(method, url, (headers or Headers()).set("CSeq", str(cseq)), body))
+        except RtspError as exc:
+            raise OriginError(502, "Bad Gateway", f"cannot send {method} upstream: {exc}") from None
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self.pending[cseq] = future
+        self.transport.write(data)
+        try:
+            async with asyncio.timeout(self.response_timeout):
+                return await future
+        except TimeoutError:
+            raise OriginError(504, "Gateway Timeout", f"origin did not answer {method} in "
+                                                      f"{self.response_timeout}s") from None
+        finally:
+            self.pending.pop(cseq, None)
+
+    def send_frame(self, channel: int, payload: bytes) -> None:
+        if self.is_open:
+            self.transport.write(self.conn.send_frame(channel, payload))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self._fail_pending("closed")
+
+    # --- asyncio.Protocol ---
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        self._drain_events()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        self._drain_events()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self._fail_pending("connection lost")
+        if self.on_lost is not None:
+            self.on_lost("origin closed the connection")
+
+    def _drain_events(self) -> None:
+        conn = self.conn
+        try:
+            while True:
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    break
+                if isinstance(event, InterleavedFrame):
+                    if self.on_frame is not None:
+                        self.on_frame(event.channel, event.payload)
+                elif isinstance(event, Response):
+                    future = self.pending.get(event.cseq) if event.cseq is not None else None
+                    if future is not None and not future.done():
+                        future.set_result(event)
+                elif isinstance(event, Request):
+                    self._answer_origin_request(event)
+                elif isinstance(event, ConnectionClosed):
+                    self.transport.close()
+                    break
+        except RtspError as exc:
+            log.warning("origin=%s:%s protocol error from origin: %s", self.host, self.port, exc)
+            self._fail_pending(f"protocol error: {exc}")
+            self.transport.close()
+
+    def _answer_origin_request(self, request: Request) -> None:
+        known = request.method in ("SET_PARAMETER", "GET_PARAMETER", "ANNOUNCE", "OPTIONS")
+        headers = [("CSeq", str(request.cseq if request.cseq is not None else 0))]
+        if request.headers.get("Session"):
+            headers.append(("Session", request.headers.get("Session").split(";")[0]))
+        status, reason = (200, "OK") if known else (501, "Not Implemented")
+        self.transport.write(self.conn.send_response(Response(status, reason, Headers(headers))))
+        if known and request.method != "OPTIONS" and self.on_request is not None:
+            self.on_request(request)
+
+    def _fail_pending(self, why: str) -> None:
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(OriginError(502, "Bad Gateway", f"origin {self.host}:{self.port}: {why}"))
