@@ -1,0 +1,37 @@
+"""/api/v1/: the public REST API and its OpenAPI schema."""
+from django.urls import include, path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.routers import DefaultRouter
+
+from appliance.content.api import CachedContentViewSet
+from appliance.nodes.api import ProxyNodeViewSet
+from appliance.origins.api import OriginViewSet
+from appliance.playback.api.playlogs import PlayLogViewSet
+from appliance.playback.api.reports import ReportViewSet
+from appliance.playback.api.sessions import StreamSessionViewSet
+from appliance.uplink.api import UplinkEventViewSet
+
+router = DefaultRouter()
+router.register("origins", OriginViewSet, basename="origin")
+router.register("content", CachedContentViewSet, basename="content")
+router.register("sessions", StreamSessionViewSet, basename="session")
+router.register("playlogs", PlayLogViewSet, basename="playlog")
+router.register("reports", ReportViewSet, basename="report")
+router.register("nodes", ProxyNodeViewSet, basename="node")
+router.register("uplink", UplinkEventViewSet, basename="uplink")
+
+
+class SchemaBrowserView(SpectacularAPIView):
+    """The schema inside DRF's browsable page: works offline (Swagger UI/Redoc would load from a CDN)."""
+
+    renderer_classes = [BrowsableAPIRenderer, OpenApiJsonRenderer]
+
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(renderer_classes=[OpenApiYamlRenderer, OpenApiJsonRenderer]),
+         name="schema"),
+    path("schema/ui/", SchemaBrowserView.as_view(), name="schema-ui"),
+    path("", include(router.urls)),
+]

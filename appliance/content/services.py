@@ -1,0 +1,107 @@
+"""Writes for the cached-content catalogue: report appliers and operator actions."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from appliance.control.coerce import as_datetime, as_int, as_optional_int, as_str
+from appliance.core.audit import Actor, audit_record
+from appliance.core.exceptions import ConflictError
+from appliance.core.live import publish_after_commit
+from appliance.content.models import CachedContent, ContentState, PrestuffRequest, PurgeRequest, RequestState
+from appliance.nodes.models import ProxyNode
+from appliance.origins.selectors import origin_for_url
+
+logger = logging.getLogger(__name__)
+
+
+def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.datetime) -> CachedContent | None:
+    """Upsert the node's copy of one URL from a cache.changed event, ignoring out-of-date events."""
+    url = as_str(data.get("url"), 2000)
+    state = data.get("state")
+    if not url or state not in ContentState.values:
+        logger.warning("cache.changed from %s ignored: url=%r state=%r", node.name, url, state)
+        return None
+    content, created = CachedContent.objects.select_for_update().get_or_create(
+        node=node, url=url, defaults={"origin": origin_for_url(url), "report_seq": -1})
+    if seq <= content.report_seq:
+        return content
+    content.state = state
+    content.report_seq = seq
+    content.sdp = as_str(data.get("sdp"), 1 << 20)
+    content.cache_control = as_str(data.get("cache_control"), 1000)
+    content.last_modified = as_str(data.get("last_modified"), 100)
+    content.etag = as_str(data.get("etag"), 255)
+    content.content_size = as_optional_int(data.get("content_size"))
+    content.size_bytes = max(0, as_int(data.get("size_bytes")))
+    content.fetched_at = as_datetime(data.get("fetched_at")) or content.fetched_at
+    content.expires_at = as_datetime(data.get("expires_at"))
+    content.hits = max(0, as_int(data.get("hits")))
+    content.bytes_served = max(0, as_int(data.get("bytes_served")))
+    content.save()
+    if state == ContentState.PURGED:
+        _complete_purges_for(url, at)
+    elif state == ContentState.COMPLETE:
+        PrestuffRequest.objects.filter(url=url, state=RequestState.PENDING).filter(
+            Q(node=node) | Q(node__isnull=True)).update(state=RequestState.DONE, completed_at=at)
+    publish_after_commit("cache.changed", {"node": node.name, "url": url, "state": state,
+                                           "hits": content.hits, "bytes_served": content.bytes_served})
+    return content
+
+
+def _complete_purges_for(url: str, at: dt.datetime) -> None:
+    pending = PurgeRequest.objects.filter(state=RequestState.PENDING)
+    done = [p.pk for p in pending.only("pk", "url", "prefix")
+            if (url.startswith(p.url) if p.prefix else url == p.url)]
+    if done:
+        PurgeRequest.objects.filter(pk__in=done).update(state=RequestState.DONE, completed_at=at)
+
+
+def purge_request_create(*, url: str, prefix: bool, actor: Actor) -> PurgeRequest:
+    with transaction.atomic():
+        purge = PurgeRequest.objects.create(url=url, prefix=prefix)
+        matching = CachedContent.objects.filter(url__startswith=url) if prefix else CachedContent.objects.filter(url=url)
+        marked = matching.exclude(state=ContentState.PURGED).update(state=ContentState.PURGING,
+                                                                    updated_at=timezone.now())
+        audit_record(actor=actor, action="content.purge", obj=purge,
+                     changes={"url": url, "prefix": prefix, "entries_marked": marked})
+    return purge
+
+
+def content_purge(*, content: CachedContent, actor: Actor) -> PurgeRequest:
+    if content.state == ContentState.PURGED:
+        raise ConflictError("This content has already been purged.", code="already_purged")
+    return purge_request_create(url=content.url, prefix=False, actor=actor)
+
+
+def _revalidate_task():
+    try:
+        return importlib.import_module("appliance.content.tasks").revalidate_content
+    except (ImportError, AttributeError):
+        return None
+
+
+def content_revalidate(*, content: CachedContent, actor: Actor) -> bool:
+    """Queue a revalidation after commit. Returns False when no task runner is installed."""
+    if content.state in (ContentState.PURGED, ContentState.PURGING):
+        raise ConflictError("Purged content cannot be revalidated.", code="purged")
+    task = _revalidate_task()
+    with transaction.atomic():
+        audit_record(actor=actor, action="content.revalidate", obj=content, changes={"url": content.url})
+        if task is not None:
+            content_id = content.pk
+            transaction.on_commit(lambda: task.delay(content_id))
+    return task is not None
+
+
+def content_prestuff(*, url: str, node: ProxyNode | None, actor: Actor) -> PrestuffRequest:
+    with transaction.atomic():
+        request = PrestuffRequest.objects.create(url=url, node=node)
+        audit_record(actor=actor, action="content.prestuff", obj=request,
+                     changes={"url": url, "node": node.name if node else None})
+    return request

@@ -1,0 +1,51 @@
+"""Bearer-token authentication for proxyd nodes (/internal/v1/ only)."""
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions
+from rest_framework.permissions import BasePermission
+
+from appliance.nodes.models import ProxyNode, hash_token
+
+
+class NodePrincipal:
+    """request.user for a node: authenticated, but never a Django user and never staff."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_superuser = False
+    is_staff = False
+
+    def __init__(self, node: ProxyNode):
+        self.node = node
+
+    def __str__(self) -> str:
+        return f"node:{self.node.name}"
+
+
+class ProxydTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+        try:
+            token = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Malformed token.") from None
+        # Lookup is by a SHA-256 of the token, so timing reveals nothing about the token itself;
+        # the final comparison is constant-time anyway.
+        node = ProxyNode.objects.filter(token_hash=hash_token(token), enabled=True).first()
+        if node is None or not node.token_matches(token):
+            raise exceptions.AuthenticationFailed("Unknown node token.")
+        return NodePrincipal(node), node
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="proxyd"'
+
+
+class IsProxyNode(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, ProxyNode)

@@ -1,0 +1,77 @@
+"""Report ingestion: each event id is stored once per node and applied once, in one transaction."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from appliance.content.services import content_apply_change
+from appliance.control.models import ReportEvent
+from appliance.core.live import publish_after_commit
+from appliance.nodes.models import ProxyNode
+from appliance.playback import services as playback
+from appliance.uplink.services import uplink_enqueue_from_report
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def _apply(node: ProxyNode, event: dict) -> None:
+    kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
+    if kind == "session.started":
+        playback.session_apply_started(node=node, data=data, at=at)
+    elif kind == "session.counters":
+        playback.session_apply_counters(node=node, data=data, seq=seq)
+    elif kind == "session.ended":
+        playback.session_apply_ended(node=node, data=data, seq=seq, at=at)
+    elif kind == "cache.changed":
+        content_apply_change(node=node, data=data, seq=seq, at=at)
+    elif kind == "playlog":
+        playback.playlog_record(node=node, data=data, at=at)
+    elif kind == "sendevent":
+        session_id = data.get("session_id")
+        session = (playback.session_locked(node=node, session_id=str(session_id)[:128])
+                   if session_id else None)
+        uplink_enqueue_from_report(node=node, event_id=event["id"], data=data, at=at, session=session)
+    else:
+        logger.info("report event kind %r from %s stored but not applied", kind, node.name)
+
+
+def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict], now: dt.datetime) -> IngestResult:
+    """Store and apply a validated batch. Safe to call again with the same batch."""
+    unique: dict = {}
+    for event in events:
+        unique.setdefault(event["id"], event)
+    with transaction.atomic():
+        # Locking the node row serialises batches from one node, so the "already stored?" check below
+        # cannot race with a concurrent retry of the same batch.
+        locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
+        known = set(ReportEvent.objects.filter(node=locked, event_id__in=list(unique))
+                    .values_list("event_id", flat=True))
+        fresh = sorted((e for key, e in unique.items() if key not in known), key=lambda e: e["seq"])
+        ReportEvent.objects.bulk_create(
+            [ReportEvent(node=locked, event_id=e["id"], seq=e["seq"], kind=e["kind"][:32], at=e["at"])
+             for e in fresh])
+        for event in fresh:
+            _apply(locked, event)
+        _touch_node(locked, node_info, now)
+    publish_after_commit("node.load", {"node": locked.name, "sessions": locked.load_sessions,
+                                       "bandwidth_bps": locked.load_bandwidth_bps})
+    return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+
+def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> None:
+    node.last_seen = now
+    node.version = info.get("version") or node.version
+    node.listen = info.get("listen") or node.listen
+    load = info.get("load") or {}
+    node.load_sessions = load.get("sessions", node.load_sessions)
+    node.load_bandwidth_bps = load.get("bandwidth_bps", node.load_bandwidth_bps)
+    node.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps"])

@@ -1,0 +1,56 @@
+"""The configuration snapshot a node pulls; its ETag is a hash of its content."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from django.conf import settings
+from django.db.models import Q
+
+from appliance.content.models import CachedContent, PrestuffRequest, PurgeRequest, RequestState
+from appliance.control.schemas import SCHEMA_VERSION
+from appliance.nodes.models import ProxyNode
+from appliance.origins.models import Origin
+from appliance.playback.models import StreamSession
+
+_ORIGIN_FIELDS = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
+                  "stale_if_error", "transport", "live", "split", "username", "password")
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
+    """Everything except etag and generated_at, in a stable order."""
+    origins = [dict(zip(_ORIGIN_FIELDS, row, strict=True))
+               for row in Origin.objects.order_by("id").values_list(*_ORIGIN_FIELDS)]
+    purges = [{"id": pk, "url": url, "prefix": prefix} for pk, url, prefix in
+              PurgeRequest.objects.filter(state=RequestState.PENDING).order_by("id")
+              .values_list("id", "url", "prefix")[: settings.APPLIANCE_SNAPSHOT_MAX_PURGES]]
+    prestuff = [{"id": pk, "url": url} for pk, url in
+                PrestuffRequest.objects.filter(state=RequestState.PENDING)
+                .filter(Q(node=node) | Q(node__isnull=True)).order_by("id").values_list("id", "url")
+                [: settings.APPLIANCE_SNAPSHOT_MAX_PURGES]]
+    window_start = now - dt.timedelta(seconds=settings.APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW)
+    revalidated = [{"url": url, "expires_at": _iso(expires), "state": state} for url, expires, state in
+                   CachedContent.objects.filter(node=node, last_revalidated_at__gte=window_start)
+                   .order_by("url").values_list("url", "expires_at", "state")]
+    terminate = list(StreamSession.objects.filter(node=node, ended_at__isnull=True,
+                                                  terminate_requested_at__isnull=False)
+                     .order_by("session_id").values_list("session_id", flat=True))
+    return {"schema_version": SCHEMA_VERSION, "node": {"name": node.name}, "origins": origins,
+            "purges": purges, "prestuff": prestuff, "revalidated": revalidated,
+            "terminate_sessions": terminate}
+
+
+def snapshot_etag(content: dict) -> str:
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def snapshot_build(*, node: ProxyNode, now: dt.datetime) -> dict:
+    content = snapshot_content(node=node, now=now)
+    return {"schema_version": SCHEMA_VERSION, "etag": snapshot_etag(content), "generated_at": _iso(now),
+            **{key: value for key, value in content.items() if key != "schema_version"}}

@@ -1,0 +1,30 @@
+import django_filters
+from rest_framework import mixins, serializers, viewsets
+
+from appliance.nodes.models import ProxyNode
+
+
+class ProxyNodeFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = ProxyNode
+        fields = ["name", "enabled"]
+
+
+class ProxyNodeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProxyNode
+        fields = ["id", "name", "version", "listen", "last_seen", "load_sessions", "load_bandwidth_bps",
+                  "enabled", "created_at"]
+
+
+class ProxyNodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Nodes register through `manage.py proxyd_node_create`; the API shows them and their load."""
+
+    queryset = ProxyNode.objects.all()
+    serializer_class = ProxyNodeSerializer
+    filterset_class = ProxyNodeFilterSet
+    ordering_fields = ["name", "last_seen", "load_sessions", "load_bandwidth_bps"]
+    ordering = ["name"]
+    lookup_value_regex = r"\d+"

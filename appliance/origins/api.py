@@ -1,0 +1,73 @@
+from urllib.parse import urlsplit
+
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+
+from appliance.core.audit import Actor
+from appliance.origins import services
+from appliance.origins.filters import OriginFilterSet
+from appliance.origins.models import Origin
+from appliance.origins.selectors import origin_list
+
+
+class OriginSerializer(serializers.ModelSerializer):
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Origin
+        fields = ["id", "name", "base_url", "route_prefix", "allowed", "username", "has_credentials",
+                  "cache_policy", "cache_ttl", "stale_if_error", "transport", "live", "split",
+                  "created_at", "updated_at"]
+
+    def get_has_credentials(self, obj) -> bool:
+        return bool(obj.username or obj.password)
+
+
+class OriginInputSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=255)
+
+    class Meta:
+        model = Origin
+        fields = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
+                  "cache_ttl", "stale_if_error", "transport", "live", "split"]
+        # Uniqueness is enforced by the service so both the API and the UI get the same error.
+        extra_kwargs = {"name": {"validators": []}, "route_prefix": {"validators": []}}
+
+    def validate_base_url(self, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("rtsp", "rtspu", "rtsps") or not parts.hostname:
+            raise serializers.ValidationError("Must be an rtsp:// URL with a host.")
+        return value
+
+    def validate_route_prefix(self, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise serializers.ValidationError("Must start with '/' and contain no spaces.")
+        return value.rstrip("/") or "/"
+
+
+class OriginViewSet(viewsets.ModelViewSet):
+    queryset = origin_list()
+    serializer_class = OriginSerializer
+    filterset_class = OriginFilterSet
+    ordering_fields = ["name", "route_prefix", "created_at", "updated_at"]
+    ordering = ["name"]
+
+    def get_serializer_class(self):
+        return OriginInputSerializer if self.action in ("create", "update", "partial_update") else OriginSerializer
+
+    def create(self, request, *args, **kwargs):
+        data = OriginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        origin = services.origin_create(actor=Actor.from_request(request), **data.validated_data)
+        return Response(OriginSerializer(origin).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        origin = self.get_object()
+        data = OriginInputSerializer(origin, data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        origin = services.origin_update(origin=origin, actor=Actor.from_request(request), **data.validated_data)
+        return Response(OriginSerializer(origin).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.origin_delete(origin=self.get_object(), actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

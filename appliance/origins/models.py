@@ -1,0 +1,45 @@
+from django.db import models
+
+from appliance.core.models import TimeStampedModel
+
+
+class CachePolicy(models.TextChoices):
+    OBEY = "obey", "Obey the origin's Cache-Control"
+    FORCE_TTL = "force_ttl", "Force a TTL when the origin sends no Cache-Control"
+    NEVER = "never", "Never cache"
+
+
+class TransportPreference(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    UDP = "udp", "UDP"
+    TCP = "tcp", "TCP interleaved"
+
+
+class SplitPolicy(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    ALWAYS = "always", "Always split live streams"
+    NEVER = "never", "Never split"
+
+
+class Origin(TimeStampedModel):
+    """An upstream RTSP server and the route prefix that reaches it through the proxy."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.CharField(max_length=2000)
+    route_prefix = models.CharField(max_length=255, unique=True)
+    allowed = models.BooleanField(default=True)
+    username = models.CharField(max_length=255, blank=True)
+    password = models.CharField(max_length=255, blank=True)
+    cache_policy = models.CharField(max_length=16, choices=CachePolicy.choices, default=CachePolicy.OBEY)
+    cache_ttl = models.PositiveIntegerField(default=0, help_text="seconds, used by force_ttl")
+    stale_if_error = models.PositiveIntegerField(default=0, help_text="seconds a stale copy may be served")
+    transport = models.CharField(max_length=8, choices=TransportPreference.choices,
+                                 default=TransportPreference.AUTO)
+    live = models.BooleanField(default=False)
+    split = models.CharField(max_length=8, choices=SplitPolicy.choices, default=SplitPolicy.AUTO)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

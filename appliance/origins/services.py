@@ -1,0 +1,51 @@
+"""Origin CRUD; every change is audited (credentials are never written to the audit log)."""
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from appliance.core.audit import Actor, audit_record
+from appliance.core.exceptions import ApplicationError
+from appliance.origins.models import Origin
+
+_SECRET_FIELDS = {"password"}
+
+
+def _audit_changes(changes: dict) -> dict:
+    return {key: ("(changed)" if key in _SECRET_FIELDS else value) for key, value in changes.items()}
+
+
+def _unique_error(exc: IntegrityError) -> ApplicationError:
+    message = str(exc).lower()
+    field = "route_prefix" if "route_prefix" in message else "name"
+    return ApplicationError("An origin with this value already exists.", fields={field: ["must be unique"]})
+
+
+def origin_create(*, actor: Actor, **fields) -> Origin:
+    try:
+        with transaction.atomic():
+            origin = Origin.objects.create(**fields)
+            audit_record(actor=actor, action="origin.create", obj=origin, changes=_audit_changes(fields))
+    except IntegrityError as exc:
+        raise _unique_error(exc) from None
+    return origin
+
+
+def origin_update(*, origin: Origin, actor: Actor, **fields) -> Origin:
+    try:
+        with transaction.atomic():
+            origin = Origin.objects.select_for_update().get(pk=origin.pk)
+            changed = {name: value for name, value in fields.items() if getattr(origin, name) != value}
+            for name, value in changed.items():
+                setattr(origin, name, value)
+            if changed:
+                origin.save()
+                audit_record(actor=actor, action="origin.update", obj=origin, changes=_audit_changes(changed))
+    except IntegrityError as exc:
+        raise _unique_error(exc) from None
+    return origin
+
+
+def origin_delete(*, origin: Origin, actor: Actor) -> None:
+    with transaction.atomic():
+        audit_record(actor=actor, action="origin.delete", obj=origin, changes={"name": origin.name})
+        origin.delete()

@@ -1,0 +1,98 @@
+import csv
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, renderers, serializers, viewsets
+from rest_framework.decorators import action
+
+from appliance.playback.filters import PlayLogFilterSet
+from appliance.playback.models import PlayLog
+from appliance.playback.selectors import playlog_list
+from appliance.playback.wmlog_fields import WMLOG_FIELDS
+
+BASE_COLUMNS = ["id", "node", "session", "origin", "received_at", "logged_at", "kind", "log_type", "url",
+                "player_addr", "user_agent", "parse_error"]
+WMLOG_COLUMNS = [field.column for field in WMLOG_FIELDS]
+
+
+class PlayLogSerializer(serializers.ModelSerializer):
+    node = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    origin = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    session = serializers.SlugRelatedField(slug_field="session_id", read_only=True)
+
+    class Meta:
+        model = PlayLog
+        fields = BASE_COLUMNS + WMLOG_COLUMNS
+
+
+class PlayLogDetailSerializer(PlayLogSerializer):
+    class Meta(PlayLogSerializer.Meta):
+        fields = [*PlayLogSerializer.Meta.fields, "raw"]
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Selects the CSV branch (?format=csv); the view streams the body itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return b""  # never used for data: list() streams CSV, errors switch back to JSON
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(queryset):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["node", "session", "origin", *BASE_COLUMNS[4:], *WMLOG_COLUMNS])
+    columns = ["node__name", "session__session_id", "origin__name", *BASE_COLUMNS[4:], *WMLOG_COLUMNS]
+    for row in queryset.values_list(*columns).iterator(chunk_size=2000):
+        yield writer.writerow(["" if value is None else value for value in row])
+
+
+class PlayLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = playlog_list()
+    serializer_class = PlayLogSerializer
+    filterset_class = PlayLogFilterSet
+    ordering_fields = ["logged_at", "received_at", "x_duration", "avgbandwidth", "c_ip"]
+    ordering = ["-logged_at", "-id"]
+    lookup_value_regex = r"\d+"
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
+
+    def get_serializer_class(self):
+        return PlayLogDetailSerializer if self.action == "retrieve" else PlayLogSerializer
+
+    def get_renderers(self):
+        # CSV is only a representation of the list; everything else stays JSON/HTML.
+        if self.action in ("list", "export"):
+            return super().get_renderers()
+        return [renderers.JSONRenderer(), renderers.BrowsableAPIRenderer()]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(getattr(self.request, "accepted_renderer", None), CSVRenderer):
+            self.request.accepted_renderer = renderers.JSONRenderer()
+            self.request.accepted_media_type = "application/json"
+        return response
+
+    def list(self, request, *args, **kwargs):
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            return self._csv_response(request)
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        return self._csv_response(request)
+
+    def _csv_response(self, request):
+        queryset = self.filter_queryset(self.get_queryset())[: settings.APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS]
+        response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="playlogs.csv"'
+        return response

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PlaybackConfig(AppConfig):
+    name = "appliance.playback"
+    label = "playback"

@@ -1,0 +1,55 @@
+import ipaddress
+
+import django_filters
+from django.db.models import Q
+
+from appliance.playback.models import PlayLog, ServedFrom, StreamSession
+
+
+class StreamSessionFilterSet(django_filters.FilterSet):
+    live = django_filters.BooleanFilter(method="filter_live", label="still running")
+    url = django_filters.CharFilter(lookup_expr="icontains")
+    player = django_filters.CharFilter(method="filter_player", label="player address or user agent")
+    served_from = django_filters.ChoiceFilter(choices=ServedFrom.choices)
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = StreamSession
+        fields = ["live", "url", "player", "served_from", "node", "origin", "end_reason"]
+
+    def filter_live(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(ended_at__isnull=value)
+
+    def filter_player(self, queryset, name, value):
+        return queryset.filter(Q(player_addr__startswith=value) | Q(user_agent__icontains=value))
+
+
+class PlayLogFilterSet(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="lt")
+    url = django_filters.CharFilter(method="filter_url", label="content URL (player-facing or cs-uri-stem)")
+    player = django_filters.CharFilter(method="filter_player", label="c-ip, player address or c-playerid")
+
+    class Meta:
+        model = PlayLog
+        fields = ["since", "until", "url", "player", "origin", "node", "session", "kind", "log_type"]
+
+    def filter_url(self, queryset, name, value):
+        return queryset.filter(Q(url=value) | Q(cs_uri_stem=value) | Q(url__startswith=value))
+
+    def filter_player(self, queryset, name, value):
+        condition = Q(c_playerid=value) | Q(player_addr__startswith=value)
+        if _is_ip(value):
+            condition |= Q(c_ip=value)
+        return queryset.filter(condition)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

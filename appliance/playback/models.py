@@ -1,0 +1,99 @@
+from django.db import models
+
+from appliance.playback.wmlog_fields import playlog_wmlog_fields
+
+# Abstract base holding one typed column per [MS-WMLOG] field, generated from the field table.
+WmlogColumns = type("WmlogColumns", (models.Model,), {
+    "__module__": __name__,
+    "Meta": type("Meta", (), {"abstract": True}),
+    **dict(playlog_wmlog_fields()),
+})
+
+
+class ServedFrom(models.TextChoices):
+    ORIGIN = "origin", "Origin"
+    CACHE = "cache", "Cache"
+    SPLIT = "split", "Live split"
+
+
+class EndReason(models.TextChoices):
+    TEARDOWN = "teardown", "Teardown"
+    TIMEOUT = "timeout", "Timeout"
+    CONNECTION_LOST = "connection_lost", "Connection lost"
+    ORIGIN_ERROR = "origin_error", "Origin error"
+    TERMINATED = "terminated", "Terminated by an operator"
+    SHUTDOWN = "shutdown", "proxyd shutdown"
+
+
+class StreamSession(models.Model):
+    """A player's RTSP session on a node. Built from report events in whatever order they arrive."""
+
+    node = models.ForeignKey("nodes.ProxyNode", on_delete=models.CASCADE, related_name="sessions")
+    session_id = models.CharField(max_length=128)
+    origin = models.ForeignKey("origins.Origin", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="sessions")
+    url = models.CharField(max_length=2000, blank=True)
+    origin_url = models.CharField(max_length=2000, blank=True)
+    player_addr = models.CharField(max_length=64, blank=True)
+    player_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    transports = models.JSONField(default=list, blank=True)
+    served_from = models.CharField(max_length=8, choices=ServedFrom.choices, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    bytes_out = models.BigIntegerField(default=0)
+    packets_out = models.BigIntegerField(default=0)
+    bytes_in = models.BigIntegerField(default=0)
+    packets_in = models.BigIntegerField(default=0)
+    packets_lost = models.BigIntegerField(default=0)
+    jitter_ms = models.FloatField(default=0.0)
+    counters_seq = models.BigIntegerField(default=-1, help_text="seq of the newest applied counters")
+    terminate_requested_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["node", "session_id"], name="session_unique_node_sid")]
+        indexes = [
+            models.Index(fields=["ended_at", "started_at"]),
+            models.Index(fields=["started_at"]),
+            models.Index(fields=["player_ip"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id}:{self.session_id}"
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+
+class PlayLog(WmlogColumns):
+    """One LogPlay/LogConnect (or forwarded rendering log): every [MS-WMLOG] field typed, plus the raw XML."""
+
+    node = models.ForeignKey("nodes.ProxyNode", on_delete=models.CASCADE, related_name="playlogs")
+    session = models.ForeignKey(StreamSession, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="playlogs")
+    origin = models.ForeignKey("origins.Origin", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="playlogs")
+    received_at = models.DateTimeField(help_text="when proxyd received the log")
+    logged_at = models.DateTimeField(help_text="the log's date+time if valid, else received_at")
+    kind = models.CharField(max_length=16)
+    log_type = models.CharField(max_length=16)
+    url = models.CharField(max_length=2000, blank=True, help_text="player-facing URL")
+    player_addr = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, help_text="RTSP User-Agent header")
+    raw = models.TextField(blank=True)
+    parse_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-logged_at", "-id"]
+        indexes = [
+            models.Index(fields=["logged_at"]),
+            models.Index(fields=["url", "logged_at"]),
+            models.Index(fields=["origin", "logged_at"]),
+            models.Index(fields=["c_playerid"]),
+            models.Index(fields=["c_ip"]),
+        ]
+

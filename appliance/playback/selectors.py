@@ -1,0 +1,15 @@
+from django.db.models import QuerySet
+
+from appliance.playback.models import PlayLog, StreamSession
+
+
+def session_list() -> QuerySet[StreamSession]:
+    return StreamSession.objects.select_related("node", "origin")
+
+
+def live_sessions() -> QuerySet[StreamSession]:
+    return session_list().filter(ended_at__isnull=True, started_at__isnull=False)
+
+
+def playlog_list() -> QuerySet[PlayLog]:
+    return PlayLog.objects.select_related("node", "origin", "session")

@@ -1,0 +1,127 @@
+"""Writes for sessions and play logs. Report appliers run inside the ingestion transaction."""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+from django.db import transaction
+from django.utils import timezone
+
+from appliance.control.coerce import as_float, as_int, as_str, as_str_list
+from appliance.core.audit import Actor, audit_record
+from appliance.core.exceptions import ConflictError
+from appliance.core.live import publish_after_commit
+from appliance.nodes.models import ProxyNode
+from appliance.origins.selectors import origin_for_url
+from appliance.playback.models import EndReason, PlayLog, ServedFrom, StreamSession
+from appliance.playback.wmlog_fields import wmlog_columns
+
+_COUNTERS = ("bytes_out", "packets_out", "bytes_in", "packets_in", "packets_lost")
+
+
+def _ip_of(addr: str) -> str | None:
+    """IP of "ip:port", "[v6]:port" or a bare address; None when it is none of these."""
+    if addr.startswith("["):
+        host = addr[1:addr.find("]")] if "]" in addr else ""
+    elif addr.count(":") == 1:
+        host = addr.split(":", 1)[0]
+    else:
+        host = addr
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def session_locked(*, node: ProxyNode, session_id: str) -> StreamSession:
+    """The session row for (node, session_id), created empty if no event has named it yet."""
+    session, _ = StreamSession.objects.select_for_update().get_or_create(node=node, session_id=session_id[:128])
+    return session
+
+
+def session_apply_started(*, node: ProxyNode, data: dict, at: dt.datetime) -> StreamSession:
+    session = session_locked(node=node, session_id=as_str(data.get("session_id"), 128))
+    session.url = as_str(data.get("url"), 2000)
+    session.origin_url = as_str(data.get("origin_url"), 2000)
+    session.player_addr = as_str(data.get("player_addr"), 64)
+    session.player_ip = _ip_of(session.player_addr)
+    session.user_agent = as_str(data.get("user_agent"), 512)
+    session.transports = as_str_list(data.get("transports"))
+    served_from = data.get("served_from")
+    session.served_from = served_from if served_from in ServedFrom.values else ""
+    session.started_at = at
+    session.origin = origin_for_url(session.origin_url) if session.origin_url else None
+    session.save()
+    publish_after_commit("session.started", _live_payload(node, session))
+    return session
+
+
+def _apply_counters(session: StreamSession, data: dict, seq: int) -> bool:
+    if seq <= session.counters_seq:
+        return False  # an older snapshot of cumulative counters arrived late
+    for name in _COUNTERS:
+        setattr(session, name, max(0, as_int(data.get(name))))
+    session.jitter_ms = max(0.0, as_float(data.get("jitter_ms")))
+    session.counters_seq = seq
+    return True
+
+
+def session_apply_counters(*, node: ProxyNode, data: dict, seq: int) -> StreamSession:
+    session = session_locked(node=node, session_id=as_str(data.get("session_id"), 128))
+    if _apply_counters(session, data, seq):
+        session.save()
+    return session
+
+
+def session_apply_ended(*, node: ProxyNode, data: dict, seq: int, at: dt.datetime) -> StreamSession:
+    session = session_locked(node=node, session_id=as_str(data.get("session_id"), 128))
+    _apply_counters(session, data, seq)
+    session.ended_at = at
+    reason = data.get("end_reason")
+    session.end_reason = reason if reason in EndReason.values else ""
+    session.save()
+    publish_after_commit("session.ended", _live_payload(node, session))
+    return session
+
+
+def playlog_record(*, node: ProxyNode, data: dict, at: dt.datetime) -> PlayLog:
+    fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+    columns = wmlog_columns(fields)
+    session_id = as_str(data.get("session_id"), 128)
+    session = session_locked(node=node, session_id=session_id) if session_id else None
+    logged_at = at
+    if columns.get("log_date") and columns.get("log_time"):
+        logged_at = dt.datetime.combine(columns["log_date"], columns["log_time"], tzinfo=dt.UTC)
+    url = as_str(data.get("url"), 2000)
+    origin = session.origin if session and session.origin_id else None
+    if origin is None and session and session.origin_url:
+        origin = origin_for_url(session.origin_url)
+    return PlayLog.objects.create(
+        node=node, session=session, origin=origin, received_at=at, logged_at=logged_at,
+        kind=as_str(data.get("kind"), 16), log_type=as_str(data.get("log_type"), 16) or "unknown",
+        url=url, player_addr=as_str(data.get("player_addr"), 64), user_agent=as_str(data.get("user_agent"), 512),
+        raw=as_str(data.get("raw"), 1 << 20), parse_error=as_str(data.get("parse_error"), 2000),
+        **columns,
+    )
+
+
+def session_terminate(*, session: StreamSession, actor: Actor) -> StreamSession:
+    """Ask the session's node to end it; the node sees it in the next snapshot."""
+    with transaction.atomic():
+        session = StreamSession.objects.select_for_update().get(pk=session.pk)
+        if session.ended_at is not None:
+            raise ConflictError("The session has already ended.", code="session_ended")
+        if session.terminate_requested_at is None:
+            session.terminate_requested_at = timezone.now()
+            session.save(update_fields=["terminate_requested_at", "updated_at"])
+        audit_record(actor=actor, action="session.terminate", obj=session,
+                     changes={"session_id": session.session_id, "node": session.node.name})
+    return session
+
+
+def _live_payload(node: ProxyNode, session: StreamSession) -> dict:
+    return {"node": node.name, "session_id": session.session_id, "url": session.url,
+            "served_from": session.served_from, "player_addr": session.player_addr,
+            "started_at": session.started_at.isoformat() if session.started_at else None,
+            "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+            "bytes_out": session.bytes_out}

@@ -1,0 +1,244 @@
+"""The appliance's only settings module. Every knob comes from an APPLIANCE_* variable (see env.py).
+
+DATABASE_URL unset -> SQLite under var/ (quick start); postgres://... -> PostgreSQL (production, tests).
+REDIS_URL unset -> embedded Celery broker and in-memory channel layer.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from appliance.dburl import parse_database_url
+from appliance.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("APPLIANCE_VAR_DIR", str(BASE_DIR / "var")))
+
+EMBEDDED = env_bool("APPLIANCE_EMBEDDED", False)
+DEBUG = env_bool("APPLIANCE_DEBUG", False)
+REDIS_URL = env_str("REDIS_URL", "")
+
+
+def _secret_key() -> str:
+    configured = env_secret("APPLIANCE_SECRET_KEY")
+    if configured:
+        return configured
+    # First boot without a configured key: generate one and keep it, so sessions survive restarts.
+    key_file = VAR_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("APPLIANCE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("APPLIANCE_CSRF_TRUSTED_ORIGINS", [])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("APPLIANCE_BEHIND_TLS_PROXY") else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("APPLIANCE_SECURE_COOKIES", False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "appliance.core",
+    "appliance.nodes",
+    "appliance.origins",
+    "appliance.content",
+    "appliance.playback",
+    "appliance.uplink",
+    "appliance.control",
+    "appliance.ui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "appliance.urls"
+WSGI_APPLICATION = "appliance.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", ""), sqlite_path=VAR_DIR / "appliance.sqlite3")}
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("APPLIANCE_DB_CONN_MAX_AGE", 60, minimum=0)
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not DATABASES["default"]["NAME"].startswith(":"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = env_str("APPLIANCE_LOGIN_URL", "/admin/login/")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("APPLIANCE_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("APPLIANCE_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("APPLIANCE_LOG_LEVEL", "INFO").upper()},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header turns a missing credential into 401, not 403.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["appliance.core.permissions.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "appliance.core.api.StandardPagination",
+    "PAGE_SIZE": env_int("APPLIANCE_API_PAGE_SIZE", 50, minimum=1, maximum=1000),
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "appliance.core.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RTSP caching proxy appliance API",
+    "DESCRIPTION": "Public REST API of the appliance control plane.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Limits of the internal API used by proxyd.
+APPLIANCE_MAX_REPORT_EVENTS = env_int("APPLIANCE_MAX_REPORT_EVENTS", 1000, minimum=1, maximum=100_000)
+APPLIANCE_MAX_REPORT_BYTES = env_int("APPLIANCE_MAX_REPORT_BYTES", 8 << 20, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(APPLIANCE_MAX_REPORT_BYTES, 2621440)
+APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, minimum=1)
+APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
+APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
+APPLIANCE_UPLINK_MAX_ATTEMPTS = env_int("APPLIANCE_UPLINK_MAX_ATTEMPTS", 10, minimum=1)
+
+# --- celery & channels (dashboard/tasks engineer) ---
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        # acks_late tasks come back this long after a worker died mid-task; above every hard time limit.
+        "visibility_timeout": env_int("APPLIANCE_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    }
+else:
+    # Quick start: kombu's filesystem transport, no broker process needed.
+    _CELERY_DIR = VAR_DIR / "celery"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_CELERY_DIR / "queue"),
+        "data_folder_out": str(_CELERY_DIR / "queue"),
+        "processed_folder": str(_CELERY_DIR / "processed"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "processed"):
+        (_CELERY_DIR / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_TASK_ALWAYS_EAGER = env_bool("APPLIANCE_CELERY_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env_str("APPLIANCE_CELERY_QUEUE", "appliance")
+CELERY_TASK_IGNORE_RESULT = True  # no result backend: tasks write their outcome to the database
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = TIME_ZONE
+
+# Task limits (seconds / counts). Each beat entry expires a little before the next run is due, so a
+# backlog of missed runs is dropped instead of stacking up behind a slow worker.
+APPLIANCE_REVALIDATE_INTERVAL = env_int("APPLIANCE_REVALIDATE_INTERVAL", 60, minimum=5)
+APPLIANCE_REVALIDATE_AHEAD = env_int("APPLIANCE_REVALIDATE_AHEAD", 300, minimum=0)
+APPLIANCE_REVALIDATE_BATCH = env_int("APPLIANCE_REVALIDATE_BATCH", 50, minimum=1, maximum=1000)
+APPLIANCE_REVALIDATE_RETRY_AFTER = env_int("APPLIANCE_REVALIDATE_RETRY_AFTER", 120, minimum=1)
+APPLIANCE_ORIGIN_TIMEOUT = env_int("APPLIANCE_ORIGIN_TIMEOUT", 5, minimum=1, maximum=120)
+APPLIANCE_UPLINK_INTERVAL = env_int("APPLIANCE_UPLINK_INTERVAL", 15, minimum=2)
+APPLIANCE_UPLINK_BATCH = env_int("APPLIANCE_UPLINK_BATCH", 100, minimum=1, maximum=5000)
+APPLIANCE_UPLINK_LEASE = env_int("APPLIANCE_UPLINK_LEASE", 120, minimum=10)
+APPLIANCE_UPLINK_BACKOFF_BASE = env_int("APPLIANCE_UPLINK_BACKOFF_BASE", 5, minimum=1)
+APPLIANCE_UPLINK_BACKOFF_CAP = env_int("APPLIANCE_UPLINK_BACKOFF_CAP", 900, minimum=1)
+APPLIANCE_UPLINK_SENT_RETENTION_DAYS = env_int("APPLIANCE_UPLINK_SENT_RETENTION_DAYS", 7, minimum=1)
+APPLIANCE_HOUSEKEEPING_INTERVAL = env_int("APPLIANCE_HOUSEKEEPING_INTERVAL", 300, minimum=30)
+APPLIANCE_LIVE_STATS_INTERVAL = env_int("APPLIANCE_LIVE_STATS_INTERVAL", 10, minimum=2)
+APPLIANCE_HIT_RATIO_WINDOW = env_int("APPLIANCE_HIT_RATIO_WINDOW", 86400, minimum=60)
+APPLIANCE_CACHE_QUOTA_BYTES = env_int("APPLIANCE_CACHE_QUOTA_BYTES", 0, minimum=0)  # 0: no quota
+# Identity towards origins: "User-Agent: WMCacheProxy/<version> guid/<guid>" (MS-RTSP 4.6).
+APPLIANCE_PROXY_VERSION = env_str("APPLIANCE_PROXY_VERSION", "9.0.0.1")
+APPLIANCE_PROXY_GUID = env_str("APPLIANCE_PROXY_GUID", "")  # empty: derived from SECRET_KEY, stable per install
+
+CELERY_BEAT_SCHEDULE: dict = {
+    "revalidate-due": {
+        "task": "content.revalidate_due",
+        "schedule": float(APPLIANCE_REVALIDATE_INTERVAL),
+        "options": {"expires": APPLIANCE_REVALIDATE_INTERVAL * 0.9},
+    },
+    "uplink-send-pending": {
+        "task": "uplink.send_pending",
+        "schedule": float(APPLIANCE_UPLINK_INTERVAL),
+        "options": {"expires": APPLIANCE_UPLINK_INTERVAL * 0.9},
+    },
+    "housekeeping": {
+        "task": "content.housekeeping",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
+    "live-stats": {
+        "task": "playback.publish_live_stats",
+        "schedule": float(APPLIANCE_LIVE_STATS_INTERVAL),
+        "options": {"expires": APPLIANCE_LIVE_STATS_INTERVAL * 0.9},
+    },
+    "uplink-prune-sent": {
+        "task": "uplink.prune_sent",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
+}
+
+ASGI_APPLICATION = "appliance.asgi.application"
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [REDIS_URL],
+                                             "prefix": env_str("APPLIANCE_CHANNELS_PREFIX", "asgi")}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Without nginx in front (quick start, tests) the ASGI app serves static files itself.
+APPLIANCE_SERVE_STATIC = env_bool("APPLIANCE_SERVE_STATIC", DEBUG or EMBEDDED)
+# --- end celery & channels ---

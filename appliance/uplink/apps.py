@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class UplinkConfig(AppConfig):
+    name = "appliance.uplink"
+    label = "uplink"
