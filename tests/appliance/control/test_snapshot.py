@@ -1,0 +1,68 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from appliance.content.models import PurgeRequest
+from tests.appliance.factories import CachedContentFactory, OriginFactory, StreamSessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_snapshot_carries_origins_with_credentials_for_the_node(node_client):
+    origin = OriginFactory(name="gst", base_url="rtsp://127.0.0.1:8600/", route_prefix="/vod",
+                           username="u", password="p", cache_policy="force_ttl", cache_ttl=30)
+    response = node_client.get("/internal/v1/snapshot")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["schema_version"] == 1
+    assert body["origins"] == [{
+        "id": origin.id, "name": "gst", "route_prefix": "/vod", "base_url": "rtsp://127.0.0.1:8600/",
+        "allowed": True, "cache_policy": "force_ttl", "cache_ttl": 30, "stale_if_error": 0,
+        "transport": "auto", "live": False, "split": "auto", "username": "u", "password": "p"}]
+    assert response["ETag"] == f'"{body["etag"]}"'
+    for key in ("purges", "prestuff", "revalidated", "terminate_sessions"):
+        assert body[key] == []
+
+
+def test_if_none_match_gives_304_until_something_changes(node_client):
+    OriginFactory()
+    etag = node_client.get("/internal/v1/snapshot")["ETag"]
+    unchanged = node_client.get("/internal/v1/snapshot", HTTP_IF_NONE_MATCH=etag)
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged["ETag"] == etag
+    OriginFactory()
+    changed = node_client.get("/internal/v1/snapshot", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    assert len(changed.json()["origins"]) == 2
+
+
+def test_stale_or_garbage_if_none_match_gives_full_body(node_client):
+    for header in ('"nope"', "garbage", '""', "*x"):
+        assert node_client.get("/internal/v1/snapshot", HTTP_IF_NONE_MATCH=header).status_code == 200
+
+
+def test_etag_ignores_generation_time(node_client):
+    first = node_client.get("/internal/v1/snapshot").json()
+    second = node_client.get("/internal/v1/snapshot").json()
+    assert first["etag"] == second["etag"]
+
+
+def test_snapshot_lists_pending_purges_prestuff_revalidated_and_terminations(node, node_client):
+    purge = PurgeRequest.objects.create(url="rtsp://127.0.0.1:8600/a", prefix=False)
+    PurgeRequest.objects.create(url="rtsp://127.0.0.1:8600/done", state="done")
+    expires = timezone.now() + dt.timedelta(hours=1)
+    CachedContentFactory(node=node, url="rtsp://127.0.0.1:8600/r", last_revalidated_at=timezone.now(),
+                         expires_at=expires)
+    CachedContentFactory(node=node, url="rtsp://127.0.0.1:8600/old",
+                         last_revalidated_at=timezone.now() - dt.timedelta(days=2))
+    live = StreamSessionFactory(node=node, terminate_requested_at=timezone.now())
+    StreamSessionFactory(node=node, terminate_requested_at=timezone.now(), ended_at=timezone.now())
+    StreamSessionFactory(terminate_requested_at=timezone.now())  # another node's session
+    body = node_client.get("/internal/v1/snapshot").json()
+    assert body["purges"] == [{"id": purge.id, "url": "rtsp://127.0.0.1:8600/a", "prefix": False}]
+    assert [r["url"] for r in body["revalidated"]] == ["rtsp://127.0.0.1:8600/r"]
+    assert body["revalidated"][0]["state"] == "complete"
+    assert body["terminate_sessions"] == [live.session_id]
