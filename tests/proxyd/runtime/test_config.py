@@ -1,0 +1,88 @@
+"""CLI + PROXYD_* environment -> Config, validation, exit code 2 on bad configuration."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from proxyd.cli import build_parser, config_from_args, main
+from proxyd.config import ConfigError, Limits, Route, flag
+
+
+def test_contract_flags_build_routes_and_allow_list():
+    cfg = config_from_args(["--listen", "0.0.0.0:9554", "--route", "/vod=rtsp://Origin.example:8600/base/",
+                            "--route", "/live=rtsp://10.0.0.2", "--allow-origin", "cam.example:554",
+                            "--allow-origin", "10.0.0.9:8554", "--cache-dir", "/var/cache/p"], env={})
+    assert (cfg.listen_host, cfg.listen_port) == ("0.0.0.0", 9554)
+    assert cfg.routes == (Route("/vod", "origin.example", 8600, "/base"), Route("/live", "10.0.0.2", 554, ""))
+    assert cfg.allow_origins == {("cam.example", 554), ("10.0.0.9", 8554)}
+    assert cfg.cache_dir == "/var/cache/p"
+
+
+def test_environment_is_read_and_flag_wins():
+    env = {"PROXYD_LISTEN": "127.0.0.1:7000", "PROXYD_ROUTE": "/a=rtsp://h:1 /b=rtsp://h:2/x",
+           "PROXYD_ALLOW_ORIGIN": "o1:10,o2:20", "PROXYD_MAX_SESSIONS": "7", "PROXYD_SESSION_TIMEOUT": "30",
+           "PROXYD_LOG_LEVEL": "debug"}
+    cfg = config_from_args(["--max-sessions", "9"], env=env)
+    assert cfg.listen_port == 7000
+    assert [r.prefix for r in cfg.routes] == ["/a", "/b"]
+    assert cfg.allow_origins == {("o1", 10), ("o2", 20)}
+    assert cfg.limits.max_sessions == 9  # flag beats PROXYD_MAX_SESSIONS=7
+    assert cfg.limits.session_timeout == 30
+    assert cfg.log_level == "DEBUG"
+
+
+def test_every_limit_has_a_flag_and_an_env_variable():
+    help_text = " ".join(build_parser().format_help().split())
+    defaults = Limits()
+    for f in dataclasses.fields(Limits):
+        assert f"--{flag(f.name)}" in help_text
+        assert f"PROXYD_{f.name.upper()}" in help_text.replace("- ", "-")
+        if f.name.startswith("rtp_port_"):
+            continue  # covered as a pair below
+        value = 0.25 if f.name == "keepalive_fraction" else getattr(defaults, f.name) * 4
+        cfg = config_from_args([], env={f"PROXYD_{f.name.upper()}": str(value)})
+        assert getattr(cfg.limits, f.name) == value
+    cfg = config_from_args([], env={"PROXYD_RTP_PORT_MIN": "20000", "PROXYD_RTP_PORT_MAX": "20100"})
+    assert (cfg.limits.rtp_port_min, cfg.limits.rtp_port_max) == (20000, 20100)
+
+
+def test_control_token_file_is_read(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    cfg = config_from_args(["--control-url", "http://127.0.0.1:8000", "--node-name", "n1"],
+                           env={"PROXYD_CONTROL_TOKEN_FILE": str(token)})
+    assert (cfg.control.url, cfg.control.token, cfg.control.node_name) == ("http://127.0.0.1:8000", "s3cret", "n1")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--route", "vod=rtsp://h:1"], "expected /PREFIX="),
+    (["--route", "/vod=http://h:1"], "rtsp:// URL"),
+    (["--route", "/v=rtsp://h:1", "--route", "/v=rtsp://h:2"], "unique"),
+    (["--listen", "nohost"], "missing port"),
+    (["--listen", "h:99999"], "bad port"),
+    (["--allow-origin", "h:x"], "bad port"),
+    (["--max-sessions", "0"], "must be positive"),
+    (["--max-sessions", "many"], "must be an integer"),
+    (["--keepalive-fraction", "1.5"], "between 0 and 1"),
+    (["--write-high-water", "100", "--write-drop-limit", "10"], "write-drop-limit"),
+    (["--control-url", "http://x"], "needs --control-token"),
+    (["--log-level", "loud"], "log-level"),
+])
+def test_bad_configuration_is_rejected_with_a_clear_message(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_args(argv, env={})
+
+
+def test_main_exits_2_on_bad_configuration(capsys):
+    assert main(["--route", "nonsense"]) == 2
+    assert "configuration error" in capsys.readouterr().err
+
+
+def test_help_runs_as_module():
+    out = subprocess.run([sys.executable, "-m", "proxyd", "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for name in ("--listen", "--route", "--cache-dir", "--allow-origin", "--control-url", "--control-token-file",
+                 "--node-name", "--state-dir", "--log-level", "PROXYD_LISTEN"):
+        assert name in out.stdout

@@ -1,0 +1,81 @@
+"""Relay pieces: counters, receiver-report jitter, joined interleaved writes and the slow-player policy."""
+
+import asyncio
+import struct
+
+from proxyd.relay import InterleavedWriter, StreamCounters, receiver_report_jitter
+from tests.proxyd.runtime.fakes import FakeTransport
+
+
+def rtp(seq: int, payload: bytes = b"x" * 10) -> bytes:
+    return struct.pack("!BBHII", 0x80, 96, seq, 0, 0x1234) + payload
+
+
+def test_loss_from_sequence_gaps_with_wraparound_and_reordering():
+    c = StreamCounters()
+    for seq in (65533, 65534, 1, 2, 2, 0, 5):  # 65535 and 0 missing (0 arrives late), 3,4 missing
+        c.count_rtp_in(rtp(seq))
+    assert c.packets_in == 7
+    assert c.packets_lost == 2 + 2
+    assert c.bytes_in == 7 * 22
+
+
+def test_jitter_from_receiver_report_and_sender_report():
+    block = struct.pack("!IIIIII", 0xAAAA, 0, 100, 4500, 0, 0)
+    rr = struct.pack("!BBHI", 0x81, 201, 7, 0xBBBB) + block
+    assert receiver_report_jitter(rr) == 4500
+    sr = struct.pack("!BBHI", 0x81, 200, 12, 0xCCCC) + bytes(20) + struct.pack("!IIIIII", 1, 0, 0, 900, 0, 0)
+    assert receiver_report_jitter(sr + rr) == 900
+    empty_rr = struct.pack("!BBHI", 0x80, 201, 1, 0xBBBB)
+    assert receiver_report_jitter(empty_rr + rr) == 4500
+    assert receiver_report_jitter(b"\x00" * 40) is None
+    assert receiver_report_jitter(rr[:20]) is None
+
+
+async def test_frames_from_one_iteration_are_joined_into_one_write():
+    transport = FakeTransport()
+    writes = []
+    transport.write = lambda data: writes.append(bytes(data))
+    overflow = []
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=10, on_overflow=overflow.append)
+    for i in range(5):
+        w.add(i % 2, rtp(i))
+    assert writes == []
+    await asyncio.sleep(0)  # one loop iteration
+    assert len(writes) == 1
+    expected = b"".join(b"$" + bytes([i % 2]) + struct.pack("!H", 22) + rtp(i) for i in range(5))
+    assert writes[0] == expected
+    assert overflow == []
+
+
+async def test_slow_player_gets_drops_then_disconnect():
+    transport = FakeTransport()
+    reasons = []
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=3, on_overflow=reasons.append)
+    transport.buffer_size = 2000  # above high water, below the hard limit
+    w.add(0, rtp(1))
+    w.add(0, rtp(2))
+    w.flush()
+    assert w.dropped == 2 and reasons == [] and transport.written == b""
+    transport.buffer_size = 0
+    w.add(0, rtp(3))
+    w.flush()
+    assert len(transport.written) == 26
+    transport.buffer_size = 2000
+    w.add(0, rtp(4))
+    w.add(0, rtp(5))
+    w.flush()
+    assert w.dropped == 4 and len(reasons) == 1 and "slow player" in reasons[0]
+    w.add(0, rtp(6))  # closed: ignored
+    w.flush()
+    assert len(transport.written) == 26
+
+
+async def test_hard_limit_disconnects_at_once():
+    transport = FakeTransport()
+    reasons = []
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=1000, on_overflow=reasons.append)
+    transport.buffer_size = 6000
+    w.add(0, rtp(1))
+    w.flush()
+    assert len(reasons) == 1

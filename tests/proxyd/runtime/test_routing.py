@@ -1,0 +1,72 @@
+"""Reverse routes (longest prefix), forward allow-list (never an open relay), URL rewriting."""
+
+import pytest
+
+from proxyd.cli import config_from_args
+from proxyd.routing import Router, RoutingError, rewrite_rtp_info, rewrite_sdp_controls
+
+LOCAL = ("127.0.0.1", 8554)
+
+
+@pytest.fixture
+def router():
+    return Router(config_from_args([
+        "--route", "/vod=rtsp://origin.example:8600/media", "--route", "/vod/hd=rtsp://hd.example:9000",
+        "--allow-origin", "cam.example:554"], env={}))
+
+
+def test_reverse_route_maps_rest_of_path(router):
+    t = router.resolve("rtsp://127.0.0.1:8554/vod/movies/a.mp4/trackID=1", *LOCAL)
+    assert t.origin_url == "rtsp://origin.example:8600/media/movies/a.mp4/trackID=1"
+    assert (t.origin_host, t.origin_port, t.forward) == ("origin.example", 8600, False)
+
+
+def test_longest_prefix_wins_on_segment_boundary(router):
+    assert router.resolve("rtsp://127.0.0.1:8554/vod/hd/x", *LOCAL).origin_url == "rtsp://hd.example:9000/x"
+    assert router.resolve("rtsp://127.0.0.1:8554/vod/hdx", *LOCAL).origin_url == "rtsp://origin.example:8600/media/hdx"
+    with pytest.raises(RoutingError) as err:
+        router.resolve("rtsp://127.0.0.1:8554/video", *LOCAL)
+    assert err.value.status == 404
+
+
+def test_query_is_kept(router):
+    assert router.resolve("rtsp://127.0.0.1:8554/vod/a?x=1", *LOCAL).origin_url == \
+        "rtsp://origin.example:8600/media/a?x=1"
+
+
+def test_forward_proxy_only_for_allowed_origins(router):
+    t = router.resolve("rtsp://CAM.example/stream1", *LOCAL)
+    assert (t.forward, t.origin_url, t.origin_port) == (True, "rtsp://cam.example:554/stream1", 554)
+    assert t.to_player("rtsp://cam.example:554/stream1/track1") == "rtsp://cam.example:554/stream1/track1"
+    for uri in ("rtsp://evil.example:554/x", "rtsp://cam.example:8554/x", "rtsp://10.1.1.1/vod/a"):
+        with pytest.raises(RoutingError) as err:
+            router.resolve(uri, *LOCAL)
+        assert err.value.status == 403
+
+
+def test_not_an_rtsp_url_is_400(router):
+    for uri in ("*", "/vod/a", "http://127.0.0.1:8554/vod/a", "rtsp://user:pw@127.0.0.1:8554/vod/a"):
+        with pytest.raises(RoutingError) as err:
+            router.resolve(uri, *LOCAL)
+        assert err.value.status == 400
+
+
+def test_rewrite_both_directions(router):
+    t = router.resolve("rtsp://127.0.0.1:8554/vod/clip", *LOCAL)
+    assert t.to_player("rtsp://origin.example:8600/media/clip/") == "rtsp://127.0.0.1:8554/vod/clip/"
+    assert t.to_origin("rtsp://127.0.0.1:8554/vod/clip/stream=1") == "rtsp://origin.example:8600/media/clip/stream=1"
+    assert t.to_player("rtsp://elsewhere.example/clip") == "rtsp://elsewhere.example/clip"
+    assert t.to_player("rtsp://origin.example:8600/mediaX") == "rtsp://origin.example:8600/mediaX"
+
+
+def test_rtp_info_and_sdp_rewrite(router):
+    t = router.resolve("rtsp://127.0.0.1:8554/vod/clip", *LOCAL)
+    info = "url=rtsp://origin.example:8600/media/clip/stream=0;seq=1;rtptime=2, url=rtsp://origin.example:8600/media/clip/stream=1;seq=5"
+    assert rewrite_rtp_info(info, t.to_player) == (
+        "url=rtsp://127.0.0.1:8554/vod/clip/stream=0;seq=1;rtptime=2,"
+        "url=rtsp://127.0.0.1:8554/vod/clip/stream=1;seq=5")
+    sdp = (b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=x\r\na=control:*\r\nm=video 0 RTP/AVP 96\r\n"
+           b"a=control:rtsp://origin.example:8600/media/clip/stream=0\r\nm=audio 0 RTP/AVP 97\r\n"
+           b"a=control:stream=1\n")
+    out = rewrite_sdp_controls(sdp, t.to_player)
+    assert out == sdp.replace(b"rtsp://origin.example:8600/media/clip", b"rtsp://127.0.0.1:8554/vod/clip")
