@@ -112,6 +112,7 @@ class ControlPlane:
         self.snapshot = SnapshotStore(path=state_dir / "snapshot.json", fetch=self._fetch_snapshot,
                                       run_io=self._run_io, poll_interval=config.poll_interval)
         self._tasks: list[asyncio.Task] = []
+        self._stopped = False
 
     async def start(self) -> None:
         """Load the last-known-good snapshot, try one fetch (bounded by request_timeout), start tasks."""
@@ -124,6 +125,9 @@ class ControlPlane:
 
     async def stop(self, deadline: float = 5.0) -> None:
         """Stop the tasks and put undelivered events on disk, taking at most `deadline` seconds."""
+        if self._stopped:
+            return
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

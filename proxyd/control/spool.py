@@ -112,8 +112,9 @@ class Spool:
         data = b"".join(line + b"\n" for line in batch.lines)
         with self._lock:
             tail = self._tail
-            reuse = (tail is not None and tail.last_seq is not None and batch.first_seq > tail.last_seq
-                     and tail.size + len(data) <= self._segment_max_bytes)
+            # Only the highest segment may grow, or seq ranges of segments would interleave.
+            reuse = (tail is not None and tail is self._index[-1] and tail.last_seq is not None
+                     and batch.first_seq > tail.last_seq and tail.size + len(data) <= self._segment_max_bytes)
             if self._bytes + len(data) > self._max_bytes or (
                     not reuse and len(self._index) >= self._max_segments):
                 self.counters.dropped_full += len(batch.lines)
@@ -140,7 +141,8 @@ class Spool:
             if not reuse:
                 self._index.append(tail)
                 self._index.sort(key=lambda s: _sort_key(s.name))
-            self._tail = tail
+            if tail is self._index[-1]:
+                self._tail = tail
         return True
 
     def load_oldest(self) -> SegmentContents | None:
