@@ -1,0 +1,310 @@
+"""A player that speaks like Windows Media Player 11 over RTSP ([MS-RTSP] client role, 3.1).
+
+    result = await WMPlayer(url, transport="udp").run()
+
+Sequence ([MS-RTSP] 4.4.7, 4.5, 4.4.5): DESCRIBE (User-Agent `WMPlayer/11.0.5721.5145 guid/<GUID>`,
+Supported com.microsoft.wm.* tags, X-Accept-Authentication; 3.1.5.1) -> SETUP per x-asf-pf stream
+(TCP interleaved or UDP sharing one client_port pair, 2.2.6.11) -> PLAY (Range, X-Playlist-Seek-Id,
+Speed only if the server offered fastcache, 2.2.6.10.2) -> LogConnect with the 4.5.1 log
+(3.1.5.9.1) -> RTP received and reassembled into ASF data packets (2.2.1) -> EndOfStream answered
+200 (3.1.5.13) -> LogPlay with the 4.5.2 legacy log -> for a playlist entry change, Announce
+answered, old streams torn down, new ones set up and played (4.4.5) -> SendEvent remote-log when
+the server subscribed to it (3.1.4.9) -> TEARDOWN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.wmorigin import asfpf, wire
+from tests.wmorigin.events import build_remote_log
+from tests.wmorigin.sdp import ParsedSdp, parse_sdp, resolve
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "asf"
+USER_AGENT_VERSION = "WMPlayer/11.0.5721.5145"
+SUPPORTED = ("com.microsoft.wm.srvppair, com.microsoft.wm.sswitch, com.microsoft.wm.eosmsg, "
+             "com.microsoft.wm.predstrm, com.microsoft.wm.startupprofile")
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@dataclass
+class StreamResult:
+    number: int
+    url: str
+    ssrc: int = 0
+    maxps: int = 0
+    packets: int = 0
+    bytes: int = 0
+    asf_packets: list[bytes] = field(default_factory=list)  # reassembled, padding restored
+    send_times: list[int] = field(default_factory=list)
+    depacketizer: asfpf.Depacketizer = field(default_factory=asfpf.Depacketizer)
+
+
+@dataclass
+class EntryResult:
+    sdp: ParsedSdp
+    gen_id: int
+    cache_control: str
+    streams: dict[int, StreamResult] = field(default_factory=dict)
+    play: wire.Message | None = None
+    eos: wire.Message | None = None
+
+
+@dataclass
+class PlayResult:
+    guid: str
+    describe: wire.Message | None = None
+    entries: list[EntryResult] = field(default_factory=list)
+    announces: list[wire.Message] = field(default_factory=list)
+    responses: list[tuple[str, wire.Message]] = field(default_factory=list)  # (request kind, response)
+    server_requests: list[wire.Message] = field(default_factory=list)
+    error: str | None = None
+
+    def status(self, kind: str) -> list[int]:
+        return [r.status for k, r in self.responses if k == kind]
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, player: WMPlayer) -> None:
+        self.player = player
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.player._rtp(data)
+
+
+class WMPlayer:
+    def __init__(self, url: str, *, transport: str = "tcp", speed: float | None = None,
+                 send_event: bool = True, stop_after_s: float | None = None, npt: float = 0.0,
+                 timeout: float = 20.0, logplay: bytes | None = None) -> None:
+        self.url = url
+        self.transport = transport
+        self.speed = speed
+        self.send_event = send_event
+        self.stop_after_s = stop_after_s
+        self.npt = npt
+        self.timeout = timeout
+        self.logplay = logplay if logplay is not None else fixture("logplay_legacy_ms_rtsp_4_5_2.xml")
+        self.guid = str(uuid.uuid4()).upper()
+        self.result = PlayResult(self.guid)
+        self._cseq = 0
+        self._pending: dict[int, asyncio.Future] = {}
+        self._server_requests: asyncio.Queue[wire.Message] = asyncio.Queue()
+        self._by_ssrc: dict[int, StreamResult] = {}
+        self._session = ""
+        self._server_supported = ""
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._udp_port = 0
+
+    # -- plumbing -----------------------------------------------------------------------------
+    async def run(self) -> PlayResult:
+        parts = urlsplit(self.url)
+        self.reader, self.writer = await asyncio.open_connection(parts.hostname, parts.port or 554)
+        reader_task = asyncio.create_task(self._read_loop())
+        try:
+            await asyncio.wait_for(self._play(), self.timeout)
+        except (asyncio.TimeoutError, ConnectionError, wire.WireError) as exc:
+            self.result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            reader_task.cancel()
+            await asyncio.gather(reader_task, return_exceptions=True)
+            self.writer.close()
+            for t in self._udp:
+                t.close()
+        return self.result
+
+    async def _read_loop(self) -> None:
+        while True:
+            item = await wire.read_item(self.reader)
+            if item is None:
+                for fut in self._pending.values():
+                    if not fut.done():
+                        fut.set_exception(ConnectionError("server closed the connection"))
+                return
+            if isinstance(item, wire.Frame):
+                if item.channel % 2 == 0:
+                    self._rtp(item.payload)
+            elif item.method:
+                self.result.server_requests.append(item)
+                await self._server_requests.put(item)
+            elif item.cseq in self._pending:
+                self._pending.pop(item.cseq).set_result(item)
+
+    def _headers(self, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        out = [("User-Agent", f"{USER_AGENT_VERSION} guid/{self.guid}"),
+               ("Accept-Charset", "UTF-8, *;q=0.1"), ("X-Accept-Authentication", "Negotiate, NTLM, Digest"),
+               ("Accept-Language", "en-US, *;q=0.1")]
+        if self._session:
+            out.append(("Session", self._session))
+        return out + extra
+
+    async def request(self, kind: str, method: str, uri: str, extra: list[tuple[str, str]] | None = None,
+                      body: bytes = b"") -> wire.Message:
+        self._cseq += 1
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[self._cseq] = fut
+        msg = wire.Message(method=method, uri=uri, headers=[("CSeq", str(self._cseq)),
+                                                            *self._headers(extra or [])], body=body)
+        self.writer.write(msg.encode())
+        await self.writer.drain()
+        response = await fut
+        self.result.responses.append((kind, response))
+        return response
+
+    async def answer(self, req: wire.Message, status: int = 200) -> None:
+        headers = [("Session", self._session)] if self._session else []
+        self.writer.write(wire.response(req, status, "OK", headers).encode())
+        await self.writer.drain()
+
+    def _rtp(self, data: bytes) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        marker = bool(data[1] & 0x80)
+        _seq, ts, ssrc = struct.unpack_from(">HII", data, 2)
+        offset = 12 + 4 * (data[0] & 0x0F)
+        if data[0] & 0x10 and len(data) >= offset + 4:
+            offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
+        stream = self._by_ssrc.get(ssrc)
+        if stream is None:
+            return
+        stream.packets += 1
+        stream.bytes += len(data)
+        for send_time, packet in stream.depacketizer.feed(data[offset:], ts, marker):
+            stream.send_times.append(send_time)
+            stream.asf_packets.append(asfpf.restore_padding(packet, stream.maxps) if stream.maxps else packet)
+
+    # -- the WMP sequence ----------------------------------------------------------------------
+    async def _play(self) -> None:
+        describe = await self.request("DESCRIBE", "DESCRIBE", self.url, [
+            ("Accept", "application/sdp"), ("Supported", SUPPORTED)])
+        self.result.describe = describe
+        if describe.status != 200:
+            self.result.error = f"DESCRIBE {describe.status}"
+            return
+        self._server_supported = describe.header("Supported") or ""
+        base = describe.header("Content-Base") or self.url
+        entry = self._entry(describe.body, describe.header("X-Playlist-Gen-Id"), describe.header("Cache-Control"))
+        await self._setup_and_play(entry, base, first=True)
+        while True:
+            if not await self._until_end_of_entry(entry):
+                break
+            announce = await self._next_server_request("ANNOUNCE")
+            await self.answer(announce)
+            self.result.announces.append(announce)
+            old = entry
+            entry = self._entry(announce.body, announce.header("X-Playlist-Gen-Id"),
+                                announce.header("Cache-Control"))
+            for stream in old.streams.values():  # 4.4.5: deselect old streams, select new ones
+                await self.request("TEARDOWN", "TEARDOWN", stream.url, self._gen(entry))
+            await self._setup_and_play(entry, self.url, first=False)
+        await self._finish(entry)
+
+    def _entry(self, body: bytes, gen: str | None, cache_control: str | None) -> EntryResult:
+        entry = EntryResult(parse_sdp(body.decode("utf-8", "replace")), int(gen or 0), cache_control or "")
+        self.result.entries.append(entry)
+        return entry
+
+    def _gen(self, entry: EntryResult) -> list[tuple[str, str]]:
+        return [("X-Playlist-Gen-Id", str(entry.gen_id))] if entry.gen_id else []
+
+    async def _setup_and_play(self, entry: EntryResult, base: str, first: bool) -> None:
+        control = entry.sdp.control or base
+        for index, media in enumerate(entry.sdp.media_streams()):
+            url = resolve(control, media.control)
+            if self.transport == "tcp":
+                transport = f"RTP/AVP/TCP;unicast;interleaved={2 * index}-{2 * index + 1};mode=PLAY"
+            else:
+                port = await self._udp_ports()
+                transport = f"RTP/AVP/UDP;unicast;client_port={port}-{port + 1};mode=PLAY"
+            response = await self.request("SETUP", "SETUP", url, [
+                ("Transport", transport), ("Supported", SUPPORTED), *self._gen(entry)])
+            if response.status != 200:
+                raise wire.WireError(f"SETUP {url} -> {response.status}")
+            self._session = (response.header("Session") or "").split(";")[0]
+            stream = StreamResult(media.stream, url, _ssrc(response.header("Transport") or ""), entry.sdp.maxps)
+            entry.streams[media.stream] = stream
+            self._by_ssrc[stream.ssrc] = stream
+        play_headers = [("Range", f"npt={self.npt:.3f}-"), ("Bandwidth", "2147483647"),
+                        ("X-Accelerate-Streaming", "AccelDuration=18000;AccelBandwidth=1000000"),
+                        ("Supported", SUPPORTED), *self._gen(entry)]
+        if entry.gen_id:
+            play_headers.append(("X-Playlist-Seek-Id", str(entry.gen_id)))
+        if self.speed and "com.microsoft.wm.fastcache" in self._server_supported:
+            play_headers.append(("Speed", f"{self.speed:.3f}"))
+        entry.play = await self.request("PLAY", "PLAY", self.url, play_headers)
+        if entry.play.status != 200:
+            raise wire.WireError(f"PLAY -> {entry.play.status}")
+        if first:
+            await self.request("LogConnect", "SET_PARAMETER", self.url, [
+                ("Content-Type", "application/x-wms-Logconnectstats;charset=UTF-8")],
+                fixture("logconnect_ms_rtsp_4_5_1.xml"))
+
+    async def _until_end_of_entry(self, entry: EntryResult) -> bool:
+        """Wait for EndOfStream (or stop early). True when another playlist entry follows."""
+        if self.stop_after_s is not None:
+            try:
+                eos = await asyncio.wait_for(self._next_server_request("SET_PARAMETER"), self.stop_after_s)
+            except asyncio.TimeoutError:
+                await self.request("PAUSE", "PAUSE", self.url)
+                await self._logplay()
+                return False
+        else:
+            eos = await self._next_server_request("SET_PARAMETER")
+        entry.eos = eos
+        await self.answer(eos)
+        await self._logplay()
+        return b"end-of-playlist-entry: true" in eos.body.lower()
+
+    async def _next_server_request(self, method: str) -> wire.Message:
+        while True:
+            req = await self._server_requests.get()
+            if req.method == method:
+                return req
+            await self.answer(req, 200)
+
+    async def _logplay(self) -> None:
+        await self.request("LogPlay", "SET_PARAMETER", self.url, [
+            ("Content-Type", "application/x-wms-Logplaystats;charset=UTF-8")], self.logplay)
+
+    async def _finish(self, entry: EntryResult) -> None:
+        subscribed = "remote-log" in entry.cache_control.lower()
+        if self.send_event and subscribed:
+            body = build_remote_log(user_agent=f"{USER_AGENT_VERSION} guid/{self.guid}", player_guid=self.guid,
+                                    url=self.url, rendering_log=fixture("rendering_log.xml").decode())
+            await self.request("SendEvent", "SET_PARAMETER", self.url, [
+                ("Content-Type", "application/x-wms-sendevent")], body)
+        await self.request("TEARDOWN", "TEARDOWN", self.url, self._gen(entry))
+
+    async def _udp_ports(self) -> int:
+        if self._udp_port:
+            return self._udp_port  # all non-rtx streams share one client_port pair (2.2.7.10.1)
+        loop = asyncio.get_running_loop()
+        for _ in range(50):
+            rtp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=("127.0.0.1", 0))
+            port = rtp.get_extra_info("sockname")[1]
+            if port % 2 == 0:
+                try:
+                    rtcp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                                  local_addr=("127.0.0.1", port + 1))
+                except OSError:
+                    rtp.close()
+                    continue
+                self._udp += [rtp, rtcp]
+                self._udp_port = port
+                return port
+            rtp.close()
+        raise OSError("no free UDP port pair")
+
+
+def _ssrc(transport: str) -> int:
+    for part in transport.split(";"):
+        if part.strip().lower().startswith("ssrc="):
+            return int(part.split("=", 1)[1], 16)
+    return 0
