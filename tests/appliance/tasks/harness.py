@@ -32,6 +32,16 @@ class OutputWatcher:
             self._queue.put(raw.rstrip("\n"))
         self._queue.put(None)
 
+    def drain(self) -> list[str]:
+        """Move every line received so far into `lines` and return them all."""
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return self.lines
+            if line is not None:
+                self.lines.append(line)
+
     def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:
