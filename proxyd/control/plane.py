@@ -144,11 +144,12 @@ class ControlPlane:
 
     def stats(self) -> dict[str, Any]:
         """Drop counters and queue sizes, also sent as node.reporter in every report batch."""
-        spool = self.spool.counters
+        spool, reporter = self.spool.counters, self.reporter.counters
         return {
             "queued": self.reporter.queued_events,
             "spool_bytes": self.spool.bytes,
-            "dropped": {**{k: v for k, v in self.reporter.counters_dict().items() if k != "emitted"},
+            "dropped": {"queue_full": reporter.dropped_queue_full, "oversize": reporter.dropped_oversize,
+                        "invalid": reporter.dropped_invalid,
                         "spool_full": spool.dropped_full + spool.dropped_write_error,
                         "dead_letter_full": spool.dead_letter_dropped},
             "dead_lettered": spool.dead_lettered,
