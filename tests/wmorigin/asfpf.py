@@ -137,6 +137,7 @@ class Depacketizer:
     def __init__(self) -> None:
         self._partial = bytearray()
         self._partial_ts = 0
+        self._discarding = False  # after a gap, until the next fragment at offset 0
         self.broken = 0
         self.key_flags = 0
 
@@ -164,10 +165,13 @@ class Depacketizer:
                     self.broken += 1
                 self._partial = bytearray(payload[pos:])
                 self._partial_ts = timestamp + rel
+                self._discarding = False
             elif value == len(self._partial) and self._partial:
                 self._partial += payload[pos:]
             else:
-                self.broken += 1
+                if not self._discarding:
+                    self.broken += 1
+                self._discarding = True
                 self._partial = bytearray()
                 return done
             if marker:

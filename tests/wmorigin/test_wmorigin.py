@@ -1,0 +1,247 @@
+"""The Windows Media test origin and the WMP-style player against each other, no proxy.
+
+Each test names the [MS-RTSP] section whose behaviour it checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.wmorigin import wire
+from tests.wmorigin.player import WMPlayer, fixture
+from tests.wmorigin.sdp import parse_sdp
+from tests.wmorigin.server import WMOrigin
+
+UA = [("User-Agent", "WMCacheProxy/9.5.6001.1 guid/11111111-2222-3333-4444-555555555555")]
+
+
+class Raw:
+    """A bare RTSP connection for requests the player would never send."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.cseq = 0
+
+    async def __aenter__(self) -> Raw:
+        parts = urlsplit(self.url)
+        self.reader, self.writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.writer.close()
+
+    async def send(self, method: str, uri: str, headers=(), body: bytes = b"") -> wire.Message:
+        self.cseq += 1
+        msg = wire.Message(method=method, uri=uri, headers=[("CSeq", str(self.cseq)), *UA, *headers], body=body)
+        self.writer.write(msg.encode())
+        await self.writer.drain()
+        return await self.response()
+
+    async def response(self) -> wire.Message:
+        while True:
+            item = await asyncio.wait_for(wire.read_item(self.reader), 5)
+            if item is None:
+                raise ConnectionError("closed")
+            if isinstance(item, wire.Message) and not item.method:
+                return item
+
+
+def _packets(origin: WMOrigin, path: str, stream: int, index: int = 0) -> list[bytes]:
+    return [p.data for p in origin.entries[path].items[index].asf.packets_for(stream)]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+async def test_full_wmp_sequence_delivers_the_exact_asf_packets(wm_origin, transport):
+    """4.4.7 + 4.5: Describe, SelectStream x2, Play, LogConnect, RTP, EndOfStream, LogPlay,
+    SendEvent, Teardown; the x-asf-pf payloads (2.2.1) reassemble into the file's data packets."""
+    wm_origin.set_entry("/clip.wmv", seed="full", duration_ms=1500)
+    result = await WMPlayer(wm_origin.url("/clip.wmv"), transport=transport).run()
+
+    assert result.error is None
+    assert [k for k, r in result.responses if r.status == 200] == [
+        "DESCRIBE", "SETUP", "SETUP", "PLAY", "LogConnect", "LogPlay", "SendEvent", "TEARDOWN"]
+    entry = result.entries[0]
+    assert entry.sdp.asf_header == wm_origin.entries["/clip.wmv"].items[0].asf.header
+    for stream in (1, 2):
+        assert entry.streams[stream].asf_packets == _packets(wm_origin, "/clip.wmv", stream)
+        assert entry.streams[stream].depacketizer.broken == 0
+    # 3.2.4.1: EndOfStream after the last packet, RTP-Info seq = next sequence number per stream
+    eos = entry.eos
+    assert eos.content_type == "application/x-wms-extension-cmd"
+    assert eos.header("X-Notice") == '2101 "End-of-Stream Reached"'
+    assert eos.body == f"Session: {eos.header('Session')}\r\nEOF: true\r\n".encode()
+    assert eos.header("RTP-Info").count("seq=") == 2
+    # What the origin saw: WMP identity and the logs byte for byte.
+    counts = wm_origin.counts("/clip.wmv")
+    assert (counts["DESCRIBE"], counts["SETUP"], counts["PLAY"], counts["TEARDOWN"]) == (1, 2, 1, 1)
+    describe = next(r for r in wm_origin.requests if r.kind == "DESCRIBE")
+    assert describe.header("User-Agent") == f"WMPlayer/11.0.5721.5145 guid/{result.guid}"
+    assert "com.microsoft.wm.eosmsg" in describe.header("Supported")
+    logs = {r.kind: r.body for r in wm_origin.logs}
+    assert logs == {"LogConnect": fixture("logconnect_ms_rtsp_4_5_1.xml"),
+                    "LogPlay": fixture("logplay_legacy_ms_rtsp_4_5_2.xml")}
+    (event,) = wm_origin.send_events
+    assert event.error is None and event.parsed.name == "remote-log"
+    assert event.parsed.value("@.REMOTE_LOG") == fixture("rendering_log.xml").decode()
+    assert wm_origin.wait_for(lambda: not wm_origin.client_sessions(), 5)
+
+
+async def test_describe_headers_and_get_content_info(wm_origin):
+    """2.2.7.2 / 3.2.5.3: DESCRIBE and GetContentInfo carry the same Cache-Control and validators;
+    GetContentInfo has an empty body and no Supported; unknown URLs get 404."""
+    entry = wm_origin.set_entry("/clip.wmv", seed="gci")
+    size = entry.items[0].asf.size
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        describe = await raw.send("DESCRIBE", raw.url, [("Accept", "application/sdp")])
+        gci = await raw.send("GET_PARAMETER", raw.url, [("Content-Type", "application/x-wms-getcontentinfo")],
+                             b"\x00")
+        missing = await raw.send("GET_PARAMETER", wm_origin.url("/nope.wmv"),
+                                 [("Content-Type", "application/x-wms-getcontentinfo")], b"\x00")
+    expected_cc = ("max-age=86399, public, proxy-revalidate, x-wms-content-size=%d, "
+                   'x-wms-event-subscription="remote-log,remote-open,remote-close"' % size)
+    assert describe.status == 200 and describe.content_type == "application/sdp"
+    assert describe.header("Cache-Control") == expected_cc
+    assert "com.microsoft.wm.fastcache" in describe.header("Supported")
+    assert describe.header("X-Playlist-Gen-Id") == str(entry.items[0].gen_id)
+    assert gci.status == 200 and gci.body == b"" and gci.header("Supported") is None
+    assert gci.header("Cache-Control") == expected_cc
+    assert (gci.header("Etag"), gci.header("Last-Modified")) == (describe.header("Etag"),
+                                                                 describe.header("Last-Modified"))
+    assert missing.status == 404
+    assert wm_origin.count("GetContentInfo", "/clip.wmv") == 1
+
+
+async def test_change_content_changes_validators_sdp_and_retires_the_gen_id(wm_origin):
+    """Content changed: new ASF header in a=pgmpu, new Etag/Last-Modified/size; a SETUP naming the old
+    X-Playlist-Gen-Id gets 412 (3.2.5.1)."""
+    wm_origin.set_entry("/clip.wmv", seed="change")
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        before = await raw.send("DESCRIBE", raw.url)
+        wm_origin.change_content("/clip.wmv")
+        after = await raw.send("DESCRIBE", raw.url)
+        stale = await raw.send("SETUP", raw.url + "/audio", [
+            ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+            ("X-Playlist-Gen-Id", before.header("X-Playlist-Gen-Id"))])
+        fresh = await raw.send("SETUP", raw.url + "/audio", [
+            ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+            ("X-Playlist-Gen-Id", after.header("X-Playlist-Gen-Id"))])
+    assert before.header("Etag") != after.header("Etag")
+    assert before.header("Last-Modified") != after.header("Last-Modified")
+    assert parse_sdp(before.body.decode()).asf_header != parse_sdp(after.body.decode()).asf_header
+    assert stale.status == 412 and fresh.status == 200
+
+
+async def test_two_entry_playlist_switches_with_eos_and_announce(wm_origin):
+    """4.4.5 / 3.2.4.1-2: EndOfStream with End-Of-Playlist-Entry, then Announce with the next entry's
+    SDP, a new X-Playlist-Gen-Id and its Cache-Control; the second entry plays after re-selection."""
+    entry = wm_origin.set_entry("/pl.wsx", seed="first", playlist=("second",), duration_ms=1000)
+    result = await WMPlayer(wm_origin.url("/pl.wsx"), speed=5).run()
+
+    assert result.error is None
+    first, second = result.entries
+    assert b"End-Of-Playlist-Entry: true" in first.eos.body
+    assert b"End-Of-Playlist-Entry" not in second.eos.body
+    (announce,) = result.announces
+    assert announce.content_type == "application/sdp"
+    assert int(announce.header("X-Playlist-Gen-Id")) == entry.items[1].gen_id != entry.items[0].gen_id
+    assert 'x-wms-stream-type="playlist"' in announce.header("Cache-Control")
+    assert "playlist" in first.sdp.types and "lastentry" in second.sdp.types
+    for index, got in enumerate((first, second)):
+        for stream in (1, 2):
+            assert got.streams[stream].asf_packets == _packets(wm_origin, "/pl.wsx", stream, index)
+    sent = [(m.method, m.content_type) for m in wm_origin.sent_requests]
+    assert sent == [("SET_PARAMETER", "application/x-wms-extension-cmd"), ("ANNOUNCE", "application/sdp"),
+                    ("SET_PARAMETER", "application/x-wms-extension-cmd")]
+    assert wm_origin.count("LogPlay") == 2
+
+
+async def test_stale_gen_id_on_play_is_412_but_the_previous_one_is_allowed(wm_origin):
+    """3.2.5.1: Play and Teardown may name the previous entry; any other non-current id is stale."""
+    entry = wm_origin.set_entry("/clip.wmv", seed="gen")
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        setup = await raw.send("SETUP", raw.url + "/video", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        session = [("Session", setup.header("Session").split(";")[0])]
+        stale = await raw.send("PLAY", raw.url, [*session, ("X-Playlist-Gen-Id", "7")])
+        ok = await raw.send("PLAY", raw.url, [*session, ("X-Playlist-Gen-Id", str(entry.items[0].gen_id))])
+    assert setup.status == 200 and setup.header("Session").endswith(";timeout=60")
+    assert stale.status == 412 and ok.status == 200
+
+
+async def test_fastcache_speed_delivers_faster_than_real_time(wm_origin):
+    """2.2.6.10.2: with fastcache offered, Speed makes the origin send faster than real time."""
+    wm_origin.set_entry("/clip.wmv", seed="fast", duration_ms=3000)
+    started = time.monotonic()
+    fast = await WMPlayer(wm_origin.url("/clip.wmv"), speed=10).run()
+    fast_s = time.monotonic() - started
+    started = time.monotonic()
+    normal = await WMPlayer(wm_origin.url("/clip.wmv")).run()
+    normal_s = time.monotonic() - started
+    assert fast.error is None and normal.error is None
+    assert fast.entries[0].play.header("Speed") == "10.000"
+    assert fast_s < 1.5 < 2.5 < normal_s
+    assert fast.entries[0].streams[2].asf_packets == normal.entries[0].streams[2].asf_packets
+
+
+async def test_range_seeks_to_the_preceding_video_key_frame(wm_origin):
+    """3.2.5.8 with Range npt: delivery starts at the last video key frame before the position."""
+    wm_origin.set_entry("/clip.wmv", seed="seek", duration_ms=3000)
+    result = await WMPlayer(wm_origin.url("/clip.wmv"), npt=1.5, speed=10).run()
+    assert result.error is None
+    assert "rtptime=1000" in result.entries[0].play.header("RTP-Info")
+    video = result.entries[0].streams[2]
+    assert video.send_times[0] == 1000
+    keys = [p.data for p in wm_origin.entries["/clip.wmv"].items[0].asf.packets_for(2) if p.send_time == 1000]
+    assert video.asf_packets[:len(keys)] == keys
+
+
+async def test_broadcast_entry_is_live_and_splittable(wm_origin):
+    """2.2.6.2.11-12, 2.2.5.2.6.1: broadcast Cache-Control and SDP; a joining player starts at a key frame."""
+    wm_origin.set_entry("/live", seed="live", broadcast=True)
+    result = await WMPlayer(wm_origin.url("/live"), stop_after_s=1.0, send_event=False).run()
+    cc = result.describe.header("Cache-Control")
+    assert 'x-wms-stream-type="broadcast"' in cc and "x-wms-proxy-split" in cc
+    assert "x-wms-content-size" not in cc
+    assert "broadcast" in result.entries[0].sdp.types
+    video = result.entries[0].streams[2]
+    assert video.packets > 0
+    first = video.asf_packets[0]
+    assert first[3 + 10] & 0x80  # stream byte of the first payload: key frame bit
+    assert result.status("PAUSE") == [200] and result.status("TEARDOWN") == [200]
+
+
+async def test_take_down_refuses_connections_and_bring_up_serves_again(wm_origin):
+    wm_origin.set_entry("/clip.wmv", seed="down", duration_ms=500)
+    url = wm_origin.url("/clip.wmv")
+    wm_origin.take_down()
+    with pytest.raises(OSError):
+        await WMPlayer(url).run()
+    wm_origin.bring_up()
+    assert wm_origin.url("/clip.wmv") == url
+    result = await WMPlayer(url, speed=5).run()
+    assert result.error is None
+
+
+async def test_bad_input_gets_a_protocol_error_and_the_origin_keeps_serving(wm_origin):
+    wm_origin.set_entry("/clip.wmv", seed="bad", duration_ms=500)
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        raw.writer.write(b"THIS IS NOT RTSP\r\n\r\n")
+        bad = await raw.response()
+        async with Raw(raw.url) as other:
+            pause = await other.send("PAUSE", raw.url, [("Session", "123")])
+            unknown = await other.send("SET_PARAMETER", raw.url, [("Content-Type", "text/x-nonsense")], b"x")
+    assert bad.status in (400, 505)
+    assert pause.status == 454 and unknown.status == 451
+    assert (await WMPlayer(raw.url, speed=5).run()).error is None
+
+
+async def test_pause_in_ready_is_455(wm_origin):
+    """3.2.5.11: Pause while READY (and not after an entry ended) is 455."""
+    wm_origin.set_entry("/clip.wmv", seed="pause")
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        setup = await raw.send("SETUP", raw.url + "/audio", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        pause = await raw.send("PAUSE", raw.url, [("Session", setup.header("Session").split(";")[0])])
+    assert pause.status == 455
