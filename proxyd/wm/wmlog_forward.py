@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from proxyd.wm.wmlog import ParsedLog
-from proxyd.wm.wmlog_fields import LOG_DATA47, LOG_DATA52, RENDERING_FIXED, XML_ELEMENTS
+from proxyd.wm.wmlog_fields import LOG_DATA52, RENDERING_FIXED, XML_ELEMENTS
 
 ForwardAction = Literal["forward", "convert", "keep"]
 VIA_PREFIX = "_via_HTTP/1.0_"  # 2.1.34 ABNF
@@ -115,16 +115,3 @@ def rendering_log_for_upstream(log: ParsedLog, *, player_ip: str, proxy: ProxyId
     fields = apply_proxy_rewrites(to_rendering_fields(log), player_ip=player_ip, proxy=proxy)
     return serialize_xml_log(fields, layout=LOG_DATA52)
 
-
-__all__ = [
-    "LOG_DATA47",
-    "LOG_DATA52",
-    "ProxyIdentity",
-    "apply_proxy_rewrites",
-    "format_summary",
-    "forwarding_action",
-    "rendering_log_for_upstream",
-    "serialize_xml_log",
-    "to_rendering_fields",
-    "w3c_value",
-]
