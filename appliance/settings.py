@@ -145,6 +145,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ContentStateEnum": "appliance.content.models.ContentState",
+        "RequestStateEnum": "appliance.content.models.RequestState",
+        "UplinkStateEnum": "appliance.uplink.models.UplinkState",
+    },
 }
 
 # Limits of the internal API used by proxyd.

@@ -75,7 +75,8 @@ class CachedContentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         purge = services.content_purge(content=self.get_object(), actor=Actor.from_request(request))
         return Response(PurgeRequestSerializer(purge).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=PurgeInputSerializer, responses={202: PurgeRequestSerializer})
+    @extend_schema(request=PurgeInputSerializer, responses={202: PurgeRequestSerializer},
+                   operation_id="content_purge_by_url")
     @action(detail=False, methods=["post"], url_path="purge", url_name="purge-url")
     def purge_by_url(self, request):
         data = PurgeInputSerializer(data=request.data)

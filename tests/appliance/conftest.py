@@ -91,3 +91,26 @@ def post_batch(node_client):
                 "events": events}
         return (client or node_client).post("/internal/v1/reports", body, format="json")
     return post
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def assert_list_queries_constant(db):
+    """Asserts that listing N+20 rows costs the same number of queries as N rows (no N+1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def check(client, url: str, make_rows, params: dict | None = None) -> None:
+        make_rows(3)
+        client.get(url, params)  # warm per-user caches (roles) so both measurements compare alike
+        with CaptureQueriesContext(connection) as few:
+            assert client.get(url, params).status_code == 200
+        make_rows(20)
+        with CaptureQueriesContext(connection) as many:
+            assert client.get(url, params).status_code == 200
+        assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+    return check

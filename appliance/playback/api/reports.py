@@ -1,4 +1,5 @@
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -48,7 +49,7 @@ class ReportViewSet(viewsets.GenericViewSet):
     serializer_class = _MetricsSerializer
     filter_backends = [DjangoFilterBackend]  # ordering is fixed: most plays first
 
-    @extend_schema(responses={200: serializers.DictField(child=serializers.URLField())})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, description="Links to every report.")
     def list(self, request):
         return Response({name: reverse(f"report-{name}", request=request) for name in REPORT_GROUPS})
 

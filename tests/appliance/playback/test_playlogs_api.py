@@ -1,0 +1,73 @@
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+from tests.appliance.factories import BASE_TIME, OriginFactory, PlayLogFactory, ProxyNodeFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/playlogs/"
+
+
+def test_permissions(anon_client, norole_client, viewer_client):
+    assert anon_client.get(URL).status_code == 401
+    assert anon_client.get(URL, {"format": "csv"}).status_code == 401
+    assert norole_client.get(f"{URL}export/").status_code == 403
+    assert viewer_client.get(URL).status_code == 200
+    assert viewer_client.get(f"{URL}123456/").status_code == 404
+
+
+def test_errors_stay_json_when_csv_was_asked_for(anon_client):
+    response = anon_client.get(URL, {"format": "csv"})
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_filters_by_time_url_player_and_origin(viewer_client):
+    origin = OriginFactory()
+    early = PlayLogFactory(logged_at=BASE_TIME, url="rtsp://p/a", c_ip="192.0.2.1")
+    late = PlayLogFactory(logged_at=BASE_TIME + dt.timedelta(hours=2), url="rtsp://p/b", origin=origin,
+                          c_playerid="{3300AD50-2C39-46c0-AE0A-AAAAAAAAAAAA}")
+    def ids(**params):
+        response = viewer_client.get(URL, params)
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+    since = (BASE_TIME + dt.timedelta(hours=1)).isoformat()
+    assert ids(since=since) == [late.id]
+    assert ids(until=since) == [early.id]
+    assert ids(url="rtsp://p/a") == [early.id]
+    assert ids(player="192.0.2.1") == [early.id]
+    assert ids(player="{3300AD50-2C39-46c0-AE0A-AAAAAAAAAAAA}") == [late.id]
+    assert ids(origin=origin.id) == [late.id]
+    assert viewer_client.get(URL, {"since": "yesterday"}).status_code == 400
+
+
+def test_detail_includes_raw_xml(viewer_client):
+    log = PlayLogFactory(raw="<XML><c-ip>0.0.0.0</c-ip></XML>")
+    body = viewer_client.get(f"{URL}{log.id}/").json()
+    assert body["raw"] == "<XML><c-ip>0.0.0.0</c-ip></XML>"
+    assert "raw" not in viewer_client.get(URL).json()["results"][0]
+
+
+@pytest.mark.parametrize("path,params", [(URL, {"format": "csv"}), (f"{URL}export/", {})])
+def test_csv_export_respects_filters(viewer_client, path, params):
+    node = ProxyNodeFactory(name="edge-9")
+    PlayLogFactory(node=node, url="rtsp://p/a", x_duration=61, c_ip="192.0.2.5", cs_user_agent="WMP,\"12\"")
+    PlayLogFactory(node=node, url="rtsp://p/b")
+    response = viewer_client.get(path, {**params, "url": "rtsp://p/a"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 1
+    assert (rows[0]["node"], rows[0]["url"], rows[0]["x_duration"], rows[0]["c_ip"]) == (
+        "edge-9", "rtsp://p/a", "61", "192.0.2.5")
+    assert rows[0]["cs_user_agent"] == 'WMP,"12"'
+    assert rows[0]["filesize"] == ""
+
+
+def test_list_query_count_is_constant(viewer_client, assert_list_queries_constant):
+    node, origin = ProxyNodeFactory(), OriginFactory()
+    assert_list_queries_constant(viewer_client, URL,
+                                 lambda n: PlayLogFactory.create_batch(n, node=node, origin=origin))
