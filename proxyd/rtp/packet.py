@@ -161,7 +161,10 @@ def is_h264_keyframe(buf, offset: int = 0, end: int | None = None) -> bool:
     if nal_type in _KEY_NAL_TYPES:
         return True
     if nal_type == 28:  # FU-A: FU indicator, FU header (S bit + original type)
-        return end - offset >= 2 and bool(buf[offset + 1] & 0x80) and (buf[offset + 1] & 0x1F) in _KEY_NAL_TYPES
+        if end - offset < 2:
+            return False
+        fu_header = buf[offset + 1]
+        return bool(fu_header & 0x80) and (fu_header & 0x1F) in _KEY_NAL_TYPES
     if nal_type == 24:  # STAP-A: (16-bit size, NAL unit)*
         pos = offset + 1
         while pos + 2 < end:

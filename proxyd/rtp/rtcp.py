@@ -176,7 +176,9 @@ def parse_rtcp(buf) -> list[RtcpPacket]:
 def _parse_reports(body: bytes, offset: int, count: int, what: str) -> tuple[tuple[ReportBlock, ...], bytes]:
     need = offset + 24 * count
     if len(body) < need:
-        raise PacketError(f"RTCP {what} truncated: {len(body) + 4} bytes, {count} report blocks need {need + 4}")
+        raise PacketError(
+            f"RTCP {what} truncated: {len(body) + 4} bytes, {count} report blocks need {need + 4}"
+        )
     blocks = tuple(ReportBlock.parse(body, offset + 24 * i) for i in range(count))
     return blocks, body[need:]
 
@@ -197,7 +199,9 @@ def _parse_rtcp_body(packet_type: int, count: int, body: bytes, padding: bytes) 
         return SourceDescription(_parse_sdes_chunks(body, count), padding)
     if packet_type == RTCP_BYE:
         if len(body) < 4 * count:
-            raise PacketError(f"RTCP BYE truncated: {len(body) + 4} bytes, {count} SSRCs need {4 * count + 4}")
+            raise PacketError(
+                f"RTCP BYE truncated: {len(body) + 4} bytes, {count} SSRCs need {4 * count + 4}"
+            )
         ssrcs = struct.unpack_from(f"!{count}I", body, 0)
         reason = None
         if len(body) > 4 * count:

@@ -110,7 +110,9 @@ class StreamStats:
         self.expected_prior = expected
         self.received_prior = self.received
         lost_interval = expected_interval - received_interval
-        fraction = 0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
+        fraction = 0
+        if expected_interval > 0 and lost_interval > 0:
+            fraction = (lost_interval << 8) // expected_interval
         cumulative = max(-0x800000, min(0x7FFFFF, expected - self.received))
         return min(fraction, 255), cumulative
 

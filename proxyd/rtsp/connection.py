@@ -108,12 +108,10 @@ class RtspConnection:
             if buf.first_byte() == 0x24:  # '$'
                 return self._next_frame()
             end = buf.find_header_end()
-            if end < 0:
-                if len(buf) > self.limits.max_header_bytes:
-                    raise RemoteProtocolError("header block exceeds max_header_bytes", reason=HEADER_TOO_LARGE)
-                return self._need_more()
-            if end > self.limits.max_header_bytes:
+            if max(end, len(buf) if end < 0 else 0) > self.limits.max_header_bytes:
                 raise RemoteProtocolError("header block exceeds max_header_bytes", reason=HEADER_TOO_LARGE)
+            if end < 0:
+                return self._need_more()
             self._head = self._parse_head(buf.take(end))
         head = self._head
         if len(buf) < head.content_length:

@@ -16,7 +16,8 @@ REQUEST_LINE_RE = re.compile(
     rb"(?P<method>" + TOKEN + rb")[ \t]+(?P<uri>[^ \t\x00-\x1f\x7f]+)[ \t]+(?P<version>[^ \t]+)[ \t]*"
 )
 STATUS_LINE_RE = re.compile(
-    rb"(?P<version>RTSP/[0-9]+\.[0-9]+)[ \t]+(?P<status>[0-9]{3})(?:[ \t]+(?P<reason>[^\x00-\x08\x0a-\x1f\x7f]*))?"
+    rb"(?P<version>RTSP/[0-9]+\.[0-9]+)[ \t]+(?P<status>[0-9]{3})"
+    rb"(?:[ \t]+(?P<reason>[^\x00-\x08\x0a-\x1f\x7f]*))?"
 )
 VERSION_RE = re.compile(rb"[A-Za-z]+/[0-9]+\.[0-9]+")
 RTSP_VERSION = b"RTSP/1.0"
