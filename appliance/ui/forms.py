@@ -1,0 +1,36 @@
+"""Forms validate input only; the views hand cleaned data to the services."""
+
+from django import forms
+
+from appliance.origins.models import Origin
+
+ORIGIN_FIELDS = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
+                 "cache_ttl", "stale_if_error", "transport", "live", "split"]
+
+
+class OriginForm(forms.ModelForm):
+    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                               help_text="Leave empty to keep the stored password.")
+
+    class Meta:
+        model = Origin
+        fields = ORIGIN_FIELDS
+
+    def clean_base_url(self):
+        url = self.cleaned_data["base_url"].strip()
+        if not url.lower().startswith(("rtsp://", "rtspu://", "rtsps://")):
+            raise forms.ValidationError("Use an rtsp:// URL.")
+        return url
+
+    def clean_route_prefix(self):
+        prefix = self.cleaned_data["route_prefix"].strip()
+        if not prefix.startswith("/"):
+            raise forms.ValidationError("The route prefix starts with '/'.")
+        return prefix
+
+    def validate_unique(self):
+        pass  # the service reports duplicates (it owns the transaction that would hit the constraint)
+
+
+class PrestuffForm(forms.Form):
+    url = forms.CharField(max_length=2000, label="Origin URL to fill")

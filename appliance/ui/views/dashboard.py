@@ -1,0 +1,19 @@
+from django.views.generic import TemplateView
+
+from appliance.nodes.models import ProxyNode
+from appliance.playback.selectors import live_sessions
+from appliance.ui.mixins import ViewerRequiredMixin
+from appliance.ui.summary import dashboard_summary
+
+LIVE_PANEL_ROWS = 200
+
+
+class DashboardView(ViewerRequiredMixin, TemplateView):
+    template_name = "ui/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["summary"] = dashboard_summary()
+        context["sessions"] = live_sessions().order_by("-started_at")[:LIVE_PANEL_ROWS]
+        context["nodes"] = ProxyNode.objects.order_by("name")
+        return context
