@@ -12,7 +12,6 @@ from django.utils import timezone
 from appliance.control.coerce import as_datetime, as_int, as_optional_int, as_str
 from appliance.core.audit import Actor, audit_record
 from appliance.core.exceptions import ConflictError
-from appliance.core.live import publish_after_commit
 from appliance.content.models import CachedContent, ContentState, PrestuffRequest, PurgeRequest, RequestState
 from appliance.nodes.models import ProxyNode
 from appliance.origins.selectors import origin_for_url
@@ -49,8 +48,6 @@ def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.dateti
     elif state == ContentState.COMPLETE:
         PrestuffRequest.objects.filter(url=url, state=RequestState.PENDING).filter(
             Q(node=node) | Q(node__isnull=True)).update(state=RequestState.DONE, completed_at=at)
-    publish_after_commit("cache.changed", {"node": node.name, "url": url, "state": state,
-                                           "hits": content.hits, "bytes_served": content.bytes_served})
     return content
 
 

@@ -62,7 +62,7 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
         for event in fresh:
             _apply(locked, event)
         _touch_node(locked, node_info, now)
-    publish_after_commit("node.load", {"node": locked.name, "sessions": locked.load_sessions,
+    publish_after_commit("node.bandwidth", {"node": locked.name, "sessions": locked.load_sessions,
                                        "bandwidth_bps": locked.load_bandwidth_bps})
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
