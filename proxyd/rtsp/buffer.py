@@ -6,6 +6,7 @@ in byte by byte is scanned once overall, not once per byte.
 
 from __future__ import annotations
 
+from .events import InterleavedFrame
 from .grammar import HEADER_END_RE
 
 
@@ -62,10 +63,18 @@ class ReceiveBuffer:
         self._search_from = 0
         return out
 
-    def take_range(self, start: int, end: int) -> bytes:
-        """Return bytes [start:end] and drop everything before `end` (one copy)."""
-        with memoryview(self._data) as view:
-            out = bytes(view[start:end])
-        del self._data[:end]
+    def pop_frame(self, max_payload: int) -> InterleavedFrame | None:
+        """Remove and return a complete interleaved frame at the front (payload copied once),
+        or None when there is none or it is over `max_payload` (the caller reports that)."""
+        data = self._data
+        if len(data) < 4 or data[0] != 0x24:
+            return None
+        end = 4 + ((data[2] << 8) | data[3])
+        if end - 4 > max_payload or len(data) < end:
+            return None
+        channel = data[1]
+        with memoryview(data) as view:
+            payload = bytes(view[4:end])
+        del data[:end]
         self._search_from = 0
-        return out
+        return InterleavedFrame(channel, payload)

@@ -87,6 +87,10 @@ class RtspConnection:
             self.their_eof = True
 
     def next_event(self) -> Request | Response | InterleavedFrame | ConnectionClosed | _NeedData:
+        if self._head is None and self._error is None:
+            frame = self._buffer.pop_frame(self.limits.max_frame_bytes)  # fast path for media
+            if frame is not None:
+                return frame
         if self._error is not None:
             raise self._error
         try:
@@ -132,14 +136,12 @@ class RtspConnection:
         header = self._buffer.peek_frame_header()
         if header is None:
             return self._need_more()
-        channel, length = header
+        length = header[1]
         if length > self.limits.max_frame_bytes:
             raise RemoteProtocolError(
                 f"interleaved frame of {length} bytes exceeds max_frame_bytes", status_hint=413
             )
-        if len(self._buffer) < 4 + length:
-            return self._need_more()
-        return InterleavedFrame(channel, self._buffer.take_range(4, 4 + length))
+        return self._buffer.pop_frame(length) or self._need_more()
 
     def _parse_head(self, raw: bytes) -> _Head:
         lines = raw.split(b"\n")
