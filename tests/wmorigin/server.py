@@ -249,10 +249,12 @@ class WMOrigin:
         return [r for r in self.requests if r.kind in ("LogPlay", "LogConnect")]
 
     def count(self, kind: str, path: str | None = None) -> int:
-        return sum(1 for r in self.requests if r.kind == kind and (path is None or r.path.startswith(path)))
+        """Requests of one kind (DESCRIBE, SETUP, PLAY, GetContentInfo, LogPlay, ...) for an
+        entry path, its stream URLs included."""
+        return self.counts(path)[kind]
 
     def counts(self, path: str | None = None) -> Counter:
-        return Counter(r.kind for r in self.requests if path is None or r.path.startswith(path))
+        return Counter(r.kind for r in self.requests if path is None or _under(r.path, path))
 
     def client_sessions(self) -> list[dict]:
         with self._cond:
@@ -274,3 +276,8 @@ class WMOrigin:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _under(path: str, entry_path: str) -> bool:
+    path, entry_path = path.rstrip("/"), entry_path.rstrip("/")
+    return path == entry_path or path.startswith(entry_path + "/")

@@ -12,6 +12,7 @@ READY until the Idle-Timeout, 3.2.7.2).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import struct
@@ -22,6 +23,8 @@ from tests.wmorigin.content import Entry, Item
 
 if TYPE_CHECKING:
     from tests.wmorigin.handler import OriginConnection
+
+log = logging.getLogger("wmorigin")
 
 
 @dataclass
@@ -116,6 +119,14 @@ def rtp_packet(stream: StreamOut, timestamp: int, marker: bool, payload: bytes) 
 async def deliver(session: OriginSession, start: int, base_time: int) -> None:
     """Send the current item's schedule from index `start`, then end the entry (3.2.4.1).
     A broadcast never ends: it loops, with RTP timestamps continuing across loops."""
+    try:
+        await _deliver(session, start, base_time)
+    except (ConnectionError, RuntimeError) as exc:  # the client went away mid-stream
+        log.info("origin: session %s delivery stopped: %s", session.id, exc)
+        session.sender = None
+
+
+async def _deliver(session: OriginSession, start: int, base_time: int) -> None:
     loop = asyncio.get_running_loop()
     schedule = session.item.schedule
     period = session.item.asf.duration_ms

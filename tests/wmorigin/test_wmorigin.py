@@ -33,6 +33,10 @@ class Raw:
 
     async def __aexit__(self, *exc) -> None:
         self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except ConnectionError:
+            pass
 
     async def send(self, method: str, uri: str, headers=(), body: bytes = b"") -> wire.Message:
         self.cseq += 1
@@ -156,6 +160,7 @@ async def test_two_entry_playlist_switches_with_eos_and_announce(wm_origin):
     sent = [(m.method, m.content_type) for m in wm_origin.sent_requests]
     assert sent == [("SET_PARAMETER", "application/x-wms-extension-cmd"), ("ANNOUNCE", "application/sdp"),
                     ("SET_PARAMETER", "application/x-wms-extension-cmd")]
+    assert [r.status for r in wm_origin.client_responses] == [200, 200, 200]  # EOS, Announce, EOS answered
     assert wm_origin.count("LogPlay") == 2
 
 
@@ -245,3 +250,16 @@ async def test_pause_in_ready_is_455(wm_origin):
         setup = await raw.send("SETUP", raw.url + "/audio", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
         pause = await raw.send("PAUSE", raw.url, [("Session", setup.header("Session").split(";")[0])])
     assert pause.status == 455
+
+
+async def test_a_client_vanishing_mid_stream_ends_its_session_cleanly(wm_origin):
+    """3.2.7.2 (simplified): the session goes away with its TCP connection; the origin keeps serving."""
+    wm_origin.set_entry("/clip.wmv", seed="vanish", duration_ms=3000)
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        setup = await raw.send("SETUP", raw.url + "/video", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        play = await raw.send("PLAY", raw.url, [("Session", setup.header("Session").split(";")[0])])
+        assert play.status == 200
+        assert wm_origin.wait_for(lambda: any(s["packets"].get(2) for s in wm_origin.client_sessions()), 5)
+    assert wm_origin.wait_for(lambda: not wm_origin.client_sessions(), 5)
+    assert wm_origin.count("PLAY", "/clip.wmv") == 1 and wm_origin.count("PLAY", "/clip") == 0
+    assert (await WMPlayer(raw.url, speed=10).run()).error is None
