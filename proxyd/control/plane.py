@@ -119,9 +119,20 @@ class ControlPlane:
         await self._run_io(self._seq_state.reserve, self.reporter.next_seq + self.config.seq_block)
         await self.snapshot.load()
         await self.snapshot.refresh()
-        for name, coro in (("pump", self.delivery.run_pump()), ("sender", self.delivery.run_sender()),
-                           ("snapshot", self.snapshot.run())):
-            self._tasks.append(asyncio.create_task(coro, name=f"control-{name}"))
+        for name, loop_fn in (("pump", self.delivery.run_pump), ("sender", self.delivery.run_sender),
+                              ("snapshot", self.snapshot.run)):
+            self._tasks.append(asyncio.create_task(self._supervise(name, loop_fn), name=f"control-{name}"))
+
+    async def _supervise(self, name: str, loop_fn: Callable[[], Any]) -> None:
+        """Restart a loop that died of a bug, after a pause, so reporting cannot stop for good."""
+        while True:
+            try:
+                await loop_fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("control-plane %s loop failed; restarting it in %.1fs", name, self.config.retry_max)
+                await asyncio.sleep(self.config.retry_max)
 
     async def stop(self, deadline: float = 5.0) -> None:
         """Stop the tasks and put undelivered events on disk, taking at most `deadline` seconds."""

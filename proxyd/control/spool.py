@@ -102,7 +102,10 @@ class Spool:
     def max_seq(self) -> int | None:
         """Highest seq stored (segments hold disjoint seq ranges, so it is in the last one)."""
         for segment in reversed(self._index):
-            lines = self._read_valid_lines(segment.name, report=False)
+            try:
+                lines = self._read_valid_lines(segment.name, report=False)
+            except OSError:
+                continue  # reported when delivery reads it
             if lines:
                 return max(json.loads(line)["seq"] for line in lines)
         return None
@@ -153,7 +156,25 @@ class Spool:
             segment = self._index[0]
             if self._tail is segment:
                 self._tail = None
-        return SegmentContents(segment.name, segment.first_seq, tuple(self._read_valid_lines(segment.name)))
+        try:
+            lines = self._read_valid_lines(segment.name)
+        except OSError as exc:
+            self._quarantine(segment, exc)
+            return None
+        return SegmentContents(segment.name, segment.first_seq, tuple(lines))
+
+    def _quarantine(self, segment: _Segment, exc: OSError) -> None:
+        """An unreadable segment moves to dead/ (kept for an operator, never deleted by us)."""
+        log.error("cannot read report spool segment %s (%s); moving it to %s", segment.name, exc,
+                  self.dead_directory)
+        try:
+            os.replace(self.directory / segment.name, self.dead_directory / ("unreadable-" + segment.name))
+        except OSError as move_exc:
+            log.error("cannot move %s aside either: %s", segment.name, move_exc)
+        with self._lock:
+            if segment in self._index:
+                self._index.remove(segment)
+                self._bytes -= segment.size
 
     def remove(self, name: str) -> None:
         """Forget a fully delivered segment."""
@@ -207,11 +228,7 @@ class Spool:
             fsync_dir(path.parent)
 
     def _read_valid_lines(self, name: str, *, report: bool = True) -> list[bytes]:
-        try:
-            raw = (self.directory / name).read_bytes()
-        except OSError as exc:
-            log.error("cannot read report spool segment %s: %s; skipping it", name, exc)
-            return []
+        raw = (self.directory / name).read_bytes()
         pieces = raw.split(b"\n")
         valid = []
         for lineno, piece in enumerate(pieces, start=1):

@@ -151,3 +151,18 @@ def test_files_are_private(tmp_path):
     [segment] = (tmp_path / "spool").glob("*.jsonl")
     assert segment.stat().st_mode & 0o077 == 0
     assert (tmp_path / "spool").stat().st_mode & 0o077 == 0
+
+
+def test_unreadable_segment_is_moved_aside_not_deleted(tmp_path, caplog):
+    spool = make_spool(tmp_path)
+    spool.append(batch(1, 2))
+    spool.load_oldest()  # seal it
+    spool.append(batch(3, 4))
+    first = sorted(tmp_path.glob("*.jsonl"))[0]
+    first.unlink()
+    first.mkdir()  # reading it now fails with an OSError
+    with caplog.at_level(logging.ERROR):
+        assert spool.load_oldest() is None  # the caller asks again
+    assert seqs(spool.load_oldest()) == [3, 4]
+    assert (tmp_path / "dead" / ("unreadable-" + first.name)).is_dir()
+    assert any("cannot read report spool segment" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,81 @@
+"""ControlConfig validation, token handling and ControlPlane lifecycle details."""
+
+import logging
+
+import pytest
+
+from proxyd.control.plane import ControlConfig, ControlPlane, read_token_file
+from tests.proxyd.control.conftest import eventually
+
+
+def config(tmp_path, **overrides) -> ControlConfig:
+    values = dict(url="http://127.0.0.1:8000", token="tok-123", node_name="node-1", state_dir=tmp_path)
+    values.update(overrides)
+    return ControlConfig(**values)
+
+
+def test_token_is_not_in_the_repr(tmp_path):
+    assert "tok-123" not in repr(config(tmp_path))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"token": ""}, "token"), ({"token": "a b"}, "token"), ({"token": "a\r\nX: y"}, "token"),
+    ({"node_name": ""}, "node_name"), ({"batch_max_events": 0}, "batch_max_events"),
+    ({"spool_max_bytes": 0}, "spool_max_bytes"), ({"poll_interval": 0}, "poll_interval"),
+    ({"request_timeout": -1}, "request_timeout"), ({"url": "ftp://x"}, "control URL"),
+])
+def test_bad_config_is_rejected_with_the_field_name(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, **overrides)
+
+
+def test_read_token_file_strips_whitespace(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("  secret-token\n")
+    assert read_token_file(path) == "secret-token"
+
+
+def test_state_dir_is_created_private(tmp_path):
+    plane = ControlPlane(config(tmp_path / "state"))
+    assert (tmp_path / "state").stat().st_mode & 0o077 == 0
+    assert plane.reporter.next_seq == 1
+
+
+async def test_stop_twice_is_harmless(tmp_path):
+    plane = ControlPlane(config(tmp_path, url="http://127.0.0.1:9", request_timeout=0.5))
+    await plane.start()
+    await plane.stop(deadline=1.0)
+    await plane.stop(deadline=1.0)
+
+
+async def test_failing_load_callback_does_not_stop_reports(make_config, fake_api, planes):
+    plane = ControlPlane(make_config(), node_load=lambda: 1 / 0)
+    planes.append(plane)
+    await plane.start()
+    plane.reporter.emit("session.started", {"session_id": "s1"})
+    await fake_api.wait_for_events(1)
+    assert fake_api.report_bodies[0]["node"]["load"] == {"sessions": 0, "bandwidth_bps": 0}
+
+
+async def test_a_crashed_loop_is_restarted(make_config, fake_api, planes, caplog):
+    plane = ControlPlane(make_config(retry_max=0.01))
+    planes.append(plane)
+    outbox = plane.delivery._outbox
+    real_put = outbox.put
+    failures = []
+
+    async def put_once_broken(batch):
+        if not failures:
+            failures.append(batch)
+            raise RuntimeError("simulated bug")
+        await real_put(batch)
+
+    outbox.put = put_once_broken
+    await plane.start()
+    with caplog.at_level(logging.ERROR, logger="proxyd.control"):
+        plane.reporter.emit("a", {"n": 1})
+        await eventually(lambda: failures, what="first put")
+        plane.reporter.emit("a", {"n": 2})
+        await fake_api.wait_for_events(1)
+    assert [e["data"] for e in fake_api.events.values()] == [{"n": 2}]
+    assert any("pump loop failed" in r.getMessage() for r in caplog.records)
