@@ -6,6 +6,7 @@ from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.routers import DefaultRouter
 
 from appliance.content.api import CachedContentViewSet
+from appliance.core.api_audit import AuditLogViewSet
 from appliance.nodes.api import ProxyNodeViewSet
 from appliance.origins.api import OriginViewSet
 from appliance.playback.api.playlogs import PlayLogViewSet
@@ -21,6 +22,7 @@ router.register("playlogs", PlayLogViewSet, basename="playlog")
 router.register("reports", ReportViewSet, basename="report")
 router.register("nodes", ProxyNodeViewSet, basename="node")
 router.register("uplink", UplinkEventViewSet, basename="uplink")
+router.register("audit", AuditLogViewSet, basename="audit")
 
 
 class SchemaBrowserView(SpectacularAPIView):

@@ -38,7 +38,10 @@ def as_float(value, default: float = 0.0) -> float:
 def as_str(value, max_length: int) -> str:
     if value is None:
         return ""
-    return (value if isinstance(value, str) else str(value))[:max_length]
+    text = value if isinstance(value, str) else str(value)
+    # PostgreSQL text cannot hold NUL; lone surrogates cannot be encoded to UTF-8.
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:max_length]
 
 
 def as_datetime(value) -> dt.datetime | None:

@@ -53,7 +53,7 @@ def parse_time(value: str) -> dt.time | None:
 
 def text(max_length: int) -> Callable[[str], str]:
     def parse(value: str) -> str:
-        value = value.strip()
+        value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8").strip()
         return "" if value == "-" else value[:max_length]
     return parse
 
