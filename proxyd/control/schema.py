@@ -47,6 +47,12 @@ class PurgeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PrestuffRequest:
+    id: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class RevalidatedItem:
     url: str
     expires_at: str | None
@@ -61,6 +67,7 @@ class Snapshot:
     node_name: str
     origins: tuple[OriginConfig, ...]
     purges: tuple[PurgeRequest, ...]
+    prestuff: tuple[PrestuffRequest, ...]
     revalidated: tuple[RevalidatedItem, ...]
     terminate_sessions: tuple[str, ...]
 
@@ -141,6 +148,8 @@ def parse_snapshot(doc: Any) -> Snapshot:
         purges=tuple(PurgeRequest(id=_field(p, "id", int, w), url=_field(p, "url", str, w),
                                   prefix=_field(p, "prefix", bool, w, False))
                      for w, p in _objects(doc, "purges")),
+        prestuff=tuple(PrestuffRequest(id=_field(p, "id", int, w), url=_field(p, "url", str, w))
+                       for w, p in _objects(doc, "prestuff")),
         revalidated=tuple(RevalidatedItem(url=_field(r, "url", str, w),
                                           expires_at=_field(r, "expires_at", (str, type(None)), w, None),
                                           state=_field(r, "state", str, w, ""))

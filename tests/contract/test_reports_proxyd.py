@@ -106,5 +106,6 @@ def test_snapshot_fixture_parses_and_every_field_is_read():
     assert [dataclasses.asdict(o) for o in snap.origins] == doc["origins"]
     assert {f.name for f in dataclasses.fields(OriginConfig)} == set(doc["origins"][0])
     assert [dataclasses.asdict(p) for p in snap.purges] == doc["purges"]
+    assert [dataclasses.asdict(p) for p in snap.prestuff] == doc["prestuff"]
     assert [dataclasses.asdict(r) for r in snap.revalidated] == doc["revalidated"]
     assert list(snap.terminate_sessions) == doc["terminate_sessions"]

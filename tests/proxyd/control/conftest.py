@@ -15,6 +15,7 @@ def snapshot_doc(etag: str = "etag-1", **overrides) -> dict:
                      "allowed": True, "cache_policy": "obey", "cache_ttl": 0, "stale_if_error": 0,
                      "transport": "auto", "live": False, "split": "auto", "username": "", "password": ""}],
         "purges": [{"id": 7, "url": "rtsp://127.0.0.1:8600/clip", "prefix": False}],
+        "prestuff": [{"id": 3, "url": "rtsp://127.0.0.1:8600/new-clip"}],
         "revalidated": [], "terminate_sessions": [],
     }
     doc.update(overrides)

@@ -21,6 +21,7 @@ async def test_start_fetches_parses_and_persists_the_snapshot(make_config, fake_
         cache_policy="obey", cache_ttl=0, stale_if_error=0, transport="auto", live=False, split="auto",
         username="", password="")
     assert snap.purges[0].url == "rtsp://127.0.0.1:8600/clip" and snap.purges[0].prefix is False
+    assert [(p.id, p.url) for p in snap.prestuff] == [(3, "rtsp://127.0.0.1:8600/new-clip")]
     saved = plane.snapshot.path
     assert json.loads(saved.read_bytes())["etag"] == "etag-1"
     assert saved.stat().st_mode & 0o077 == 0  # holds origin passwords
