@@ -1,0 +1,128 @@
+"""Dashboard websocket through the real ASGI stack (origin check, session auth, routing, consumer)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections, transaction
+from django.test import Client
+
+from appliance.asgi import application
+from appliance.playback import live
+from tests.appliance.ui.websocket_client import WebsocketClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SESSION = {"node": "node-1", "session_id": "s-1", "url": "rtsp://proxy/vod/clip", "served_from": "cache",
+           "player_addr": "127.0.0.1:5000", "started_at": "2026-11-25T12:00:00+00:00", "ended_at": None,
+           "bytes_out": 0}
+
+
+@pytest.fixture(autouse=True)
+async def close_worker_thread_connections():
+    # DB work done through sync_to_async runs on one shared thread; close its connection so the
+    # test database can be dropped at the end of the run.
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def channel_layer(request, settings):
+    if request.param == "memory":
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    else:
+        redis = pytest.importorskip("redis")
+        url = settings.REDIS_URL or "redis://127.0.0.1:6379/0"
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.RedisError as exc:
+            pytest.skip(f"Redis not reachable: {exc}")
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                               "CONFIG": {"hosts": [url], "prefix": f"test-{uuid.uuid4().hex[:8]}"}}}
+    return request.param
+
+
+def session_cookie(username: str, group: str | None) -> bytes:
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username, password="pw")
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def socket(cookie: bytes | None = None, origin: bytes = b"http://testserver") -> WebsocketClient:
+    headers = [(b"origin", origin), (b"host", b"testserver")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketClient(application, "/ws/live/", headers=headers)
+
+
+async def test_anonymous_socket_is_closed_with_the_login_code(channel_layer):
+    connected, code = await socket().connect()
+    assert not connected and code == 4401
+
+
+async def test_foreign_origin_is_refused(channel_layer):
+    cookie = await sync_to_async(session_cookie)("vera", "viewer")
+    connected, _ = await socket(cookie, origin=b"https://evil.example").connect()
+    assert not connected
+
+
+async def test_viewer_receives_events_published_after_commit(channel_layer):
+    cookie = await sync_to_async(session_cookie)("vera", "viewer")
+    communicator = socket(cookie)
+    connected, _ = await communicator.connect()
+    assert connected
+
+    def publish_in_a_transaction():
+        with transaction.atomic():
+            live.publish("session.started", SESSION)
+
+    await sync_to_async(publish_in_a_transaction)()
+    message = await communicator.receive_json_from(timeout=5)
+    assert message == {"event": "session.started", "payload": SESSION}
+    await communicator.disconnect()
+
+
+async def test_nothing_is_sent_when_the_transaction_rolls_back(channel_layer):
+    cookie = await sync_to_async(session_cookie)("vera", "viewer")
+    communicator = socket(cookie)
+    assert (await communicator.connect())[0]
+
+    def publish_then_roll_back():
+        try:
+            with transaction.atomic():
+                live.publish("session.ended", {**SESSION, "session_id": "rolled-back"})
+                raise RuntimeError("abort")
+        except RuntimeError:
+            pass
+        live.publish("cache.hit_ratio", {"ratio": 0.5, "cache_sessions": 1, "total_sessions": 2,
+                                         "window_seconds": 60})
+
+    await sync_to_async(publish_then_roll_back)()
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["event"] == "cache.hit_ratio"  # the rolled-back event never arrived before it
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_socket_is_read_only(channel_layer):
+    cookie = await sync_to_async(session_cookie)("otto", "operator")
+    communicator = socket(cookie)
+    assert (await communicator.connect())[0]
+    await communicator.send_json_to({"event": "session.ended", "payload": SESSION})
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+def test_publish_rejects_unknown_events_and_incomplete_payloads():
+    with pytest.raises(ValueError):
+        live.publish("session.exploded", SESSION)
+    with pytest.raises(ValueError):
+        live.publish("node.bandwidth", {"node": "n"})
