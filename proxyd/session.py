@@ -350,8 +350,9 @@ class ProxySession:
 
     # --- reports and teardown ------------------------------------------------------------------
     def started_data(self) -> dict:
-        return {"session_id": self.id, "url": self.target.to_player(self.target.origin_url),
-                "origin_url": self.target.origin_url, "player_addr": self.player.peer,
+        player_url = self.last_play.uri if self.last_play and self.last_play.uri != "*" else \
+            self.target.to_player(self.aggregate_url)
+        return {"session_id": self.id, "url": player_url.rstrip("/"), "origin_url": self.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
                 "user_agent": self.player.user_agent, "transports": [s.player_transport for s in self.streams],
                 "served_from": "origin"}
 
