@@ -19,6 +19,7 @@ class RawPlayer:
         self.frame_seen = asyncio.Event()
         self.session: str | None = None
         self.requests_from_server: list[Request] = []
+        self.server_request_seen = asyncio.Event()
         self._responses: asyncio.Queue[Response] = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._read())
 
@@ -38,6 +39,7 @@ class RawPlayer:
                     self._responses.put_nowait(event)
                 elif isinstance(event, Request):
                     self.requests_from_server.append(event)
+                    self.server_request_seen.set()
 
     async def request(self, method: str, url: str, *headers: tuple[str, str], timeout: float = 10) -> Response:
         items = list(headers)

@@ -1,0 +1,60 @@
+"""UDP -> TCP fallback toward the origin and origin-initiated requests relayed to the player."""
+
+import asyncio
+
+from proxyd.cli import config_from_args
+from proxyd.server import ProxyServer
+from tests.proxyd.runtime.rawplayer import RawPlayer
+from tests.proxyd.runtime.scripted_origin import ScriptedOrigin
+
+
+async def test_no_udp_media_switches_origin_to_tcp_and_relays_end_of_stream():
+    origin = await ScriptedOrigin(packets=40).start()
+    server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0", "--route",
+                                           f"/vod=rtsp://127.0.0.1:{origin.port}", "--udp-fallback-timeout",
+                                           "0.5"], env={}))
+    await server.start()
+    player = await RawPlayer.connect("127.0.0.1", server.port)
+    try:
+        base = f"rtsp://127.0.0.1:{server.port}/vod/movie"
+        streams = await player.play_tcp(base)
+        assert streams == [f"{base}/track1"]  # Content-Base rewritten to the proxy
+        # The origin sends EndOfStream after its last frame on the same ordered path.
+        await asyncio.wait_for(player.server_request_seen.wait(), 10)
+        assert player.frames == {0: 40}
+        setups = [r.headers.get("Transport") for r in origin.requests if r.method == "SETUP"]
+        assert "client_port=" in setups[0] and setups[1].startswith("RTP/AVP/TCP")
+        assert origin.methods().count("TEARDOWN") == 1  # the UDP origin session was released
+        (relayed,) = player.requests_from_server
+        assert relayed.method == "SET_PARAMETER" and relayed.body == b"EndOfStream: 1\r\n"
+        assert relayed.uri == f"{base}/"
+        assert relayed.headers.get("Session") == player.session
+    finally:
+        await player.close()
+        await server.stop()
+        await origin.stop()
+
+
+async def test_play_response_rtp_info_points_at_proxy():
+    origin = await ScriptedOrigin(packets=1).start()
+    server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0", "--route",
+                                           f"/vod=rtsp://127.0.0.1:{origin.port}", "--origin-transport", "tcp"],
+                                          env={}))
+    await server.start()
+    player = await RawPlayer.connect("127.0.0.1", server.port)
+    try:
+        base = f"rtsp://127.0.0.1:{server.port}/vod/movie"
+        await player.play_tcp(base)
+        resp = await player.request("GET_PARAMETER", base + "/")
+        assert resp.status == 200 and resp.headers.get("Session").startswith(player.session)
+        resp = await player.request("PLAY", base + "/")
+        assert resp.headers.get("RTP-Info") == f"url={base}/track1;seq=1"
+        resp = await player.request("TEARDOWN", base + "/")
+        assert resp.status == 200
+        resp = await player.request("PLAY", base + "/")
+        assert resp.status == 454
+        assert not server.sessions
+    finally:
+        await player.close()
+        await server.stop()
+        await origin.stop()
