@@ -4,7 +4,7 @@ broadcast), their Cache-Control ([MS-RTSP] 2.2.6.2), validators and precomputed 
 from __future__ import annotations
 
 import hashlib
-import itertools
+import zlib
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -12,7 +12,6 @@ from tests.wmorigin import asfpf
 from tests.wmorigin.asf import AsfFile, build_asf
 
 EVENT_SUBSCRIPTION = 'x-wms-event-subscription="remote-log,remote-open,remote-close"'
-_gen_ids = itertools.count(1000)  # X-Playlist-Gen-Id values: distinct per item (2.2.6.22)
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,13 @@ class Item:
         return next((i for i, s in enumerate(self.schedule) if s.send_time >= start), len(self.schedule))
 
 
-def make_item(seed: object, version: int, duration_ms: int, rtp_payload_limit: int) -> Item:
+def gen_id_for(path: str, seed: object, version: int, index: int) -> int:
+    """X-Playlist-Gen-Id (2.2.6.22, 1..2^32-1): stable while the content is unchanged, so a
+    re-set identical entry keeps its id and a changed one gets a new id."""
+    return zlib.crc32(f"{path}|{seed}|{version}|{index}".encode()) % 0xFFFFFFFE + 1
+
+
+def make_item(seed: object, version: int, duration_ms: int, rtp_payload_limit: int, gen_id: int) -> Item:
     asf = build_asf(seed, version, duration_ms=duration_ms)
     schedule: list[Scheduled] = []
     for stream in asf.streams:
@@ -49,7 +54,7 @@ def make_item(seed: object, version: int, duration_ms: int, rtp_payload_limit: i
         schedule += [Scheduled(pl.timestamp, stream.number, pl)
                      for pl in asfpf.payloads(packets, rtp_payload_limit)]
     schedule.sort(key=lambda s: s.send_time)  # stable: keeps per-stream order
-    return Item(seed, version, asf, next(_gen_ids), schedule)
+    return Item(seed, version, asf, gen_id, schedule)
 
 
 @dataclass
@@ -62,6 +67,7 @@ class Entry:
     playlist: tuple = ()  # seeds of further server-side playlist entries
     duration_ms: int = 3000
     rtp_payload_limit: int = 1200
+    max_age: int = 86399  # for the default Cache-Control (2.2.6.2.1)
     items: list[Item] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -69,7 +75,8 @@ class Entry:
 
     def rebuild(self) -> None:
         seeds = (self.seed, *self.playlist)
-        self.items = [make_item(s, self.version, self.duration_ms, self.rtp_payload_limit) for s in seeds]
+        self.items = [make_item(s, self.version, self.duration_ms, self.rtp_payload_limit,
+                                gen_id_for(self.path, s, self.version, i)) for i, s in enumerate(seeds)]
 
     @property
     def is_playlist(self) -> bool:
@@ -88,9 +95,9 @@ class Entry:
             return self.cache_control
         if self.broadcast:
             # No x-wms-content-size for broadcasts (2.2.6.2.9); live is split, never cached.
-            return ('max-age=86399, public, proxy-revalidate, x-wms-stream-type="broadcast", '
+            return (f'max-age={self.max_age}, public, proxy-revalidate, x-wms-stream-type="broadcast", '
                     'x-wms-proxy-split, ' + EVENT_SUBSCRIPTION)
-        parts = ["max-age=86399", "public", "proxy-revalidate"]
+        parts = [f"max-age={self.max_age}", "public", "proxy-revalidate"]
         if not self.is_playlist:  # Windows servers omit the size for playlists (note <4>)
             parts.append(f"x-wms-content-size={self.items[index].asf.size}")
         else:

@@ -154,11 +154,13 @@ class WMOrigin:
 
     def set_entry(self, path: str, seed: object = None, *, version: int = 1, cache_control: str | None = None,
                   broadcast: bool = False, playlist: tuple = (), duration_ms: int | None = None,
-                  rtp_payload_limit: int = 1200) -> Entry:
+                  rtp_payload_limit: int = 1200, max_age: int = 86399) -> Entry:
+        """Serve `path`. `cache_control` replaces the default header value entirely; `max_age`
+        only changes the default's max-age. Replaces any previous entry at `path`."""
         if duration_ms is None:
             duration_ms = 20_000 if broadcast else 3000
         entry = Entry(path, path if seed is None else seed, version, cache_control, broadcast, tuple(playlist),
-                      duration_ms, rtp_payload_limit)
+                      duration_ms, rtp_payload_limit, max_age)
         self.entries[path] = entry  # one assignment: atomic for the origin thread
         return entry
 
@@ -166,7 +168,11 @@ class WMOrigin:
         old = self.entries[path]
         return self.set_entry(path, old.seed, version=old.version + 1, cache_control=old.cache_control,
                               broadcast=old.broadcast, playlist=old.playlist, duration_ms=old.duration_ms,
-                              rtp_payload_limit=old.rtp_payload_limit)
+                              rtp_payload_limit=old.rtp_payload_limit, max_age=old.max_age)
+
+    def set_cache_control(self, path: str, value: str | None) -> None:
+        """Change only the Cache-Control of `path` (None: back to the default); content unchanged."""
+        self.entries[path].cache_control = value
 
     def lookup(self, path: str) -> tuple[Entry | None, str]:
         """Entry for an aggregate or stream URL path, and the stream control name (or "")."""

@@ -263,3 +263,22 @@ async def test_a_client_vanishing_mid_stream_ends_its_session_cleanly(wm_origin)
     assert wm_origin.wait_for(lambda: not wm_origin.client_sessions(), 5)
     assert wm_origin.count("PLAY", "/clip.wmv") == 1 and wm_origin.count("PLAY", "/clip") == 0
     assert (await WMPlayer(raw.url, speed=10).run()).error is None
+
+
+async def test_cache_control_knobs_and_stable_gen_id(wm_origin):
+    """Per-entry Cache-Control (3.2.7.5): max_age, a full override, and back to the default; re-setting
+    identical content keeps X-Playlist-Gen-Id, changed content gets a new one."""
+    first = wm_origin.set_entry("/clip.wmv", seed="knobs", max_age=5)
+    same = wm_origin.set_entry("/clip.wmv", seed="knobs", max_age=5)
+    assert same.gen_ids() == first.gen_ids() and same.etag == first.etag
+    assert wm_origin.change_content("/clip.wmv").gen_ids() != first.gen_ids()
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        gci = [("Content-Type", "application/x-wms-getcontentinfo")]
+        short = await raw.send("GET_PARAMETER", raw.url, gci, b"\x00")
+        wm_origin.set_cache_control("/clip.wmv", "no-cache")
+        forbidden = await raw.send("GET_PARAMETER", raw.url, gci, b"\x00")
+        wm_origin.set_cache_control("/clip.wmv", None)
+        default = await raw.send("GET_PARAMETER", raw.url, gci, b"\x00")
+    assert short.header("Cache-Control").startswith("max-age=5, public, proxy-revalidate, x-wms-content-size=")
+    assert forbidden.header("Cache-Control") == "no-cache"
+    assert default.header("Cache-Control") == short.header("Cache-Control")
