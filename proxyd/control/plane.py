@@ -99,12 +99,14 @@ class ControlPlane:
                            dead_letter_max_bytes=config.dead_letter_max_bytes)
         self._seq_state = SeqReservation(state_dir / "report-seq.json")
         first_seq = max(self._seq_state.load(), (self.spool.max_seq() or 0) + 1, 1)
-        self.reporter = Reporter(first_seq=first_seq, batch_max_events=config.batch_max_events,
-                                 batch_max_bytes=config.batch_max_bytes, batch_max_delay=config.batch_max_delay,
-                                 queue_max_events=config.queue_max_events, queue_max_bytes=config.queue_max_bytes,
-                                 wall_clock=wall_clock, clock=clock)
+        self.reporter = Reporter(
+            first_seq=first_seq, batch_max_events=config.batch_max_events,
+            batch_max_bytes=config.batch_max_bytes, batch_max_delay=config.batch_max_delay,
+            queue_max_events=config.queue_max_events, queue_max_bytes=config.queue_max_bytes,
+            wall_clock=wall_clock, clock=clock)
         self._outbox = Outbox(self.spool, self._run_io, max_memory_batches=config.memory_batches,
-                              batch_max_events=config.batch_max_events, batch_max_bytes=config.batch_max_bytes)
+                              batch_max_events=config.batch_max_events,
+                              batch_max_bytes=config.batch_max_bytes)
         self.delivery = Delivery(reporter=self.reporter, outbox=self._outbox, spool=self.spool,
                                  seq_state=self._seq_state, post=self._post, node_json=self._node_json,
                                  run_io=self._run_io, retry_initial=config.retry_initial,
@@ -131,7 +133,8 @@ class ControlPlane:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("control-plane %s loop failed; restarting it in %.1fs", name, self.config.retry_max)
+                log.exception("control-plane %s loop failed; restarting it in %.1fs",
+                              name, self.config.retry_max)
                 await asyncio.sleep(self.config.retry_max)
 
     async def stop(self, deadline: float = 5.0) -> None:
@@ -184,7 +187,9 @@ class ControlPlane:
         return await asyncio.get_running_loop().run_in_executor(self._io_pool, functools.partial(fn, *args))
 
     async def _post(self, body: bytes) -> dict:
-        return await asyncio.get_running_loop().run_in_executor(self._http_pool, self.client.post_reports, body)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._http_pool, self.client.post_reports, body)
 
     async def _fetch_snapshot(self, etag: str | None):
-        return await asyncio.get_running_loop().run_in_executor(self._http_pool, self.client.get_snapshot, etag)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._http_pool, self.client.get_snapshot, etag)

@@ -30,7 +30,8 @@ class SeqReservation:
         except FileNotFoundError:
             value = 0
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring unreadable report seq state %s (%s); continuing from the spool", self.path, exc)
+            log.warning("ignoring unreadable report seq state %s (%s); continuing from the spool",
+                        self.path, exc)
             value = 0
         self.reserved = value
         return value

@@ -77,7 +77,10 @@ def test_fixture_data_has_exactly_the_documented_keys(kind):
     assert set(event["data"]) == documented_data_keys()[kind]
 
 
-@pytest.mark.parametrize("name", [f"report_{k.replace('.', '_')}.json" for k in KINDS] + ["report_mixed.json"])
+REPORT_FILES = [f"report_{k.replace('.', '_')}.json" for k in KINDS] + ["report_mixed.json"]
+
+
+@pytest.mark.parametrize("name", REPORT_FILES)
 def test_reporter_output_has_the_fixture_shape(plane, name):
     fixture = load(name)
     unique = list({e["id"]: e for e in fixture["events"]}.values())  # proxyd never repeats an id itself

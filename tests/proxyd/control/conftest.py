@@ -33,7 +33,8 @@ def fake_api():
 @pytest.fixture
 def make_config(fake_api, tmp_path):
     def make(**overrides) -> ControlConfig:
-        values = dict(url=fake_api.url, token=fake_api.token, node_name="node-1", state_dir=tmp_path / "state",
+        values = dict(url=fake_api.url, token=fake_api.token, node_name="node-1",
+                      state_dir=tmp_path / "state",
                       batch_max_events=50, batch_max_delay=0.02, poll_interval=60.0, request_timeout=2.0,
                       retry_initial=0.01, retry_max=0.05)
         values.update(overrides)

@@ -102,7 +102,11 @@ def serve(status: int, body: bytes, headers: dict | None = None):
 @pytest.fixture
 def odd_server():
     servers = []
-    yield lambda *a, **k: servers.append(serve(*a, **k)) or f"http://127.0.0.1:{servers[-1].server_address[1]}"
+    def start(*args, **kwargs) -> str:
+        servers.append(serve(*args, **kwargs))
+        return f"http://127.0.0.1:{servers[-1].server_address[1]}"
+
+    yield start
     for server in servers:
         server.shutdown()
         server.server_close()
@@ -148,7 +152,8 @@ def test_connection_reset_mid_answer_is_transient():
     threading.Thread(target=accept_and_drop, daemon=True).start()
     try:
         with pytest.raises(TransientError):
-            ControlClient(f"http://127.0.0.1:{listener.getsockname()[1]}", "t", timeout=2.0).get_snapshot(None)
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+            ControlClient(url, "t", timeout=2.0).get_snapshot(None)
     finally:
         listener.close()
 

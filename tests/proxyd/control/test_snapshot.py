@@ -160,7 +160,8 @@ def test_parse_ignores_unknown_keys_and_fills_defaults():
     doc["origins"][0] = {"id": 2, "name": "o", "route_prefix": "/live", "base_url": "rtsp://h/",
                          "new_knob": True}
     origin = parse_snapshot(doc).origins[0]
-    assert (origin.cache_policy, origin.transport, origin.split, origin.allowed) == ("obey", "auto", "auto", True)
+    defaults = (origin.cache_policy, origin.transport, origin.split, origin.allowed)
+    assert defaults == ("obey", "auto", "auto", True)
 
 
 def test_origin_repr_hides_password():

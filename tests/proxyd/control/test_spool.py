@@ -14,7 +14,8 @@ def batch(first: int, last: int, pad: str = "") -> Batch:
 
 
 def make_spool(path, **overrides) -> Spool:
-    values = dict(max_bytes=1 << 20, max_segments=100, segment_max_bytes=64 << 10, dead_letter_max_bytes=1 << 20)
+    values = dict(max_bytes=1 << 20, max_segments=100, segment_max_bytes=64 << 10,
+                  dead_letter_max_bytes=1 << 20)
     values.update(overrides)
     return Spool(path, **values)
 
