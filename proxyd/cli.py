@@ -123,6 +123,8 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                               state_dir=_pick(args, env, "state_dir") or "")
     if control.url and not control.token:
         raise ConfigError("--control-url needs --control-token or --control-token-file")
+    if control.url and not control.state_dir:
+        raise ConfigError("--control-url needs --state-dir (report spool and last-known-good snapshot)")
     return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
                   cache_dir=_pick(args, env, "cache_dir") or "",
                   origin_transport=_pick(args, env, "origin_transport") or "auto",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import inspect
 import signal
 from collections.abc import Coroutine
 
@@ -34,6 +32,7 @@ class ProxyServer:
         self.background: set[asyncio.Task] = set()
         self.listener: asyncio.base_events.Server | None = None
         self.stopped = asyncio.Event()
+        self._last_load = (0.0, 0)
 
     @property
     def port(self) -> int:
@@ -82,6 +81,24 @@ class ProxyServer:
         task.add_done_callback(self.background.discard)
         return task
 
+    def load(self) -> dict:
+        """Node load for control-plane reports: open sessions and outgoing bandwidth since the last call."""
+        now = asyncio.get_running_loop().time() if self._loop_running() else 0.0
+        total = sum(s.counters_data()["bytes_out"] for s in list(self.sessions.values()))
+        last_time, last_total = self._last_load
+        self._last_load = (now, total)
+        elapsed = now - last_time
+        rate = int(8 * max(0, total - last_total) / elapsed) if last_time and elapsed > 0 else 0
+        return {"sessions": len(self.sessions), "bandwidth_bps": rate}
+
+    @staticmethod
+    def _loop_running() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
     def emit(self, kind: str, data: dict) -> None:
         try:
             self.reporter.emit(kind, data)
@@ -89,29 +106,27 @@ class ProxyServer:
             log.exception("report sink failed for %s", kind)
 
 
-def _control_plane(config: Config):
-    """ControlPlane from proxyd.control.plane when --control-url is set, else None."""
+def _control_plane(config: Config, server: ProxyServer):
+    """ControlPlane (proxyd.control.plane) when --control-url is set, else None (reports dropped)."""
     if not config.control.url:
         return None
-    from proxyd.control import plane
+    from proxyd.control.plane import ControlConfig, ControlPlane
 
-    values = {"url": config.control.url, "base_url": config.control.url, "control_url": config.control.url,
-              "token": config.control.token, "node_name": config.control.node_name or config.listen_host,
-              "state_dir": config.control.state_dir, "listen": f"{config.listen_host}:{config.listen_port}"}
-    fields = {f.name for f in dataclasses.fields(plane.ControlConfig)}
-    return plane.ControlPlane(plane.ControlConfig(**{k: v for k, v in values.items() if k in fields}))
-
-
-async def _maybe_await(result) -> None:
-    if inspect.isawaitable(result):
-        await result
+    control = config.control
+    plane = ControlPlane(ControlConfig(url=control.url, token=control.token,
+                                       node_name=control.node_name or config.listen_host,
+                                       state_dir=control.state_dir,
+                                       listen=f"{config.listen_host}:{config.listen_port}"),
+                         node_load=server.load)
+    server.reporter = plane.reporter
+    return plane
 
 
 async def serve(config: Config) -> None:
-    control = _control_plane(config)
+    server = ProxyServer(config)
+    control = _control_plane(config, server)
     if control is not None:
-        await _maybe_await(control.start())
-    server = ProxyServer(config, reporter=control.reporter if control is not None else None)
+        await control.start()
     await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -122,7 +137,7 @@ async def serve(config: Config) -> None:
     log.info("shutting down")
     await server.stop()
     if control is not None:
-        await _maybe_await(control.stop())
+        await control.stop(deadline=config.limits.shutdown_grace)
 
 
 def run(config: Config) -> int:

@@ -51,7 +51,7 @@ def test_every_limit_has_a_flag_and_an_env_variable():
 def test_control_token_file_is_read(tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret\n")
-    cfg = config_from_args(["--control-url", "http://127.0.0.1:8000", "--node-name", "n1"],
+    cfg = config_from_args(["--control-url", "http://127.0.0.1:8000", "--node-name", "n1", "--state-dir", "/tmp/s"],
                            env={"PROXYD_CONTROL_TOKEN_FILE": str(token)})
     assert (cfg.control.url, cfg.control.token, cfg.control.node_name) == ("http://127.0.0.1:8000", "s3cret", "n1")
 
@@ -86,3 +86,8 @@ def test_help_runs_as_module():
     for name in ("--listen", "--route", "--cache-dir", "--allow-origin", "--control-url", "--control-token-file",
                  "--node-name", "--state-dir", "--log-level", "PROXYD_LISTEN"):
         assert name in out.stdout
+
+
+def test_control_url_needs_a_state_dir():
+    with pytest.raises(ConfigError, match="--state-dir"):
+        config_from_args(["--control-url", "http://127.0.0.1:1", "--control-token", "t"], env={})
