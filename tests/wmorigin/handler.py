@@ -166,7 +166,7 @@ class OriginConnection:
                 return self.reply(req, 461, "Unsupported Transport", session)
             rtp_port = int(params["client_port"].split("-")[0])
             if session.udp is None:
-                session.udp, session.udp_port = open_udp_pair()
+                session.udp, session.udp_rtcp, session.udp_port = open_udp_pair()
             stream.address = (self.writer.get_extra_info("peername")[0], rtp_port)
             reply_transport = (f"RTP/AVP/UDP;unicast;client_port={params['client_port']};"
                                f"server_port={session.udp_port}-{session.udp_port + 1}")

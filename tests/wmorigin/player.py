@@ -43,6 +43,7 @@ class StreamResult:
     maxps: int = 0
     packets: int = 0
     bytes: int = 0
+    sender_reports: list[tuple[int, int]] = field(default_factory=list)  # (RTP timestamp, packet count)
     asf_packets: list[bytes] = field(default_factory=list)  # reassembled, padding restored
     send_times: list[int] = field(default_factory=list)
     depacketizer: asfpf.Depacketizer = field(default_factory=asfpf.Depacketizer)
@@ -73,11 +74,11 @@ class PlayResult:
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, player: WMPlayer) -> None:
-        self.player = player
+    def __init__(self, handler) -> None:
+        self.handler = handler
 
     def datagram_received(self, data: bytes, addr) -> None:
-        self.player._rtp(data)
+        self.handler(data)
 
 
 class WMPlayer:
@@ -129,8 +130,7 @@ class WMPlayer:
                         fut.set_exception(ConnectionError("server closed the connection"))
                 return
             if isinstance(item, wire.Frame):
-                if item.channel % 2 == 0:
-                    self._rtp(item.payload)
+                (self._rtcp if item.channel % 2 else self._rtp)(item.payload)
             elif item.method:
                 self.result.server_requests.append(item)
                 await self._server_requests.put(item)
@@ -179,6 +179,17 @@ class WMPlayer:
         for send_time, packet in stream.depacketizer.feed(data[offset:], ts, marker):
             stream.send_times.append(send_time)
             stream.asf_packets.append(asfpf.restore_padding(packet, stream.maxps) if stream.maxps else packet)
+
+    def _rtcp(self, data: bytes) -> None:
+        """Record sender reports (RFC 3550 6.4.1) of known streams; other RTCP is ignored."""
+        pos = 0
+        while pos + 8 <= len(data):
+            kind, words = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
+            ssrc = int.from_bytes(data[pos + 4:pos + 8], "big")
+            if kind == 200 and pos + 28 <= len(data) and ssrc in self._by_ssrc:
+                rtp_ts, count = struct.unpack_from(">II", data, pos + 16)
+                self._by_ssrc[ssrc].sender_reports.append((rtp_ts, count))
+            pos += 4 * (words + 1)
 
     # -- the WMP sequence ----------------------------------------------------------------------
     async def _play(self) -> None:
@@ -287,11 +298,11 @@ class WMPlayer:
             return self._udp_port  # all non-rtx streams share one client_port pair (2.2.7.10.1)
         loop = asyncio.get_running_loop()
         for _ in range(50):
-            rtp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=("127.0.0.1", 0))
+            rtp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._rtp), local_addr=("127.0.0.1", 0))
             port = rtp.get_extra_info("sockname")[1]
             if port % 2 == 0:
                 try:
-                    rtcp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                    rtcp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._rtcp),
                                                                   local_addr=("127.0.0.1", port + 1))
                 except OSError:
                     rtp.close()

@@ -16,6 +16,7 @@ import logging
 import random
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,8 @@ class StreamOut:
     address: tuple[str, int] | None = None  # UDP destination
     sent_packets: int = 0
     sent_bytes: int = 0
+    payload_octets: int = 0
+    last_report: float = -1e9  # loop time of the last RTCP sender report
 
 
 @dataclass
@@ -54,6 +57,7 @@ class OriginSession:
     pause_allowed_in_ready: bool = False
     streams: dict[int, StreamOut] = field(default_factory=dict)
     udp: socket.socket | None = None
+    udp_rtcp: socket.socket | None = None
     udp_port: int = 0
     speed: float = 1.0
     position: int = 0  # next schedule index (resume point after PAUSE)
@@ -75,9 +79,10 @@ class OriginSession:
     def close(self) -> None:
         if self.sender is not None:
             self.sender.cancel()
-        if self.udp is not None:
-            self.udp.close()
-            self.udp = None
+        for sock in (self.udp, self.udp_rtcp):
+            if sock is not None:
+                sock.close()
+        self.udp = self.udp_rtcp = None
 
 
 def new_session_id() -> str:
@@ -88,25 +93,39 @@ def new_stream(number: int, url: str) -> StreamOut:
     return StreamOut(number, url, random.getrandbits(32) or 1, random.getrandbits(15))
 
 
-def open_udp_pair() -> tuple[socket.socket, int]:
-    """An even RTP port whose odd neighbour is free, as server_port=p-(p+1) promises."""
+def open_udp_pair() -> tuple[socket.socket, socket.socket, int]:
+    """RTP and RTCP sockets on an even port and its odd neighbour (server_port=p-(p+1))."""
     for _ in range(50):
         rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rtp.bind(("127.0.0.1", 0))
         port = rtp.getsockname()[1]
         if port % 2 == 0:
-            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                probe.bind(("127.0.0.1", port + 1))
+                rtcp.bind(("127.0.0.1", port + 1))
             except OSError:
                 rtp.close()
+                rtcp.close()
                 continue
-            finally:
-                probe.close()
             rtp.setblocking(False)
-            return rtp, port
+            rtcp.setblocking(False)
+            return rtp, rtcp, port
         rtp.close()
     raise OSError("no free UDP port pair")
+
+
+def sender_report(stream: StreamOut, rtp_timestamp: int) -> bytes:
+    """RTCP SR + SDES CNAME compound packet (RFC 3550 6.4.1, 6.5.1) so receivers can map RTP
+    time to wall-clock time and synchronise audio with video."""
+    now = time.time() + 2_208_988_800  # NTP epoch
+    ntp_sec, ntp_frac = int(now), int((now % 1) * (1 << 32))
+    sr = struct.pack(">BBHIIIIII", 0x80, 200, 6, stream.ssrc, ntp_sec & 0xFFFFFFFF, ntp_frac,
+                     rtp_timestamp & 0xFFFFFFFF, stream.sent_packets, stream.payload_octets & 0xFFFFFFFF)
+    cname = f"{stream.ssrc}@wmorigin".encode()
+    item = bytes((1, len(cname))) + cname + b"\x00"
+    item += bytes(-len(item) % 4)
+    sdes = struct.pack(">BBHI", 0x81, 202, (4 + len(item)) // 4, stream.ssrc) + item
+    return sr + sdes
 
 
 def rtp_packet(stream: StreamOut, timestamp: int, marker: bool, payload: bytes) -> bytes:
@@ -151,14 +170,28 @@ async def _deliver(session: OriginSession, start: int, base_time: int) -> None:
     await session.connection.end_of_entry(session)
 
 
+SR_INTERVAL_S = 1.0
+
+
 async def _send(session: OriginSession, out: StreamOut, timestamp: int, payload) -> None:
+    now = asyncio.get_running_loop().time()
+    if now - out.last_report >= SR_INTERVAL_S:
+        out.last_report = now
+        await _emit(session, out, sender_report(out, timestamp), rtcp=True)
     data = rtp_packet(out, timestamp, payload.marker, payload.data)
     out.sent_packets += 1
     out.sent_bytes += len(data)
+    out.payload_octets += len(payload.data)
+    await _emit(session, out, data, rtcp=False)
+
+
+async def _emit(session: OriginSession, out: StreamOut, data: bytes, rtcp: bool) -> None:
     if out.channel is not None:
-        await session.connection.write_frame(out.channel, data)
-    elif session.udp is not None and out.address is not None:
+        await session.connection.write_frame(out.channel + rtcp, data)
+        return
+    sock = session.udp_rtcp if rtcp else session.udp
+    if sock is not None and out.address is not None:
         try:
-            session.udp.sendto(data, out.address)
+            sock.sendto(data, (out.address[0], out.address[1] + rtcp))
         except OSError:
             pass  # UDP loss is allowed; the player counts what arrives

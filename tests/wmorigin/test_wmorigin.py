@@ -73,6 +73,9 @@ async def test_full_wmp_sequence_delivers_the_exact_asf_packets(wm_origin, trans
     for stream in (1, 2):
         assert entry.streams[stream].asf_packets == _packets(wm_origin, "/clip.wmv", stream)
         assert entry.streams[stream].depacketizer.broken == 0
+        # RTCP sender reports (RFC 3550) on the RTCP channel/port, about one per second
+        reports = entry.streams[stream].sender_reports
+        assert 1 <= len(reports) <= 3 and reports[0] == (0, 0)
     # 3.2.4.1: EndOfStream after the last packet, RTP-Info seq = next sequence number per stream
     eos = entry.eos
     assert eos.content_type == "application/x-wms-extension-cmd"
