@@ -75,3 +75,14 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> None:
     node.load_sessions = load.get("sessions", node.load_sessions)
     node.load_bandwidth_bps = load.get("bandwidth_bps", node.load_bandwidth_bps)
     node.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps"])
+
+
+def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:
+    """Forget at most `limit` event ids received before `older_than` (for periodic housekeeping).
+
+    A node re-sending an event older than the retention would have it applied again, so keep the
+    retention well above the longest proxyd spool outage (APPLIANCE_REPORT_EVENT_RETENTION_DAYS).
+    """
+    ids = list(ReportEvent.objects.filter(received_at__lt=older_than).order_by("id")
+               .values_list("id", flat=True)[:limit])
+    return ReportEvent.objects.filter(id__in=ids).delete()[0]
