@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 
 from .connection import ParserLimits, Role, RtspConnection
-from .errors import HeaderParseError, RemoteProtocolError
+from .errors import HeaderParseError, LocalProtocolError, RemoteProtocolError
 from .events import NEED_DATA, ConnectionClosed, Headers, Request, Response
 from .headers import split_rtsp_url
 
@@ -55,6 +55,15 @@ def rtsp_request(
         raise RtspConnectError(str(exc)) from exc
     if target.scheme == "rtsps":
         raise RtspConnectError("rtsps is not supported by the one-shot client")
+    conn = RtspConnection(Role.CLIENT, limits)
+    request_headers = Headers(headers)
+    if "CSeq" not in request_headers:
+        request_headers = Headers((("CSeq", "1"), *request_headers.items()))
+    try:
+        wire = conn.send_request(Request(method, url, request_headers, body))
+    except LocalProtocolError as exc:
+        raise RtspRequestError(f"invalid request: {exc}") from exc
+    cseq = int(request_headers.get("CSeq", "1"))
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((target.host, target.port), timeout=timeout)
@@ -63,12 +72,6 @@ def rtsp_request(
     except OSError as exc:
         raise RtspConnectError(f"connect to {target.host}:{target.port} failed: {exc}") from exc
     with sock:
-        conn = RtspConnection(Role.CLIENT, limits)
-        request_headers = Headers(headers)
-        if "CSeq" not in request_headers:
-            request_headers = Headers((("CSeq", "1"), *request_headers.items()))
-        wire = conn.send_request(Request(method, url, request_headers, body))
-        cseq = int(request_headers.get("CSeq", "1"))
         try:
             _set_remaining(sock, deadline)
             sock.sendall(wire)
@@ -97,6 +100,6 @@ def _read_response(sock: socket.socket, conn: RtspConnection, cseq: int, deadlin
             conn.receive_data(sock.recv(RECV_CHUNK))
         elif isinstance(event, ConnectionClosed):
             raise RtspResponseError("server closed the connection before responding")
-        elif isinstance(event, Response) and event.cseq == cseq:
+        elif isinstance(event, Response) and event.cseq == cseq and event.status >= 200:
             return event
-        # anything else (server request, interleaved frame, stray response): skip it
+        # anything else (server request, interleaved frame, 1xx, stray response): skip it

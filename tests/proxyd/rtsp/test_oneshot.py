@@ -8,7 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxyd.rtsp.oneshot import RtspConnectError, RtspResponseError, RtspTimeoutError, rtsp_request
+from proxyd.rtsp.oneshot import (
+    RtspConnectError,
+    RtspRequestError,
+    RtspResponseError,
+    RtspTimeoutError,
+    rtsp_request,
+)
 
 
 class ScriptedServer:
@@ -86,6 +92,16 @@ def test_skips_server_request_frames_and_other_cseqs(server_factory) -> None:
     server = server_factory(reply)
     response = rtsp_request(f"rtsp://127.0.0.1:{server.port}/x", "DESCRIBE", [("Accept", "application/sdp")])
     assert (response.status, response.cseq, response.body) == (200, 1, sdp)
+
+
+def test_interim_response_is_skipped(server_factory) -> None:
+    server = server_factory(b"RTSP/1.0 100 Continue\r\nCSeq: 1\r\n\r\nRTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n")
+    assert rtsp_request(f"rtsp://127.0.0.1:{server.port}/x", "OPTIONS").status == 200
+
+
+def test_invalid_request_is_refused_before_connecting() -> None:
+    with pytest.raises(RtspRequestError, match="invalid request"):
+        rtsp_request("rtsp://127.0.0.1:9/x", "OPTIONS", [("X-Bad", "a\r\nInjected: 1")])
 
 
 def test_error_status_is_returned_not_raised(server_factory) -> None:
