@@ -8,7 +8,7 @@ from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import LocalProtocolError, RemoteProtocolError
 from proxyd.rtsp.events import NEED_DATA
 
-from .conftest import feed_bytewise, feed_whole
+from .feeding import feed_bytewise, feed_whole
 
 OK_HEAD = b"OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: 1\r\n"
 

@@ -10,7 +10,7 @@ from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, InterleavedFrame, Re
 from proxyd.rtsp.headers import parse_rtp_info, parse_session, parse_supported, parse_transport
 from proxyd.rtp.sdp import parse_sdp
 
-from .conftest import drain, feed_bytewise, feed_chunks, feed_whole, load
+from .feeding import drain, feed_bytewise, feed_chunks, feed_whole, load
 
 FIXTURES = {
     "gst_player_requests.rtsp": Role.SERVER,

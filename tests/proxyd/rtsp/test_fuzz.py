@@ -9,7 +9,7 @@ from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, InterleavedFrame, Request, Response
 
-from .conftest import FIXTURES
+from .feeding import FIXTURES
 
 FIXTURE_BYTES = [p.read_bytes() for p in sorted(FIXTURES.glob("*.rtsp"))]
 LIMITS = ParserLimits(max_header_bytes=2048, max_headers=24, max_body_bytes=4096, max_frame_bytes=2048)

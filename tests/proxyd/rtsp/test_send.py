@@ -8,7 +8,7 @@ from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import LocalProtocolError
 from proxyd.rtsp.events import Headers, Request, Response
 
-from .conftest import drain, feed_whole
+from .feeding import drain, feed_whole
 
 
 def test_send_request_assigns_cseq_and_exact_bytes() -> None:
