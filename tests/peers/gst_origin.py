@@ -126,8 +126,29 @@ class Origin:
             raise SystemExit(f"gst_origin: cannot listen on {self.args.address}:{self.args.port}")
         GLib.timeout_add(500, self.cleanup_sessions)
         port = self.server.get_bound_port()
+        if self.args.live:
+            self.preroll_live(port)
         emit("ready", port=port, address=self.args.address)
         return port
+
+    def preroll_live(self, port: int) -> None:
+        """Prepare the shared live media before any client arrives and hold it prepared.
+
+        gst-rtsp-server 1.22 can abort (gst_rtsp_media_get_rates assertion) or stall a stream when
+        several clients join a shared media that is still preparing; a media prepared up front
+        (its cache key is port + path) avoids that window, and late joiners start faster.
+        """
+        mount = "/" + self.args.live.strip("/")
+        factory = self.server.get_mount_points().match(mount)[0]
+        res, url = GstRtsp.RTSPUrl.parse(f"rtsp://{self.args.address}:{port}{mount}")
+        if res != GstRtsp.RTSPResult.OK:
+            raise SystemExit(f"gst_origin: cannot build URL for live mount {mount}")
+        self.live_media = factory.construct(url)
+        # The media's bus needs a running context of its own: the main loop is not running yet.
+        thread = self.server.get_thread_pool().get_thread(GstRtspServer.RTSPThreadType.MEDIA,
+                                                          GstRtspServer.RTSPContext())
+        if self.live_media is None or thread is None or not self.live_media.prepare(thread):
+            raise SystemExit(f"gst_origin: live mount {mount} failed to prepare")
 
     def cleanup_sessions(self) -> bool:
         self.server.get_session_pool().cleanup()  # expires timed-out sessions

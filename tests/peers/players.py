@@ -202,8 +202,9 @@ def gst_play(url: str, *, transport: str = "udp", duration: float | None = None,
     """
     if transport not in ("udp", "tcp"):
         raise ValueError(f"transport must be udp or tcp, not {transport!r}")
-    branch = "! queue ! decodebin ! {kind}/x-raw ! multifilesink name={kind} location=/dev/null " \
-             "post-messages=true sync=false async=false"
+    # The caps on the link make rtspsrc's pads go to the matching branch whatever order they appear in.
+    branch = "! application/x-rtp,media={kind} ! queue ! decodebin ! {kind}/x-raw " \
+             "! multifilesink name={kind} location=/dev/null post-messages=true sync=false async=false"
     argv = [binary("gst-launch-1.0"), "-m", "-e", "rtspsrc", f"location={url}", f"protocols={transport}",
             "name=src", *("src. " + branch.format(kind="video")).split(),
             *("src. " + branch.format(kind="audio")).split()]
