@@ -7,12 +7,16 @@ the proxy's URLs while everything else the origin said (MS a=pgmpu, b=AS, a=stre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..rtsp.errors import HeaderParseError
 from ..rtsp.headers import is_absolute_url, join_control_url, parse_range
 from .errors import SdpError
+
+# only CR/LF end SDP lines (str.splitlines would also split on \x1c, \x85, U+2028...)
+_LINE_END = re.compile(r"(\r\n|\n|\r)")
 
 # RFC 3551 static payload types: clock rates
 STATIC_CLOCK_RATES = {0: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000, 10: 44100,
@@ -132,9 +136,13 @@ class Sdp(_Section):
             raise SdpError("empty SDP")
         session: list[SdpLine] = []
         media: list[list[SdpLine]] = []
-        for raw in text.splitlines(keepends=True):
-            content = raw.rstrip("\r\n")
-            line = _split_line(content, raw[len(content):])
+        pieces = _LINE_END.split(text)  # content, eol, content, eol, ..., last content
+        if not pieces[-1]:
+            pieces.pop()
+        else:
+            pieces.append("")
+        for content, eol in zip(pieces[::2], pieces[1::2], strict=True):
+            line = _split_line(content, eol)
             if line.kind == "m":
                 media.append([line])
             elif media:

@@ -126,6 +126,13 @@ def test_media_level_range() -> None:
     assert sdp.duration_seconds == 7.5
 
 
+def test_only_cr_lf_end_lines() -> None:
+    body = "v=0\r\ns=title \x1c with \x85 odd\u2028 separators\r\nm=audio 0 RTP/AVP 0".encode()
+    sdp = parse_sdp(body)
+    assert [line.kind for line in sdp.lines] == ["v", "s"] and len(sdp.media) == 1
+    assert sdp.to_bytes() == body
+
+
 @pytest.mark.parametrize("body", [b"", b"   \r\n", b"s=no version\r\nv=0\r\n"])
 def test_invalid_sdp(body: bytes) -> None:
     with pytest.raises(SdpError):
