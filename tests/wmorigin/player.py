@@ -319,3 +319,8 @@ def _ssrc(transport: str) -> int:
         if part.strip().lower().startswith("ssrc="):
             return int(part.split("=", 1)[1], 16)
     return 0
+
+
+def play_blocking(url: str, **options) -> PlayResult:
+    """Run a WMPlayer from synchronous code (e.g. a Django test) on a private event loop."""
+    return asyncio.run(WMPlayer(url, **options).run())

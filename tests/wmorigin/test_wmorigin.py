@@ -285,3 +285,27 @@ async def test_cache_control_knobs_and_stable_gen_id(wm_origin):
     assert short.header("Cache-Control").startswith("max-age=5, public, proxy-revalidate, x-wms-content-size=")
     assert forbidden.header("Cache-Control") == "no-cache"
     assert default.header("Cache-Control") == short.header("Cache-Control")
+
+
+async def test_pause_then_play_without_range_resumes_where_it_stopped(wm_origin):
+    """3.2.5.11 then 3.2.5.8: after PAUSE, a PLAY without Range continues from the pause point."""
+    wm_origin.set_entry("/clip.wmv", seed="resume", duration_ms=3000)
+    async with Raw(wm_origin.url("/clip.wmv")) as raw:
+        setup = await raw.send("SETUP", raw.url + "/video", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        session = [("Session", setup.header("Session").split(";")[0])]
+        await raw.send("PLAY", raw.url, [*session, ("Range", "npt=0.000-")])
+        assert wm_origin.wait_for(lambda: any(s["packets"].get(2, 0) >= 20 for s in wm_origin.client_sessions()), 5)
+        pause = await raw.send("PAUSE", raw.url, session)
+        resume = await raw.send("PLAY", raw.url, session)
+    assert pause.status == 200 and resume.status == 200
+    resumed_at = float(resume.header("Range").split("=")[1].split("-")[0])
+    assert 0 < resumed_at < 3.0  # 20 video RTP packets are already past time 0
+    assert f"rtptime={round(resumed_at * 1000)}" in resume.header("RTP-Info")
+
+
+def test_play_blocking_runs_from_synchronous_code(wm_origin):
+    from tests.wmorigin.player import play_blocking
+
+    wm_origin.set_entry("/clip.wmv", seed="sync", duration_ms=500)
+    result = play_blocking(wm_origin.url("/clip.wmv"), transport="udp", speed=5)
+    assert result.error is None and result.entries[0].streams[1].packets > 0
