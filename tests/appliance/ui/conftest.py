@@ -24,3 +24,20 @@ def operator(db):
 @pytest.fixture
 def no_role(db):
     return _user("nora", None)
+
+
+@pytest.fixture
+def web_server(transactional_db, tmp_path):
+    """gunicorn (uvicorn worker) serving the ASGI app against the test database; Redis channel layer."""
+    import os
+
+    from django.db import connection
+
+    from tests.appliance.ui.web_server import WebServer
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the live web server tests need PostgreSQL (set DATABASE_URL=postgres://...)")
+    server = WebServer(database=connection.settings_dict, workdir=tmp_path,
+                       redis_url=os.environ.get("REDIS_URL")).start()
+    yield server
+    server.stop()
