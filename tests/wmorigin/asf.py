@@ -146,7 +146,6 @@ def _obj(guid: uuid.UUID, body: bytes) -> bytes:
 
 def _header(file_id, streams, packets, duration_ms, maxps, version) -> bytes:
     total_bits = sum(s.bitrate for s in streams)
-    file_size = 0  # patched below once the header length is known
     play_100ns = (duration_ms + _PREROLL_MS) * 10_000
 
     def file_properties(size: int) -> bytes:

@@ -40,8 +40,8 @@ def packet_info(packet: bytes) -> PacketInfo:
         pos = 0
         if packet[0] & 0x80:
             pos = 1 + (packet[0] & 0x0F)
-        flags, props = packet[pos], packet[pos + 1]
-        pos += 2
+        flags = packet[pos]
+        pos += 2  # Length Type Flags, Property Flags
         pos += _LEN_SIZES[(flags >> 5) & 3]  # packet length
         pos += _LEN_SIZES[(flags >> 1) & 3]  # sequence
         pad_size = _LEN_SIZES[(flags >> 3) & 3]
@@ -55,7 +55,6 @@ def packet_info(packet: bytes) -> PacketInfo:
         stream_byte = packet[pos]
     except (IndexError, struct.error) as exc:
         raise AsfPacketError(f"truncated ASF data packet ({len(packet)} bytes)") from exc
-    del props
     return PacketInfo(pad_offset, pad_size, padding, send_time, duration, stream_byte & 0x7F,
                       bool(stream_byte & 0x80))
 

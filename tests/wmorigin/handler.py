@@ -42,8 +42,9 @@ class OriginConnection:
                     item = await wire.read_item(self.reader)
                 except wire.WireError as exc:
                     log.warning("origin: bad input from %s: %s", self.peer, exc)
-                    await self.send(wire.Message(status=exc.status, reason="Bad Request",
-                                                 headers=[("CSeq", "0")]))
+                    reason = {413: "Request Entity Too Large", 431: "Request Header Fields Too Large",
+                              505: "RTSP Version Not Supported"}.get(exc.status, "Bad Request")
+                    await self.send(wire.Message(status=exc.status, reason=reason, headers=[("CSeq", "0")]))
                     break
                 if item is None:
                     break
