@@ -24,7 +24,7 @@ LIMIT_HELP = {
     "max_headers": "most header fields per RTSP message",
     "max_body_bytes": "largest RTSP body accepted (bytes); larger gets 413",
     "max_connections": "most concurrent player connections",
-    "max_sessions": "most concurrent proxy sessions (503 beyond)",
+    "max_sessions": "most concurrent proxy sessions (453 beyond)",
     "max_pipelined_requests": "most queued unanswered requests per player connection",
     "origin_connect_timeout": "seconds to connect to an origin before 502",
     "origin_response_timeout": "seconds to wait for an origin response before 504",

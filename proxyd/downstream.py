@@ -182,6 +182,11 @@ class PlayerConnection(asyncio.Protocol):
             status, reason, detail = exc.status_hint, exc.reason, str(exc)
         except OSError as exc:
             status, reason, detail = 503, "Service Unavailable", f"local resource error: {exc}"
+        except Exception as exc:  # a bug of ours: answer 500, keep the connection and other players going
+            log.error("%s %s -> 500 internal error: %r", context(self.peer, request.cseq, session_id),
+                      request.method, exc)
+            log.debug("internal error detail", exc_info=True)
+            return Response(500, "Internal Server Error", Headers())
         log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
                     status, reason, detail)
         headers = [("Public", PUBLIC)] if status == 501 else []

@@ -119,6 +119,7 @@ class StreamRelay:
         self.player_channels = (0, 1)
         # Origin side: UDP addresses for RTCP back, or an interleaved sender.
         self.origin_rtcp_addr: tuple | None = None
+        self.origin_ip: str | None = None  # UDP media is accepted from this address only
         self.origin_frame_sender: Callable[[int, bytes], None] | None = None
         self.origin_channels = (0, 1)
         self.pair: UdpPair | None = None
@@ -200,7 +201,7 @@ class UdpPair:
 
     def _on_rtp(self) -> None:
         sock, view, stream = self.rtp, self._view, self.stream
-        player = stream.player_rtp_addr
+        origin_ip, player = stream.origin_ip, stream.player_rtp_addr
         for _ in range(BURST):
             try:
                 n, addr = sock.recvfrom_into(self._buf)
@@ -210,7 +211,7 @@ class UdpPair:
                 if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
                     continue
                 return
-            if addr == player:  # player's NAT punch packets never go upstream
+            if addr[0] != origin_ip or addr == player:  # NAT punches and strangers' packets are not media
                 continue
             stream.rtp_from_origin(view[:n])
 
@@ -227,7 +228,7 @@ class UdpPair:
                 return
             if addr == stream.player_rtcp_addr:
                 stream.rtcp_from_player(view[:n])
-            else:
+            elif addr[0] == stream.origin_ip:
                 stream.rtcp_from_origin(view[:n])
 
     def close(self) -> None:

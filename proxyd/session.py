@@ -211,6 +211,7 @@ class ProxySession:
             self.origin_channels[stream.origin_channels[1]] = (stream, True)
         else:
             origin_ip = origin_spec.source or self.origin.transport.get_extra_info("peername")[0]
+            stream.origin_ip = origin_ip
             if origin_spec.server_port:
                 low, high = origin_spec.server_port
                 stream.origin_rtcp_addr = (origin_ip, high if high != low else low + 1)

@@ -79,3 +79,44 @@ async def test_hard_limit_disconnects_at_once():
     w.add(0, rtp(1))
     w.flush()
     assert len(reasons) == 1
+
+
+async def test_udp_pair_forwards_only_origin_media_and_routes_rtcp_by_source():
+    import socket
+
+    from proxyd.net.udp import bind_port_pair
+    from proxyd.relay import StreamRelay, UdpPair
+
+    def udp(host="127.0.0.1"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((host, 0))
+        s.settimeout(2)
+        return s
+
+    origin_rtp, origin_rtcp, player_rtp, player_rtcp = (udp() for _ in range(4))
+    stranger = udp("127.0.0.2")
+    stream = StreamRelay(0)
+    stream.pair = UdpPair(*bind_port_pair("127.0.0.1"), stream)
+    stream.origin_ip = "127.0.0.1"
+    stream.origin_rtcp_addr = origin_rtcp.getsockname()
+    stream.player_rtp_addr = player_rtp.getsockname()
+    stream.player_rtcp_addr = player_rtcp.getsockname()
+    rtp_port = stream.pair.rtp_port
+    try:
+        player_rtp.sendto(b"punch", ("127.0.0.1", rtp_port))  # player's NAT punch: dropped
+        stranger.sendto(rtp(1), ("127.0.0.1", rtp_port))  # not the origin's address: dropped
+        origin_rtp.sendto(rtp(7), ("127.0.0.1", rtp_port))
+        data, src = await asyncio.to_thread(player_rtp.recvfrom, 2048)
+        assert data == rtp(7) and src == ("127.0.0.1", rtp_port)  # sent from the advertised server port
+        rr = struct.pack("!BBHI", 0x81, 201, 7, 1) + struct.pack("!IIIIII", 2, 0, 0, 900, 0, 0)
+        player_rtcp.sendto(rr, ("127.0.0.1", rtp_port + 1))
+        assert (await asyncio.to_thread(origin_rtcp.recvfrom, 2048))[0] == rr
+        origin_rtcp.sendto(b"\x80\xc8sr", ("127.0.0.1", rtp_port + 1))
+        assert (await asyncio.to_thread(player_rtcp.recvfrom, 2048))[0] == b"\x80\xc8sr"
+        assert stream.counters.packets_in == 1 and stream.counters.packets_out == 1
+        assert stream.counters.jitter_units == 900 and stream.jitter_ms == 10.0
+    finally:
+        stream.close()
+        for s in (origin_rtp, origin_rtcp, player_rtp, player_rtcp, stranger):
+            s.close()
+    assert stream.pair is None
