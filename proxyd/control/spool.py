@@ -1,8 +1,8 @@
 """Disk spool for report events the control plane has not acknowledged yet.
 
 Segments are append-only files of JSON lines (one event per line) named after the first event's
-seq, so listing them in name order delivers events in seq order no matter which path wrote them
-when. Every append is flushed and fsynced. Segments that exist at start-up are never appended to
+seq and holding one contiguous seq range, so listing them in name order delivers events in seq
+order no matter which path wrote them when. Every append is flushed and fsynced. Segments that exist at start-up are never appended to
 again, so a torn last line left by a crash stays last and is skipped when read. A segment is
 deleted only after the control plane answered 2xx for all of it.
 
@@ -115,9 +115,11 @@ class Spool:
         data = b"".join(line + b"\n" for line in batch.lines)
         with self._lock:
             tail = self._tail
-            # Only the highest segment may grow, or seq ranges of segments would interleave.
+            # A segment only ever holds one contiguous seq range, so segments never interleave and
+            # name order is seq order even when an older batch is written after newer ones.
             reuse = (tail is not None and tail is self._index[-1] and tail.last_seq is not None
-                     and batch.first_seq > tail.last_seq and tail.size + len(data) <= self._segment_max_bytes)
+                     and batch.first_seq == tail.last_seq + 1
+                     and tail.size + len(data) <= self._segment_max_bytes)
             if self._bytes + len(data) > self._max_bytes or (
                     not reuse and len(self._index) >= self._max_segments):
                 self.counters.dropped_full += len(batch.lines)

@@ -1,5 +1,6 @@
 """ControlPlane report delivery end to end against a real HTTP control plane that can fail."""
 
+import asyncio
 import json
 import logging
 
@@ -221,3 +222,19 @@ async def test_emit_before_start_is_delivered(make_config, fake_api, planes):
     emit_many(plane, 2)
     await plane.start()
     await fake_api.wait_for_events(2)
+
+
+async def test_order_holds_when_memory_spool_and_failures_mix(make_config, fake_api, planes):
+    """Slow answers fill memory so the pump spools; scripted 503s move memory to disk mid-stream."""
+    plane = ControlPlane(make_config(batch_max_events=2, memory_batches=1, batch_max_delay=0.001))
+    planes.append(plane)
+    await plane.start()
+    fake_api.report_delay = 0.02
+    fake_api.fail_next = [None, 503, None, None, 503, 503, None, 503] * 3
+    for i in range(200):
+        plane.reporter.emit("session.counters", {"n": i})
+        if i % 7 == 0:
+            await asyncio.sleep(0)  # let the pump run between bursts, as the runtime's loop would
+    await fake_api.wait_for_events(200, timeout=30)
+    assert delivered_ns(fake_api) == list(range(200))
+    assert fake_api.duplicates == 0
