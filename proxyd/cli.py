@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--origin-transport", choices=("auto", "udp", "tcp"),
         help="media transport toward origins; auto tries UDP then falls back to TCP "
         "(PROXYD_ORIGIN_TRANSPORT; default auto)")
-    add("--control-url", metavar="URL", help="control plane base URL; reports off when empty (PROXYD_CONTROL_URL)")
+    add("--control-url", metavar="URL",
+        help="control plane base URL; reports off when empty (PROXYD_CONTROL_URL)")
     add("--control-token", metavar="TOKEN", help="control plane node token (PROXYD_CONTROL_TOKEN)")
     add("--control-token-file", metavar="FILE",
         help="file holding the control plane node token (PROXYD_CONTROL_TOKEN_FILE)")

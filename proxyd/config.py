@@ -100,7 +100,8 @@ class Config:
         if self.origin_transport not in ("auto", "udp", "tcp"):
             raise ConfigError("--origin-transport must be auto, udp or tcp")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"--log-level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {self.log_level}")
+            raise ConfigError("--log-level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                              f"got {self.log_level}")
         if self.control.url and not self.control.url.startswith(("http://", "https://")):
             raise ConfigError("--control-url must be an http:// or https:// URL")
         self.limits.validate()

@@ -13,8 +13,9 @@ from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import join_control_url, content_base
-from proxyd.session import ProxySession, choose_player_transport, forward_headers, rewrite_response_headers
+from proxyd.rtsp.headers import TransportSpec, content_base, join_control_url, parse_transport
+from proxyd.routing import forward_headers, rewrite_response_headers
+from proxyd.session import ProxySession
 from proxyd.upstream import OriginClient, OriginError
 
 if TYPE_CHECKING:
@@ -42,6 +43,22 @@ def sdp_clock_rates(sdp: bytes, base: str) -> dict[str, int]:
         elif in_media and (m := RTPMAP.match(line)):
             rate = int(m.group(1))
     return rates
+
+
+def choose_player_transport(value: str | None) -> TransportSpec | None:
+    """First acceptable alternative: RTP/AVP unicast over UDP (client_port) or TCP (interleaved)."""
+    if not value:
+        return None
+    try:
+        specs = parse_transport(value)
+    except RtspError:
+        return None
+    for spec in specs:
+        if spec.protocol.upper() != "RTP/AVP" or spec.delivery == "multicast":
+            continue
+        if spec.is_tcp or spec.client_port is not None:
+            return spec
+    return None
 
 
 class Reply(Exception):
@@ -122,7 +139,8 @@ class PlayerConnection(asyncio.Protocol):
                 event = self.conn.next_event()
             except RemoteProtocolError as exc:
                 match = CSEQ_HINT.search(self._last_data)
-                self._reject(exc.status_hint, exc.reason, str(exc), match.group(1).decode() if match else None)
+                cseq = match.group(1).decode() if match else None
+                self._reject(exc.status_hint, exc.reason, str(exc), cseq)
                 return
             if event is NEED_DATA:
                 return
@@ -248,17 +266,20 @@ class PlayerConnection(asyncio.Protocol):
         target = self._target(request)
         spec = choose_player_transport(request.headers.get("Transport"))
         if spec is None:
-            raise Reply(461, "Unsupported Transport", f"no usable transport in {request.headers.get('Transport')!r}")
+            raise Reply(461, "Unsupported Transport",
+                        f"no usable transport in {request.headers.get('Transport')!r}")
         created = session is None
         if created:
             if len(self.server.sessions) >= self.limits.max_sessions:
                 raise Reply(453, "Not Enough Bandwidth", "session limit reached")
             origin = await self._origin_for(target, adopt=True)
             session = ProxySession(self.server, self, target, origin)
-        elif (target.origin_host, target.origin_port) != (session.target.origin_host, session.target.origin_port):
+        elif (target.origin_host, target.origin_port) != (session.target.origin_host,
+                                                          session.target.origin_port):
             raise Reply(459, "Aggregate Operation Not Allowed", "SETUP for another origin within a session")
         try:
-            resp = await session.setup(request, target.origin_url, spec, self.clock_rates.get(request.uri, 90000))
+            clock_rate = self.clock_rates.get(request.uri, 90000)
+            resp = await session.setup(request, target.origin_url, spec, clock_rate)
         except BaseException:
             if created:
                 session.close("origin_error", "setup failed", origin_teardown=False)
@@ -288,8 +309,10 @@ class PlayerConnection(asyncio.Protocol):
             return Response(200, "OK", Headers())
         target = self._target(request)
         origin = await self._origin_for(target, adopt=False)
-        resp = await origin.request(request.method, target.origin_url, forward_headers(request.headers), request.body)
-        return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, target, None)), resp.body)
+        resp = await origin.request(request.method, target.origin_url, forward_headers(request.headers),
+                                    request.body)
+        headers = Headers(rewrite_response_headers(resp, target, None))
+        return Response(resp.status, resp.reason, headers, resp.body)
 
     # --- used by ProxySession ------------------------------------------------------------------
     def media_writer(self) -> InterleavedWriter:

@@ -9,6 +9,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from proxyd.config import Config, Route, format_hostport
+from proxyd.rtsp.events import Headers, Response
 
 DEFAULT_RTSP_PORT = 554
 
@@ -96,7 +97,8 @@ def _loopback_alias(a: str, b: str) -> bool:
 class Router:
     def __init__(self, config: Config) -> None:
         # Longest prefix first, so the first match is the most specific route.
-        self.routes: tuple[Route, ...] = tuple(sorted(config.routes, key=lambda r: len(r.prefix), reverse=True))
+        self.routes: tuple[Route, ...] = tuple(sorted(config.routes, key=lambda r: len(r.prefix),
+                                                      reverse=True))
         self.allow_origins = config.allow_origins
         self.listen_host = config.listen_host
 
@@ -115,7 +117,9 @@ class Router:
                 if rest is None:
                     continue
                 proxy_base = f"rtsp://{parts.authority}{'' if route.prefix == '/' else route.prefix}"
-                origin_url = route.origin_url + (rest if rest.startswith(("/", "?")) or not rest else "/" + rest)
+                if rest and not rest.startswith(("/", "?")):
+                    rest = "/" + rest
+                origin_url = route.origin_url + rest
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
                               route.origin_url, forward=False)
         if is_self:
@@ -153,4 +157,32 @@ def rewrite_sdp_controls(sdp: bytes, convert) -> bytes:
     return b"\n".join(lines)
 
 
-URL_HEADERS = ("Content-Base", "Content-Location", "Location")
+# --- per-hop header handling --------------------------------------------------------------------
+
+URL_HEADERS = frozenset({"content-base", "content-location", "location"})
+# Headers that describe one hop and are rebuilt, never copied across.
+HOP_HEADERS = frozenset({"cseq", "session", "transport", "content-length", "connection", "rtp-info",
+                         "content-base", "content-location", "location", "public", "server", "date"})
+
+
+def forward_headers(headers: Headers, extra: list[tuple[str, str]] | None = None) -> Headers:
+    items = [(n, v) for n, v in headers.items() if n.lower() not in HOP_HEADERS]
+    return Headers(items + (extra or []))
+
+
+def rewrite_response_headers(resp: Response, target: Target,
+                             session_header: str | None) -> list[tuple[str, str]]:
+    """Origin response headers as the player should see them (URLs point at the proxy)."""
+    out = []
+    for name, value in resp.headers.items():
+        low = name.lower()
+        if low in ("cseq", "session", "transport", "content-length", "connection"):
+            continue
+        if low in URL_HEADERS:
+            value = target.to_player(value.strip())
+        elif low == "rtp-info":
+            value = rewrite_rtp_info(value, target.to_player)
+        out.append((name, value))
+    if session_header:
+        out.append(("Session", session_header))
+    return out

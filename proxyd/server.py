@@ -25,7 +25,8 @@ class ProxyServer:
         self.router = Router(config)
         self.reporter = reporter or NullSink()
         limits = config.limits
-        self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes, max_headers=limits.max_headers,
+        self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes,
+                                          max_headers=limits.max_headers,
                                           max_body_bytes=limits.max_body_bytes)
         self.sessions: dict = {}
         self.connections: set = set()

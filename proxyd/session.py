@@ -6,13 +6,12 @@ import asyncio
 import dataclasses
 import secrets
 import socket
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from proxyd.log import context, get_logger
 from proxyd.net.udp import bind_port_pair
 from proxyd.relay import StreamRelay, UdpPair
-from proxyd.routing import URL_HEADERS, Target, rewrite_rtp_info
+from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
@@ -24,52 +23,12 @@ if TYPE_CHECKING:
 
 log = get_logger("session")
 
-# Headers that describe one hop and are rebuilt, never copied across.
-HOP_HEADERS = frozenset({"cseq", "session", "transport", "content-length", "connection", "rtp-info",
-                         "content-base", "content-location", "location", "public", "server", "date"})
 TEARDOWN_TIMEOUT = 2.0
 
 
-def forward_headers(headers: Headers, extra: list[tuple[str, str]] | None = None) -> Headers:
-    items = [(n, v) for n, v in headers.items() if n.lower() not in HOP_HEADERS]
-    return Headers(items + (extra or []))
-
-
-def rewrite_response_headers(resp: Response, target: Target, session_header: str | None) -> list[tuple[str, str]]:
-    """Origin response headers as the player should see them (URLs point at the proxy)."""
-    out = []
-    for name, value in resp.headers.items():
-        low = name.lower()
-        if low in ("cseq", "session", "transport", "content-length", "connection"):
-            continue
-        if name.title() in URL_HEADERS or low in ("content-base", "content-location", "location"):
-            value = target.to_player(value.strip())
-        elif low == "rtp-info":
-            value = rewrite_rtp_info(value, target.to_player)
-        out.append((name, value))
-    if session_header:
-        out.append(("Session", session_header))
-    return out
-
-
-def choose_player_transport(value: str | None) -> TransportSpec | None:
-    """First acceptable alternative: RTP/AVP unicast over UDP (client_port) or TCP (interleaved)."""
-    if not value:
-        return None
-    try:
-        specs = parse_transport(value)
-    except RtspError:
-        return None
-    for spec in specs:
-        if spec.protocol.upper() != "RTP/AVP" or spec.delivery == "multicast":
-            continue
-        if spec.is_tcp or spec.client_port is not None:
-            return spec
-    return None
-
-
 class ProxySession:
-    def __init__(self, server: ProxyServer, player: PlayerConnection, target: Target, origin: OriginClient) -> None:
+    def __init__(self, server: ProxyServer, player: PlayerConnection, target: Target,
+                 origin: OriginClient) -> None:
         self.id = secrets.token_hex(8)
         self.server = server
         self.limits = server.config.limits
@@ -115,7 +74,8 @@ class ProxySession:
         return task
 
     # --- SETUP ---------------------------------------------------------------------------------
-    async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
+    async def setup(self, request: Request, origin_url: str, spec: TransportSpec,
+                    clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
         if origin_url in self.stream_urls:
@@ -133,7 +93,9 @@ class ProxySession:
             stream.player_rtp_addr = (ip, spec.client_port[0])
             stream.player_rtcp_addr = (ip, spec.client_port[1] if spec.client_port[1] != spec.client_port[0]
                                        else spec.client_port[0] + 1)
-        use_tcp = self.upstream_tcp if self.upstream_tcp is not None else self.server.config.origin_transport == "tcp"
+        use_tcp = self.upstream_tcp
+        if use_tcp is None:
+            use_tcp = self.server.config.origin_transport == "tcp"
         try:
             resp = await self._setup_upstream(stream, origin_url, request.headers, use_tcp)
             if resp.status == 461 and not use_tcp and self.upstream_tcp is None \
@@ -145,7 +107,8 @@ class ProxySession:
             raise
         if not 200 <= resp.status < 300:
             stream.close()
-            return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, self.target, None)),
+            headers = Headers(rewrite_response_headers(resp, self.target, None))
+            return Response(resp.status, resp.reason, headers,
                             resp.body)
         self.upstream_tcp = use_tcp
         self.streams.append(stream)
@@ -198,14 +161,16 @@ class ProxySession:
                 self.origin_session = parsed.id
                 self.origin_timeout = parsed.timeout or 60
             except RtspError:
-                raise OriginError(502, "Bad Gateway", f"origin sent a bad Session header {session_value!r}") from None
+                raise OriginError(502, "Bad Gateway",
+                                  f"origin sent a bad Session header {session_value!r}") from None
         try:
             origin_spec = parse_transport(resp.headers.get("Transport", ""))[0]
         except (RtspError, IndexError):
             raise OriginError(502, "Bad Gateway", "origin SETUP response has no usable Transport") from None
         if use_tcp:
             channels = origin_spec.interleaved or channels
-            stream.origin_channels = (channels[0], channels[1] if channels[1] != channels[0] else channels[0] + 1)
+            rtcp_channel = channels[1] if channels[1] != channels[0] else channels[0] + 1
+            stream.origin_channels = (channels[0], rtcp_channel)
             stream.origin_frame_sender = self.origin.send_frame
             self.origin_channels[stream.origin_channels[0]] = (stream, False)
             self.origin_channels[stream.origin_channels[1]] = (stream, True)
@@ -231,7 +196,8 @@ class ProxySession:
             if not self.started_reported:
                 self.started_reported = True
                 self.server.emit("session.started", self.started_data())
-            if not self.upstream_tcp and not self.fallback_done and self.server.config.origin_transport == "auto":
+            auto = self.server.config.origin_transport == "auto"
+            if not self.upstream_tcp and not self.fallback_done and auto:
                 self._spawn(self._udp_watchdog())
         return resp
 
@@ -353,8 +319,10 @@ class ProxySession:
     def started_data(self) -> dict:
         player_url = self.last_play.uri if self.last_play and self.last_play.uri != "*" else \
             self.target.to_player(self.aggregate_url)
-        return {"session_id": self.id, "url": player_url.rstrip("/"), "origin_url": self.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
-                "user_agent": self.player.user_agent, "transports": [s.player_transport for s in self.streams],
+        return {"session_id": self.id, "url": player_url.rstrip("/"),
+                "origin_url": self.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
+                "user_agent": self.player.user_agent,
+                "transports": [s.player_transport for s in self.streams],
                 "served_from": "origin"}
 
     def counters_data(self) -> dict:
@@ -405,5 +373,3 @@ async def _teardown_and_close(origin: OriginClient, url: str, origin_session: st
     finally:
         origin.close()
 
-
-PlayerCallback = Callable[[Request], None]

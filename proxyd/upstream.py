@@ -50,20 +50,23 @@ class OriginClient(asyncio.Protocol):
         except TimeoutError:
             raise OriginError(504, "Gateway Timeout", f"connect to {host}:{port} timed out") from None
         except OSError as exc:
-            raise OriginError(502, "Bad Gateway", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+            raise OriginError(502, "Bad Gateway",
+                              f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
         return client
 
     @property
     def is_open(self) -> bool:
         return self.transport is not None and not self.closed.is_set()
 
-    async def request(self, method: str, url: str, headers: Headers | None = None, body: bytes = b"") -> Response:
+    async def request(self, method: str, url: str, headers: Headers | None = None,
+                      body: bytes = b"") -> Response:
         if not self.is_open:
             raise OriginError(502, "Bad Gateway", f"origin {self.host}:{self.port} connection is closed")
         self._cseq += 1
         cseq = self._cseq
         try:
-            data = self.conn.send_request(Request(method, url, (headers or Headers()).set("CSeq", str(cseq)), body))
+            headers = (headers or Headers()).set("CSeq", str(cseq))
+            data = self.conn.send_request(Request(method, url, headers, body))
         except RtspError as exc:
             raise OriginError(502, "Bad Gateway", f"cannot send {method} upstream: {exc}") from None
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
@@ -145,4 +148,5 @@ class OriginClient(asyncio.Protocol):
     def _fail_pending(self, why: str) -> None:
         for future in self.pending.values():
             if not future.done():
-                future.set_exception(OriginError(502, "Bad Gateway", f"origin {self.host}:{self.port}: {why}"))
+                future.set_exception(OriginError(502, "Bad Gateway",
+                                                 f"origin {self.host}:{self.port}: {why}"))
