@@ -1,0 +1,62 @@
+"""Housekeeping and pruning, run as the task functions themselves (no broker)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from appliance.content.models import CachedContent, ContentState, PurgeRequest
+from appliance.content.tasks import housekeeping
+from appliance.nodes.models import ProxyNode
+from appliance.origins.models import Origin
+from appliance.uplink.models import UplinkEvent, UplinkState
+from appliance.uplink.tasks import prune_sent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def node():
+    return ProxyNode.objects.create(name="node-1", token_hash="2" * 64)
+
+
+def test_content_long_past_expiry_goes_stale_but_stale_if_error_grace_is_respected(node):
+    now = timezone.now()
+    strict = Origin.objects.create(name="strict", base_url="rtsp://a/", route_prefix="/a")
+    lenient = Origin.objects.create(name="lenient", base_url="rtsp://b/", route_prefix="/b", stale_if_error=3600)
+    overdue = CachedContent.objects.create(node=node, origin=strict, url="rtsp://a/x", state=ContentState.COMPLETE,
+                                           expires_at=now - dt.timedelta(minutes=1))
+    in_grace = CachedContent.objects.create(node=node, origin=lenient, url="rtsp://b/x",
+                                            state=ContentState.COMPLETE, expires_at=now - dt.timedelta(minutes=1))
+    fresh = CachedContent.objects.create(node=node, origin=strict, url="rtsp://a/y", state=ContentState.COMPLETE,
+                                         expires_at=now + dt.timedelta(hours=1))
+
+    assert housekeeping()["expired"] == 1
+    states = {row.pk: row.state for row in CachedContent.objects.all()}
+    assert states == {overdue.pk: ContentState.STALE, in_grace.pk: ContentState.COMPLETE,
+                      fresh.pk: ContentState.COMPLETE}
+
+
+def test_quota_purges_the_oldest_entries_of_a_node_over_quota(node, settings):
+    settings.APPLIANCE_CACHE_QUOTA_BYTES = 250
+    now = timezone.now()
+    for age, url in ((3, "rtsp://o/oldest"), (2, "rtsp://o/middle"), (1, "rtsp://o/newest")):
+        CachedContent.objects.create(node=node, url=url, state=ContentState.COMPLETE, size_bytes=100,
+                                     fetched_at=now - dt.timedelta(hours=age), expires_at=now + dt.timedelta(days=1))
+
+    assert housekeeping()["over_quota"] == 1
+    assert list(PurgeRequest.objects.values_list("url", flat=True)) == ["rtsp://o/oldest"]
+    assert CachedContent.objects.get(url="rtsp://o/oldest").state == ContentState.PURGING
+    assert housekeeping()["over_quota"] == 0  # purging entries no longer count; running twice is harmless
+
+
+def test_prune_deletes_only_old_sent_events():
+    now = timezone.now()
+    old = UplinkEvent.objects.create(url="rtsp://o/x", event_type="remote-log", body="b", state=UplinkState.SENT,
+                                     sent_at=now - dt.timedelta(days=30))
+    recent = UplinkEvent.objects.create(url="rtsp://o/x", event_type="remote-log", body="b", state=UplinkState.SENT,
+                                        sent_at=now - dt.timedelta(hours=1))
+    failed = UplinkEvent.objects.create(url="rtsp://o/x", event_type="remote-log", body="b", state=UplinkState.FAILED)
+    assert prune_sent() == 1
+    assert set(UplinkEvent.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
+    assert not UplinkEvent.objects.filter(pk=old.pk).exists()
