@@ -178,8 +178,10 @@ else:
         "data_folder_out": str(_CELERY_DIR / "queue"),
         "processed_folder": str(_CELERY_DIR / "processed"),
         "store_processed": False,
+        # Broadcast (pidbox) exchanges; without this kombu writes them to ./control/.
+        "control_folder": str(_CELERY_DIR / "control"),
     }
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_CELERY_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("APPLIANCE_CELERY_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = env_str("APPLIANCE_CELERY_QUEUE", "appliance")
