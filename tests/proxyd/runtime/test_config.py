@@ -91,3 +91,10 @@ def test_help_runs_as_module():
 def test_control_url_needs_a_state_dir():
     with pytest.raises(ConfigError, match="--state-dir"):
         config_from_args(["--control-url", "http://127.0.0.1:1", "--control-token", "t"], env={})
+
+
+def test_module_exits_2_with_one_clear_line_on_bad_configuration():
+    out = subprocess.run([sys.executable, "-m", "proxyd", "--route", "/vod=http://x"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "proxyd: configuration error: --route: origin must be an rtsp:// URL, got 'http://x'"

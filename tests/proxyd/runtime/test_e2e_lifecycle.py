@@ -59,16 +59,19 @@ def idle_state(server: ProxyServer, fds: int, tasks: set):
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_player_teardown_releases_every_socket_and_task(shared_gst_origin, peer_players, transport):
-    async with running_proxy(shared_gst_origin.url()) as server:
+    async with running_proxy(shared_gst_origin.url(), "--counters-interval", "0.5") as server:
         fds, tasks = open_fd_count(), set(asyncio.all_tasks())
         result = await asyncio.to_thread(peer_players.ffmpeg_play, proxy_url(server, "clip"),
-                                         transport=transport, duration=2)
+                                         transport=transport, duration=3)
         assert result.ok, result.describe()
         await eventually(lambda: idle_state(server, fds, tasks), what="proxy idle")
         assert server.sink.kinds()[0] == "session.started"
         kind, ended = server.sink.events[-1]
         assert kind == "session.ended" and ended["end_reason"] in ("teardown", "connection_lost")
         assert ended["packets_out"] > 0 and ended["bytes_out"] > ended["packets_out"]
+        counters = [d["packets_out"] for k, d in server.sink.events if k == "session.counters"]
+        assert len(counters) >= 2 and counters == sorted(counters) and counters[0] > 0
+        assert counters[-1] <= ended["packets_out"]
         started = server.sink.events[0][1]
         assert started["transports"] == [transport, transport] and started["served_from"] == "origin"
         assert started["url"] == proxy_url(server, "clip")

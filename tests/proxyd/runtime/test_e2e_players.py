@@ -68,9 +68,12 @@ def test_probe_sees_the_same_streams(shared_gst_origin, proxyd_process, peer_pla
     assert (audio.codec_name, audio.sample_rate) == ("aac", 44100)
 
 
+@pytest.mark.parametrize("origin_transport", ["udp", "tcp"])
 @pytest.mark.parametrize("player_transport", ["udp", "tcp"])
-def test_gst_rtspsrc_plays_clip_through_proxy(shared_gst_origin, proxyd_process, peer_players, player_transport):
-    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url()})
+def test_gst_rtspsrc_plays_clip_through_proxy(shared_gst_origin, proxyd_process, peer_players, player_transport,
+                                              origin_transport):
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url()},
+                           extra_args=["--origin-transport", origin_transport])
     direct, proxied = side_by_side(peer_players.gst_play, shared_gst_origin.url("clip"),
                                    proxy.url("/vod/clip"), transport=player_transport)
     assert_close_to_direct(direct, proxied)
