@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -162,6 +162,3 @@ class Reporter:
         while (batch := self.cut()) is not None:
             batches.append(batch)
         return batches
-
-    def counters_dict(self) -> dict[str, int]:
-        return asdict(self.counters)
