@@ -64,6 +64,7 @@ class Reporter:
     Batches are cut when `batch_max_events` or `batch_max_bytes` (sum of encoded events) is reached,
     or when the oldest queued event has waited `batch_max_delay` seconds. Time comes from the
     injected `clock` (monotonic, for delays) and `wall_clock` (epoch seconds, for `at`).
+    Call `emit` from the event loop thread only (it sets an asyncio.Event).
     """
 
     def __init__(self, *, first_seq: int, batch_max_events: int, batch_max_bytes: int,
