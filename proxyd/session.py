@@ -26,6 +26,44 @@ log = get_logger("session")
 TEARDOWN_TIMEOUT = 2.0
 
 
+class SessionTimers:
+    """Deadlines of one session, driven by an injected `now`: keepalive toward the origin, idle-player
+    reaping and counters reports. The session keeps one loop timer armed at `deadline()`."""
+
+    def __init__(self, now: float, *, keepalive_interval: float, idle_timeout: float,
+                 counters_interval: float) -> None:
+        self.keepalive_interval = keepalive_interval
+        self.idle_timeout = idle_timeout
+        self.counters_interval = counters_interval
+        self.next_keepalive = now + keepalive_interval
+        self.next_counters = now + counters_interval
+        self.last_activity = now
+
+    def touch(self, now: float) -> None:
+        self.last_activity = now
+
+    def deadline(self) -> float:
+        return min(self.next_keepalive, self.next_counters, self.last_activity + self.idle_timeout)
+
+    def due(self, now: float, *, player_active: bool, reapable: bool) -> list[str]:
+        """Actions due at `now` ("keepalive", "counters", "reap"); advances their deadlines.
+        `player_active`: the player showed life since the last call (e.g. RTCP receiver reports);
+        `reapable`: idle reaping applies (not while a TCP player's connection is open)."""
+        actions = []
+        if now >= self.next_keepalive:
+            actions.append("keepalive")
+            self.next_keepalive = now + self.keepalive_interval
+        if now >= self.next_counters:
+            actions.append("counters")
+            self.next_counters = now + self.counters_interval
+        idle = now >= self.last_activity + self.idle_timeout
+        if player_active or (idle and not reapable):
+            self.last_activity = now  # alive: the idle period starts again
+        elif idle:
+            actions.append("reap")
+        return actions
+
+
 class ProxySession:
     def __init__(self, server: ProxyServer, player: PlayerConnection, target: Target,
                  origin: OriginClient) -> None:
@@ -48,7 +86,9 @@ class ProxySession:
         self.last_play: Request | None = None
         self.aggregate_url = target.origin_url  # replaced by the PLAY URL once the player plays
         self.loop = asyncio.get_running_loop()
-        self.last_activity = self.loop.time()
+        self.timers: SessionTimers | None = None
+        self.timer_handle: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
         self.tasks: set[asyncio.Task] = set()
         self.ended = False
         self.started_reported = False
@@ -65,7 +105,8 @@ class ProxySession:
         return f"{self.id};timeout={self.limits.session_timeout}"
 
     def touch(self) -> None:
-        self.last_activity = self.loop.time()
+        if self.timers is not None:
+            self.timers.touch(self.loop.time())
 
     def _spawn(self, coro) -> asyncio.Task:
         task = self.loop.create_task(coro)
@@ -115,9 +156,12 @@ class ProxySession:
         self.stream_urls[origin_url] = stream
         self.setup_headers[origin_url] = request.headers
         self.state = "ready"
-        if len(self.streams) == 1:
-            self._spawn(self._keepalive_loop())
-            self._spawn(self._housekeeping_loop())
+        if self.timers is None:
+            self.timers = SessionTimers(
+                self.loop.time(), idle_timeout=self.limits.session_timeout,
+                keepalive_interval=max(1.0, self.origin_timeout * self.limits.keepalive_fraction),
+                counters_interval=self.limits.counters_interval)
+            self._arm_timer()
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(),
             interleaved=stream.player_channels if spec.is_tcp else None,
@@ -251,37 +295,46 @@ class ProxySession:
         self.player.send_server_request(Request(request.method, url, headers, request.body))
 
     # --- timers --------------------------------------------------------------------------------
-    async def _keepalive_loop(self) -> None:
-        while not self.ended:
-            await asyncio.sleep(max(1.0, self.origin_timeout * self.limits.keepalive_fraction))
-            url = self.aggregate_url
-            headers = Headers([("Session", self.origin_session)] if self.origin_session else [])
-            try:
-                resp = await self.origin.request(self.keepalive_method, url, headers)
-            except OriginError as exc:
-                self.close("origin_error", f"keepalive failed: {exc.detail}")
-                return
-            if resp.status >= 400 and self.keepalive_method != "OPTIONS":
-                self.keepalive_method = "OPTIONS"
+    def _arm_timer(self) -> None:
+        """One loop timer per session, re-armed only when the deadline moves."""
+        if self.ended or self.timers is None:
+            return
+        deadline = self.timers.deadline()
+        if self.timer_handle is not None and deadline == self.timer_at:
+            return
+        if self.timer_handle is not None:
+            self.timer_handle.cancel()
+        self.timer_at = deadline
+        self.timer_handle = self.loop.call_at(deadline, self._on_timer)
 
-    async def _housekeeping_loop(self) -> None:
-        """Counters reports and idle-player reaping (not while a TCP player's connection is open)."""
-        tick = min(self.limits.counters_interval, self.limits.session_timeout / 4)
-        next_counters = self.loop.time() + self.limits.counters_interval
-        while not self.ended:
-            await asyncio.sleep(tick)
-            now = self.loop.time()
-            if any(s.player_seen for s in self.streams):
-                self.last_activity = now
-                for s in self.streams:
-                    s.player_seen = False
-            tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
-            if not tcp_player and now - self.last_activity > self.limits.session_timeout:
+    def _on_timer(self) -> None:
+        self.timer_handle = None
+        if self.ended:
+            return
+        player_active = any(s.player_seen for s in self.streams)
+        for s in self.streams:
+            s.player_seen = False
+        tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
+        for action in self.timers.due(self.loop.time(), player_active=player_active, reapable=not tcp_player):
+            if action == "reap":
                 self.close("timeout", "player idle")
                 return
-            if now >= next_counters and self.started_reported:
-                next_counters = now + self.limits.counters_interval
+            if action == "keepalive":
+                self._spawn(self._keepalive())
+            elif action == "counters" and self.started_reported:
                 self.server.emit("session.counters", self.counters_data())
+        self._arm_timer()
+
+    async def _keepalive(self) -> None:
+        """GET_PARAMETER (OPTIONS if the origin refuses it) so the origin session never times out."""
+        headers = Headers([("Session", self.origin_session)] if self.origin_session else [])
+        try:
+            resp = await self.origin.request(self.keepalive_method, self.aggregate_url, headers)
+        except OriginError as exc:
+            self.close("origin_error", f"keepalive failed: {exc.detail}")
+            return
+        if resp.status >= 400 and self.keepalive_method != "OPTIONS":
+            self.keepalive_method = "OPTIONS"
 
     async def _udp_watchdog(self) -> None:
         waits = [asyncio.ensure_future(s.first_packet.wait()) for s in self.streams]
@@ -343,6 +396,9 @@ class ProxySession:
             return
         self.ended = True
         log.info("%s session ended: %s %s", self.log_ctx, reason, detail)
+        if self.timer_handle is not None:
+            self.timer_handle.cancel()
+            self.timer_handle = None
         current = asyncio.current_task()
         for task in list(self.tasks):
             if task is not current:
