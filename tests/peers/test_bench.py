@@ -1,0 +1,48 @@
+"""The relay benchmark and its /proc helpers keep working (short real runs, no proxy needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.players_pool import transports_for
+from bench.procstat import cpu_seconds, peak_rss_kib
+from tests.peers.proxyd_proc import REPO_ROOT
+
+pytestmark = pytest.mark.peers
+
+
+def test_cpu_seconds_grows_with_work_and_rss_is_reported():
+    before = cpu_seconds(os.getpid())
+    busy = sum(i * i for i in range(3_000_000))
+    assert busy > 0
+    assert cpu_seconds(os.getpid()) > before
+    assert peak_rss_kib(os.getpid()) > 1024
+
+
+def test_mixed_transport_alternates():
+    assert transports_for(4, "mixed") == ["udp", "tcp", "udp", "tcp"]
+    assert transports_for(2, "tcp") == ["tcp", "tcp"]
+
+
+def test_bench_direct_half_measures_a_real_origin(_gst_origin_available, peer_players, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.relay", "--clients", "2", "--seconds", "2", "--bitrate", "300",
+         "--skip-proxyd", "--workdir", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.split()[:2] == ["2", "direct"])
+    assert row.split()[2] == "2/2", done.stdout
+
+
+def test_bench_reports_a_proxyd_that_cannot_start(_gst_origin_available, peer_players, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.relay", "--clients", "1", "--seconds", "1", "--bitrate", "300",
+         "--workdir", str(tmp_path), "--proxyd-arg=--no-such-option-for-the-bench-test"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "proxyd did not start" in done.stderr
+    assert any(line.split()[:3] == ["1", "direct", "1/1"] for line in done.stdout.splitlines()), done.stdout
