@@ -60,6 +60,20 @@ def receiver_report_jitter(data: bytes) -> int | None:
     return None
 
 
+def aggregate_counters(streams) -> dict:
+    """Session totals in the report shape (session.counters / session.ended)."""
+    totals = dict.fromkeys(("bytes_out", "packets_out", "bytes_in", "packets_in", "packets_lost"), 0)
+    for stream in streams:
+        c = stream.counters
+        totals["bytes_out"] += c.bytes_out
+        totals["packets_out"] += c.packets_out
+        totals["bytes_in"] += c.bytes_in
+        totals["packets_in"] += c.packets_in
+        totals["packets_lost"] += c.packets_lost
+    totals["jitter_ms"] = round(max((s.jitter_ms for s in streams), default=0.0), 3)
+    return totals
+
+
 class InterleavedWriter:
     """Joins interleaved frames for one player TCP connection into one write per loop iteration."""
 

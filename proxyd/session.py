@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from proxyd.log import context, get_logger
 from proxyd.net.udp import bind_port_pair
-from proxyd.relay import StreamRelay, UdpPair
+from proxyd.relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
@@ -379,16 +379,7 @@ class ProxySession:
                 "served_from": "origin"}
 
     def counters_data(self) -> dict:
-        totals = dict.fromkeys(("bytes_out", "packets_out", "bytes_in", "packets_in", "packets_lost"), 0)
-        for s in self.streams:
-            c = s.counters
-            totals["bytes_out"] += c.bytes_out
-            totals["packets_out"] += c.packets_out
-            totals["bytes_in"] += c.bytes_in
-            totals["packets_in"] += c.packets_in
-            totals["packets_lost"] += c.packets_lost
-        jitter = max((s.jitter_ms for s in self.streams), default=0.0)
-        return {"session_id": self.id, **totals, "jitter_ms": round(jitter, 3)}
+        return {"session_id": self.id, **aggregate_counters(self.streams)}
 
     def close(self, reason: str, detail: str = "", *, origin_teardown: bool = True) -> None:
         """Release every socket, task and registration; idempotent."""
@@ -412,20 +403,9 @@ class ProxySession:
         origin = self.origin
         origin.on_frame = origin.on_request = origin.on_lost = None
         if origin_teardown and self.origin_session and origin.is_open:
-            self.server.spawn(_teardown_and_close(origin, self.aggregate_url,
-                                                  self.origin_session))
+            self.server.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
         else:
             origin.close()
         if reason == "origin_error":
             self.player.close_connection("origin session lost")
-
-
-async def _teardown_and_close(origin: OriginClient, url: str, origin_session: str) -> None:
-    try:
-        async with asyncio.timeout(TEARDOWN_TIMEOUT):
-            await origin.request("TEARDOWN", url, Headers([("Session", origin_session)]))
-    except (OriginError, TimeoutError):
-        pass
-    finally:
-        origin.close()
 

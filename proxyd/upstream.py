@@ -81,6 +81,16 @@ class OriginClient(asyncio.Protocol):
         finally:
             self.pending.pop(cseq, None)
 
+    async def teardown_and_close(self, url: str, origin_session: str, timeout: float = 2.0) -> None:
+        """Best-effort TEARDOWN of an origin session, then close the connection."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.request("TEARDOWN", url, Headers([("Session", origin_session)]))
+        except (OriginError, TimeoutError):
+            pass
+        finally:
+            self.close()
+
     def send_frame(self, channel: int, payload: bytes) -> None:
         if self.is_open:
             self.transport.write(self.conn.send_frame(channel, payload))
