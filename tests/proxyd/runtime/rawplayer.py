@@ -41,7 +41,8 @@ class RawPlayer:
                     self.requests_from_server.append(event)
                     self.server_request_seen.set()
 
-    async def request(self, method: str, url: str, *headers: tuple[str, str], timeout: float = 10) -> Response:
+    async def request(self, method: str, url: str, *headers: tuple[str, str],
+                      timeout: float = 10) -> Response:
         items = list(headers)
         if self.session and method != "DESCRIBE":
             items.append(("Session", self.session))

@@ -51,9 +51,11 @@ def test_every_limit_has_a_flag_and_an_env_variable():
 def test_control_token_file_is_read(tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret\n")
-    cfg = config_from_args(["--control-url", "http://127.0.0.1:8000", "--node-name", "n1", "--state-dir", "/tmp/s"],
+    cfg = config_from_args(["--control-url", "http://127.0.0.1:8000", "--node-name", "n1",
+                            "--state-dir", "/tmp/s"],
                            env={"PROXYD_CONTROL_TOKEN_FILE": str(token)})
-    assert (cfg.control.url, cfg.control.token, cfg.control.node_name) == ("http://127.0.0.1:8000", "s3cret", "n1")
+    control = cfg.control
+    assert (control.url, control.token, control.node_name) == ("http://127.0.0.1:8000", "s3cret", "n1")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -81,10 +83,11 @@ def test_main_exits_2_on_bad_configuration(capsys):
 
 
 def test_help_runs_as_module():
-    out = subprocess.run([sys.executable, "-m", "proxyd", "--help"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([sys.executable, "-m", "proxyd", "--help"], capture_output=True, text=True,
+                         timeout=30)
     assert out.returncode == 0
-    for name in ("--listen", "--route", "--cache-dir", "--allow-origin", "--control-url", "--control-token-file",
-                 "--node-name", "--state-dir", "--log-level", "PROXYD_LISTEN"):
+    for name in ("--listen", "--route", "--cache-dir", "--allow-origin", "--control-url",
+                 "--control-token-file", "--node-name", "--state-dir", "--log-level", "PROXYD_LISTEN"):
         assert name in out.stdout
 
 
@@ -97,4 +100,5 @@ def test_module_exits_2_with_one_clear_line_on_bad_configuration():
     out = subprocess.run([sys.executable, "-m", "proxyd", "--route", "/vod=http://x"], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 2
-    assert out.stderr.strip() == "proxyd: configuration error: --route: origin must be an rtsp:// URL, got 'http://x'"
+    assert out.stderr.strip() == (
+        "proxyd: configuration error: --route: origin must be an rtsp:// URL, got 'http://x'")

@@ -67,7 +67,8 @@ def assert_one_clean_warning(caplog, *fragments):
     (b"OPTIONS * RTSP/1.0\r\n\r\n", 400, "Bad Request"),                      # missing CSeq
     (b"OPTIONS * RTSP/1.0\r\nCSeq: x1\r\n\r\n", 400, "Bad Request"),          # bad CSeq
     (b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 400, "Request Header Too Large"),
-    (b"SET_PARAMETER * RTSP/1.0\r\nCSeq: 5\r\nContent-Length: 99999999\r\n\r\n", 413, "Request Entity Too Large"),
+    (b"SET_PARAMETER * RTSP/1.0\r\nCSeq: 5\r\nContent-Length: 99999999\r\n\r\n", 413,
+     "Request Entity Too Large"),
     (b"OPTIONS * RTSP/2.0\r\nCSeq: 1\r\n\r\n", 505, "RTSP Version not supported"),
 ])
 async def test_malformed_input_gets_status_and_close(caplog, raw, status, reason):
@@ -117,7 +118,8 @@ async def test_options_lists_methods():
     (req("PLAY", 2, URL, "Session: deadbeef"), 454),
     (req("TEARDOWN", 2, URL, "Session: deadbeef;timeout=60"), 454),
     (req("GET_PARAMETER", 2, URL, "Session: nope"), 454),
-    (req("SETUP", 2, URL + "/stream=0", "Session: nope", "Transport: RTP/AVP;unicast;client_port=5000-5001"), 454),
+    (req("SETUP", 2, URL + "/stream=0", "Session: nope",
+         "Transport: RTP/AVP;unicast;client_port=5000-5001"), 454),
     (req("SETUP", 2, URL + "/stream=0"), 461),
     (req("SETUP", 2, URL + "/stream=0", "Transport: RTP/AVP;multicast;port=5000-5001"), 461),
     (req("SETUP", 2, URL + "/stream=0", "Transport: RAW/RAW/UDP;unicast"), 461),
@@ -155,7 +157,8 @@ async def test_origin_silent_is_504_and_other_origin_error_passes_through(caplog
             while data := await reader.readuntil(b"\r\n\r\n"):
                 received.append(data)
                 if b"/gone RTSP/1.0" in data:  # answer this one; stay silent on everything else
-                    cseq = [ln for ln in data.split(b"\r\n") if ln.lower().startswith(b"cseq")][0].split(b":")[1]
+                    cseq_line = [ln for ln in data.split(b"\r\n") if ln.lower().startswith(b"cseq")][0]
+                    cseq = cseq_line.split(b":")[1]
                     writer.write(b"RTSP/1.0 404 Not Found\r\nCSeq:" + cseq + b"\r\n\r\n")
         except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError):
             writer.close()

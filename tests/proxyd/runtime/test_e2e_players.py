@@ -70,8 +70,8 @@ def test_probe_sees_the_same_streams(shared_gst_origin, proxyd_process, peer_pla
 
 @pytest.mark.parametrize("origin_transport", ["udp", "tcp"])
 @pytest.mark.parametrize("player_transport", ["udp", "tcp"])
-def test_gst_rtspsrc_plays_clip_through_proxy(shared_gst_origin, proxyd_process, peer_players, player_transport,
-                                              origin_transport):
+def test_gst_rtspsrc_plays_clip_through_proxy(shared_gst_origin, proxyd_process, peer_players,
+                                              player_transport, origin_transport):
     proxy = proxyd_process(routes={"/vod": shared_gst_origin.url()},
                            extra_args=["--origin-transport", origin_transport])
     direct, proxied = side_by_side(peer_players.gst_play, shared_gst_origin.url("clip"),
@@ -111,7 +111,8 @@ def test_forward_proxy_allows_listed_origin_and_refuses_others(shared_gst_origin
     assert b"m=video" in allowed and b"m=audio" in allowed
     other_port = shared_gst_origin.port + 1 if shared_gst_origin.port < 65535 else 1
     denied = rtsp_exchange(proxy.host, proxy.port,
-                           f"DESCRIBE rtsp://127.0.0.1:{other_port}/clip RTSP/1.0\r\nCSeq: 2\r\n\r\n".encode())
+                           f"DESCRIBE rtsp://127.0.0.1:{other_port}/clip RTSP/1.0\r\n"
+                           "CSeq: 2\r\n\r\n".encode())
     assert denied.startswith(b"RTSP/1.0 403 Forbidden\r\n") and b"CSeq: 2\r\n" in denied
     relay = rtsp_exchange(proxy.host, proxy.port,
                           b"DESCRIBE rtsp://example.com/x RTSP/1.0\r\nCSeq: 3\r\n\r\n")

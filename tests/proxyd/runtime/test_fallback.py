@@ -38,8 +38,8 @@ async def test_no_udp_media_switches_origin_to_tcp_and_relays_end_of_stream():
 async def test_play_response_rtp_info_points_at_proxy():
     origin = await ScriptedOrigin(packets=1).start()
     server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0", "--route",
-                                           f"/vod=rtsp://127.0.0.1:{origin.port}", "--origin-transport", "tcp"],
-                                          env={}))
+                                           f"/vod=rtsp://127.0.0.1:{origin.port}",
+                                           "--origin-transport", "tcp"], env={}))
     await server.start()
     player = await RawPlayer.connect("127.0.0.1", server.port)
     try:

@@ -23,7 +23,8 @@ class Sink:
 async def test_silent_udp_player_is_reaped_but_tcp_player_is_not():
     origin = await ScriptedOrigin(packets=1).start()
     sink = Sink()
-    server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0", "--route", f"/vod=rtsp://127.0.0.1:{origin.port}",
+    server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0",
+                                           "--route", f"/vod=rtsp://127.0.0.1:{origin.port}",
                                            "--origin-transport", "tcp", "--session-timeout", "1"], env={}),
                          reporter=sink)
     await server.start()

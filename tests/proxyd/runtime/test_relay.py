@@ -37,7 +37,8 @@ async def test_frames_from_one_iteration_are_joined_into_one_write():
     writes = []
     transport.write = lambda data: writes.append(bytes(data))
     overflow = []
-    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=10, on_overflow=overflow.append)
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000,
+                          max_dropped=10, on_overflow=overflow.append)
     for i in range(5):
         w.add(i % 2, rtp(i))
     assert writes == []
@@ -51,7 +52,8 @@ async def test_frames_from_one_iteration_are_joined_into_one_write():
 async def test_slow_player_gets_drops_then_disconnect():
     transport = FakeTransport()
     reasons = []
-    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=3, on_overflow=reasons.append)
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000,
+                          max_dropped=3, on_overflow=reasons.append)
     transport.buffer_size = 2000  # above high water, below the hard limit
     w.add(0, rtp(1))
     w.add(0, rtp(2))
@@ -74,7 +76,8 @@ async def test_slow_player_gets_drops_then_disconnect():
 async def test_hard_limit_disconnects_at_once():
     transport = FakeTransport()
     reasons = []
-    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=1000, on_overflow=reasons.append)
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000,
+                          max_dropped=1000, on_overflow=reasons.append)
     transport.buffer_size = 6000
     w.add(0, rtp(1))
     w.flush()

@@ -23,7 +23,8 @@ def test_reverse_route_maps_rest_of_path(router):
 
 def test_longest_prefix_wins_on_segment_boundary(router):
     assert router.resolve("rtsp://127.0.0.1:8554/vod/hd/x", *LOCAL).origin_url == "rtsp://hd.example:9000/x"
-    assert router.resolve("rtsp://127.0.0.1:8554/vod/hdx", *LOCAL).origin_url == "rtsp://origin.example:8600/media/hdx"
+    hdx = router.resolve("rtsp://127.0.0.1:8554/vod/hdx", *LOCAL)
+    assert hdx.origin_url == "rtsp://origin.example:8600/media/hdx"
     with pytest.raises(RoutingError) as err:
         router.resolve("rtsp://127.0.0.1:8554/video", *LOCAL)
     assert err.value.status == 404
@@ -54,14 +55,16 @@ def test_not_an_rtsp_url_is_400(router):
 def test_rewrite_both_directions(router):
     t = router.resolve("rtsp://127.0.0.1:8554/vod/clip", *LOCAL)
     assert t.to_player("rtsp://origin.example:8600/media/clip/") == "rtsp://127.0.0.1:8554/vod/clip/"
-    assert t.to_origin("rtsp://127.0.0.1:8554/vod/clip/stream=1") == "rtsp://origin.example:8600/media/clip/stream=1"
+    assert t.to_origin("rtsp://127.0.0.1:8554/vod/clip/stream=1") == \
+        "rtsp://origin.example:8600/media/clip/stream=1"
     assert t.to_player("rtsp://elsewhere.example/clip") == "rtsp://elsewhere.example/clip"
     assert t.to_player("rtsp://origin.example:8600/mediaX") == "rtsp://origin.example:8600/mediaX"
 
 
 def test_rtp_info_and_sdp_rewrite(router):
     t = router.resolve("rtsp://127.0.0.1:8554/vod/clip", *LOCAL)
-    info = "url=rtsp://origin.example:8600/media/clip/stream=0;seq=1;rtptime=2, url=rtsp://origin.example:8600/media/clip/stream=1;seq=5"
+    info = ("url=rtsp://origin.example:8600/media/clip/stream=0;seq=1;rtptime=2, "
+            "url=rtsp://origin.example:8600/media/clip/stream=1;seq=5")
     assert rewrite_rtp_info(info, t.to_player) == (
         "url=rtsp://127.0.0.1:8554/vod/clip/stream=0;seq=1;rtptime=2,"
         "url=rtsp://127.0.0.1:8554/vod/clip/stream=1;seq=5")
