@@ -136,3 +136,18 @@ def test_origin_down_is_502(proxyd_process, free_port):
     resp = rtsp_exchange(proxy.host, proxy.port,
                          f"DESCRIBE {proxy.url('/vod/clip')} RTSP/1.0\r\nCSeq: 7\r\n\r\n".encode())
     assert resp.startswith(b"RTSP/1.0 502 Bad Gateway\r\n") and b"CSeq: 7\r\n" in resp
+
+
+def test_sigterm_tears_down_origin_sessions_and_exits_0(gst_origin, proxyd_process, peer_players):
+    proxy = proxyd_process(routes={"/vod": gst_origin.url()})
+    with ThreadPoolExecutor(1) as pool:
+        playing = pool.submit(peer_players.ffmpeg_play, proxy.url(f"/vod/{LIVE_MOUNT}"), transport="tcp",
+                              duration=60, timeout=60)
+        gst_origin.wait_for(lambda e: e["event"] == "request" and e["method"] == "PLAY", timeout=20)
+        assert len(gst_origin.open_sessions()) == 1
+        assert proxy.stop() == 0 and not proxy.killed
+        gst_origin.wait_until(lambda _: not gst_origin.open_sessions(), timeout=10)
+        assert gst_origin.requests("TEARDOWN")
+        result = playing.result()
+    assert result.video_frames > 0 and result.wall_s < 30  # the player was disconnected, not left hanging
+    assert "Traceback" not in proxy.log_path.read_text()
