@@ -15,8 +15,10 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -71,7 +73,13 @@ class GstOrigin:
                  live_options: LiveOptions = LiveOptions(), protocols: str = "both",
                  session_timeout: int = 60, headers: Mapping[str, str] | None = None,
                  port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None):
-        self.vod = dict(vod or {})
+        self._proc: subprocess.Popen | None = None
+        # Mounts point at symlinks so set_vod_content() can swap what new sessions get.
+        self._link_dir = Path(tempfile.mkdtemp(prefix="gst-origin-mounts-"))
+        weakref.finalize(self, shutil.rmtree, self._link_dir, ignore_errors=True)
+        self.vod: dict[str, Path] = {}
+        for mount, path in (vod or {}).items():
+            self.set_vod_content(mount, path)
         self.live = live
         self.live_options = live_options
         self.protocols = protocols
@@ -81,7 +89,6 @@ class GstOrigin:
         self.requested_port = port
         self.port: int | None = None
         self.stderr_path = stderr_path
-        self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
         self._events: list[Event] = []
         self._cond = threading.Condition()
@@ -92,7 +99,7 @@ class GstOrigin:
         argv = [GST_PYTHON, "-u", str(SCRIPT), "--address", self.host, "--port", str(port),
                 "--protocols", self.protocols, "--session-timeout", str(self.session_timeout)]
         for mount, path in self.vod.items():
-            argv += ["--vod", f"{mount.strip('/')}={os.fspath(path)}"]
+            argv += ["--vod", f"{mount}={os.fspath(path)}"]
         if self.live:
             argv += self.live_options.argv(self.live.strip("/"))
         for name, value in self.headers.items():
@@ -177,6 +184,21 @@ class GstOrigin:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    def set_vod_content(self, mount: str, path: os.PathLike | str) -> None:
+        """Serve `path` at `mount` from now on (sessions that start later); no restart needed.
+
+        Mounts can only be added before start(): gst_origin.py reads them from its command line.
+        """
+        mount = mount.strip("/")
+        if mount not in self.vod and self._proc is not None:
+            raise OriginError(f"cannot add mount {mount!r} to a running origin")
+        link = self._link_dir / f"{mount.replace('/', '_')}.mp4"
+        tmp = link.with_suffix(".new")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(Path(path).resolve())
+        os.replace(tmp, link)  # atomic: a session opens either the old or the new file
+        self.vod[mount] = link
 
     # --- addressing ---
 

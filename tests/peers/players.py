@@ -22,6 +22,7 @@ from tests.peers.origin import PeerMissing
 
 STDERR_TAIL_BYTES = 4000
 STOP_GRACE_S = 5.0
+KEPT_VIDEO_CRCS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,8 @@ class PlayResult:
     wall_s: float
     timed_out: bool
     stderr_tail: str
+    # ffmpeg only: CRCs of the first few video frames, to tell which content was played.
+    first_video_crcs: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -83,6 +86,7 @@ class _FrameCounter:
         self.first_video: float | None = None
         self.first_any: float | None = None
         self.stream_kinds: dict[str, str] = {}
+        self.video_crcs: list[str] = []
 
     def feed(self, line: str, now: float) -> None:
         kind = self.classify(line, self)
@@ -148,7 +152,7 @@ def _run_counting(player: str, argv: list[str], url: str, transport: str, *, tim
                       returncode=None if timed_out else returncode,
                       video_frames=counter.counts["video"], audio_frames=counter.counts["audio"],
                       first_frame_s=first, wall_s=time.monotonic() - started, timed_out=timed_out,
-                      stderr_tail=tail)
+                      stderr_tail=tail, first_video_crcs=tuple(counter.video_crcs))
 
 
 _FRAMECRC_KIND = re.compile(r"^#media_type (\d+): (\w+)")
@@ -160,8 +164,11 @@ def _classify_framecrc(line: str, counter: _FrameCounter) -> str | None:
         if m:
             counter.stream_kinds[m.group(1)] = m.group(2)
         return None
-    index, sep, _ = line.partition(",")
-    return counter.stream_kinds.get(index.strip()) if sep else None
+    index, sep, rest = line.partition(",")
+    kind = counter.stream_kinds.get(index.strip()) if sep else None
+    if kind == "video" and len(counter.video_crcs) < KEPT_VIDEO_CRCS:
+        counter.video_crcs.append(rest.rsplit(",", 1)[-1].strip())
+    return kind
 
 
 def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = None, decode: bool = True,

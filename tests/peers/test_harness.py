@@ -94,6 +94,19 @@ def test_changed_mount_has_same_shape_different_content(shared_gst_origin, peer_
     assert probe.first("audio").codec_name == "aac"
 
 
+def test_swapping_vod_content_changes_what_new_sessions_play(gst_origin, test_clips, peer_players):
+    def first_frames(path):
+        result = peer_players.ffmpeg_play(gst_origin.url(path), transport="tcp", duration=0.5, timeout=20)
+        assert result.ok and len(result.first_video_crcs) == 5, result.describe()
+        return result.first_video_crcs
+
+    original, changed = first_frames("/clip"), first_frames("/changed")
+    assert original != changed
+    gst_origin.set_vod_content("clip", test_clips.changed.path)
+    assert first_frames("/clip") == changed
+    assert gst_origin.session_count("/clip") == 2
+
+
 def test_origin_extra_headers_and_restart_keep_port(gst_origin_factory, test_clips):
     origin = gst_origin_factory(vod={"clip": test_clips.main.path}, headers={"Cache-Control": "max-age=30"})
     port = origin.port
