@@ -17,7 +17,8 @@ def transports_for(count: int, transport: str) -> list[str]:
     return [transport] * count
 
 
-def run_players(url: str, count: int, seconds: float, transport: str, ramp_s: float = 0.02) -> list[PlayResult]:
+def run_players(url: str, count: int, seconds: float, transport: str,
+                ramp_s: float = 0.02) -> list[PlayResult]:
     """Start `count` packet-copying ffmpeg players (no decoding, so the players stay cheap),
     `ramp_s` apart, each playing `seconds`; return their results in start order."""
     transports = transports_for(count, transport)

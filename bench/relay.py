@@ -13,7 +13,8 @@ through a --reference-url proxy. Reported per K and mode:
   cpu/css   proxyd CPU milliseconds per delivered client-stream-second (video + audio seconds)
   rss       proxyd peak RSS (VmHWM)
   origin    origin CPU share during the run, and origin sessions opened (how well a proxy splits)
-Exit status: 0 when every mode ran, 2 when proxyd (or the reference) could not be measured.
+Players that fail show up in `ok`; the exit status is 2 only when proxyd could not be started or
+died during a run (the direct half is still measured and printed), else 0.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from bench.players_pool import run_players  # noqa: E402
 from bench.procstat import cpu_seconds, peak_rss_kib  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.players import PlayResult  # noqa: E402
-from tests.peers.proxyd_proc import ProxydError, ProxydProcess  # noqa: E402
+from tests.peers.proxyd_proc import ProxydError, ProxydProcess, log_tail  # noqa: E402
 
 LIVE_MOUNT = "live"
 ROUTE_PREFIX = "/bench"
@@ -52,6 +53,7 @@ class ModeResult:
     peak_rss_kib: int | None = None
     origin_cpu_s: float | None = None
     origin_sessions: int | None = None
+    round_index: int = 0  # position in --clients, so a repeated K compares with its own direct run
 
     def succeeded(self, expected_video_frames: float) -> int:
         return sum(r.ok and r.video_frames >= expected_video_frames * MIN_SHARE_OF_EXPECTED_FRAMES
@@ -82,7 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reference-url", help="another proxy's URL for the same live stream, compared too")
     p.add_argument("--proxyd-arg", action="append", default=[], help="extra proxyd argument; repeatable")
     p.add_argument("--skip-proxyd", action="store_true", help="measure only direct (and reference)")
-    p.add_argument("--workdir", type=Path, help="keep origin/proxyd logs and cache here (default: a temp dir)")
+    p.add_argument("--workdir", type=Path,
+                   help="keep origin/proxyd logs, origin events and cache here (default: a temp dir)")
     p.add_argument("--verbose", action="store_true", help="print every failed player's details")
     args = p.parse_args(argv)
     try:
@@ -94,7 +97,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None, origin: GstOrigin) -> ModeResult:
+def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
+            origin: GstOrigin) -> ModeResult:
     result = ModeResult(mode=mode, clients=k)
     origin_before = cpu_seconds(origin.pid)
     mark = origin.mark()
@@ -102,7 +106,8 @@ def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None, 
     result.results = run_players(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000)
     if proxyd:
         if proxyd.proc.poll() is not None:
-            result.error = f"proxyd exited with {proxyd.proc.returncode} during the run (log: {proxyd.log_path})"
+            result.error = (f"proxyd exited with {proxyd.proc.returncode} during the run; "
+                            f"log tail:\n{log_tail(proxyd.log_path)}")
         else:
             result.cpu_s = cpu_seconds(proxyd.pid) - cpu_before
             result.peak_rss_kib = peak_rss_kib(proxyd.pid)
@@ -119,7 +124,8 @@ def run_proxied(k: int, args, origin: GstOrigin, workdir: Path) -> ModeResult:
     except ProxydError as exc:
         return ModeResult(mode="proxyd", clients=k, error=f"proxyd did not start: {exc}")
     try:
-        return measure("proxyd", proxyd.url(f"{ROUTE_PREFIX}/{LIVE_MOUNT}"), k, args, proxyd=proxyd, origin=origin)
+        url = proxyd.url(f"{ROUTE_PREFIX}/{LIVE_MOUNT}")
+        return measure("proxyd", url, k, args, proxyd=proxyd, origin=origin)
     finally:
         rc = proxyd.stop()
         if proxyd.killed or rc not in (0, None):
@@ -137,7 +143,7 @@ def format_table(rows: list[ModeResult], direct_frames: dict[int, int], args, fp
             lines.append(f"{r.clients:>4} {r.mode:<9} FAILED: {r.error.splitlines()[0]}")
             continue
         ok = f"{r.succeeded(expected)}/{r.clients}"
-        base = direct_frames.get(r.clients)
+        base = direct_frames.get(r.round_index)
         ratio = f"{r.video_frames / base:.3f}" if base else "n/a"
         ttff = f"{r.median_ttff:.2f}" if r.median_ttff is not None else "n/a"
         css = r.client_stream_seconds(fps)
@@ -154,7 +160,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     live = LiveOptions(bitrate_kbps=args.bitrate, gop_frames=args.gop, pattern="snow")
     rows: list[ModeResult] = []
-    direct_frames: dict[int, int] = {}
+    direct_frames: dict[int, int] = {}  # round index -> direct video frames
+    proxyd_start_failed = False
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -164,13 +171,19 @@ def main(argv: list[str]) -> int:
             for index, k in enumerate(args.client_counts):
                 if index:
                     origin.restart()  # each K starts from a fresh origin: no state carried over
-                direct = measure("direct", origin.url(LIVE_MOUNT), k, args, proxyd=None, origin=origin)
-                direct_frames[k] = direct.video_frames
-                rows.append(direct)
-                if not args.skip_proxyd:
-                    rows.append(run_proxied(k, args, origin, workdir))
+                round_rows = [measure("direct", origin.url(LIVE_MOUNT), k, args, proxyd=None, origin=origin)]
+                direct_frames[index] = round_rows[0].video_frames
+                if not args.skip_proxyd and proxyd_start_failed:
+                    round_rows.append(ModeResult(mode="proxyd", clients=k, error="skipped: proxyd did not start"))
+                elif not args.skip_proxyd:
+                    round_rows.append(run_proxied(k, args, origin, workdir))
+                    proxyd_start_failed = "did not start" in (round_rows[-1].error or "")
                 if args.reference_url:
-                    rows.append(measure("reference", args.reference_url, k, args, proxyd=None, origin=origin))
+                    round_rows.append(measure("reference", args.reference_url, k, args, proxyd=None,
+                                              origin=origin))
+                for row in round_rows:
+                    row.round_index = index
+                rows.extend(round_rows)
                 print(f"K={k} done", file=sys.stderr)
             with open(workdir / "origin-events.jsonl", "w") as f:
                 f.writelines(json.dumps(e) + "\n" for e in origin.events)

@@ -114,7 +114,8 @@ def make_clip(spec: ClipSpec, cache_dir: Path) -> Clip:
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 os.replace(partial, final)
             except subprocess.CalledProcessError as exc:
-                raise RuntimeError(f"ffmpeg failed for {spec}: {exc.stderr.decode(errors='replace')}") from exc
+                detail = exc.stderr.decode(errors="replace")
+                raise RuntimeError(f"ffmpeg failed for {spec}: {detail}") from exc
             finally:
                 partial.unlink(missing_ok=True)
     return Clip(spec=spec, path=final)

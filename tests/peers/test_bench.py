@@ -30,7 +30,7 @@ def test_mixed_transport_alternates():
 
 def test_bench_direct_half_measures_a_real_origin(_gst_origin_available, peer_players, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "bench.relay", "--clients", "2", "--seconds", "2", "--bitrate", "300",
+        [sys.executable, "-m", "bench.relay", "--clients", "2", "--seconds", "4", "--bitrate", "300",
          "--skip-proxyd", "--workdir", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr

@@ -59,7 +59,8 @@ def test_ffprobe_reports_codecs_and_shape(shared_gst_origin, test_clips, peer_pl
     spec = test_clips.main.spec
     video, audio = probe.first("video"), probe.first("audio")
     assert (video.codec_name, video.width, video.height) == ("h264", spec.width, spec.height)
-    assert (audio.codec_name, audio.sample_rate, audio.channels) == ("aac", spec.audio_rate, spec.audio_channels)
+    assert (audio.codec_name, audio.sample_rate, audio.channels) == \
+        ("aac", spec.audio_rate, spec.audio_channels)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
