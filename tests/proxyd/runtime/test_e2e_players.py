@@ -149,5 +149,5 @@ def test_sigterm_tears_down_origin_sessions_and_exits_0(gst_origin, proxyd_proce
         gst_origin.wait_until(lambda _: not gst_origin.open_sessions(), timeout=10)
         assert gst_origin.requests("TEARDOWN")
         result = playing.result()
-    assert result.video_frames > 0 and result.wall_s < 30  # the player was disconnected, not left hanging
+    assert not result.timed_out and result.wall_s < 30  # the player was disconnected, not left hanging
     assert "Traceback" not in proxy.log_path.read_text()
