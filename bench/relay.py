@@ -174,7 +174,8 @@ def main(argv: list[str]) -> int:
                 round_rows = [measure("direct", origin.url(LIVE_MOUNT), k, args, proxyd=None, origin=origin)]
                 direct_frames[index] = round_rows[0].video_frames
                 if not args.skip_proxyd and proxyd_start_failed:
-                    round_rows.append(ModeResult(mode="proxyd", clients=k, error="skipped: proxyd did not start"))
+                    round_rows.append(ModeResult(mode="proxyd", clients=k,
+                                                 error="skipped: proxyd did not start"))
                 elif not args.skip_proxyd:
                     round_rows.append(run_proxied(k, args, origin, workdir))
                     proxyd_start_failed = "did not start" in (round_rows[-1].error or "")

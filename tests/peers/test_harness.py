@@ -185,3 +185,11 @@ def test_proxyd_wrapper_kills_a_daemon_ignoring_sigterm(standin_python, tmp_path
                          extra_args=["--ignore-term"])
     proc.start()
     assert proc.stop(timeout=1.0) == -9 and proc.killed
+
+
+def test_proxyd_process_fixture_runs_the_real_daemon(gst_origin, proxyd_process, peer_players, tmp_path):
+    """The fixture's contract with proxyd's CLI: it starts, relays, and exits cleanly on SIGTERM."""
+    proxy = proxyd_process(routes={"/vod": gst_origin.url("/")}, cache_dir=tmp_path / "cache")
+    result = peer_players.ffmpeg_play(proxy.url("/vod/clip"), transport="tcp", duration=1, timeout=20)
+    assert result.ok, result.describe() + "\n--- proxyd log ---\n" + proxy.log_path.read_text()[-2000:]
+    assert gst_origin.session_count("/clip") == 1
