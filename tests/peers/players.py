@@ -203,20 +203,23 @@ def gst_play(url: str, *, transport: str = "udp", duration: float | None = None,
              timeout: float = 30.0) -> PlayResult:
     """Play `url` with gst-launch-1.0 rtspsrc, decode video and audio, count decoded buffers.
 
-    Each branch ends in a multifilesink writing to /dev/null that posts one bus message per buffer;
-    `-m` prints bus messages, which (unlike property notifications) are never coalesced.
+    Each branch ends in a multifilesink that posts one bus message per buffer; `-m` prints bus
+    messages, which (unlike property notifications) are never coalesced. The sink writes each
+    buffer with an atomic replace, so it must target a scratch file: pointed at /dev/null it
+    replaces the device node with a regular file for the whole machine.
     With `duration`, the player gets SIGINT (EOS through -e) after that many seconds.
     """
     if transport not in ("udp", "tcp"):
         raise ValueError(f"transport must be udp or tcp, not {transport!r}")
     # The caps on the link make rtspsrc's pads go to the matching branch whatever order they appear in.
     branch = "! application/x-rtp,media={kind} ! queue ! decodebin ! {kind}/x-raw " \
-             "! multifilesink name={kind} location=/dev/null post-messages=true sync=false async=false"
-    argv = [binary("gst-launch-1.0"), "-m", "-e", "rtspsrc", f"location={url}", f"protocols={transport}",
-            "name=src", *("src. " + branch.format(kind="video")).split(),
-            *("src. " + branch.format(kind="audio")).split()]
-    return _run_counting("gst-launch", argv, url, transport, timeout=timeout, classify=_classify_gst,
-                         interrupt_after=duration)
+             "! multifilesink name={kind} location={scratch}/{kind}.raw post-messages=true sync=false async=false"
+    with tempfile.TemporaryDirectory(prefix="gst-play-") as scratch:
+        argv = [binary("gst-launch-1.0"), "-m", "-e", "rtspsrc", f"location={url}", f"protocols={transport}",
+                "name=src", *("src. " + branch.format(kind="video", scratch=scratch)).split(),
+                *("src. " + branch.format(kind="audio", scratch=scratch)).split()]
+        return _run_counting("gst-launch", argv, url, transport, timeout=timeout, classify=_classify_gst,
+                             interrupt_after=duration)
 
 
 def ffprobe(url: str, *, transport: str = "tcp", timeout: float = 20.0) -> ProbeResult:
