@@ -128,7 +128,6 @@ class ProxySession:
                 channels = (channels[0], channels[0] + 1)
             stream.player_channels = channels
             stream.player_writer = self.player.media_writer()
-            self.player.register_channel(channels[1], stream)
         else:
             ip = self.player.peer_ip
             stream.player_rtp_addr = (ip, spec.client_port[0])
@@ -149,8 +148,9 @@ class ProxySession:
         if not 200 <= resp.status < 300:
             stream.close()
             headers = Headers(rewrite_response_headers(resp, self.target, None))
-            return Response(resp.status, resp.reason, headers,
-                            resp.body)
+            return Response(resp.status, resp.reason, headers, resp.body)
+        if spec.is_tcp:
+            self.player.register_channel(stream.player_channels[1], stream)  # player RTCP in
         self.upstream_tcp = use_tcp
         self.streams.append(stream)
         self.stream_urls[origin_url] = stream
