@@ -189,7 +189,14 @@ class PlayerConnection(asyncio.Protocol):
                 raise Reply(503, "Service Unavailable", "too many connections")
             if handler is None:
                 raise Reply(501, "Not Implemented", f"method {request.method[:32]!r} not implemented")
-            return await handler(request)
+            response = await handler(request)
+            if response.status >= 400:  # origin errors passed through, session state errors
+                log.warning("%s %s -> %d %s", context(self.peer, request.cseq, session_id), request.method,
+                            response.status, response.reason)
+            else:
+                log.debug("%s %s -> %d", context(self.peer, request.cseq, session_id), request.method,
+                          response.status)
+            return response
         except Reply as exc:
             status, reason, detail = exc.status, exc.reason, exc.detail
         except RoutingError as exc:

@@ -170,6 +170,8 @@ async def test_origin_silent_is_504_and_other_origin_error_passes_through(caplog
     assert (resp.status, resp.cseq) == (504, 4)
     (resp,) = await ask(conn, transport, req("DESCRIBE", 5, "rtsp://127.0.0.1:8554/vod/gone"))
     assert (resp.status, resp.reason, resp.cseq) == (404, "Not Found", 5)
+    assert [r.getMessage().split(" ", 3)[-1] for r in warnings(caplog)] == [
+        "DESCRIBE -> 504 Gateway Timeout: origin did not answer DESCRIBE in 0.3s", "DESCRIBE -> 404 Not Found"]
     assert b"User-Agent" not in received[0]  # nothing invented
     conn.connection_lost(None)
     srv.close()

@@ -49,6 +49,13 @@ async def test_play_response_rtp_info_points_at_proxy():
         assert resp.status == 200 and resp.headers.get("Session").startswith(player.session)
         resp = await player.request("PLAY", base + "/")
         assert resp.headers.get("RTP-Info") == f"url={base}/track1;seq=1"
+        resp = await player.request("SETUP", base + "/track1",
+                                    ("Transport", "RTP/AVP/TCP;unicast;interleaved=4-5"))
+        assert resp.status == 455  # no stream changes while playing
+        assert (await player.request("PAUSE", base + "/")).status == 200
+        resp = await player.request("SETUP", base + "/track1",
+                                    ("Transport", "RTP/AVP/TCP;unicast;interleaved=4-5"))
+        assert resp.status == 459  # already set up in this session
         resp = await player.request("TEARDOWN", base + "/")
         assert resp.status == 200
         resp = await player.request("PLAY", base + "/")
