@@ -7,6 +7,7 @@ import signal
 from collections.abc import Coroutine
 
 from proxyd.config import Config
+from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger, setup_logging
 from proxyd.routing import Router
 from proxyd.rtsp.connection import ParserLimits
@@ -14,16 +15,11 @@ from proxyd.rtsp.connection import ParserLimits
 log = get_logger("server")
 
 
-class NullSink:
-    def emit(self, kind: str, data: dict) -> None:
-        pass
-
-
 class ProxyServer:
-    def __init__(self, config: Config, reporter=None) -> None:
+    def __init__(self, config: Config, reporter: ReportSink | None = None) -> None:
         self.config = config
         self.router = Router(config)
-        self.reporter = reporter or NullSink()
+        self.reporter: ReportSink = reporter or NullSink()
         limits = config.limits
         self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes,
                                           max_headers=limits.max_headers,
