@@ -65,3 +65,28 @@ async def test_play_response_rtp_info_points_at_proxy():
         await player.close()
         await server.stop()
         await origin.stop()
+
+
+async def test_origin_loss_ends_the_session_and_disconnects_the_player():
+    ended = []
+    origin = await ScriptedOrigin(packets=1).start()
+
+    class Sink:
+        def emit(self, kind, data):
+            if kind == "session.ended":
+                ended.append(data)
+
+    server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0", "--route",
+                                           f"/vod=rtsp://127.0.0.1:{origin.port}",
+                                           "--origin-transport", "tcp"], env={}), reporter=Sink())
+    await server.start()
+    player = await RawPlayer.connect("127.0.0.1", server.port)
+    try:
+        await player.play_tcp(f"rtsp://127.0.0.1:{server.port}/vod/movie")
+        await origin.stop()  # the origin goes away mid-session
+        await asyncio.wait_for(asyncio.shield(player._pump), 5)  # proxyd closed the player's connection
+        assert not server.sessions
+        assert [e["end_reason"] for e in ended] == ["origin_error"]
+    finally:
+        await player.close()
+        await server.stop()
