@@ -15,6 +15,7 @@ from proxyd.rtsp.errors import RemoteProtocolError, RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
 from proxyd.rtsp.headers import TransportSpec, content_base, join_control_url, parse_transport
 from proxyd.routing import forward_headers, rewrite_response_headers
+from proxyd.serving import strategies_for
 from proxyd.session import ProxySession
 from proxyd.upstream import OriginClient, OriginError
 
@@ -86,6 +87,7 @@ class PlayerConnection(asyncio.Protocol):
         self.channels: dict[int, StreamRelay] = {}
         self.origins: dict[tuple[str, int], OriginClient] = {}  # DESCRIBE connections, adopted by SETUP
         self.clock_rates: dict[str, int] = {}
+        self.claimed: dict[str, object] = {}  # player-facing presentation URL -> strategy that owns it
         self.writer: InterleavedWriter | None = None
         self.overloaded = False
         self.closing = False
@@ -231,6 +233,14 @@ class PlayerConnection(asyncio.Protocol):
         session.touch()
         return session
 
+    def _claimed_session(self, request: Request, target: Target):
+        """A session from the strategy that answered DESCRIBE for this presentation, if any."""
+        uri = request.uri.rstrip("/")
+        for url, strategy in self.claimed.items():
+            if uri == url or uri.startswith(url + "/"):
+                return strategy.create_session(self, request, target)
+        return None
+
     def _target(self, request: Request) -> Target:
         return self.server.router.resolve(request.uri, self.local_host, self.local_port)
 
@@ -257,6 +267,11 @@ class PlayerConnection(asyncio.Protocol):
 
     async def on_describe(self, request: Request) -> Response:
         target = self._target(request)
+        for strategy in strategies_for(self.server):
+            resp = await strategy.describe(self, request, target)
+            if resp is not None:
+                self.claimed[request.uri.rstrip("/")] = strategy
+                return resp
         origin = await self._origin_for(target, adopt=False)
         resp = await origin.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
         headers = rewrite_response_headers(resp, target, None)
@@ -279,8 +294,10 @@ class PlayerConnection(asyncio.Protocol):
         if created:
             if len(self.server.sessions) >= self.limits.max_sessions:
                 raise Reply(453, "Not Enough Bandwidth", "session limit reached")
-            origin = await self._origin_for(target, adopt=True)
-            session = ProxySession(self.server, self, target, origin)
+            session = self._claimed_session(request, target)
+            if session is None:
+                origin = await self._origin_for(target, adopt=True)
+                session = ProxySession(self.server, self, target, origin)
         elif (target.origin_host, target.origin_port) != (session.target.origin_host,
                                                           session.target.origin_port):
             raise Reply(459, "Aggregate Operation Not Allowed", "SETUP for another origin within a session")
