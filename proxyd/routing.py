@@ -6,6 +6,7 @@ Pure functions and small value objects: no sockets, no clock.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxyd.config import Config, Route, format_hostport
@@ -66,6 +67,7 @@ class Target:
     proxy_base: str   # e.g. rtsp://proxy:8554/vod
     origin_base: str  # e.g. rtsp://origin:8600/base
     forward: bool
+    transport: str = ""  # the route's origin transport preference (auto/udp/tcp); "" = the global flag
 
     def to_origin(self, url: str) -> str:
         return _rebase(url, self.proxy_base, self.origin_base)
@@ -95,12 +97,13 @@ def _loopback_alias(a: str, b: str) -> bool:
 
 
 class Router:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, transports: Mapping[str, str] | None = None) -> None:
         # Longest prefix first, so the first match is the most specific route.
         self.routes: tuple[Route, ...] = tuple(sorted(config.routes, key=lambda r: len(r.prefix),
                                                       reverse=True))
         self.allow_origins = config.allow_origins
         self.listen_host = config.listen_host
+        self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
 
     def resolve(self, uri: str, local_host: str, local_port: int) -> Target:
         parts = split_rtsp_url(uri)
@@ -121,7 +124,8 @@ class Router:
                     rest = "/" + rest
                 origin_url = route.origin_url + rest
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
-                              route.origin_url, forward=False)
+                              route.origin_url, forward=False,
+                              transport=self.transports.get(route.prefix, ""))
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")

@@ -104,6 +104,11 @@ class ProxySession:
     def player_session_header(self) -> str:
         return f"{self.id};timeout={self.limits.session_timeout}"
 
+    @property
+    def origin_transport(self) -> str:
+        """auto/udp/tcp: the route's preference from the control plane, else --origin-transport."""
+        return self.target.transport or self.server.config.origin_transport
+
     def touch(self) -> None:
         if self.timers is not None:
             self.timers.touch(self.loop.time())
@@ -135,11 +140,11 @@ class ProxySession:
                                        else spec.client_port[0] + 1)
         use_tcp = self.upstream_tcp
         if use_tcp is None:
-            use_tcp = self.server.config.origin_transport == "tcp"
+            use_tcp = self.origin_transport == "tcp"
         try:
             resp = await self._setup_upstream(stream, origin_url, request.headers, use_tcp)
             if resp.status == 461 and not use_tcp and self.upstream_tcp is None \
-                    and self.server.config.origin_transport == "auto":
+                    and self.origin_transport == "auto":
                 use_tcp = True
                 resp = await self._setup_upstream(stream, origin_url, request.headers, use_tcp)
         except BaseException:
@@ -240,7 +245,7 @@ class ProxySession:
             if not self.started_reported:
                 self.started_reported = True
                 self.server.emit("session.started", self.started_data())
-            auto = self.server.config.origin_transport == "auto"
+            auto = self.origin_transport == "auto"
             if not self.upstream_tcp and not self.fallback_done and auto:
                 self._spawn(self._udp_watchdog())
         return resp
