@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--control-token-file", metavar="FILE",
         help="file holding the control plane node token (PROXYD_CONTROL_TOKEN_FILE)")
     add("--node-name", metavar="NAME", help="node name reported to the control plane (PROXYD_NODE_NAME)")
+    add("--control-poll-interval", metavar="SECONDS",
+        help="seconds between config snapshot polls (PROXYD_CONTROL_POLL_INTERVAL; default 10)")
     add("--state-dir", metavar="DIR", help="state directory: report spool, snapshot (PROXYD_STATE_DIR)")
     add("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (PROXYD_LOG_LEVEL; default INFO)")
     defaults = Limits()
@@ -121,7 +123,9 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
             raise ConfigError(f"--control-token-file: cannot read {token_file}: {exc.strerror}") from None
     control = ControlSettings(url=_pick(args, env, "control_url") or "", token=token,
                               node_name=_pick(args, env, "node_name") or "",
-                              state_dir=_pick(args, env, "state_dir") or "")
+                              state_dir=_pick(args, env, "state_dir") or "",
+                              poll_interval=_number(_pick(args, env, "control_poll_interval") or "10",
+                                                    float, "control_poll_interval"))
     if control.url and not control.token:
         raise ConfigError("--control-url needs --control-token or --control-token-file")
     if control.url and not control.state_dir:

@@ -77,6 +77,7 @@ class ControlSettings:
     token: str = ""
     node_name: str = ""
     state_dir: str = ""
+    poll_interval: float = 10.0  # seconds between config snapshot polls
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class Config:
                               f"got {self.log_level}")
         if self.control.url and not self.control.url.startswith(("http://", "https://")):
             raise ConfigError("--control-url must be an http:// or https:// URL")
+        if not self.control.poll_interval > 0:
+            raise ConfigError("--control-poll-interval must be positive")
         self.limits.validate()
         return self
 

@@ -112,10 +112,13 @@ def _control_plane(config: Config, server: ProxyServer):
     control = config.control
     plane = ControlPlane(ControlConfig(url=control.url, token=control.token,
                                        node_name=control.node_name or config.listen_host,
-                                       state_dir=control.state_dir,
+                                       state_dir=control.state_dir, poll_interval=control.poll_interval,
                                        listen=f"{config.listen_host}:{config.listen_port}"),
                          node_load=server.load)
     server.reporter = plane.reporter
+    from proxyd.snapshot_apply import SnapshotApplier
+
+    plane.snapshot.subscribe(SnapshotApplier(server).apply)  # before start: the on-disk copy applies too
     return plane
 
 

@@ -1,0 +1,125 @@
+"""Apply the control-plane config snapshot to a running ProxyServer.
+
+    applier = SnapshotApplier(server)
+    plane.snapshot.subscribe(applier.apply)     # before plane.start(), so the on-disk copy applies too
+
+- routes: every allowed Origin row becomes a route `route_prefix -> base_url`; a disallowed or
+  deleted one disappears. Routes given on the command line stay and win over a snapshot route with
+  the same prefix. The router is swapped as a whole: requests in flight keep the one they resolved.
+- transport: an origin's `udp`/`tcp` preference overrides --origin-transport for its route
+  (`auto` defers to the flag).
+- terminate_sessions: those sessions end with end_reason "terminated"; a player connection left
+  without sessions is closed so the player notices at once.
+- purges: handed to the server's cache store (`server.cache_store.purge(url, prefix=...)`) when
+  one is attached; without a cache nothing is stored on this node, so there is nothing to remove.
+- origin credentials: not used yet; the relay's OriginClient does not answer 401 challenges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+from proxyd.config import ConfigError, Route, parse_route
+from proxyd.control.schema import OriginConfig, Snapshot
+from proxyd.routing import Router
+
+if TYPE_CHECKING:
+    from proxyd.server import ProxyServer
+
+log = logging.getLogger("proxyd.snapshot")
+
+TERMINATED = "terminated"
+
+
+def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dict[str, str]]:
+    """Routes of the allowed origins and their non-auto transport preferences, by prefix.
+
+    An origin whose prefix or base URL cannot be a route is skipped with a warning, so one bad row
+    cannot take the other routes down."""
+    routes: dict[str, Route] = {}
+    transports: dict[str, str] = {}
+    for origin in origins:
+        if not origin.allowed:
+            continue
+        try:
+            route = parse_route(f"{origin.route_prefix}={origin.base_url}")
+        except ConfigError as exc:
+            log.warning("snapshot origin %r (id %d) ignored: %s", origin.name, origin.id, exc)
+            continue
+        if route.prefix in routes:
+            log.warning("snapshot origin %r (id %d) ignored: prefix %s is already routed", origin.name,
+                        origin.id, route.prefix)
+            continue
+        routes[route.prefix] = route
+        if origin.transport != "auto":
+            transports[route.prefix] = origin.transport
+    return list(routes.values()), transports
+
+
+def merge_routes(cli_routes: tuple[Route, ...], control_routes: list[Route]) -> tuple[Route, ...]:
+    """CLI routes plus the control plane's, the CLI route winning on a shared prefix."""
+    taken = {r.prefix for r in cli_routes}
+    return tuple(cli_routes) + tuple(r for r in control_routes if r.prefix not in taken)
+
+
+class SnapshotApplier:
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.cli_config = server.config  # the command-line routes, kept for every rebuild
+        self.done_purges: set[int] = set()
+        self.last_routes: tuple[Route, ...] = server.config.routes
+
+    def apply(self, snapshot: Snapshot) -> None:
+        """Subscriber for SnapshotStore: runs on the event loop, never raises for bad rows."""
+        self._apply_routes(snapshot)
+        self._terminate(snapshot.terminate_sessions)
+        self._purge(snapshot)
+
+    def _apply_routes(self, snapshot: Snapshot) -> None:
+        control_routes, transports = snapshot_routes(snapshot.origins)
+        routes = merge_routes(self.cli_config.routes, control_routes)
+        shadowed = sorted({r.prefix for r in control_routes} & {r.prefix for r in self.cli_config.routes})
+        if shadowed:
+            log.info("command-line routes win over control-plane routes for %s", shadowed)
+        # Transport preferences only for routes that came from the control plane.
+        transports = {p: t for p, t in transports.items() if p not in shadowed}
+        config = dataclasses.replace(self.cli_config, routes=routes)
+        self.server.router = Router(config, transports=transports)
+        if routes != self.last_routes:
+            log.info("routes now %s", [f"{r.prefix}={r.origin_url}" for r in routes])
+            self.last_routes = routes
+
+    def _terminate(self, session_ids: tuple[str, ...]) -> None:
+        for session_id in session_ids:
+            session = self.server.sessions.get(session_id)
+            if session is None:
+                continue  # already ended, or another node's
+            log.info("session %s terminated by the control plane", session_id)
+            player = session.player
+            session.close(TERMINATED, "operator request")
+            if not player.sessions:
+                player.close_connection("session terminated by operator")
+
+    def _purge(self, snapshot: Snapshot) -> None:
+        store = cache_store_of(self.server)
+        for purge in snapshot.purges:
+            if purge.id in self.done_purges:
+                continue
+            self.done_purges.add(purge.id)
+            if store is None:
+                continue  # no cache on this node: nothing of this URL is stored here
+            try:
+                store.purge(purge.url, prefix=purge.prefix)
+            except Exception:  # a cache bug must not stop routes/terminations from applying
+                log.exception("purge %d of %s failed", purge.id, purge.url)
+                self.done_purges.discard(purge.id)  # retried with the next snapshot
+        live = {p.id for p in snapshot.purges}
+        self.done_purges &= live  # bounded by the snapshot's own purge list
+
+
+def cache_store_of(server: ProxyServer):
+    """The cache store attached to the server (proxyd.cache), or None when this node has no cache."""
+    store = getattr(server, "cache_store", None)
+    return store if callable(getattr(store, "purge", None)) else None
