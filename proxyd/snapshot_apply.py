@@ -10,8 +10,9 @@
   (`auto` defers to the flag).
 - terminate_sessions: those sessions end with end_reason "terminated"; a player connection left
   without sessions is closed so the player notices at once.
-- purges: handed to the server's cache store (`server.cache_store.purge(url, prefix=...)`) when
-  one is attached; without a cache nothing is stored on this node, so there is nothing to remove.
+- purges: handed to the cache store (proxyd.cache.store.CacheStore.purge(url=...) or
+  purge(prefix=...)), found as `server.cache_store` or a serving strategy's `store`; without a
+  cache nothing is stored on this node, so there is nothing to remove.
 - origin credentials: not used yet; the relay's OriginClient does not answer 401 challenges.
 """
 
@@ -111,7 +112,10 @@ class SnapshotApplier:
             if store is None:
                 continue  # no cache on this node: nothing of this URL is stored here
             try:
-                store.purge(purge.url, prefix=purge.prefix)
+                if purge.prefix:
+                    store.purge(prefix=purge.url)
+                else:
+                    store.purge(url=purge.url)
             except Exception:  # a cache bug must not stop routes/terminations from applying
                 log.exception("purge %d of %s failed", purge.id, purge.url)
                 self.done_purges.discard(purge.id)  # retried with the next snapshot
@@ -120,6 +124,9 @@ class SnapshotApplier:
 
 
 def cache_store_of(server: ProxyServer):
-    """The cache store attached to the server (proxyd.cache), or None when this node has no cache."""
-    store = getattr(server, "cache_store", None)
-    return store if callable(getattr(store, "purge", None)) else None
+    """The node's cache store (proxyd.cache), or None when this node has no cache."""
+    from proxyd.serving import strategies_for
+
+    candidates = [getattr(server, "cache_store", None)]
+    candidates += [getattr(s, "store", None) for s in strategies_for(server)]
+    return next((c for c in candidates if callable(getattr(c, "purge", None))), None)
