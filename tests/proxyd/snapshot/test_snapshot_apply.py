@@ -144,3 +144,20 @@ async def test_snapshot_route_serves_describe_from_a_real_origin(shared_gst_orig
         await server.stop()
     assert before.status == 404
     assert after.status == 200 and b"m=video" in after.body
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("preference, plays", [("tcp", True), ("auto", False)])
+async def test_origin_transport_preference_overrides_the_global_flag(gst_origin_factory, test_clips,
+                                                                     peer_players, preference, plays):
+    """Global --origin-transport udp against a TCP-only origin: only the origin's tcp preference plays."""
+    tcp_only = gst_origin_factory(vod={"clip": test_clips.main.path}, protocols="tcp")
+    server = ProxyServer(Config(listen_port=0, origin_transport="udp"))
+    SnapshotApplier(server).apply(snapshot(origin(1, "/t", tcp_only.url(), transport=preference)))
+    await server.start()
+    try:
+        result = await asyncio.to_thread(peer_players.ffmpeg_play, f"rtsp://127.0.0.1:{server.port}/t/clip",
+                                         transport="tcp", timeout=30)
+    finally:
+        await server.stop()
+    assert result.ok is plays, result.describe()
