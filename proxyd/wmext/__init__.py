@@ -1,0 +1,13 @@
+"""Runtime integration of the pure Windows Media modules (proxyd.wm) into the relay.
+
+- parameters.py  GET/SET_PARAMETER dispatch by kind: LogPlay/LogConnect/SendEvent answered at once,
+                 GetContentInfo from a registered content-info source (cache) or forwarded upstream
+- logs.py        LogPlay/LogConnect -> `playlog` reports; legacy logs -> rendering remote-log
+- events.py      SendEvent -> `sendevent` reports (proxy rewrites applied); proxyd's own
+                 remote-open / remote-close / remote-log for content served from cache or split
+- state.py       per-server state: origin event subscriptions per content, origin features
+- identity.py    identity and Supported headers on every upstream request
+- negotiate.py   Supported on responses to players (server role)
+- playlist.py    X-Playlist-Gen-Id check (412), EndOfStream/Announce relayed to players,
+                 EndOfStream built by proxyd when it plays a playlist entry from cache
+"""
