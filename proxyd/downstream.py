@@ -18,6 +18,8 @@ from proxyd.routing import forward_headers, rewrite_response_headers
 from proxyd.serving import strategies_for
 from proxyd.session import ProxySession
 from proxyd.upstream import OriginClient, OriginError
+from proxyd.wmext.negotiate import respond as wm_respond
+from proxyd.wmext.parameters import handle_parameter
 
 if TYPE_CHECKING:
     from proxyd.server import ProxyServer
@@ -176,6 +178,7 @@ class PlayerConnection(asyncio.Protocol):
             response = await self._handle(request)
             if self.closing:
                 return
+            response = wm_respond(self, request, response)  # Supported; remembers origin Cache-Control
             headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
             self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
                                                                   response.body)))
@@ -326,6 +329,9 @@ class PlayerConnection(asyncio.Protocol):
         return await self._session(request).teardown(request)
 
     async def on_parameter(self, request: Request) -> Response:
+        answered = await handle_parameter(self, request)  # WM logs, SendEvent, GCI from cache
+        if answered is not None:
+            return answered
         session = self._session(request, required=False)
         if session is not None:
             return await session.origin_request(request)

@@ -16,6 +16,7 @@ from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
 from proxyd.upstream import OriginClient, OriginError
+from proxyd.wmext.playlist import relay_to_player
 
 if TYPE_CHECKING:
     from proxyd.downstream import PlayerConnection
@@ -295,9 +296,7 @@ class ProxySession:
 
     def _on_origin_request(self, request: Request) -> None:
         """EndOfStream SET_PARAMETER, ANNOUNCE...: already answered upstream; relay to the player."""
-        url = self.target.to_player(request.uri) if request.uri != "*" else request.uri
-        headers = forward_headers(request.headers, [("Session", self.id)])
-        self.player.send_server_request(Request(request.method, url, headers, request.body))
+        self.player.send_server_request(relay_to_player(self, request))  # URLs, Session, RTP-Info
 
     # --- timers --------------------------------------------------------------------------------
     def _arm_timer(self) -> None:

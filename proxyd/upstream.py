@@ -10,6 +10,7 @@ from proxyd.log import get_logger
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
+from proxyd.wmext.identity import decorate_upstream
 
 log = get_logger("upstream")
 
@@ -65,7 +66,7 @@ class OriginClient(asyncio.Protocol):
         self._cseq += 1
         cseq = self._cseq
         try:
-            headers = (headers or Headers()).set("CSeq", str(cseq))
+            headers = decorate_upstream(method, headers or Headers()).set("CSeq", str(cseq))
             data = self.conn.send_request(Request(method, url, headers, body))
         except RtspError as exc:
             raise OriginError(502, "Bad Gateway", f"cannot send {method} upstream: {exc}") from None

@@ -172,7 +172,8 @@ async def test_origin_silent_is_504_and_other_origin_error_passes_through(caplog
     assert (resp.status, resp.reason, resp.cseq) == (404, "Not Found", 5)
     assert [r.getMessage().split(" ", 3)[-1] for r in warnings(caplog)] == [
         "DESCRIBE -> 504 Gateway Timeout: origin did not answer DESCRIBE in 0.3s", "DESCRIBE -> 404 Not Found"]
-    assert b"User-Agent" not in received[0]  # nothing invented
+    assert b"User-Agent: WMCacheProxy/" in received[0]  # proxyd's own identity ([MS-RTSP] 3.1.5.1)
+    assert b"X-Proxy-Client-Agent" not in received[0]  # the player sent no User-Agent: none invented
     conn.connection_lost(None)
     srv.close()
     await srv.wait_closed()
