@@ -1,0 +1,288 @@
+"""One origin session per live URL, shared by every player of it (MS-RTSP 4.6.2).
+
+The first DESCRIBE creates the hub with the origin connection it used; the hub SETUPs every stream
+and PLAYs once. Players attach at SETUP and join the fan-out at PLAY. When the last player leaves,
+the origin session lingers (`--split-linger`) then is torn down. When the origin session fails, the
+hub reconnects with capped backoff while players wait; past `--split-reconnect-wait` every player
+gets an RTCP BYE and its session ends (origin_error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import TYPE_CHECKING
+
+from proxyd.log import get_logger
+from proxyd.net.udp import bind_port_pair
+from proxyd.routing import forward_headers
+from proxyd.rtp.sdp import Sdp, parse_sdp
+from proxyd.rtsp.errors import RtspError
+from proxyd.rtsp.events import Headers, Response
+from proxyd.rtsp.headers import content_base, parse_session, parse_transport
+from proxyd.split.fanout import TcpGroup
+from proxyd.split.gop import JoinBuffer
+from proxyd.split.stream import HubStream
+from proxyd.upstream import OriginClient, OriginError
+
+if TYPE_CHECKING:
+    from proxyd.split.player import SplitSession
+
+log = get_logger("split")
+
+BACKOFF_START = 0.25
+
+
+class Hub:
+    def __init__(self, server, registry: dict, origin_url: str, describe: Response, origin: OriginClient,
+                 origin_headers: Headers) -> None:
+        self.server = server
+        self.limits = server.config.limits
+        self.registry = registry
+        self.origin_url = origin_url  # registry key: the presentation URL at the origin
+        self.describe = describe
+        self.origin = origin
+        self.origin_host, self.origin_port = origin.host, origin.port
+        self.origin_headers = origin_headers  # forwarded player headers (User-Agent...) for our requests
+        self.sdp: Sdp = parse_sdp(describe.body)
+        base = content_base(describe.headers, origin_url)
+        self.aggregate_url = self.sdp.aggregate_url(base)
+        self.media_urls = self.sdp.media_urls(base)
+        self.state = "starting"  # starting | live | reconnecting | ended
+        self.ready = asyncio.Event()  # set once live for the first time, or ended
+        self.players: set[SplitSession] = set()
+        self.tcp_groups: dict[tuple, TcpGroup] = {}
+        video = [i for i, m in enumerate(self.sdp.media) if self._is_h264(m)]
+        self.join = JoinBuffer(len(self.sdp.media), video[0] if video else None, self.limits.split_gop_max_bytes)
+        self.streams: list[HubStream] = []
+        self.origin_session: str | None = None
+        self.origin_timeout = 60
+        self.origin_channels: dict[int, tuple[HubStream, bool]] = {}
+        self.loop = asyncio.get_running_loop()
+        self.linger_handle: asyncio.TimerHandle | None = None
+        self.reconnects = 0
+        self.end_reason = ""
+        self.task: asyncio.Task | None = None
+
+    @staticmethod
+    def _is_h264(media) -> bool:
+        fmt = media.formats[0] if media.formats else ""
+        rtpmap = media.rtpmap(int(fmt)) if fmt.isdigit() else None
+        return media.kind == "video" and rtpmap is not None and rtpmap.encoding.upper() == "H264"
+
+    @property
+    def accepting(self) -> bool:
+        return self.state != "ended"
+
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self.origin.host else socket.AF_INET
+        host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        for index, (media, url) in enumerate(zip(self.sdp.media, self.media_urls, strict=True)):
+            pair = bind_port_pair(host, self.limits.rtp_port_min, self.limits.rtp_port_max)
+            self.streams.append(HubStream(index, url, media.clock_rate or 90000, self._is_h264(media), pair,
+                                          self.join, self.tcp_groups))
+        self.registry[self.origin_url] = self
+        self.task = self.loop.create_task(self._run())
+        self._arm_linger()  # a hub nobody SETUPs does not live forever
+
+    def stream_for(self, origin_url: str) -> HubStream | None:
+        for stream in self.streams:
+            if stream.url == origin_url or stream.url.rstrip("/") == origin_url.rstrip("/"):
+                return stream
+        return None
+
+    async def wait_ready(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ready.wait()
+        except TimeoutError:
+            return False
+        return self.state != "ended"
+
+    # --- players --------------------------------------------------------------------------------
+    def attach(self, player: SplitSession) -> None:
+        self.players.add(player)
+        if self.linger_handle is not None:
+            self.linger_handle.cancel()
+            self.linger_handle = None
+
+    def detach(self, player: SplitSession, *, linger: bool = True) -> None:
+        self.players.discard(player)
+        if not self.players and self.state != "ended":
+            if linger:
+                self._arm_linger()
+            else:
+                self.end("no players")
+
+    def refresh_fanout(self, stream: HubStream) -> None:
+        stream.set_udp_players([ps for p in self.players for ps in p.streams
+                                if ps.hub_stream is stream and ps.playing and ps.rtp_addr is not None])
+
+    def tcp_group(self, layout: tuple) -> TcpGroup:
+        group = self.tcp_groups.get(layout)
+        if group is None:
+            limits = self.limits
+            group = self.tcp_groups[layout] = TcpGroup(layout, high_water=limits.write_high_water,
+                                                       drop_limit=limits.write_drop_limit,
+                                                       max_dropped=limits.max_dropped_packets)
+        return group
+
+    def _arm_linger(self) -> None:
+        if self.linger_handle is None and self.state != "ended":
+            self.linger_handle = self.loop.call_later(self.limits.split_linger, self._linger_expired)
+
+    def _linger_expired(self) -> None:
+        self.linger_handle = None
+        if not self.players:
+            self.end("linger expired")
+
+    # --- origin session -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        attempt, lost_at = 0, None
+        while self.state != "ended":
+            try:
+                if self.origin is None or not self.origin.is_open:
+                    await self._reconnect()
+                await self._open_origin_session()
+                self.state = "live"
+                self.ready.set()
+                attempt, lost_at = 0, None
+                await self._keepalive_until_lost()
+                why = "origin closed the connection"
+            except OriginError as exc:
+                why = exc.detail
+            if self.state == "ended":
+                return
+            self.state = "reconnecting"
+            lost_at = lost_at if lost_at is not None else self.loop.time()
+            for stream in self.streams:
+                stream.remap = True
+            if self.origin is not None:
+                self.origin.on_frame = self.origin.on_lost = self.origin.on_request = None
+                self.origin.close()
+                self.origin = None
+            waited = self.loop.time() - lost_at
+            if waited >= self.limits.split_reconnect_wait:
+                self.end("origin_error", f"origin unavailable for {waited:.1f}s: {why}")
+                return
+            delay = min(self.limits.split_backoff_max, BACKOFF_START * (2 ** attempt),
+                        self.limits.split_reconnect_wait - waited)
+            attempt += 1
+            log.warning("split %s origin session lost (%s); reconnect %d in %.2fs", self.origin_url, why,
+                        attempt, delay)
+            await asyncio.sleep(delay)  # backoff, not synchronisation
+
+    async def _reconnect(self) -> None:
+        self.reconnects += 1
+        limits = self.limits
+        self.origin = await OriginClient.connect(self.origin_host, self.origin_port,
+                                                 limits=self.server.parser_limits,
+                                                 connect_timeout=limits.origin_connect_timeout,
+                                                 response_timeout=limits.origin_response_timeout)
+        resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
+        if not 200 <= resp.status < 300:
+            raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
+        self.origin_session = None
+
+    async def _open_origin_session(self) -> None:
+        origin = self.origin
+        origin.on_frame = self._on_origin_frame
+        origin.on_request = self._on_origin_request
+        origin.on_lost = None
+        use_tcp = self.server.config.origin_transport == "tcp"
+        for stream in self.streams:
+            resp = await self._setup(stream, use_tcp)
+            if resp.status == 461 and not use_tcp and self.server.config.origin_transport == "auto":
+                use_tcp = True
+                resp = await self._setup(stream, use_tcp)
+            if not 200 <= resp.status < 300:
+                raise OriginError(502, "Bad Gateway", f"origin SETUP answered {resp.status}")
+        resp = await origin.request("PLAY", self.aggregate_url, self._headers())
+        if not 200 <= resp.status < 300:
+            raise OriginError(502, "Bad Gateway", f"origin PLAY answered {resp.status}")
+
+    def _headers(self, extra: list | None = None) -> Headers:
+        items = [("Session", self.origin_session)] if self.origin_session else []
+        return forward_headers(self.origin_headers, items + (extra or []))
+
+    async def _setup(self, stream: HubStream, use_tcp: bool) -> Response:
+        if use_tcp:
+            channels = (2 * stream.index, 2 * stream.index + 1)
+            transport = f"RTP/AVP/TCP;unicast;interleaved={channels[0]}-{channels[1]}"
+        else:
+            transport = f"RTP/AVP;unicast;client_port={stream.port}-{stream.port + 1}"
+        resp = await self.origin.request("SETUP", stream.url, self._headers([("Transport", transport)]))
+        if not 200 <= resp.status < 300:
+            return resp
+        try:
+            if resp.headers.get("Session"):
+                parsed = parse_session(resp.headers.get("Session"))
+                self.origin_session, self.origin_timeout = parsed.id, parsed.timeout or 60
+            spec = parse_transport(resp.headers.get("Transport", ""))[0]
+        except (RtspError, IndexError):
+            raise OriginError(502, "Bad Gateway", "origin SETUP answer has a bad Session/Transport") from None
+        if use_tcp:
+            low, high = spec.interleaved or channels
+            self.origin_channels[low] = (stream, False)
+            self.origin_channels[high if high != low else low + 1] = (stream, True)
+        else:
+            stream.origin_ip = spec.source or self.origin.transport.get_extra_info("peername")[0]
+            if spec.server_port:
+                low, high = spec.server_port
+                stream.origin_rtcp_addr = (stream.origin_ip, high if high != low else low + 1)
+        return resp
+
+    async def _keepalive_until_lost(self) -> None:
+        interval = max(1.0, self.origin_timeout * self.limits.keepalive_fraction)
+        method = "GET_PARAMETER"
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    await self.origin.closed.wait()
+                return
+            except TimeoutError:
+                pass
+            resp = await self.origin.request(method, self.aggregate_url, self._headers())
+            if resp.status >= 400 and method != "OPTIONS":
+                method = "OPTIONS"
+
+    def _on_origin_frame(self, channel: int, payload: bytes) -> None:
+        entry = self.origin_channels.get(channel)
+        if entry is not None:
+            stream, is_rtcp = entry
+            (stream.rtcp_frame if is_rtcp else stream.rtp_frame)(payload)
+
+    def _on_origin_request(self, request) -> None:
+        """EndOfStream/ANNOUNCE from the origin (already answered upstream): tell every player."""
+        for player in list(self.players):
+            player.relay_origin_request(request)
+
+    # --- end ------------------------------------------------------------------------------------
+    def end(self, reason: str, detail: str = "") -> None:
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        self.end_reason = reason
+        self.ready.set()
+        log.info("split %s ended: %s %s (players=%d, reconnects=%d)", self.origin_url, reason, detail,
+                 len(self.players), max(0, self.reconnects))
+        if self.registry.get(self.origin_url) is self:
+            del self.registry[self.origin_url]
+        if self.linger_handle is not None:
+            self.linger_handle.cancel()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+        for player in list(self.players):
+            player.end_from_origin(reason, detail)
+        self.players.clear()
+        origin, self.origin = self.origin, None
+        if origin is not None:
+            origin.on_frame = origin.on_lost = origin.on_request = None
+            if self.origin_session and origin.is_open:
+                self.server.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+            else:
+                origin.close()
+        for group in self.tcp_groups.values():
+            group.flush()
+        for stream in self.streams:
+            stream.close()

@@ -1,0 +1,303 @@
+"""SplitSession: one player's session on a shared live split (the session interface downstream.py
+expects, see proxyd/serving.py). PAUSE and TEARDOWN touch only this player; the origin session
+belongs to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import struct
+from typing import TYPE_CHECKING
+
+from proxyd.log import context, get_logger
+from proxyd.routing import Target, forward_headers
+from proxyd.rtp.errors import PacketError
+from proxyd.rtp.packet import ReceiverReport, SenderReport, parse_rtcp
+from proxyd.rtp.stats import StreamStats
+from proxyd.rtsp.events import Headers, Request, Response
+from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
+from proxyd.session import SessionTimers
+from proxyd.split.fanout import FRAME_HEADER, TcpMember
+
+if TYPE_CHECKING:
+    from proxyd.split.hub import Hub
+    from proxyd.split.stream import HubStream
+
+log = get_logger("split")
+SEQ_TS = struct.Struct("!HI")
+NO_KEEPALIVE = 1e9  # the hub keeps the origin session alive, not each player
+
+
+class PlayerStream:
+    """One stream of one player: where its packets go and what its receiver reports say."""
+
+    def __init__(self, hub_stream: HubStream, url: str) -> None:
+        self.hub_stream = hub_stream
+        self.url = url  # player-facing control URL (for RTP-Info)
+        self.rtp_addr: tuple | None = None
+        self.rtcp_addr: tuple | None = None
+        self.channels: tuple[int, int] | None = None
+        self.playing = False
+        self.player_seen = False
+        self.stats = StreamStats()  # remote_* fields from the player's receiver reports
+        self.packets_out = self.bytes_out = 0  # accumulated over finished play periods
+        self._mark = (0, 0)
+
+    @property
+    def player_transport(self) -> str:
+        return "tcp" if self.channels is not None else "udp"
+
+    def start(self) -> None:
+        self.playing = True
+        self._mark = (self.hub_stream.packets_in, self.hub_stream.bytes_in)
+
+    def stop(self) -> None:
+        if self.playing:
+            self.packets_out, self.bytes_out = self.totals()
+            self.playing = False
+
+    def totals(self) -> tuple[int, int]:
+        if not self.playing:
+            return self.packets_out, self.bytes_out
+        hs = self.hub_stream
+        return (self.packets_out + hs.packets_in - self._mark[0], self.bytes_out + hs.bytes_in - self._mark[1])
+
+    def rtcp_from_player(self, data) -> None:
+        self.player_seen = True
+        try:
+            packets = parse_rtcp(data)
+        except PacketError:
+            return
+        for packet in packets:
+            if isinstance(packet, ReceiverReport | SenderReport) and packet.reports:
+                self.stats.on_report_block(packet.reports[0])
+
+
+class SplitSession:
+    def __init__(self, server, player, target: Target, hub: Hub) -> None:
+        self.id = secrets.token_hex(8)
+        self.server = server
+        self.limits = server.config.limits
+        self.player = player
+        self.target = target
+        self.hub = hub
+        self.state = "init"
+        self.streams: list[PlayerStream] = []
+        self.member: TcpMember | None = None
+        self.group = None
+        self.played_once = False
+        self.started_reported = False
+        self.ended = False
+        self.loop = asyncio.get_running_loop()
+        self.timers: SessionTimers | None = None
+        self.timer_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def player_session_header(self) -> str:
+        return f"{self.id};timeout={self.limits.session_timeout}"
+
+    @property
+    def log_ctx(self) -> str:
+        return context(self.player.peer, None, self.id)
+
+    def touch(self) -> None:
+        if self.timers is not None:
+            self.timers.touch(self.loop.time())
+
+    # --- SETUP ----------------------------------------------------------------------------------
+    async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
+        if self.state == "playing":
+            return Response(455, "Method Not Valid in This State", Headers())
+        wait = self.limits.origin_connect_timeout + self.limits.origin_response_timeout
+        if not await self.hub.wait_ready(wait):
+            return Response(502 if self.hub.state == "ended" else 504,
+                            "Bad Gateway" if self.hub.state == "ended" else "Gateway Timeout", Headers())
+        hub_stream = self.hub.stream_for(origin_url)
+        if hub_stream is None:
+            return Response(404, "Not Found", Headers())
+        if any(ps.hub_stream is hub_stream for ps in self.streams):
+            return Response(459, "Aggregate Operation Not Allowed", Headers())
+        ps = PlayerStream(hub_stream, request.uri)
+        if spec.is_tcp:
+            channels = spec.interleaved or (2 * hub_stream.index, 2 * hub_stream.index + 1)
+            ps.channels = (channels[0], channels[1] if channels[1] != channels[0] else channels[0] + 1)
+            self.player.register_channel(ps.channels[1], ps)
+        else:
+            ip, (low, high) = self.player.peer_ip, spec.client_port
+            ps.rtp_addr, ps.rtcp_addr = (ip, low), (ip, high if high != low else low + 1)
+            hub_stream.rtcp_players[ps.rtcp_addr] = ps
+        self.streams.append(ps)
+        self.hub.attach(self)
+        self.state = "ready"
+        if self.timers is None:
+            self.timers = SessionTimers(self.loop.time(), keepalive_interval=NO_KEEPALIVE,
+                                        idle_timeout=self.limits.session_timeout,
+                                        counters_interval=self.limits.counters_interval)
+            self._arm_timer()
+        player_spec = dataclasses.replace(
+            spec, destination=None, source=None, mode=None, extra=(), delivery="unicast",
+            interleaved=ps.channels, server_port=None if spec.is_tcp else (hub_stream.port, hub_stream.port + 1),
+            ssrc=f"{hub_stream.ssrc:08X}" if hub_stream.last_seq >= 0 else None)
+        return Response(200, "OK", Headers([("Session", self.player_session_header),
+                                            ("Transport", format_transport(player_spec))]))
+
+    # --- PLAY / PAUSE / TEARDOWN ----------------------------------------------------------------
+    async def play(self, request: Request) -> Response:
+        if self.state not in ("ready", "playing"):
+            return Response(455, "Method Not Valid in This State", Headers())
+        if self.hub.state == "ended":
+            return Response(503, "Service Unavailable", Headers())
+        headers = [("Session", self.player_session_header), ("Range", "npt=now-")]
+        if self.state == "ready":
+            entries = self._join()
+            if entries:
+                headers.append(("RTP-Info", format_rtp_info(entries)))
+        self.state = "playing"
+        if not self.started_reported:
+            self.started_reported = True
+            self.server.emit("session.started", self.started_data())
+        return Response(200, "OK", Headers(headers))
+
+    def _join(self) -> list[RtpInfoEntry]:
+        """Start the fan-out to this player; a first PLAY starts with the join buffer (key frame)."""
+        entries, replays = [], []
+        for ps in self.streams:
+            hs = ps.hub_stream
+            replay = self.hub.join.snapshot(hs.index) if not self.played_once else []
+            replays.append(replay)
+            if replay:
+                seq, ts = SEQ_TS.unpack_from(replay[0], 2)
+                entries.append(RtpInfoEntry(ps.url, seq, ts))
+            elif hs.last_seq >= 0:
+                entries.append(RtpInfoEntry(ps.url, (hs.last_seq + 1) & 0xFFFF))
+        self.played_once = True
+        tcp = [ps for ps in self.streams if ps.channels is not None]
+        if tcp:
+            layout = tuple(next((ps.channels for ps in tcp if ps.hub_stream is hs), None)
+                           for hs in self.hub.streams)
+            self.group = self.hub.tcp_group(layout)
+            self.group.flush()  # what is pending now is in the replay already
+            self.member = TcpMember(self.player.transport, self._overflow)
+            for ps, replay in zip(self.streams, replays, strict=True):
+                if ps.channels is not None and replay:
+                    self.member.hold += self.group.frames(ps.hub_stream.index, replay)
+            self.group.members.append(self.member)
+            self.loop.call_soon(self.member.release)  # after the PLAY response is written
+        for ps, replay in zip(self.streams, replays, strict=True):
+            if ps.rtp_addr is not None:
+                sock = ps.hub_stream.rtp
+                for packet in replay:
+                    try:
+                        sock.sendto(packet, ps.rtp_addr)
+                    except OSError:
+                        break
+            ps.start()
+            self.hub.refresh_fanout(ps.hub_stream)
+        return entries
+
+    def _leave(self) -> None:
+        for ps in self.streams:
+            was = ps.playing
+            ps.stop()
+            if was:
+                self.hub.refresh_fanout(ps.hub_stream)
+        if self.member is not None:
+            self.member.closed = True
+            if self.member in self.group.members:
+                self.group.members.remove(self.member)
+            self.member = None
+
+    def _overflow(self, why: str) -> None:
+        log.warning("%s split player disconnected: %s", self.log_ctx, why)
+        self.player.close_connection(why)
+
+    async def pause(self, request: Request) -> Response:
+        if self.state not in ("ready", "playing"):
+            return Response(455, "Method Not Valid in This State", Headers())
+        self._leave()
+        self.state = "ready"
+        return Response(200, "OK", Headers([("Session", self.player_session_header)]))
+
+    async def teardown(self, request: Request) -> Response:
+        self.close("teardown")
+        return Response(200, "OK", Headers())
+
+    async def origin_request(self, request: Request) -> Response:
+        """GET/SET_PARAMETER in a split session: keepalives and player logs are answered here."""
+        return Response(200, "OK", Headers([("Session", self.player_session_header)]))
+
+    def relay_origin_request(self, request: Request) -> None:
+        url = self.target.to_player(request.uri) if request.uri != "*" else request.uri
+        headers = forward_headers(request.headers, [("Session", self.id)])
+        self.player.send_server_request(Request(request.method, url, headers, request.body))
+
+    # --- timers ---------------------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        if not self.ended and self.timers is not None:
+            self.timer_handle = self.loop.call_at(self.timers.deadline(), self._on_timer)
+
+    def _on_timer(self) -> None:
+        active = any(ps.player_seen for ps in self.streams)
+        for ps in self.streams:
+            ps.player_seen = False
+        tcp_open = any(ps.channels is not None for ps in self.streams) and self.player.is_open
+        for action in self.timers.due(self.loop.time(), player_active=active, reapable=not tcp_open):
+            if action == "reap":
+                self.close("timeout", "player idle")
+                return
+            if action == "counters" and self.started_reported:
+                self.server.emit("session.counters", self.counters_data())
+        self._arm_timer()
+
+    # --- reports and end ------------------------------------------------------------------------
+    def started_data(self) -> dict:
+        return {"session_id": self.id, "url": self.target.to_player(self.hub.aggregate_url).rstrip("/"),
+                "origin_url": self.hub.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
+                "user_agent": self.player.user_agent,
+                "transports": [ps.player_transport for ps in self.streams], "served_from": "split"}
+
+    def counters_data(self) -> dict:
+        packets = octets = lost = 0
+        jitter_ms = 0.0
+        for ps in self.streams:
+            p, b = ps.totals()
+            packets, octets = packets + p, octets + b
+            lost += max(0, ps.stats.remote_cumulative_lost)
+            jitter_ms = max(jitter_ms, ps.stats.remote_jitter * 1000.0 / (ps.hub_stream.clock_rate or 90000))
+        dropped = self.member.dropped if self.member is not None else 0
+        return {"session_id": self.id, "bytes_out": octets, "packets_out": max(0, packets - dropped),
+                "bytes_in": octets, "packets_in": packets, "packets_lost": lost, "jitter_ms": round(jitter_ms, 3)}
+
+    def end_from_origin(self, reason: str, detail: str) -> None:
+        """The hub gave up on the origin: RTCP BYE on every stream, then end the session."""
+        for ps in self.streams:
+            bye = ps.hub_stream.send_bye(ps.rtcp_addr)
+            if ps.channels is not None and self.player.is_open:
+                if self.member is not None:
+                    self.member.release()
+                self.player.transport.write(FRAME_HEADER.pack(b"$", ps.channels[1], len(bye)) + bye)
+        self.close("origin_error", detail, hub_ended=True)
+
+    def close(self, reason: str, detail: str = "", *, origin_teardown: bool = True,
+              hub_ended: bool = False) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        log.info("%s split session ended: %s %s", self.log_ctx, reason, detail)
+        if self.timer_handle is not None:
+            self.timer_handle.cancel()
+        data = self.counters_data()
+        if not hub_ended:
+            self._leave()
+        for ps in self.streams:
+            if ps.rtcp_addr is not None:
+                ps.hub_stream.rtcp_players.pop(ps.rtcp_addr, None)
+        if not hub_ended:
+            self.hub.detach(self, linger=reason != "shutdown")
+        self.player.forget_session(self)
+        self.server.forget_session(self)
+        if self.started_reported:
+            self.server.emit("session.ended", {**data, "end_reason": reason})
+        if reason == "origin_error":
+            self.player.close_connection("origin session lost")

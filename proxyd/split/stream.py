@@ -1,0 +1,219 @@
+"""One media stream of a split: origin packets in (UDP pair or interleaved frames), the hub's
+SSRC/sequence/timestamp mapping applied in place, then fanned out to every playing player.
+
+The mapping keeps players' streams continuous when the origin session changes (reconnect, new
+SSRC): the first packet of a new origin session continues the sequence and advances the timestamp
+by the wall-clock gap. Origin RTCP SRs are rewritten the same way; an origin BYE is not passed on
+(the hub decides when players end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import socket
+import struct
+from typing import TYPE_CHECKING
+
+from proxyd.rtp.packet import RTCP_BYE, RTCP_SDES, RTCP_SR
+from proxyd.split.fanout import MAX_DATAGRAM, UdpFanout
+
+if TYPE_CHECKING:
+    from proxyd.split.gop import JoinBuffer
+
+SEQ_TS_SSRC = struct.Struct("!HII")
+U32 = struct.Struct("!I")
+BURST = 64
+
+
+class HubStream:
+    def __init__(self, index: int, url: str, clock_rate: int, is_h264: bool,
+                 pair: tuple[socket.socket, socket.socket], join: JoinBuffer, tcp_groups: dict) -> None:
+        self.index = index
+        self.url = url  # origin control URL
+        self.clock_rate = clock_rate
+        self.is_h264 = is_h264
+        self.rtp, self.rtcp = pair
+        self.port = self.rtp.getsockname()[1]
+        self.join = join
+        self.tcp_groups = tcp_groups  # shared with the hub: layout -> TcpGroup
+        self._buf = ctypes.create_string_buffer(MAX_DATAGRAM)
+        self.view = memoryview(self._buf).cast("B")
+        self.fanout = UdpFanout(self.rtp, self._buf)
+        self.rtcp_players: dict[tuple, object] = {}  # player RTCP address -> PlayerStream
+        self.udp_rtcp_dests: list[tuple] = []
+        # origin side
+        self.origin_ip: str | None = None
+        self.origin_rtcp_addr: tuple | None = None
+        self.origin_ssrc = -1
+        # mapping (hub -> players)
+        self.ssrc = 0
+        self.seq_delta = 0
+        self.ts_delta = 0
+        self.last_seq = -1  # -1: nothing sent yet
+        self.last_ts = 0
+        self.last_time = 0.0
+        self.remap = True
+        # counters
+        self.packets_in = self.bytes_in = self.packets_lost = 0
+        self.packets_sent = self.bytes_sent = 0  # hub-wide: datagrams/bytes into the fan-out
+        self.bad_packets = 0
+        self._loop = asyncio.get_running_loop()
+        self._time = self._loop.time
+        self._loop.add_reader(self.rtp.fileno(), self._on_rtp_readable)
+        self._loop.add_reader(self.rtcp.fileno(), self._on_rtcp_readable)
+        self.closed = False
+
+    # --- origin RTP -----------------------------------------------------------------------------
+    def _on_rtp_readable(self) -> None:
+        sock, view, origin_ip = self.rtp, self.view, self.origin_ip
+        for _ in range(BURST):
+            try:
+                n, addr = sock.recvfrom_into(view)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                    continue
+                return
+            if addr[0] == origin_ip:
+                self.forward_rtp(n)
+
+    def rtp_frame(self, payload: bytes) -> None:
+        """An interleaved RTP frame from a TCP origin session."""
+        n = len(payload)
+        if n <= MAX_DATAGRAM:
+            self.view[:n] = payload
+            self.forward_rtp(n)
+
+    def forward_rtp(self, n: int) -> None:
+        view = self.view
+        if n < 12 or view[0] >> 6 != 2:
+            self.bad_packets += 1
+            return
+        seq, ts, ssrc = SEQ_TS_SSRC.unpack_from(view, 2)
+        if self.remap or ssrc != self.origin_ssrc:
+            self._new_origin_source(seq, ts, ssrc)
+        elif self.last_seq >= 0:
+            gap = (seq + self.seq_delta - self.last_seq) & 0xFFFF
+            if gap == 0 or gap >= 0x8000:  # duplicate or late: players would only be confused
+                return
+            self.packets_lost += gap - 1
+        seq = (seq + self.seq_delta) & 0xFFFF
+        ts = (ts + self.ts_delta) & 0xFFFFFFFF
+        SEQ_TS_SSRC.pack_into(view, 2, seq, ts, self.ssrc)
+        self.last_seq, self.last_ts, self.last_time = seq, ts, self._time()
+        self.packets_in += 1
+        self.bytes_in += n
+        join = self.join
+        if self.is_h264:
+            offset = 12 + 4 * (view[0] & 0x0F)
+            if view[0] & 0x10 and n >= offset + 4:
+                offset += 4 + 4 * ((view[offset + 2] << 8) | view[offset + 3])
+            join.on_video(view, n, offset, ts)
+        elif join.active:
+            join.on_other(self.index, view, n)
+        if self.fanout.count:
+            self.packets_sent += 1
+            self.bytes_sent += n
+            self.fanout.send(n)
+        for group in self.tcp_groups.values():
+            if group.members:
+                group.add(self.index, False, view[:n])
+
+    def _new_origin_source(self, seq: int, ts: int, ssrc: int) -> None:
+        """First packet of an origin session or source: continue the players' numbering."""
+        if self.last_seq < 0:
+            self.ssrc = ssrc  # the SDP's a=ssrc and the origin's RTP-Info stay true
+            self.seq_delta = self.ts_delta = 0
+        else:
+            gap = max(1, int((self._time() - self.last_time) * self.clock_rate))
+            self.seq_delta = (self.last_seq + 1 - seq) & 0xFFFF
+            self.ts_delta = (self.last_ts + gap - ts) & 0xFFFFFFFF
+            if self.is_h264:
+                self.join.reset()  # a new encoder session: wait for its key frame
+        self.origin_ssrc = ssrc
+        self.remap = False
+
+    # --- RTCP -----------------------------------------------------------------------------------
+    def _on_rtcp_readable(self) -> None:
+        sock, view = self.rtcp, self.view
+        for _ in range(BURST):
+            try:
+                n, addr = sock.recvfrom_into(view)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                    continue
+                return
+            player = self.rtcp_players.get(addr)
+            if player is not None:
+                player.rtcp_from_player(bytes(view[:n]))
+            elif addr[0] == self.origin_ip:
+                self.forward_rtcp(n)
+
+    def rtcp_frame(self, payload: bytes) -> None:
+        n = len(payload)
+        if n <= MAX_DATAGRAM:
+            self.view[:n] = payload
+            self.forward_rtcp(n)
+
+    def forward_rtcp(self, n: int) -> None:
+        """Rewrite an origin compound RTCP packet for players (SR SSRC/timestamp, SDES SSRC)."""
+        view, pos = self.view, 0
+        if self.last_seq < 0:
+            return  # no mapping yet: an SR now would describe a stream the players have not seen
+        while pos + 8 <= n:
+            if view[pos] >> 6 != 2:
+                return
+            ptype = view[pos + 1]
+            length = (((view[pos + 2] << 8) | view[pos + 3]) + 1) * 4
+            if pos + length > n:
+                return
+            if ptype == RTCP_BYE:
+                return
+            if ptype == RTCP_SR and length >= 28:
+                U32.pack_into(view, pos + 4, self.ssrc)
+                U32.pack_into(view, pos + 20, (U32.unpack_from(view, pos + 20)[0] + self.ts_delta) & 0xFFFFFFFF)
+            elif ptype == RTCP_SDES and view[pos] & 0x1F and length >= 8:
+                U32.pack_into(view, pos + 4, self.ssrc)
+            pos += length
+        data = bytes(view[:n])
+        for dest in self.udp_rtcp_dests:
+            try:
+                self.rtcp.sendto(data, dest)
+            except OSError:
+                pass
+        for group in self.tcp_groups.values():
+            if group.members:
+                group.add(self.index, True, data)
+
+    def send_bye(self, dest: tuple | None) -> bytes:
+        """An RTCP BYE for this stream's SSRC; sent to `dest` over UDP when given."""
+        from proxyd.rtp.packet import build_bye
+
+        data = build_bye((self.ssrc,), b"origin session ended")
+        if dest is not None:
+            try:
+                self.rtcp.sendto(data, dest)
+            except OSError:
+                pass
+        return data
+
+    # --- players --------------------------------------------------------------------------------
+    def set_udp_players(self, players: list) -> None:
+        self.fanout.set_destinations(p.rtp_addr for p in players)
+        self.udp_rtcp_dests = [p.rtcp_addr for p in players]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sock in (self.rtp, self.rtcp):
+            try:
+                self._loop.remove_reader(sock.fileno())
+            except (ValueError, RuntimeError):
+                pass
+            sock.close()
