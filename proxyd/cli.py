@@ -38,6 +38,10 @@ LIMIT_HELP = {
     "shutdown_grace": "seconds to drain sessions on SIGTERM before cancelling",
     "rtp_port_min": "lowest local UDP port for RTP/RTCP pairs (0: ephemeral)",
     "rtp_port_max": "highest local UDP port for RTP/RTCP pairs (0: ephemeral)",
+    "split_linger": "seconds a split's origin session stays up after its last player leaves",
+    "split_reconnect_wait": "seconds split players wait for a lost origin session to come back",
+    "split_backoff_max": "longest pause (seconds) between split origin reconnect attempts",
+    "split_gop_max_bytes": "most bytes kept since the last key frame for late joiners of a split",
 }
 
 
@@ -62,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--origin-transport", choices=("auto", "udp", "tcp"),
         help="media transport toward origins; auto tries UDP then falls back to TCP "
         "(PROXYD_ORIGIN_TRANSPORT; default auto)")
+    add("--live", action="append", metavar="PREFIX",
+        help="player path prefix whose content is live and may be split, repeatable (PROXYD_LIVE)")
+    add("--split", choices=("auto", "always", "never"),
+        help="live splitting: auto (origin's x-wms-proxy-split or --live), always, never "
+        "(PROXYD_SPLIT; default auto)")
     add("--control-url", metavar="URL",
         help="control plane base URL; reports off when empty (PROXYD_CONTROL_URL)")
     add("--control-token", metavar="TOKEN", help="control plane node token (PROXYD_CONTROL_TOKEN)")
@@ -133,6 +142,9 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
                   cache_dir=_pick(args, env, "cache_dir") or "",
                   origin_transport=_pick(args, env, "origin_transport") or "auto",
+                  live_prefixes=tuple("/" + p.strip("/") if p.startswith("/") else p
+                                      for p in _pick_list(args, env, "live")),
+                  split_policy=_pick(args, env, "split") or "auto",
                   log_level=(_pick(args, env, "log_level") or "INFO").upper(),
                   control=control, limits=Limits(**limit_values)).validate()
 

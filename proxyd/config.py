@@ -34,6 +34,10 @@ class Limits:
     shutdown_grace: float = 5.0
     rtp_port_min: int = 0
     rtp_port_max: int = 0
+    split_linger: float = 10.0
+    split_reconnect_wait: float = 10.0
+    split_backoff_max: float = 5.0
+    split_gop_max_bytes: int = 4 << 20
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -88,6 +92,8 @@ class Config:
     allow_origins: frozenset[tuple[str, int]] = frozenset()
     cache_dir: str = ""
     origin_transport: str = "auto"  # auto | udp | tcp
+    live_prefixes: tuple[str, ...] = ()  # --live: operator says live (and splittable) under these paths
+    split_policy: str = "auto"  # auto | always | never (proxyd.split.detect)
     log_level: str = "INFO"
     control: ControlSettings = field(default_factory=ControlSettings)
     limits: Limits = field(default_factory=Limits)
@@ -100,6 +106,10 @@ class Config:
             raise ConfigError("--route prefixes must be unique")
         if self.origin_transport not in ("auto", "udp", "tcp"):
             raise ConfigError("--origin-transport must be auto, udp or tcp")
+        if self.split_policy not in ("auto", "always", "never"):
+            raise ConfigError("--split must be auto, always or never")
+        if any(not p.startswith("/") for p in self.live_prefixes):
+            raise ConfigError("--live prefixes must start with /")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError("--log-level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
                               f"got {self.log_level}")

@@ -44,3 +44,7 @@ def strategies_for(server) -> list[ServingStrategy]:
 # Each factory takes the ProxyServer and returns a strategy, or None when disabled by config.
 # Order matters: split (live) before cache (on demand); the relay is the implicit fallback.
 STRATEGY_FACTORIES: list = []
+
+from proxyd.split.strategy import split_strategy  # noqa: E402  (split before cache)
+
+STRATEGY_FACTORIES.append(split_strategy)
