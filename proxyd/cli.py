@@ -62,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reverse-proxy route, repeatable; longest prefix wins (PROXYD_ROUTE)")
     add("--allow-origin", action="append", metavar="HOST:PORT",
         help="origin a forward-proxy request may name, repeatable; others get 403 (PROXYD_ALLOW_ORIGIN)")
-    add("--cache-dir", metavar="DIR", help="cache directory (PROXYD_CACHE_DIR; unused until caching lands)")
+    add("--cache-dir", metavar="DIR", help="cache directory; caching is off without it (PROXYD_CACHE_DIR)")
+    add("--cache-ttl", metavar="SECONDS", help="freshness when the origin sends no Cache-Control; 0: never "
+        "cache; unset: obey the origin (PROXYD_CACHE_TTL)")
+    add("--cache-max-bytes", metavar="N", help="cache size quota, LRU eviction (PROXYD_CACHE_MAX_BYTES; default 1 GiB)")
+    add("--stale-if-error", metavar="SECONDS", help="serve a stale entry this long past expiry when the origin "
+        "is unreachable (PROXYD_STALE_IF_ERROR; default 0)")
     add("--origin-transport", choices=("auto", "udp", "tcp"),
         help="media transport toward origins; auto tries UDP then falls back to TCP "
         "(PROXYD_ORIGIN_TRANSPORT; default auto)")
@@ -141,6 +146,10 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
         raise ConfigError("--control-url needs --state-dir (report spool and last-known-good snapshot)")
     return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
                   cache_dir=_pick(args, env, "cache_dir") or "",
+                  cache_ttl=None if _pick(args, env, "cache_ttl") is None
+                  else _number(_pick(args, env, "cache_ttl"), int, "cache_ttl"),
+                  cache_max_bytes=_number(_pick(args, env, "cache_max_bytes") or str(1 << 30), int, "cache_max_bytes"),
+                  stale_if_error=_number(_pick(args, env, "stale_if_error") or "0", int, "stale_if_error"),
                   origin_transport=_pick(args, env, "origin_transport") or "auto",
                   live_prefixes=tuple("/" + p.strip("/") if p.startswith("/") else p
                                       for p in _pick_list(args, env, "live")),

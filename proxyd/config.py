@@ -91,6 +91,9 @@ class Config:
     routes: tuple[Route, ...] = ()
     allow_origins: frozenset[tuple[str, int]] = frozenset()
     cache_dir: str = ""
+    cache_ttl: int | None = None  # None: obey the origin; 0: never cache; N: lifetime when the origin is silent
+    cache_max_bytes: int = 1 << 30  # store quota (LRU eviction beyond)
+    stale_if_error: int = 0  # seconds past expiry a stale entry may be served while the origin is unreachable
     origin_transport: str = "auto"  # auto | udp | tcp
     live_prefixes: tuple[str, ...] = ()  # --live: operator says live (and splittable) under these paths
     split_policy: str = "auto"  # auto | always | never (proxyd.split.detect)
@@ -108,6 +111,8 @@ class Config:
             raise ConfigError("--origin-transport must be auto, udp or tcp")
         if self.split_policy not in ("auto", "always", "never"):
             raise ConfigError("--split must be auto, always or never")
+        if self.cache_max_bytes <= 0 or self.stale_if_error < 0 or (self.cache_ttl or 0) < 0:
+            raise ConfigError("--cache-max-bytes must be positive, --cache-ttl and --stale-if-error >= 0")
         if any(not p.startswith("/") for p in self.live_prefixes):
             raise ConfigError("--live prefixes must start with /")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

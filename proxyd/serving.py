@@ -48,3 +48,4 @@ STRATEGY_FACTORIES: list = []
 from proxyd.split.strategy import split_strategy  # noqa: E402  (split before cache)
 
 STRATEGY_FACTORIES.append(split_strategy)
+STRATEGY_FACTORIES.append(lambda server: __import__("proxyd.cache.strategy", fromlist=["cache_strategy"]).cache_strategy(server))

@@ -1,0 +1,1 @@
+"""On-demand cache: disk store, origin fills, paced replay, freshness, and the serving strategy."""

@@ -1,0 +1,244 @@
+"""Fill: one origin session (RTP over TCP interleaved) recorded into an EntryMedia, then committed.
+
+At most one fill runs per URL (the strategy keeps the registry). Players of a URL being filled are
+replayed from the growing recording, so the origin sees one session whatever the number of
+players, and the fill completes even when the first player stops early. A fill is committed only
+when every stream reached the presentation's end (within a tolerance); otherwise it is reported
+`incomplete` and discarded. With `com.microsoft.wm.fastcache` the fill asks for `Speed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from proxyd.cache.freshness import sdp_duration
+from proxyd.cache.media import EntryMedia, keyframe_test
+from proxyd.cache.store import CacheStore, Entry
+from proxyd.log import get_logger
+from proxyd.rtp.packet import ts_diff
+from proxyd.rtp.sdp import Sdp
+from proxyd.rtsp.errors import RtspError
+from proxyd.rtsp.events import Headers, Request, Response
+from proxyd.rtsp.headers import content_base, parse_rtp_info, parse_session
+from proxyd.upstream import OriginClient, OriginError
+from proxyd.wm.supported import FASTCACHE, parse_supported
+
+log = get_logger("cache.fill")
+
+FASTCACHE_SPEED = "5.000"
+RTCP_BYE = 203
+END_TOLERANCE_S = 1.0  # a stream ending this close to the announced duration counts as complete
+IDLE_END_S = 3.0  # no media this long after the end was reached: the fill is over
+STALL_S = 20.0  # no media this long at all: the fill failed
+
+
+def rtcp_has_bye(data: bytes) -> bool:
+    offset = 0
+    while offset + 4 <= len(data):
+        if data[offset + 1] == RTCP_BYE:
+            return True
+        offset += (((data[offset + 2] << 8) | data[offset + 3]) + 1) * 4
+    return False
+
+
+class StreamInfo:
+    __slots__ = ("control", "clock_rate", "encoding", "is_key", "rtptime0", "bye", "last_us", "packets")
+
+    def __init__(self, control: str, clock_rate: int, encoding: str) -> None:
+        self.control, self.clock_rate, self.encoding = control, clock_rate, encoding
+        self.is_key = keyframe_test(encoding)
+        self.rtptime0: int | None = None
+        self.bye = False
+        self.last_us = -1
+        self.packets = 0
+
+
+def describe_body(url: str, resp: Response, decision, now: float) -> dict:
+    """The stored metadata of a DESCRIBE response (before the media is known)."""
+    cc = resp.headers.get_all("Cache-Control")
+    from proxyd.cache.freshness import validators_of
+
+    v = validators_of(resp)
+    ttl = decision.ttl_seconds or 0
+    return {"url": url, "sdp": resp.body.decode("latin-1"), "content_base": content_base(resp.headers, url),
+            "headers": [[n, v_] for n, v_ in resp.headers.items()
+                        if n.lower() not in ("cseq", "content-length", "session", "date")],
+            "cache_control": ", ".join(cc) if cc else None, "last_modified": v.last_modified,
+            "etag": v.etag, "content_size": v.content_size, "ttl": ttl,
+            "revalidate": decision.revalidate_before_serving, "fetched_at": now, "expires_at": now + ttl,
+            "duration": sdp_duration(resp.body)}
+
+
+class Fill:
+    def __init__(self, store: CacheStore, client: OriginClient, body: dict, *, max_bytes: int,
+                 on_done=None) -> None:
+        self.store = store
+        self.client = client
+        self.body = body
+        self.url = body["url"]
+        self.max_bytes = max_bytes
+        self.on_done = on_done
+        sdp = Sdp.parse(body["sdp"].encode("latin-1"))
+        base = body["content_base"]
+        self.aggregate = sdp.aggregate_url(base)
+        self.streams: list[StreamInfo] = []
+        for section, control in zip(sdp.media, sdp.media_urls(base)):
+            pt = int(section.formats[0]) if section.formats and section.formats[0].isdigit() else -1
+            rtpmap = section.rtpmap(pt)
+            self.streams.append(StreamInfo(control, section.clock_rate or 90000,
+                                           rtpmap.encoding if rtpmap else ""))
+        keys = tuple(i for i, s in enumerate(self.streams) if s.is_key is not None)
+        self.media = EntryMedia(len(self.streams), keys)
+        self.entry: Entry | None = None
+        self.failed = False
+        self.session: str | None = None
+        self.loop = asyncio.get_running_loop()
+        self.play_at = 0.0
+        self.last_packet_at = 0.0
+        self.ended = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return self.body.get("duration")
+
+    def start(self) -> Fill:
+        self.store.report(None, "filling", self.body)
+        self.task = self.loop.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        try:
+            await self._setup_and_play()
+            await self._watch()
+        except (OriginError, RtspError, OSError, ValueError) as exc:
+            log.warning("cache: fill of %s failed: %s", self.url, exc)
+            self.failed = True
+        finally:
+            await self._finish()
+
+    async def _setup_and_play(self) -> None:
+        c = self.client
+        c.on_frame = self._on_frame
+        c.on_request = self._on_request
+        c.on_lost = lambda why: self.ended.set()
+        timeout = 60
+        for i, stream in enumerate(self.streams):
+            headers = [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}")]
+            if self.session:
+                headers.append(("Session", self.session))
+            resp = await c.request("SETUP", stream.control, Headers(headers))
+            if resp.status != 200:
+                raise OriginError(resp.status, resp.reason, f"origin refused SETUP over TCP: {resp.status}")
+            if self.session is None and resp.headers.get("Session"):
+                parsed = parse_session(resp.headers.get("Session"))
+                self.session, timeout = parsed.id, parsed.timeout or 60
+        headers = [("Range", "npt=0.000-")]
+        if self.session:
+            headers.append(("Session", self.session))
+        if FASTCACHE in parse_supported(", ".join(h for n, h in self.body["headers"] if n.lower() == "supported")):
+            headers.append(("Speed", FASTCACHE_SPEED))
+        self.play_at = self.last_packet_at = self.loop.time()
+        resp = await c.request("PLAY", self.aggregate, Headers(headers))
+        if resp.status != 200:
+            raise OriginError(resp.status, resp.reason, f"origin refused PLAY: {resp.status}")
+        info = resp.headers.get("RTP-Info")
+        for entry in parse_rtp_info(info) if info else []:
+            for stream in self.streams:
+                if entry.rtptime is not None and stream.rtptime0 is None and \
+                        entry.url.rstrip("/") in (stream.control.rstrip("/"), stream.control.rsplit("/", 1)[-1]):
+                    stream.rtptime0 = entry.rtptime
+        self.keepalive_every = max(1.0, timeout / 2)
+        log.info("cache: filling %s (%d streams)", self.url, len(self.streams))
+
+    async def _watch(self) -> None:
+        next_keepalive = self.loop.time() + self.keepalive_every
+        while not self.ended.is_set():
+            try:
+                async with asyncio.timeout(0.5):
+                    await self.ended.wait()
+            except TimeoutError:
+                pass
+            now = self.loop.time()
+            if all(s.bye for s in self.streams):
+                break
+            idle = now - self.last_packet_at
+            if (self._reached_end() and idle >= IDLE_END_S) or idle >= STALL_S:
+                break
+            if self.media.bytes > self.max_bytes:
+                log.warning("cache: %s exceeds the entry limit (%d bytes); not cached", self.url, self.max_bytes)
+                self.failed = True
+                break
+            if now >= next_keepalive:
+                next_keepalive = now + self.keepalive_every
+                try:
+                    await self.client.request("GET_PARAMETER", self.aggregate,
+                                              Headers([("Session", self.session)] if self.session else []))
+                except OriginError:
+                    break  # _finish decides from what was recorded
+
+    def _reached_end(self) -> bool:
+        if self.duration is None:
+            return False
+        need = (self.duration - END_TOLERANCE_S) * 1e6
+        return all(s.packets and s.last_us >= need for s in self.streams)
+
+    # --- media in (hot path for the fill only) ---
+    def _on_frame(self, channel: int, payload: bytes) -> None:
+        index = channel >> 1
+        if index >= len(self.streams) or len(payload) < 12:
+            return
+        stream = self.streams[index]
+        if channel & 1:
+            if rtcp_has_bye(payload):
+                stream.bye = True
+                if all(s.bye for s in self.streams):
+                    self.ended.set()
+            return
+        now = self.loop.time()
+        self.last_packet_at = now
+        ts = int.from_bytes(payload[4:8], "big")
+        if stream.rtptime0 is None:  # no RTP-Info: anchor at arrival time
+            stream.rtptime0 = (ts - int((now - self.play_at) * stream.clock_rate)) & 0xFFFFFFFF
+        media_us = max(0, ts_diff(ts, stream.rtptime0) * 1_000_000 // stream.clock_rate)
+        key = stream.is_key(payload) if stream.is_key is not None else False
+        stream.packets += 1
+        if media_us > stream.last_us:
+            stream.last_us = media_us
+        self.media.append(index, payload, media_us, key)
+
+    def _on_request(self, request: Request) -> None:
+        if "2101" in (request.headers.get("X-Notice") or ""):  # EndOfStream (MS-RTSP 2.2.7.3)
+            for s in self.streams:
+                s.bye = True
+            self.ended.set()
+
+    async def _finish(self) -> None:
+        c = self.client
+        c.on_frame = c.on_request = c.on_lost = None
+        if self.session and c.is_open:
+            await c.teardown_and_close(self.aggregate, self.session)
+        else:
+            c.close()
+        complete = not self.failed and self._reached_end()
+        if complete:
+            now = time.time()
+            ttl = self.body["ttl"]
+            body = {**self.body, "fetched_at": now, "expires_at": now + ttl,
+                    "streams": [{"control": s.control, "clock_rate": s.clock_rate, "encoding": s.encoding,
+                                 "key_frames": s.is_key is not None, "rtptime0": s.rtptime0}
+                                for s in self.streams]}
+            try:
+                self.entry = self.store.commit(body, self.media)
+                log.info("cache: committed %s (%d packets, %d bytes)", self.url, len(self.media),
+                         self.media.bytes)
+            except OSError as exc:
+                log.warning("cache: cannot store %s: %s", self.url, exc)
+        else:
+            log.info("cache: fill of %s incomplete (%d packets); discarded", self.url, len(self.media))
+            self.store.report(None, "incomplete", self.body)
+            self.failed = True
+        self.media.finish()
+        if self.on_done is not None:
+            self.on_done(self)
