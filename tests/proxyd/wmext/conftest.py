@@ -1,0 +1,1 @@
+from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
