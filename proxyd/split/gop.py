@@ -19,12 +19,15 @@ class JoinBuffer:
         self.active = False
         self.key_ts = -1
         self.overflows = 0
+        self.on_key = None  # called (no arguments) when a key frame starts a new buffer
 
     def on_video(self, view, n: int, payload_offset: int, timestamp: int) -> None:
         if timestamp != self.key_ts and is_h264_keyframe(view, payload_offset, n):
             for lst in self.packets:
                 lst.clear()
             self.size, self.active, self.key_ts = 0, True, timestamp
+            if self.on_key is not None:
+                self.on_key()
         if self.active:
             self._keep(self.video_index, view, n)
 

@@ -54,6 +54,8 @@ class Hub:
         self.tcp_groups: dict[tuple, TcpGroup] = {}
         video = [i for i, m in enumerate(self.sdp.media) if self._is_h264(m)]
         self.join = JoinBuffer(len(self.sdp.media), video[0] if video else None, self.limits.split_gop_max_bytes)
+        self.join.on_key = self._on_key_frame
+        self.key_waiters: list[asyncio.Future] = []
         self.streams: list[HubStream] = []
         self.origin_session: str | None = None
         self.origin_timeout = 60
@@ -98,6 +100,27 @@ class Hub:
         except TimeoutError:
             return False
         return self.state != "ended"
+
+    async def wait_key_frame(self, timeout: float) -> None:
+        """Until the join buffer starts at a key frame (at most `timeout`); no wait without H.264."""
+        if self.join.video_index is None or self.join.active or self.state == "ended":
+            return
+        waiter = self.loop.create_future()
+        self.key_waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if waiter in self.key_waiters:
+                self.key_waiters.remove(waiter)
+
+    def _on_key_frame(self) -> None:
+        waiters, self.key_waiters = self.key_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     # --- players --------------------------------------------------------------------------------
     def attach(self, player: SplitSession) -> None:

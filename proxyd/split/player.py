@@ -149,6 +149,10 @@ class SplitSession:
         if self.hub.state == "ended":
             return Response(503, "Service Unavailable", Headers())
         headers = [("Session", self.player_session_header), ("Range", "npt=now-")]
+        if self.state == "ready" and not self.played_once:
+            await self.hub.wait_key_frame(self.limits.split_keyframe_wait)
+            if self.ended or self.state != "ready":
+                return Response(455, "Method Not Valid in This State", Headers())
         if self.state == "ready":
             entries = self._join()
             if entries:
@@ -172,6 +176,8 @@ class SplitSession:
             elif hs.last_seq >= 0:
                 entries.append(RtpInfoEntry(ps.url, (hs.last_seq + 1) & 0xFFFF))
         self.played_once = True
+        log.debug("%s joins split: replay %s packets, rtp-info %s", self.log_ctx, [len(r) for r in replays],
+                  entries)
         tcp = [ps for ps in self.streams if ps.channels is not None]
         if tcp:
             layout = tuple(next((ps.channels for ps in tcp if ps.hub_stream is hs), None)
@@ -180,10 +186,22 @@ class SplitSession:
             self.group.flush()  # what is pending now is in the replay already
             self.member = TcpMember(self.player.transport, self._overflow)
             for ps, replay in zip(self.streams, replays, strict=True):
+                sr = ps.hub_stream.last_sr
+                if ps.channels is not None and replay and sr is not None:
+                    self.member.hold += FRAME_HEADER.pack(b"$", ps.channels[1], len(sr)) + sr
+            for ps, replay in zip(self.streams, replays, strict=True):
                 if ps.channels is not None and replay:
                     self.member.hold += self.group.frames(ps.hub_stream.index, replay)
             self.group.members.append(self.member)
             self.loop.call_soon(self.member.release)  # after the PLAY response is written
+        for ps, replay in zip(self.streams, replays, strict=True):
+            # The origin's latest SR first: the player times the replayed (older) packets with it
+            # rather than jumping when the next SR arrives.
+            if ps.rtcp_addr is not None and replay and ps.hub_stream.last_sr is not None:
+                try:
+                    ps.hub_stream.rtcp.sendto(ps.hub_stream.last_sr, ps.rtcp_addr)
+                except OSError:
+                    pass
         for ps, replay in zip(self.streams, replays, strict=True):
             if ps.rtp_addr is not None:
                 sock = ps.hub_stream.rtp

@@ -59,6 +59,7 @@ class HubStream:
         self.packets_in = self.bytes_in = self.packets_lost = 0
         self.packets_sent = self.bytes_sent = 0  # hub-wide: datagrams/bytes into the fan-out
         self.bad_packets = 0
+        self.last_sr: bytes | None = None  # latest origin SR (rewritten): a joiner's timing reference
         self._loop = asyncio.get_running_loop()
         self._time = self._loop.time
         self._loop.add_reader(self.rtp.fileno(), self._on_rtp_readable)
@@ -181,6 +182,8 @@ class HubStream:
                 U32.pack_into(view, pos + 4, self.ssrc)
             pos += length
         data = bytes(view[:n])
+        if view[1] == RTCP_SR:
+            self.last_sr = data
         for dest in self.udp_rtcp_dests:
             try:
                 self.rtcp.sendto(data, dest)
