@@ -38,6 +38,7 @@ class Limits:
     split_reconnect_wait: float = 10.0
     split_backoff_max: float = 5.0
     split_gop_max_bytes: int = 4 << 20
+    split_keyframe_wait: float = 3.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
