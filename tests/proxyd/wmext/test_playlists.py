@@ -1,0 +1,100 @@
+"""EndOfStream and server-side playlists through the relay ([MS-RTSP] 2.2.7.3, 3.2.4.1-2, 4.4.5,
+3.2.5.1 step 3) and proxyd's own EndOfStream for entries it plays from cache (3.2.4.1)."""
+
+from __future__ import annotations
+
+from proxyd.rtsp.events import Headers, Request
+from proxyd.wm.messages import parse_end_of_stream_body
+from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream
+from tests.proxyd.wmext.harness import proxy_url, rtsp_exchange, running_proxy
+from tests.wmorigin.player import WMPlayer
+
+
+async def test_end_of_stream_is_relayed_with_the_players_session_and_urls(wm_origin):
+    wm_origin.set_entry("/clip.wmv", seed="eos", duration_ms=800)
+    async with running_proxy(wm_origin.url("")) as server:
+        url = proxy_url(server, "/clip.wmv")
+        result = await WMPlayer(url, speed=5, send_event=False).run()
+    assert result.error is None, result.error
+    eos = result.entries[0].eos
+    (origin_eos,) = [m for m in wm_origin.sent_requests if m.method == "SET_PARAMETER"]
+    player_session = eos.header("Session")
+    assert player_session != origin_eos.header("Session")
+    assert parse_end_of_stream_body(eos.body).session_id == player_session
+    assert parse_end_of_stream_body(eos.body).eof
+    assert eos.header("X-Notice") == '2101 "End-of-Stream Reached"'
+    assert eos.header("X-Playlist-Gen-Id") == origin_eos.header("X-Playlist-Gen-Id")
+    assert eos.uri.startswith(url)
+    rtp_info = eos.header("RTP-Info")
+    assert rtp_info.count("url=" + url) == 2 and "seq=" in rtp_info
+
+
+async def test_two_entry_playlist_plays_through_the_relay(wm_origin):
+    entry = wm_origin.set_entry("/pl.wsx", seed="first", playlist=("second",), duration_ms=800)
+    async with running_proxy(wm_origin.url("")) as server:
+        url = proxy_url(server, "/pl.wsx")
+        result = await WMPlayer(url, speed=5, send_event=False).run()
+    assert result.error is None, result.error
+    first, second = result.entries
+    assert b"End-Of-Playlist-Entry: true" in first.eos.body
+    (announce,) = result.announces
+    assert int(announce.header("X-Playlist-Gen-Id")) == entry.items[1].gen_id
+    assert 'x-wms-stream-type="playlist"' in announce.header("Cache-Control")
+    assert second.sdp.control.startswith(url)  # Announce SDP control URLs point at the proxy
+    assert second.streams[2].asf_packets
+
+
+async def test_stale_generation_id_is_412_through_the_relay(wm_origin):
+    entry = wm_origin.set_entry("/clip.wmv", seed="gen")
+    async with running_proxy(wm_origin.url("")) as server:
+        url = proxy_url(server, "/clip.wmv")
+        stale = await rtsp_exchange(url, "DESCRIBE", [("X-Playlist-Gen-Id", "7")])
+        fresh = await rtsp_exchange(url, "DESCRIBE", [("X-Playlist-Gen-Id", str(entry.items[0].gen_id))])
+    assert (stale.status, fresh.status) == (412, 200)
+
+
+def test_generation_mismatch_rule():
+    def req(method, gen):
+        return Request(method, "rtsp://h/x", Headers([("X-Playlist-Gen-Id", gen)] if gen else []))
+
+    assert generation_mismatch(req("SETUP", "5"), current=5) is None
+    assert generation_mismatch(req("SETUP", "4"), current=5, previous=4).status == 412
+    assert generation_mismatch(req("PLAY", "4"), current=5, previous=4) is None  # Play may name the previous
+    assert generation_mismatch(req("TEARDOWN", "3"), current=5, previous=4).status == 412
+    assert generation_mismatch(req("SETUP", "0"), current=5) is None and generation_mismatch(req("SETUP", None), 5) is None
+    assert generation_mismatch(req("SETUP", "x1"), current=5).status == 400
+    assert generation_mismatch(req("SETUP", "99999999999"), current=5).status == 400
+
+
+class _Player:
+    def __init__(self):
+        self.sent = []
+
+    def send_server_request(self, request):
+        self.sent.append(request)
+
+
+class _Target:
+    origin_url = "rtsp://origin/pl.wsx"
+
+    def to_player(self, url):
+        return url.replace("rtsp://origin", "rtsp://proxy/wm")
+
+
+class _Session:
+    id = "1234567890123456"
+    player, target = _Player(), _Target()
+
+
+def test_own_end_of_stream_for_an_entry_played_from_cache():
+    session = _Session()
+    send_end_of_stream(session, [("rtsp://proxy/wm/pl.wsx/audio", 70000), ("rtsp://proxy/wm/pl.wsx/video", 12)],
+                       playlist_gen_id=42, more_entries=True)
+    (eos,) = session.player.sent
+    assert (eos.method, eos.uri) == ("SET_PARAMETER", "rtsp://proxy/wm/pl.wsx")
+    assert eos.headers.get("Content-Type") == "application/x-wms-extension-cmd"
+    assert eos.headers.get("X-Playlist-Gen-Id") == "42" and eos.headers.get("Session") == session.id
+    assert eos.headers.get("RTP-Info") == ("url=rtsp://proxy/wm/pl.wsx/audio;seq=4464, "
+                                           "url=rtsp://proxy/wm/pl.wsx/video;seq=12")
+    parsed = parse_end_of_stream_body(eos.body)
+    assert parsed.eof and parsed.end_of_playlist_entry and parsed.session_id == session.id
