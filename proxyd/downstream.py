@@ -20,6 +20,7 @@ from proxyd.session import ProxySession
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wmext.negotiate import respond as wm_respond
 from proxyd.wmext.parameters import handle_parameter
+from proxyd.wmext.selectstream import deselect, stream_of
 
 if TYPE_CHECKING:
     from proxyd.server import ProxyServer
@@ -93,6 +94,7 @@ class PlayerConnection(asyncio.Protocol):
         self.writer: InterleavedWriter | None = None
         self.overloaded = False
         self.closing = False
+        self.close_when_idle = False  # the player half-closed with requests still queued
         self._last_data = b""
         self.dispatch = {
             "OPTIONS": self.on_options, "DESCRIBE": self.on_describe, "SETUP": self.on_setup,
@@ -118,7 +120,7 @@ class PlayerConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
         self._drain_events()
-        return False
+        return self.close_when_idle  # True keeps the transport to answer a last pipelined TEARDOWN
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -159,7 +161,10 @@ class PlayerConnection(asyncio.Protocol):
                 if self.worker is None or self.worker.done():
                     self.worker = asyncio.get_running_loop().create_task(self._work())
             elif isinstance(event, ConnectionClosed):
-                self.close_connection("player closed")
+                if self.requests or (self.worker is not None and not self.worker.done()):
+                    self.close_when_idle = True  # e.g. ffmpeg sends TEARDOWN and closes at once
+                else:
+                    self.close_connection("player closed")
                 return
             # Responses are players' answers to our relayed server requests: nothing to do.
 
@@ -182,6 +187,8 @@ class PlayerConnection(asyncio.Protocol):
             headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
             self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
                                                                   response.body)))
+        if self.close_when_idle and not self.requests:
+            self.close_connection("player closed")
 
     async def _handle(self, request: Request) -> Response:
         session_value = request.headers.get("Session")
@@ -326,7 +333,10 @@ class PlayerConnection(asyncio.Protocol):
         return await self._session(request).pause(request)
 
     async def on_teardown(self, request: Request) -> Response:
-        return await self._session(request).teardown(request)
+        session = self._session(request)
+        if stream_of(session, request) is not None:  # SelectStream deselect, not the session's end
+            return await deselect(session, request)
+        return await session.teardown(request)
 
     async def on_parameter(self, request: Request) -> Response:
         answered = await handle_parameter(self, request)  # WM logs, SendEvent, GCI from cache
