@@ -1,0 +1,157 @@
+"""HubStream and the fan-out with real sockets: mapping continuity, RTCP rewriting, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from types import SimpleNamespace
+
+import pytest
+
+from proxyd.net.udp import bind_port_pair
+from proxyd.rtp.packet import RtpPacket, SenderReport, build_bye, build_sr, parse_rtcp
+from proxyd.split.fanout import TcpGroup, TcpMember
+from proxyd.split.gop import JoinBuffer
+from proxyd.split.stream import HubStream
+
+WAIT = 5.0
+
+
+def udp_socket() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    return s
+
+
+async def recv(sock: socket.socket) -> bytes:
+    async with asyncio.timeout(WAIT):
+        return await asyncio.get_running_loop().sock_recv(sock, 65536)
+
+
+def rtp(seq: int, ts: int, ssrc: int, payload: bytes = b"\x41abc") -> bytes:
+    return RtpPacket(97, seq, ts, ssrc, payload).to_bytes()
+
+
+@pytest.fixture
+async def hub_stream():
+    stream = HubStream(0, "rtsp://o/live/a", 48000, False, bind_port_pair("127.0.0.1"),
+                       JoinBuffer(1, None, 1 << 20), {})
+    stream.origin_ip = "127.0.0.1"
+    yield stream
+    stream.close()
+
+
+@pytest.fixture
+def sockets():
+    made = []
+
+    def make():
+        made.append(udp_socket())
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+async def test_every_udp_player_gets_each_packet_once_with_one_mapping(hub_stream, sockets):
+    origin, players = sockets(), [(sockets(), sockets()) for _ in range(3)]
+    hub_stream.set_udp_players([SimpleNamespace(rtp_addr=r.getsockname(), rtcp_addr=c.getsockname())
+                                for r, c in players])
+    for seq in (100, 101):
+        origin.sendto(rtp(seq, 5000 + seq, 0xAAAA), ("127.0.0.1", hub_stream.port))
+    for r, _ in players:
+        got = [RtpPacket.parse(await recv(r)) for _ in range(2)]
+        assert [(p.sequence, p.timestamp, p.ssrc) for p in got] == [(100, 5100, 0xAAAA), (101, 5101, 0xAAAA)]
+    assert (hub_stream.packets_in, hub_stream.packets_sent) == (2, 2)
+
+
+async def test_new_origin_source_continues_the_players_numbering(hub_stream, sockets):
+    origin, player = sockets(), sockets()
+    hub_stream.set_udp_players([SimpleNamespace(rtp_addr=player.getsockname(), rtcp_addr=("127.0.0.1", 9))])
+    addr = ("127.0.0.1", hub_stream.port)
+    origin.sendto(rtp(500, 90000, 0x1111), addr)
+    first = RtpPacket.parse(await recv(player))
+    origin.sendto(rtp(500, 90000, 0x1111), addr)  # duplicate: not passed on
+    origin.sendto(rtp(7, 123, 0x2222), addr)  # restarted origin: new SSRC, seq and timestamp
+    origin.sendto(rtp(8, 1147, 0x2222), addr)
+    second, third = RtpPacket.parse(await recv(player)), RtpPacket.parse(await recv(player))
+    assert first.ssrc == second.ssrc == third.ssrc == 0x1111
+    assert (second.sequence, third.sequence) == (501, 502)
+    assert (second.timestamp - first.timestamp) % 2**32 >= 1
+    assert (third.timestamp - second.timestamp) % 2**32 == 1024
+
+
+async def test_origin_sr_is_rewritten_and_origin_bye_is_not_passed_on(hub_stream, sockets):
+    origin, player_rtp, player_rtcp = sockets(), sockets(), sockets()
+    hub_stream.set_udp_players([SimpleNamespace(rtp_addr=player_rtp.getsockname(),
+                                                rtcp_addr=player_rtcp.getsockname())])
+    origin.sendto(rtp(10, 1000, 0x1111), ("127.0.0.1", hub_stream.port))
+    await recv(player_rtp)
+    origin.sendto(rtp(3, 50, 0x2222), ("127.0.0.1", hub_stream.port))  # new source: ts_delta != 0
+    mapped = RtpPacket.parse(await recv(player_rtp))
+    rtcp_addr = ("127.0.0.1", hub_stream.port + 1)
+    origin.sendto(build_bye((0x2222,)), rtcp_addr)
+    origin.sendto(build_sr(0x2222, 3900000000, 0, 50, 2, 8), rtcp_addr)
+    sr = parse_rtcp(await recv(player_rtcp))[0]  # the BYE sent first never arrives
+    assert isinstance(sr, SenderReport)
+    assert (sr.ssrc, sr.rtp_timestamp) == (0x1111, mapped.timestamp)
+    assert hub_stream.last_sr is not None
+
+
+async def test_player_receiver_reports_reach_their_player_stream(hub_stream, sockets):
+    player_rtcp = sockets()
+    seen = []
+    hub_stream.rtcp_players[player_rtcp.getsockname()] = SimpleNamespace(rtcp_from_player=seen.append)
+    rr = struct.pack("!BBHI", 0x80, 201, 1, 0x1234)
+    player_rtcp.sendto(rr, ("127.0.0.1", hub_stream.port + 1))
+    async with asyncio.timeout(WAIT):
+        while not seen:
+            await asyncio.sleep(0)  # yield to the reader callback; bounded by the timeout
+    assert seen == [rr]
+
+
+async def test_tcp_group_drops_then_disconnects_a_stalled_player_only():
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    enough = asyncio.Event()
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def on_client(reader, writer):
+        accepted.append(writer)
+        if len(accepted) == 1:  # the healthy player reads everything
+            while data := await reader.read(65536):
+                received.extend(data)
+                if len(received) >= 200 * 1000:
+                    enough.set()
+        # the stalled player never reads
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transports = []
+    for _ in range(2):
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        transports.append(transport)
+    for t in transports:
+        t.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    overflow = []
+    group = TcpGroup(((0, 1),), high_water=64 * 1024, drop_limit=256 * 1024, max_dropped=10**6)
+    healthy, stalled = (TcpMember(t, overflow.append) for t in transports)
+    healthy.hold = stalled.hold = None
+    group.members += [healthy, stalled]
+    payload = b"x" * 996
+    async with asyncio.timeout(20):
+        while not overflow:
+            for _ in range(16):
+                group.add(0, False, payload)
+            await asyncio.sleep(0)  # let the loop flush and write; bounded by the timeout
+        group.add(0, False, payload)
+        await asyncio.sleep(0)
+        await enough.wait()
+    assert stalled.closed and stalled.dropped > 0 and "slow player" in overflow[0]
+    assert not healthy.closed and healthy.dropped == 0 and len(overflow) == 1
+    for t in transports:
+        t.close()
+    server.close()
