@@ -176,8 +176,8 @@ class SplitSession:
             elif hs.last_seq >= 0:
                 entries.append(RtpInfoEntry(ps.url, (hs.last_seq + 1) & 0xFFFF))
         self.played_once = True
-        log.debug("%s joins split: replay %s packets, rtp-info %s", self.log_ctx, [len(r) for r in replays],
-                  entries)
+        log.info("%s joins split %s: replay %s packets", self.log_ctx, self.hub.origin_url,
+                 [len(r) for r in replays])
         tcp = [ps for ps in self.streams if ps.channels is not None]
         if tcp:
             layout = tuple(next((ps.channels for ps in tcp if ps.hub_stream is hs), None)

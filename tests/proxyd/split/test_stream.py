@@ -103,13 +103,13 @@ async def test_origin_sr_is_rewritten_and_origin_bye_is_not_passed_on(hub_stream
 
 async def test_player_receiver_reports_reach_their_player_stream(hub_stream, sockets):
     player_rtcp = sockets()
-    seen = []
-    hub_stream.rtcp_players[player_rtcp.getsockname()] = SimpleNamespace(rtcp_from_player=seen.append)
+    seen, arrived = [], asyncio.Event()
+    hub_stream.rtcp_players[player_rtcp.getsockname()] = SimpleNamespace(
+        rtcp_from_player=lambda data: (seen.append(data), arrived.set()))
     rr = struct.pack("!BBHI", 0x80, 201, 1, 0x1234)
     player_rtcp.sendto(rr, ("127.0.0.1", hub_stream.port + 1))
     async with asyncio.timeout(WAIT):
-        while not seen:
-            await asyncio.sleep(0)  # yield to the reader callback; bounded by the timeout
+        await arrived.wait()
     assert seen == [rr]
 
 
