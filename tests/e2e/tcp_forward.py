@@ -1,0 +1,55 @@
+"""A TCP forwarder on a fixed local port: stands in for "the control plane came back at its URL"."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class TcpForwarder:
+    def __init__(self, listen_port: int, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", listen_port))
+        self.listener.listen(16)
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, name="tcp-forward", daemon=True)
+
+    def __enter__(self) -> TcpForwarder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()  # ends the accept loop
+        with self.lock:
+            for s in self.sockets:
+                s.close()
+        self.thread.join(5)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
