@@ -43,7 +43,9 @@ def test_twenty_players_udp_and_tcp_share_one_origin_session(live_origin, split_
 
 
 def test_a_stopped_player_does_not_reduce_what_the_others_receive(live_origin, split_proxy):
-    proxy = split_proxy("--write-high-water", "32768", "--write-drop-limit", "65536")
+    # (Dropping and disconnecting a TCP player whose buffer overflows: test_stream.py; here the
+    # kernel's socket buffers absorb 10 s of this small stream.)
+    proxy = split_proxy()
     with ThreadPoolExecutor(max_workers=5) as pool:
         stalled = [ffmpeg_popen(proxy.url("/tv/live"), t, 16) for t in ("tcp", "udp")]
         wait_log(proxy, "joins split", count=2)
@@ -104,8 +106,8 @@ def test_origin_gone_ends_players_cleanly_within_the_limit(live_origin, split_pr
         ended = time.monotonic() - stopped
     wait_log(proxy, "ended: origin_error")
     assert ended < 2 + 6, f"players took {ended:.1f}s to end"
-    for r in results:
-        assert not r.timed_out and r.video_frames > 0, r.describe()
+    for r in results:  # RTCP BYE (UDP) and BYE + close (TCP) end ffmpeg normally
+        assert r.returncode == 0 and not r.timed_out and r.video_frames > 0, r.describe()
 
 
 def test_origin_session_lingers_for_a_quick_return_then_is_torn_down(live_origin, split_proxy):
