@@ -7,12 +7,10 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from appliance.content.services import content_apply_change
+from appliance.control.ingest import BatchApply
 from appliance.control.models import ReportEvent
 from appliance.core.live import publish_after_commit
 from appliance.nodes.models import ProxyNode
-from appliance.playback import services as playback
-from appliance.uplink.services import uplink_enqueue_from_report
 
 logger = logging.getLogger(__name__)
 
@@ -21,27 +19,6 @@ logger = logging.getLogger(__name__)
 class IngestResult:
     accepted: int
     duplicates: int
-
-
-def _apply(node: ProxyNode, event: dict) -> None:
-    kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
-    if kind == "session.started":
-        playback.session_apply_started(node=node, data=data, at=at)
-    elif kind == "session.counters":
-        playback.session_apply_counters(node=node, data=data, seq=seq)
-    elif kind == "session.ended":
-        playback.session_apply_ended(node=node, data=data, seq=seq, at=at)
-    elif kind == "cache.changed":
-        content_apply_change(node=node, data=data, seq=seq, at=at)
-    elif kind == "playlog":
-        playback.playlog_record(node=node, data=data, at=at)
-    elif kind == "sendevent":
-        session_id = data.get("session_id")
-        session = (playback.session_locked(node=node, session_id=str(session_id)[:128])
-                   if session_id else None)
-        uplink_enqueue_from_report(node=node, event_id=event["id"], data=data, at=at, session=session)
-    else:
-        logger.info("report event kind %r from %s stored but not applied", kind, node.name)
 
 
 def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict], now: dt.datetime) -> IngestResult:
@@ -59,8 +36,7 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
         ReportEvent.objects.bulk_create(
             [ReportEvent(node=locked, event_id=e["id"], seq=e["seq"], kind=e["kind"][:32], at=e["at"])
              for e in fresh])
-        for event in fresh:
-            _apply(locked, event)
+        BatchApply(locked).run(fresh)
         _touch_node(locked, node_info, now)
     publish_after_commit("node.bandwidth", {"node": locked.name, "sessions": locked.load_sessions,
                                        "bandwidth_bps": locked.load_bandwidth_bps})

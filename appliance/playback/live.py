@@ -55,14 +55,25 @@ EVENT_PAYLOADS: dict[str, type] = {
 
 def publish(event_type: str, payload: Mapping[str, Any]) -> None:
     """Queue one live event; it is sent when the current transaction commits (at once outside one)."""
+    message = _message(event_type, payload)
+    transaction.on_commit(lambda: _send(message))
+
+
+def publish_many(events: list[tuple[str, Mapping[str, Any]]]) -> None:
+    """Like publish() for a batch: one channel-layer round of sends instead of one per event."""
+    messages = [_message(event_type, payload) for event_type, payload in events]
+    if messages:
+        transaction.on_commit(lambda: _send_all(messages))
+
+
+def _message(event_type: str, payload: Mapping[str, Any]) -> dict:
     expected = EVENT_PAYLOADS.get(event_type)
     if expected is None:
         raise ValueError(f"unknown live event type {event_type!r}")
     missing = set(expected.__annotations__) - set(payload)
     if missing:
         raise ValueError(f"live event {event_type} lacks {sorted(missing)}")
-    message = {"type": MESSAGE_TYPE, "event": event_type, "payload": dict(payload)}
-    transaction.on_commit(lambda: _send(message))
+    return {"type": MESSAGE_TYPE, "event": event_type, "payload": dict(payload)}
 
 
 def _send(message: dict) -> None:
@@ -73,3 +84,18 @@ def _send(message: dict) -> None:
         async_to_sync(layer.group_send)(LIVE_GROUP, message)
     except Exception:  # the write is committed already; a lost live update is only cosmetic
         logger.warning("live event %s not delivered to the channel layer", message["event"], exc_info=True)
+
+
+def _send_all(messages: list[dict]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send_all() -> None:
+        for message in messages:
+            await layer.group_send(LIVE_GROUP, message)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:  # committed already; lost live updates are only cosmetic
+        logger.warning("%d live events not delivered to the channel layer", len(messages), exc_info=True)

@@ -41,6 +41,14 @@ def session_locked(*, node: ProxyNode, session_id: str) -> StreamSession:
 
 def session_apply_started(*, node: ProxyNode, data: dict, at: dt.datetime) -> StreamSession:
     session = session_locked(node=node, session_id=as_str(data.get("session_id"), 128))
+    started_apply(session, data, at, origins=None)
+    session.save()
+    publish_after_commit("session.started", live_payload(node, session))
+    return session
+
+
+def started_apply(session: StreamSession, data: dict, at: dt.datetime, *, origins: list | None) -> None:
+    """session.started onto the row in memory; `origins` is a preloaded list (None: query it)."""
     session.url = as_str(data.get("url"), 2000)
     session.origin_url = as_str(data.get("origin_url"), 2000)
     session.player_addr = as_str(data.get("player_addr"), 64)
@@ -50,13 +58,10 @@ def session_apply_started(*, node: ProxyNode, data: dict, at: dt.datetime) -> St
     served_from = data.get("served_from")
     session.served_from = served_from if served_from in ServedFrom.values else ""
     session.started_at = at
-    session.origin = origin_for_url(session.origin_url) if session.origin_url else None
-    session.save()
-    publish_after_commit("session.started", _live_payload(node, session))
-    return session
+    session.origin = origin_for_url(session.origin_url, origins=origins) if session.origin_url else None
 
 
-def _apply_counters(session: StreamSession, data: dict, seq: int) -> bool:
+def counters_apply(session: StreamSession, data: dict, seq: int) -> bool:
     if seq <= session.counters_seq:
         return False  # an older snapshot of cumulative counters arrived late
     for name in _COUNTERS:
@@ -66,37 +71,49 @@ def _apply_counters(session: StreamSession, data: dict, seq: int) -> bool:
     return True
 
 
-def session_apply_counters(*, node: ProxyNode, data: dict, seq: int) -> StreamSession:
+def sessioncounters_apply(*, node: ProxyNode, data: dict, seq: int) -> StreamSession:
     session = session_locked(node=node, session_id=as_str(data.get("session_id"), 128))
-    if _apply_counters(session, data, seq):
+    if counters_apply(session, data, seq):
         session.save()
     return session
 
 
 def session_apply_ended(*, node: ProxyNode, data: dict, seq: int, at: dt.datetime) -> StreamSession:
     session = session_locked(node=node, session_id=as_str(data.get("session_id"), 128))
-    _apply_counters(session, data, seq)
-    session.ended_at = at
-    reason = data.get("end_reason")
-    session.end_reason = reason if reason in EndReason.values else ""
+    ended_apply(session, data, seq, at)
     session.save()
-    publish_after_commit("session.ended", _live_payload(node, session))
+    publish_after_commit("session.ended", live_payload(node, session))
     return session
 
 
+def ended_apply(session: StreamSession, data: dict, seq: int, at: dt.datetime) -> None:
+    counters_apply(session, data, seq)
+    session.ended_at = at
+    reason = data.get("end_reason")
+    session.end_reason = reason if reason in EndReason.values else ""
+
+
 def playlog_record(*, node: ProxyNode, data: dict, at: dt.datetime) -> PlayLog:
-    fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
-    columns = wmlog_columns(fields)
     session_id = as_str(data.get("session_id"), 128)
     session = session_locked(node=node, session_id=session_id) if session_id else None
+    playlog = playlog_build(node, session, data, at, origins=None)
+    playlog.save(force_insert=True)
+    return playlog
+
+
+def playlog_build(node: ProxyNode, session: StreamSession | None, data: dict, at: dt.datetime, *,
+                  origins: list | None) -> PlayLog:
+    """The unsaved PlayLog row of a playlog event (bulk-inserted by batch ingestion)."""
+    fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+    columns = wmlog_columns(fields)
     logged_at = at
     if columns.get("log_date") and columns.get("log_time"):
         logged_at = dt.datetime.combine(columns["log_date"], columns["log_time"], tzinfo=dt.UTC)
     url = as_str(data.get("url"), 2000)
     origin = session.origin if session and session.origin_id else None
     if origin is None and session and session.origin_url:
-        origin = origin_for_url(session.origin_url)
-    return PlayLog.objects.create(
+        origin = origin_for_url(session.origin_url, origins=origins)
+    return PlayLog(
         node=node, session=session, origin=origin, received_at=at, logged_at=logged_at,
         kind=as_str(data.get("kind"), 16), log_type=as_str(data.get("log_type"), 16) or "unknown",
         url=url, player_addr=as_str(data.get("player_addr"), 64), user_agent=as_str(data.get("user_agent"), 512),
@@ -119,7 +136,7 @@ def session_terminate(*, session: StreamSession, actor: Actor) -> StreamSession:
     return session
 
 
-def _live_payload(node: ProxyNode, session: StreamSession) -> dict:
+def live_payload(node: ProxyNode, session: StreamSession) -> dict:
     return {"node": node.name, "session_id": session.session_id, "url": session.url,
             "served_from": session.served_from, "player_addr": session.player_addr,
             "started_at": session.started_at.isoformat() if session.started_at else None,

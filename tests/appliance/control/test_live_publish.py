@@ -16,7 +16,11 @@ def published(monkeypatch):
             real(kind, payload)
         sent.append((kind, payload))
 
-    monkeypatch.setattr(live, "_publisher", lambda: record)
+    def record_many(events):
+        for kind, payload in events:
+            record(kind, payload)
+
+    monkeypatch.setattr(live, "_publisher", lambda name="publish": record if name == "publish" else record_many)
     return sent
 
 
@@ -34,10 +38,10 @@ def test_session_start_and_end_are_published_after_commit(published, make_event,
 
 
 def test_a_failing_publisher_does_not_break_ingestion(monkeypatch, make_event, post_batch):
-    def explode(kind, payload):
+    def explode(*args):
         raise RuntimeError("channel layer down")
 
-    monkeypatch.setattr(live, "_publisher", lambda: explode)
+    monkeypatch.setattr(live, "_publisher", lambda name="publish": explode)
     assert post_batch([make_event("session.started", session_id="s1")]).status_code == 200
 
 

@@ -1,0 +1,118 @@
+"""Set-based application of one report batch: a handful of queries per batch, not per event.
+
+Sessions named by the batch are loaded (locked) in one query, events are applied to them in memory
+in seq order, then new rows are inserted and changed rows updated in bulk; play logs are inserted in
+bulk. cache.changed and sendevent events (rare) are applied one by one afterwards, with the batch's
+session rows at hand. Runs inside report_batch_ingest's transaction, with the node row locked.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from appliance.content.services import content_apply_change
+from appliance.control.coerce import as_str
+from appliance.core.live import publish_many_after_commit
+from appliance.nodes.models import ProxyNode
+from appliance.origins.models import Origin
+from appliance.playback import services as playback
+from appliance.playback.models import PlayLog, StreamSession
+from appliance.uplink.services import uplink_enqueue_from_report
+
+logger = logging.getLogger(__name__)
+
+SESSION_KINDS = ("session.started", "session.counters", "session.ended", "playlog")
+SESSION_FIELDS = ("url", "origin_url", "player_addr", "player_ip", "user_agent", "transports", "served_from",
+                  "started_at", "origin", "ended_at", "end_reason", "bytes_out", "packets_out", "bytes_in",
+                  "packets_in", "packets_lost", "jitter_ms", "counters_seq", "updated_at")
+BULK_BATCH = 500
+
+
+def _session_id(event: dict) -> str:
+    data = event["data"]
+    return as_str(data.get("session_id"), 128) if isinstance(data, dict) else ""
+
+
+class BatchApply:
+    def __init__(self, node: ProxyNode) -> None:
+        self.node = node
+        self.sessions: dict[str, StreamSession] = {}
+        self.new: dict[str, StreamSession] = {}
+        self.changed: set[str] = set()
+        self.origins: list[Origin] | None = None
+
+    def run(self, events: list[dict]) -> None:
+        """`events` are fresh (not stored before) and sorted by seq."""
+        self._load_sessions({_session_id(e) for e in events if e["kind"] in SESSION_KINDS} - {""})
+        playlogs: list[tuple[PlayLog, StreamSession | None]] = []
+        later: list[dict] = []
+        published: list[tuple[str, StreamSession]] = []
+        for event in events:
+            kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
+            if kind not in SESSION_KINDS:
+                later.append(event)
+                continue
+            sid = _session_id(event)
+            session = self._session(sid) if sid else None
+            if kind == "playlog":
+                playlogs.append((playback.playlog_build(self.node, session, data, at,
+                                                        origins=self._origins()), session))
+            elif session is None:
+                logger.info("%s from %s without session_id ignored", kind, self.node.name)
+            elif kind == "session.started":
+                playback.started_apply(session, data, at, origins=self._origins())
+                published.append(("session.started", session))
+            elif kind == "session.counters":
+                if playback.counters_apply(session, data, seq):
+                    self.changed.add(sid)
+            else:
+                playback.ended_apply(session, data, seq, at)
+                published.append(("session.ended", session))
+            if session is not None and kind != "session.counters":
+                self.changed.add(sid)
+        self._save_sessions()
+        for playlog, session in playlogs:
+            playlog.session = session  # sets session_id now that new sessions have primary keys
+        PlayLog.objects.bulk_create([p for p, _ in playlogs], batch_size=BULK_BATCH)
+        publish_many_after_commit([(kind, playback.live_payload(self.node, session))
+                                   for kind, session in published])
+        for event in later:
+            self._apply_other(event)
+
+    def _load_sessions(self, ids: set[str]) -> None:
+        if ids:
+            rows = (StreamSession.objects.select_for_update(of=("self",)).select_related("origin")
+                    .filter(node=self.node, session_id__in=ids))
+            self.sessions = {s.session_id: s for s in rows}
+
+    def _session(self, sid: str) -> StreamSession:
+        session = self.sessions.get(sid)
+        if session is None:
+            session = self.sessions[sid] = self.new[sid] = StreamSession(node=self.node, session_id=sid)
+        return session
+
+    def _origins(self) -> list[Origin]:
+        if self.origins is None:  # one query per batch, not per event
+            self.origins = list(Origin.objects.only("id", "name", "base_url"))
+        return self.origins
+
+    def _save_sessions(self) -> None:
+        now = timezone.now()
+        StreamSession.objects.bulk_create(list(self.new.values()), batch_size=BULK_BATCH)
+        existing = [self.sessions[sid] for sid in self.changed if sid not in self.new]
+        for session in existing:
+            session.updated_at = now
+        StreamSession.objects.bulk_update(existing, SESSION_FIELDS, batch_size=BULK_BATCH)
+
+    def _apply_other(self, event: dict) -> None:
+        kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
+        if kind == "cache.changed":
+            content_apply_change(node=self.node, data=data, seq=seq, at=at)
+        elif kind == "sendevent":
+            sid = _session_id(event)
+            session = self.sessions.get(sid) or (playback.session_locked(node=self.node, session_id=sid)
+                                                 if sid else None)
+            uplink_enqueue_from_report(node=self.node, event_id=event["id"], data=data, at=at, session=session)
+        else:
+            logger.info("report event kind %r from %s stored but not applied", kind, self.node.name)

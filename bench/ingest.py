@@ -1,0 +1,273 @@
+"""Control-plane benchmark: report ingestion rate and report query times over 1M play logs.
+
+    .venv/bin/python -m bench.ingest                     # 20k events, 1M play logs
+    .venv/bin/python -m bench.ingest --events 5000 --playlogs 100000 --keep
+
+Creates a dedicated PostgreSQL database (`appliance_bench` next to DATABASE_URL's), migrates it,
+measures, and drops it (unless --keep). Ingestion goes through the real /internal/v1/reports code:
+the service (`report_batch_ingest`) and the HTTP view (Django test client: auth, JSON parsing,
+validation, service). Reports are timed through the REST API views. Goals: >= 5,000 events/s and
+every report < 200 ms. Exit status 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import urllib.parse
+import uuid
+
+GOAL_EVENTS_PER_S = 5000
+GOAL_REPORT_MS = 200.0
+BENCH_DB = "appliance_bench"
+ORIGINS = 5
+URLS = 2000
+PLAYERS = 50_000
+SOFTWARE = [("wmplayer.exe", f"12.0.{v}") for v in range(8)] + [("vlc", f"3.0.{v}") for v in range(8)]
+DAYS = 90
+START = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
+
+
+def bench_database_url(base: str) -> str:
+    parts = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + BENCH_DB))
+
+
+def admin_connect(base: str):
+    import psycopg
+
+    parts = urllib.parse.urlsplit(base)
+    return psycopg.connect(urllib.parse.urlunsplit(parts._replace(path="/postgres")), autocommit=True)
+
+
+def create_database(base: str) -> None:
+    with admin_connect(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def drop_database(base: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    with admin_connect(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+
+# --- ingestion ---------------------------------------------------------------------------------
+
+class EventSource:
+    """Report events in proxyd's shape: per session started, counters, playlog, ended."""
+
+    def __init__(self, origin_bases: list[str]) -> None:
+        self.seq = 0
+        self.sessions = 0
+        self.origin_bases = origin_bases
+
+    def _event(self, kind: str, data: dict) -> dict:
+        self.seq += 1
+        at = START + dt.timedelta(seconds=self.seq)
+        return {"id": str(uuid.uuid4()), "seq": self.seq, "at": at.isoformat().replace("+00:00", "Z"),
+                "kind": kind, "data": data}
+
+    def session_events(self) -> list[dict]:
+        self.sessions += 1
+        sid = f"s{self.sessions:08d}"
+        base = self.origin_bases[self.sessions % len(self.origin_bases)]
+        counters = {"session_id": sid, "bytes_out": 1_000_000, "packets_out": 900, "bytes_in": 1_000_000,
+                    "packets_in": 900, "packets_lost": 1, "jitter_ms": 2.5}
+        fields = {"c-ip": "10.0.0.1", "c-playerid": f"{{{uuid.uuid4()}}}", "x-duration": "60",
+                  "avgbandwidth": "500000", "c-pkts-received": "900", "c-pkts-lost-client": "1",
+                  "c-hostexe": "wmplayer.exe", "c-playerversion": "12.0.1", "date": "2026-08-01",
+                  "time": "12:00:00"}
+        return [
+            self._event("session.started", {
+                "session_id": sid, "url": f"rtsp://proxy/vod/c{self.sessions % URLS}",
+                "origin_url": f"{base}/c{self.sessions % URLS}", "player_addr": "10.0.0.1:5000",
+                "user_agent": "WMPlayer/12.0", "transports": ["udp"], "served_from": "origin"}),
+            self._event("session.counters", counters),
+            self._event("playlog", {"session_id": sid, "url": f"rtsp://proxy/vod/c{self.sessions % URLS}",
+                                    "kind": "logplay", "log_type": "streaming", "player_addr": "10.0.0.1:5000",
+                                    "user_agent": "WMPlayer/12.0", "raw": "<XML/>", "fields": fields,
+                                    "parse_error": None}),
+            self._event("session.ended", {**counters, "end_reason": "teardown"}),
+        ]
+
+    def batch(self, size: int) -> list[dict]:
+        events: list[dict] = []
+        while len(events) < size:
+            events += self.session_events()
+        return events
+
+
+def node_info() -> dict:
+    return {"name": "bench", "version": "0.1.0", "listen": "127.0.0.1:8554",
+            "load": {"sessions": 1, "bandwidth_bps": 1000}}
+
+
+def measure_service(node, source: EventSource, total: int, batch_size: int) -> float:
+    from appliance.control.services import report_batch_ingest
+
+    batches = [source.batch(batch_size) for _ in range(max(1, total // batch_size))]
+    count = sum(len(b) for b in batches)
+    started = time.perf_counter()
+    for events in batches:
+        for e in events:  # the view passes parsed datetimes
+            e["at"] = dt.datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
+        report_batch_ingest(node=node, node_info=node_info(), events=events, now=dt.datetime.now(dt.UTC))
+    return count / (time.perf_counter() - started)
+
+
+def measure_http(token: str, source: EventSource, total: int, batch_size: int) -> float:
+    from django.test import Client
+
+    client = Client()
+    bodies = [json.dumps({"schema_version": 1, "node": node_info(), "events": source.batch(batch_size)})
+              for _ in range(max(1, total // batch_size))]
+    count = sum(len(json.loads(b)["events"]) for b in bodies)
+    started = time.perf_counter()
+    for body in bodies:
+        resp = client.post("/internal/v1/reports", body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {token}")
+        if resp.status_code != 200:
+            raise SystemExit(f"ingest HTTP {resp.status_code}: {resp.content[:300]!r}")
+    return count / (time.perf_counter() - started)
+
+
+# --- play logs and reports ---------------------------------------------------------------------
+
+def generate_playlogs(node_id: int, origin_ids: list[int], count: int, seed: int = 1) -> None:
+    """COPY `count` LogPlay/LogConnect rows with realistic spread (URLs, days, players, software)."""
+    from django.db import connection
+
+    from appliance.playback.models import PlayLog
+
+    rng = random.Random(seed)
+    columns = ["node_id", "origin_id", "received_at", "logged_at", "kind", "log_type", "url", "player_addr",
+               "user_agent", "raw", "parse_error", "c_playerid", "x_duration", "avgbandwidth",
+               "c_pkts_received", "c_pkts_lost_client", "c_buffercount", "c_totalbuffertime",
+               "c_hostexe", "c_playerversion", "cs_uri_stem", "c_ip"]
+    required = {f.column for f in PlayLog._meta.concrete_fields if not f.null and not f.primary_key}
+    text_defaults = sorted(required - set(columns))  # remaining NOT NULL columns are text: ""
+    columns += text_defaults
+    players = [f"{{{uuid.UUID(int=rng.getrandbits(128))}}}" for _ in range(PLAYERS)]
+    span = DAYS * 86400
+    with connection.cursor() as cursor, cursor.copy(
+            f"COPY playback_playlog ({', '.join(columns)}) FROM STDIN") as copy:
+        for i in range(count):
+            at = START + dt.timedelta(seconds=rng.randrange(span))
+            content = rng.randrange(URLS)
+            exe, version = SOFTWARE[rng.randrange(len(SOFTWARE))]
+            kind = "logplay" if i % 10 else "logconnect"
+            received = rng.randrange(1000, 100000)
+            copy.write_row([node_id, origin_ids[content % len(origin_ids)], at, at, kind, "streaming",
+                            f"rtsp://proxy/vod/c{content}", "10.1.2.3:5000", "WMPlayer/12.0", "", "",
+                            players[rng.randrange(PLAYERS)], rng.randrange(1, 3600), rng.randrange(100_000, 4_000_000),
+                            received, rng.randrange(0, 50), rng.randrange(0, 5), rng.randrange(0, 20),
+                            exe, version, f"/vod/c{content}", f"10.{i % 250}.{i % 200}.{i % 100 + 1}",
+                            *([""] * len(text_defaults))])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE playback_playlog")
+
+
+def report_queries(origin_id: int) -> list[str]:
+    since, until = "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z"
+    filters = ["", f"?since={since}&until={until}", f"?origin={origin_id}", "?url=rtsp://proxy/vod/c17",
+               "?player=10.7.7.8"]
+    paths = [f"/api/v1/reports/{name}/" for name in ("by-content", "by-day", "by-player-software", "by-origin")]
+    queries = [p + f for p in paths for f in filters]
+    queries += ["/api/v1/playlogs/" + f for f in filters]
+    queries += [f"/api/v1/playlogs/?since={since}&until={until}&ordering=logged_at",
+                f"/api/v1/playlogs/?format=csv&since={since}&until=2026-09-01T01:00:00Z"]
+    return queries
+
+
+def time_reports(user, origin_id: int, runs: int) -> list[tuple[str, float, int]]:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    results = []
+    for path in report_queries(origin_id):
+        times = []
+        for _ in range(runs + 1):  # the first run warms caches and is not counted
+            started = time.perf_counter()
+            resp = client.get(path)
+            body = b"".join(resp.streaming_content) if resp.streaming else resp.content
+            times.append((time.perf_counter() - started) * 1000)
+            if resp.status_code != 200:
+                raise SystemExit(f"{path}: HTTP {resp.status_code} {body[:300]!r}")
+        results.append((path, statistics.median(times[1:]), len(body)))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=20_000, help="events per ingestion path")
+    p.add_argument("--batch", type=int, default=500, help="events per report batch (proxyd's default)")
+    p.add_argument("--playlogs", type=int, default=1_000_000)
+    p.add_argument("--runs", type=int, default=3, help="timed runs per report query (median shown)")
+    p.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database")
+    args = p.parse_args(argv)
+
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance")
+    if not base.startswith("postgres"):
+        raise SystemExit("bench.ingest needs a PostgreSQL DATABASE_URL")
+    create_database(base)
+    os.environ["DATABASE_URL"] = bench_database_url(base)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "appliance.settings")
+    os.environ.setdefault("APPLIANCE_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        from appliance.nodes.models import ProxyNode
+        from appliance.origins.models import Origin
+
+        origins = [Origin.objects.create(name=f"origin-{i}", base_url=f"rtsp://origin{i}.example:554/vod",
+                                         route_prefix=f"/o{i}") for i in range(ORIGINS)]
+        token = ProxyNode.new_token()
+        node = ProxyNode(name="bench")
+        node.set_token(token)
+        node.save()
+        source = EventSource([o.base_url for o in origins])
+        print(f"ingestion ({args.events} events per path, batches of {args.batch}, "
+              f"{len(origins)} origins):")
+        service_rate = measure_service(node, source, args.events, args.batch)
+        print(f"  service  report_batch_ingest   {service_rate:9.0f} events/s")
+        http_rate = measure_http(token, source, args.events, args.batch)
+        print(f"  http     POST /internal/v1/reports {http_rate:5.0f} events/s")
+
+        started = time.perf_counter()
+        connection.cursor().execute("TRUNCATE playback_playlog")
+        generate_playlogs(node.pk, [o.pk for o in origins], args.playlogs)
+        print(f"\n{args.playlogs} play logs generated in {time.perf_counter() - started:.1f}s; "
+              f"report times (median of {args.runs}, through the REST views):")
+        admin = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-1")
+        reports = time_reports(admin, origins[0].pk, args.runs)
+        for path, ms, size in reports:
+            print(f"  {ms:7.1f} ms {'OK ' if ms < GOAL_REPORT_MS else 'SLOW'} {size:7d} B  {path}")
+    finally:
+        if not args.keep:
+            drop_database(base)
+    slow = [path for path, ms, _ in reports if ms >= GOAL_REPORT_MS]
+    ok = min(service_rate, http_rate) >= GOAL_EVENTS_PER_S and not slow
+    print(f"\ngoal >= {GOAL_EVENTS_PER_S} events/s: service {service_rate:.0f}, http {http_rate:.0f}; "
+          f"goal < {GOAL_REPORT_MS:.0f} ms per report: {len(reports) - len(slow)}/{len(reports)} met"
+          f" -> {'MET' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
