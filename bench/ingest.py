@@ -63,9 +63,12 @@ def drop_database(base: str) -> None:
 # --- ingestion ---------------------------------------------------------------------------------
 
 class EventSource:
-    """Report events in proxyd's shape: per session started, counters, playlog, ended."""
+    """Report events in proxyd's shape: per session started, N counters, a LogPlay, ended.
 
-    def __init__(self, origin_bases: list[str]) -> None:
+    proxyd reports counters every --counters-interval (10 s), so a 100 s session sends 10."""
+
+    def __init__(self, origin_bases: list[str], counters_per_session: int) -> None:
+        self.counters_per_session = counters_per_session
         self.seq = 0
         self.sessions = 0
         self.origin_bases = origin_bases
@@ -91,7 +94,7 @@ class EventSource:
                 "session_id": sid, "url": f"rtsp://proxy/vod/c{self.sessions % URLS}",
                 "origin_url": f"{base}/c{self.sessions % URLS}", "player_addr": "10.0.0.1:5000",
                 "user_agent": "WMPlayer/12.0", "transports": ["udp"], "served_from": "origin"}),
-            self._event("session.counters", counters),
+            *(self._event("session.counters", counters) for _ in range(self.counters_per_session)),
             self._event("playlog", {"session_id": sid, "url": f"rtsp://proxy/vod/c{self.sessions % URLS}",
                                     "kind": "logplay", "log_type": "streaming", "player_addr": "10.0.0.1:5000",
                                     "user_agent": "WMPlayer/12.0", "raw": "<XML/>", "fields": fields,
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=20_000, help="events per ingestion path")
     p.add_argument("--batch", type=int, default=500, help="events per report batch (proxyd's default)")
+    p.add_argument("--counters-per-session", type=int, default=10,
+                   help="session.counters events per session (10: a 100 s play at proxyd's 10 s interval)")
     p.add_argument("--playlogs", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=3, help="timed runs per report query (median shown)")
     p.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database")
@@ -241,9 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         node = ProxyNode(name="bench")
         node.set_token(token)
         node.save()
-        source = EventSource([o.base_url for o in origins])
-        print(f"ingestion ({args.events} events per path, batches of {args.batch}, "
-              f"{len(origins)} origins):")
+        source = EventSource([o.base_url for o in origins], args.counters_per_session)
+        print(f"ingestion ({args.events} events per path, batches of {args.batch}, {len(origins)} origins, "
+              f"per session: started, {args.counters_per_session} counters, playlog, ended):")
         service_rate = measure_service(node, source, args.events, args.batch)
         print(f"  service  report_batch_ingest   {service_rate:9.0f} events/s")
         http_rate = measure_http(token, source, args.events, args.batch)
