@@ -89,6 +89,11 @@ class SplitStrategy:
             for url, media in zip(sdp.media_urls(base), sdp.media, strict=True):
                 player.clock_rates[target.to_player(url)] = media.clock_rate or 90000
 
+    def stop(self) -> None:
+        """Server shutdown: end every hub now (lingering ones too), tearing down origin sessions."""
+        for hub in list(self.hubs.values()):
+            hub.end("shutdown")
+
     def create_session(self, player, request: Request, target: Target):
         uri = request.uri.rstrip("/")
         for url, hub in self.claims.get(player, {}).items():

@@ -122,3 +122,14 @@ def test_origin_session_lingers_for_a_quick_return_then_is_torn_down(live_origin
     later = ffmpeg_play(proxy.url("/tv/live"), transport="udp", duration=1, decode=False, timeout=20)
     assert later.ok, later.describe()
     assert live_origin.session_count("/live", after=mark) == 2
+
+
+def test_shutdown_tears_down_a_lingering_origin_session(live_origin, split_proxy):
+    proxy = split_proxy("--split-linger", "60")
+    mark = live_origin.mark()
+    played = ffmpeg_play(proxy.url("/tv/live"), transport="udp", duration=1, decode=False, timeout=20)
+    assert played.ok, played.describe()
+    assert live_origin.open_sessions()  # lingering: the origin session is still up
+    assert proxy.stop() == 0
+    live_origin.wait_for(lambda e: e["event"] == "session-closed", after=mark, timeout=5)
+    assert live_origin.requests("TEARDOWN", after=mark)
