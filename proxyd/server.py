@@ -51,6 +51,9 @@ class ProxyServer:
             self.listener.close()
         for session in list(self.sessions.values()):
             session.close("shutdown")
+        for strategy in getattr(self, "_serving_strategies", ()):  # shared origin sessions (split hubs)
+            if hasattr(strategy, "stop"):
+                strategy.stop()
         for conn in list(self.connections):
             conn.close_connection("shutdown")
         if self.background:
