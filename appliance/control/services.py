@@ -62,3 +62,8 @@ def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:
     ids = list(ReportEvent.objects.filter(received_at__lt=older_than).order_by("id")
                .values_list("id", flat=True)[:limit])
     return ReportEvent.objects.filter(id__in=ids).delete()[0]
+
+
+def node_mark_seen(*, node: ProxyNode, now: dt.datetime) -> None:
+    """A snapshot poll proves the node is alive even when it has nothing to report."""
+    ProxyNode.objects.filter(pk=node.pk).update(last_seen=now)

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from appliance.control.auth import IsProxyNode, ProxydTokenAuthentication
 from appliance.control.schemas import ReportBatchSerializer, ReportResultSerializer
-from appliance.control.services import report_batch_ingest
+from appliance.control.services import node_mark_seen, report_batch_ingest
 from appliance.control.snapshot import snapshot_build
 
 
@@ -36,7 +36,9 @@ def _etags(header: str) -> set[str]:
 @extend_schema(exclude=True)
 class SnapshotView(InternalView):
     def get(self, request):
-        snapshot = snapshot_build(node=request.auth, now=timezone.now())
+        now = timezone.now()
+        node_mark_seen(node=request.auth, now=now)
+        snapshot = snapshot_build(node=request.auth, now=now)
         etag = snapshot["etag"]
         headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
         if etag in _etags(request.headers.get("If-None-Match", "")):

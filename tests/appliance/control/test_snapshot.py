@@ -66,3 +66,15 @@ def test_snapshot_lists_pending_purges_prestuff_revalidated_and_terminations(nod
     assert [r["url"] for r in body["revalidated"]] == ["rtsp://127.0.0.1:8600/r"]
     assert body["revalidated"][0]["state"] == "complete"
     assert body["terminate_sessions"] == [live.session_id]
+
+
+def test_a_snapshot_poll_marks_the_node_seen(node, node_client):
+    assert node.last_seen is None
+    first = node_client.get("/internal/v1/snapshot")
+    node.refresh_from_db()
+    seen = node.last_seen
+    assert seen is not None
+    again = node_client.get("/internal/v1/snapshot", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    node.refresh_from_db()
+    assert node.last_seen > seen
