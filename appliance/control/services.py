@@ -5,7 +5,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from appliance.control.ingest import BatchApply
 from appliance.control.models import ReportEvent
@@ -30,17 +30,37 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
         # Locking the node row serialises batches from one node, so the "already stored?" check below
         # cannot race with a concurrent retry of the same batch.
         locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
-        known = set(ReportEvent.objects.filter(node=locked, event_id__in=list(unique))
-                    .values_list("event_id", flat=True))
-        fresh = sorted((e for key, e in unique.items() if key not in known), key=lambda e: e["seq"])
-        ReportEvent.objects.bulk_create(
-            [ReportEvent(node=locked, event_id=e["id"], seq=e["seq"], kind=e["kind"][:32], at=e["at"])
-             for e in fresh])
+        fresh = sorted(_store_new_events(locked, unique), key=lambda e: e["seq"])
         BatchApply(locked).run(fresh)
         _touch_node(locked, node_info, now)
     publish_after_commit("node.bandwidth", {"node": locked.name, "sessions": locked.load_sessions,
                                        "bandwidth_bps": locked.load_bandwidth_bps})
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+
+def _store_new_events(node: ProxyNode, unique: dict) -> list[dict]:
+    """Record the ids not stored yet and return their events (the node row is locked by the caller)."""
+    if not unique:
+        return []
+    if connection.vendor == "postgresql":
+        # One statement for check + insert, parameters as arrays: the ORM path costs ~5x more per event.
+        events = list(unique.values())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO control_reportevent (node_id, event_id, seq, kind, at, received_at) "
+                "SELECT %s, e.id, e.seq, e.kind, e.at, now() FROM unnest(%s::uuid[], %s::bigint[], "
+                "%s::varchar[], %s::timestamptz[]) AS e(id, seq, kind, at) "
+                "ON CONFLICT (node_id, event_id) DO NOTHING RETURNING event_id",
+                [node.pk, [str(e["id"]) for e in events], [e["seq"] for e in events],
+                 [e["kind"][:32] for e in events], [e["at"] for e in events]])
+            stored = {str(row[0]) for row in cursor.fetchall()}
+        return [e for key, e in unique.items() if str(key) in stored]
+    known = {str(k) for k in ReportEvent.objects.filter(node=node, event_id__in=list(unique))
+             .values_list("event_id", flat=True)}
+    fresh = [e for key, e in unique.items() if str(key) not in known]
+    ReportEvent.objects.bulk_create(
+        [ReportEvent(node=node, event_id=e["id"], seq=e["seq"], kind=e["kind"][:32], at=e["at"]) for e in fresh])
+    return fresh
 
 
 def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> None:
