@@ -55,7 +55,8 @@ class ReportViewSet(viewsets.GenericViewSet):
 
     def _report(self, request, group: str, row_serializer):
         playlogs = self.filter_queryset(playlog_list().order_by())
-        page = self.paginate_queryset(playlog_report(group=group, playlogs=playlogs))
+        # One aggregate pass: paginating the queryset would run the whole aggregate again to count groups.
+        page = self.paginate_queryset(list(playlog_report(group=group, playlogs=playlogs)))
         return self.get_paginated_response(row_serializer(page, many=True).data)
 
     @extend_schema(responses=ByContentRowSerializer(many=True))
