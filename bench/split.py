@@ -18,7 +18,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.relay import LIVE_MOUNT, ROUTE_PREFIX, ModeResult, format_table, measure, parse_args, run_proxied  # noqa: E402
+from bench.relay import (  # noqa: E402
+    LIVE_MOUNT,
+    ROUTE_PREFIX,
+    ModeResult,
+    format_table,
+    measure,
+    parse_args,
+    run_proxied,
+)
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 
 LIVE555_CPU_PER_CSS = 0.0037  # live555ProxyServer, K=50, 4 Mbit/s, this machine class

@@ -53,7 +53,8 @@ class Hub:
         self.players: set[SplitSession] = set()
         self.tcp_groups: dict[tuple, TcpGroup] = {}
         video = [i for i, m in enumerate(self.sdp.media) if self._is_h264(m)]
-        self.join = JoinBuffer(len(self.sdp.media), video[0] if video else None, self.limits.split_gop_max_bytes)
+        self.join = JoinBuffer(len(self.sdp.media), video[0] if video else None,
+                               self.limits.split_gop_max_bytes)
         self.join.on_key = self._on_key_frame
         self.key_waiters: list[asyncio.Future] = []
         self.streams: list[HubStream] = []

@@ -61,7 +61,8 @@ class PlayerStream:
         if not self.playing:
             return self.packets_out, self.bytes_out
         hs = self.hub_stream
-        return (self.packets_out + hs.packets_in - self._mark[0], self.bytes_out + hs.bytes_in - self._mark[1])
+        return (self.packets_out + hs.packets_in - self._mark[0],
+                self.bytes_out + hs.bytes_in - self._mark[1])
 
     def rtcp_from_player(self, data) -> None:
         self.player_seen = True
@@ -106,7 +107,8 @@ class SplitSession:
             self.timers.touch(self.loop.time())
 
     # --- SETUP ----------------------------------------------------------------------------------
-    async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
+    async def setup(self, request: Request, origin_url: str, spec: TransportSpec,
+                    clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
         wait = self.limits.origin_connect_timeout + self.limits.origin_response_timeout
@@ -137,7 +139,8 @@ class SplitSession:
             self._arm_timer()
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(), delivery="unicast",
-            interleaved=ps.channels, server_port=None if spec.is_tcp else (hub_stream.port, hub_stream.port + 1),
+            interleaved=ps.channels,
+            server_port=None if spec.is_tcp else (hub_stream.port, hub_stream.port + 1),
             ssrc=f"{hub_stream.ssrc:08X}" if hub_stream.last_seq >= 0 else None)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Transport", format_transport(player_spec))]))
@@ -210,6 +213,8 @@ class SplitSession:
                         sock.sendto(packet, ps.rtp_addr)
                     except OSError:
                         break
+            ps.packets_out += len(replay)
+            ps.bytes_out += sum(len(p) for p in replay)
             ps.start()
             self.hub.refresh_fanout(ps.hub_stream)
         return entries
@@ -221,6 +226,7 @@ class SplitSession:
             if was:
                 self.hub.refresh_fanout(ps.hub_stream)
         if self.member is not None:
+            self.group.flush()  # what was counted for this player is sent before it leaves
             self.member.closed = True
             if self.member in self.group.members:
                 self.group.members.remove(self.member)
@@ -285,7 +291,8 @@ class SplitSession:
             jitter_ms = max(jitter_ms, ps.stats.remote_jitter * 1000.0 / (ps.hub_stream.clock_rate or 90000))
         dropped = self.member.dropped if self.member is not None else 0
         return {"session_id": self.id, "bytes_out": octets, "packets_out": max(0, packets - dropped),
-                "bytes_in": octets, "packets_in": packets, "packets_lost": lost, "jitter_ms": round(jitter_ms, 3)}
+                "bytes_in": octets, "packets_in": packets, "packets_lost": lost,
+                "jitter_ms": round(jitter_ms, 3)}
 
     def end_from_origin(self, reason: str, detail: str) -> None:
         """The hub gave up on the origin: RTCP BYE on every stream, then end the session."""

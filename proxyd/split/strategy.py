@@ -61,7 +61,8 @@ class SplitStrategy:
         if hub is not None and hub.accepting:  # another player created it while we waited
             origin.close()
         else:
-            hub = Hub(self.server, self.hubs, target.origin_url, resp, origin, forward_headers(request.headers))
+            hub = Hub(self.server, self.hubs, target.origin_url, resp, origin,
+                      forward_headers(request.headers))
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)
         return self._claim(player, request, hub, hub.describe, target)

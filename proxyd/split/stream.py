@@ -177,7 +177,8 @@ class HubStream:
                 return
             if ptype == RTCP_SR and length >= 28:
                 U32.pack_into(view, pos + 4, self.ssrc)
-                U32.pack_into(view, pos + 16, (U32.unpack_from(view, pos + 16)[0] + self.ts_delta) & 0xFFFFFFFF)
+                rtp_time = U32.unpack_from(view, pos + 16)[0]
+                U32.pack_into(view, pos + 16, (rtp_time + self.ts_delta) & 0xFFFFFFFF)
             elif ptype == RTCP_SDES and view[pos] & 0x1F and length >= 8:
                 U32.pack_into(view, pos + 4, self.ssrc)
             pos += length

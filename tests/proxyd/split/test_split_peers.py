@@ -37,7 +37,8 @@ def test_twenty_players_udp_and_tcp_share_one_origin_session(live_origin, split_
         results = [f.result() for f in proxied]
     assert base.ok, base.describe()
     for r in results:
-        assert r.ok and r.video_frames >= 0.95 * base.video_frames, r.describe() + f"\ndirect: {base.video_frames}"
+        assert r.ok and r.video_frames >= 0.95 * base.video_frames, \
+            r.describe() + f"\ndirect: {base.video_frames}"
     # One origin session for the direct player, exactly one for proxyd.
     assert live_origin.session_count("/live", after=mark) == 2
 
@@ -61,7 +62,8 @@ def test_a_stopped_player_does_not_reduce_what_the_others_receive(live_origin, s
             p.wait()
             p.stderr.close()
     for r in results:
-        assert r.ok and r.video_frames >= 0.95 * base.video_frames, r.describe() + f"\ndirect: {base.video_frames}"
+        assert r.ok and r.video_frames >= 0.95 * base.video_frames, \
+            r.describe() + f"\ndirect: {base.video_frames}"
 
 
 def test_a_late_joiner_decodes_its_first_frame_without_errors(live_origin, split_proxy):

@@ -28,12 +28,14 @@ async def test_two_wm_players_share_one_origin_session(wm_origin, proxyd_process
     assert "joins split" in proxy.log_path.read_text()
 
 
-async def test_wm_broadcast_without_proxy_split_is_relayed_per_player(wm_origin, proxyd_process):  # noqa: F811
+async def test_wm_broadcast_without_proxy_split_is_relayed_per_player(
+        wm_origin, proxyd_process):  # noqa: F811
     wm_origin.set_entry("/live", seed="nosplit", broadcast=True,
                         cache_control='no-cache, x-wms-stream-type="broadcast"')
     proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
     url = proxy.url("/wm/live")
-    results = await asyncio.gather(*(WMPlayer(url, stop_after_s=1.0, send_event=False).run() for _ in range(2)))
+    results = await asyncio.gather(*(WMPlayer(url, stop_after_s=1.0, send_event=False).run()
+                                     for _ in range(2)))
     for result in results:
         assert result.error is None, result.error
     assert wm_origin.count("PLAY", "/live") == 2
