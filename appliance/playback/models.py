@@ -69,6 +69,10 @@ class StreamSession(models.Model):
         return self.ended_at is None
 
 
+REPORT_COLUMNS = ["c_playerid", "x_duration", "avgbandwidth", "c_pkts_received", "c_pkts_lost_client",
+                  "c_buffercount", "c_totalbuffertime"]
+
+
 class PlayLog(WmlogColumns):
     """One LogPlay/LogConnect (or forwarded rendering log): every [MS-WMLOG] field typed, plus the raw XML."""
 
@@ -95,5 +99,11 @@ class PlayLog(WmlogColumns):
             models.Index(fields=["origin", "logged_at"]),
             models.Index(fields=["c_playerid"]),
             models.Index(fields=["c_ip"]),
+            # Reports (appliance.playback.reports) read only these columns of LogPlay rows: covering
+            # partial indexes turn their aggregates into index-only scans.
+            *(models.Index(fields=keys, include=REPORT_COLUMNS, condition=models.Q(kind="logplay"), name=name)
+              for name, keys in (("playlog_report_url", ["url"]), ("playlog_report_day", ["logged_at"]),
+                                 ("playlog_report_origin", ["origin"]),
+                                 ("playlog_report_software", ["c_hostexe", "c_playerversion"]))),
         ]
 
