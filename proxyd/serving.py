@@ -48,4 +48,6 @@ STRATEGY_FACTORIES: list = []
 from proxyd.split.strategy import split_strategy  # noqa: E402  (split before cache)
 
 STRATEGY_FACTORIES.append(split_strategy)
-STRATEGY_FACTORIES.append(lambda server: __import__("proxyd.cache.strategy", fromlist=["cache_strategy"]).cache_strategy(server))
+# Cache first: split answers every DESCRIBE it sees (handing non-split ones to the relay); the cache
+# claims only cacheable on-demand content and returns None for live, so split still gets those.
+STRATEGY_FACTORIES.insert(0, lambda server: __import__("proxyd.cache.strategy", fromlist=["x"]).cache_strategy(server))

@@ -289,19 +289,28 @@ class ReplaySession:
 
     def _send_reports(self, now: float) -> None:
         self.next_sr = now + SR_INTERVAL
+        for out in self.outs:
+            if out is not None:
+                out.send_rtcp(self._sender_report(out, now))
+
+    def _sender_report(self, out: ReplayStream, now: float) -> bytes:
+        """SR mapping the wall clock (NTP) to this stream's RTP time at the current media position;
+        the same clock for every stream lets players synchronise audio and video."""
         media_us = self.start_us + int((now - self.start_wall) * 1_000_000)
         wall = time.time() + NTP_EPOCH_OFFSET
         seconds = int(wall)
         fraction = int((wall - seconds) * (1 << 32)) & 0xFFFFFFFF
-        for out in self.outs:
-            if out is not None:
-                out.send_rtcp(build_sr(out.ssrc, seconds, fraction, out.rtp_time(media_us),
-                                       out.relay.counters.packets_out, out.octets & 0xFFFFFFFF))
+        return build_sr(out.ssrc, seconds, fraction, out.rtp_time(media_us), out.relay.counters.packets_out,
+                        out.octets & 0xFFFFFFFF)
 
     def _end_of_media(self) -> None:
+        # SR + BYE compound: RTCP compounds start with a report, and a lone 8-byte BYE is below
+        # some players' minimum packet size (ffmpeg drops RTCP shorter than 12 bytes).
+        now = self.loop.time()
+        self.next_sr = now
         for out in self.outs:
             if out is not None:
-                out.send_rtcp(build_bye((out.ssrc,)))
+                out.send_rtcp(self._sender_report(out, now) + build_bye((out.ssrc,)))
         log.debug("%s end of media", context(self.player.peer, None, self.id))
 
     # --- timers (idle reaping, counters) ---

@@ -77,7 +77,8 @@ class CacheStrategy:
     async def describe(self, player, request, target) -> Response | None:
         url = target.origin_url.rstrip("/")
         policy = self.policy_for(url)
-        if policy.policy == "never" or self.live_by_operator(player, request):
+        if policy.policy == "never" or self.live_by_operator(player, request) \
+                or getattr(self.server.config, "split_policy", "auto") == "always":
             return None
         now = time.time()
         entry = self.store.lookup(url)
@@ -91,7 +92,8 @@ class CacheStrategy:
         try:
             client = await self._connect(target)
             resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
-        except OriginError:
+        except OriginError as exc:
+            log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
             return None  # the relay tries and answers the error
         return self._after_describe(player, request, target, url, client, resp, policy)
 
@@ -109,6 +111,9 @@ class CacheStrategy:
 
     def _after_describe(self, player, request, target, url, client, resp, policy) -> Response:
         decision = decide(resp, policy, live_by_operator=False)
+        if decision.reason in ("live", "broadcast"):
+            client.close()
+            return None  # live: the split strategy (or the relay) serves it
         if resp.status != 200 or not decision.cacheable or url in self.fills:
             client.close()
             self._claim(player, request, None)
