@@ -1,0 +1,109 @@
+"""CacheStore and EntryMedia without the network: commit/reopen, corruption, purge, LRU quota."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxyd.cache.media import EntryMedia, MediaFormatError
+from proxyd.cache.store import CacheStore, entry_key
+
+
+def rtp(seq: int, payload: bytes) -> bytes:
+    return bytes([0x80, 96, seq >> 8, seq & 0xFF, 0, 0, 0, seq, 1, 2, 3, 4]) + payload
+
+
+def media(packets: int = 10, size: int = 100) -> EntryMedia:
+    m = EntryMedia(2, (0,))
+    for i in range(packets):
+        m.append(i % 2, rtp(i, bytes([i]) * size), i * 40_000, key=(i % 4 == 0))
+    m.finish()
+    return m
+
+
+def body(url: str) -> dict:
+    return {"url": url, "sdp": "v=0\r\n", "expires_at": 0, "streams": [
+        {"control": url + "/s0", "clock_rate": 90000, "key_frames": True, "rtptime0": 0},
+        {"control": url + "/s1", "clock_rate": 8000, "key_frames": False, "rtptime0": 0}]}
+
+
+@pytest.fixture
+def events():
+    return []
+
+
+@pytest.fixture
+def store(tmp_path, events):
+    return CacheStore(tmp_path, max_bytes=1 << 20, emit=lambda kind, data: events.append((kind, data))).open()
+
+
+def test_commit_survives_reopen_and_reads_back(tmp_path, store, events):
+    store.commit(body("rtsp://o/a"), media())
+    again = CacheStore(tmp_path, max_bytes=1 << 20).open()
+    entry = again.lookup("rtsp://o/a")
+    loaded = again.read_media(entry)
+    assert [bytes(p) for p in loaded.packets] == [bytes(p) for p in media().packets]
+    assert list(loaded.times) == list(media().times) and loaded.finished
+    assert events[-1][1]["state"] == "complete" and events[-1][1]["size_bytes"] == entry.size_bytes
+
+
+def test_corrupt_data_is_not_served(tmp_path, store):
+    entry = store.commit(body("rtsp://o/a"), media())
+    data = tmp_path / "entries" / entry.key / "media.rtp"
+    raw = bytearray(data.read_bytes())
+    raw[20] ^= 0xFF
+    data.write_bytes(raw)
+    assert store.read_media(entry) is None
+
+
+def test_tampered_or_partial_meta_is_dropped_at_open(tmp_path, store):
+    entry = store.commit(body("rtsp://o/a"), media())
+    meta = tmp_path / "entries" / entry.key / "meta.json"
+    doc = json.loads(meta.read_text())
+    doc["body"]["expires_at"] = 10**12
+    meta.write_text(json.dumps(doc))
+    (tmp_path / "tmp" / "leftover").mkdir()
+    again = CacheStore(tmp_path, max_bytes=1 << 20).open()
+    assert again.lookup("rtsp://o/a") is None
+    assert not (tmp_path / "entries" / entry.key).exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_purge_by_url_and_prefix(store, events):
+    for path in ("a/1", "a/2", "b/1"):
+        store.commit(body(f"rtsp://o/{path}"), media())
+    assert store.purge(url="rtsp://o/b/1") == ["rtsp://o/b/1"]
+    assert sorted(store.purge(prefix="rtsp://o/a/")) == ["rtsp://o/a/1", "rtsp://o/a/2"]
+    assert store.entries == {}
+    assert [d["state"] for k, d in events[-3:]] == ["purged"] * 3
+
+
+def test_quota_evicts_least_recently_used_but_not_in_use(tmp_path, events):
+    clock = iter(range(100))
+    store = CacheStore(tmp_path, max_bytes=1 << 20, emit=lambda k, d: events.append(d),
+                       clock=lambda: next(clock)).open()
+    a = store.commit(body("rtsp://o/a"), media())
+    store.max_bytes = int(2.5 * a.size_bytes)
+    store.commit(body("rtsp://o/b"), media())
+    store.acquire(a)  # in use, and now the most recently used anyway
+    store.commit(body("rtsp://o/c"), media())
+    assert sorted(store.entries) == ["rtsp://o/a", "rtsp://o/c"]
+    assert store.total_bytes <= store.max_bytes
+    assert entry_key("rtsp://o/b") not in {p.name for p in (tmp_path / "entries").iterdir()}
+
+
+def test_truncated_records_are_rejected():
+    chunks = []
+    media().encode_into(chunks.append)
+    blob = b"".join(chunks)
+    with pytest.raises(MediaFormatError):
+        EntryMedia.decode(blob[:-5], 2, (0,))
+
+
+def test_seek_index_goes_to_preceding_key_frame():
+    m = media(packets=12)
+    # key frames on stream 0 at packets 0, 4, 8 (times 0, 160 ms, 320 ms)
+    assert m.seek_index(200_000) == 4
+    assert m.seek_index(320_000) == 8
+    assert m.seek_index(0) == 0
