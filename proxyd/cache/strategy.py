@@ -46,6 +46,7 @@ class CacheStrategy:
                                                 getattr(config, "stale_if_error", 0))
         self.origin_policies: dict[str, OriginPolicy] = {}  # origin base URL -> policy (snapshot)
         self.fills: dict[str, Fill] = {}
+        self.describing: dict[str, asyncio.Future] = {}  # url -> a miss DESCRIBE in flight
         self.loaded: dict[str, tuple[Entry, EntryMedia]] = {}
         self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # player -> {uri: source maker}
 
@@ -89,13 +90,25 @@ class CacheStrategy:
         fill = self.fills.get(url)
         if fill is not None:
             return self._follow(player, request, target, fill)
+        pending = self.describing.get(url)
+        if pending is not None:  # another player's miss is asking the origin: share its outcome
+            await asyncio.shield(pending)
+            return await self.describe(player, request, target)
+        self.describing[url] = self.loop_future()
         try:
-            client = await self._connect(target)
-            resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
-        except OriginError as exc:
-            log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
-            return None  # the relay tries and answers the error
-        return self._after_describe(player, request, target, url, client, resp, policy)
+            try:
+                client = await self._connect(target)
+                resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+            except OriginError as exc:
+                log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
+                return None  # the relay tries and answers the error
+            return self._after_describe(player, request, target, url, client, resp, policy)
+        finally:
+            self.describing.pop(url).set_result(None)
+
+    @staticmethod
+    def loop_future() -> asyncio.Future:
+        return asyncio.get_running_loop().create_future()
 
     def create_session(self, player, request, target):
         makers = self.claims.get(player) or {}

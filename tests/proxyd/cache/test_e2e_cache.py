@@ -46,9 +46,9 @@ def test_one_origin_session_for_concurrent_players(gst_origin, proxyd_process, p
 
     proxy, cache_dir = start_proxy(proxyd_process, gst_origin, tmp_path, "--cache-ttl", "300")
     url = proxy.url("/vod/clip")
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda _: peer_players.ffmpeg_play(url, transport="tcp", decode=False),
-                                range(4)))
+                                range(6)))
     assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
     wait_for_log(proxy.log_path, COMMITTED)
     assert gst_origin.session_count("/clip") == 1

@@ -1,0 +1,136 @@
+"""Cache benchmark: start latency of a cache hit vs the origin, origin bytes per K players, CPU cost.
+
+    .venv/bin/python -m bench.cache --clients 1,10,100 --transport tcp
+
+Prints, in one run:
+  start     DESCRIBE -> first RTP packet (median of --repeat runs, raw RTSP client over TCP) for
+            the clip directly from the origin, through proxyd without a cache (relay), and
+            through proxyd from a fresh cache hit (goal: hit at least twice as fast as the origin)
+  fill      for each K: K players start the same uncached clip at once; origin sessions opened
+            and bytes fetched from the origin (goal: one copy whatever K is)
+  cpu/css   for each K: proxyd CPU milliseconds per served client-stream-second from the cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.players_pool import run_players  # noqa: E402
+from bench.procstat import cpu_seconds  # noqa: E402
+from proxyd.rtp.sdp import Sdp  # noqa: E402
+from proxyd.rtsp.connection import Role, RtspConnection  # noqa: E402
+from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response  # noqa: E402
+from proxyd.rtsp.headers import content_base  # noqa: E402
+from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
+from tests.peers.origin import GstOrigin  # noqa: E402
+from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402
+
+COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes\)")
+TIMEOUT_S = 15.0
+
+
+def time_to_first_rtp(url: str) -> float:
+    """Seconds from sending DESCRIBE to receiving the first interleaved RTP packet."""
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    conn = RtspConnection(Role.CLIENT)
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT_S) as sock:
+        def exchange(method: str, uri: str, headers: list) -> Response:
+            sock.sendall(conn.send_request(Request(method, uri, Headers(headers))))
+            while True:
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    conn.receive_data(sock.recv(65536))
+                elif isinstance(event, Response):
+                    return event
+
+        started = time.perf_counter()
+        resp = exchange("DESCRIBE", url, [("Accept", "application/sdp")])
+        sdp = Sdp.parse(resp.body)
+        base = content_base(resp.headers, url)
+        session: list = []
+        for i, media_url in enumerate(sdp.media_urls(base)):
+            r = exchange("SETUP", media_url, [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"),
+                                              *session])
+            session = [("Session", r.headers.get("Session").split(";")[0])]
+        exchange("PLAY", sdp.aggregate_url(base), [("Range", "npt=0-"), *session])
+        while True:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                conn.receive_data(sock.recv(65536))
+            elif isinstance(event, InterleavedFrame) and event.channel % 2 == 0:
+                elapsed = time.perf_counter() - started
+                break
+        sock.sendall(conn.send_request(Request("TEARDOWN", sdp.aggregate_url(base), Headers(session))))
+        return elapsed
+
+
+def committed(log: Path) -> list[tuple[str, int]]:
+    return [(m.group(1), int(m.group(3))) for m in COMMITTED.finditer(log.read_text(errors="replace"))]
+
+
+def wait_committed(log: Path, count: int) -> list[tuple[str, int]]:
+    deadline = time.monotonic() + 60
+    while len(found := committed(log)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fill not committed; see {log}")
+        time.sleep(0.05)  # polling another process's log
+    return found
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", default="1,10,100")
+    p.add_argument("--transport", default="tcp", choices=("tcp", "udp", "mixed"))
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--clip-seconds", type=int, default=6)
+    args = p.parse_args(argv)
+    ks = [int(k) for k in args.clients.split(",")]
+    clip = make_clip(ClipSpec(duration_s=args.clip_seconds), default_cache_dir())
+    work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    mounts = {"clip": clip.path, **{f"k{k}": clip.path for k in ks}}
+    with GstOrigin(vod=mounts, stderr_path=work / "origin.log") as origin:
+        relay = ProxydProcess(routes={"/b": origin.url("/")}, log_path=work / "relay.log").start()
+        cached = ProxydProcess(routes={"/b": origin.url("/")}, log_path=work / "cache.log",
+                               cache_dir=work / "cache", extra_args=["--cache-ttl", "3600"]).start()
+        try:
+            direct = [time_to_first_rtp(origin.url("/clip")) for _ in range(args.repeat)]
+            relayed = [time_to_first_rtp(relay.url("/b/clip")) for _ in range(args.repeat)]
+            run_players(cached.url("/b/clip"), 1, args.clip_seconds + 1, "tcp")
+            wait_committed(cached.log_path, 1)
+            hits = [time_to_first_rtp(cached.url("/b/clip")) for _ in range(args.repeat)]
+            ms = {name: statistics.median(v) * 1000 for name, v in
+                  (("origin", direct), ("relay", relayed), ("cache hit", hits))}
+            print("start (DESCRIBE -> first RTP, median ms): " +
+                  ", ".join(f"{k} {v:.1f}" for k, v in ms.items()) +
+                  f"; hit is {ms['origin'] / ms['cache hit']:.1f}x faster than the origin")
+            for k in ks:
+                before = len(committed(cached.log_path))
+                results = run_players(cached.url(f"/b/k{k}"), k, args.clip_seconds + 1, args.transport, ramp_s=0)
+                url, size = wait_committed(cached.log_path, before + 1)[-1]
+                print(f"fill K={k}: players ok {sum(r.ok for r in results)}/{k}, origin sessions "
+                      f"{origin.session_count(f'/k{k}')}, origin bytes {size} (one copy = {size})")
+            for k in ks:
+                cpu0 = cpu_seconds(cached.pid)
+                results = run_players(cached.url("/b/clip"), k, args.clip_seconds + 1, args.transport, ramp_s=0.01)
+                cpu = cpu_seconds(cached.pid) - cpu0
+                css = sum(2 * min(r.video_frames / 25.0, args.clip_seconds) for r in results)
+                print(f"cache K={k}: players ok {sum(r.ok for r in results)}/{k}, cpu {cpu:.2f}s, "
+                      f"cpu/css {1000 * cpu / css if css else float('nan'):.3f} ms")
+        finally:
+            relay.stop()
+            cached.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
