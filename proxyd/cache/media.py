@@ -93,12 +93,12 @@ class EntryMedia:
         (the first packet at or after it when no stream has key frames)."""
         times, streams, flags = self.times, self.streams, self.flags
         if self.key_streams:
-            best = 0
+            best, best_time = 0, -1
             for i in range(len(times)):
-                if times[i] > position_us and best:
-                    break
-                if streams[i] in self.key_streams and flags[i] & FLAG_KEY and times[i] <= position_us:
-                    best = i
+                t = times[i]
+                # the earliest packet of the latest key frame time not after the position
+                if t <= position_us and t > best_time and streams[i] in self.key_streams and flags[i] & FLAG_KEY:
+                    best, best_time = i, t
             return best
         for i in range(len(times)):
             if times[i] >= position_us:

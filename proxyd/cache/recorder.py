@@ -182,7 +182,9 @@ class Fill:
         if self.duration is None:
             return False
         need = (self.duration - END_TOLERANCE_S) * 1e6
-        return all(s.packets and s.last_us >= need for s in self.streams)
+        # Streams the origin sends nothing on (e.g. the WM rtx stream) are empty in the copy too.
+        sending = [s for s in self.streams if s.packets]
+        return bool(sending) and all(s.last_us >= need for s in sending)
 
     # --- media in (hot path for the fill only) ---
     def _on_frame(self, channel: int, payload: bytes) -> None:

@@ -26,6 +26,8 @@ from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
 from proxyd.session import SessionTimers
+from proxyd.wm.messages import end_of_stream_request
+from proxyd.wm.supported import EOSMSG, parse_supported
 
 if TYPE_CHECKING:
     from proxyd.cache.media import EntryMedia
@@ -127,6 +129,7 @@ class ReplaySession:
         self.ended = False
         self.started_reported = False
         self.play_url = target.to_player(target.origin_url)
+        self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
 
     @property
     def player_session_header(self) -> str:
@@ -147,6 +150,8 @@ class ReplaySession:
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
+        if EOSMSG in parse_supported(request.headers.get("Supported")):
+            self.eos_message = True
         index = self._stream_index(origin_url)
         if index is None:
             return Response(404, "Not Found", Headers())
@@ -311,6 +316,13 @@ class ReplaySession:
         for out in self.outs:
             if out is not None:
                 out.send_rtcp(self._sender_report(out, now) + build_bye((out.ssrc,)))
+        if self.eos_message:  # [MS-RTSP] 3.2.4.1: RTP-Info seq = the next sequence number per stream
+            streams = [(self.target.to_player(self.source.controls[i]), out.seq)
+                       for i, out in enumerate(self.outs) if out is not None]
+            headers, body = end_of_stream_request(session_id=self.id, streams=streams)
+            eos = Request("SET_PARAMETER", self.play_url, Headers(headers), body)
+            # After the joined media write of this loop iteration (queued first), never before it.
+            self.loop.call_soon(self.player.send_server_request, eos)
         log.debug("%s end of media", context(self.player.peer, None, self.id))
 
     # --- timers (idle reaping, counters) ---

@@ -90,7 +90,7 @@ def test_seek_pause_resume_rtp_info_and_sender_reports(gst_origin, proxyd_proces
     assert r.status == 200
     # Frames that arrived before the resume answer were sent before the pause (joined writes may
     # trail the PAUSE answer); the resume starts right after the last of them.
-    last_seq = max([first.sequence] + [RtpPacket.parse(f.payload).sequence for f in c.frames if f.channel == 0])
+    last_seq = ([first.sequence] + [RtpPacket.parse(f.payload).sequence for f in c.frames if f.channel == 0])[-1]
     c.frames.clear()
     resumed = {e.url.rsplit("/", 1)[-1]: e for e in parse_rtp_info(r.headers.get("RTP-Info"))}
     assert resumed["stream=0"].seq == (last_seq + 1) & 0xFFFF
