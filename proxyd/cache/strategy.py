@@ -259,3 +259,29 @@ def cache_strategy(server) -> CacheStrategy | None:
     if not server.config.cache_dir:
         return None
     return CacheStrategy(server)
+
+
+def content_info(server, origin_url: str):
+    """GetContentInfo answer for a fresh stored entry (proxyd.wmext.gci source), else None."""
+    store = getattr(server, "cache_store", None)
+    entry = store.lookup(origin_url.rstrip("/")) if store is not None else None
+    now = time.time()
+    if entry is None or not entry.fresh(now) or not entry.body.get("cache_control"):
+        return None
+    from proxyd.wmext.gci import ContentInfo
+
+    cc = reemit_for_hit(parse_cache_control(entry.body["cache_control"]),
+                        age_seconds=now - float(entry.body.get("fetched_at", now)))
+    return ContentInfo(cc, entry.body.get("last_modified"), entry.body.get("etag"))
+
+
+def _register_content_info() -> None:
+    try:
+        from proxyd.wmext.gci import CONTENT_INFO_SOURCES
+    except ImportError:  # Windows Media runtime integration not installed
+        return
+    if content_info not in CONTENT_INFO_SOURCES:
+        CONTENT_INFO_SOURCES.append(content_info)
+
+
+_register_content_info()
