@@ -99,6 +99,10 @@ class PlayLog(WmlogColumns):
             models.Index(fields=["origin", "logged_at"]),
             models.Index(fields=["c_playerid"]),
             models.Index(fields=["c_ip"]),
+            # The url and player filters: prefix LIKE needs pattern ops (the default collation is not C).
+            models.Index(fields=["url"], opclasses=["varchar_pattern_ops"], name="playlog_url_prefix"),
+            models.Index(fields=["player_addr"], opclasses=["varchar_pattern_ops"], name="playlog_player_prefix"),
+            models.Index(fields=["cs_uri_stem"], name="playlog_uri_stem"),
             # Reports (appliance.playback.reports) read only these columns of LogPlay rows: covering
             # partial indexes turn their aggregates into index-only scans.
             *(models.Index(fields=keys, include=REPORT_COLUMNS, condition=models.Q(kind="logplay"), name=name)
@@ -107,3 +111,42 @@ class PlayLog(WmlogColumns):
                                  ("playlog_report_software", ["c_hostexe", "c_playerversion"]))),
         ]
 
+
+
+class ReportCell(models.Model):
+    """Report roll-up: LogPlay sums for one group of one grain (see rollup_sql.py), kept by triggers."""
+
+    grain = models.CharField(max_length=2)
+    day = models.DateField()
+    origin_id = models.IntegerField(help_text="0: no origin, or not a key of this grain")
+    key_hash = models.UUIDField(help_text="md5 of key_a, key_b (keeps the unique index small)")
+    key_a = models.TextField(blank=True)
+    key_b = models.TextField(blank=True)
+    plays = models.BigIntegerField()
+    players = models.BigIntegerField(help_text="distinct non-empty c_playerid in this cell")
+    duration_sum = models.DecimalField(max_digits=40, decimal_places=0)
+    bw_sum = models.DecimalField(max_digits=40, decimal_places=0)
+    bw_n = models.BigIntegerField()
+    received_sum = models.DecimalField(max_digits=40, decimal_places=0)
+    lost_sum = models.DecimalField(max_digits=40, decimal_places=0)
+    buffer_count = models.DecimalField(max_digits=40, decimal_places=0)
+    buffer_seconds = models.DecimalField(max_digits=40, decimal_places=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["grain", "day", "origin_id", "key_hash"],
+                                               name="reportcell_unique_key")]
+
+
+class ReportPlayer(models.Model):
+    """Plays per (cell key, player): exact distinct-player counts under inserts and deletes."""
+
+    grain = models.CharField(max_length=2)
+    day = models.DateField()
+    origin_id = models.IntegerField()
+    key_hash = models.UUIDField()
+    player = models.CharField(max_length=64)
+    n = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["grain", "day", "origin_id", "key_hash", "player"],
+                                               name="reportplayer_unique_key")]

@@ -1,4 +1,5 @@
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -7,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from appliance.playback.filters import PlayLogFilterSet
-from appliance.playback.reports import REPORT_GROUPS, playlog_report
+from appliance.playback.reports import REPORT_GROUPS, playlog_report_rows
 from appliance.playback.selectors import playlog_list
 
 
@@ -54,9 +55,12 @@ class ReportViewSet(viewsets.GenericViewSet):
         return Response({name: reverse(f"report-{name}", request=request) for name in REPORT_GROUPS})
 
     def _report(self, request, group: str, row_serializer):
-        playlogs = self.filter_queryset(playlog_list().order_by())
+        filterset = DjangoFilterBackend().get_filterset(request, playlog_list().order_by(), self)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        rows = playlog_report_rows(group=group, playlogs=filterset.qs, filters=filterset.form.cleaned_data)
         # One aggregate pass: paginating the queryset would run the whole aggregate again to count groups.
-        page = self.paginate_queryset(list(playlog_report(group=group, playlogs=playlogs)))
+        page = self.paginate_queryset(rows)
         return self.get_paginated_response(row_serializer(page, many=True).data)
 
     @extend_schema(responses=ByContentRowSerializer(many=True))

@@ -1,0 +1,147 @@
+"""PostgreSQL triggers keeping the report roll-ups (ReportCell, ReportPlayer) in step with PlayLog.
+
+Statement-level triggers with transition tables: one set-based upsert per grain per statement, so a
+bulk INSERT (batch ingestion), COPY, the ORM's SET_NULL UPDATE and cascade DELETEs all keep the
+roll-ups exact, in the writer's transaction. TRUNCATE empties them.
+
+A grain is a set of group keys: day (in the zone baked into the functions), origin, and key_a/key_b
+(url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
+the unique keys need no NULL handling; origin 0 also stands for "no origin". ReportPlayer counts the
+plays of each (cell, player) so that a cell's `players` is exact under inserts and deletes alike.
+Only LogPlay rows with a c_playerid count as players, as in the raw aggregate.
+"""
+from __future__ import annotations
+
+NO_DAY = "1970-01-01"
+# grain -> (has day, has origin, key_a expression, key_b expression) over a play-log row set
+GRAINS: dict[str, tuple[bool, bool, str, str]] = {
+    "d": (True, False, "''", "''"),
+    "do": (True, True, "''", "''"),
+    "o": (False, True, "''", "''"),
+    "c": (False, False, "url", "''"),
+    "co": (False, True, "url", "''"),
+    "cd": (True, False, "url", "''"),
+    "s": (False, False, "c_hostexe", "c_playerversion"),
+    "so": (False, True, "c_hostexe", "c_playerversion"),
+    "sd": (True, False, "c_hostexe", "c_playerversion"),
+}
+CELL = "playback_reportcell"
+PLAYER = "playback_reportplayer"
+KEYS = "grain, day, origin_id, key_hash"
+SUMS = ("duration_sum", "bw_sum", "bw_n", "received_sum", "lost_sum", "buffer_count", "buffer_seconds")
+
+
+def _key_exprs(grain: str, tz: str) -> dict[str, str]:
+    has_day, has_origin, key_a, key_b = GRAINS[grain]
+    return {
+        "grain": f"'{grain}'",
+        "day": f"(logged_at AT TIME ZONE '{tz}')::date" if has_day else f"DATE '{NO_DAY}'",
+        "origin_id": "COALESCE(origin_id, 0)" if has_origin else "0",
+        "key_hash": f"md5({key_a} || chr(31) || {key_b})::uuid",
+        "key_a": key_a,
+        "key_b": key_b,
+    }
+
+
+def _cells_source(grain: str, tz: str, rows: str) -> str:
+    k = _key_exprs(grain, tz)
+    return (f"SELECT {k['grain']} AS grain, {k['day']} AS day, {k['origin_id']} AS origin_id, "
+            f"{k['key_hash']} AS key_hash, min({k['key_a']}) AS key_a, min({k['key_b']}) AS key_b, "
+            "count(*) AS plays, COALESCE(sum(x_duration), 0) AS duration_sum, "
+            "COALESCE(sum(avgbandwidth), 0) AS bw_sum, count(avgbandwidth) AS bw_n, "
+            "COALESCE(sum(COALESCE(c_pkts_received, 0)), 0) AS received_sum, "
+            "COALESCE(sum(COALESCE(c_pkts_lost_client, 0)), 0) AS lost_sum, "
+            "COALESCE(sum(c_buffercount), 0) AS buffer_count, COALESCE(sum(c_totalbuffertime), 0) AS buffer_seconds "
+            f"FROM {rows} WHERE kind = 'logplay' GROUP BY 1, 2, 3, 4")
+
+
+def _players_source(grain: str, tz: str, rows: str) -> str:
+    k = _key_exprs(grain, tz)
+    return (f"SELECT {k['grain']} AS grain, {k['day']} AS day, {k['origin_id']} AS origin_id, "
+            f"{k['key_hash']} AS key_hash, c_playerid AS player, count(*) AS n "
+            f"FROM {rows} WHERE kind = 'logplay' AND c_playerid <> '' GROUP BY 1, 2, 3, 4, 5")
+
+
+def _match(alias: str, other: str, keys: str = KEYS) -> str:
+    return " AND ".join(f"{alias}.{k} = {other}.{k}" for k in keys.split(", "))
+
+
+def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
+    """Statements adding the LogPlay rows of relation `rows` to one grain."""
+    sums = ", ".join(SUMS)
+    return [
+        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b, plays, players, {sums}) "
+        f"SELECT {KEYS}, key_a, key_b, plays, 0, {sums} FROM ({_cells_source(grain, tz, rows)}) src "
+        f"ON CONFLICT ({KEYS}) DO UPDATE SET plays = {CELL}.plays + EXCLUDED.plays, "
+        + ", ".join(f"{s} = {CELL}.{s} + EXCLUDED.{s}" for s in SUMS),
+        f"WITH ins AS (INSERT INTO {PLAYER} ({KEYS}, player, n) {_players_source(grain, tz, rows)} "
+        f"ON CONFLICT ({KEYS}, player) DO UPDATE SET n = {PLAYER}.n + EXCLUDED.n "
+        f"RETURNING {KEYS}, (xmax = 0) AS fresh), "
+        f"fresh AS (SELECT {KEYS}, count(*) AS k FROM ins WHERE fresh GROUP BY 1, 2, 3, 4) "
+        f"UPDATE {CELL} c SET players = c.players + fresh.k FROM fresh WHERE {_match('c', 'fresh')}",
+    ]
+
+
+def remove_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
+    """Statements removing the LogPlay rows of relation `rows` from one grain (rows were added before)."""
+    return [
+        f"UPDATE {CELL} c SET plays = c.plays - src.plays, "
+        + ", ".join(f"{s} = c.{s} - src.{s}" for s in SUMS)
+        + f" FROM ({_cells_source(grain, tz, rows)}) src WHERE {_match('c', 'src')}",
+        f"UPDATE {PLAYER} p SET n = p.n - src.n FROM ({_players_source(grain, tz, rows)}) src "
+        f"WHERE {_match('p', 'src', KEYS + ', player')}",
+        f"WITH gone AS (DELETE FROM {PLAYER} p USING ({_players_source(grain, tz, rows)}) src "
+        f"WHERE {_match('p', 'src', KEYS + ', player')} AND p.n <= 0 RETURNING p.grain, p.day, p.origin_id, "
+        "p.key_hash), "
+        f"lost AS (SELECT {KEYS}, count(*) AS k FROM gone GROUP BY 1, 2, 3, 4) "
+        f"UPDATE {CELL} c SET players = c.players - lost.k FROM lost WHERE {_match('c', 'lost')}",
+        f"DELETE FROM {CELL} c USING ({_cells_source(grain, tz, rows)}) src "
+        f"WHERE {_match('c', 'src')} AND c.plays <= 0",
+    ]
+
+
+def _function(name: str, statements: list[str]) -> str:
+    body = ";\n  ".join(statements)
+    return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+            f"BEGIN\n  {body};\n  RETURN NULL;\nEND\n$fn$")
+
+
+def install_sql(tz: str) -> list[str]:
+    """Functions and triggers for time zone `tz` (report days are calendar days there)."""
+    tz = tz.replace("'", "")
+    added = [s for g in GRAINS for s in add_rows_sql(g, tz, "new_rows")]
+    removed = [s for g in GRAINS for s in remove_rows_sql(g, tz, "old_rows")]
+    table = "playback_playlog"
+    return [
+        *uninstall_sql(),
+        f"CREATE FUNCTION playback_rollup_tz() RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT '{tz}'::text $$",
+        _function("playback_rollup_insert", added),
+        _function("playback_rollup_delete", removed),
+        _function("playback_rollup_update", removed + added),
+        _function("playback_rollup_truncate", [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}"]),
+        f"CREATE TRIGGER playback_rollup_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION playback_rollup_insert()",
+        f"CREATE TRIGGER playback_rollup_delete AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION playback_rollup_delete()",
+        f"CREATE TRIGGER playback_rollup_update AFTER UPDATE ON {table} "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION playback_rollup_update()",
+        f"CREATE TRIGGER playback_rollup_truncate AFTER TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION playback_rollup_truncate()",
+    ]
+
+
+def uninstall_sql() -> list[str]:
+    table = "playback_playlog"
+    return [
+        *(f"DROP TRIGGER IF EXISTS playback_rollup_{op} ON {table}" for op in ("insert", "delete", "update",
+                                                                             "truncate")),
+        *(f"DROP FUNCTION IF EXISTS playback_rollup_{op}()" for op in ("insert", "delete", "update", "truncate",
+                                                                      "tz")),
+    ]
+
+
+def rebuild_sql(tz: str) -> list[str]:
+    """Recompute every roll-up from playback_playlog (backfill, or after a time zone change)."""
+    return [f"TRUNCATE {CELL}, {PLAYER}",
+            *(s for g in GRAINS for s in add_rows_sql(g, tz.replace("'", ""), "playback_playlog"))]
