@@ -177,6 +177,9 @@ def generate_playlogs(node_id: int, origin_ids: list[int], count: int, seed: int
                             *([""] * len(text_defaults))])
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE playback_playlog")  # visibility map: index-only scans
+        # the COPY's statement trigger filled the report roll-ups (PostgreSQL); autovacuum does this later
+        cursor.execute("VACUUM ANALYZE playback_reportcell")
+        cursor.execute("VACUUM ANALYZE playback_reportplayer")
 
 
 def report_queries(origin_id: int) -> list[str]:
