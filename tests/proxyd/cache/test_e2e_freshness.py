@@ -121,3 +121,22 @@ def test_seek_into_cached_clip(gst_origin, test_clips, proxyd_process, peer_play
     # From the key frame at 3 s (GOP = 1 s): about half the clip, never the whole of it.
     assert 0.4 * spec.video_frames <= seeked.video_frames <= 0.6 * spec.video_frames, seeked.describe()
     wait_for_log(proxy.log_path, r"PLAY -> 200")
+
+
+@pytest.mark.parametrize("stale_if_error", [0, 60])
+def test_origin_down_when_stale(gst_origin, proxyd_process, peer_players, tmp_path, stale_if_error):
+    cache_dir = tmp_path / "cache"
+    proxy = proxy_for(proxyd_process, gst_origin, cache_dir, "--cache-ttl", "1",
+                      "--stale-if-error", str(stale_if_error))
+    url = proxy.url("/vod/clip")
+    assert peer_players.ffmpeg_play(url, transport="tcp", decode=False).ok
+    wait_for_log(proxy.log_path, COMMITTED.format("clip"))
+    gst_origin.stop()
+    _wait_expired(cache_dir)
+    result = peer_players.ffmpeg_play(url, transport="tcp", decode=False, timeout=15)
+    if stale_if_error:
+        assert result.ok, result.describe()
+        wait_for_log(proxy.log_path, r"serving stale")
+    else:
+        assert not result.ok and result.video_frames == 0
+        wait_for_log(proxy.log_path, r"DESCRIBE -> 50[24]")
