@@ -19,6 +19,7 @@ from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
 from proxyd.session import SessionTimers
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
+from proxyd.wmext.events import remote_close, remote_open
 
 if TYPE_CHECKING:
     from proxyd.split.hub import Hub
@@ -164,6 +165,7 @@ class SplitSession:
         if not self.started_reported:
             self.started_reported = True
             self.server.emit("session.started", self.started_data())
+            remote_open(self.server, self)  # [MS-WMSP] 3.2.5.11: only when the origin subscribed
         return Response(200, "OK", Headers(headers))
 
     def _join(self) -> list[RtpInfoEntry]:
@@ -324,5 +326,6 @@ class SplitSession:
         self.server.forget_session(self)
         if self.started_reported:
             self.server.emit("session.ended", {**data, "end_reason": reason})
+        remote_close(self.server, self)
         if reason == "origin_error":
             self.player.close_connection("origin session lost")

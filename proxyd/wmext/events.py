@@ -6,11 +6,12 @@ its uplink task delivers them. Player SendEvents get the [MS-WMLOG] forwarding r
 
 API for the cache and split strategies (call on the event loop):
     remote_open(server, session)            # cached content opened / split joined for a player
-    remote_close(server, session)           # ... and closed
+    remote_close(server, session)           # ... and closed (only after a reported remote_open)
+Both report only when the origin subscribed to the event type for the content.
 Players' LogPlay and SendEvent are handled here for every kind of session (relay, cache, split),
 so the remote-log for content served from cache or split needs no call from the strategies.
 `session` needs `id` and `target` (proxyd.routing.Target); its `aggregate_url` (origin content
-URL) is used when present, else target.origin_url.
+URL) or its hub's is used when present, else target.origin_url.
 """
 
 from __future__ import annotations
@@ -108,16 +109,35 @@ def legacy_log_to_remote_log(player: PlayerConnection, target: Target, session_i
 
 
 # --- proxyd's own events for content served from cache or split ([MS-WMSP] 3.2.5.11; brief 8.4.6) ---
-def _own(server, session, event_type: int, body: bytes) -> bool:
-    origin_url = getattr(session, "aggregate_url", None) or session.target.origin_url
+def content_url(session) -> str:
+    """The origin content URL of a cache or split session (its target may be a stream URL)."""
+    hub = getattr(session, "hub", None)
+    return (getattr(session, "aggregate_url", None) or getattr(hub, "aggregate_url", None)
+            or session.target.origin_url).rstrip("/")
+
+
+def _own(server, session, event_type: int) -> bool:
+    """Report one of proxyd's own events, only when the origin subscribed to it for the content."""
+    origin_url = content_url(session)
+    if not may_forward(event_type, wm_state(server).subscription(origin_url)):
+        return False
     return emit_sendevent(server, session_id=session.id, url=session.target.to_player(origin_url),
-                          origin_url=origin_url, event_type=event_type, body=body)
+                          origin_url=origin_url, event_type=event_type, body=build_remote_event(event_type))
 
 
 def remote_open(server, session) -> bool:
-    return _own(server, session, REMOTE_OPEN, build_remote_event(REMOTE_OPEN))
+    """At the first PLAY of a session served from cache or split; once per session."""
+    opened = wm_state(server).opened
+    if session in opened or not _own(server, session, REMOTE_OPEN):
+        return False
+    opened.add(session)
+    return True
 
 
 def remote_close(server, session) -> bool:
-    return _own(server, session, REMOTE_CLOSE, build_remote_event(REMOTE_CLOSE))
-
+    """At the end of a session whose remote-open was reported (so the origin sees matched pairs)."""
+    opened = wm_state(server).opened
+    if session not in opened:
+        return False
+    opened.discard(session)
+    return _own(server, session, REMOTE_CLOSE)

@@ -4,6 +4,7 @@ Supported features per origin). Bounded: oldest entries are forgotten first."""
 from __future__ import annotations
 
 import collections
+import weakref
 
 from proxyd.wm.cache_control import parse_cache_control
 from proxyd.wm.supported import parse_supported
@@ -24,6 +25,7 @@ class WmState:
         self.subscriptions: collections.OrderedDict[str, tuple[str, ...]] = collections.OrderedDict()
         self.origin_features: collections.OrderedDict[tuple[str, int], frozenset[str]] = \
             collections.OrderedDict()
+        self.opened: weakref.WeakSet = weakref.WeakSet()  # sessions whose remote-open was reported
 
     # --- x-wms-event-subscription per content ([MS-RTSP] 2.2.6.2.10) ---
     def observe_cache_control(self, origin_url: str, cache_control: str | None) -> None:
