@@ -137,6 +137,9 @@ class ReportCell(models.Model):
                                                name="reportcell_unique_key")]
 
 
+RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAINS
+
+
 class ReportPlayer(models.Model):
     """Plays per (cell key, player): exact distinct-player counts under inserts and deletes."""
 
@@ -146,7 +149,17 @@ class ReportPlayer(models.Model):
     key_hash = models.UUIDField()
     player = models.CharField(max_length=64)
     n = models.BigIntegerField()
+    prev_day = models.DateField(null=True, help_text="the player's previous day in this (origin, key); "
+                                "kept for the range grains only (rollup_sql.RANGE_GRAINS)")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["grain", "day", "origin_id", "key_hash", "player"],
                                                name="reportplayer_unique_key")]
+        indexes = [
+            # range reports: count(*) of first-in-range rows, index-only
+            models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
+                         condition=RANGE_GRAINS_Q, name="reportplayer_range"),
+            # prev_day upkeep: all days of the (origin, key, player) pairs a statement touches
+            models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=RANGE_GRAINS_Q,
+                         name="reportplayer_pair_days"),
+        ]

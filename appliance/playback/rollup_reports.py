@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import DatabaseError, connection
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Sum, Value
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Q, Sum, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
@@ -103,8 +103,11 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
         cells = cells.annotate(origin_key=NullIf(Min("origin_id"), Value(0)))
     rows = list(cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else [])))
     if not single:
-        distinct = (scoped(ReportPlayer.objects.order_by()).values(column)
-                    .annotate(n=Count("player", distinct=True)))
+        # a player's first row in the range is the one whose previous day lies before it (rollup_sql.py)
+        first_in_range = Q(prev_day__isnull=True) | Q(prev_day__lt=first) if first is not None \
+            else Q(prev_day__isnull=True)
+        distinct = (scoped(ReportPlayer.objects.order_by()).filter(first_in_range).values(column)
+                    .annotate(n=Count("*")))
         counts = {row[column]: row["n"] for row in distinct}
         for row in rows:
             row["unique_players"] = counts.get(row[column], 0)

@@ -9,6 +9,12 @@ A grain is a set of group keys: day (in the zone baked into the functions), orig
 the unique keys need no NULL handling; origin 0 also stands for "no origin". ReportPlayer counts the
 plays of each (cell, player) so that a cell's `players` is exact under inserts and deletes alike.
 Only LogPlay rows with a c_playerid count as players, as in the raw aggregate.
+
+Distinct players over a day range: in the RANGE_GRAINS each ReportPlayer row also holds prev_day, the
+player's previous play day in the same (origin, key). A player plays in [a, b) exactly when one of its
+rows there has prev_day NULL or < a (its first day in the range), so the range count is a plain
+count(*) over an index-only scan, no DISTINCT over text. prev_day is recomputed (window lag) for the
+(origin, key, player) pairs each statement touches.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ GRAINS: dict[str, tuple[bool, bool, str, str]] = {
     "so": (False, True, "c_hostexe", "c_playerversion"),
     "sd": (True, False, "c_hostexe", "c_playerversion"),
 }
+RANGE_GRAINS = ("do", "cd", "sd")  # grains read with a day range and a distinct-player count
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
 KEYS = "grain, day, origin_id, key_hash"
@@ -64,6 +71,28 @@ def _players_source(grain: str, tz: str, rows: str) -> str:
 
 def _match(alias: str, other: str, keys: str = KEYS) -> str:
     return " AND ".join(f"{alias}.{k} = {other}.{k}" for k in keys.split(", "))
+
+
+def prev_day_sql(grain: str, tz: str, rows: str) -> list[str]:
+    """Recompute prev_day for the (origin, key, player) pairs of `rows` in one grain (after add/remove)."""
+    if grain not in RANGE_GRAINS:
+        return []
+    k = _key_exprs(grain, tz)
+    pairs = (f"SELECT DISTINCT {k['origin_id']} AS origin_id, {k['key_hash']} AS key_hash, c_playerid AS player "
+             f"FROM {rows} WHERE kind = 'logplay' AND c_playerid <> ''")
+    return [f"UPDATE {PLAYER} p SET prev_day = w.prev FROM (SELECT q.id, lag(q.day) OVER "
+            "(PARTITION BY q.origin_id, q.key_hash, q.player ORDER BY q.day) AS prev "
+            f"FROM {PLAYER} q JOIN ({pairs}) a ON q.grain = '{grain}' AND q.origin_id = a.origin_id "
+            "AND q.key_hash = a.key_hash AND q.player = a.player) w "
+            "WHERE p.id = w.id AND p.prev_day IS DISTINCT FROM w.prev"]
+
+
+def backfill_prev_day_sql() -> list[str]:
+    """prev_day for every row of the RANGE_GRAINS (migration 0004)."""
+    grains = ", ".join(f"'{g}'" for g in RANGE_GRAINS)
+    return [f"UPDATE {PLAYER} p SET prev_day = w.prev FROM (SELECT id, lag(day) OVER "
+            "(PARTITION BY grain, origin_id, key_hash, player ORDER BY day) AS prev "
+            f"FROM {PLAYER} WHERE grain IN ({grains})) w WHERE p.id = w.id AND w.prev IS NOT NULL"]
 
 
 def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
@@ -106,11 +135,17 @@ def _function(name: str, statements: list[str]) -> str:
             f"BEGIN\n  {body};\n  RETURN NULL;\nEND\n$fn$")
 
 
-def install_sql(tz: str) -> list[str]:
-    """Functions and triggers for time zone `tz` (report days are calendar days there)."""
+def _statements(tz: str, rows: str, change, prev_days: bool) -> list[str]:
+    return [s for g in GRAINS for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])]
+
+
+def install_sql(tz: str, prev_days: bool = False) -> list[str]:
+    """Functions and triggers for time zone `tz` (report days are calendar days there).
+
+    prev_days=False only for migration 0003, which runs before the column exists (0004 adds it)."""
     tz = tz.replace("'", "")
-    added = [s for g in GRAINS for s in add_rows_sql(g, tz, "new_rows")]
-    removed = [s for g in GRAINS for s in remove_rows_sql(g, tz, "old_rows")]
+    added = _statements(tz, "new_rows", add_rows_sql, prev_days)
+    removed = _statements(tz, "old_rows", remove_rows_sql, prev_days)
     table = "playback_playlog"
     return [
         *uninstall_sql(),
@@ -141,7 +176,7 @@ def uninstall_sql() -> list[str]:
     ]
 
 
-def rebuild_sql(tz: str) -> list[str]:
+def rebuild_sql(tz: str, prev_days: bool = False) -> list[str]:
     """Recompute every roll-up from playback_playlog (backfill, or after a time zone change)."""
     return [f"TRUNCATE {CELL}, {PLAYER}",
-            *(s for g in GRAINS for s in add_rows_sql(g, tz.replace("'", ""), "playback_playlog"))]
+            *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days)]

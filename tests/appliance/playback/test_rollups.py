@@ -123,8 +123,12 @@ def test_migration_backfills_existing_rows(origins):
         cursor.execute("TRUNCATE playback_reportcell, playback_reportplayer")
     assert rollup_report(group="by-day", filters={}) == []
     migration = importlib.import_module("appliance.playback.migrations.0003_report_rollups")
+    prev_days = importlib.import_module("appliance.playback.migrations.0004_report_player_prev_day")
     with connection.schema_editor() as editor:
-        migration.install_rollups(None, editor)
+        migration.install_rollups(None, editor)  # rebuilds the sums and players, not prev_day
+        prev_days.install_prev_days(None, editor)
+    assert_rollups_match_raw(origins)
+    build(origins, count=40, seed=11)  # and the triggers 0004 installed keep prev_day
     assert_rollups_match_raw(origins)
 
 
