@@ -26,8 +26,9 @@ from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
 from proxyd.session import SessionTimers
-from proxyd.wm.messages import end_of_stream_request
 from proxyd.wm.supported import EOSMSG, parse_supported
+from proxyd.wmext.events import remote_close, remote_open
+from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream
 
 if TYPE_CHECKING:
     from proxyd.cache.media import EntryMedia
@@ -52,6 +53,8 @@ class ReplaySource:
     duration: float | None
     release: Callable[[int], None]
     served_from: str = "cache"
+    content_url: str = ""  # origin URL of the presentation (the entry's URL)
+    gen_id: int = 0  # X-Playlist-Gen-Id of the stored entry (0: none)
 
 
 class ReplayStream:
@@ -135,6 +138,17 @@ class ReplaySession:
     def player_session_header(self) -> str:
         return f"{self.id};timeout={self.limits.session_timeout}"
 
+    @property
+    def aggregate_url(self) -> str:
+        return self.source.content_url or self.target.origin_url
+
+    def _stale_generation(self, request: Request) -> Response | None:
+        """412 for a request naming another playlist generation than the stored entry's (3.2.5.1)."""
+        resp = generation_mismatch(request, self.source.gen_id)
+        if resp is not None and self.state != "init":
+            resp = Response(resp.status, resp.reason, resp.headers.set("Session", self.player_session_header))
+        return resp
+
     def touch(self) -> None:
         if self.timers is not None:
             self.timers.touch(self.loop.time())
@@ -150,6 +164,9 @@ class ReplaySession:
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
         if EOSMSG in parse_supported(request.headers.get("Supported")):
             self.eos_message = True
         index = self._stream_index(origin_url)
@@ -193,6 +210,9 @@ class ReplaySession:
     async def play(self, request: Request) -> Response:
         if self.state not in ("ready", "playing"):
             return Response(455, "Method Not Valid in This State", Headers())
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
         value = request.headers.get("Range")
         position = None
         if value:
@@ -227,22 +247,33 @@ class ReplaySession:
         if not self.started_reported:
             self.started_reported = True
             self.server.emit("session.started", self.started_data())
+            if self.source.served_from == "cache":  # the origin does not see this session otherwise
+                remote_open(self.server, self)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Range", format_range(shown)), ("RTP-Info", ",".join(infos))]))
 
     async def pause(self, request: Request) -> Response:
         if self.state not in ("ready", "playing"):
             return Response(455, "Method Not Valid in This State", Headers())
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
         self._stop_pump()
         self.state = "ready"
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     async def teardown(self, request: Request) -> Response:
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
         self.close("teardown")
         return Response(200, "OK", Headers())
 
     async def origin_request(self, request: Request, timeout: float | None = None) -> Response:
         """GET/SET_PARAMETER within the session: keepalives, answered here (no origin involved)."""
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     # --- pacing ---
@@ -319,10 +350,8 @@ class ReplaySession:
         if self.eos_message:  # [MS-RTSP] 3.2.4.1: RTP-Info seq = the next sequence number per stream
             streams = [(self.target.to_player(self.source.controls[i]), out.seq)
                        for i, out in enumerate(self.outs) if out is not None]
-            headers, body = end_of_stream_request(session_id=self.id, streams=streams)
-            eos = Request("SET_PARAMETER", self.play_url, Headers(headers), body)
             # After the joined media write of this loop iteration (queued first), never before it.
-            self.loop.call_soon(self.player.send_server_request, eos)
+            self.loop.call_soon(lambda: send_end_of_stream(self, streams, playlist_gen_id=self.source.gen_id))
         log.debug("%s end of media", context(self.player.peer, None, self.id))
 
     # --- timers (idle reaping, counters) ---
@@ -374,4 +403,5 @@ class ReplaySession:
         self.server.forget_session(self)
         if self.started_reported:
             self.server.emit("session.ended", {**self.counters_data(), "end_reason": reason})
+        remote_close(self.server, self)
         self.source.release(aggregate_counters(self.streams)["bytes_out"])

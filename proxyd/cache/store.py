@@ -68,6 +68,7 @@ class Entry:
     users: int = 0  # replays holding its media in memory; quota eviction waits for them
     hits: int = 0
     bytes_served: int = 0
+    stale_reported: bool = False  # `stale` sent since the last commit or freshness update
 
     @property
     def url(self) -> str:
@@ -172,6 +173,13 @@ class CacheStore:
         os.replace(tmp, directory / META)
         _fsync_dir(directory)
         entry.body = body
+        entry.stale_reported = False
+
+    def mark_stale(self, entry: Entry) -> None:
+        """Report `stale` once when an entry is found expired (before it is revalidated)."""
+        if not entry.stale_reported and self.entries.get(entry.url) is entry:
+            entry.stale_reported = True
+            self.report(entry, "stale")
 
     # --- reading ---
     def read_media(self, entry: Entry) -> EntryMedia | None:

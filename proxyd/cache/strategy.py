@@ -27,6 +27,7 @@ from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
 from proxyd.wm.messages import get_content_info_request
 from proxyd.wm.supported import parse_supported
 from proxyd.wm.validators import comparable, content_changed
+from proxyd.wmext.playlist import generation_mismatch, parse_gen_id
 
 log = get_logger("cache")
 
@@ -86,6 +87,7 @@ class CacheStrategy:
         if entry is not None:
             if entry.fresh(now):
                 return await self._hit(player, request, target, entry, now)
+            self.store.mark_stale(entry)
             return await self._revalidate(player, request, target, entry, policy, now)
         fill = self.fills.get(url)
         if fill is not None:
@@ -147,13 +149,17 @@ class CacheStrategy:
             source = ReplaySource(fill.media, [s.control for s in fill.streams],
                                   [s.clock_rate for s in fill.streams],
                                   [s.rtptime0 for s in fill.streams], fill.duration,
-                                  release=lambda n: None, served_from="origin")
+                                  release=lambda n: None, served_from="origin", content_url=fill.url,
+                                  gen_id=stored_gen_id(fill.body))
             return ReplaySession(self.server, player, target, source)
 
         self._claim(player, request, make)
         return self._sdp_response(target, fill.body, None)
 
     async def _hit(self, player, request, target, entry: Entry, now: float) -> Response | None:
+        stale_generation = generation_mismatch(request, stored_gen_id(entry.body))
+        if stale_generation is not None:  # 3.2.5.1 step 3, as the origin would answer it
+            return stale_generation
         loaded = self.loaded.get(entry.url)
         if loaded is None or loaded[0] is not entry:
             media = await asyncio.to_thread(self.store.read_media, entry)
@@ -173,7 +179,8 @@ class CacheStrategy:
             self.store.acquire(entry)
             streams = body["streams"]
             source = ReplaySource(media, [s["control"] for s in streams], [s["clock_rate"] for s in streams],
-                                  [s["rtptime0"] for s in streams], body.get("duration"), release=release)
+                                  [s["rtptime0"] for s in streams], body.get("duration"), release=release,
+                                  content_url=entry.url, gen_id=stored_gen_id(body))
             return ReplaySession(self.server, player, target, source)
 
         self._claim(player, request, make)
@@ -252,6 +259,14 @@ class CacheStrategy:
         return await OriginClient.connect(target.origin_host, target.origin_port, limits=self.server.parser_limits,
                                           connect_timeout=limits.origin_connect_timeout,
                                           response_timeout=limits.origin_response_timeout)
+
+
+def stored_gen_id(body: dict) -> int:
+    """The X-Playlist-Gen-Id the origin answered the stored DESCRIBE with (0: none)."""
+    for name, value in body.get("headers", []):
+        if name.lower() == "x-playlist-gen-id":
+            return parse_gen_id(value) or 0
+    return 0
 
 
 def cache_strategy(server) -> CacheStrategy | None:

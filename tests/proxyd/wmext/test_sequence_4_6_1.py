@@ -2,14 +2,13 @@
 GetContentInfo (3.1.4.1, 4.6.3), changed content fetched again. The WMPlayer-style player sends
 LogConnect, LogPlay (4.5.1/4.5.2 samples) and a SendEvent remote-log on every play.
 
-All parts run with the cache strategy active. The / stale / changed parts depend on the
-caching engineer's proxyd/cache (issue 4) answering DESCRIBE from the store: they are xfail
-(non-strict) until that lands and are expected to pass afterwards without edits.
+All parts run with the cache strategy active. Sessions served from cache report remote-open at
+PLAY and remote-close at their end ([MS-WMSP] 3.2.5.11) because the origin subscribed to them.
 """
 
 from __future__ import annotations
 
-import pytest
+import time
 
 from tests.proxyd.wmext.harness import proxy_url, running_proxy
 from tests.wmorigin.player import WMPlayer
@@ -23,8 +22,6 @@ async def play(url):
     return result
 
 
-@pytest.mark.xfail(strict=False, reason="with --cache-dir the cache strategy claims the miss; its session sends "
-                   "no EndOfStream yet (proxyd.wmext.playlist.send_end_of_stream is there for it)")
 async def test_miss_relays_from_the_origin_and_reports_logs(wm_origin, tmp_path):
     wm_origin.set_entry("/clip.wmv", seed="461", duration_ms=800)
     async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
@@ -37,7 +34,6 @@ async def test_miss_relays_from_the_origin_and_reports_logs(wm_origin, tmp_path)
     assert all(e["subscribed"] for e in sink.of("sendevent"))
 
 
-@pytest.mark.xfail(strict=False, reason="needs proxyd/cache (issue 4) serving hits; passes once it lands")
 async def test_fresh_hit_stale_revalidated_and_changed_content(wm_origin, tmp_path):
     wm_origin.set_entry("/clip.wmv", seed="461", duration_ms=800, max_age=3600)
     async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
@@ -53,12 +49,32 @@ async def test_fresh_hit_stale_revalidated_and_changed_content(wm_origin, tmp_pa
         assert hit.entries[0].streams[2].asf_packets == first.entries[0].streams[2].asf_packets
         assert any(e["event_type"] == "remote-open" for e in sink.of("sendevent"))
 
-        wm_origin.set_cache_control("/clip.wmv", None)
-        wm_origin.entries["/clip.wmv"].max_age = 0  # the stored copy is now stale at once
+        await sink.wait_for(lambda: events_of(sink, "remote-close") == 1)
+        assert events_of(sink, "remote-open") == 1  # once each, for the cache-served session only
+        assert all(e["subscribed"] for e in sink.of("sendevent"))
+
+        # The origin's new max-age cannot reach a stored copy (its freshness is the Cache-Control it was
+        # stored with): age the stored copy as time passing would, then revalidate.
         wm_origin.set_entry("/clip.wmv", seed="461", duration_ms=800, max_age=0)
-        await play(url)  # stale hit: revalidated with GCI, unchanged, served from cache
-        assert wm_origin.count("GetContentInfo", "/clip.wmv") >= 1
+        store = server.cache_store
+        store.update(store.lookup(wm_origin.url("/clip.wmv")), expires_at=time.time() - 1)
+        plays = wm_origin.count("PLAY", "/clip.wmv")
+        revalidated = await play(url)  # stale hit: revalidated with GCI, unchanged, served from cache
+        assert wm_origin.count("GetContentInfo", "/clip.wmv") == 1
+        assert wm_origin.count("DESCRIBE", "/clip.wmv") == describes
+        assert wm_origin.count("PLAY", "/clip.wmv") == plays
+        assert revalidated.entries[0].streams[2].asf_packets == first.entries[0].streams[2].asf_packets
+        states = [c["state"] for c in sink.of("cache.changed")]
+        assert states[-2:] == ["stale", "complete"]
 
         wm_origin.change_content("/clip.wmv")
         changed = await play(url)  # changed content: fetched again
         assert changed.entries[0].streams[2].asf_packets != first.entries[0].streams[2].asf_packets
+        assert wm_origin.count("DESCRIBE", "/clip.wmv") == describes + 1
+        await sink.wait_for(lambda: [c["state"] for c in sink.of("cache.changed")][-1] == "complete")
+        assert [c["state"] for c in sink.of("cache.changed")][len(states):] == \
+            ["stale", "purged", "filling", "complete"]
+
+
+def events_of(sink, event_type: str) -> int:
+    return sum(1 for e in sink.of("sendevent") if e["event_type"] == event_type)
