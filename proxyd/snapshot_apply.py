@@ -13,11 +13,17 @@
 - purges: handed to the cache store (proxyd.cache.store.CacheStore.purge(url=...) or
   purge(prefix=...)), found as `server.cache_store` or a serving strategy's `store`; without a
   cache nothing is stored on this node, so there is nothing to remove.
+- cache policies: every origin's cache_policy / cache_ttl / stale_if_error (live origins: never
+  cached) go to CacheStrategy.set_origin_policies; origins not listed keep the command-line policy.
+- prestuff: each request id is handed once to CacheStrategy.prestuff(url) (a fill without a
+  player); one that could not start (origin down, not cacheable) is tried again with a later
+  snapshot that still lists it. Without a cache there is nothing to fill into.
 - origin credentials: not used yet; the relay's OriginClient does not answer 401 challenges.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import TYPE_CHECKING
@@ -70,6 +76,8 @@ class SnapshotApplier:
         self.server = server
         self.cli_config = server.config  # the command-line routes, kept for every rebuild
         self.done_purges: set[int] = set()
+        self.started_prestuff: set[int] = set()
+        self.prestuff_tasks: set[asyncio.Task] = set()
         self.last_routes: tuple[Route, ...] = server.config.routes
 
     def apply(self, snapshot: Snapshot) -> None:
@@ -77,6 +85,8 @@ class SnapshotApplier:
         self._apply_routes(snapshot)
         self._terminate(snapshot.terminate_sessions)
         self._purge(snapshot)
+        self._cache_policies(snapshot)
+        self._prestuff(snapshot)
 
     def _apply_routes(self, snapshot: Snapshot) -> None:
         control_routes, transports = snapshot_routes(snapshot.origins)
@@ -121,6 +131,45 @@ class SnapshotApplier:
                 self.done_purges.discard(purge.id)  # retried with the next snapshot
         live = {p.id for p in snapshot.purges}
         self.done_purges &= live  # bounded by the snapshot's own purge list
+
+
+    def _cache_policies(self, snapshot: Snapshot) -> None:
+        strategy = cache_strategy_of(self.server)
+        if strategy is not None:
+            strategy.set_origin_policies(snapshot.origins)
+
+    def _prestuff(self, snapshot: Snapshot) -> None:
+        self.started_prestuff &= {p.id for p in snapshot.prestuff}  # bounded by the snapshot's list
+        strategy = cache_strategy_of(self.server)
+        if strategy is None:
+            return
+        for request in snapshot.prestuff:
+            if request.id in self.started_prestuff:
+                continue
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # applied before the server runs: the next snapshot starts it
+                return
+            self.started_prestuff.add(request.id)
+            task = loop.create_task(self._run_prestuff(strategy, request.id, request.url))
+            self.prestuff_tasks.add(task)
+            task.add_done_callback(self.prestuff_tasks.discard)
+
+    async def _run_prestuff(self, strategy, request_id: int, url: str) -> None:
+        try:
+            started = await strategy.prestuff(url)
+        except Exception:  # a cache bug must not take the applier down
+            log.exception("prestuff %d of %s failed", request_id, url)
+            started = False
+        if not started:
+            self.started_prestuff.discard(request_id)
+
+
+def cache_strategy_of(server: ProxyServer):
+    """The node's cache serving strategy (proxyd.cache), or None when this node has no cache."""
+    from proxyd.serving import strategies_for
+
+    return next((s for s in strategies_for(server) if callable(getattr(s, "set_origin_policies", None))), None)
 
 
 def cache_store_of(server: ProxyServer):

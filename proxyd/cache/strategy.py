@@ -16,6 +16,7 @@ import weakref
 
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
+from proxyd.cache.prestuff import prestuff
 from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
@@ -61,6 +62,10 @@ class CacheStrategy:
             if kind in ("obey", "force_ttl", "never"):
                 policies[o.base_url.rstrip("/")] = OriginPolicy(kind, int(o.cache_ttl), int(o.stale_if_error))
         self.origin_policies = policies
+
+    async def prestuff(self, url: str) -> bool:
+        """Fill an origin URL ahead of players (control-plane prestuff); see proxyd.cache.prestuff."""
+        return await prestuff(self, url)
 
     def policy_for(self, url: str) -> OriginPolicy:
         best = ""

@@ -1,0 +1,84 @@
+"""Prestuff: fill an origin URL into the cache ahead of any player (control-plane `prestuff` entries).
+
+The fill is the same Fill a player's miss starts (one origin session over TCP, committed only when
+complete, Speed when the origin offers fastcache), shared with players that arrive meanwhile. The
+origin's Cache-Control and the operator's policy still decide whether the URL may be stored.
+Outcomes are reported as cache.changed: `filling` then `complete`/`incomplete`; a URL already
+stored fresh is reported `complete` again so the control plane can close the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from proxyd.cache.freshness import decide
+from proxyd.cache.recorder import Fill, describe_body
+from proxyd.log import get_logger
+from proxyd.rtsp.errors import RtspError
+from proxyd.rtsp.events import Headers
+from proxyd.rtsp.headers import split_rtsp_url
+from proxyd.upstream import OriginClient, OriginError
+
+if TYPE_CHECKING:
+    from proxyd.cache.strategy import CacheStrategy
+
+log = get_logger("cache.prestuff")
+
+
+async def prestuff(strategy: CacheStrategy, url: str) -> bool:
+    """Fill `url` (an origin URL) into the cache; True when it is stored or being filled, False when
+    it cannot be (unreachable origin, refused, not cacheable, live): worth asking again later."""
+    url = url.rstrip("/")
+    store = strategy.store
+    entry = store.lookup(url)
+    if entry is not None and entry.fresh(time.time()):
+        store.report(entry, "complete")
+        return True
+    if url in strategy.fills:
+        return True
+    pending = strategy.describing.get(url)
+    if pending is not None:  # a player's miss is asking the origin: its fill (if any) serves us too
+        await asyncio.shield(pending)
+        return await prestuff(strategy, url)
+    try:
+        parts = split_rtsp_url(url)
+    except RtspError as exc:
+        log.warning("cache: prestuff of %r ignored: %s", url, exc)
+        return False
+    strategy.describing[url] = asyncio.get_running_loop().create_future()
+    try:
+        return await _describe_and_fill(strategy, url, parts.host, parts.port)
+    finally:
+        strategy.describing.pop(url).set_result(None)
+
+
+async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port: int) -> bool:
+    server = strategy.server
+    limits = server.config.limits
+    try:
+        client = await OriginClient.connect(host, port, limits=server.parser_limits,
+                                            connect_timeout=limits.origin_connect_timeout,
+                                            response_timeout=limits.origin_response_timeout)
+    except OriginError as exc:
+        log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
+        return False
+    try:
+        resp = await client.request("DESCRIBE", url, Headers([("Accept", "application/sdp")]))
+    except OriginError as exc:
+        client.close()
+        log.warning("cache: prestuff of %s: DESCRIBE failed (%s)", url, exc.detail)
+        return False
+    decision = decide(resp, strategy.policy_for(url), live_by_operator=False)
+    if resp.status != 200 or not decision.cacheable:
+        client.close()
+        why = f"status {resp.status}" if resp.status != 200 else decision.reason
+        log.warning("cache: prestuff of %s not possible (%s)", url, why)
+        strategy.store.report(None, "incomplete", {"url": url})
+        return False
+    fill = Fill(strategy.store, client, describe_body(url, resp, decision, time.time()),
+                max_bytes=strategy.store.max_bytes, on_done=strategy._fill_done)
+    strategy.fills[url] = fill.start()
+    log.info("cache: prestuffing %s", url)
+    return True
