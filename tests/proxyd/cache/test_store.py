@@ -107,3 +107,16 @@ def test_seek_index_goes_to_preceding_key_frame():
     assert m.seek_index(200_000) == 4
     assert m.seek_index(320_000) == 8
     assert m.seek_index(0) == 0
+
+
+def test_stale_is_reported_once_until_freshness_is_renewed(store, events):
+    entry = store.commit(body("rtsp://o/a"), media())
+    store.mark_stale(entry)
+    store.mark_stale(entry)  # a second player finding it expired: no second report
+    store.update(entry, expires_at=10.0)
+    store.report(entry, "complete")
+    store.mark_stale(entry)
+    assert [d["state"] for k, d in events if k == "cache.changed"] == ["complete", "stale", "complete", "stale"]
+    store.purge(url="rtsp://o/a")
+    store.mark_stale(entry)  # gone from the store: nothing to report
+    assert [d["state"] for k, d in events][-1] == "purged"
