@@ -3,14 +3,18 @@ splitting it (`--live /bench`: one origin session for all K) and through a --ref
 
     .venv/bin/python -m bench.split --clients 1,10,50,200 --seconds 10 --transport mixed --bitrate 4000
 
+Every mode starts from a freshly started origin: gst-rtsp-server 1.22 stalls its shared live media
+after a few dozen direct TCP clients, and a stalled origin must not be blamed on the next mode.
 Prints bench.relay's table (ok share, frames vs direct, median time to first frame, proxyd CPU and
-CPU ms per delivered client-stream-second, peak RSS, origin sessions) and, per K, proxyd's CPU
-seconds per client-stream-second against live555ProxyServer's 0.0037 at K=50, 4 Mbit/s, and the
-goal of half that with no failed client. Exit status 2 when proxyd could not start or died.
+CPU ms per delivered client-stream-second, peak RSS, origin sessions), per mode the success per
+transport with the reason of every failure, and, per K, proxyd's CPU seconds per client-stream-second
+against live555ProxyServer's 0.0037 at K=50, 4 Mbit/s, and the goal of half that with no failed
+client. Exit status 2 when proxyd could not start or died.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.players_pool import summarize  # noqa: E402
 from bench.relay import (  # noqa: E402
     LIVE_MOUNT,
     ROUTE_PREFIX,
@@ -31,6 +36,7 @@ from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 
 LIVE555_CPU_PER_CSS = 0.0037  # live555ProxyServer, K=50, 4 Mbit/s, this machine class
 GOAL_CPU_PER_CSS = LIVE555_CPU_PER_CSS / 2
+MODES = ("direct", "proxyd")
 
 
 def verdict(row: ModeResult, expected_frames: float, fps: int) -> str:
@@ -47,14 +53,31 @@ def verdict(row: ModeResult, expected_frames: float, fps: int) -> str:
             f"{'MET' if met else 'NOT MET'}")
 
 
-def main(argv: list[str]) -> int:
-    if not any(a.startswith("--clients") for a in argv):
-        argv = ["--clients", "1,10,50", *argv]
-    if not any(a.startswith("--transport") for a in argv):
-        argv = ["--transport", "mixed", *argv]
-    args = parse_args(argv)
+def split_args(argv: list[str]) -> argparse.Namespace:
+    """bench.relay's options plus --modes (which of direct/proxyd to run)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--modes", default=",".join(MODES),
+                     help="comma-separated modes to run: direct, proxyd (default both)")
+    own, rest = pre.parse_known_args(argv)
+    if not any(a.startswith("--clients") for a in rest):
+        rest = ["--clients", "1,10,50", *rest]
+    if not any(a.startswith("--transport") for a in rest):
+        rest = ["--transport", "mixed", *rest]
+    args = parse_args(rest)
+    args.modes = [m.strip() for m in own.modes.split(",") if m.strip()]
+    unknown = set(args.modes) - set(MODES)
+    if unknown or not args.modes:
+        raise SystemExit(f"--modes takes {', '.join(MODES)}, not {own.modes!r}")
+    if args.skip_proxyd and "proxyd" in args.modes:
+        args.modes.remove("proxyd")
     args.proxyd_arg = ["--live", ROUTE_PREFIX, *args.proxyd_arg]
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = split_args(argv)
     live = LiveOptions(bitrate_kbps=args.bitrate, gop_frames=args.gop, pattern="snow")
+    expected = args.seconds * live.fps
     rows: list[ModeResult] = []
     direct_frames: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
@@ -64,24 +87,37 @@ def main(argv: list[str]) -> int:
             print(f"origin {origin.url(LIVE_MOUNT)}: {args.bitrate} kbit/s, GOP {args.gop}, "
                   f"{args.transport}, {args.seconds:g} s per player", file=sys.stderr)
             for index, k in enumerate(args.client_counts):
-                if index:
-                    origin.restart()
-                round_rows = [measure("direct", origin.url(LIVE_MOUNT), k, args, proxyd=None, origin=origin)]
-                direct_frames[index] = round_rows[0].video_frames
-                if not args.skip_proxyd:
-                    round_rows.append(run_proxied(k, args, origin, workdir))
+                round_rows = []
+                for n, mode in enumerate(args.modes):
+                    if index or n:
+                        origin.restart()  # a fresh origin per measurement: no state carried over
+                    if mode == "direct":
+                        row = measure("direct", origin.url(LIVE_MOUNT), k, args, proxyd=None, origin=origin)
+                        direct_frames[index] = row.video_frames
+                    else:
+                        row = run_proxied(k, args, origin, workdir)
+                    round_rows.append(row)
+                    print(f"K={k} {mode}: {summarize(row.results, expected)}", file=sys.stderr)
                 if args.reference_url:
                     round_rows.append(measure("reference", args.reference_url, k, args, proxyd=None,
                                               origin=origin))
                 for row in round_rows:
                     row.round_index = index
                 rows.extend(round_rows)
-                print(f"K={k} done", file=sys.stderr)
+            if args.verbose:
+                for row in rows:
+                    for p in row.results:
+                        if not p.ok:
+                            print(f"{row.mode} K={row.clients} {p.describe()}", file=sys.stderr)
         print(format_table(rows, direct_frames, args, live.fps))
         print()
         for row in rows:
+            if row.results:
+                print(f"{row.mode:>9} K={row.clients}: {summarize(row.results, expected)}")
+        print()
+        for row in rows:
             if row.mode == "proxyd":
-                print(verdict(row, args.seconds * live.fps, live.fps))
+                print(verdict(row, expected, live.fps))
         for row in rows:
             if row.error:
                 print(f"\n{row.mode} K={row.clients}: {row.error}", file=sys.stderr)
