@@ -4,7 +4,9 @@ The first DESCRIBE creates the hub with the origin connection it used; the hub S
 and PLAYs once. Players attach at SETUP and join the fan-out at PLAY. When the last player leaves,
 the origin session lingers (`--split-linger`) then is torn down. When the origin session fails, the
 hub reconnects with capped backoff while players wait; past `--split-reconnect-wait` every player
-gets an RTCP BYE and its session ends (origin_error).
+gets an RTCP BYE and its session ends (origin_error). An origin session that answers PLAY but
+stops sending media (or never starts) counts as lost after `split_media_timeout` seconds: players
+would otherwise wait in silence for as long as the origin keeps answering keepalives.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 log = get_logger("split")
 
 BACKOFF_START = 0.25
+# Default until Limits has a split_media_timeout field (proxyd/config.py, not this package's file).
+MEDIA_TIMEOUT_DEFAULT = 5.0
 
 
 class Hub:
@@ -66,6 +70,8 @@ class Hub:
         self.reconnects = 0
         self.end_reason = ""
         self.task: asyncio.Task | None = None
+        self.media_timeout = float(getattr(self.limits, "split_media_timeout", MEDIA_TIMEOUT_DEFAULT))
+        self.media_stalls = 0
 
     @staticmethod
     def _is_h264(media) -> bool:
@@ -182,9 +188,12 @@ class Hub:
             for stream in self.streams:
                 stream.remap = True
             if self.origin is not None:
-                self.origin.on_frame = self.origin.on_lost = self.origin.on_request = None
-                self.origin.close()
-                self.origin = None
+                origin, self.origin = self.origin, None
+                origin.on_frame = origin.on_lost = origin.on_request = None
+                if self.origin_session and origin.is_open:  # e.g. a media stall: free it at the origin
+                    self.server.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+                else:
+                    origin.close()
             waited = self.loop.time() - lost_at
             if waited >= self.limits.split_reconnect_wait:
                 self.end("origin_error", f"origin unavailable for {waited:.1f}s: {why}")
@@ -256,19 +265,37 @@ class Hub:
                 stream.origin_rtcp_addr = (stream.origin_ip, high if high != low else low + 1)
         return resp
 
+    def _packets_in(self) -> int:
+        return sum(stream.packets_in for stream in self.streams)
+
     async def _keepalive_until_lost(self) -> None:
+        """Keep the origin session alive until its connection closes; raise OriginError when no
+        media arrived for `media_timeout` seconds."""
         interval = max(1.0, self.origin_timeout * self.limits.keepalive_fraction)
+        check = min(interval, self.media_timeout / 2)
         method = "GET_PARAMETER"
+        now = self.loop.time()
+        next_keepalive = now + interval
+        seen, seen_at = self._packets_in(), now
         while True:
             try:
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(check):
                     await self.origin.closed.wait()
                 return
             except TimeoutError:
                 pass
-            resp = await self.origin.request(method, self.aggregate_url, self._headers())
-            if resp.status >= 400 and method != "OPTIONS":
-                method = "OPTIONS"
+            now = self.loop.time()
+            count = self._packets_in()
+            if count != seen:
+                seen, seen_at = count, now
+            elif now - seen_at >= self.media_timeout:
+                self.media_stalls += 1
+                raise OriginError(504, "Gateway Timeout", f"no media from the origin for {now - seen_at:.1f}s")
+            if now >= next_keepalive:
+                next_keepalive = now + interval
+                resp = await self.origin.request(method, self.aggregate_url, self._headers())
+                if resp.status >= 400 and method != "OPTIONS":
+                    method = "OPTIONS"
 
     def _on_origin_frame(self, channel: int, payload: bytes) -> None:
         entry = self.origin_channels.get(channel)
