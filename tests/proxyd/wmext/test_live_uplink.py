@@ -130,3 +130,28 @@ def test_events_made_while_the_control_plane_was_down_are_delivered_once(
     assert wm_origin.wait_for(lambda: len(received_remote_logs(wm_origin)) == 2, timeout=10)
     for event in received_remote_logs(wm_origin):
         assert_rewritten(event, wm_origin, "/clip.wmv")
+
+
+def test_cache_served_session_sends_remote_open_and_close_once_through_the_uplink(
+        live_server, celery_worker_process, wm_origin, proxyd_process, tmp_path):
+    from appliance.uplink.models import UplinkEvent, UplinkState
+    from tests.appliance.factories import ProxyNodeFactory
+
+    node = ProxyNodeFactory(name="wm-cache-node")
+    wm_origin.set_entry("/clip.wmv", seed="cached", duration_ms=800, max_age=3600)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("")}, cache_dir=tmp_path / "cache",
+                           extra_args=control_args(live_server.url, node, tmp_path / "state"))
+    url = f"rtsp://127.0.0.1:{proxy.port}/wm/clip.wmv"
+    for _ in range(2):  # a miss (filled), then a hit served from the cache
+        result = asyncio.run(WMPlayer(url, speed=5, send_event=False).run())
+        assert result.error is None, result.error
+    assert wm_origin.count("PLAY", "/clip.wmv") == 1
+
+    # Converted legacy LogPlay per play (2) + remote-open and remote-close of the cache-served play.
+    wait_until(lambda: UplinkEvent.objects.filter(state=UplinkState.SENT).count() == 4, timeout=45,
+               what="four uplink events sent")
+    assert wm_origin.wait_for(lambda: len(wm_origin.send_events) == 4, timeout=10)
+    by_type = sorted(e.parsed.event_type for e in wm_origin.send_events if e.parsed is not None)
+    assert by_type == [28, 29, 30, 30]  # remote-open, remote-close once each ([MS-WMSP] 2.2.5)
+    for event in wm_origin.send_events:
+        assert event.error is None and event.url == wm_origin.url("/clip.wmv")
