@@ -27,8 +27,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
+        # get_or_create: transactional tests flush the groups the data migration made.
         for name in extracted or ():
-            self.groups.add(Group.objects.get(name=name))
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
 
 
 class ProxyNodeFactory(factory.django.DjangoModelFactory):
