@@ -124,6 +124,8 @@ class ReportCell(models.Model):
     key_b = models.TextField(blank=True)
     plays = models.BigIntegerField()
     players = models.BigIntegerField(help_text="distinct non-empty c_playerid in this cell")
+    first_players = models.BigIntegerField(default=0, db_default=0, help_text="range grains: players whose "
+                                           "first day in this (origin, key) is this cell's day (rollup_sql.py)")
     duration_sum = models.DecimalField(max_digits=40, decimal_places=0)
     bw_sum = models.DecimalField(max_digits=40, decimal_places=0)
     bw_n = models.BigIntegerField()
@@ -162,4 +164,7 @@ class ReportPlayer(models.Model):
             # prev_day upkeep: all days of the (origin, key, player) pairs a statement touches
             models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=RANGE_GRAINS_Q,
                          name="reportplayer_pair_days"),
+            # range reports: players back after a gap, added to the cells' first_players
+            models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
+                         condition=RANGE_GRAINS_Q & models.Q(prev_day__isnull=False), name="reportplayer_returning"),
         ]

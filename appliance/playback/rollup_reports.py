@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import DatabaseError, connection
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Q, Sum, Value
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Sum, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
@@ -97,7 +97,8 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
         return queryset
 
     single = group == "by-day" or not has_range  # one cell per output row: its `players` is exact
-    players = Cast(Sum("players"), BigIntegerField()) if single else Value(0)
+    # a range's players: first-ever days in it (cells' first_players) + rows back after a gap (rollup_sql.py)
+    players = Cast(Sum("players" if single else "first_players"), BigIntegerField())
     cells = scoped(ReportCell.objects.order_by()).values(column).annotate(**_metrics(players))
     if column == "key_hash":
         cells = cells.annotate(key_a=Min("key_a"), key_b=Min("key_b"))
@@ -105,15 +106,12 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
     if column == "origin_id":
         cells = cells.annotate(origin_key=NullIf(Min("origin_id"), Value(0)))
     rows = list(cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else [])))
-    if not single:
-        # a player's first row in the range is the one whose previous day lies before it (rollup_sql.py)
-        first_in_range = Q(prev_day__isnull=True) | Q(prev_day__lt=first) if first is not None \
-            else Q(prev_day__isnull=True)
-        distinct = (scoped(ReportPlayer.objects.order_by()).filter(first_in_range).values(column)
-                    .annotate(n=Count("*")))
-        counts = {row[column]: row["n"] for row in distinct}
+    if not single and first is not None:
+        returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first).values(column)
+                     .annotate(n=Count("*")))
+        counts = {row[column]: row["n"] for row in returning}
         for row in rows:
-            row["unique_players"] = counts.get(row[column], 0)
+            row["unique_players"] += counts.get(row[column], 0)
     return [_output(group, row) for row in _with_origin_names(group, rows)]
 
 

@@ -180,3 +180,43 @@ def rebuild_sql(tz: str, prev_days: bool = False) -> list[str]:
     """Recompute every roll-up from playback_playlog (backfill, or after a time zone change)."""
     return [f"TRUNCATE {CELL}, {PLAYER}",
             *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days)]
+
+
+# ReportCell.first_players: the cell's ReportPlayer rows with prev_day NULL (a player's first day in its
+# (origin, key)), kept by triggers on ReportPlayer. A range's distinct players are then sum(first_players)
+# over its cells plus the few rows whose prev_day lies before the range (partial index), not a count over
+# every player row of the range.
+_FIRST_ROWS = "SELECT grain, day, origin_id, key_hash, {sign} AS k FROM {rows} WHERE prev_day IS NULL AND grain IN ({grains})"
+_FIRST_TRIGGERS = {"insert": ["new_p"], "delete": ["old_p"], "update": ["new_p", "old_p"]}
+
+
+def _first_players_delta(relations: list[str]) -> str:
+    grains = ", ".join(f"'{g}'" for g in RANGE_GRAINS)
+    parts = " UNION ALL ".join(_FIRST_ROWS.format(sign="1" if r == "new_p" else "-1", rows=r, grains=grains)
+                               for r in relations)
+    return (f"UPDATE {CELL} c SET first_players = c.first_players + d.k FROM (SELECT {KEYS}, sum(k) AS k "
+            f"FROM ({parts}) f GROUP BY 1, 2, 3, 4 HAVING sum(k) <> 0) d WHERE {_match('c', 'd')}")
+
+
+def install_first_players_sql() -> list[str]:
+    """Triggers on ReportPlayer keeping ReportCell.first_players (migration 0005)."""
+    statements = uninstall_first_players_sql()
+    for op, relations in _FIRST_TRIGGERS.items():
+        name = f"playback_first_players_{op}"
+        refs = " ".join(f"{'NEW' if r == 'new_p' else 'OLD'} TABLE AS {r}" for r in relations)
+        statements += [_function(name, [_first_players_delta(relations)]),
+                       f"CREATE TRIGGER {name} AFTER {op.upper()} ON {PLAYER} REFERENCING {refs} "
+                       f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"]
+    return statements
+
+
+def uninstall_first_players_sql() -> list[str]:
+    return [s for op in _FIRST_TRIGGERS for s in (f"DROP TRIGGER IF EXISTS playback_first_players_{op} ON {PLAYER}",
+                                                  f"DROP FUNCTION IF EXISTS playback_first_players_{op}()")]
+
+
+def backfill_first_players_sql() -> list[str]:
+    """first_players for the cells that exist when the column is added (default 0)."""
+    grains = ", ".join(f"'{g}'" for g in RANGE_GRAINS)
+    return [f"UPDATE {CELL} c SET first_players = f.k FROM (SELECT {KEYS}, count(*) AS k FROM {PLAYER} "
+            f"WHERE prev_day IS NULL AND grain IN ({grains}) GROUP BY 1, 2, 3, 4) f WHERE {_match('c', 'f')}"]

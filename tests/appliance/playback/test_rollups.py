@@ -30,7 +30,8 @@ def midnight(days: int) -> dt.datetime:
 
 FILTERS = [
     {}, {"since": midnight(1)}, {"until": midnight(3)}, {"since": midnight(1), "until": midnight(3)},
-    {"origin": "first"}, {"origin": "first", "since": midnight(2)},
+    {"origin": "first"}, {"origin": "first", "since": midnight(2)}, {"since": midnight(2), "until": midnight(4)},
+    {"since": midnight(4)}, {"until": midnight(1)},
 ]
 
 
@@ -128,7 +129,25 @@ def test_migration_backfills_existing_rows(origins):
         migration.install_rollups(None, editor)  # rebuilds the sums and players, not prev_day
         prev_days.install_prev_days(None, editor)
     assert_rollups_match_raw(origins)
+    with connection.cursor() as cursor:  # cells as 0005 found them: the column's default
+        cursor.execute("UPDATE playback_reportcell SET first_players = 0")
+    first_players = importlib.import_module("appliance.playback.migrations.0005_report_cell_first_players")
+    with connection.schema_editor() as editor:
+        first_players.install_first_players(None, editor)
+    assert_rollups_match_raw(origins)
     build(origins, count=40, seed=11)  # and the triggers 0004 installed keep prev_day
+    assert_rollups_match_raw(origins)
+
+
+def test_range_players_count_returning_players_once(origins):
+    """A player back after a gap that spans the range start counts through prev_day, not first_players."""
+    node = ProxyNodeFactory()
+    for player, days in {"A": [0, 3, 4], "B": [2, 3], "C": [3], "D": [0]}.items():
+        for day in days:
+            PlayLogFactory(node=node, origin=origins[0], url="rtsp://p/x", kind="logplay", c_playerid=player,
+                           logged_at=midnight(day) + dt.timedelta(hours=5))
+    rows = rollup_report(group="by-content", filters={"since": midnight(3), "until": midnight(5)})
+    assert [r["unique_players"] for r in rows] == [3]  # A (back from day 0), B (from day 2), C (new)
     assert_rollups_match_raw(origins)
 
 
