@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.players_pool import summarize  # noqa: E402
+from bench.players_pool import failure_reason, summarize  # noqa: E402
 from bench.relay import (  # noqa: E402
     LIVE_MOUNT,
     ROUTE_PREFIX,
@@ -104,11 +104,15 @@ def main(argv: list[str]) -> int:
                 for row in round_rows:
                     row.round_index = index
                 rows.extend(round_rows)
-            if args.verbose:
+            # Every failed player's details (stderr tail, frames, wall time) are kept in the workdir.
+            with open(workdir / "failed-players.txt", "w") as f:
                 for row in rows:
                     for p in row.results:
-                        if not p.ok:
-                            print(f"{row.mode} K={row.clients} {p.describe()}", file=sys.stderr)
+                        if failure_reason(p, expected) is not None:
+                            text = f"{row.mode} K={row.clients} {p.describe()}\n"
+                            f.write(text)
+                            if args.verbose:
+                                print(text, file=sys.stderr)
         print(format_table(rows, direct_frames, args, live.fps))
         print()
         for row in rows:
