@@ -43,6 +43,7 @@ LIMIT_HELP = {
     "split_backoff_max": "longest pause (seconds) between split origin reconnect attempts",
     "split_gop_max_bytes": "most bytes kept since the last key frame for late joiners of a split",
     "split_keyframe_wait": "seconds a split PLAY waits for a first key frame so the player starts decodable",
+    "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
 }
 
 

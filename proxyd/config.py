@@ -39,6 +39,7 @@ class Limits:
     split_backoff_max: float = 5.0
     split_gop_max_bytes: int = 4 << 20
     split_keyframe_wait: float = 3.0
+    split_media_timeout: float = 5.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

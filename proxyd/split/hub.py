@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 log = get_logger("split")
 
 BACKOFF_START = 0.25
-# Default until Limits has a split_media_timeout field (proxyd/config.py, not this package's file).
-MEDIA_TIMEOUT_DEFAULT = 5.0
 
 
 class Hub:
@@ -70,7 +68,7 @@ class Hub:
         self.reconnects = 0
         self.end_reason = ""
         self.task: asyncio.Task | None = None
-        self.media_timeout = float(getattr(self.limits, "split_media_timeout", MEDIA_TIMEOUT_DEFAULT))
+        self.media_timeout = float(self.limits.split_media_timeout)
         self.media_stalls = 0
 
     @staticmethod

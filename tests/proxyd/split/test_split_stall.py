@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from proxyd.split.hub import MEDIA_TIMEOUT_DEFAULT
+from proxyd.config import Limits
 from tests.proxyd.split.test_split_peers import wait_log
 from tests.proxyd.split.test_split_rtsp import play
 
@@ -25,7 +25,7 @@ async def test_a_frozen_origin_is_replaced_and_players_continue(live_origin, spl
     mark = live_origin.mark()
     os.kill(live_origin.pid, signal.SIGSTOP)
     try:
-        await asyncio.to_thread(wait_log, proxy, "no media from the origin", MEDIA_TIMEOUT_DEFAULT + 10)
+        await asyncio.to_thread(wait_log, proxy, "no media from the origin", Limits().split_media_timeout + 10)
         frozen_at = len(player.packets[0])
     finally:
         os.kill(live_origin.pid, signal.SIGCONT)
