@@ -137,6 +137,11 @@ class ReportCell(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["grain", "day", "origin_id", "key_hash"],
                                                name="reportcell_unique_key")]
+        indexes = [
+            # url filter on the roll-ups: prefix match over the url cells (rollup_reports._grain)
+            models.Index(fields=["key_a"], opclasses=["text_pattern_ops"], condition=models.Q(grain="c"),
+                         name="reportcell_url_prefix"),
+        ]
 
 
 RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAINS

@@ -1,7 +1,8 @@
 """Reports read from the roll-ups (ReportCell/ReportPlayer) when the filters are expressible on them.
 
-Expressible: no filter, `origin`, and `since`/`until` at local midnight (whole report days), on
-PostgreSQL with roll-ups built for the current time zone. Everything else returns None and the
+Expressible: no filter, `origin`, `since`/`until` at local midnight (whole report days), and `url` when
+no LogPlay row matches it by cs-uri-stem alone (then it is a url prefix, answered by the url-keyed grains),
+on PostgreSQL with roll-ups built for the current time zone (see _grain for the combinations). Everything else returns None and the
 caller aggregates the raw play logs. Results equal the raw aggregate (same expressions over sums).
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from appliance.origins.models import Origin
-from appliance.playback.models import ReportCell, ReportPlayer
+from appliance.playback.models import PlayLog, ReportCell, ReportPlayer
 
-EXPRESSIBLE = {"since", "until", "origin"}
+EXPRESSIBLE = {"since", "until", "origin", "url"}
 # group -> (grain without filters, grain with origin, grain with a day range, cell group-by column)
 GRAINS = {
     "by-day": ("d", "do", "d", "day"),
@@ -68,6 +69,31 @@ def _metrics(players) -> dict:
 METRIC_NAMES = tuple(_metrics(None))  # built once: expressions are costly to build per output row
 
 
+def _url_is_a_prefix_filter(url: str) -> bool:
+    """The url filter (url prefix, or cs-uri-stem equal) selects just the url-prefix rows: no LogPlay row
+    matches by cs-uri-stem alone. Then the url-keyed grains answer it (one index probe on cs_uri_stem)."""
+    return not (PlayLog.objects.filter(kind="logplay", cs_uri_stem=url).exclude(url__startswith=url).exists())
+
+
+def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
+    """The grain answering these filters exactly, or None (the raw table answers)."""
+    plain, with_origin, ranged, _ = GRAINS[group]
+    if url is not None:  # url-keyed grains only: c, co, cd
+        if group == "by-content":
+            return None if has_range and origin is not None else ("cd" if has_range else
+                                                                   "co" if origin is not None else "c")
+        if group == "by-day":
+            return None if origin is not None else "cd"
+        if group == "by-origin":
+            return None if has_range else "co"
+        return None
+    if group == "by-day":
+        return with_origin if origin is not None else plain
+    if has_range:
+        return None if origin is not None and group in ("by-content", "by-player-software") else ranged
+    return with_origin if origin is not None else plain
+
+
 def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
     """Report rows from the roll-ups, or None when they cannot answer these filters exactly."""
     if any(filters.get(name) not in (None, "") for name in set(filters) - EXPRESSIBLE):
@@ -77,14 +103,12 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
         return None
     if rollup_time_zone() != timezone.get_current_timezone_name():
         return None
-    origin = filters.get("origin")
-    plain, with_origin, ranged, column = GRAINS[group]
+    origin, url = filters.get("origin"), filters.get("url") or None
+    column = GRAINS[group][3]
     has_range = first is not None or end is not None
-    if has_range and group in ("by-content", "by-player-software") and origin is not None:
-        return None  # no (day, origin, key) grain: the raw table answers
-    grain = ranged if has_range else (with_origin if origin is not None else plain)
-    if group == "by-day":
-        grain = with_origin if origin is not None else plain
+    grain = _grain(group, has_range=has_range, origin=origin, url=url)
+    if grain is None or (url is not None and not _url_is_a_prefix_filter(url)):
+        return None
 
     def scoped(queryset):
         queryset = queryset.filter(grain=grain)
@@ -94,11 +118,18 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
             queryset = queryset.filter(day__gte=first)
         if end is not None:
             queryset = queryset.filter(day__lt=end)
+        if url is not None:  # the url cells' key_hash is the same in every url-keyed grain
+            queryset = queryset.filter(key_hash__in=ReportCell.objects.filter(grain="c", key_a__startswith=url)
+                                       .values("key_hash"))
         return queryset
 
-    single = group == "by-day" or not has_range  # one cell per output row: its `players` is exact
-    # a range's players: first-ever days in it (cells' first_players) + rows back after a gap (rollup_sql.py)
-    players = Cast(Sum("players" if single else "first_players"), BigIntegerField())
+    # distinct players of an output row: "cell" one cell per row, its `players` is exact; "ranged" one key over
+    # a day range, first-ever days (cells' first_players) + rows back after a gap (rollup_sql.py); "distinct"
+    # several urls per row (url filter on by-day/by-origin), DISTINCT over their player rows
+    mode = ("distinct" if url is not None and group in ("by-day", "by-origin")
+            else "ranged" if has_range and group != "by-day" else "cell")
+    players = {"cell": Cast(Sum("players"), BigIntegerField()), "distinct": Value(0),
+               "ranged": Cast(Sum("first_players"), BigIntegerField())}[mode]
     cells = scoped(ReportCell.objects.order_by()).values(column).annotate(**_metrics(players))
     if column == "key_hash":
         cells = cells.annotate(key_a=Min("key_a"), key_b=Min("key_b"))
@@ -106,12 +137,17 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
     if column == "origin_id":
         cells = cells.annotate(origin_key=NullIf(Min("origin_id"), Value(0)))
     rows = list(cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else [])))
-    if not single and first is not None:
+    if mode == "ranged" and first is not None:
         returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first).values(column)
                      .annotate(n=Count("*")))
         counts = {row[column]: row["n"] for row in returning}
         for row in rows:
             row["unique_players"] += counts.get(row[column], 0)
+    elif mode == "distinct":
+        distinct = scoped(ReportPlayer.objects.order_by()).values(column).annotate(n=Count("player", distinct=True))
+        counts = {row[column]: row["n"] for row in distinct}
+        for row in rows:
+            row["unique_players"] = counts.get(row[column], 0)
     return [_output(group, row) for row in _with_origin_names(group, rows)]
 
 
