@@ -141,6 +141,8 @@ class ReportCell(models.Model):
             # url filter on the roll-ups: prefix match over the url cells (rollup_reports._grain)
             models.Index(fields=["key_a"], opclasses=["text_pattern_ops"], condition=models.Q(grain="c"),
                          name="reportcell_url_prefix"),
+            # url filter over days: the cells of the matching urls, not every url's
+            models.Index(fields=["key_hash", "day"], condition=models.Q(grain="cd"), name="reportcell_url_days"),
         ]
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer
 
+NO_DAY = dt.date(1970, 1, 1)  # rollup_sql.NO_DAY: the day of the grains without one
 EXPRESSIBLE = {"since", "until", "origin", "url"}
 # group -> (grain without filters, grain with origin, grain with a day range, cell group-by column)
 GRAINS = {
@@ -118,10 +119,16 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
             queryset = queryset.filter(day__gte=first)
         if end is not None:
             queryset = queryset.filter(day__lt=end)
-        if url is not None:  # the url cells' key_hash is the same in every url-keyed grain
-            queryset = queryset.filter(key_hash__in=ReportCell.objects.filter(grain="c", key_a__startswith=url)
-                                       .values("key_hash"))
+        if url is not None:  # literal lists, so the planner probes the (grain, origin, key) indexes per key
+            queryset = queryset.filter(key_hash__in=url_keys, origin_id__in=url_origins)
+            if grain != "cd":
+                queryset = queryset.filter(day=NO_DAY)
         return queryset
+
+    if url is not None:  # a url cell's key_hash is the same in every url-keyed grain
+        url_keys = list(ReportCell.objects.filter(grain="c", key_a__startswith=url).values_list("key_hash", flat=True))
+        url_origins = [0] if grain != "co" else list(ReportCell.objects.filter(
+            grain="co", day=NO_DAY, key_hash__in=url_keys).values_list("origin_id", flat=True).distinct())
 
     # distinct players of an output row: "cell" one cell per row, its `players` is exact; "ranged" one key over
     # a day range, first-ever days (cells' first_players) + rows back after a gap (rollup_sql.py); "distinct"
