@@ -109,6 +109,9 @@ class PlayLog(WmlogColumns):
               for name, keys in (("playlog_report_url", ["url"]), ("playlog_report_day", ["logged_at"]),
                                  ("playlog_report_origin", ["origin"]),
                                  ("playlog_report_software", ["c_hostexe", "c_playerversion"]))),
+            # url prefix reports without a roll-up grain (rollup_reports._url_prefix_raw_report)
+            models.Index(fields=["url"], opclasses=["varchar_pattern_ops"], condition=models.Q(kind="logplay"),
+                         include=["c_hostexe", "c_playerversion", *REPORT_COLUMNS], name="playlog_report_url_prefix"),
         ]
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer
+from appliance.playback.reports import playlog_report
 
 NO_DAY = dt.date(1970, 1, 1)  # rollup_sql.NO_DAY: the day of the grains without one
 EXPRESSIBLE = {"since", "until", "origin", "url"}
@@ -76,6 +77,19 @@ def _url_is_a_prefix_filter(url: str) -> bool:
     return not (PlayLog.objects.filter(kind="logplay", cs_uri_stem=url).exclude(url__startswith=url).exists())
 
 
+def _url_prefix_raw_report(group: str, filters: dict) -> list[dict]:
+    """No url-keyed grain for these filters: the raw aggregate over the url-prefix rows only (an index-only
+    scan of playlog_report_url_prefix, where the cs-uri-stem OR would need a bitmap heap scan)."""
+    playlogs = PlayLog.objects.filter(url__startswith=filters["url"])
+    if filters.get("origin") is not None:
+        playlogs = playlogs.filter(origin=filters["origin"])
+    if filters.get("since") is not None:
+        playlogs = playlogs.filter(logged_at__gte=filters["since"])
+    if filters.get("until") is not None:
+        playlogs = playlogs.filter(logged_at__lt=filters["until"])
+    return list(playlog_report(group=group, playlogs=playlogs))
+
+
 def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     """The grain answering these filters exactly, or None (the raw table answers)."""
     plain, with_origin, ranged, _ = GRAINS[group]
@@ -108,8 +122,10 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
     column = GRAINS[group][3]
     has_range = first is not None or end is not None
     grain = _grain(group, has_range=has_range, origin=origin, url=url)
-    if grain is None or (url is not None and not _url_is_a_prefix_filter(url)):
+    if url is not None and not _url_is_a_prefix_filter(url):
         return None
+    if grain is None:
+        return None if url is None else _url_prefix_raw_report(group, filters)
 
     def scoped(queryset):
         queryset = queryset.filter(grain=grain)
