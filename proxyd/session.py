@@ -65,6 +65,24 @@ class SessionTimers:
         return actions
 
 
+def run_due_timer_actions(session, *, tcp_player_open: bool, keepalive=None) -> bool:
+    """Run what `session.timers` says is due now (reap, keepalive, counters) for any session kind
+    (relay, cache replay, split). Returns False when the session was reaped."""
+    player_active = any(s.player_seen for s in session.streams)
+    for s in session.streams:
+        s.player_seen = False
+    for action in session.timers.due(session.loop.time(), player_active=player_active,
+                                     reapable=not tcp_player_open):
+        if action == "reap":
+            session.close("timeout", "player idle")
+            return False
+        if action == "keepalive" and keepalive is not None:
+            keepalive()
+        elif action == "counters" and session.started_reported:
+            session.server.emit("session.counters", session.counters_data())
+    return True
+
+
 class ProxySession:
     def __init__(self, server: ProxyServer, player: PlayerConnection, target: Target,
                  origin: OriginClient) -> None:
@@ -315,19 +333,10 @@ class ProxySession:
         self.timer_handle = None
         if self.ended:
             return
-        player_active = any(s.player_seen for s in self.streams)
-        for s in self.streams:
-            s.player_seen = False
         tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
-        for action in self.timers.due(self.loop.time(), player_active=player_active, reapable=not tcp_player):
-            if action == "reap":
-                self.close("timeout", "player idle")
-                return
-            if action == "keepalive":
-                self._spawn(self._keepalive())
-            elif action == "counters" and self.started_reported:
-                self.server.emit("session.counters", self.counters_data())
-        self._arm_timer()
+        if run_due_timer_actions(self, tcp_player_open=tcp_player,
+                                 keepalive=lambda: self._spawn(self._keepalive())):
+            self._arm_timer()
 
     async def _keepalive(self) -> None:
         """GET_PARAMETER (OPTIONS if the origin refuses it) so the origin session never times out."""

@@ -25,7 +25,7 @@ from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
-from proxyd.session import SessionTimers
+from proxyd.session import SessionTimers, run_due_timer_actions
 from proxyd.wm.supported import EOSMSG, parse_supported
 from proxyd.wmext.events import remote_close, remote_open
 from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream
@@ -366,17 +366,9 @@ class ReplaySession:
         self.timer_handle = None
         if self.ended:
             return
-        player_active = any(s.player_seen for s in self.streams)
-        for s in self.streams:
-            s.player_seen = False
         tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
-        for action in self.timers.due(self.loop.time(), player_active=player_active, reapable=not tcp_player):
-            if action == "reap":
-                self.close("timeout", "player idle")
-                return
-            if action == "counters" and self.started_reported:
-                self.server.emit("session.counters", self.counters_data())
-        self._arm_timer()
+        if run_due_timer_actions(self, tcp_player_open=tcp_player):
+            self._arm_timer()
 
     # --- reports and teardown ---
     def started_data(self) -> dict:

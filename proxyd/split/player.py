@@ -17,7 +17,7 @@ from proxyd.rtp.packet import ReceiverReport, SenderReport, parse_rtcp
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
-from proxyd.session import SessionTimers
+from proxyd.session import SessionTimers, run_due_timer_actions
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
 from proxyd.wmext.events import remote_close, remote_open
 
@@ -264,17 +264,11 @@ class SplitSession:
             self.timer_handle = self.loop.call_at(self.timers.deadline(), self._on_timer)
 
     def _on_timer(self) -> None:
-        active = any(ps.player_seen for ps in self.streams)
-        for ps in self.streams:
-            ps.player_seen = False
+        if self.ended:
+            return
         tcp_open = any(ps.channels is not None for ps in self.streams) and self.player.is_open
-        for action in self.timers.due(self.loop.time(), player_active=active, reapable=not tcp_open):
-            if action == "reap":
-                self.close("timeout", "player idle")
-                return
-            if action == "counters" and self.started_reported:
-                self.server.emit("session.counters", self.counters_data())
-        self._arm_timer()
+        if run_due_timer_actions(self, tcp_player_open=tcp_open):
+            self._arm_timer()
 
     # --- reports and end ------------------------------------------------------------------------
     def started_data(self) -> dict:
