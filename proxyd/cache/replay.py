@@ -98,14 +98,7 @@ class ReplayStream:
         self.octets += n - 12
 
     def send_rtcp(self, data: bytes) -> None:
-        relay = self.relay
-        if relay.player_writer is not None:
-            relay.player_writer.add(relay.player_channels[1], data)
-        elif relay.pair is not None and relay.player_rtcp_addr is not None:
-            try:
-                relay.pair.rtcp.sendto(data, relay.player_rtcp_addr)
-            except OSError:
-                pass
+        self.relay.rtcp_from_origin(data)  # the relay's path toward the player (TCP or UDP)
 
 
 class ReplaySession:

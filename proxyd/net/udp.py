@@ -42,20 +42,23 @@ def _sockaddr(family: int, host: str, port: int) -> bytes:
             + socket.inet_pton(socket.AF_INET6, host) + bytes(4))
 
 
-class SendmmsgFanout:
-    """Send one datagram to many destinations from one socket with a single sendmmsg call."""
+class UdpFanout:
+    """sendmmsg of the first `n` bytes of a fixed ctypes buffer to a set of destinations.
 
-    def __init__(self, sock: socket.socket, max_destinations: int = 1024) -> None:
+    The hot path (`send(n)`) receives straight into `buffer`, rewrites it in place and sends it
+    with no copy; `send_bytes(data)` copies first, for callers off the hot path.
+    """
+
+    def __init__(self, sock: socket.socket, buffer, max_destinations: int = 1024) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.family = sock.family
+        self.buffer = buffer
         self.max_destinations = max_destinations
-        self._iov = _Iovec()
-        self._count = 0
+        self._iov = _Iovec(ctypes.addressof(buffer), 0)
         self._msgs = (_Mmsghdr * 0)()
-        self._names = ctypes.create_string_buffer(0)
-        self._buf = ctypes.create_string_buffer(65536)
-        self._buf_addr = ctypes.addressof(self._buf)
+        self._names = ctypes.create_string_buffer(1)
+        self.count = 0
         self.destinations: tuple[tuple[str, int], ...] = ()
         self.send_errors = 0
 
@@ -67,45 +70,49 @@ class SendmmsgFanout:
         size = len(names[0]) if names else 0
         self._names = ctypes.create_string_buffer(b"".join(names), max(1, size * len(names)))
         base = ctypes.addressof(self._names)
-        self._msgs = (_Mmsghdr * len(dests))()
+        msgs = (_Mmsghdr * len(dests))()
         iov_ptr = ctypes.pointer(self._iov)
         for i in range(len(dests)):
-            hdr = self._msgs[i].msg_hdr
+            hdr = msgs[i].msg_hdr
             hdr.msg_name = base + i * size
             hdr.msg_namelen = size
             hdr.msg_iov = iov_ptr
             hdr.msg_iovlen = 1
-        self._count = len(dests)
-        self.destinations = dests
+        self._msgs, self.count, self.destinations = msgs, len(dests), dests
 
-    def send(self, data: bytes | bytearray | memoryview) -> int:
-        """Send `data` to every destination; returns how many datagrams the kernel accepted."""
-        count = self._count
+    def send_bytes(self, data: bytes | bytearray | memoryview) -> int:
+        """Copy `data` into the buffer and send it to every destination."""
+        n = len(data)
+        if n > ctypes.sizeof(self.buffer):
+            raise ValueError("datagram too large")
+        ctypes.memmove(self.buffer, bytes(data), n)
+        return self.send(n)
+
+    def send(self, n: int) -> int:
+        """Send buffer[:n] to every destination; returns datagrams accepted by the kernel."""
+        count = self.count
         if not count:
             return 0
-        n = len(data)
-        if n > 65536:
-            raise ValueError("datagram too large")
-        ctypes.memmove(self._buf_addr, bytes(data) if isinstance(data, memoryview) else data, n)
-        self._iov.iov_base = self._buf_addr
         self._iov.iov_len = n
         if _sendmmsg is None:
-            return self._send_loop(data)
-        sent = 0
-        while sent < count:
-            rc = _sendmmsg(self.fd, ctypes.byref(self._msgs, sent * ctypes.sizeof(_Mmsghdr)),
-                           count - sent, 0)
+            return self._send_loop(n)
+        sent = done = 0
+        size = ctypes.sizeof(_Mmsghdr)
+        while done < count:
+            rc = _sendmmsg(self.fd, ctypes.byref(self._msgs, done * size), count - done, 0)
             if rc < 0:
-                err = ctypes.get_errno()
-                if err == errno.EINTR:
+                if ctypes.get_errno() == errno.EINTR:
                     continue
-                # EAGAIN/ENOBUFS/ECONNREFUSED: a real-time relay drops rather than waits.
+                # This destination failed (EAGAIN, ENOBUFS, an ICMP error): skip it, not the rest.
                 self.send_errors += 1
-                break
+                done += 1
+                continue
             sent += rc
+            done += rc
         return sent
 
-    def _send_loop(self, data) -> int:
+    def _send_loop(self, n: int) -> int:
+        data = ctypes.string_at(self.buffer, n)
         sent = 0
         for dest in self.destinations:
             try:

@@ -13,82 +13,13 @@ packets (counted), past the drop limit or the drop budget it is disconnected.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import errno
-import socket
 import struct
 from collections.abc import Callable, Iterable
 
-from proxyd.net.udp import _Iovec, _Mmsghdr, _sendmmsg, _sockaddr
+from proxyd.net.udp import UdpFanout  # noqa: F401  (re-exported for the split stream)
 
 FRAME_HEADER = struct.Struct("!cBH")
 MAX_DATAGRAM = 65536
-
-
-class UdpFanout:
-    """sendmmsg of the first `n` bytes of a fixed ctypes buffer to a set of destinations."""
-
-    def __init__(self, sock: socket.socket, buffer) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.family = sock.family
-        self.buffer = buffer
-        self._iov = _Iovec(ctypes.addressof(buffer), 0)
-        self._msgs = (_Mmsghdr * 0)()
-        self._names = ctypes.create_string_buffer(1)
-        self.count = 0
-        self.destinations: tuple[tuple[str, int], ...] = ()
-        self.send_errors = 0
-
-    def set_destinations(self, destinations: Iterable[tuple[str, int]]) -> None:
-        dests = tuple(destinations)
-        names = [_sockaddr(self.family, h, p) for h, p in dests]
-        size = len(names[0]) if names else 0
-        self._names = ctypes.create_string_buffer(b"".join(names), max(1, size * len(names)))
-        base = ctypes.addressof(self._names)
-        msgs = (_Mmsghdr * len(dests))()
-        iov_ptr = ctypes.pointer(self._iov)
-        for i in range(len(dests)):
-            hdr = msgs[i].msg_hdr
-            hdr.msg_name = base + i * size
-            hdr.msg_namelen = size
-            hdr.msg_iov = iov_ptr
-            hdr.msg_iovlen = 1
-        self._msgs, self.count, self.destinations = msgs, len(dests), dests
-
-    def send(self, n: int) -> int:
-        """Send buffer[:n] to every destination; returns datagrams accepted by the kernel."""
-        count = self.count
-        if not count:
-            return 0
-        self._iov.iov_len = n
-        if _sendmmsg is None:
-            return self._send_loop(n)
-        sent = done = 0
-        size = ctypes.sizeof(_Mmsghdr)
-        while done < count:
-            rc = _sendmmsg(self.fd, ctypes.byref(self._msgs, done * size), count - done, 0)
-            if rc < 0:
-                if ctypes.get_errno() == errno.EINTR:
-                    continue
-                # This destination failed (EAGAIN, ENOBUFS, an ICMP error): skip it, not the rest.
-                self.send_errors += 1
-                done += 1
-                continue
-            sent += rc
-            done += rc
-        return sent
-
-    def _send_loop(self, n: int) -> int:
-        data = ctypes.string_at(self.buffer, n)
-        sent = 0
-        for dest in self.destinations:
-            try:
-                self.sock.sendto(data, dest)
-                sent += 1
-            except OSError:
-                self.send_errors += 1
-        return sent
 
 
 class TcpMember:
