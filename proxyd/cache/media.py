@@ -13,7 +13,7 @@ import struct
 from array import array
 from collections.abc import Callable
 
-from proxyd.rtp.packet import is_h264_keyframe
+from proxyd.rtp.keyframe import key_start_test as keyframe_test  # noqa: F401 - recorder.py imports it here
 
 RECORD = struct.Struct("!BBHq")  # stream index, flags, packet length, media time (us)
 FLAG_KEY = 0x01
@@ -21,25 +21,6 @@ FLAG_KEY = 0x01
 
 class MediaFormatError(ValueError):
     """A data file does not parse as records (truncated or corrupt)."""
-
-
-def keyframe_test(encoding: str) -> Callable[[bytes], bool] | None:
-    """Key-frame detector for an rtpmap encoding name; None when every packet is a random access point."""
-    name = encoding.upper()
-    if name == "H264":
-        def h264(packet) -> bool:
-            cc = packet[0] & 0x0F
-            offset = 12 + 4 * cc
-            if packet[0] & 0x10 and len(packet) >= offset + 4:
-                offset += 4 + 4 * ((packet[offset + 2] << 8) | packet[offset + 3])
-            return is_h264_keyframe(packet, offset)
-        return h264
-    if name == "X-ASF-PF":
-        def asf(packet) -> bool:  # [MS-RTSP] 2.2.1.2: S bit of the first payload header
-            offset = 12 + 4 * (packet[0] & 0x0F)
-            return len(packet) > offset and bool(packet[offset] & 0x80)
-        return asf
-    return None
 
 
 class EntryMedia:

@@ -1,18 +1,23 @@
-"""Join buffer: the packets of every stream since the latest H.264 key frame, so a late joiner
-starts with a decodable picture at once (its RTP-Info names the first buffered packet).
+"""Join buffer: the packets of every stream since the latest key frame of the key stream (H.264 or
+x-asf-pf video), so a late joiner starts with a decodable picture at once (its RTP-Info names the
+first buffered packet).
 
-The buffer restarts at the first packet of an access unit holding an SPS or IDR slice (a new
-timestamp) and is dropped when it grows past its byte limit, until the next key frame.
+The buffer restarts at a packet where a key frame starts (proxyd.rtp.keyframe) with a new RTP
+timestamp: the other packets of that frame (same timestamp: the rest of an access unit, further
+ASF packets of the key frame) and continuation fragments never restart it mid-frame. It is dropped
+when it grows past its byte limit, until the next key frame.
 """
 
 from __future__ import annotations
 
-from proxyd.rtp.packet import is_h264_keyframe
+from proxyd.rtp.keyframe import KeyTest
 
 
 class JoinBuffer:
-    def __init__(self, stream_count: int, video_index: int | None, max_bytes: int) -> None:
-        self.video_index = video_index
+    def __init__(self, stream_count: int, video_index: int | None, max_bytes: int,
+                 key_test: KeyTest | None = None) -> None:
+        self.video_index = video_index  # the key stream; None: no join buffer (start at the live point)
+        self.key_test = key_test
         self.max_bytes = max_bytes
         self.packets: list[list[bytes]] = [[] for _ in range(stream_count)]
         self.size = 0
@@ -21,8 +26,9 @@ class JoinBuffer:
         self.overflows = 0
         self.on_key = None  # called (no arguments) when a key frame starts a new buffer
 
-    def on_video(self, view, n: int, payload_offset: int, timestamp: int) -> None:
-        if timestamp != self.key_ts and is_h264_keyframe(view, payload_offset, n):
+    def on_video(self, view, n: int, timestamp: int) -> None:
+        """A packet `view[:n]` of the key stream."""
+        if timestamp != self.key_ts and self.key_test(view, n):
             for lst in self.packets:
                 lst.clear()
             self.size, self.active, self.key_ts = 0, True, timestamp

@@ -7,6 +7,9 @@ hub reconnects with capped backoff while players wait; past `--split-reconnect-w
 gets an RTCP BYE and its session ends (origin_error). An origin session that answers PLAY but
 stops sending media (or never starts) counts as lost after `split_media_timeout` seconds: players
 would otherwise wait in silence for as long as the origin keeps answering keepalives.
+With origin transport "auto", a UDP origin session that got no RTP at all within
+`udp_fallback_timeout` (as the relay) is set up again over TCP on the same connection, and the hub
+stays on TCP: a firewall dropping the origin's UDP would otherwise make every reconnect fail alike.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 from proxyd.log import get_logger
 from proxyd.net.udp import bind_port_pair
 from proxyd.routing import forward_headers
+from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp, parse_sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Response
@@ -37,7 +41,7 @@ BACKOFF_START = 0.25
 
 class Hub:
     def __init__(self, server, registry: dict, origin_url: str, describe: Response, origin: OriginClient,
-                 origin_headers: Headers) -> None:
+                 origin_headers: Headers, transport: str = "") -> None:
         self.server = server
         self.limits = server.config.limits
         self.registry = registry
@@ -54,9 +58,8 @@ class Hub:
         self.ready = asyncio.Event()  # set once live for the first time, or ended
         self.players: set[SplitSession] = set()
         self.tcp_groups: dict[tuple, TcpGroup] = {}
-        video = [i for i, m in enumerate(self.sdp.media) if self._is_h264(m)]
-        self.join = JoinBuffer(len(self.sdp.media), video[0] if video else None,
-                               self.limits.split_gop_max_bytes)
+        key_index, key_test = self._key_stream()
+        self.join = JoinBuffer(len(self.sdp.media), key_index, self.limits.split_gop_max_bytes, key_test)
         self.join.on_key = self._on_key_frame
         self.key_waiters: list[asyncio.Future] = []
         self.streams: list[HubStream] = []
@@ -70,12 +73,19 @@ class Hub:
         self.task: asyncio.Task | None = None
         self.media_timeout = float(self.limits.split_media_timeout)
         self.media_stalls = 0
+        self.transport = transport or server.config.origin_transport  # auto | udp | tcp
+        self.use_tcp = self.transport == "tcp"  # once set (461, no UDP media), for the hub's life
 
-    @staticmethod
-    def _is_h264(media) -> bool:
-        fmt = media.formats[0] if media.formats else ""
-        rtpmap = media.rtpmap(int(fmt)) if fmt.isdigit() else None
-        return media.kind == "video" and rtpmap is not None and rtpmap.encoding.upper() == "H264"
+    def _key_stream(self):
+        """(index, key-frame test) of the first video stream whose format has key frames we can
+        find (H.264, x-asf-pf), or (None, None)."""
+        for index, media in enumerate(self.sdp.media):
+            fmt = media.formats[0] if media.formats else ""
+            rtpmap = media.rtpmap(int(fmt)) if fmt.isdigit() else None
+            test = key_start_test(rtpmap.encoding) if rtpmap is not None else None
+            if media.kind == "video" and test is not None:
+                return index, test
+        return None, None
 
     @property
     def accepting(self) -> bool:
@@ -86,8 +96,8 @@ class Hub:
         host = "::" if family == socket.AF_INET6 else "0.0.0.0"
         for index, (media, url) in enumerate(zip(self.sdp.media, self.media_urls, strict=True)):
             pair = bind_port_pair(host, self.limits.rtp_port_min, self.limits.rtp_port_max)
-            self.streams.append(HubStream(index, url, media.clock_rate or 90000, self._is_h264(media), pair,
-                                          self.join, self.tcp_groups))
+            self.streams.append(HubStream(index, url, media.clock_rate or 90000,
+                                          index == self.join.video_index, pair, self.join, self.tcp_groups))
         self.registry[self.origin_url] = self
         self.task = self.loop.create_task(self._run())
         self._arm_linger()  # a hub nobody SETUPs does not live forever
@@ -107,7 +117,7 @@ class Hub:
         return self.state != "ended"
 
     async def wait_key_frame(self, timeout: float) -> None:
-        """Until the join buffer starts at a key frame (at most `timeout`); no wait without H.264."""
+        """Until the join buffer starts at a key frame (at most `timeout`); no wait without a key stream."""
         if self.join.video_index is None or self.join.active or self.state == "ended":
             return
         waiter = self.loop.create_future()
@@ -175,7 +185,8 @@ class Hub:
                 self.state = "live"
                 self.ready.set()
                 attempt, lost_at = 0, None
-                await self._keepalive_until_lost()
+                while await self._keepalive_until_lost() == "udp-silent":
+                    await self._fall_back_to_tcp()
                 why = "origin closed the connection"
             except OriginError as exc:
                 why = exc.detail
@@ -220,12 +231,11 @@ class Hub:
         origin.on_frame = self._on_origin_frame
         origin.on_request = self._on_origin_request
         origin.on_lost = None
-        use_tcp = self.server.config.origin_transport == "tcp"
         for stream in self.streams:
-            resp = await self._setup(stream, use_tcp)
-            if resp.status == 461 and not use_tcp and self.server.config.origin_transport == "auto":
-                use_tcp = True
-                resp = await self._setup(stream, use_tcp)
+            resp = await self._setup(stream, self.use_tcp)
+            if resp.status == 461 and not self.use_tcp and self.transport == "auto":
+                self.use_tcp = True
+                resp = await self._setup(stream, True)
             if not 200 <= resp.status < 300:
                 raise OriginError(502, "Bad Gateway", f"origin SETUP answered {resp.status}")
         resp = await origin.request("PLAY", self.aggregate_url, self._headers())
@@ -266,26 +276,34 @@ class Hub:
     def _packets_in(self) -> int:
         return sum(stream.packets_in for stream in self.streams)
 
-    async def _keepalive_until_lost(self) -> None:
-        """Keep the origin session alive until its connection closes; raise OriginError when no
-        media arrived for `media_timeout` seconds."""
+    async def _keepalive_until_lost(self) -> str:
+        """Keep the origin session alive until its connection closes ("closed"); "udp-silent" when
+        a UDP session that may fall back got no RTP at all in time; raise OriginError when no media
+        arrived for `media_timeout` seconds."""
         interval = max(1.0, self.origin_timeout * self.limits.keepalive_fraction)
         check = min(interval, self.media_timeout / 2)
         method = "GET_PARAMETER"
         now = self.loop.time()
         next_keepalive = now + interval
         seen, seen_at = self._packets_in(), now
+        # Before the media timeout too: a UDP reconnect would meet the same firewall.
+        fallback_at = None
+        if not self.use_tcp and self.transport == "auto":
+            fallback_at = now + min(self.limits.udp_fallback_timeout, self.media_timeout)
         while True:
+            wait = check if fallback_at is None else max(0.0, min(check, fallback_at - now))
             try:
-                async with asyncio.timeout(check):
+                async with asyncio.timeout(wait):
                     await self.origin.closed.wait()
-                return
+                return "closed"
             except TimeoutError:
                 pass
             now = self.loop.time()
             count = self._packets_in()
             if count != seen:
-                seen, seen_at = count, now
+                seen, seen_at, fallback_at = count, now, None
+            elif fallback_at is not None and now >= fallback_at:
+                return "udp-silent"
             elif now - seen_at >= self.media_timeout:
                 self.media_stalls += 1
                 raise OriginError(504, "Gateway Timeout", f"no media from the origin for {now - seen_at:.1f}s")
@@ -294,6 +312,16 @@ class Hub:
                 resp = await self.origin.request(method, self.aggregate_url, self._headers())
                 if resp.status >= 400 and method != "OPTIONS":
                     method = "OPTIONS"
+
+    async def _fall_back_to_tcp(self) -> None:
+        """TEARDOWN the silent UDP origin session, then SETUP and PLAY it again interleaved."""
+        log.warning("split %s no UDP media from the origin in %.1fs, switching to TCP", self.origin_url,
+                    min(self.limits.udp_fallback_timeout, self.media_timeout))
+        self.use_tcp = True
+        if self.origin_session:
+            await self.origin.request("TEARDOWN", self.aggregate_url, self._headers())
+            self.origin_session = None
+        await self._open_origin_session()
 
     def _on_origin_frame(self, channel: int, payload: bytes) -> None:
         entry = self.origin_channels.get(channel)

@@ -62,7 +62,7 @@ class SplitStrategy:
             origin.close()
         else:
             hub = Hub(self.server, self.hubs, target.origin_url, resp, origin,
-                      forward_headers(request.headers))
+                      forward_headers(request.headers), transport=target.transport)
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)
         return self._claim(player, request, hub, hub.describe, target)

@@ -28,12 +28,12 @@ BURST = 64
 
 
 class HubStream:
-    def __init__(self, index: int, url: str, clock_rate: int, is_h264: bool,
+    def __init__(self, index: int, url: str, clock_rate: int, key_stream: bool,
                  pair: tuple[socket.socket, socket.socket], join: JoinBuffer, tcp_groups: dict) -> None:
         self.index = index
         self.url = url  # origin control URL
         self.clock_rate = clock_rate
-        self.is_h264 = is_h264
+        self.key_stream = key_stream  # its key frames restart the join buffer
         self.rtp, self.rtcp = pair
         self.port = self.rtp.getsockname()[1]
         self.join = join
@@ -90,7 +90,9 @@ class HubStream:
 
     def forward_rtp(self, n: int) -> None:
         view = self.view
-        if n < 12 or view[0] >> 6 != 2:
+        # A header-only packet carries no media; ffmpeg sends one to our port as a NAT punch at
+        # SETUP, from the origin's address when both run on one host.
+        if n <= 12 or view[0] >> 6 != 2:
             self.bad_packets += 1
             return
         seq, ts, ssrc = SEQ_TS_SSRC.unpack_from(view, 2)
@@ -108,11 +110,8 @@ class HubStream:
         self.packets_in += 1
         self.bytes_in += n
         join = self.join
-        if self.is_h264:
-            offset = 12 + 4 * (view[0] & 0x0F)
-            if view[0] & 0x10 and n >= offset + 4:
-                offset += 4 + 4 * ((view[offset + 2] << 8) | view[offset + 3])
-            join.on_video(view, n, offset, ts)
+        if self.key_stream:
+            join.on_video(view, n, ts)
         elif join.active:
             join.on_other(self.index, view, n)
         if self.fanout.count:
@@ -132,7 +131,7 @@ class HubStream:
             gap = max(1, int((self._time() - self.last_time) * self.clock_rate))
             self.seq_delta = (self.last_seq + 1 - seq) & 0xFFFF
             self.ts_delta = (self.last_ts + gap - ts) & 0xFFFFFFFF
-            if self.is_h264:
+            if self.key_stream:
                 self.join.reset()  # a new encoder session: wait for its key frame
         self.origin_ssrc = ssrc
         self.remap = False

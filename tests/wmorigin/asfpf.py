@@ -32,6 +32,7 @@ class PacketInfo:
     duration: int
     stream: int
     key: bool
+    object_offset: int  # offset into the media object of the (first) payload: 0 starts a frame
 
 
 def packet_info(packet: bytes) -> PacketInfo:
@@ -40,8 +41,8 @@ def packet_info(packet: bytes) -> PacketInfo:
         pos = 0
         if packet[0] & 0x80:
             pos = 1 + (packet[0] & 0x0F)
-        flags = packet[pos]
-        pos += 2  # Length Type Flags, Property Flags
+        flags, properties = packet[pos], packet[pos + 1]
+        pos += 2
         pos += _LEN_SIZES[(flags >> 5) & 3]  # packet length
         pos += _LEN_SIZES[(flags >> 1) & 3]  # sequence
         pad_size = _LEN_SIZES[(flags >> 3) & 3]
@@ -53,10 +54,16 @@ def packet_info(packet: bytes) -> PacketInfo:
         if flags & 0x01:  # multiple payloads: skip the payload flags byte
             pos += 1
         stream_byte = packet[pos]
+        pos += _LEN_SIZES[(properties >> 6) & 3]  # stream number
+        pos += _LEN_SIZES[(properties >> 4) & 3]  # media object number
+        offset_size = _LEN_SIZES[(properties >> 2) & 3]
+        if pos + offset_size > len(packet):
+            raise IndexError(pos)
+        object_offset = int.from_bytes(packet[pos:pos + offset_size], "little")
     except (IndexError, struct.error) as exc:
         raise AsfPacketError(f"truncated ASF data packet ({len(packet)} bytes)") from exc
     return PacketInfo(pad_offset, pad_size, padding, send_time, duration, stream_byte & 0x7F,
-                      bool(stream_byte & 0x80))
+                      bool(stream_byte & 0x80), object_offset)
 
 
 def strip_padding(packet: bytes) -> bytes:

@@ -47,6 +47,8 @@ class StreamResult:
     asf_packets: list[bytes] = field(default_factory=list)  # reassembled, padding restored
     send_times: list[int] = field(default_factory=list)
     depacketizer: asfpf.Depacketizer = field(default_factory=asfpf.Depacketizer)
+    first_seq: int | None = None  # of the first RTP packet received (compare with RTP-Info)
+    first_payload_header: bytes = b""  # its first x-asf-pf payload header (S bit: key frame, 2.2.1.2)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class WMPlayer:
         self._pending: dict[int, asyncio.Future] = {}
         self._server_requests: asyncio.Queue[wire.Message] = asyncio.Queue()
         self._by_ssrc: dict[int, StreamResult] = {}
+        self._by_channel: dict[int, StreamResult] = {}  # TCP: interleaved RTP channel -> stream
         self._session = ""
         self._server_supported = ""
         self._udp: list[asyncio.DatagramTransport] = []
@@ -130,7 +133,10 @@ class WMPlayer:
                         fut.set_exception(ConnectionError("server closed the connection"))
                 return
             if isinstance(item, wire.Frame):
-                (self._rtcp if item.channel % 2 else self._rtp)(item.payload)
+                if item.channel % 2:
+                    self._rtcp(item.payload)
+                else:
+                    self._rtp(item.payload, item.channel)
             elif item.method:
                 self.result.server_requests.append(item)
                 await self._server_requests.put(item)
@@ -163,17 +169,20 @@ class WMPlayer:
         self.writer.write(wire.response(req, status, "OK", headers).encode())
         await self.writer.drain()
 
-    def _rtp(self, data: bytes) -> None:
+    def _rtp(self, data: bytes, channel: int | None = None) -> None:
+        """UDP streams share one port pair and are told apart by SSRC; TCP ones by channel."""
         if len(data) < 12 or data[0] >> 6 != 2:
             return
         marker = bool(data[1] & 0x80)
-        _seq, ts, ssrc = struct.unpack_from(">HII", data, 2)
+        seq, ts, ssrc = struct.unpack_from(">HII", data, 2)
         offset = 12 + 4 * (data[0] & 0x0F)
         if data[0] & 0x10 and len(data) >= offset + 4:
             offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
-        stream = self._by_ssrc.get(ssrc)
+        stream = self._by_channel.get(channel) if channel is not None else self._by_ssrc.get(ssrc)
         if stream is None:
             return
+        if stream.first_seq is None:
+            stream.first_seq, stream.first_payload_header = seq, data[offset:offset + 4]
         stream.packets += 1
         stream.bytes += len(data)
         for send_time, packet in stream.depacketizer.feed(data[offset:], ts, marker):
@@ -242,6 +251,8 @@ class WMPlayer:
             stream = StreamResult(media.stream, url, _ssrc(response.header("Transport") or ""), entry.sdp.maxps)
             entry.streams[media.stream] = stream
             self._by_ssrc[stream.ssrc] = stream
+            if self.transport == "tcp":
+                self._by_channel[_interleaved(response.header("Transport") or "", 2 * index)] = stream
         play_headers = [("Range", f"npt={self.npt:.3f}-"), ("Bandwidth", "2147483647"),
                         ("X-Accelerate-Streaming", "AccelDuration=18000;AccelBandwidth=1000000"),
                         ("Supported", SUPPORTED), *self._gen(entry)]
@@ -312,6 +323,14 @@ class WMPlayer:
                 return port
             rtp.close()
         raise OSError("no free UDP port pair")
+
+
+def _interleaved(transport: str, default: int) -> int:
+    """The RTP channel the server chose (it may change the one asked for)."""
+    for part in transport.split(";"):
+        if part.strip().lower().startswith("interleaved="):
+            return int(part.split("=", 1)[1].split("-")[0])
+    return default
 
 
 def _ssrc(transport: str) -> int:

@@ -62,6 +62,9 @@ def test_strip_and_restore_padding_round_trip_exactly():
         assert len(stripped) == len(packet.data) - info.padding_length
         assert asfpf.packet_info(stripped).padding_length == 0
         assert (info.send_time, info.stream, info.key) == (packet.send_time, packet.stream, packet.key)
+        first_of_object = packet.index == 0 or asf.packets[packet.index - 1].send_time != packet.send_time \
+            or asf.packets[packet.index - 1].stream != packet.stream
+        assert (info.object_offset == 0) is first_of_object
         assert asfpf.restore_padding(stripped, asf.maxps) == packet.data
 
 

@@ -1,10 +1,14 @@
-"""Join buffer: starts at the first packet of a key-frame access unit, keeps every stream after it."""
+"""Join buffer: starts at the first packet of a key frame (H.264 access unit, x-asf-pf key ASF
+packet), keeps every stream after it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from proxyd.rtp.packet import RtpPacket, rtp_header
+import struct
+
+from proxyd.rtp.keyframe import asf_key_start, h264_key_start
+from proxyd.rtp.packet import RtpPacket
 from proxyd.split.gop import JoinBuffer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rtp"
@@ -16,19 +20,24 @@ def packet(name: str, ts: int, seq: int) -> bytes:
 
 
 def feed_video(buf: JoinBuffer, data: bytes) -> None:
-    _, _, _, ts, _, offset, end = rtp_header(data)
-    buf.on_video(data, end, offset, ts)
+    """As HubStream does: the packet in place at the start of a larger receive buffer."""
+    view = memoryview(bytearray(data) + bytes(64))
+    buf.on_video(view, len(data), struct.unpack_from("!I", data, 4)[0])
+
+
+def h264_buffer(streams: int, max_bytes: int = 1 << 20) -> JoinBuffer:
+    return JoinBuffer(streams, 0, max_bytes, h264_key_start)
 
 
 def test_nothing_is_kept_before_the_first_key_frame():
-    buf = JoinBuffer(2, 0, 1 << 20)
+    buf = h264_buffer(2)
     feed_video(buf, packet("rtp_h264_non_idr.bin", 1000, 1))
     buf.on_other(1, b"\x80" * 40, 40)
     assert buf.snapshot(0) == [] and buf.snapshot(1) == [] and not buf.active
 
 
 def test_key_frame_access_unit_starts_at_its_first_packet():
-    buf = JoinBuffer(2, 0, 1 << 20)
+    buf = h264_buffer(2)
     keys = []
     buf.on_key = lambda: keys.append(True)
     feed_video(buf, packet("rtp_h264_non_idr.bin", 1000, 1))
@@ -47,7 +56,7 @@ def test_key_frame_access_unit_starts_at_its_first_packet():
 
 
 def test_next_key_frame_restarts_every_stream():
-    buf = JoinBuffer(2, 0, 1 << 20)
+    buf = h264_buffer(2)
     feed_video(buf, packet("rtp_h264_fua_idr_start.bin", 1000, 1))
     buf.on_other(1, b"\x80" * 20, 20)
     second = packet("rtp_h264_fua_idr_start.bin", 91000, 30)
@@ -57,7 +66,7 @@ def test_next_key_frame_restarts_every_stream():
 
 def test_overflow_drops_the_buffer_until_the_next_key_frame():
     idr = packet("rtp_h264_fua_idr_start.bin", 1000, 1)
-    buf = JoinBuffer(1, 0, len(idr) * 2)
+    buf = h264_buffer(1, len(idr) * 2)
     feed_video(buf, idr)
     for seq in range(2, 5):
         feed_video(buf, packet("rtp_h264_non_idr.bin", 1000 + seq, seq))
@@ -65,3 +74,68 @@ def test_overflow_drops_the_buffer_until_the_next_key_frame():
     again = packet("rtp_h264_fua_idr_start.bin", 9000, 9)
     feed_video(buf, again)
     assert buf.active and buf.snapshot(0) == [again]
+
+
+# --- x-asf-pf ([MS-RTSP] 2.2.1): the video m= line's packets; S marks key ASF packets ----------
+S, L = 0x80, 0x40
+
+
+def asf(ts: int, seq: int, flags: int, value: int, body: bytes = b"\x00" * 100) -> bytes:
+    """An x-asf-pf RTP packet with one payload header (Length when L is set, else Offset)."""
+    return struct.pack("!BBHIII", 0x80, 96, seq, ts, 0xA5F, (flags << 24) | value) + body
+
+
+def asf_buffer(max_bytes: int = 1 << 20) -> JoinBuffer:
+    return JoinBuffer(3, 1, max_bytes, asf_key_start)  # audio 0, video 1, rtx 2
+
+
+def test_asf_key_frame_starts_at_its_first_fragment_and_keeps_its_other_packets():
+    buf = asf_buffer()
+    keys = []
+    buf.on_key = lambda: keys.append(True)
+    before = [asf(900, 1, 0, 0), asf(900, 2, 0, 1196), asf(1000, 3, L, 100)]
+    for p in before:
+        feed_video(buf, p)
+    buf.on_other(0, asf(950, 40, S | L, 100), 116)
+    assert not buf.active and buf.snapshot(0) == [] and buf.snapshot(1) == []
+    # A key ASF packet in two fragments, a second key ASF packet (same send time), then a delta frame.
+    frame = [asf(1100, 4, S, 0), asf(1100, 5, S, 1196), asf(1100, 6, S, 0), asf(1100, 7, S, 1196),
+             asf(1100, 8, S | L, 100)]
+    for p in frame:
+        feed_video(buf, p)
+    audio = asf(1100, 41, S | L, 100)
+    buf.on_other(0, audio, len(audio))
+    delta = asf(1200, 9, L, 100)
+    feed_video(buf, delta)
+    assert buf.snapshot(1) == [*frame, delta] and buf.snapshot(0) == [audio] and buf.snapshot(2) == []
+    assert keys == [True]
+
+
+def test_asf_continuation_fragment_of_a_key_packet_does_not_start_a_buffer():
+    buf = asf_buffer()
+    feed_video(buf, asf(1100, 5, S, 1196))  # joined mid-frame: the frame's start was before us
+    assert not buf.active
+    start = asf(2100, 6, S, 0)
+    feed_video(buf, start)
+    assert buf.active and buf.snapshot(1) == [start]
+
+
+def test_asf_next_key_frame_restarts_every_stream():
+    buf = asf_buffer()
+    feed_video(buf, asf(1000, 1, S | L, 100))
+    buf.on_other(0, asf(1000, 30, S | L, 100), 116)
+    second = asf(2000, 11, S, 0)
+    feed_video(buf, second)
+    assert buf.snapshot(1) == [second] and buf.snapshot(0) == []
+
+
+def test_asf_overflow_drops_the_buffer_until_the_next_key_frame():
+    key = asf(1000, 1, S | L, 100)
+    buf = asf_buffer(len(key) * 2)
+    for seq in range(1, 5):
+        feed_video(buf, asf(1000 + 100 * seq, seq + 1, L, 100))
+    assert buf.overflows == 0
+    feed_video(buf, key)
+    for seq in range(2, 5):
+        feed_video(buf, asf(1000 + 100 * seq, seq + 10, L, 100))
+    assert not buf.active and buf.snapshot(1) == [] and buf.overflows == 1

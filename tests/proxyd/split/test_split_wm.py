@@ -7,10 +7,13 @@ import asyncio
 
 import pytest
 
+from proxyd.rtsp.headers import parse_rtp_info
+from tests.wmorigin import asfpf
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401 - fixture
-from tests.wmorigin.player import WMPlayer
+from tests.wmorigin.player import PlayResult, WMPlayer
 
 pytestmark = pytest.mark.peers
+VIDEO = 2  # ASF stream number of the test origin's video (a=stream:2)
 
 
 async def test_two_wm_players_share_one_origin_session(wm_origin, proxyd_process):  # noqa: F811
@@ -40,3 +43,38 @@ async def test_wm_broadcast_without_proxy_split_is_relayed_per_player(
         assert result.error is None, result.error
     assert wm_origin.count("PLAY", "/live") == 2
     assert "joins split" not in proxy.log_path.read_text()
+
+
+def assert_starts_at_a_key_frame(result: PlayResult) -> None:
+    """The first video RTP packet starts a key frame (S bit, whole ASF packet or first fragment),
+    the first ASF packet reassembled from it starts a key media object, and RTP-Info names the
+    first packet of every stream."""
+    assert result.error is None, result.error
+    entry = result.entries[0]
+    video = entry.streams[VIDEO]
+    head = video.first_payload_header
+    assert len(head) == 4 and head[0] & 0x80, f"first video packet is not a key frame: {head.hex()}"
+    assert head[0] & 0x40 or head[1:] == b"\0\0\0", f"first video packet is a continuation: {head.hex()}"
+    info = asfpf.packet_info(video.asf_packets[0])
+    assert info.key and info.object_offset == 0, info
+    rtp_info = {e.url: e for e in parse_rtp_info(entry.play.header("RTP-Info") or "")}
+    for stream in entry.streams.values():
+        assert stream.packets > 0 and rtp_info[stream.url].seq == stream.first_seq, (stream.url, rtp_info)
+
+
+async def test_late_wm_joiners_start_at_a_video_key_frame(wm_origin, proxyd_process):  # noqa: F811
+    wm_origin.set_entry("/live", seed="late-joiner", broadcast=True)  # key frames every 1000 ms
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    first = WMPlayer(url, stop_after_s=6.0, send_event=False)
+    first_task = asyncio.create_task(first.run())
+    async with asyncio.timeout(10):  # into the broadcast, so a joiner lands mid-GOP
+        while not first.result.entries or first.result.entries[0].streams.get(VIDEO) is None \
+                or first.result.entries[0].streams[VIDEO].packets < 25:
+            await asyncio.sleep(0.05)  # polling another task's counter, bounded by the timeout
+    late = await asyncio.gather(*(WMPlayer(url, stop_after_s=1.5, transport=t, send_event=False).run()
+                                  for t in ("udp", "tcp")))
+    for result in [*late, await first_task]:
+        assert_starts_at_a_key_frame(result)
+    assert wm_origin.count("PLAY", "/live") == 1
+    assert proxy.log_path.read_text().count("joins split") == 3

@@ -68,6 +68,21 @@ async def test_every_udp_player_gets_each_packet_once_with_one_mapping(hub_strea
     assert (hub_stream.packets_in, hub_stream.packets_sent) == (2, 2)
 
 
+async def test_a_header_only_packet_is_not_origin_media(hub_stream, sockets):
+    """ffmpeg's NAT punch at SETUP (12 bytes, SSRC 0) comes from the origin's IP when both run on
+    one host: it must not count as origin media (the UDP fallback watches that) nor remap."""
+    origin, player = sockets(), sockets()
+    hub_stream.set_udp_players([SimpleNamespace(rtp_addr=player.getsockname(), rtcp_addr=("127.0.0.1", 9))])
+    addr = ("127.0.0.1", hub_stream.port)
+    origin.sendto(rtp(40, 4000, 0x1111), addr)
+    assert RtpPacket.parse(await recv(player)).sequence == 40
+    origin.sendto(bytes([0x80]) + bytes(11), addr)  # the punch
+    origin.sendto(rtp(41, 4100, 0x1111), addr)
+    got = RtpPacket.parse(await recv(player))
+    assert (got.sequence, got.timestamp, got.ssrc) == (41, 4100, 0x1111)
+    assert (hub_stream.packets_in, hub_stream.bad_packets) == (2, 1)
+
+
 async def test_new_origin_source_continues_the_players_numbering(hub_stream, sockets):
     origin, player = sockets(), sockets()
     hub_stream.set_udp_players([SimpleNamespace(rtp_addr=player.getsockname(), rtcp_addr=("127.0.0.1", 9))])
