@@ -170,7 +170,8 @@ class WMPlayer:
         await self.writer.drain()
 
     def _rtp(self, data: bytes, channel: int | None = None) -> None:
-        """UDP streams share one port pair and are told apart by SSRC; TCP ones by channel."""
+        """Streams are told apart by the SSRC SETUP announced (UDP streams share one port pair);
+        over TCP a stream whose SETUP named no SSRC is known by its channel."""
         if len(data) < 12 or data[0] >> 6 != 2:
             return
         marker = bool(data[1] & 0x80)
@@ -178,7 +179,11 @@ class WMPlayer:
         offset = 12 + 4 * (data[0] & 0x0F)
         if data[0] & 0x10 and len(data) >= offset + 4:
             offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
-        stream = self._by_channel.get(channel) if channel is not None else self._by_ssrc.get(ssrc)
+        stream = self._by_ssrc.get(ssrc)
+        if stream is None and channel is not None:
+            stream = self._by_channel.get(channel)
+            if stream is not None and stream.ssrc:  # its SSRC is known and differs
+                stream = None
         if stream is None:
             return
         if stream.first_seq is None:
