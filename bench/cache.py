@@ -9,6 +9,7 @@ Prints, in one run:
   fill      for each K: K players start the same uncached clip at once; origin sessions opened
             and bytes fetched from the origin (goal: one copy whatever K is)
   cpu/css   for each K: proxyd CPU milliseconds per served client-stream-second from the cache
+            (one client receiving the clip, video and audio together, for one second)
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
                 cpu0 = cpu_seconds(cached.pid)
                 results = run_players(cached.url("/b/clip"), k, args.clip_seconds + 1, args.transport, ramp_s=0.01)
                 cpu = cpu_seconds(cached.pid) - cpu0
-                css = sum(2 * min(r.video_frames / 25.0, args.clip_seconds) for r in results)
+                css = sum(min(r.video_frames / 25.0, args.clip_seconds) for r in results)  # client-seconds of the clip
                 print(f"cache K={k}: players ok {sum(r.ok for r in results)}/{k}, cpu {cpu:.2f}s, "
                       f"cpu/css {1000 * cpu / css if css else float('nan'):.3f} ms")
         finally:

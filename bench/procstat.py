@@ -7,14 +7,18 @@ import os
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (all its threads), in seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     # The command name may contain spaces or parentheses: split after its closing parenthesis.
     fields = stat[stat.rindex(")") + 2:].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (all its threads), in seconds."""
+    return sum(cpu_times(pid))
 
 
 def peak_rss_kib(pid: int) -> int | None:

@@ -10,7 +10,11 @@ through a --reference-url proxy. Reported per K and mode:
   frames    video frames received, relative to the direct run with the same K
   ttff      median launch -> first video frame (includes ffmpeg's stream probing)
   cpu       proxyd CPU seconds (utime+stime) during the run
-  cpu/css   proxyd CPU milliseconds per delivered client-stream-second (video + audio seconds)
+  cpu/css   proxyd CPU milliseconds per delivered client-stream-second: one client receiving the
+            stream (the presentation, video and audio together) for one second, measured by the
+            media seconds it received (video frames / fps; audio seconds when it got no video)
+  sys%      share of that CPU spent in the kernel (sendmmsg/write and, on loopback, the
+            receivers' network stack work charged to the sender)
   rss       proxyd peak RSS (VmHWM)
   origin    origin CPU share during the run, and origin sessions opened (how well a proxy splits)
 Players that fail show up in `ok`; the exit status is 2 only when proxyd could not be started or
@@ -31,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.players_pool import run_players  # noqa: E402
-from bench.procstat import cpu_seconds, peak_rss_kib  # noqa: E402
+from bench.procstat import cpu_seconds, cpu_times, peak_rss_kib  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.players import PlayResult  # noqa: E402
 from tests.peers.proxyd_proc import ProxydError, ProxydProcess, log_tail  # noqa: E402
@@ -50,6 +54,7 @@ class ModeResult:
     results: list[PlayResult] = dataclasses.field(default_factory=list)
     error: str | None = None
     cpu_s: float | None = None
+    sys_s: float | None = None
     peak_rss_kib: int | None = None
     origin_cpu_s: float | None = None
     origin_sessions: int | None = None
@@ -64,7 +69,10 @@ class ModeResult:
         return sum(r.video_frames for r in self.results)
 
     def client_stream_seconds(self, fps: int) -> float:
-        return sum(r.video_frames / fps + r.audio_frames * AAC_FRAME_SAMPLES / LIVE_AUDIO_RATE
+        """Seconds of the presentation delivered, summed over clients (video and audio of one
+        client-second count once: the unit live555's 0.0037 and the kernel's 0.001 are quoted in)."""
+        return sum(r.video_frames / fps if r.video_frames
+                   else r.audio_frames * AAC_FRAME_SAMPLES / LIVE_AUDIO_RATE
                    for r in self.results)
 
     @property
@@ -102,14 +110,16 @@ def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
     result = ModeResult(mode=mode, clients=k)
     origin_before = cpu_seconds(origin.pid)
     mark = origin.mark()
-    cpu_before = cpu_seconds(proxyd.pid) if proxyd else None
+    cpu_before = cpu_times(proxyd.pid) if proxyd else None
     result.results = run_players(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000)
     if proxyd:
         if proxyd.proc.poll() is not None:
             result.error = (f"proxyd exited with {proxyd.proc.returncode} during the run; "
                             f"log tail:\n{log_tail(proxyd.log_path)}")
         else:
-            result.cpu_s = cpu_seconds(proxyd.pid) - cpu_before
+            user, system = cpu_times(proxyd.pid)
+            result.cpu_s = user + system - sum(cpu_before)
+            result.sys_s = system - cpu_before[1]
             result.peak_rss_kib = peak_rss_kib(proxyd.pid)
     result.origin_cpu_s = cpu_seconds(origin.pid) - origin_before
     result.origin_sessions = origin.session_count(after=mark)
@@ -136,7 +146,7 @@ def run_proxied(k: int, args, origin: GstOrigin, workdir: Path) -> ModeResult:
 def format_table(rows: list[ModeResult], direct_frames: dict[int, int], args, fps: int) -> str:
     expected = args.seconds * fps
     header = (f"{'K':>4} {'mode':<9} {'ok':>7} {'frames':>8} {'ttff s':>7} {'cpu s':>7} "
-              f"{'cpu ms/css':>10} {'rss MiB':>8} {'origin cpu%':>11} {'origin sess':>11}")
+              f"{'cpu ms/css':>10} {'sys%':>5} {'rss MiB':>8} {'origin cpu%':>11} {'origin sess':>11}")
     lines = [header, "-" * len(header)]
     for r in rows:
         if r.error:
@@ -149,9 +159,10 @@ def format_table(rows: list[ModeResult], direct_frames: dict[int, int], args, fp
         css = r.client_stream_seconds(fps)
         cpu = f"{r.cpu_s:.2f}" if r.cpu_s is not None else "-"
         per_css = f"{1000 * r.cpu_s / css:.3f}" if r.cpu_s is not None and css else "-"
+        sys_pct = f"{100 * r.sys_s / r.cpu_s:.0f}" if r.sys_s is not None and r.cpu_s else "-"
         rss = f"{r.peak_rss_kib / 1024:.1f}" if r.peak_rss_kib else "-"
         origin_pct = f"{100 * r.origin_cpu_s / args.seconds:.0f}" if r.origin_cpu_s is not None else "-"
-        lines.append(f"{r.clients:>4} {r.mode:<9} {ok:>7} {ratio:>8} {ttff:>7} {cpu:>7} {per_css:>10} "
+        lines.append(f"{r.clients:>4} {r.mode:<9} {ok:>7} {ratio:>8} {ttff:>7} {cpu:>7} {per_css:>10} {sys_pct:>5} "
                      f"{rss:>8} {origin_pct:>11} {r.origin_sessions!s:>11}")
     return "\n".join(lines)
 
