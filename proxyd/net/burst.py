@@ -28,9 +28,24 @@ BATCH_BYTES = 2 * 65536  # a flush makes room, so any datagram fits
 # msg_flags, msg_len (with the ABI's padding)
 _MMSGHDR = struct.Struct("=QI4xQQQQi4xI4x")
 _MAX_CACHED_LAYOUTS = 16
+SOL_UDP, UDP_SEGMENT = 17, 103  # linux/udp.h; Python 3.11's socket module lacks UDP_SEGMENT
+MAX_GSO_SEGMENTS = 64  # UDP_MAX_SEGMENTS of older kernels
+MAX_GSO_BYTES = 65000  # one IP datagram's payload, headers left room
+_CMSG_HEADER = struct.Struct("=Qii")  # cmsg_len, cmsg_level, cmsg_type; a u16 follows
+_CMSG_SPACE = 24  # CMSG_SPACE(sizeof(uint16_t)) on LP64
+_GSO_REFUSED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 
 if _MMSGHDR.size != ctypes.sizeof(_Mmsghdr):  # pragma: no cover - not an LP64 Linux
     _MMSGHDR = None
+
+
+def _gso_supported(sock: socket.socket) -> bool:
+    """The kernel knows UDP_SEGMENT (Linux 4.18+); a route may still refuse it (see _send_run_plain)."""
+    try:
+        sock.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
+    except OSError:
+        return False
+    return _sendmmsg is not None and _MMSGHDR is not None
 
 
 class UdpBurstFanout:
@@ -55,6 +70,18 @@ class UdpBurstFanout:
         self.count = 0
         self.destinations: tuple[tuple[str, int], ...] = ()
         self.send_errors = 0
+        self.flushes = 0  # batches sent: packets / flushes is the burst size players are woken for
+        # UDP segmentation offload: a run of equal-size packets to one player is one message
+        self.gso = _gso_supported(sock)
+        self.gso_refused = 0  # runs a route refused to segment (re-sent datagram by datagram)
+        self._runs_buf = (ctypes.c_uint64 * (2 * MAX_BATCH_PACKETS))()
+        self._run_words = memoryview(self._runs_buf).cast("B").cast("Q")
+        self._run_base = ctypes.addressof(self._runs_buf)
+        self._cmsgs = ctypes.create_string_buffer(_CMSG_SPACE * MAX_BATCH_PACKETS)
+        for r in range(MAX_BATCH_PACKETS):
+            _CMSG_HEADER.pack_into(self._cmsgs, r * _CMSG_SPACE, _CMSG_HEADER.size + 2, SOL_UDP, UDP_SEGMENT)
+        self._cmsg_u16 = memoryview(self._cmsgs).cast("B").cast("H")
+        self._cmsg_base = ctypes.addressof(self._cmsgs)
 
     def set_destinations(self, destinations: Iterable[tuple[str, int]]) -> None:
         """Replace the destination set; what is batched goes to the old set first."""
@@ -90,41 +117,102 @@ class UdpBurstFanout:
             return 0
         if _sendmmsg is None or _MMSGHDR is None:
             return self._send_loop(packets)
-        msgs = self._layouts.get(packets)
+        self.flushes += 1
+        if self.gso:
+            segments = self._runs(packets)
+            key = -len(segments)
+        else:
+            segments = None
+            key = packets
+        msgs = self._layouts.get(key)
         if msgs is None:
-            msgs = self._layout(packets)
-        total = self.count * packets
+            msgs = self._layout(key)
+        per_dest = -key if segments else packets
+        total = self.count * per_dest
         size = _MMSGHDR.size
         sent = done = 0
         while done < total:
             rc = _sendmmsg(self.fd, ctypes.byref(msgs, done * size), total - done, 0)
             if rc < 0:
-                if ctypes.get_errno() == errno.EINTR:
+                err = ctypes.get_errno()
+                if err == errno.EINTR:
                     continue
-                # This datagram failed (EAGAIN, ENOBUFS, an ICMP error): skip it, not the rest.
-                self.send_errors += 1
+                if segments is not None and err in _GSO_REFUSED:
+                    sent += self._send_run_plain(done // per_dest, done % per_dest, segments)
+                else:
+                    # This datagram failed (EAGAIN, ENOBUFS, an ICMP error): skip it, not the rest.
+                    self.send_errors += 1
                 done += 1
                 continue
-            sent += rc
+            if segments is None:
+                sent += rc
+            else:
+                sent += sum(segments[i % per_dest][2] for i in range(done, done + rc))
             done += rc
         return sent
 
-    def _layout(self, packets: int) -> ctypes.Array:
-        """destinations x packets mmsghdr entries: entry (d, p) sends iovec p to destination d."""
+    def _runs(self, packets: int) -> list[tuple[int, int, int, int]]:
+        """Group the batch into GSO runs: equal-size packets, the last one possibly shorter.
+        Fills the run iovecs and UDP_SEGMENT values; returns (base, length, segments, size) per run."""
+        words, runs = self._iov_words, []
+        base = length = count = seg = 0
+        closed = True
+        for p in range(packets):
+            n = words[2 * p + 1]
+            if (not closed and n <= seg and count < MAX_GSO_SEGMENTS and length + n <= MAX_GSO_BYTES):
+                length += n
+                count += 1
+                closed = n < seg
+                continue
+            if count:
+                runs.append((base, length, count, seg))
+            base, length, count, seg, closed = words[2 * p], n, 1, n, False
+        runs.append((base, length, count, seg))
+        run_words, sizes = self._run_words, self._cmsg_u16
+        for r, (base, length, _count, seg) in enumerate(runs):
+            run_words[2 * r] = base
+            run_words[2 * r + 1] = length
+            sizes[12 * r + 8] = seg
+        return runs
+
+    def _send_run_plain(self, dest_index: int, run_index: int, runs) -> int:
+        """A route that refuses UDP_SEGMENT (no checksum offload, IPsec): send this run datagram by
+        datagram and stop using segmentation offload on this fan-out."""
+        self.gso = False
+        self.gso_refused += 1
+        self._layouts.clear()
+        base, length, _count, seg = runs[run_index]
+        data = ctypes.string_at(base, length)
+        dest, sent = self.destinations[dest_index], 0
+        for offset in range(0, length, seg):
+            try:
+                self.sock.sendto(data[offset:offset + seg], dest)
+                sent += 1
+            except OSError:
+                self.send_errors += 1
+        return sent
+
+    def _layout(self, key: int) -> ctypes.Array:
+        """mmsghdr entries, destination-major. key > 0: one entry per packet (iovec p); key < 0:
+        one entry per GSO run (run iovec r with its UDP_SEGMENT control message)."""
         if len(self._layouts) >= _MAX_CACHED_LAYOUTS:
             self._layouts.clear()
         size, name_size = _MMSGHDR.size, self._name_size
         names = ctypes.addressof(self._names)
-        iov_size = 16
-        msgs = (ctypes.c_char * (size * self.count * packets))()
+        per_dest = abs(key)
+        msgs = (ctypes.c_char * (size * self.count * per_dest))()
         pack = _MMSGHDR.pack_into
         pos = 0
         for d in range(self.count):
             name = names + d * name_size
-            for p in range(packets):
-                pack(msgs, pos, name, name_size, self._iov_base + p * iov_size, 1, 0, 0, 0, 0)
+            for p in range(per_dest):
+                if key > 0:
+                    pack(msgs, pos, name, name_size, self._iov_base + p * 16, 1, 0, 0, 0, 0)
+                else:
+                    pack(msgs, pos, name, name_size, self._run_base + p * 16, 1,
+                         self._cmsg_base + p * _CMSG_SPACE, _CMSG_SPACE, 0, 0)
                 pos += size
-        self._layouts[packets] = msgs
+        self._layouts[key] = msgs
         return msgs
 
     def _send_loop(self, packets: int) -> int:

@@ -268,8 +268,10 @@ class Hub:
             self.origin_channels[high if high != low else low + 1] = (stream, True)
         else:
             stream.origin_ip = spec.source or self.origin.transport.get_extra_info("peername")[0]
+            stream.origin_rtp_port = None
             if spec.server_port:
                 low, high = spec.server_port
+                stream.origin_rtp_port = low
                 stream.origin_rtcp_addr = (stream.origin_ip, high if high != low else low + 1)
         return resp
 
@@ -341,8 +343,9 @@ class Hub:
         self.state = "ended"
         self.end_reason = reason
         self.ready.set()
-        log.info("split %s ended: %s %s (players=%d, reconnects=%d)", self.origin_url, reason, detail,
-                 len(self.players), max(0, self.reconnects))
+        log.info("split %s ended: %s %s (players=%d, reconnects=%d, udp packets/flushes %s)", self.origin_url,
+                 reason, detail, len(self.players), max(0, self.reconnects),
+                 [f"{s.packets_sent}/{s.fanout.flushes}" for s in self.streams])
         if self.registry.get(self.origin_url) is self:
             del self.registry[self.origin_url]
         if self.linger_handle is not None:

@@ -17,7 +17,8 @@ import struct
 from typing import TYPE_CHECKING
 
 from proxyd.rtp.packet import RTCP_BYE, RTCP_SDES, RTCP_SR
-from proxyd.split.fanout import MAX_DATAGRAM, UdpFanout
+from proxyd.net.burst import UdpBurstFanout
+from proxyd.split.fanout import MAX_DATAGRAM
 
 if TYPE_CHECKING:
     from proxyd.split.gop import JoinBuffer
@@ -40,11 +41,13 @@ class HubStream:
         self.tcp_groups = tcp_groups  # shared with the hub: layout -> TcpGroup
         self._buf = ctypes.create_string_buffer(MAX_DATAGRAM)
         self.view = memoryview(self._buf).cast("B")
-        self.fanout = UdpFanout(self.rtp, self._buf)
+        self.fanout = UdpBurstFanout(self.rtp)
+        self._flush_scheduled = False
         self.rtcp_players: dict[tuple, object] = {}  # player RTCP address -> PlayerStream
         self.udp_rtcp_dests: list[tuple] = []
         # origin side
         self.origin_ip: str | None = None
+        self.origin_rtp_port: int | None = None  # from the SETUP answer's server_port: media must come from it
         self.origin_rtcp_addr: tuple | None = None
         self.origin_ssrc = -1
         # mapping (hub -> players)
@@ -68,25 +71,39 @@ class HubStream:
 
     # --- origin RTP -----------------------------------------------------------------------------
     def _on_rtp_readable(self) -> None:
-        sock, view, origin_ip = self.rtp, self.view, self.origin_ip
-        for _ in range(BURST):
-            try:
-                n, addr = sock.recvfrom_into(view)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
-                    continue
-                return
-            if addr[0] == origin_ip:
-                self.forward_rtp(n)
+        sock, view = self.rtp, self.view
+        origin_ip, origin_port = self.origin_ip, self.origin_rtp_port
+        try:
+            for _ in range(BURST):
+                try:
+                    n, addr = sock.recvfrom_into(view)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                        continue
+                    return
+                # Players send to this port too (NAT punch packets), from the origin's address
+                # when both run on one host: only the origin's own port is media.
+                if addr[0] == origin_ip and (origin_port is None or addr[1] == origin_port):
+                    self.forward_rtp(n)
+        finally:
+            self.fanout.flush()  # the whole burst, player by player, before going back to the loop
 
     def rtp_frame(self, payload: bytes) -> None:
-        """An interleaved RTP frame from a TCP origin session."""
+        """An interleaved RTP frame from a TCP origin session (flushed once per event-loop pass)."""
         n = len(payload)
         if n <= MAX_DATAGRAM:
             self.view[:n] = payload
             self.forward_rtp(n)
+            if self.fanout.pending and not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self.closed:
+            self.fanout.flush()
 
     def forward_rtp(self, n: int) -> None:
         view = self.view
@@ -117,7 +134,7 @@ class HubStream:
         if self.fanout.count:
             self.packets_sent += 1
             self.bytes_sent += n
-            self.fanout.send(n)
+            self.fanout.add(view, n)
         for group in self.tcp_groups.values():
             if group.members:
                 group.add(self.index, False, view[:n])
@@ -213,6 +230,7 @@ class HubStream:
     def close(self) -> None:
         if self.closed:
             return
+        self.fanout.flush()
         self.closed = True
         for sock in (self.rtp, self.rtcp):
             try:

@@ -109,3 +109,48 @@ def test_layouts_for_many_batch_sizes_and_destinations(sender):
     for sink in sinks:
         assert drain(sink) == expected
         sink.close()
+
+
+def video_burst() -> list[bytes]:
+    # A video frame as an RTP packetizer sends it: MTU-size fragments, a shorter last one, then a
+    # small packet and another frame's fragments.
+    return ([packet(1, 1400)] * 4 + [packet(2, 700)] + [packet(3, 90)] + [packet(4, 1200)] * 3
+            + [packet(5, 1300)])
+
+
+@pytest.mark.parametrize("offload", [True, False])
+def test_segmentation_offload_keeps_every_datagram_boundary(sender, offload):
+    sinks = [receiver() for _ in range(4)]
+    fanout = UdpBurstFanout(sender)
+    assert fanout.gso, "the kernel should know UDP_SEGMENT"
+    fanout.gso = offload
+    fanout.set_destinations(s.getsockname() for s in sinks)
+    packets = video_burst()
+    for p in packets:
+        fanout.add(p, len(p))
+    assert fanout.flush() == 4 * len(packets)
+    for sink in sinks:
+        assert drain(sink) == packets
+        sink.close()
+
+
+def test_route_refusing_offload_falls_back_without_losing_datagrams(sender):
+    # SO_NO_CHECK (no UDP checksum) makes the kernel refuse UDP_SEGMENT sends with EINVAL,
+    # like a device without checksum offload does with EIO.
+    sender.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+    sinks = [receiver() for _ in range(3)]
+    fanout = UdpBurstFanout(sender)
+    fanout.set_destinations(s.getsockname() for s in sinks)
+    packets = video_burst()
+    for p in packets:
+        fanout.add(p, len(p))
+    assert fanout.flush() == 3 * len(packets)
+    refused = fanout.gso_refused
+    assert refused and not fanout.gso
+    for p in packets:
+        fanout.add(p, len(p))
+    assert fanout.flush() == 3 * len(packets)
+    assert fanout.gso_refused == refused  # the rest of the batches go datagram by datagram
+    for sink in sinks:
+        assert drain(sink) == packets + packets
+        sink.close()
