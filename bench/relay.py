@@ -106,11 +106,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
-            origin: GstOrigin) -> ModeResult:
+            origin: GstOrigin, other_pid: int | None = None) -> ModeResult:
+    """Play `url` with K players; CPU and peak memory of proxyd, or of `other_pid` (a reference proxy)."""
     result = ModeResult(mode=mode, clients=k)
     origin_before = cpu_seconds(origin.pid)
     mark = origin.mark()
-    cpu_before = cpu_times(proxyd.pid) if proxyd else None
+    pid = proxyd.pid if proxyd else other_pid
+    cpu_before = cpu_times(pid) if pid else None
     result.results = run_players(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000)
     if proxyd:
         if proxyd.proc.poll() is not None:
@@ -121,6 +123,11 @@ def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
             result.cpu_s = user + system - sum(cpu_before)
             result.sys_s = system - cpu_before[1]
             result.peak_rss_kib = peak_rss_kib(proxyd.pid)
+    elif pid:
+        user, system = cpu_times(pid)
+        result.cpu_s = user + system - sum(cpu_before)
+        result.sys_s = system - cpu_before[1]
+        result.peak_rss_kib = peak_rss_kib(pid)
     result.origin_cpu_s = cpu_seconds(origin.pid) - origin_before
     result.origin_sessions = origin.session_count(after=mark)
     return result

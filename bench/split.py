@@ -1,7 +1,12 @@
 """Split benchmark: K ffmpeg players on one live stream, direct from the origin, through proxyd
 splitting it (`--live /bench`: one origin session for all K) and through a --reference-url proxy.
 
-    .venv/bin/python -m bench.split --clients 1,10,50,200 --seconds 10 --transport mixed --bitrate 4000
+    .venv/bin/python -m bench.split --clients 1,10,50,200 --seconds 10 --transport mixed --bitrate 4000 \
+        --reference gst
+
+With --reference gst the same players also go through a GStreamer RTSP relay (C, one shared origin
+session), so a C proxy is measured in the same run; --reference-url URL [--reference-pid PID] does
+the same for any other proxy (live555ProxyServer, MediaMTX) started by hand.
 
 Every mode starts from a freshly started origin: gst-rtsp-server 1.22 stalls its shared live media
 after a few dozen direct TCP clients, and a stalled origin must not be blamed on the next mode.
@@ -53,11 +58,29 @@ def verdict(row: ModeResult, expected_frames: float, fps: int) -> str:
             f"{'MET' if met else 'NOT MET'}")
 
 
+def run_gst_relay(k: int, args, origin: GstOrigin, workdir: Path) -> ModeResult:
+    """K players through a fresh GStreamer relay of the origin's live mount (same run, same origin)."""
+    relay = GstOrigin(relay={"relay": origin.url(f"/{LIVE_MOUNT}")}, stderr_path=workdir / f"gst-relay-k{k}.log")
+    try:
+        relay.start()
+    except Exception as exc:  # the reference is optional: report it, keep the run
+        return ModeResult(mode="gst-relay", clients=k, error=f"GStreamer relay did not start: {exc}")
+    try:
+        return measure("gst-relay", relay.url("/relay"), k, args, proxyd=None, origin=origin, other_pid=relay.pid)
+    finally:
+        relay.stop()
+
+
 def split_args(argv: list[str]) -> argparse.Namespace:
     """bench.relay's options plus --modes (which of direct/proxyd to run)."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--modes", default=",".join(MODES),
                      help="comma-separated modes to run: direct, proxyd (default both)")
+    pre.add_argument("--reference", choices=("gst",),
+                     help="also measure a C reference proxy started by the bench: gst = a GStreamer "
+                          "RTSP relay (rtspsrc re-payloaded by gst-rtsp-server, one shared origin session)")
+    pre.add_argument("--reference-pid", type=int,
+                     help="pid of the --reference-url proxy, to measure its CPU and memory too")
     own, rest = pre.parse_known_args(argv)
     if not any(a.startswith("--clients") for a in rest):
         rest = ["--clients", "1,10,50", *rest]
@@ -65,6 +88,7 @@ def split_args(argv: list[str]) -> argparse.Namespace:
         rest = ["--transport", "mixed", *rest]
     args = parse_args(rest)
     args.modes = [m.strip() for m in own.modes.split(",") if m.strip()]
+    args.reference, args.reference_pid = own.reference, own.reference_pid
     unknown = set(args.modes) - set(MODES)
     if unknown or not args.modes:
         raise SystemExit(f"--modes takes {', '.join(MODES)}, not {own.modes!r}")
@@ -98,9 +122,14 @@ def main(argv: list[str]) -> int:
                         row = run_proxied(k, args, origin, workdir)
                     round_rows.append(row)
                     print(f"K={k} {mode}: {summarize(row.results, expected)}", file=sys.stderr)
+                if args.reference == "gst":
+                    origin.restart()
+                    row = run_gst_relay(k, args, origin, workdir)
+                    round_rows.append(row)
+                    print(f"K={k} gst-relay: {summarize(row.results, expected)}", file=sys.stderr)
                 if args.reference_url:
                     round_rows.append(measure("reference", args.reference_url, k, args, proxyd=None,
-                                              origin=origin))
+                                              origin=origin, other_pid=args.reference_pid))
                 for row in round_rows:
                     row.round_index = index
                 rows.extend(round_rows)
@@ -122,6 +151,10 @@ def main(argv: list[str]) -> int:
         for row in rows:
             if row.mode == "proxyd":
                 print(verdict(row, expected, live.fps))
+            elif row.mode != "direct" and row.cpu_s is not None and row.client_stream_seconds(live.fps):
+                per_css = row.cpu_s / row.client_stream_seconds(live.fps)
+                print(f"K={row.clients}: {row.mode} {per_css:.5f} CPU s per client-stream-second, "
+                      f"{row.succeeded(expected)}/{row.clients} clients ok, origin sessions {row.origin_sessions}")
         for row in rows:
             if row.error:
                 print(f"\n{row.mode} K={row.clients}: {row.error}", file=sys.stderr)

@@ -44,6 +44,8 @@ LIMIT_HELP = {
     "split_gop_max_bytes": "most bytes kept since the last key frame for late joiners of a split",
     "split_keyframe_wait": "seconds a split PLAY waits for a first key frame so the player starts decodable",
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
+    "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
+                                "(the most latency it adds; fewer, larger writes cost less CPU)",
 }
 
 

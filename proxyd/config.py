@@ -40,6 +40,7 @@ class Limits:
     split_gop_max_bytes: int = 4 << 20
     split_keyframe_wait: float = 3.0
     split_media_timeout: float = 5.0
+    split_tcp_flush_interval: float = 0.02
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

@@ -1,12 +1,10 @@
-"""Split hot path: one received packet goes to every player with one system call (UDP) or one
-shared joined write per wakeup (TCP).
-
-UDP: the packet is received into a ctypes buffer whose header is rewritten in place, and one
-`sendmmsg` goes over a prebuilt mmsghdr array whose entries all point at that buffer (no copy, no
-per-destination Python work). All players of a split share the hub's SSRC/sequence/timestamp
-mapping, so the bytes are the same for everyone; each player's start point is told by RTP-Info.
-TCP: frames of one wakeup are joined once per channel layout and the same bytes object is written
-to every player of that layout; a player whose write buffer is past the high-water mark loses those
+"""Split hot path for TCP players: one shared joined write per flush interval (UDP players:
+net/burst.py, the packets of a wakeup player by player in one sendmmsg). All players of a split share the hub's
+SSRC/sequence/timestamp mapping, so the bytes are the same for everyone; each player's start point
+is told by RTP-Info.
+TCP: frames of one flush interval (--split-tcp-flush-interval, 20 ms: a video frame and its audio)
+are joined once per channel layout and the same bytes object is written to every player of that
+layout; a player whose write buffer is past the high-water mark loses those
 packets (counted), past the drop limit or the drop budget it is disconnected.
 """
 
@@ -16,7 +14,6 @@ import asyncio
 import struct
 from collections.abc import Callable, Iterable
 
-from proxyd.net.udp import UdpFanout  # noqa: F401  (re-exported for the split stream)
 
 FRAME_HEADER = struct.Struct("!cBH")
 MAX_DATAGRAM = 65536
@@ -43,8 +40,10 @@ class TcpMember:
 class TcpGroup:
     """TCP players with the same channel layout: per hub stream (rtp, rtcp) channels or None."""
 
-    def __init__(self, layout: tuple, *, high_water: int, drop_limit: int, max_dropped: int) -> None:
+    def __init__(self, layout: tuple, *, high_water: int, drop_limit: int, max_dropped: int,
+                 flush_interval: float = 0.0) -> None:
         self.layout = layout
+        self.flush_interval = flush_interval  # 0: flush at the end of this event-loop pass
         self.high_water = high_water
         self.drop_limit = drop_limit
         self.max_dropped = max_dropped
@@ -58,7 +57,10 @@ class TcpGroup:
         if channels is None or not self.members:
             return
         if not self.pending:
-            self._loop.call_soon(self.flush)
+            if self.flush_interval:
+                self._loop.call_later(self.flush_interval, self.flush)
+            else:
+                self._loop.call_soon(self.flush)
         self.pending += FRAME_HEADER.pack(b"$", channels[1] if rtcp else channels[0], len(data))
         self.pending += data
         self.pending_packets += 1

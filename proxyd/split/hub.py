@@ -162,7 +162,8 @@ class Hub:
             limits = self.limits
             group = self.tcp_groups[layout] = TcpGroup(layout, high_water=limits.write_high_water,
                                                        drop_limit=limits.write_drop_limit,
-                                                       max_dropped=limits.max_dropped_packets)
+                                                       max_dropped=limits.max_dropped_packets,
+                                                       flush_interval=limits.split_tcp_flush_interval)
         return group
 
     def _arm_linger(self) -> None:

@@ -65,6 +65,16 @@ def live_launch(args: argparse.Namespace) -> str:
             f"audioconvert ! {aac} ! aacparse ! rtpmp4gpay name=pay1 pt=97 )")
 
 
+def relay_launch(url: str) -> str:
+    """A GStreamer RTSP relay: one rtspsrc session on `url`, re-payloaded and shared by every client
+    (what gst-rtsp-server based restreamers do): the C reference proxy of the split benchmark."""
+    location = url.replace('"', '\\"')
+    return (f'( rtspsrc location="{location}" latency=200 name=src '
+            "src. ! application/x-rtp,media=video ! rtph264depay ! h264parse ! "
+            "rtph264pay name=pay0 pt=96 config-interval=1 "
+            "src. ! application/x-rtp,media=audio ! rtpmp4gdepay ! aacparse ! rtpmp4gpay name=pay1 pt=97 )")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--address", default="127.0.0.1")
@@ -72,6 +82,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vod", action="append", default=[], metavar="MOUNT=PATH",
                    help="serve an MP4 (H.264 + AAC) on demand at /MOUNT; repeatable")
     p.add_argument("--live", metavar="MOUNT", help="serve a shared live source at /MOUNT")
+    p.add_argument("--relay", action="append", default=[], metavar="MOUNT=URL",
+                   help="relay the H.264 + AAC RTSP stream at URL, shared, at /MOUNT; repeatable")
     p.add_argument("--live-width", type=int, default=320)
     p.add_argument("--live-height", type=int, default=240)
     p.add_argument("--live-fps", type=int, default=25)
@@ -110,6 +122,11 @@ class Origin:
             self._add(mounts, mount, vod_launch(path), shared=False, protocols=protocols)
         if args.live:
             self._add(mounts, args.live, live_launch(args), shared=True, protocols=protocols)
+        for spec in args.relay:
+            mount, sep, url = spec.partition("=")
+            if not sep or not mount or not url:
+                raise SystemExit(f"gst_origin: bad --relay {spec!r}, expected MOUNT=URL")
+            self._add(mounts, mount, relay_launch(url), shared=True, protocols=protocols)
         self.server.connect("client-connected", self.on_client_connected)
         self.server.get_session_pool().connect("session-removed", self.on_session_removed)
 

@@ -72,7 +72,8 @@ class GstOrigin:
     def __init__(self, *, vod: Mapping[str, os.PathLike | str] | None = None, live: str | None = None,
                  live_options: LiveOptions = LiveOptions(), protocols: str = "both",
                  session_timeout: int = 60, headers: Mapping[str, str] | None = None,
-                 port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None):
+                 port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None,
+                 relay: Mapping[str, str] | None = None):
         self._proc: subprocess.Popen | None = None
         # Mounts point at symlinks so set_vod_content() can swap what new sessions get.
         self._link_dir = Path(tempfile.mkdtemp(prefix="gst-origin-mounts-"))
@@ -82,6 +83,7 @@ class GstOrigin:
             self.set_vod_content(mount, path)
         self.live = live
         self.live_options = live_options
+        self.relay = dict(relay or {})  # mount -> RTSP URL relayed (a GStreamer restreamer)
         self.protocols = protocols
         self.session_timeout = session_timeout
         self.headers = dict(headers or {})
@@ -102,6 +104,8 @@ class GstOrigin:
             argv += ["--vod", f"{mount}={os.fspath(path)}"]
         if self.live:
             argv += self.live_options.argv(self.live.strip("/"))
+        for mount, url in self.relay.items():
+            argv += ["--relay", f"{mount.strip('/')}={url}"]
         for name, value in self.headers.items():
             argv += ["--header", f"{name}:{value}"]
         return argv

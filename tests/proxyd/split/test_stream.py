@@ -170,3 +170,53 @@ async def test_tcp_group_drops_then_disconnects_a_stalled_player_only():
     for t in transports:
         t.close()
     server.close()
+
+
+class CountingTransport:
+    """A real TCP transport that counts the writes made to it."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport, self.writes = transport, 0
+
+    def write(self, data) -> None:
+        self.writes += 1
+        self.transport.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
+@pytest.mark.parametrize("interval, writes", [(0.0, 3), (0.2, 1)])
+async def test_tcp_group_joins_a_flush_interval_into_one_write(interval, writes):
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    frame = 4 + 100
+    got_all = asyncio.Event()
+
+    async def on_client(reader, writer):
+        while data := await reader.read(65536):
+            received.extend(data)
+            if len(received) >= 3 * frame:
+                got_all.set()
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1",
+                                                server.sockets[0].getsockname()[1])
+    counting = CountingTransport(transport)
+    group = TcpGroup(((0, 1),), high_water=1 << 20, drop_limit=4 << 20, max_dropped=10**6,
+                     flush_interval=interval)
+    member = TcpMember(counting, lambda why: None)
+    member.hold = None
+    group.members.append(member)
+    for i in range(3):  # three event-loop passes: three origin wakeups
+        group.add(0, False, bytes([i]) * 100)
+        await asyncio.sleep(0)
+    async with asyncio.timeout(WAIT):
+        await got_all.wait()
+    assert counting.writes == writes
+    assert bytes(received) == b"".join(b"$\x00\x00\x64" + bytes([i]) * 100 for i in range(3))
+    transport.close()
+    server.close()
