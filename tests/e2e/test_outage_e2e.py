@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import wait_until
-from tests.e2e.tcp_forward import TcpForwarder
+from tests.peers.tcp_forward import TcpForwarder
 from tests.peers.proxyd_proc import free_tcp_port
 
 pytestmark = [pytest.mark.peers, pytest.mark.django_db(transaction=True)]

@@ -15,37 +15,29 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
+
+from tests.peers.tcp_forward import TcpForwarder
 
 CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)")
 TRANSPORT = re.compile(rb"(?im)^(transport:[ \t]*)([^\r\n]*)")
 CLIENT_PORT = re.compile(rb"client_port=\d+(-\d+)?")
 
 
-class UdpDroppingGateway:
+class UdpDroppingGateway(TcpForwarder):
     def __init__(self, origin: tuple[str, int]) -> None:
+        super().__init__(0, origin)
         self.origin = origin
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.setup_transports: list[str] = []  # Transport of every SETUP as the origin got it
         self.sinks: list[socket.socket] = []
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._accept, name="udp-dropping-gateway", daemon=True)
 
     def url(self, path: str = "/") -> str:
         return f"rtsp://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
-    def __enter__(self) -> UdpDroppingGateway:
-        self.thread.start()
-        return self
-
     def __exit__(self, *exc) -> None:
-        self.listener.close()  # ends the accept loop
+        super().__exit__(*exc)
         with self.lock:
-            for s in self.sockets + self.sinks:
+            for s in self.sinks:
                 s.close()
-        self.thread.join(5)
 
     def dropped_datagrams(self) -> int:
         """UDP datagrams the origin sent that the client never got (waiting in the sinks)."""
@@ -59,33 +51,7 @@ class UdpDroppingGateway:
                     pass
         return count
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.origin, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self.lock:
-                self.sockets += [client, upstream]
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def _requests(self, src: socket.socket, dst: socket.socket) -> None:
+    def _forward_client(self, src: socket.socket, dst: socket.socket) -> None:
         """Client -> origin: whole messages and interleaved frames, SETUPs rewritten."""
         buf = bytearray()
         try:

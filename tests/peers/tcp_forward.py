@@ -1,4 +1,7 @@
-"""A TCP forwarder on a fixed local port: stands in for "the control plane came back at its URL"."""
+"""A TCP forwarder: each accepted connection is piped to `target` in both directions, by threads.
+
+Stands in for "the control plane came back at its URL" (a fixed listen port), and is the base of
+gateways that rewrite what a client sends (override `_forward_client`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ class TcpForwarder:
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", listen_port))
         self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, name="tcp-forward", daemon=True)
@@ -42,8 +46,12 @@ class TcpForwarder:
             upstream.settimeout(None)
             with self.lock:
                 self.sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            threading.Thread(target=self._forward_client, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _forward_client(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Client -> target; a gateway overrides this to rewrite requests."""
+        self._pump(client, upstream)
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket) -> None:
