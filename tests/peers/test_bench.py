@@ -46,3 +46,28 @@ def test_bench_reports_a_proxyd_that_cannot_start(_gst_origin_available, peer_pl
     assert done.returncode == 2, done.stdout + done.stderr
     assert "proxyd did not start" in done.stderr
     assert any(line.split()[:3] == ["1", "direct", "1/1"] for line in done.stdout.splitlines()), done.stdout
+
+
+def test_a_client_stream_second_counts_video_and_audio_of_one_client_once():
+    from bench.relay import ModeResult
+    from tests.peers.players import PlayResult
+
+    def played(video: int, audio: int) -> PlayResult:
+        return PlayResult("ffmpeg", "rtsp://x/", "udp", 0, video, audio, 1.0, 11.0, False, "")
+
+    # 10 s of 25 fps video with its 48 kHz AAC audio (1024 samples a frame) is 10 client-seconds.
+    row = ModeResult("proxyd", 2, results=[played(250, 469), played(0, 469)])
+    assert row.client_stream_seconds(25) == pytest.approx(10 + 469 * 1024 / 48000)
+
+
+def test_split_bench_measures_a_gstreamer_relay_as_reference(_gst_origin_available, peer_players, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.split", "--clients", "2", "--seconds", "4", "--bitrate", "300",
+         "--modes", "proxyd", "--reference", "gst", "--workdir", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = {tuple(line.split()[:2]): line.split() for line in done.stdout.splitlines()}
+    for mode in ("proxyd", "gst-relay"):
+        row = rows[("2", mode)]
+        assert row[2] == "2/2" and row[-1] == "1", done.stdout  # both ok, one origin session each
+    assert "gst-relay" in done.stdout and "CPU s per client-stream-second" in done.stdout
