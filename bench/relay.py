@@ -90,6 +90,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--gop", type=int, default=25, help="live key frame interval, frames")
     p.add_argument("--ramp-ms", type=float, default=20.0, help="spacing between player launches")
     p.add_argument("--reference-url", help="another proxy's URL for the same live stream, compared too")
+    p.add_argument("--origin-port", type=int, default=0,
+                   help="the test origin's RTSP port (0: any free one); fixed, a hand-started reference "
+                        "proxy can be pointed at rtsp://127.0.0.1:PORT/live before the run")
     p.add_argument("--proxyd-arg", action="append", default=[], help="extra proxyd argument; repeatable")
     p.add_argument("--skip-proxyd", action="store_true", help="measure only direct (and reference)")
     p.add_argument("--workdir", type=Path,
@@ -183,7 +186,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        with GstOrigin(live=LIVE_MOUNT, live_options=live, stderr_path=workdir / "origin.log") as origin:
+        with GstOrigin(live=LIVE_MOUNT, live_options=live, port=args.origin_port,
+                       stderr_path=workdir / "origin.log") as origin:
             print(f"origin {origin.url(LIVE_MOUNT)}: {args.bitrate} kbit/s, GOP {args.gop}, "
                   f"{args.transport}, {args.seconds:g} s per player", file=sys.stderr)
             for index, k in enumerate(args.client_counts):

@@ -107,7 +107,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        with GstOrigin(live=LIVE_MOUNT, live_options=live, stderr_path=workdir / "origin.log") as origin:
+        with GstOrigin(live=LIVE_MOUNT, live_options=live, port=args.origin_port,
+                       stderr_path=workdir / "origin.log") as origin:
             print(f"origin {origin.url(LIVE_MOUNT)}: {args.bitrate} kbit/s, GOP {args.gop}, "
                   f"{args.transport}, {args.seconds:g} s per player", file=sys.stderr)
             for index, k in enumerate(args.client_counts):
