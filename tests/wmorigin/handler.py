@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from tests.wmorigin import wire
 from tests.wmorigin.sdp import build_sdp
-from tests.wmorigin.streaming import OriginSession, deliver, new_session_id, new_stream, open_udp_pair
+from tests.wmorigin.streaming import (
+    OriginSession,
+    SetupSsrc,
+    deliver,
+    new_session_id,
+    new_stream,
+    open_udp_pair,
+)
 
 if TYPE_CHECKING:
     from tests.wmorigin.server import WMOrigin
@@ -172,7 +179,11 @@ class OriginConnection:
             reply_transport = (f"RTP/AVP/UDP;unicast;client_port={params['client_port']};"
                                f"server_port={session.udp_port}-{session.udp_port + 1}")
         session.streams[stream.number] = stream
-        reply_transport += f";ssrc={stream.ssrc:08x};mode=PLAY"
+        named = {"sent": stream.ssrc, "none": None, "other": stream.ssrc ^ 0xFFFFFFFF}[self.origin.setup_ssrc]
+        if named is not None:
+            reply_transport += f";ssrc={named:08x}"
+        reply_transport += ";mode=PLAY"
+        self.origin.record_setup(SetupSsrc(req.uri, named, stream.ssrc))
         return self.reply(req, 200, "OK", session, [("Transport", reply_transport)])
 
     async def on_play(self, req, entry, control, session):
@@ -205,7 +216,7 @@ class OriginConnection:
         session.pause_allowed_in_ready = False
         response = self.reply(req, 200, "OK", session, extra)
         await self.send(response)  # the response goes before the first RTP packet
-        session.sender = asyncio.create_task(deliver(session, start, base))
+        session.sender = asyncio.create_task(deliver(session, start, base, self.origin.media_delay_s))
         return None
 
     async def on_pause(self, req, entry, control, session):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -69,6 +70,7 @@ class PlayResult:
     announces: list[wire.Message] = field(default_factory=list)
     responses: list[tuple[str, wire.Message]] = field(default_factory=list)  # (request kind, response)
     server_requests: list[wire.Message] = field(default_factory=list)
+    unmatched: Counter = field(default_factory=Counter)  # SSRC -> RTP packets no SETUP'd stream matched
     error: str | None = None
 
     def status(self, kind: str) -> list[int]:
@@ -102,6 +104,7 @@ class WMPlayer:
         self._server_requests: asyncio.Queue[wire.Message] = asyncio.Queue()
         self._by_ssrc: dict[int, StreamResult] = {}
         self._by_channel: dict[int, StreamResult] = {}  # TCP: interleaved RTP channel -> stream
+        self.rtp_arrived = asyncio.Event()  # set by the first RTP packet, matched to a stream or not
         self._session = ""
         self._server_supported = ""
         self._udp: list[asyncio.DatagramTransport] = []
@@ -174,6 +177,7 @@ class WMPlayer:
         over TCP a stream whose SETUP named no SSRC is known by its channel."""
         if len(data) < 12 or data[0] >> 6 != 2:
             return
+        self.rtp_arrived.set()
         marker = bool(data[1] & 0x80)
         seq, ts, ssrc = struct.unpack_from(">HII", data, 2)
         offset = 12 + 4 * (data[0] & 0x0F)
@@ -185,6 +189,7 @@ class WMPlayer:
             if stream is not None and stream.ssrc:  # its SSRC is known and differs
                 stream = None
         if stream is None:
+            self.result.unmatched[ssrc] += 1
             return
         if stream.first_seq is None:
             stream.first_seq, stream.first_payload_header = seq, data[offset:offset + 4]

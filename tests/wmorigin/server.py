@@ -10,6 +10,9 @@ The test API (called from the test thread) configures content and reads what cli
     origin.url("/clip.wmv") -> "rtsp://127.0.0.1:<port>/clip.wmv"
     origin.change_content("/clip.wmv")   # new version: new ASF bytes, SDP, Etag, Last-Modified
     origin.take_down(); origin.bring_up()  # listener closed (connection refused) / reopened
+    origin.setup_ssrc = "none"    # SETUP answers name no ssrc ("other": one its RTP does not carry)
+    origin.media_delay_s = 0.5    # first RTP packet half a second after a PLAY answer
+    origin.setup_ssrcs            # per SETUP answered: url, ssrc named (or None), ssrc sent
     origin.requests, origin.send_events, origin.logs, origin.count("DESCRIBE", "/clip.wmv")
     origin.wait_for(lambda: origin.count("PLAY") >= 1, timeout=5)
     origin.stop()
@@ -31,7 +34,7 @@ from tests.wmorigin import wire
 from tests.wmorigin.content import Entry
 from tests.wmorigin.events import RemoteEvent, parse_remote_event
 from tests.wmorigin.handler import OriginConnection
-from tests.wmorigin.streaming import OriginSession
+from tests.wmorigin.streaming import OriginSession, SetupSsrc
 
 DEFAULT_SUPPORTED = ("com.microsoft.wm.sswitch, com.microsoft.wm.eosmsg, com.microsoft.wm.fastcache, "
                      "com.microsoft.wm.predstrm")
@@ -71,14 +74,24 @@ class RecordedEvent:
 @dataclass
 class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
+    setups: list[SetupSsrc] = field(default_factory=list)
     sent: list[wire.Message] = field(default_factory=list)
     responses: list[wire.Message] = field(default_factory=list)
 
 
 class WMOrigin:
-    def __init__(self, *, supported: str = DEFAULT_SUPPORTED, rtx: bool = True) -> None:
+    def __init__(self, *, supported: str = DEFAULT_SUPPORTED, rtx: bool = True, setup_ssrc: str = "sent",
+                 media_delay_s: float = 0.0) -> None:
+        """`setup_ssrc`: what a SETUP answer's Transport names ([MS-RTSP] 2.2.6.11): "sent" the SSRC
+        the stream's RTP carries (as WMS), "none" no ssrc parameter, "other" an SSRC its RTP does
+        not carry. `media_delay_s`: time from a PLAY answer to its first RTP packet. Both are
+        attributes too, read at each SETUP / PLAY."""
+        if setup_ssrc not in ("sent", "none", "other"):
+            raise ValueError(f"setup_ssrc {setup_ssrc!r}")
         self.supported = supported
         self.rtx = rtx
+        self.setup_ssrc = setup_ssrc
+        self.media_delay_s = media_delay_s
         self.port = 0
         self.entries: dict[str, Entry] = {}
         self.sessions: dict[str, OriginSession] = {}
@@ -214,6 +227,11 @@ class WMOrigin:
             self._state.responses.append(msg)
             self._cond.notify_all()
 
+    def record_setup(self, record: SetupSsrc) -> None:
+        with self._cond:
+            self._state.setups.append(record)
+            self._cond.notify_all()
+
     def add_session(self, session: OriginSession) -> None:
         with self._cond:
             self.sessions[session.id] = session
@@ -229,6 +247,11 @@ class WMOrigin:
     def requests(self) -> list[RecordedRequest]:
         with self._cond:
             return list(self._state.requests)
+
+    @property
+    def setup_ssrcs(self) -> list[SetupSsrc]:
+        with self._cond:
+            return list(self._state.setups)
 
     @property
     def sent_requests(self) -> list[wire.Message]:

@@ -44,6 +44,13 @@ class StreamOut:
     last_report: float = -1e9  # loop time of the last RTCP sender report
 
 
+@dataclass(frozen=True)
+class SetupSsrc:
+    url: str
+    named: int | None  # in the SETUP answer's Transport (None: no ssrc parameter)
+    sent: int  # what the stream's RTP and RTCP carry
+
+
 @dataclass
 class OriginSession:
     id: str
@@ -135,21 +142,22 @@ def rtp_packet(stream: StreamOut, timestamp: int, marker: bool, payload: bytes) 
     return head + payload
 
 
-async def deliver(session: OriginSession, start: int, base_time: int) -> None:
-    """Send the current item's schedule from index `start`, then end the entry (3.2.4.1).
-    A broadcast never ends: it loops, with RTP timestamps continuing across loops."""
+async def deliver(session: OriginSession, start: int, base_time: int, delay_s: float = 0.0) -> None:
+    """Send the current item's schedule from index `start` (the first packet `delay_s` after now),
+    then end the entry (3.2.4.1). A broadcast never ends: it loops, with RTP timestamps continuing
+    across loops."""
     try:
-        await _deliver(session, start, base_time)
+        await _deliver(session, start, base_time, delay_s)
     except (ConnectionError, RuntimeError) as exc:  # the client went away mid-stream
         log.info("origin: session %s delivery stopped: %s", session.id, exc)
         session.sender = None
 
 
-async def _deliver(session: OriginSession, start: int, base_time: int) -> None:
+async def _deliver(session: OriginSession, start: int, base_time: int, delay_s: float) -> None:
     loop = asyncio.get_running_loop()
     schedule = session.item.schedule
     period = session.item.asf.duration_ms
-    t0 = loop.time()
+    t0 = loop.time() + delay_s
     laps = 0
     while True:
         for index in range(start, len(schedule)):

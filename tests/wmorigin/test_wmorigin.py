@@ -82,6 +82,9 @@ async def test_full_wmp_sequence_delivers_the_exact_asf_packets(wm_origin, trans
     assert eos.header("X-Notice") == '2101 "End-of-Stream Reached"'
     assert eos.body == f"Session: {eos.header('Session')}\r\nEOF: true\r\n".encode()
     assert eos.header("RTP-Info").count("seq=") == 2
+    # 2.2.6.11: each SETUP answer named the SSRC its stream's RTP carries; every packet matched.
+    assert [r.named for r in wm_origin.setup_ssrcs] == [r.sent for r in wm_origin.setup_ssrcs]
+    assert not result.unmatched
     # What the origin saw: WMP identity and the logs byte for byte.
     counts = wm_origin.counts("/clip.wmv")
     assert (counts["DESCRIBE"], counts["SETUP"], counts["PLAY"], counts["TEARDOWN"]) == (1, 2, 1, 1)
@@ -95,6 +98,21 @@ async def test_full_wmp_sequence_delivers_the_exact_asf_packets(wm_origin, trans
     assert event.error is None and event.parsed.name == "remote-log"
     assert event.parsed.value("@.REMOTE_LOG") == fixture("rendering_log.xml").decode()
     assert wm_origin.wait_for(lambda: not wm_origin.client_sessions(), 5)
+
+
+@pytest.mark.parametrize("named", ["none", "other"])
+async def test_an_origin_naming_no_ssrc_or_another_one_leaves_a_udp_player_nothing_to_match(wm_origin, named):
+    """setup_ssrc knob: SETUP answers name no ssrc, or one the RTP does not carry (WMS names the
+    one it sends, 2.2.6.11); a WMP-like player on one UDP port pair then matches no packet."""
+    wm_origin.setup_ssrc = named
+    wm_origin.set_entry("/clip.wmv", seed="ssrc", duration_ms=500)
+    result = await WMPlayer(wm_origin.url("/clip.wmv"), transport="udp").run()
+    assert result.error is None, result.error
+    records = wm_origin.setup_ssrcs
+    assert len(records) == 2
+    assert all(r.named is None if named == "none" else r.named not in (None, r.sent) for r in records)
+    assert all(stream.packets == 0 for stream in result.entries[0].streams.values())
+    assert set(result.unmatched) == {r.sent for r in records}
 
 
 async def test_describe_headers_and_get_content_info(wm_origin):
