@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = get_logger("split")
 
 BACKOFF_START = 0.25
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class Hub:
@@ -263,6 +264,9 @@ class Hub:
             spec = parse_transport(resp.headers.get("Transport", ""))[0]
         except (RtspError, IndexError):
             raise OriginError(502, "Bad Gateway", "origin SETUP answer has a bad Session/Transport") from None
+        ssrc = _ssrc_value(spec.ssrc)
+        if ssrc is not None:  # players' SETUP answers can name it before the first packet
+            stream.origin_named_ssrc(ssrc)
         if use_tcp:
             low, high = spec.interleaved or channels
             self.origin_channels[low] = (stream, False)
@@ -367,3 +371,11 @@ class Hub:
             group.flush()
         for stream in self.streams:
             stream.close()
+
+
+def _ssrc_value(text: str | None) -> int | None:
+    """Transport ssrc= (8 hex digits, RFC 2326 12.39, [MS-RTSP] 2.2.6.11); None when absent or
+    malformed (the first packet's SSRC is used then)."""
+    if not text or len(text) > 8 or not all(c in HEX_DIGITS for c in text):
+        return None
+    return int(text, 16)

@@ -138,11 +138,24 @@ class SplitSession:
                                         idle_timeout=self.limits.session_timeout,
                                         counters_interval=self.limits.counters_interval)
             self._arm_timer()
+        # [MS-RTSP] players over UDP tell streams on one port pair apart by the SSRC SETUP named:
+        # when the origin named none, the stream's first packet fixes it (bounded wait; without
+        # it the answer names none, as an origin may).
+        fixed = hub_stream.ssrc_fixed
+        if not fixed.is_set():
+            try:
+                async with asyncio.timeout(self.limits.split_keyframe_wait):
+                    await fixed.wait()
+            except TimeoutError:
+                log.info("%s split %s: no packet in %.1fs, SETUP answered without ssrc", self.log_ctx,
+                         hub_stream.url, self.limits.split_keyframe_wait)
+            if self.ended or self.hub.state == "ended":
+                return Response(502, "Bad Gateway", Headers())
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(), delivery="unicast",
             interleaved=ps.channels,
             server_port=None if spec.is_tcp else (hub_stream.port, hub_stream.port + 1),
-            ssrc=f"{hub_stream.ssrc:08X}" if hub_stream.last_seq >= 0 else None)
+            ssrc=f"{hub_stream.ssrc:08X}" if fixed.is_set() else None)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Transport", format_transport(player_spec))]))
 

@@ -5,6 +5,10 @@ The mapping keeps players' streams continuous when the origin session changes (r
 SSRC): the first packet of a new origin session continues the sequence and advances the timestamp
 by the wall-clock gap. Origin RTCP SRs are rewritten the same way; an origin BYE is not passed on
 (the hub decides when players end).
+
+The hub's SSRC is the one the origin's SETUP answer named (else the first packet's), fixed before
+any player is told it: players' SETUP answers name it, and every later origin SSRC (an origin that
+named one SSRC and sends another, a reconnect) is rewritten to it.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class HubStream:
         self.origin_ssrc = -1
         # mapping (hub -> players)
         self.ssrc = 0
+        # Set once self.ssrc is final (named by the origin's SETUP answer, else the first packet's,
+        # or the stream closed): players' SETUP answers name it, so it never changes after.
+        self.ssrc_fixed = asyncio.Event()
         self.seq_delta = 0
         self.ts_delta = 0
         self.last_seq = -1  # -1: nothing sent yet
@@ -142,7 +149,11 @@ class HubStream:
     def _new_origin_source(self, seq: int, ts: int, ssrc: int) -> None:
         """First packet of an origin session or source: continue the players' numbering."""
         if self.last_seq < 0:
-            self.ssrc = ssrc  # the SDP's a=ssrc and the origin's RTP-Info stay true
+            if not self.ssrc_fixed.is_set():
+                self.ssrc = ssrc
+                self.ssrc_fixed.set()
+            # Sequence numbers and timestamps pass unchanged, so the origin's RTP-Info stays true;
+            # the SSRC is the one the origin's SETUP named, as an SDP a=ssrc of the origin would.
             self.seq_delta = self.ts_delta = 0
         else:
             gap = max(1, int((self._time() - self.last_time) * self.clock_rate))
@@ -152,6 +163,13 @@ class HubStream:
                 self.join.reset()  # a new encoder session: wait for its key frame
         self.origin_ssrc = ssrc
         self.remap = False
+
+    def origin_named_ssrc(self, ssrc: int) -> None:
+        """The origin's SETUP answer named `ssrc`: players can be told it before the first packet.
+        Ignored once the SSRC is fixed (a reconnect's new SSRC is rewritten to the first one)."""
+        if not self.ssrc_fixed.is_set():
+            self.ssrc = ssrc
+            self.ssrc_fixed.set()
 
     # --- RTCP -----------------------------------------------------------------------------------
     def _on_rtcp_readable(self) -> None:
@@ -232,6 +250,7 @@ class HubStream:
             return
         self.fanout.flush()
         self.closed = True
+        self.ssrc_fixed.set()  # wakes SETUPs waiting for the first packet (they see the hub ended)
         for sock in (self.rtp, self.rtcp):
             try:
                 self._loop.remove_reader(sock.fileno())

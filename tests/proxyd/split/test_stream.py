@@ -220,3 +220,40 @@ async def test_tcp_group_joins_a_flush_interval_into_one_write(interval, writes)
     assert bytes(received) == b"".join(b"$\x00\x00\x64" + bytes([i]) * 100 for i in range(3))
     transport.close()
     server.close()
+
+
+async def test_the_ssrc_the_origin_named_is_kept_for_good(hub_stream, sockets):
+    """The origin's SETUP named 0xABCD (so players were told it): its packets, whatever SSRC they
+    carry, and those of a later origin session, reach players as 0xABCD; the first source's
+    sequence numbers and timestamps pass unchanged (the origin's RTP-Info stays true)."""
+    origin, player_rtp, player_rtcp = sockets(), sockets(), sockets()
+    hub_stream.set_udp_players([SimpleNamespace(rtp_addr=player_rtp.getsockname(),
+                                                rtcp_addr=player_rtcp.getsockname())])
+    hub_stream.origin_named_ssrc(0xABCD)
+    assert hub_stream.ssrc_fixed.is_set() and hub_stream.ssrc == 0xABCD
+    hub_stream.remap = True  # the origin session was set up again before its first packet
+    hub_stream.origin_named_ssrc(0x5555)
+    addr = ("127.0.0.1", hub_stream.port)
+    origin.sendto(rtp(10, 1000, 0x1111), addr)  # not the SSRC it named
+    first = RtpPacket.parse(await recv(player_rtp))
+    assert (first.sequence, first.timestamp, first.ssrc) == (10, 1000, 0xABCD)
+    origin.sendto(build_sr(0x1111, 3900000000, 0, 1000, 1, 4), ("127.0.0.1", hub_stream.port + 1))
+    assert parse_rtcp(await recv(player_rtcp))[0].ssrc == 0xABCD
+    hub_stream.remap = True  # reconnect: a new origin session names and sends another SSRC
+    hub_stream.origin_named_ssrc(0x2222)
+    origin.sendto(rtp(3, 50, 0x2222), addr)
+    second = RtpPacket.parse(await recv(player_rtp))
+    assert (second.sequence, second.ssrc) == (11, 0xABCD)
+
+
+async def test_without_a_named_ssrc_the_first_packet_fixes_it(hub_stream, sockets):
+    origin, player = sockets(), sockets()
+    hub_stream.set_udp_players([SimpleNamespace(rtp_addr=player.getsockname(), rtcp_addr=("127.0.0.1", 9))])
+    assert not hub_stream.ssrc_fixed.is_set()
+    origin.sendto(rtp(10, 1000, 0x1111), ("127.0.0.1", hub_stream.port))
+    async with asyncio.timeout(WAIT):
+        await hub_stream.ssrc_fixed.wait()
+    assert hub_stream.ssrc == 0x1111
+    hub_stream.origin_named_ssrc(0x2222)  # a reconnect's SETUP: too late, players know 0x1111
+    assert hub_stream.ssrc == 0x1111
+    assert RtpPacket.parse(await recv(player)).ssrc == 0x1111
