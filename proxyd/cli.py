@@ -42,7 +42,8 @@ LIMIT_HELP = {
     "split_reconnect_wait": "seconds split players wait for a lost origin session to come back",
     "split_backoff_max": "longest pause (seconds) between split origin reconnect attempts",
     "split_gop_max_bytes": "most bytes kept since the last key frame for late joiners of a split",
-    "split_keyframe_wait": "seconds a split PLAY waits for a first key frame so the player starts decodable",
+    "split_keyframe_wait": "seconds a split PLAY waits for a first key frame so the player starts decodable "
+                           "(and a first SETUP for the stream's SSRC when the origin named none)",
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
     "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
