@@ -9,14 +9,14 @@ into one write per loop iteration, and a slow TCP player gets packets dropped, t
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import struct
 from collections.abc import Callable
 
+from proxyd.net.udp import drain
+
 FRAME_HEADER = struct.Struct("!cBH")
 MAX_DATAGRAM = 65536
-BURST = 64  # datagrams drained per wakeup before yielding to the loop
 
 
 class StreamCounters:
@@ -216,30 +216,14 @@ class UdpPair:
     def _on_rtp(self) -> None:
         sock, view, stream = self.rtp, self._view, self.stream
         origin_ip, player = stream.origin_ip, stream.player_rtp_addr
-        for _ in range(BURST):
-            try:
-                n, addr = sock.recvfrom_into(self._buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ICMP port unreachable from an earlier send: keep reading
-                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
-                    continue
-                return
+        for n, addr in drain(sock, self._buf):
             if addr[0] != origin_ip or addr == player:  # NAT punches and strangers' packets are not media
                 continue
             stream.rtp_from_origin(view[:n])
 
     def _on_rtcp(self) -> None:
         sock, view, stream = self.rtcp, self._view, self.stream
-        for _ in range(BURST):
-            try:
-                n, addr = sock.recvfrom_into(self._buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
-                    continue
-                return
+        for n, addr in drain(sock, self._buf):
             if addr == stream.player_rtcp_addr:
                 stream.rtcp_from_player(view[:n])
             elif addr[0] == stream.origin_ip:

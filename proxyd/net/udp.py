@@ -13,7 +13,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _sendmmsg = getattr(_libc, "sendmmsg", None)
@@ -121,6 +121,22 @@ class UdpFanout:
             except OSError:
                 self.send_errors += 1
         return sent
+
+
+DRAIN_BURST = 64  # datagrams read per wakeup before yielding to the event loop
+
+
+def drain(sock: socket.socket, buffer, burst: int = DRAIN_BURST) -> Iterator[tuple[int, tuple]]:
+    """(nbytes, address) of each datagram waiting on non-blocking `sock`, read into `buffer`."""
+    for _ in range(burst):
+        try:
+            yield sock.recvfrom_into(buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # ICMP port unreachable from an earlier send: keep reading
+            if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                continue
+            return
 
 
 def bind_port_pair(host: str, port_min: int = 0, port_max: int = 0) -> tuple[socket.socket, socket.socket]:

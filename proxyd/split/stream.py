@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import socket
 import struct
 from typing import TYPE_CHECKING
 
 from proxyd.rtp.packet import RTCP_BYE, RTCP_SDES, RTCP_SR
 from proxyd.net.burst import UdpBurstFanout
+from proxyd.net.udp import drain
 from proxyd.split.fanout import MAX_DATAGRAM
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 SEQ_TS_SSRC = struct.Struct("!HII")
 U32 = struct.Struct("!I")
-BURST = 64
 
 
 class HubStream:
@@ -81,15 +80,7 @@ class HubStream:
         sock, view = self.rtp, self.view
         origin_ip, origin_port = self.origin_ip, self.origin_rtp_port
         try:
-            for _ in range(BURST):
-                try:
-                    n, addr = sock.recvfrom_into(view)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError as exc:
-                    if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
-                        continue
-                    return
+            for n, addr in drain(sock, view):
                 # Players send to this port too (NAT punch packets), from the origin's address
                 # when both run on one host: only the origin's own port is media.
                 if addr[0] == origin_ip and (origin_port is None or addr[1] == origin_port):
@@ -174,15 +165,7 @@ class HubStream:
     # --- RTCP -----------------------------------------------------------------------------------
     def _on_rtcp_readable(self) -> None:
         sock, view = self.rtcp, self.view
-        for _ in range(BURST):
-            try:
-                n, addr = sock.recvfrom_into(view)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
-                    continue
-                return
+        for n, addr in drain(sock, view):
             player = self.rtcp_players.get(addr)
             if player is not None:
                 player.rtcp_from_player(bytes(view[:n]))
