@@ -7,6 +7,8 @@ import ipaddress
 import urllib.parse
 from dataclasses import dataclass, field
 
+from proxyd.rtsp.auth import Credentials
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the flag/variable and the problem."""
@@ -66,12 +68,16 @@ def flag(field_name: str) -> str:
 
 @dataclass(frozen=True)
 class Route:
-    """Reverse-proxy route: requests under `prefix` are served from `origin` (rtsp://host:port/base)."""
+    """Reverse-proxy route: requests under `prefix` are served from `origin` (rtsp://host:port/base).
+
+    `credentials`: what proxyd answers the origin's 401 with (control-plane origin rows only; a
+    command-line route has none, and its players' own Authorization goes through)."""
 
     prefix: str
     origin_host: str
     origin_port: int
     origin_base: str  # path without trailing slash, "" for the origin root
+    credentials: Credentials | None = None
 
     @property
     def origin_url(self) -> str:

@@ -262,7 +262,8 @@ class PlayerConnection(asyncio.Protocol):
         client = await OriginClient.connect(target.origin_host, target.origin_port,
                                             limits=self.server.parser_limits,
                                             connect_timeout=self.limits.origin_connect_timeout,
-                                            response_timeout=self.limits.origin_response_timeout)
+                                            response_timeout=self.limits.origin_response_timeout,
+                                            credentials=target.credentials)
         if not adopt:
             self.origins[key] = client
         return client

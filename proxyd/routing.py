@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxyd.config import Config, Route, format_hostport
+from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.events import Headers, Response
 
 DEFAULT_RTSP_PORT = 554
@@ -68,6 +69,7 @@ class Target:
     origin_base: str  # e.g. rtsp://origin:8600/base
     forward: bool
     transport: str = ""  # the route's origin transport preference (auto/udp/tcp); "" = the global flag
+    credentials: Credentials | None = None  # the route's origin credentials (control plane); None: none
 
     def to_origin(self, url: str) -> str:
         return _rebase(url, self.proxy_base, self.origin_base)
@@ -125,10 +127,25 @@ class Router:
                 origin_url = route.origin_url + rest
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
                               route.origin_url, forward=False,
-                              transport=self.transports.get(route.prefix, ""))
+                              transport=self.transports.get(route.prefix, ""), credentials=route.credentials)
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")
+
+    def credentials_for(self, origin_url: str) -> Credentials | None:
+        """Credentials of the most specific route whose origin URL covers `origin_url` (for work that
+        starts from an origin URL, e.g. prestuff); None when no route with credentials covers it."""
+        parts = split_rtsp_url(origin_url)
+        if parts is None:
+            return None
+        best: Route | None = None
+        for route in self.routes:
+            same_origin = (route.origin_host, route.origin_port) == (parts.host, parts.port)
+            if route.credentials is None or not same_origin or _under(parts.path, route.origin_base) is None:
+                continue
+            if best is None or len(route.origin_base) > len(best.origin_base):
+                best = route
+        return best.credentials if best is not None else None
 
 
 # --- rewriting of URLs carried in headers and SDP --------------------------------------------------

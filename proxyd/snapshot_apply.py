@@ -18,7 +18,12 @@
 - prestuff: each request id is handed once to CacheStrategy.prestuff(url) (a fill without a
   player); one that could not start (origin down, not cacheable) is tried again with a later
   snapshot that still lists it. Without a cache there is nothing to fill into.
-- origin credentials: not used yet; the relay's OriginClient does not answer 401 challenges.
+- origin credentials: an origin row's username/password (either set) ride on its route (Route and
+  the resolved Target carry `credentials`); every origin connection made for that route (relay,
+  split, cache fill and revalidation, prestuff via Router.credentials_for, GetContentInfo) answers
+  the origin's 401 with them (proxyd.upstream.OriginClient). Command-line routes have none: a 401
+  and its challenge reach the player, whose own Authorization is forwarded. Passwords are kept out
+  of reprs and logs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING
 from proxyd.config import ConfigError, Route, parse_route
 from proxyd.control.schema import OriginConfig, Snapshot
 from proxyd.routing import Router
+from proxyd.rtsp.auth import Credentials
 
 if TYPE_CHECKING:
     from proxyd.server import ProxyServer
@@ -41,7 +47,8 @@ TERMINATED = "terminated"
 
 
 def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dict[str, str]]:
-    """Routes of the allowed origins and their non-auto transport preferences, by prefix.
+    """Routes of the allowed origins (with their credentials, if any) and their non-auto transport
+    preferences, by prefix.
 
     An origin whose prefix or base URL cannot be a route is skipped with a warning, so one bad row
     cannot take the other routes down."""
@@ -59,6 +66,8 @@ def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dic
             log.warning("snapshot origin %r (id %d) ignored: prefix %s is already routed", origin.name,
                         origin.id, route.prefix)
             continue
+        if origin.username or origin.password:
+            route = dataclasses.replace(route, credentials=Credentials(origin.username, origin.password))
         routes[route.prefix] = route
         if origin.transport != "auto":
             transports[route.prefix] = origin.transport

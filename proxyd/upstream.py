@@ -1,5 +1,12 @@
 """Origin-facing RTSP client: one TCP connection, requests matched to responses by CSeq,
-interleaved media frames and origin-initiated requests (EndOfStream, ANNOUNCE) handed to callbacks."""
+interleaved media frames and origin-initiated requests (EndOfStream, ANNOUNCE) handed to callbacks.
+
+With credentials (the route's, from the control-plane origin row) the client authenticates itself:
+a 401 is answered by sending the same request again with Authorization (proxyd.rtsp.auth: Basic or
+Digest, a stale nonce once more), later requests on the connection carry it from the start, and a
+player's own Authorization is never forwarded. Without credentials requests go as given (a
+player's Authorization included) and a 401 is returned to the caller. Authorization values and
+passwords are never logged."""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 
 from proxyd.log import get_logger
+from proxyd.rtsp.auth import ClientAuth, Credentials
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
@@ -26,9 +34,12 @@ class OriginError(Exception):
 
 
 class OriginClient(asyncio.Protocol):
-    def __init__(self, host: str, port: int, *, limits: ParserLimits, response_timeout: float) -> None:
+    def __init__(self, host: str, port: int, *, limits: ParserLimits, response_timeout: float,
+                 credentials: Credentials | None = None) -> None:
         self.host = host
         self.port = port
+        self.credentials = credentials
+        self.auth = ClientAuth(credentials) if credentials is not None else None
         self.conn = RtspConnection(Role.CLIENT, limits)
         self.response_timeout = response_timeout
         self.transport: asyncio.Transport | None = None
@@ -42,9 +53,9 @@ class OriginClient(asyncio.Protocol):
 
     @classmethod
     async def connect(cls, host: str, port: int, *, limits: ParserLimits, connect_timeout: float,
-                      response_timeout: float) -> OriginClient:
+                      response_timeout: float, credentials: Credentials | None = None) -> OriginClient:
         loop = asyncio.get_running_loop()
-        client = cls(host, port, limits=limits, response_timeout=response_timeout)
+        client = cls(host, port, limits=limits, response_timeout=response_timeout, credentials=credentials)
         try:
             async with asyncio.timeout(connect_timeout):
                 await loop.create_connection(lambda: client, host, port)
@@ -61,12 +72,35 @@ class OriginClient(asyncio.Protocol):
 
     async def request(self, method: str, url: str, headers: Headers | None = None,
                       body: bytes = b"") -> Response:
+        """Send one request and return its response (any status); raises OriginError when the origin
+        cannot be asked or does not answer in time."""
+        headers = headers or Headers()
+        if self.auth is None:
+            return await self._exchange(method, url, headers, body)
+        headers = headers.remove("Authorization")  # we are the client: never the player's credentials
+        attempt = self.auth.attempt(method, url, body)
+        while True:
+            value = attempt.header()
+            sent = headers.set("Authorization", value) if value else headers
+            resp = await self._exchange(method, url, sent, body)
+            if attempt.retry(resp.status, resp.headers.get_all("WWW-Authenticate")):
+                log.debug("origin=%s:%s %s challenge (realm %r) on %s: answering as user %r", self.host,
+                          self.port, self.auth.challenge.scheme, self.auth.challenge.realm, method,
+                          self.credentials.username)
+                continue
+            if attempt.outcome:
+                log.warning("origin=%s:%s answered %s with 401 (%s%s) for the configured user %r", self.host,
+                            self.port, method, attempt.outcome, f": {attempt.error}" if attempt.error else "",
+                            self.credentials.username)
+            return resp
+
+    async def _exchange(self, method: str, url: str, headers: Headers, body: bytes) -> Response:
         if not self.is_open:
             raise OriginError(502, "Bad Gateway", f"origin {self.host}:{self.port} connection is closed")
         self._cseq += 1
         cseq = self._cseq
         try:
-            headers = decorate_upstream(method, headers or Headers()).set("CSeq", str(cseq))
+            headers = decorate_upstream(method, headers).set("CSeq", str(cseq))
             data = self.conn.send_request(Request(method, url, headers, body))
         except RtspError as exc:
             raise OriginError(502, "Bad Gateway", f"cannot send {method} upstream: {exc}") from None

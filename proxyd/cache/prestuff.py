@@ -60,7 +60,8 @@ async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port:
     try:
         client = await OriginClient.connect(host, port, limits=server.parser_limits,
                                             connect_timeout=limits.origin_connect_timeout,
-                                            response_timeout=limits.origin_response_timeout)
+                                            response_timeout=limits.origin_response_timeout,
+                                            credentials=server.router.credentials_for(url))
     except OriginError as exc:
         log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
         return False

@@ -87,6 +87,10 @@ class CacheStrategy:
         if policy.policy == "never" or self.live_by_operator(player, request) \
                 or getattr(self.server.config, "split_policy", "auto") == "always":
             return None
+        if "authorization" in request.headers:
+            # The player's own credentials: never cached, and the relay answers on the connection
+            # that challenged it (Digest nonces may be per connection).
+            return None
         now = time.time()
         entry = self.store.lookup(url)
         if entry is not None:
@@ -135,7 +139,10 @@ class CacheStrategy:
             client.close()
             return None  # live: the split strategy (or the relay) serves it
         if resp.status != 200 or not decision.cacheable or url in self.fills:
-            client.close()
+            if resp.status in (401, 407):
+                hand_to_relay(player, target, client)  # the player's retry goes on the challenged connection
+            else:
+                client.close()
             self._claim(player, request, None)
             log.debug("cache: %s not cached (%s)", url, decision.reason)
             return self._passthrough(player, target, resp)
@@ -263,7 +270,17 @@ class CacheStrategy:
         limits = self.server.config.limits
         return await OriginClient.connect(target.origin_host, target.origin_port, limits=self.server.parser_limits,
                                           connect_timeout=limits.origin_connect_timeout,
-                                          response_timeout=limits.origin_response_timeout)
+                                          response_timeout=limits.origin_response_timeout,
+                                          credentials=target.credentials)
+
+
+def hand_to_relay(player, target, client: OriginClient) -> None:
+    """Leave an origin connection where the relay looks for it (downstream.PlayerConnection._origin_for)."""
+    key = (target.origin_host, target.origin_port)
+    if key in player.origins or player.closing:
+        client.close()
+    else:
+        player.origins[key] = client
 
 
 def stored_gen_id(body: dict) -> int:

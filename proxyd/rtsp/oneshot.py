@@ -1,6 +1,12 @@
 """Blocking one-request RTSP client over a plain socket (Celery tasks, tests).
 
 rtsp_request("rtsp://origin/clip.wmv", "GET_PARAMETER", headers, body) -> Response
+rtsp_request(url, "DESCRIBE", username="u", password="p") -> Response
+
+With a username or password, a 401 is answered on the same connection by sending the request again
+with Authorization (Basic or Digest, proxyd.rtsp.auth; a stale Digest nonce once more); the last
+response is returned, a 401 included when the credentials are refused. Without them the caller's
+headers go as given.
 
 Requests the server sends meanwhile (ANNOUNCE, EndOfStream SET_PARAMETER), interleaved frames and
 responses to other CSeqs are skipped; only the response matching our CSeq is returned.
@@ -12,6 +18,7 @@ import socket
 import time
 from collections.abc import Iterable
 
+from .auth import ClientAuth, Credentials
 from .connection import ParserLimits, Role, RtspConnection
 from .errors import HeaderParseError, LocalProtocolError, RemoteProtocolError
 from .events import NEED_DATA, ConnectionClosed, Headers, Request, Response
@@ -44,10 +51,12 @@ def rtsp_request(
     timeout: float = 5.0,
     *,
     limits: ParserLimits | None = None,
+    username: str = "",
+    password: str = "",
 ) -> Response:
     """Send one request to `url` (also the request-URI) and return its response.
 
-    `timeout` bounds the whole exchange: connect, send and receive.
+    `timeout` bounds the whole exchange: connect, send, receive and any authentication retry.
     """
     try:
         target = split_rtsp_url(url)
@@ -59,10 +68,19 @@ def rtsp_request(
     request_headers = Headers(headers)
     if "CSeq" not in request_headers:
         request_headers = Headers((("CSeq", "1"), *request_headers.items()))
-    try:
-        wire = conn.send_request(Request(method, url, request_headers, body))
-    except LocalProtocolError as exc:
-        raise RtspRequestError(f"invalid request: {exc}") from exc
+    attempt = None
+    if username or password:
+        attempt = ClientAuth(Credentials(username, password)).attempt(method, url, body)
+        request_headers = request_headers.remove("Authorization")
+        attempt.header()  # nothing before the first challenge
+
+    def encode(headers: Headers) -> bytes:
+        try:
+            return conn.send_request(Request(method, url, headers, body))
+        except LocalProtocolError as exc:
+            raise RtspRequestError(f"invalid request: {exc}") from exc
+
+    wire = encode(request_headers)
     cseq = int(request_headers.get("CSeq", "1"))
     deadline = time.monotonic() + timeout
     try:
@@ -73,9 +91,15 @@ def rtsp_request(
         raise RtspConnectError(f"connect to {target.host}:{target.port} failed: {exc}") from exc
     with sock:
         try:
-            _set_remaining(sock, deadline)
-            sock.sendall(wire)
-            return _read_response(sock, conn, cseq, deadline)
+            while True:
+                _set_remaining(sock, deadline)
+                sock.sendall(wire)
+                response = _read_response(sock, conn, cseq, deadline)
+                if attempt is None or not attempt.retry(response.status,
+                                                        response.headers.get_all("WWW-Authenticate")):
+                    return response
+                cseq += 1
+                wire = encode(request_headers.set("CSeq", str(cseq)).set("Authorization", attempt.header()))
         except TimeoutError as exc:
             raise RtspTimeoutError(f"no response from {target.host}:{target.port} within {timeout}s") from exc
         except OSError as exc:

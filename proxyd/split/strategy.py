@@ -40,17 +40,21 @@ class SplitStrategy:
         hub = self.hubs.get(target.origin_url)
         if hub is not None and hub.accepting:
             return self._claim(player, request, hub, hub.describe, target)
+        if "authorization" in request.headers:
+            # The player's own credentials: never split, and the relay answers on the connection
+            # that challenged it (Digest nonces may be per connection).
+            return None
         limits = self.server.parser_limits
         origin = await OriginClient.connect(target.origin_host, target.origin_port, limits=limits,
                                             connect_timeout=self.config.limits.origin_connect_timeout,
-                                            response_timeout=self.config.limits.origin_response_timeout)
+                                            response_timeout=self.config.limits.origin_response_timeout,
+                                            credentials=target.credentials)
         try:
             resp = await origin.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
         except BaseException:
             origin.close()
             raise
-        status = 401 if "authorization" in request.headers else resp.status
-        decision = decide_split(status, resp.headers.get("Cache-Control"), resp.body,
+        decision = decide_split(resp.status, resp.headers.get("Cache-Control"), resp.body,
                                 operator_says_live=operator, policy=self.config.split_policy)
         log.debug("%s split decision for %s: %s", context(player.peer, request.cseq), target.origin_url,
                   decision)
