@@ -6,6 +6,9 @@ compare-and-swap on the row's report_seq so a newer report from proxyd wins over
 
 `last_revalidated_at` is stamped when a row is claimed: it records the latest revalidation attempt,
 which also keeps a failing origin from being asked again before APPLIANCE_REVALIDATE_RETRY_AFTER.
+
+The probe authenticates with the row's Origin username/password when the origin answers 401
+(proxyd.rtsp.oneshot); they are read with the row (task arguments stay ids) and never logged.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -48,6 +51,8 @@ class Entry:
     policy: str  # origin cache policy: obey / force_ttl / never
     forced_ttl: int
     live: bool
+    username: str = ""  # the origin's credentials, answered to a 401 (never in reprs or logs)
+    password: str = field(default="", repr=False)
 
     @property
     def windows_media(self) -> bool:
@@ -113,12 +118,16 @@ def load_entry(content_id: int) -> Entry | None:
         policy=origin.cache_policy if origin else "obey",
         forced_ttl=origin.cache_ttl if origin else 0,
         live=origin.live if origin else False,
+        username=origin.username if origin else "",
+        password=origin.password if origin else "",
     )
 
 
-def _ask(url: str, method: str, headers: list[tuple[str, str]], body: bytes, timeout: float) -> Probe:
+def _ask(url: str, method: str, headers: list[tuple[str, str]], body: bytes, timeout: float, *,
+         username: str = "", password: str = "") -> Probe:
     try:
-        response = rtsp_request(url, method, headers=headers, body=body, timeout=timeout)
+        response = rtsp_request(url, method, headers=headers, body=body, timeout=timeout, username=username,
+                                password=password)
     except RtspRequestError as exc:
         return Probe(method=method, status=None, error=str(exc) or type(exc).__name__)
     return Probe(method=method, status=response.status, headers=tuple(response.headers.items()),
@@ -128,11 +137,14 @@ def _ask(url: str, method: str, headers: list[tuple[str, str]], body: bytes, tim
 def probe_origin(entry: Entry, *, timeout: float) -> Probe:
     """GetContentInfo for Windows Media origins (DESCRIBE if they do not support it), else DESCRIBE."""
     identity = [("User-Agent", proxy_user_agent())]
+    credentials = {"username": entry.username, "password": entry.password}
     if entry.windows_media:
-        probe = _ask(entry.url, "GET_PARAMETER", [*identity, ("Content-Type", GCI_CONTENT_TYPE)], b"\x00", timeout)
+        gci = [*identity, ("Content-Type", GCI_CONTENT_TYPE)]
+        probe = _ask(entry.url, "GET_PARAMETER", gci, b"\x00", timeout, **credentials)
         if probe.status not in GCI_UNSUPPORTED:
             return probe
-    return _ask(entry.url, "DESCRIBE", [*identity, ("Accept", "application/sdp")], b"", timeout)
+    describe = [*identity, ("Accept", "application/sdp")]
+    return _ask(entry.url, "DESCRIBE", describe, b"", timeout, **credentials)
 
 
 def _header(probe: Probe, name: str) -> str | None:

@@ -4,6 +4,8 @@ claim (short transaction, SKIP LOCKED; rows become `sending` with a lease in nex
 attempts+1) -> send (no DB) -> record (conditional update on state=sending and the claimed attempt
 number, so a row is marked sent at most once and a late worker cannot overwrite a newer claim).
 A worker that dies mid-batch leaves rows `sending`; once their lease runs out they are claimed again.
+The send authenticates with the event's Origin username/password when the origin answers 401; they
+are read at claim time (never task arguments) and kept out of reprs, logs and last_error.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,6 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from appliance.content.task_services import proxy_user_agent
+from appliance.origins.models import Origin
+from appliance.origins.selectors import origin_for_url
 from appliance.uplink.models import UplinkEvent, UplinkState
 from proxyd.rtsp.oneshot import RtspRequestError, rtsp_request
 
@@ -35,6 +39,8 @@ class Claimed:
     attempt: int  # attempts value written by the claim; the record step matches on it
     url: str
     body: str
+    username: str = ""  # the origin's credentials (never in reprs or logs)
+    password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,19 +65,38 @@ def uplink_claim_batch(*, now: dt.datetime, limit: int) -> list[Claimed]:
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True)
         claimed = []
-        for row in rows.only("pk", "attempts", "url", "body")[:limit]:
+        for row in rows.only("pk", "attempts", "url", "body", "origin_id")[:limit]:
             attempt = row.attempts + 1
             UplinkEvent.objects.filter(pk=row.pk).update(
                 state=UplinkState.SENDING, attempts=attempt, next_attempt_at=lease_until)
-            claimed.append(Claimed(row.pk, attempt, row.url, row.body))
-    return claimed
+            claimed.append((row, attempt))
+    credentials = _credentials([row for row, _ in claimed])
+    return [Claimed(row.pk, attempt, row.url, row.body, *creds)
+            for (row, attempt), creds in zip(claimed, credentials, strict=True)]
+
+
+def _credentials(rows: list[UplinkEvent]) -> list[tuple[str, str]]:
+    """(username, password) per event: its Origin's, or the origin whose base URL covers its URL."""
+    ids = {row.origin_id for row in rows if row.origin_id is not None}
+    by_id = {o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password")} if ids else {}
+    origins = None
+    out = []
+    for row in rows:
+        origin = by_id.get(row.origin_id)
+        if origin is None and row.origin_id is None:
+            if origins is None:
+                origins = list(Origin.objects.only("id", "base_url", "username", "password"))
+            origin = origin_for_url(row.url, origins=origins)
+        out.append((origin.username, origin.password) if origin is not None else ("", ""))
+    return out
 
 
 def send_event(claimed: Claimed, *, timeout: float) -> Outcome:
     headers = [("User-Agent", proxy_user_agent()), ("Content-Type", SENDEVENT_CONTENT_TYPE)]
     try:
         response = rtsp_request(claimed.url, "SET_PARAMETER", headers=headers,
-                                body=claimed.body.encode("utf-8"), timeout=timeout)
+                                body=claimed.body.encode("utf-8"), timeout=timeout,
+                                username=claimed.username, password=claimed.password)
     except RtspRequestError as exc:
         return Outcome(False, error=f"{type(exc).__name__}: {exc}")
     if 200 <= response.status < 300:
