@@ -27,6 +27,7 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 AAC_ENCODERS = ("avenc_aac", "voaacenc", "fdkaacenc")
+AUTH_ROLE = "user"
 REQUEST_SIGNALS = ("options", "describe", "setup", "play", "pause", "teardown",
                    "get-parameter", "set-parameter", "announce")
 
@@ -94,6 +95,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--session-timeout", type=int, default=60, help="seconds (Session: ...;timeout=)")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
                    help="extra header added to every response; repeatable")
+    p.add_argument("--auth", metavar="SCHEME:USER:PASSWORD",
+                   help="require this user on every mount; SCHEME is basic or digest (the password may "
+                        "contain ':')")
+    p.add_argument("--auth-realm", default="gst-origin", help="realm of the --auth challenge")
     return p.parse_args(argv)
 
 
@@ -108,6 +113,7 @@ class Origin:
             if len(h) != 2 or not h[0].strip():
                 raise SystemExit(f"gst_origin: bad --header {h!r}, expected NAME:VALUE")
         self.setup_paths: dict[int, str | None] = {}
+        self.sent_authorization: dict[int, bool] = {}  # client -> its last request had Authorization
         self.next_client_id = 1
         mounts = self.server.get_mount_points()
         protocols = {
@@ -127,11 +133,36 @@ class Origin:
             if not sep or not mount or not url:
                 raise SystemExit(f"gst_origin: bad --relay {spec!r}, expected MOUNT=URL")
             self._add(mounts, mount, relay_launch(url), shared=True, protocols=protocols)
+        if args.auth:
+            self.server.set_auth(self._auth(args.auth, args.auth_realm))
         self.server.connect("client-connected", self.on_client_connected)
         self.server.get_session_pool().connect("session-removed", self.on_session_removed)
 
+    @staticmethod
+    def _auth(spec: str, realm: str):
+        """RTSPAuth accepting one user with Basic or Digest (GStreamer >= 1.16 for Digest); clients
+        without it get 401 and the scheme's challenge on every mount."""
+        scheme, _, rest = spec.partition(":")
+        user, sep, password = rest.partition(":")
+        if scheme not in ("basic", "digest") or not sep or not user:
+            raise SystemExit(f"gst_origin: bad --auth {spec!r}, expected basic|digest:USER:PASSWORD")
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_realm(realm)
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, AUTH_ROLE)
+        if scheme == "basic":
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        else:
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(user, password, token)
+        return auth
+
     def _add(self, mounts, mount: str, launch: str, *, shared: bool, protocols) -> None:
         factory = GstRtspServer.RTSPMediaFactory()
+        if self.args.auth:  # only the --auth user's token may open and build the media
+            factory.add_role_from_structure(Gst.Structure.from_string(
+                f"{AUTH_ROLE}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
         factory.set_launch(launch)
         factory.set_shared(shared)
         factory.set_protocols(protocols)
@@ -181,8 +212,11 @@ class Origin:
         client.connect("pre-setup-request", self.on_pre_setup, cid)
         client.connect("new-session", self.on_new_session, cid)
         client.connect("closed", self.on_client_closed, cid)
-        if self.extra_headers:
-            client.connect("send-message", self.on_send_message)
+        if self.extra_headers or self.args.auth:
+            client.connect("send-message", self.on_send_message, cid)
+        if self.args.auth:  # pre-*-request runs before the auth check: note what the request carried
+            for name in REQUEST_SIGNALS:
+                client.connect(f"pre-{name}-request", self.on_pre_request, cid)
         for name in REQUEST_SIGNALS:
             client.connect(f"{name}-request", self.on_request, cid, name)
 
@@ -194,6 +228,11 @@ class Origin:
             if res == GstRtsp.RTSPResult.OK:
                 fields["user_agent"] = ua
         emit("request", **fields)
+
+    def on_pre_request(self, client, ctx, cid: int):
+        res, _value = ctx.request.get_header(GstRtsp.RTSPHeaderField.AUTHORIZATION, 0)
+        self.sent_authorization[cid] = res == GstRtsp.RTSPResult.OK
+        return GstRtsp.RTSPStatusCode.OK
 
     def on_pre_setup(self, client, ctx, cid: int):
         # new-session carries no URI; remember the SETUP's path so session-created can name it.
@@ -212,12 +251,18 @@ class Origin:
 
     def on_client_closed(self, client, cid: int) -> None:
         self.setup_paths.pop(cid, None)
+        self.sent_authorization.pop(cid, None)
         emit("client-closed", client=cid)
 
-    def on_send_message(self, client, ctx, message) -> None:
-        if message.get_type() == GstRtsp.RTSPMsgType.RESPONSE:
-            for name, value in self.extra_headers:
-                message.add_header_by_name(name.strip(), value.strip())
+    def on_send_message(self, client, session, message, cid: int) -> None:
+        if message.get_type() != GstRtsp.RTSPMsgType.RESPONSE:
+            return
+        for name, value in self.extra_headers:
+            message.add_header_by_name(name.strip(), value.strip())
+        if self.args.auth:  # tests count challenges and what was let through
+            _res, code, _uri, _version = message.parse_response()
+            emit("response", client=cid, status=int(code),
+                 authorization=self.sent_authorization.get(cid, False))
 
     def on_media_configure(self, factory, media, mount: str) -> None:
         emit("media-configured", path="/" + mount.strip("/"))

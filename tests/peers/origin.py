@@ -73,7 +73,7 @@ class GstOrigin:
                  live_options: LiveOptions = LiveOptions(), protocols: str = "both",
                  session_timeout: int = 60, headers: Mapping[str, str] | None = None,
                  port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None,
-                 relay: Mapping[str, str] | None = None):
+                 relay: Mapping[str, str] | None = None, auth: tuple[str, str, str] | None = None):
         self._proc: subprocess.Popen | None = None
         # Mounts point at symlinks so set_vod_content() can swap what new sessions get.
         self._link_dir = Path(tempfile.mkdtemp(prefix="gst-origin-mounts-"))
@@ -87,6 +87,9 @@ class GstOrigin:
         self.protocols = protocols
         self.session_timeout = session_timeout
         self.headers = dict(headers or {})
+        # (scheme, user, password): every mount needs that user, scheme "basic" or "digest"; the
+        # origin then emits a {"event": "response", "status", "authorization"} line per response
+        self.auth = auth
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -108,6 +111,8 @@ class GstOrigin:
             argv += ["--relay", f"{mount.strip('/')}={url}"]
         for name, value in self.headers.items():
             argv += ["--header", f"{name}:{value}"]
+        if self.auth:
+            argv += ["--auth", ":".join(self.auth)]
         return argv
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> GstOrigin:
@@ -270,6 +275,11 @@ class GstOrigin:
             elif e["event"] == "session-closed":
                 closed.add(e["session"])
         return created - closed
+
+    def responses(self, status: int | None = None, *, after: int = 0) -> list[Event]:
+        """Response events (only with `auth`): status and whether the request carried Authorization."""
+        return [e for e in self.events[after:] if e["event"] == "response"
+                and (status is None or e["status"] == status)]
 
     def requests(self, method: str | None = None, *, after: int = 0) -> list[Event]:
         return [e for e in self.events[after:] if e["event"] == "request"
