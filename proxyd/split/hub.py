@@ -10,6 +10,7 @@ would otherwise wait in silence for as long as the origin keeps answering keepal
 With origin transport "auto", a UDP origin session that got no RTP at all within
 `udp_fallback_timeout` (as the relay) is set up again over TCP on the same connection, and the hub
 stays on TCP: a firewall dropping the origin's UDP would otherwise make every reconnect fail alike.
+State and origin-transport changes are reported as `split.changed` (proxyd.split.status).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from proxyd.rtsp.events import Headers, Response
 from proxyd.rtsp.headers import content_base, parse_session, parse_transport
 from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
+from proxyd.split.status import SplitStatus
 from proxyd.split.stream import HubStream
 from proxyd.upstream import OriginClient, OriginError
 
@@ -69,13 +71,15 @@ class Hub:
         self.origin_channels: dict[int, tuple[HubStream, bool]] = {}
         self.loop = asyncio.get_running_loop()
         self.linger_handle: asyncio.TimerHandle | None = None
-        self.reconnects = 0
+        self.reconnects = 0  # times the origin session was lost (entered "reconnecting")
+        self.reconnect_attempts = 0
         self.end_reason = ""
         self.task: asyncio.Task | None = None
         self.media_timeout = float(self.limits.split_media_timeout)
         self.media_stalls = 0
         self.transport = transport or server.config.origin_transport  # auto | udp | tcp
         self.use_tcp = self.transport == "tcp"  # once set (461, no UDP media), for the hub's life
+        self.status = SplitStatus(self)
 
     def _key_stream(self):
         """(index, key-frame test) of the first video stream whose format has key frames we can
@@ -102,6 +106,16 @@ class Hub:
         self.registry[self.origin_url] = self
         self.task = self.loop.create_task(self._run())
         self._arm_linger()  # a hub nobody SETUPs does not live forever
+        self.status.report()
+
+    def _set_state(self, state: str) -> None:
+        """starting -> live <-> reconnecting; ended only through end()."""
+        if state == self.state or self.state == "ended":
+            return
+        self.state = state
+        if state == "reconnecting":
+            self.reconnects += 1
+        self.status.report()
 
     def stream_for(self, origin_url: str) -> HubStream | None:
         for stream in self.streams:
@@ -141,6 +155,7 @@ class Hub:
     # --- players --------------------------------------------------------------------------------
     def attach(self, player: SplitSession) -> None:
         self.players.add(player)
+        self.status.player_attached(player)
         if self.linger_handle is not None:
             self.linger_handle.cancel()
             self.linger_handle = None
@@ -184,17 +199,18 @@ class Hub:
                 if self.origin is None or not self.origin.is_open:
                     await self._reconnect()
                 await self._open_origin_session()
-                self.state = "live"
+                self._set_state("live")
                 self.ready.set()
                 attempt, lost_at = 0, None
                 while await self._keepalive_until_lost() == "udp-silent":
                     await self._fall_back_to_tcp()
+                    self.status.report()  # origin_transport is tcp now
                 why = "origin closed the connection"
             except OriginError as exc:
                 why = exc.detail
             if self.state == "ended":
                 return
-            self.state = "reconnecting"
+            self._set_state("reconnecting")
             lost_at = lost_at if lost_at is not None else self.loop.time()
             for stream in self.streams:
                 stream.remap = True
@@ -217,7 +233,7 @@ class Hub:
             await asyncio.sleep(delay)  # backoff, not synchronisation
 
     async def _reconnect(self) -> None:
-        self.reconnects += 1
+        self.reconnect_attempts += 1
         limits = self.limits
         self.origin = await OriginClient.connect(self.origin_host, self.origin_port,
                                                  limits=self.server.parser_limits,
@@ -348,8 +364,8 @@ class Hub:
         self.state = "ended"
         self.end_reason = reason
         self.ready.set()
-        log.info("split %s ended: %s %s (players=%d, reconnects=%d, udp packets/flushes %s)", self.origin_url,
-                 reason, detail, len(self.players), max(0, self.reconnects),
+        log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s)",
+                 self.origin_url, reason, detail, len(self.players), self.reconnects, self.reconnect_attempts,
                  [f"{s.packets_sent}/{s.fanout.flushes}" for s in self.streams])
         if self.registry.get(self.origin_url) is self:
             del self.registry[self.origin_url]
@@ -371,6 +387,8 @@ class Hub:
             group.flush()
         for stream in self.streams:
             stream.close()
+        self.status.report()
+        self.status.stop()
 
 
 def _ssrc_value(text: str | None) -> int | None:

@@ -17,7 +17,8 @@ from proxyd.control.schema import OriginConfig, parse_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-KINDS = ("session.started", "session.counters", "session.ended", "cache.changed", "playlog", "sendevent")
+KINDS = ("session.started", "session.counters", "session.ended", "cache.changed", "playlog", "sendevent",
+         "split.changed")
 AT_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 

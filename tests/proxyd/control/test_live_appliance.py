@@ -16,7 +16,8 @@ pytest.importorskip("django")
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "contract" / "fixtures"
-KINDS = ("session.started", "session.counters", "session.ended", "cache.changed", "playlog", "sendevent")
+KINDS = ("session.started", "session.counters", "session.ended", "cache.changed", "playlog", "sendevent",
+         "split.changed")
 
 
 def fixture_data(kind: str) -> dict:
