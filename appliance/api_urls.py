@@ -12,12 +12,14 @@ from appliance.origins.api import OriginViewSet
 from appliance.playback.api.playlogs import PlayLogViewSet
 from appliance.playback.api.reports import ReportViewSet
 from appliance.playback.api.sessions import StreamSessionViewSet
+from appliance.playback.api.splits import LiveSplitViewSet
 from appliance.uplink.api import UplinkEventViewSet
 
 router = DefaultRouter()
 router.register("origins", OriginViewSet, basename="origin")
 router.register("content", CachedContentViewSet, basename="content")
 router.register("sessions", StreamSessionViewSet, basename="session")
+router.register("splits", LiveSplitViewSet, basename="split")
 router.register("playlogs", PlayLogViewSet, basename="playlog")
 router.register("reports", ReportViewSet, basename="report")
 router.register("nodes", ProxyNodeViewSet, basename="node")

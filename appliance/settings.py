@@ -149,6 +149,9 @@ SPECTACULAR_SETTINGS = {
         "ContentStateEnum": "appliance.content.models.ContentState",
         "RequestStateEnum": "appliance.content.models.RequestState",
         "UplinkStateEnum": "appliance.uplink.models.UplinkState",
+        "EndReasonEnum": "appliance.playback.models.EndReason",
+        "SplitStateEnum": "appliance.playback.models.SplitState",
+        "SplitEndReasonEnum": "appliance.playback.models.SplitEndReason",
     },
 }
 

@@ -2,7 +2,8 @@
 
 Sessions named by the batch are loaded (locked) in one query, events are applied to them in memory
 in seq order, then new rows are inserted and changed rows updated in bulk; play logs are inserted in
-bulk. cache.changed and sendevent events (rare) are applied one by one afterwards, with the batch's
+bulk. split.changed events are applied together, the newest per split (one locking read, bulk writes).
+cache.changed and sendevent events (rare) are applied one by one afterwards, with the batch's
 session rows at hand. Runs inside report_batch_ingest's transaction, with the node row locked.
 """
 from __future__ import annotations
@@ -18,11 +19,13 @@ from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.playback import services as playback
 from appliance.playback.models import PlayLog, StreamSession
+from appliance.playback.split_services import split_live_payload, splits_apply
 from appliance.uplink.services import uplink_enqueue_from_report
 
 logger = logging.getLogger(__name__)
 
 SESSION_KINDS = ("session.started", "session.counters", "session.ended", "playlog")
+SPLIT_KIND = "split.changed"
 SESSION_FIELDS = ("url", "origin_url", "player_addr", "player_ip", "user_agent", "transports", "served_from",
                   "started_at", "origin", "ended_at", "end_reason", "bytes_out", "packets_out", "bytes_in",
                   "packets_in", "packets_lost", "jitter_ms", "counters_seq", "updated_at")
@@ -47,9 +50,13 @@ class BatchApply:
         self._load_sessions({_session_id(e) for e in events if e["kind"] in SESSION_KINDS} - {""})
         playlogs: list[tuple[PlayLog, StreamSession | None]] = []
         later: list[dict] = []
+        splits: list[dict] = []
         published: list[tuple[str, StreamSession]] = []
         for event in events:
             kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
+            if kind == SPLIT_KIND:
+                splits.append(event)
+                continue
             if kind not in SESSION_KINDS:
                 later.append(event)
                 continue
@@ -75,8 +82,10 @@ class BatchApply:
         for playlog, session in playlogs:
             playlog.session = session  # sets session_id now that new sessions have primary keys
         PlayLog.objects.bulk_create([p for p, _ in playlogs], batch_size=BULK_BATCH)
+        changed_splits = splits_apply(node=self.node, events=splits, origins=self._origins)
         publish_many_after_commit([(kind, playback.live_payload(self.node, session))
-                                   for kind, session in published])
+                                   for kind, session in published]
+                                  + [(SPLIT_KIND, split_live_payload(split)) for split in changed_splits])
         for event in later:
             self._apply_other(event)
 

@@ -8,7 +8,8 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 SCHEMA_VERSION = 1
-EVENT_KINDS = ("session.started", "session.counters", "session.ended", "cache.changed", "playlog", "sendevent")
+EVENT_KINDS = ("session.started", "session.counters", "session.ended", "cache.changed", "playlog", "sendevent",
+               "split.changed")
 
 
 class LoadSerializer(serializers.Serializer):

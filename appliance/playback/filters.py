@@ -3,7 +3,7 @@ import ipaddress
 import django_filters
 from django.db.models import Q
 
-from appliance.playback.models import PlayLog, ServedFrom, StreamSession
+from appliance.playback.models import LiveSplit, PlayLog, ServedFrom, SplitState, StreamSession
 
 
 class StreamSessionFilterSet(django_filters.FilterSet):
@@ -25,6 +25,27 @@ class StreamSessionFilterSet(django_filters.FilterSet):
 
     def filter_player(self, queryset, name, value):
         return queryset.filter(Q(player_addr__startswith=value) | Q(user_agent__icontains=value))
+
+
+class LiveSplitFilterSet(django_filters.FilterSet):
+    """Splits: the API (/api/v1/splits/) and the dashboard's splits page filter with this one."""
+
+    live = django_filters.BooleanFilter(method="filter_live", label="not ended")
+    url = django_filters.CharFilter(method="filter_url", label="origin or player-facing URL contains")
+    state = django_filters.ChoiceFilter(choices=SplitState.choices)
+
+    class Meta:
+        model = LiveSplit
+        fields = ["live", "url", "state", "node", "origin", "origin_transport", "end_reason"]
+
+    def filter_live(self, queryset, name, value):
+        if value is None:
+            return queryset
+        ended = Q(state=SplitState.ENDED)
+        return queryset.exclude(ended) if value else queryset.filter(ended)
+
+    def filter_url(self, queryset, name, value):
+        return queryset.filter(Q(url__icontains=value) | Q(player_url__icontains=value))
 
 
 class PlayLogFilterSet(django_filters.FilterSet):

@@ -32,6 +32,22 @@ class SessionState(TypedDict):
     bytes_out: int
 
 
+class SplitStatus(TypedDict):
+    """split.changed (built by appliance.playback.split_services): a row of the live splits table."""
+
+    node: str
+    split_id: str
+    url: str
+    player_url: str
+    state: str  # starting | live | reconnecting | ended
+    players: int
+    origin_transport: str  # udp | tcp | ""
+    reconnects: int
+    started_at: str | None  # ISO 8601
+    ended_at: str | None
+    end_reason: str
+
+
 class NodeBandwidth(TypedDict):
     node: str
     sessions: int
@@ -48,6 +64,7 @@ class CacheHitRatio(TypedDict):
 EVENT_PAYLOADS: dict[str, type] = {
     "session.started": SessionState,
     "session.ended": SessionState,
+    "split.changed": SplitStatus,
     "node.bandwidth": NodeBandwidth,
     "cache.hit_ratio": CacheHitRatio,
 }

@@ -69,6 +69,62 @@ class StreamSession(models.Model):
         return self.ended_at is None
 
 
+class SplitState(models.TextChoices):
+    STARTING = "starting", "Starting"
+    LIVE = "live", "Live"
+    RECONNECTING = "reconnecting", "Reconnecting"
+    ENDED = "ended", "Ended"
+
+
+class SplitEndReason(models.TextChoices):
+    LINGER_EXPIRED = "linger_expired", "No players left (linger expired)"
+    NO_PLAYERS = "no_players", "No players left"
+    ORIGIN_ERROR = "origin_error", "Origin unavailable"
+    SHUTDOWN = "shutdown", "proxyd shutdown"
+
+
+class OriginTransport(models.TextChoices):
+    UDP = "udp", "UDP"
+    TCP = "tcp", "TCP"
+
+
+class LiveSplit(models.Model):
+    """A node's live split: one origin session shared by every player of a live URL (MS-RTSP 4.6.2).
+    Each split.changed report carries the whole status; the newest by seq is kept."""
+
+    node = models.ForeignKey("nodes.ProxyNode", on_delete=models.CASCADE, related_name="splits")
+    split_id = models.CharField(max_length=64)
+    origin = models.ForeignKey("origins.Origin", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="splits")
+    url = models.CharField(max_length=2000, help_text="origin URL (its sessions' origin_url)")
+    player_url = models.CharField(max_length=2000, blank=True, help_text="player-facing URL")
+    state = models.CharField(max_length=16, choices=SplitState.choices)
+    players = models.IntegerField(default=0)
+    peak_players = models.IntegerField(default=0)
+    reconnects = models.IntegerField(default=0, help_text="times the origin session was lost")
+    media_stalls = models.IntegerField(default=0, help_text="origin sessions that stopped sending media")
+    origin_transport = models.CharField(max_length=8, choices=OriginTransport.choices, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=SplitEndReason.choices, blank=True)
+    packets_in = models.BigIntegerField(default=0)
+    bytes_in = models.BigIntegerField(default=0)
+    report_seq = models.BigIntegerField(default=-1, help_text="seq of the applied split.changed")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["node", "split_id"], name="livesplit_unique_node_split")]
+        indexes = [models.Index(fields=["state", "started_at"]), models.Index(fields=["started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.node_id}:{self.split_id}"
+
+    @property
+    def live(self) -> bool:
+        return self.state != SplitState.ENDED
+
+
 REPORT_COLUMNS = ["c_playerid", "x_duration", "avgbandwidth", "c_pkts_received", "c_pkts_lost_client",
                   "c_buffercount", "c_totalbuffertime"]
 

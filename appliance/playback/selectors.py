@@ -1,6 +1,6 @@
 from django.db.models import QuerySet
 
-from appliance.playback.models import PlayLog, StreamSession
+from appliance.playback.models import LiveSplit, PlayLog, SplitState, StreamSession
 
 
 def session_list() -> QuerySet[StreamSession]:
@@ -13,3 +13,12 @@ def live_sessions() -> QuerySet[StreamSession]:
 
 def playlog_list() -> QuerySet[PlayLog]:
     return PlayLog.objects.select_related("node", "origin", "session")
+
+
+def split_list() -> QuerySet[LiveSplit]:
+    return LiveSplit.objects.select_related("node", "origin")
+
+
+def live_splits() -> QuerySet[LiveSplit]:
+    """Splits whose hub has not reported `ended` (starting, live or reconnecting)."""
+    return split_list().exclude(state=SplitState.ENDED)

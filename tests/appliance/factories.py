@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from appliance.content.models import CachedContent, ContentState
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
-from appliance.playback.models import PlayLog, StreamSession
+from appliance.playback.models import LiveSplit, PlayLog, StreamSession
 from appliance.uplink.models import UplinkEvent
 
 BASE_TIME = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -79,6 +79,21 @@ class StreamSessionFactory(factory.django.DjangoModelFactory):
     origin_url = "rtsp://127.0.0.1:8600/clip"
     player_addr = "127.0.0.1:40000"
     player_ip = "127.0.0.1"
+    started_at = BASE_TIME
+
+
+class LiveSplitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LiveSplit
+
+    node = factory.SubFactory(ProxyNodeFactory)
+    split_id = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    url = factory.Sequence(lambda n: f"rtsp://127.0.0.1:8600/live{n}")
+    player_url = factory.LazyAttribute(lambda o: o.url.replace("127.0.0.1:8600/", "proxy.example/tv/"))
+    state = "live"
+    players = 3
+    peak_players = 5
+    origin_transport = "udp"
     started_at = BASE_TIME
 
 

@@ -3,6 +3,7 @@
 Fixtures come from tests/contract/fixtures/ (written from proxyd's side) plus the appliance's own
 tests/appliance/contract_fixtures/.
 """
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from django.utils import timezone
 
 from appliance.control.models import ReportEvent
+from appliance.playback.api.splits import LiveSplitSerializer
+from appliance.playback.models import LiveSplit
 from tests.appliance.conftest import node, node_client  # noqa: F401  (fixtures shared with tests/appliance)
 from tests.appliance.factories import CachedContentFactory, OriginFactory, StreamSessionFactory
 
@@ -57,3 +60,15 @@ def test_snapshot_is_accepted_by_proxyd_parser(node, node_client):
     assert [o.name for o in parsed.origins] == [origin.name]
     assert parsed.terminate_sessions == (session.session_id,)
     assert parsed.etag == body["etag"]
+
+
+def test_split_fixture_is_applied_with_every_field(node_client):
+    doc = json.loads((TESTS / "contract" / "fixtures" / "report_split_changed.json").read_text(encoding="utf-8"))
+    [event] = doc["events"]
+    assert node_client.post("/internal/v1/reports", doc, format="json").status_code == 200
+    shown = LiveSplitSerializer(LiveSplit.objects.get()).data
+    data = event["data"]
+    for key in set(data) - {"started_at", "end_reason"}:
+        assert shown[key] == data[key], key
+    assert dt.datetime.fromisoformat(shown["started_at"]) == dt.datetime.fromisoformat(data["started_at"])
+    assert shown["end_reason"] == "" and data["end_reason"] is None
