@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from appliance.ui.views import admin_pages, auth, content, dashboard, origins, playlogs, sessions
+from appliance.ui.views import admin_pages, auth, content, dashboard, origins, playlogs, sessions, splits
 
 app_name = "ui"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("content/<int:pk>/revalidate/", content.ContentRevalidateView.as_view(), name="content-revalidate"),
     path("sessions/", sessions.SessionListView.as_view(), name="session-list"),
     path("sessions/<int:pk>/terminate/", sessions.SessionTerminateView.as_view(), name="session-terminate"),
+    path("splits/", splits.SplitListView.as_view(), name="split-list"),
     path("playlogs/", playlogs.PlayLogListView.as_view(), name="playlog-list"),
     path("reports/", playlogs.ReportView.as_view(), name="reports"),
     path("nodes/", admin_pages.NodeListView.as_view(), name="node-list"),

@@ -1,7 +1,7 @@
 from django.views.generic import TemplateView
 
 from appliance.nodes.models import ProxyNode
-from appliance.playback.selectors import live_sessions
+from appliance.playback.selectors import live_sessions, live_splits
 from appliance.ui.mixins import ViewerRequiredMixin
 from appliance.ui.summary import dashboard_summary
 
@@ -15,5 +15,6 @@ class DashboardView(ViewerRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["summary"] = dashboard_summary()
         context["sessions"] = live_sessions().order_by("-started_at")[:LIVE_PANEL_ROWS]
+        context["splits"] = live_splits().order_by("-started_at", "-pk")[:LIVE_PANEL_ROWS]
         context["nodes"] = ProxyNode.objects.order_by("name")
         return context

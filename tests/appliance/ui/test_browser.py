@@ -29,14 +29,32 @@ def browser():
 
 
 def post_report(base_url: str, session_id: str) -> dict:
+    return post_events(base_url, [{"id": str(uuid.uuid4()), "seq": 1, "at": "2026-11-25T12:00:01.250Z",
+                                   "kind": "session.started",
+                                   "data": {"session_id": session_id, "url": "rtsp://proxy/vod/clip",
+                                            "origin_url": "rtsp://127.0.0.1:8600/clip",
+                                            "player_addr": "127.0.0.1:50000", "user_agent": "ffplay",
+                                            "transports": ["udp"], "served_from": "cache"}}])
+
+
+def post_split(base_url: str, split_id: str, seq: int, state: str, players: int) -> dict:
+    return post_events(base_url, [{"id": str(uuid.uuid4()), "seq": seq, "at": "2026-11-25T12:00:02.250Z",
+                                   "kind": "split.changed",
+                                   "data": {"split_id": split_id, "url": "rtsp://127.0.0.1:8600/live",
+                                            "player_url": "rtsp://proxy/tv/live", "state": state,
+                                            "players": players, "peak_players": players, "reconnects": 1,
+                                            "media_stalls": 0, "origin_transport": "tcp",
+                                            "started_at": "2026-11-25T12:00:00.000Z",
+                                            "end_reason": "shutdown" if state == "ended" else None,
+                                            "packets_in": 10, "bytes_in": 10000}}])
+
+
+def post_events(base_url: str, events: list[dict]) -> dict:
     batch = {
         "schema_version": 1,
         "node": {"name": "node-1", "version": "0.1.0", "listen": "127.0.0.1:8554",
                  "load": {"sessions": 1, "bandwidth_bps": 1_000_000}},
-        "events": [{"id": str(uuid.uuid4()), "seq": 1, "at": "2026-11-25T12:00:01.250Z", "kind": "session.started",
-                    "data": {"session_id": session_id, "url": "rtsp://proxy/vod/clip",
-                             "origin_url": "rtsp://127.0.0.1:8600/clip", "player_addr": "127.0.0.1:50000",
-                             "user_agent": "ffplay", "transports": ["udp"], "served_from": "cache"}}],
+        "events": events,
     }
     request = urllib.request.Request(base_url + "/internal/v1/reports", data=json.dumps(batch).encode(),
                                      method="POST", headers={"Authorization": f"Bearer {NODE_TOKEN}",
@@ -98,4 +116,14 @@ def test_operator_logs_in_creates_an_origin_and_sees_a_session_arrive_live(web_s
     row = page.wait_for_selector(f'#live-sessions tr[data-key="node-1/{session_id}"]')
     assert "rtsp://proxy/vod/clip" in row.inner_text()
     assert page.inner_text("#active-sessions") == "1"
+
+    split_id = "split-" + uuid.uuid4().hex[:8]
+    assert post_split(web_server.url, split_id, 2, "live", 7)["accepted"] == 1
+    split_row = f'#live-splits tr[data-key="node-1/{split_id}"]'
+    assert page.wait_for_selector(split_row).inner_text().split("\t")[:6] == [
+        "rtsp://proxy/tv/live", "node-1", "7", "live", "tcp", "1"]
+    post_split(web_server.url, split_id, 3, "reconnecting", 7)
+    page.wait_for_selector(f"{split_row} .badge-reconnecting")
+    post_split(web_server.url, split_id, 4, "ended", 0)
+    page.wait_for_selector(split_row, state="detached")
     assert page.evaluate("window.__notReloaded") is True

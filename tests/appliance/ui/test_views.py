@@ -13,11 +13,12 @@ from appliance.core.models import AuditLog
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, StreamSession
+from tests.appliance.factories import LiveSplitFactory
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["ui:dashboard", "ui:origin-list", "ui:content-list", "ui:session-list", "ui:playlog-list", "ui:reports",
-         "ui:node-list", "ui:uplink-list", "ui:audit-list"]
+PAGES = ["ui:dashboard", "ui:origin-list", "ui:content-list", "ui:session-list", "ui:split-list", "ui:playlog-list",
+         "ui:reports", "ui:node-list", "ui:uplink-list", "ui:audit-list"]
 ORIGIN_FORM = {"name": "gst", "base_url": "rtsp://127.0.0.1:8600/", "route_prefix": "/vod", "allowed": "on",
                "cache_policy": "obey", "cache_ttl": "0", "stale_if_error": "0", "transport": "auto", "split": "auto",
                "username": "", "password": "s3cret"}
@@ -131,6 +132,32 @@ def test_dashboard_summary_counts(client, viewer, node):
     assert summary["bandwidth_bps"] == 2_500_000
     assert summary["hit_ratio"]["cache_sessions"] == 1 and summary["hit_ratio"]["total_sessions"] == 3
     assert b'data-key="node-1/a"' in response.content and b"2.5 Mbit/s" in response.content
+
+
+def test_dashboard_lists_the_splits_that_have_not_ended(client, viewer, node):
+    client.force_login(viewer)
+    LiveSplitFactory(node=node, split_id="s-live", player_url="rtsp://p/tv/news", players=42,
+                     state="reconnecting", origin_transport="tcp", reconnects=3)
+    LiveSplitFactory(node=node, split_id="s-ended", player_url="rtsp://p/tv/old", state="ended")
+    body = client.get(reverse("ui:dashboard")).content.decode()
+    table = body[body.index('<table id="live-splits">'):]
+    table = table[:table.index("</table>")]
+    assert 'data-key="node-1/s-live"' in table and "rtsp://p/tv/news" in table
+    assert ">42<" in table and "badge-reconnecting" in table and ">tcp<" in table and ">3<" in table
+    assert "s-ended" not in table and "rtsp://p/tv/old" not in table
+
+
+def test_split_list_uses_the_api_filterset(client, viewer, node):
+    client.force_login(viewer)
+    LiveSplitFactory(node=node, player_url="rtsp://p/tv/news", state="live")
+    LiveSplitFactory(node=node, player_url="rtsp://p/tv/old", state="ended", end_reason="origin_error",
+                     ended_at=timezone.now())
+    body = client.get(reverse("ui:split-list"), {"live": "true"}).content
+    assert b"rtsp://p/tv/news" in body and b"rtsp://p/tv/old" not in body
+    body = client.get(reverse("ui:split-list"), {"state": "ended"}).content
+    assert b"rtsp://p/tv/old" in body and b"origin_error" in body and b"rtsp://p/tv/news" not in body
+    form = client.get(reverse("ui:split-list")).content
+    assert b'name="url"' in form and b'name="state"' in form and b'name="node"' in form
 
 
 def test_report_csv_download(client, viewer, node):

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var table = document.querySelector("#live-sessions tbody");
+  var splitTable = document.querySelector("#live-splits tbody");
   var status = document.getElementById("live-status");
   var activeCount = document.getElementById("active-sessions");
   var RETRY_MS = [1000, 2000, 5000, 10000];
@@ -15,8 +16,14 @@
 
   function cell(text) { var td = document.createElement("td"); td.textContent = text == null ? "" : text; return td; }
 
-  function rowFor(key) {
-    var rows = table.querySelectorAll("tr[data-key]");
+  function badge(state) {
+    var span = document.createElement("span");
+    span.className = "badge badge-" + state; span.textContent = state;
+    var td = document.createElement("td"); td.appendChild(span); return td;
+  }
+
+  function rowFor(key, body) {
+    var rows = (body || table).querySelectorAll("tr[data-key]");
     for (var i = 0; i < rows.length; i++) { if (rows[i].dataset.key === key) { return rows[i]; } }
     return null;
   }
@@ -36,6 +43,21 @@
     "session.ended": function (p) {
       var tr = rowFor(p.node + "/" + p.session_id);
       if (tr) { tr.remove(); recount(); }
+    },
+    "split.changed": function (p) {
+      // One row per live split (URL, node, players, state, origin transport, reconnects, since).
+      var key = p.node + "/" + p.split_id;
+      var tr = rowFor(key, splitTable);
+      if (p.state === "ended") { if (tr) { tr.remove(); } return; }
+      var cells = [cell(p.player_url || p.url), cell(p.node), cell(p.players), badge(p.state),
+                   cell(p.origin_transport), cell(p.reconnects), cell(p.started_at)];
+      cells[2].className = "num"; cells[5].className = "num";
+      if (!tr) {
+        tr = document.createElement("tr");
+        tr.dataset.key = key;
+        splitTable.insertBefore(tr, splitTable.firstChild);
+      }
+      tr.replaceChildren.apply(tr, cells);
     },
     "node.bandwidth": function (p) {
       var row = document.querySelector('#nodes tr[data-node="' + CSS.escape(p.node) + '"]');
