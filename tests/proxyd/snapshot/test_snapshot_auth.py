@@ -159,3 +159,22 @@ async def test_a_protected_live_stream_is_split_with_configured_credentials(gst_
     for result in results:
         assert result.ok, result.describe()
     assert origin.session_count("/live", after=mark) == 1  # one shared, authenticated origin session
+
+
+@pytest.mark.xfail(strict=True, reason="proxyd/split/hub.py must pass the first origin connection's "
+                   "credentials to OriginClient.connect in Hub._reconnect (owned by another change)")
+async def test_a_split_of_a_protected_live_stream_survives_an_origin_restart(gst_origin_factory,
+                                                                              peer_players):
+    origin = gst_origin_factory(live="live", auth=("basic", USER, PASSWORD))
+    config = Config(listen_port=0, live_prefixes=("/a/live",))
+    async with proxy(origin_row(origin.url()), config=config) as server:
+        play = asyncio.get_running_loop().run_in_executor(
+            None, lambda: peer_players.ffmpeg_play(url_of(server, "live"), transport="tcp", duration=14,
+                                                   decode=False, timeout=60))
+        await asyncio.to_thread(origin.wait_for, lambda e: e["event"] == "session-created", 20)
+        mark = origin.mark()
+        await asyncio.to_thread(origin.restart)
+        # the hub's reconnect authenticates: a new origin session at the restarted origin
+        await asyncio.to_thread(origin.wait_for, lambda e: e["event"] == "session-created", 20, after=mark)
+        result = await play
+    assert result.ok, result.describe()
