@@ -79,9 +79,12 @@ def test_splits_are_kept_per_node(make_event, post_batch):
 
 
 def test_bad_split_reports_are_stored_but_not_applied(make_event, post_batch):
-    response = post_batch([split_changed(make_event, state="exploded"), split_changed(make_event, split_id="")])
-    assert response.json() == {"accepted": 2, "duplicates": 0}
-    assert not LiveSplit.objects.exists()
+    response = post_batch([split_changed(make_event, state="exploded", split_id="bad-state"),
+                           split_changed(make_event, split_id=""),
+                           split_changed(make_event, players=2, origin_transport="carrier-pigeon")])
+    assert response.json() == {"accepted": 3, "duplicates": 0}
+    split = LiveSplit.objects.get()  # the good one only
+    assert (split.split_id, split.players, split.origin_transport) == (SPLIT, 2, "")
 
 
 def test_a_batch_of_many_splits_costs_the_queries_of_a_few(make_event, post_batch):
