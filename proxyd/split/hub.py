@@ -52,6 +52,7 @@ class Hub:
         self.describe = describe
         self.origin = origin
         self.origin_host, self.origin_port = origin.host, origin.port
+        self.origin_credentials = origin.credentials  # the route's, for reconnects
         self.origin_headers = origin_headers  # forwarded player headers (User-Agent...) for our requests
         self.sdp: Sdp = parse_sdp(describe.body)
         base = content_base(describe.headers, origin_url)
@@ -238,7 +239,8 @@ class Hub:
         self.origin = await OriginClient.connect(self.origin_host, self.origin_port,
                                                  limits=self.server.parser_limits,
                                                  connect_timeout=limits.origin_connect_timeout,
-                                                 response_timeout=limits.origin_response_timeout)
+                                                 response_timeout=limits.origin_response_timeout,
+                                                 credentials=self.origin_credentials)
         resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")

@@ -161,8 +161,6 @@ async def test_a_protected_live_stream_is_split_with_configured_credentials(gst_
     assert origin.session_count("/live", after=mark) == 1  # one shared, authenticated origin session
 
 
-@pytest.mark.xfail(strict=True, reason="proxyd/split/hub.py must pass the first origin connection's "
-                   "credentials to OriginClient.connect in Hub._reconnect (owned by another change)")
 async def test_a_split_of_a_protected_live_stream_survives_an_origin_restart(gst_origin_factory,
                                                                               peer_players):
     origin = gst_origin_factory(live="live", auth=("basic", USER, PASSWORD))
