@@ -71,13 +71,16 @@ class Route:
     """Reverse-proxy route: requests under `prefix` are served from `origin` (rtsp://host:port/base).
 
     `credentials`: what proxyd answers the origin's 401 with (control-plane origin rows only; a
-    command-line route has none, and its players' own Authorization goes through)."""
+    command-line route has none, and its players' own Authorization goes through). `live` and
+    `split`: the origin row's live/split policy (control plane only)."""
 
     prefix: str
     origin_host: str
     origin_port: int
     origin_base: str  # path without trailing slash, "" for the origin root
     credentials: Credentials | None = None
+    live: bool = False  # the origin row says its content is live (like --live for this prefix)
+    split: str = ""  # the origin row's split policy (always/never); "" defers to --split
 
     @property
     def origin_url(self) -> str:

@@ -70,6 +70,8 @@ class Target:
     forward: bool
     transport: str = ""  # the route's origin transport preference (auto/udp/tcp); "" = the global flag
     credentials: Credentials | None = None  # the route's origin credentials (control plane); None: none
+    live: bool = False  # the route's origin is live by policy (control plane)
+    split: str = ""  # the route's split policy: always/never, "" = the global --split
 
     def to_origin(self, url: str) -> str:
         return _rebase(url, self.proxy_base, self.origin_base)
@@ -127,7 +129,8 @@ class Router:
                 origin_url = route.origin_url + rest
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
                               route.origin_url, forward=False,
-                              transport=self.transports.get(route.prefix, ""), credentials=route.credentials)
+                              transport=self.transports.get(route.prefix, ""), credentials=route.credentials,
+                              live=route.live, split=route.split)
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")

@@ -8,6 +8,9 @@
   the same prefix. The router is swapped as a whole: requests in flight keep the one they resolved.
 - transport: an origin's `udp`/`tcp` preference overrides --origin-transport for its route
   (`auto` defers to the flag).
+- live/split: an origin marked live is split like a `--live` prefix; its split policy `always` /
+  `never` overrides `--split` for its route (`auto` defers to it; `--split never` turns splitting
+  off on the node whatever the rows say).
 - terminate_sessions: those sessions end with end_reason "terminated"; a player connection left
   without sessions is closed so the player notices at once.
 - purges: handed to the cache store (proxyd.cache.store.CacheStore.purge(url=...) or
@@ -68,6 +71,7 @@ def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dic
             continue
         if origin.username or origin.password:
             route = dataclasses.replace(route, credentials=Credentials(origin.username, origin.password))
+        route = dataclasses.replace(route, live=origin.live, split="" if origin.split == "auto" else origin.split)
         routes[route.prefix] = route
         if origin.transport != "auto":
             transports[route.prefix] = origin.transport

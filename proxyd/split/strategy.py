@@ -34,9 +34,10 @@ class SplitStrategy:
         return "/" + target.to_player(target.origin_url).split("://", 1)[-1].partition("/")[2]
 
     async def describe(self, player, request: Request, target: Target) -> Response | None:
-        if self.config.split_policy == "never":
+        policy = target.split or self.config.split_policy  # the origin row's, else --split
+        if policy == "never":
             return None
-        operator = operator_live(self._path(target), self.config.live_prefixes)
+        operator = target.live or operator_live(self._path(target), self.config.live_prefixes)
         hub = self.hubs.get(target.origin_url)
         if hub is not None and hub.accepting:
             return self._claim(player, request, hub, hub.describe, target)
@@ -55,7 +56,7 @@ class SplitStrategy:
             origin.close()
             raise
         decision = decide_split(resp.status, resp.headers.get("Cache-Control"), resp.body,
-                                operator_says_live=operator, policy=self.config.split_policy)
+                                operator_says_live=operator, policy=policy)
         log.debug("%s split decision for %s: %s", context(player.peer, request.cseq), target.origin_url,
                   decision)
         if not decision.split:
