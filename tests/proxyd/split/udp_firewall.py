@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import socket
 
+from proxyd.net.udp import bind_port_pair
 from tests.peers.tcp_forward import TcpForwarder
 
 CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)")
@@ -90,19 +91,7 @@ class UdpDroppingGateway(TcpForwarder):
 
     def _sink_pair(self) -> int:
         """Bound UDP sockets on an even port and the next one, never read until the test asks."""
-        for _ in range(50):
-            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rtp.bind(("127.0.0.1", 0))
-            port = rtp.getsockname()[1]
-            if port % 2 == 0:
-                rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    rtcp.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    rtcp.close()
-                else:
-                    with self.lock:
-                        self.sinks += [rtp, rtcp]
-                    return port
-            rtp.close()
-        raise OSError("no free UDP port pair for the sink")
+        rtp, rtcp = bind_port_pair("127.0.0.1")
+        with self.lock:
+            self.sinks += [rtp, rtcp]
+        return rtp.getsockname()[1]
