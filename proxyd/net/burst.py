@@ -20,7 +20,7 @@ import socket
 import struct
 from collections.abc import Iterable
 
-from proxyd.net.udp import _Mmsghdr, _sendmmsg, _sockaddr
+from proxyd.net.udp import _Mmsghdr, _sendmmsg, _sockaddr, sendto_each
 
 MAX_BATCH_PACKETS = 64
 BATCH_BYTES = 2 * 65536  # a flush makes room, so any datagram fits
@@ -183,13 +183,9 @@ class UdpBurstFanout:
         self._layouts.clear()
         base, length, _count, seg = runs[run_index]
         data = ctypes.string_at(base, length)
-        dest, sent = self.destinations[dest_index], 0
-        for offset in range(0, length, seg):
-            try:
-                self.sock.sendto(data[offset:offset + seg], dest)
-                sent += 1
-            except OSError:
-                self.send_errors += 1
+        sent, errors = sendto_each(self.sock, [data[o:o + seg] for o in range(0, length, seg)],
+                                   (self.destinations[dest_index],))
+        self.send_errors += errors
         return sent
 
     def _layout(self, key: int) -> ctypes.Array:
@@ -216,14 +212,9 @@ class UdpBurstFanout:
         return msgs
 
     def _send_loop(self, packets: int) -> int:
-        words, sent = self._iov_words, 0
+        words = self._iov_words
         datagrams = [ctypes.string_at(words[2 * p], words[2 * p + 1]) for p in range(packets)]
-        for dest in self.destinations:
-            for data in datagrams:
-                try:
-                    self.sock.sendto(data, dest)
-                    sent += 1
-                except OSError:
-                    self.send_errors += 1
+        sent, errors = sendto_each(self.sock, datagrams, self.destinations)
+        self.send_errors += errors
         return sent
 

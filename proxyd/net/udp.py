@@ -112,15 +112,23 @@ class UdpFanout:
         return sent
 
     def _send_loop(self, n: int) -> int:
-        data = ctypes.string_at(self.buffer, n)
-        sent = 0
-        for dest in self.destinations:
+        sent, errors = sendto_each(self.sock, (ctypes.string_at(self.buffer, n),), self.destinations)
+        self.send_errors += errors
+        return sent
+
+
+def sendto_each(sock: socket.socket, datagrams, destinations) -> tuple[int, int]:
+    """Every datagram to every destination with sendto (no sendmmsg, or a route refusing offload):
+    (sent, failed)."""
+    sent = failed = 0
+    for dest in destinations:
+        for data in datagrams:
             try:
-                self.sock.sendto(data, dest)
+                sock.sendto(data, dest)
                 sent += 1
             except OSError:
-                self.send_errors += 1
-        return sent
+                failed += 1
+    return sent, failed
 
 
 DRAIN_BURST = 64  # datagrams read per wakeup before yielding to the event loop
