@@ -126,8 +126,10 @@ class PlayerConnection(asyncio.Protocol):
         self.closing = True
         if self.writer is not None:
             self.writer.close()
-        for session in list(self.sessions.values()):
-            session.close("connection_lost")
+        for session in list(self.sessions.values()):  # [MS-RTSP] 3.2.7.2: INIT ends, others wait
+            session.detach()
+        self.sessions.clear()
+        self.channels.clear()
         for origin in self.origins.values():
             origin.close()
         self.origins.clear()
@@ -240,8 +242,25 @@ class PlayerConnection(asyncio.Protocol):
         session = self.server.sessions.get(value.split(";")[0].strip())
         if session is None:
             raise Reply(454, "Session Not Found", f"unknown session {value[:64]!r}")
+        if session.player is not self:
+            self._adopt(session, request)
         session.touch()
         return session
+
+    def _adopt(self, session, request: Request) -> None:
+        """A session created on another connection: only from the address that created it (its id
+        is a bearer token otherwise); a detached one ([MS-RTSP] 3.2.7.2) moves to this connection."""
+        if self.peer_ip != session.created_ip:
+            log.warning("%s session %s was created from %s: refused", context(self.peer, request.cseq),
+                        session.id, session.created_ip)
+            raise Reply(454, "Session Not Found", "session of another player address")
+        if not session.detached:
+            return
+        if not session.same_presentation(request.uri):
+            raise Reply(454, "Session Not Found", f"session {session.id} is not for {request.uri[:128]!r}")
+        log.info("%s resumes session %s", context(self.peer, request.cseq), session.id)
+        session.attach(self)
+        self.sessions[session.id] = session
 
     def _claimed_session(self, request: Request, target: Target):
         """A session from the strategy that answered DESCRIBE for this presentation, if any."""
@@ -321,6 +340,7 @@ class PlayerConnection(asyncio.Protocol):
             raise
         if created:
             if 200 <= resp.status < 300:
+                session.created_ip, session.setup_uri = self.peer_ip, request.uri
                 self.sessions[session.id] = session
                 self.server.sessions[session.id] = session
             else:

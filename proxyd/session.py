@@ -15,6 +15,7 @@ from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
+from proxyd.serving import Resumable, park_relays, unpark_relays
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wmext.playlist import relay_to_player
 
@@ -67,8 +68,9 @@ class SessionTimers:
 
 def run_due_timer_actions(session, *, tcp_player_open: bool, keepalive=None) -> bool:
     """Run what `session.timers` says is due now (reap, keepalive, counters) for any session kind
-    (relay, cache replay, split). Returns False when the session was reaped."""
-    player_active = any(s.player_seen for s in session.streams)
+    (relay, cache replay, split). Returns False when the session was reaped. A detached session
+    (its player's connection dropped) is reaped after the Idle-Timeout whatever RTCP still arrives."""
+    player_active = any(s.player_seen for s in session.streams) and not session.detached
     for s in session.streams:
         s.player_seen = False
     for action in session.timers.due(session.loop.time(), player_active=player_active,
@@ -83,7 +85,7 @@ def run_due_timer_actions(session, *, tcp_player_open: bool, keepalive=None) -> 
     return True
 
 
-class ProxySession:
+class ProxySession(Resumable):
     def __init__(self, server: ProxyServer, player: PlayerConnection, target: Target,
                  origin: OriginClient) -> None:
         self.id = secrets.token_hex(8)
@@ -300,6 +302,25 @@ class ProxySession:
             resp = await coro
         headers = rewrite_response_headers(resp, self.target, self.player_session_header)
         return Response(resp.status, resp.reason, Headers(headers), resp.body)
+
+    # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) ------------
+    def _park(self) -> None:
+        if self.state == "playing" and self.origin_session:  # READY at the origin too, until resumed
+            self._spawn(self._pause_upstream())
+        self.parked = park_relays(self.streams)
+
+    def _unpark(self, player: PlayerConnection) -> None:
+        unpark_relays(self.streams, self.parked, player)
+
+    async def _pause_upstream(self) -> None:
+        try:
+            resp = await self.origin.request("PAUSE", self.aggregate_url,
+                                             Headers([("Session", self.origin_session)]))
+        except OriginError as exc:
+            log.info("%s PAUSE at the origin failed: %s", self.log_ctx, exc.detail)
+            return
+        if resp.status >= 400:  # its RTP is dropped here until the player resumes
+            log.info("%s origin refused PAUSE: %d", self.log_ctx, resp.status)
 
     # --- origin events -------------------------------------------------------------------------
     def _on_origin_frame(self, channel: int, payload: bytes) -> None:

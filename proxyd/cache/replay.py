@@ -25,6 +25,7 @@ from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
+from proxyd.serving import Resumable, park_relays, unpark_relays
 from proxyd.session import SessionTimers, run_due_timer_actions
 from proxyd.wm.supported import EOSMSG, parse_supported
 from proxyd.wmext.events import remote_close, remote_open
@@ -101,7 +102,7 @@ class ReplayStream:
         self.relay.rtcp_from_origin(data)  # the relay's path toward the player (TCP or UDP)
 
 
-class ReplaySession:
+class ReplaySession(Resumable):
     def __init__(self, server, player, target, source: ReplaySource) -> None:
         self.id = secrets.token_hex(8)
         self.server = server
@@ -268,6 +269,14 @@ class ReplaySession:
         if stale is not None:
             return stale
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
+
+    # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) ---
+    def _park(self) -> None:
+        self._stop_pump()  # the position stays: PLAY without Range continues from it
+        self.parked = park_relays(self.streams)
+
+    def _unpark(self, player) -> None:
+        unpark_relays(self.streams, self.parked, player)
 
     # --- pacing ---
     def _stop_pump(self) -> None:

@@ -17,6 +17,7 @@ from proxyd.rtp.packet import ReceiverReport, SenderReport, parse_rtcp
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
+from proxyd.serving import Resumable
 from proxyd.session import SessionTimers, run_due_timer_actions
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
 from proxyd.wmext.events import remote_close, remote_open
@@ -76,7 +77,7 @@ class PlayerStream:
                 self.stats.on_report_block(packet.reports[0])
 
 
-class SplitSession:
+class SplitSession(Resumable):
     def __init__(self, server, player, target: Target, hub: Hub) -> None:
         self.id = secrets.token_hex(8)
         self.server = server
@@ -270,6 +271,15 @@ class SplitSession:
         url = self.target.to_player(request.uri) if request.uri != "*" else request.uri
         headers = forward_headers(request.headers, [("Session", self.id)])
         self.player.send_server_request(Request(request.method, url, headers, request.body))
+
+    # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) -------------
+    def _park(self) -> None:
+        self._leave()  # still a member of the hub (it lingers for no one else), not fanned out to
+
+    def _unpark(self, player) -> None:
+        for ps in self.streams:
+            if ps.channels is not None:
+                player.register_channel(ps.channels[1], ps)  # PLAY joins the new connection's group
 
     # --- timers ---------------------------------------------------------------------------------
     def _arm_timer(self) -> None:
