@@ -79,7 +79,8 @@ async def test_player_teardown_releases_every_socket_and_task(shared_gst_origin,
 
 async def test_connection_loss_tears_down_upstream_and_frees_everything_after_the_idle_timeout(gst_origin):
     """[MS-RTSP] 3.2.7.2: the session waits for a reconnect (test_resume.py) for the Idle-Timeout."""
-    async with running_proxy(gst_origin.url(), "--origin-transport", "udp", "--session-timeout", "2") as server:
+    async with running_proxy(gst_origin.url(), "--origin-transport", "udp", "--session-timeout", "2",
+                             "--counters-interval", "0.5") as server:
         fds, tasks = open_fd_count(), set(asyncio.all_tasks())
         player = await RawPlayer.connect("127.0.0.1", server.port)
         await player.play_tcp(proxy_url(server, "clip"))
@@ -88,7 +89,9 @@ async def test_connection_loss_tears_down_upstream_and_frees_everything_after_th
         await player.close()  # no TEARDOWN: connection loss
         await eventually(lambda: not server.connections, what="connection gone")
         assert player.session in server.sessions and "session.ended" not in server.sink.kinds()
+        dropped = len(server.sink.events)
         await eventually(lambda: idle_state(server, fds, tasks), what="proxy idle")
+        assert "session.counters" in server.sink.kinds()[dropped:-1]  # reports go on while it waits
         await asyncio.to_thread(gst_origin.wait_until, lambda _: not gst_origin.open_sessions(), 10)
         assert gst_origin.requests("TEARDOWN")
         kind, ended = server.sink.events[-1]

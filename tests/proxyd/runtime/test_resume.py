@@ -156,3 +156,18 @@ async def test_drop_in_init_leaves_nothing_and_a_ready_session_waits(gst_origin)
         await resumes(server, again, url)
         assert (await again.request("TEARDOWN", url)).status == 200
         await again.close()
+
+
+async def test_a_detached_session_counts_toward_the_session_limit(gst_origin):
+    async with running_proxy(gst_origin.url(), "--session-timeout", "30", "--max-sessions", "1") as server:
+        url = proxy_url(server, "clip")
+        player = await connect(server)
+        await player.play_tcp(url)
+        await drop(server, player)
+        other = await connect(server)
+        refused = await other.request("SETUP", url + "/stream=0",
+                                      ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"))
+        assert refused.status == 453
+        other.session = player.session
+        await resumes(server, other, url)
+        await other.close()
