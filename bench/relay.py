@@ -24,6 +24,7 @@ died during a run (the direct half is still measured and printed), else 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -177,6 +178,16 @@ def format_table(rows: list[ModeResult], direct_frames: dict[int, int], args, fp
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def live_origin(args, live: LiveOptions, workdir: Path):
+    """The benchmark's GStreamer live origin (announced on stderr), stopped afterwards."""
+    with GstOrigin(live=LIVE_MOUNT, live_options=live, port=args.origin_port,
+                   stderr_path=workdir / "origin.log") as origin:
+        print(f"origin {origin.url(LIVE_MOUNT)}: {args.bitrate} kbit/s, GOP {args.gop}, "
+              f"{args.transport}, {args.seconds:g} s per player", file=sys.stderr)
+        yield origin
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     live = LiveOptions(bitrate_kbps=args.bitrate, gop_frames=args.gop, pattern="snow")
@@ -186,10 +197,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        with GstOrigin(live=LIVE_MOUNT, live_options=live, port=args.origin_port,
-                       stderr_path=workdir / "origin.log") as origin:
-            print(f"origin {origin.url(LIVE_MOUNT)}: {args.bitrate} kbit/s, GOP {args.gop}, "
-                  f"{args.transport}, {args.seconds:g} s per player", file=sys.stderr)
+        with live_origin(args, live, workdir) as origin:
             for index, k in enumerate(args.client_counts):
                 if index:
                     origin.restart()  # each K starts from a fresh origin: no state carried over

@@ -33,6 +33,7 @@ from bench.relay import (  # noqa: E402
     ROUTE_PREFIX,
     ModeResult,
     format_table,
+    live_origin,
     measure,
     parse_args,
     run_proxied,
@@ -107,10 +108,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        with GstOrigin(live=LIVE_MOUNT, live_options=live, port=args.origin_port,
-                       stderr_path=workdir / "origin.log") as origin:
-            print(f"origin {origin.url(LIVE_MOUNT)}: {args.bitrate} kbit/s, GOP {args.gop}, "
-                  f"{args.transport}, {args.seconds:g} s per player", file=sys.stderr)
+        with live_origin(args, live, workdir) as origin:
             for index, k in enumerate(args.client_counts):
                 round_rows = []
                 for n, mode in enumerate(args.modes):
