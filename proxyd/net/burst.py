@@ -24,6 +24,7 @@ from proxyd.net.udp import _Mmsghdr, _sendmmsg, _sockaddr, sendto_each
 
 MAX_BATCH_PACKETS = 64
 BATCH_BYTES = 2 * 65536  # a flush makes room, so any datagram fits
+MAX_DATAGRAM = 65507  # IPv4 UDP payload limit
 # struct mmsghdr on LP64: msg_name, msg_namelen, msg_iov, msg_iovlen, msg_control, msg_controllen,
 # msg_flags, msg_len (with the ABI's padding)
 _MMSGHDR = struct.Struct("=QI4xQQQQi4xI4x")
@@ -97,6 +98,8 @@ class UdpBurstFanout:
 
     def add(self, view, n: int) -> None:
         """Copy `view[:n]` into the batch (flushing first when it is full)."""
+        if n > MAX_DATAGRAM:
+            raise ValueError(f"a UDP datagram holds at most {MAX_DATAGRAM} bytes, not {n}")
         if self.pending == MAX_BATCH_PACKETS or self.used + n > BATCH_BYTES:
             self.flush()
         offset, slot = self.used, 2 * self.pending

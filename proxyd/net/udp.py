@@ -1,9 +1,5 @@
-"""UDP plumbing for the relay: RTP/RTCP port pairs and a ctypes sendmmsg fan-out.
-
-The fan-out keeps one prebuilt mmsghdr array whose entries all share one iovec; only the iovec's
-base/length change per packet, and the destination array is rebuilt only when the destination set
-changes, so a send costs one syscall and no per-destination Python work.
-"""
+"""UDP plumbing: RTP/RTCP port pairs, draining a socket per wakeup, the ctypes sendmmsg structures
+(the split's fan-out is net/burst.py) and the plain sendto fallback."""
 
 from __future__ import annotations
 
@@ -40,81 +36,6 @@ def _sockaddr(family: int, host: str, port: int) -> bytes:
         return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8)
     return (struct.pack("=H", socket.AF_INET6) + struct.pack("!H", port) + bytes(4)
             + socket.inet_pton(socket.AF_INET6, host) + bytes(4))
-
-
-class UdpFanout:
-    """sendmmsg of the first `n` bytes of a fixed ctypes buffer to a set of destinations.
-
-    The hot path (`send(n)`) receives straight into `buffer`, rewrites it in place and sends it
-    with no copy; `send_bytes(data)` copies first, for callers off the hot path.
-    """
-
-    def __init__(self, sock: socket.socket, buffer, max_destinations: int = 1024) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.family = sock.family
-        self.buffer = buffer
-        self.max_destinations = max_destinations
-        self._iov = _Iovec(ctypes.addressof(buffer), 0)
-        self._msgs = (_Mmsghdr * 0)()
-        self._names = ctypes.create_string_buffer(1)
-        self.count = 0
-        self.destinations: tuple[tuple[str, int], ...] = ()
-        self.send_errors = 0
-
-    def set_destinations(self, destinations: Iterable[tuple[str, int]]) -> None:
-        dests = tuple(destinations)
-        if len(dests) > self.max_destinations:
-            raise ValueError(f"at most {self.max_destinations} destinations")
-        names = [_sockaddr(self.family, h, p) for h, p in dests]
-        size = len(names[0]) if names else 0
-        self._names = ctypes.create_string_buffer(b"".join(names), max(1, size * len(names)))
-        base = ctypes.addressof(self._names)
-        msgs = (_Mmsghdr * len(dests))()
-        iov_ptr = ctypes.pointer(self._iov)
-        for i in range(len(dests)):
-            hdr = msgs[i].msg_hdr
-            hdr.msg_name = base + i * size
-            hdr.msg_namelen = size
-            hdr.msg_iov = iov_ptr
-            hdr.msg_iovlen = 1
-        self._msgs, self.count, self.destinations = msgs, len(dests), dests
-
-    def send_bytes(self, data: bytes | bytearray | memoryview) -> int:
-        """Copy `data` into the buffer and send it to every destination."""
-        n = len(data)
-        if n > ctypes.sizeof(self.buffer):
-            raise ValueError("datagram too large")
-        ctypes.memmove(self.buffer, bytes(data), n)
-        return self.send(n)
-
-    def send(self, n: int) -> int:
-        """Send buffer[:n] to every destination; returns datagrams accepted by the kernel."""
-        count = self.count
-        if not count:
-            return 0
-        self._iov.iov_len = n
-        if _sendmmsg is None:
-            return self._send_loop(n)
-        sent = done = 0
-        size = ctypes.sizeof(_Mmsghdr)
-        while done < count:
-            rc = _sendmmsg(self.fd, ctypes.byref(self._msgs, done * size), count - done, 0)
-            if rc < 0:
-                if ctypes.get_errno() == errno.EINTR:
-                    continue
-                # This destination failed (EAGAIN, ENOBUFS, an ICMP error): skip it, not the rest.
-                self.send_errors += 1
-                done += 1
-                continue
-            sent += rc
-            done += rc
-        return sent
-
-    def _send_loop(self, n: int) -> int:
-        sent, errors = sendto_each(self.sock, (ctypes.string_at(self.buffer, n),), self.destinations)
-        self.send_errors += errors
-        return sent
 
 
 def sendto_each(sock: socket.socket, datagrams, destinations) -> tuple[int, int]:

@@ -1,11 +1,11 @@
-"""net/udp.py on loopback: port pairs and the sendmmsg fan-out."""
+"""net/udp.py and net/burst.py on loopback: port pairs and the sendmmsg fan-out."""
 
-import ctypes
 import socket
 
 import pytest
 
-from proxyd.net.udp import UdpFanout, bind_port_pair
+from proxyd.net.burst import UdpBurstFanout
+from proxyd.net.udp import bind_port_pair
 
 
 def sinks(n):
@@ -41,14 +41,19 @@ def test_port_pair_from_configured_range():
         rtcp.close()
 
 
+def send_one(fan: UdpBurstFanout, payload: bytes) -> int:
+    fan.add(payload, len(payload))
+    return fan.flush()
+
+
 def test_fanout_delivers_one_datagram_to_every_destination():
     src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     src.bind(("127.0.0.1", 0))
     dests = sinks(20)
-    fan = UdpFanout(src, ctypes.create_string_buffer(65536))
+    fan = UdpBurstFanout(src)
     fan.set_destinations(d.getsockname() for d in dests)
     for payload in (b"\x80" + bytes(range(200)), b"second"):
-        assert fan.send_bytes(payload) == 20
+        assert send_one(fan, payload) == 20
         for d in dests:
             data, addr = d.recvfrom(2048)
             assert data == payload and addr == src.getsockname()
@@ -61,11 +66,11 @@ def test_fanout_destination_change_and_empty_set():
     src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     src.bind(("127.0.0.1", 0))
     a, b = sinks(2)
-    fan = UdpFanout(src, ctypes.create_string_buffer(65536))
-    assert fan.send_bytes(b"nobody") == 0
+    fan = UdpBurstFanout(src)
+    assert send_one(fan, b"nobody") == 0
     fan.set_destinations([a.getsockname(), b.getsockname()])
     fan.set_destinations([b.getsockname()])
-    assert fan.send_bytes(b"only-b") == 1
+    assert send_one(fan, b"only-b") == 1
     assert b.recvfrom(100)[0] == b"only-b"
     a.settimeout(0.2)
     with pytest.raises(TimeoutError):
@@ -79,14 +84,14 @@ def test_fanout_large_datagram_and_limits():
     src.bind(("127.0.0.1", 0))
     (a,) = sinks(1)
     a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    fan = UdpFanout(src, ctypes.create_string_buffer(65536), max_destinations=1)
+    fan = UdpBurstFanout(src, max_destinations=1)
     with pytest.raises(ValueError):
         fan.set_destinations([("127.0.0.1", 1), ("127.0.0.1", 2)])
     fan.set_destinations([a.getsockname()])
     big = bytes(range(256)) * 200
-    assert fan.send_bytes(big) == 1
+    assert send_one(fan, big) == 1
     assert a.recvfrom(65536)[0] == big
     with pytest.raises(ValueError):
-        fan.send_bytes(bytes(70000))
+        send_one(fan, bytes(70000))
     src.close()
     a.close()
