@@ -13,7 +13,6 @@ import struct
 from array import array
 from collections.abc import Callable
 
-from proxyd.rtp.keyframe import key_start_test as keyframe_test  # noqa: F401 - recorder.py imports it here
 
 RECORD = struct.Struct("!BBHq")  # stream index, flags, packet length, media time (us)
 FLAG_KEY = 0x01

@@ -13,7 +13,8 @@ import asyncio
 import time
 
 from proxyd.cache.freshness import sdp_duration
-from proxyd.cache.media import EntryMedia, keyframe_test
+from proxyd.cache.media import EntryMedia
+from proxyd.rtp.keyframe import key_start_test
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
 from proxyd.rtp.packet import ts_diff
@@ -47,7 +48,7 @@ class StreamInfo:
 
     def __init__(self, control: str, clock_rate: int, encoding: str) -> None:
         self.control, self.clock_rate, self.encoding = control, clock_rate, encoding
-        self.is_key = keyframe_test(encoding)
+        self.is_key = key_start_test(encoding)
         self.rtptime0: int | None = None
         self.bye = False
         self.last_us = -1
