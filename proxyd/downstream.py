@@ -13,7 +13,8 @@ from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import TransportSpec, content_base, join_control_url, parse_transport
+from proxyd.rtsp.headers import TransportSpec, parse_transport
+from proxyd.rtsp.uri import content_base, join_control_url
 from proxyd.routing import forward_headers, rewrite_response_headers
 from proxyd.serving import strategies_for
 from proxyd.session import ProxySession

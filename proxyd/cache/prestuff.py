@@ -18,7 +18,7 @@ from proxyd.cache.recorder import Fill, describe_body
 from proxyd.log import get_logger
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers
-from proxyd.rtsp.headers import split_rtsp_url
+from proxyd.rtsp.uri import split_rtsp_url
 from proxyd.upstream import OriginClient, OriginError
 
 if TYPE_CHECKING:

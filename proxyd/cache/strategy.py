@@ -216,7 +216,7 @@ class CacheStrategy:
     def _passthrough(self, player, target, resp: Response) -> Response:
         """The origin's DESCRIBE answer for the relay (as downstream.on_describe would give it)."""
         from proxyd.downstream import sdp_clock_rates
-        from proxyd.rtsp.headers import content_base
+        from proxyd.rtsp.uri import content_base
 
         body = resp.body
         if 200 <= resp.status < 300 and body:

@@ -26,7 +26,8 @@ from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp, parse_sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Response
-from proxyd.rtsp.headers import content_base, parse_session, parse_transport
+from proxyd.rtsp.headers import parse_session, parse_transport
+from proxyd.rtsp.uri import content_base
 from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.status import SplitStatus

@@ -11,7 +11,7 @@ from proxyd.routing import Target, forward_headers, rewrite_response_headers, re
 from proxyd.rtp.errors import SdpError
 from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtsp.events import Headers, Request, Response
-from proxyd.rtsp.headers import content_base
+from proxyd.rtsp.uri import content_base
 from proxyd.split.detect import decide_split, operator_live
 from proxyd.split.hub import Hub
 from proxyd.split.player import SplitSession
