@@ -86,13 +86,16 @@ def _normalize_percent(text: str) -> str:
 def _remove_dot_segments(path: str) -> str:
     if "." not in path:
         return path
+    segments = path.split("/")[1:]
     out: list[str] = []
-    for segment in path.split("/")[1:]:
+    for segment in segments:
         if segment == "..":
             if out:
                 out.pop()
         elif segment != ".":
             out.append(segment)
+    if segments[-1] in (".", ".."):  # RFC 3986 §5.2.4: "/a/b/.." is "/a/"
+        out.append("")
     return "/" + "/".join(out)
 
 
@@ -105,6 +108,14 @@ def _normal_host(host: str) -> str:
         return f"[{host}]"
 
 
+def normalize_path(path: str) -> str:
+    """A URL's path and query in normal form (percent-encoding, dot segments in the path), trailing
+    "/" kept: what route matching compares and forwards."""
+    path, question, query = path.partition("?")
+    path = _remove_dot_segments(_normalize_percent(path or "/"))
+    return f"{path}{question}{_normalize_percent(query)}"
+
+
 def url_key(url: str) -> str:
     """The normal form of an RTSP URL: equal keys name the same resource. Anything that is not an
     rtsp URL (e.g. "*") is returned stripped, without a trailing "/", so it still compares."""
@@ -113,10 +124,9 @@ def url_key(url: str) -> str:
     except HeaderParseError:
         return url.strip().rstrip("/") or url.strip()
     path, _, _fragment = parts.path.partition("#")  # never sent to a server
-    path, question, query = path.partition("?")
-    path = _remove_dot_segments(_normalize_percent(path))
+    path, question, query = normalize_path(path).partition("?")
     path = path.rstrip("/") or "/"
-    query = _normalize_percent(query).rstrip("/")
+    query = query.rstrip("/")
     port = "" if parts.port == DEFAULT_PORTS[parts.scheme] else f":{parts.port}"
     return f"{parts.scheme}://{_normal_host(parts.host)}{port}{path}{question}{query}"
 
