@@ -12,9 +12,11 @@ from proxyd.rtsp.uri import (
     content_base,
     is_within,
     join_control_url,
+    normalize_path,
     same_resource,
     split_rtsp_url,
     url_key,
+    url_prefix_key,
 )
 
 
@@ -126,6 +128,29 @@ def test_url_key_is_the_normal_form(url: str, key: str) -> None:
 ])
 def test_is_within(url: str, presentation: str, within: bool) -> None:
     assert is_within(url, presentation) is within
+
+
+@pytest.mark.parametrize(("prefix", "key"), [
+    ("rtsp://O:554/vod/", "rtsp://o/vod/"),  # the "/" boundary stays
+    ("rtsp://o:554/vod", "rtsp://o/vod"),  # a string prefix: also rtsp://o/vodka
+    ("rtsp://O:554", "rtsp://o"),  # no path: gains none
+    ("rtsp://o:8554", "rtsp://o:8554"),
+    ("rtsp://o/a%7e/", "rtsp://o/a~/"),
+])
+def test_url_prefix_key(prefix: str, key: str) -> None:
+    assert url_prefix_key(prefix) == key
+
+
+@pytest.mark.parametrize(("path", "normal"), [
+    ("", "/"),
+    ("/vod/clip/", "/vod/clip/"),  # trailing "/" kept: forwarded as the player wrote it
+    ("/vod/../etc/passwd", "/etc/passwd"),  # dot segments cannot leave a route
+    ("/%2e%2e/x", "/x"),
+    ("/a/b/..", "/a/"),
+    ("/%7euser/a%2fb?x=%3a/../", "/~user/a%2Fb?x=%3A/../"),  # the query is not a path
+])
+def test_normalize_path(path: str, normal: str) -> None:
+    assert normalize_path(path) == normal
 
 
 @pytest.mark.parametrize(("base", "control", "expected"), [
