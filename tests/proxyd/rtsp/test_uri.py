@@ -4,6 +4,8 @@ the forms real servers send."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtsp.errors import HeaderParseError
@@ -228,3 +230,16 @@ def test_server_forms_resolve_to_the_urls_players_set_up(request_url, headers, b
     assert [url_key(u) for u in resolved] == [url_key(u) for u in setup_urls]
     for url in resolved:
         assert is_within(url, parsed.aggregate_url(content_base(Headers(headers), request_url)))
+
+
+URLISH = st.text(alphabet=st.sampled_from("rtsp:/RTSP@[]:.%2eE7f?#=&~ abcé0123456554"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(URLISH, URLISH)
+def test_identity_never_raises_and_is_stable(a: str, b: str) -> None:
+    key = url_key(a)
+    assert url_key(key) == key  # the normal form is a fixed point
+    assert same_resource(a, b) == same_resource(b, a)
+    assert is_within(a, a)
+    url_prefix_key(a), normalize_path("/" + a)  # noqa: B018 - must not raise
