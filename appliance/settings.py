@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 
 from appliance.dburl import parse_database_url
-from appliance.env import env_bool, env_int, env_list, env_secret, env_str
+from appliance.env import env_bool, env_fernet_keys, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPLIANCE_VAR_DIR", str(BASE_DIR / "var")))
@@ -37,6 +37,12 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+# Fernet keys for origin passwords at rest (appliance.origins.credentials): the first encrypts, all decrypt.
+# Unset: like the secret key, one is generated on first boot and kept in the state directory.
+APPLIANCE_ORIGIN_CREDENTIALS_KEYS = env_fernet_keys("APPLIANCE_ORIGIN_CREDENTIALS_KEYS",
+                                                    generated_file=VAR_DIR / "origin-credentials-key")
 ALLOWED_HOSTS = env_list("APPLIANCE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("APPLIANCE_CSRF_TRUSTED_ORIGINS", [])
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("APPLIANCE_BEHIND_TLS_PROXY") else None

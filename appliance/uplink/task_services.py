@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from appliance.content.task_services import proxy_user_agent
+from appliance.origins.credentials import decrypt_password
 from appliance.origins.models import Origin
 from appliance.origins.selectors import origin_for_url
 from appliance.uplink.models import UplinkEvent, UplinkState
@@ -78,16 +79,17 @@ def uplink_claim_batch(*, now: dt.datetime, limit: int) -> list[Claimed]:
 def _credentials(rows: list[UplinkEvent]) -> list[tuple[str, str]]:
     """(username, password) per event: its Origin's, or the origin whose base URL covers its URL."""
     ids = {row.origin_id for row in rows if row.origin_id is not None}
-    by_id = {o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password")} if ids else {}
+    by_id = {o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password_encrypted")} if ids else {}
     origins = None
     out = []
     for row in rows:
         origin = by_id.get(row.origin_id)
         if origin is None and row.origin_id is None:
             if origins is None:
-                origins = list(Origin.objects.only("id", "base_url", "username", "password"))
+                origins = list(Origin.objects.only("id", "base_url", "username", "password_encrypted"))
             origin = origin_for_url(row.url, origins=origins)
-        out.append((origin.username, origin.password) if origin is not None else ("", ""))
+        out.append((origin.username, decrypt_password(origin.password_encrypted)) if origin is not None
+                   else ("", ""))
     return out
 
 

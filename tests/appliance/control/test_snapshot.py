@@ -78,3 +78,15 @@ def test_a_snapshot_poll_marks_the_node_seen(node, node_client):
     assert again.status_code == 304
     node.refresh_from_db()
     assert node.last_seen > seen
+
+
+def test_a_node_gets_passwords_only_for_the_origins_it_serves(node_client, monkeypatch):
+    from appliance.control import snapshot
+    from appliance.origins.models import Origin
+
+    served = OriginFactory(username="u", password="served-pw")
+    OriginFactory(username="x", password="elsewhere-pw")
+    monkeypatch.setattr(snapshot, "origins_served_by", lambda node: Origin.objects.filter(pk=served.pk))
+    response = node_client.get("/internal/v1/snapshot")
+    assert [o["password"] for o in response.json()["origins"]] == ["served-pw"]
+    assert b"elsewhere-pw" not in response.content

@@ -1,6 +1,7 @@
 import pytest
 
 from appliance.core.models import AuditLog
+from appliance.origins.credentials import decrypt_password
 from appliance.origins.models import Origin
 from tests.appliance.factories import OriginFactory
 
@@ -36,7 +37,8 @@ def test_operator_creates_origin_credentials_are_write_only_and_audited(operator
     body = response.json()
     assert "password" not in body and body["has_credentials"] is True
     assert body["route_prefix"] == "/vod"
-    assert Origin.objects.get(pk=body["id"]).password == "s3cret"
+    stored = Origin.objects.get(pk=body["id"]).password_encrypted
+    assert "s3cret" not in stored and decrypt_password(stored) == "s3cret"
     detail = operator_client.get(f"{URL}{body['id']}/").json()
     assert "password" not in detail
     audit = AuditLog.objects.get(action="origin.create")
