@@ -6,6 +6,7 @@ not at the first request. `env_secret` also reads `<NAME>_FILE` (systemd credent
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -63,6 +64,21 @@ def env_list(name: str, default: list[str] | None = None, *, environ: Mapping[st
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """A DRF throttle rate such as "100/minute"; empty means no limit (None)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name, default).strip().replace(" ", "")
+    if not raw:
+        return None
+    if not _RATE.match(raw) or raw.startswith("0/"):
+        raise ImproperlyConfigured(f"{name} must look like 100/minute (per second, minute, hour or day), "
+                                   f"or be empty for no limit; got {env[name]!r}")
+    return raw
 
 
 def env_secret(name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | None:

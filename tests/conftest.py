@@ -1,3 +1,15 @@
 """Suite-wide fixtures. Real-peer fixtures (GStreamer origin, ffmpeg players) live in tests.peers."""
 
+import uuid
+
+import pytest
+
 pytest_plugins = ["tests.peers.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(settings):
+    # Failed-login/token counters and API throttles live in the cache; each test starts with none,
+    # instead of inheriting another test's (or an earlier run's, in Redis) lockouts.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": f"test-{uuid.uuid4().hex}"}}

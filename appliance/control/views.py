@@ -25,6 +25,7 @@ class PayloadTooLarge(exceptions.APIException):
 class InternalView(APIView):
     authentication_classes = [ProxydTokenAuthentication]
     permission_classes = [IsProxyNode]
+    throttle_classes = []  # nodes are authenticated machines whose report rate proxyd bounds itself
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
 

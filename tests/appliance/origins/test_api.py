@@ -96,15 +96,14 @@ def test_list_query_count_is_constant(viewer_client, assert_list_queries_constan
     assert_list_queries_constant(viewer_client, URL, OriginFactory.create_batch)
 
 
-def test_token_authentication_via_drf_create_token(viewer):
+def test_token_authentication_via_api_token_create(viewer):
     from io import StringIO
 
     from django.core.management import call_command
     from rest_framework.test import APIClient
 
     out = StringIO()
-    call_command("drf_create_token", viewer.username, stdout=out)
-    token = out.getvalue().split()[2]
+    call_command("api_token_create", viewer.username, stdout=out)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip()}")
     assert client.get(URL).status_code == 200

@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
-ENV_READERS = re.compile(r"env_(?:str|bool|int|list|secret|fernet_keys)\(\s*\"([A-Z][A-Z0-9_]+)\"")
+ENV_READERS = re.compile(r"env_(?:str|bool|int|list|secret|fernet_keys|rate)\(\s*\"([A-Z][A-Z0-9_]+)\"")
 GUNICORN_VARS = re.compile(r"\"(APPLIANCE_WEB_[A-Z_]+)\"")
 PROXYD_VARS = re.compile(r"\((PROXYD_[A-Z_]+)[;)]")
 
