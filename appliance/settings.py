@@ -45,8 +45,22 @@ APPLIANCE_ORIGIN_CREDENTIALS_KEYS = env_fernet_keys("APPLIANCE_ORIGIN_CREDENTIAL
                                                     generated_file=VAR_DIR / "origin-credentials-key")
 ALLOWED_HOSTS = env_list("APPLIANCE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("APPLIANCE_CSRF_TRUSTED_ORIGINS", [])
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("APPLIANCE_BEHIND_TLS_PROXY") else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("APPLIANCE_SECURE_COOKIES", False)
+# Behind nginx terminating TLS (deploy/nginx.conf): trust its X-Forwarded-Proto, secure cookies and HSTS by default.
+BEHIND_TLS_PROXY = env_bool("APPLIANCE_BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("APPLIANCE_SECURE_COOKIES", BEHIND_TLS_PROXY)
+# Sent by SecurityMiddleware on HTTPS responses only; 0 turns HSTS off.
+SECURE_HSTS_SECONDS = env_int("APPLIANCE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("APPLIANCE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("APPLIANCE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = []
+if BEHIND_TLS_PROXY:
+    # nginx answers port 80 with a redirect to https; Django must not redirect too, because proxyd and
+    # local probes talk plain HTTP to gunicorn on loopback (APPLIANCE_WEB_BIND).
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+if SECURE_HSTS_SECONDS and not SECURE_HSTS_PRELOAD:
+    # Preloading commits the whole registrable domain to HTTPS in browsers for months: the owner's choice.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
