@@ -97,3 +97,17 @@ def test_migration_moves_drf_clear_text_tokens_hashed_and_deletes_them():
             cursor.execute("DROP TABLE IF EXISTS authtoken_token")
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_tokens_by_prefix_and_never_shows_a_hash(client, viewer):
+    key = create_token(viewer.username, "--name", "backup")
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    token = ApiToken.objects.get(user=viewer)
+    listing = client.get("/admin/core/apitoken/")
+    detail = client.get(f"/admin/core/apitoken/{token.pk}/change/")
+    assert listing.status_code == 200 and detail.status_code == 200
+    assert key[:8].encode() in listing.content and b"backup" in listing.content
+    for page in (listing, detail):
+        assert token.key_hash.encode() not in page.content and key.encode() not in page.content
+    assert client.get("/admin/core/apitoken/add/").status_code == 403  # keys come from api_token_create
