@@ -12,7 +12,7 @@ from appliance.content.models import CachedContent, PrestuffRequest, PurgeReques
 from appliance.control.schemas import SCHEMA_VERSION
 from appliance.nodes.models import ProxyNode
 from appliance.origins.credentials import decrypt_password
-from appliance.origins.selectors import origins_served_by
+from appliance.origins.selectors import origins_for_node
 from appliance.playback.models import StreamSession
 
 _ORIGIN_FIELDS = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
@@ -27,7 +27,7 @@ def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
     """Everything except etag and generated_at, in a stable order."""
     # Passwords are decrypted here, for this node's origins only, and travel only in the response.
     origins = [{**dict(zip(_ORIGIN_FIELDS, row[:-1], strict=True)), "password": decrypt_password(row[-1])}
-               for row in origins_served_by(node).order_by("id").values_list(*_ORIGIN_FIELDS,
+               for row in origins_for_node(node).order_by("id").values_list(*_ORIGIN_FIELDS,
                                                                              "password_encrypted")]
     purges = [{"id": pk, "url": url, "prefix": prefix} for pk, url, prefix in
               PurgeRequest.objects.filter(state=RequestState.PENDING).order_by("id")

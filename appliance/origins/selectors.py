@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 
-from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
+
+if TYPE_CHECKING:
+    from appliance.nodes.models import ProxyNode
 
 
 def origin_list() -> QuerySet[Origin]:
     return Origin.objects.all()
 
 
-def origins_served_by(node: ProxyNode) -> QuerySet[Origin]:
+def origins_for_node(node: ProxyNode) -> QuerySet[Origin]:
     """The origins a node serves, the only ones whose credentials it is sent.
 
     No assignment of origins to nodes exists yet, so every node serves every origin; a per-node

@@ -86,7 +86,7 @@ def test_a_node_gets_passwords_only_for_the_origins_it_serves(node_client, monke
 
     served = OriginFactory(username="u", password="served-pw")
     OriginFactory(username="x", password="elsewhere-pw")
-    monkeypatch.setattr(snapshot, "origins_served_by", lambda node: Origin.objects.filter(pk=served.pk))
+    monkeypatch.setattr(snapshot, "origins_for_node", lambda node: Origin.objects.filter(pk=served.pk))
     response = node_client.get("/internal/v1/snapshot")
     assert [o["password"] for o in response.json()["origins"]] == ["served-pw"]
     assert b"elsewhere-pw" not in response.content
