@@ -95,7 +95,8 @@ def env_secret(name: str, default: str | None = None, *, environ: Mapping[str, s
     return env.get(name, default)
 
 
-def env_fernet_keys(name: str, *, generated_file: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+def env_fernet_keys(name: str, *, generated_file: Path,
+                    environ: Mapping[str, str] | None = None) -> list[str]:
     """Fernet keys from `NAME` or `NAME_FILE` (comma or whitespace separated, newest first).
 
     Unset: one key generated into `generated_file` on first use and read from it afterwards.

@@ -45,7 +45,7 @@ APPLIANCE_ORIGIN_CREDENTIALS_KEYS = env_fernet_keys("APPLIANCE_ORIGIN_CREDENTIAL
                                                     generated_file=VAR_DIR / "origin-credentials-key")
 ALLOWED_HOSTS = env_list("APPLIANCE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("APPLIANCE_CSRF_TRUSTED_ORIGINS", [])
-# Behind nginx terminating TLS (deploy/nginx.conf): trust its X-Forwarded-Proto, secure cookies and HSTS by default.
+# Behind nginx terminating TLS (deploy/nginx.conf): trust X-Forwarded-Proto; secure cookies, HSTS by default.
 BEHIND_TLS_PROXY = env_bool("APPLIANCE_BEHIND_TLS_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("APPLIANCE_SECURE_COOKIES", BEHIND_TLS_PROXY)

@@ -17,7 +17,8 @@ def api_token_create(*, user, name: str = "", actor: Actor) -> tuple[ApiToken, s
     """A new token for `user`. Returns the row and the clear-text key, which is stored nowhere."""
     key = ApiToken.new_key()
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, name=name, key_prefix=key[:8], key_hash=hash_api_token(key))
+        token = ApiToken.objects.create(user=user, name=name, key_prefix=key[:8],
+                                        key_hash=hash_api_token(key))
         audit_record(actor=actor, action="api_token.create", obj=token,
                      changes={"user": user.get_username(), "name": name, "key_prefix": token.key_prefix})
     return token, key

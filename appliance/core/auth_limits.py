@@ -1,4 +1,4 @@
-"""Counters of failed credentials in the Django cache (Redis when REDIS_URL is set, so every web worker shares them).
+"""Counters of failed credentials in the Django cache (Redis when REDIS_URL is set: shared by web workers).
 
 Dashboard and admin logins: per client address and per username. API tokens: per client address.
 Windows are fixed and aligned on multiples of their length, one cache key each, so counting is an
@@ -55,7 +55,8 @@ def client_address(request) -> str:
 
 
 def _login_by_address() -> FailureLimit:
-    return FailureLimit("login-addr", settings.APPLIANCE_LOGIN_MAX_FAILURES, settings.APPLIANCE_LOGIN_FAILURE_WINDOW)
+    return FailureLimit("login-addr", settings.APPLIANCE_LOGIN_MAX_FAILURES,
+                        settings.APPLIANCE_LOGIN_FAILURE_WINDOW)
 
 
 def _login_by_user() -> FailureLimit:
@@ -64,7 +65,8 @@ def _login_by_user() -> FailureLimit:
 
 
 def _token_by_address() -> FailureLimit:
-    return FailureLimit("token-addr", settings.APPLIANCE_TOKEN_MAX_FAILURES, settings.APPLIANCE_TOKEN_FAILURE_WINDOW)
+    return FailureLimit("token-addr", settings.APPLIANCE_TOKEN_MAX_FAILURES,
+                        settings.APPLIANCE_TOKEN_FAILURE_WINDOW)
 
 
 def _username(username: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Origin passwords at rest: Fernet tokens (AES-128-CBC + HMAC-SHA256) under APPLIANCE_ORIGIN_CREDENTIALS_KEYS.
+"""Origin passwords at rest: Fernet tokens (AES-128-CBC + HMAC-SHA256), APPLIANCE_ORIGIN_CREDENTIALS_KEYS.
 
 MultiFernet: the first key encrypts, every listed key decrypts, so a key is rotated by putting the new
 one first, running `manage.py origin_credentials_rotate`, then dropping the old one. Decrypt only where

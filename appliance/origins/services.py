@@ -28,7 +28,8 @@ def origin_create(*, actor: Actor, **fields) -> Origin:
     try:
         with transaction.atomic():
             stored = {name: value for name, value in fields.items() if name != "password"}
-            origin = Origin.objects.create(**stored, password_encrypted=encrypt_password(fields.get("password", "")))
+            origin = Origin.objects.create(**stored,
+                                           password_encrypted=encrypt_password(fields.get("password", "")))
             audit_record(actor=actor, action="origin.create", obj=origin, changes=_audit_changes(fields))
     except IntegrityError as exc:
         raise _unique_error(exc) from None
@@ -64,7 +65,8 @@ def origin_credentials_rotate() -> int:
     """Re-encrypt every stored password under the first configured key; returns how many were rewritten."""
     rewritten = 0
     with transaction.atomic():
-        rows = Origin.objects.select_for_update().exclude(password_encrypted="").values_list("pk", "password_encrypted")
+        rows = (Origin.objects.select_for_update().exclude(password_encrypted="")
+                .values_list("pk", "password_encrypted"))
         for pk, stored in rows:
             Origin.objects.filter(pk=pk).update(password_encrypted=reencrypt_password(stored))
             rewritten += 1

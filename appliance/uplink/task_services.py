@@ -79,7 +79,8 @@ def uplink_claim_batch(*, now: dt.datetime, limit: int) -> list[Claimed]:
 def _credentials(rows: list[UplinkEvent]) -> list[tuple[str, str]]:
     """(username, password) per event: its Origin's, or the origin whose base URL covers its URL."""
     ids = {row.origin_id for row in rows if row.origin_id is not None}
-    by_id = {o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password_encrypted")} if ids else {}
+    by_id = ({o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password_encrypted")}
+             if ids else {})
     origins = None
     out = []
     for row in rows:

@@ -20,7 +20,8 @@ def move_drf_tokens(apps, schema_editor):
         cursor.execute(f"SELECT key, user_id, created FROM {DRF_TOKEN_TABLE}")
         rows = cursor.fetchall()
         for key, user_id, created in rows:
-            token = ApiToken.objects.create(user_id=user_id, name="moved from drf_create_token", key_prefix=key[:8],
+            token = ApiToken.objects.create(user_id=user_id, name="moved from drf_create_token",
+                                            key_prefix=key[:8],
                                             key_hash=hashlib.sha256(key.encode("utf-8")).hexdigest())
             ApiToken.objects.filter(pk=token.pk).update(created_at=created)
         cursor.execute(f"DELETE FROM {DRF_TOKEN_TABLE}")

@@ -8,7 +8,8 @@ def encrypt_existing(apps, schema_editor):
 
     Origin = apps.get_model("origins", "Origin")
     for origin in Origin.objects.exclude(password="").only("pk", "password"):
-        Origin.objects.filter(pk=origin.pk).update(password_encrypted=encrypt_password(origin.password), password="")
+        Origin.objects.filter(pk=origin.pk).update(password_encrypted=encrypt_password(origin.password),
+                                                   password="")
 
 
 def decrypt_existing(apps, schema_editor):

@@ -82,7 +82,8 @@ def test_migration_moves_drf_clear_text_tokens_hashed_and_deletes_them():
         with connection.cursor() as cursor:
             cursor.execute("CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, "
                            "created timestamp with time zone NOT NULL, user_id integer NOT NULL)")
-            cursor.execute("INSERT INTO authtoken_token VALUES (%s, '2026-01-02T03:04:05Z', %s)", [drf_key, user.pk])
+            cursor.execute("INSERT INTO authtoken_token VALUES (%s, '2026-01-02T03:04:05Z', %s)",
+                           [drf_key, user.pk])
         executor = MigrationExecutor(connection)
         executor.migrate([("core", "0003_api_tokens")])
         token = ApiToken.objects.get(user=user)

@@ -63,7 +63,8 @@ def test_authenticated_requests_per_user_are_rate_limited(low_rates, viewer_clie
 
 def test_anonymous_requests_per_address_are_rate_limited_whatever_x_forwarded_for_says(low_rates):
     client = APIClient(REMOTE_ADDR="198.51.100.1")
-    statuses = [client.get("/api/v1/schema/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
+    statuses = [client.get("/api/v1/schema/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code
+                for i in range(3)]
     assert statuses[2] == 429, statuses
 
 

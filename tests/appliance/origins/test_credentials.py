@@ -12,11 +12,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from appliance.core.audit import Actor
 from appliance.env import env_fernet_keys
 from appliance.origins.credentials import CredentialsKeyError, decrypt_password, encrypt_password
 from appliance.origins.models import Origin
 from appliance.origins.services import origin_update
-from appliance.core.audit import Actor
 from tests.appliance.factories import OriginFactory
 
 PASSWORD = "s3cret, with: punctuation ü"
@@ -73,8 +73,10 @@ def test_migration_encrypts_clear_text_rows_and_reverses():
             cursor.execute(
                 "INSERT INTO origins_origin (created_at, updated_at, name, base_url, route_prefix, allowed, "
                 "username, password, cache_policy, cache_ttl, stale_if_error, transport, live, split) VALUES "
-                "(now(), now(), 'old', 'rtsp://o/', '/o', true, 'u', %s, 'obey', 0, 0, 'auto', false, 'auto'), "
-                "(now(), now(), 'open', 'rtsp://p/', '/p', true, '', '', 'obey', 0, 0, 'auto', false, 'auto')",
+                "(now(), now(), 'old', 'rtsp://o/', '/o', true, 'u', %s, 'obey', 0, 0, 'auto', false, "
+                "'auto'), "
+                "(now(), now(), 'open', 'rtsp://p/', '/p', true, '', '', 'obey', 0, 0, 'auto', false, "
+                "'auto')",
                 [PASSWORD])
         executor = MigrationExecutor(connection)
         executor.migrate([("origins", "0002_password_encrypted")])

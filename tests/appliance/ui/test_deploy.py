@@ -88,7 +88,7 @@ def test_units_pass_systemd_analyze_syntax_check():
 
 
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    """The environment systemd gives the appliance from deploy/appliance.env.example (state under tmp_path)."""
+    """The environment systemd gives the appliance from deploy/appliance.env.example (state in tmp_path)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("APPLIANCE_", "DATABASE_URL", "REDIS_URL", "DJANGO_"))}
     for line in (DEPLOY / "appliance.env.example").read_text().splitlines():
@@ -101,8 +101,8 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_check_deploy_is_clean_with_the_production_settings(tmp_path):

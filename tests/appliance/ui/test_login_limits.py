@@ -1,4 +1,4 @@
-"""Failed password logins (dashboard form and /admin/login/) are limited per client address and per username."""
+"""Failed password logins (dashboard form, /admin/login/) are limited per client address and per username."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def limits(settings):
     return settings
 
 
-def login(username: str, password: str, address: str = "192.0.2.1", url: str = LOGIN) -> tuple[Client, object]:
+def login(username: str, password: str, address: str = "192.0.2.1", url: str = LOGIN):
     client = Client(REMOTE_ADDR=address)
     return client, client.post(url, {"username": username, "password": password})
 
@@ -33,7 +33,8 @@ def logged_in(client: Client) -> bool:
     return django_settings.SESSION_COOKIE_NAME in client.cookies and "_auth_user_id" in client.session
 
 
-def test_dashboard_login_refuses_with_429_after_too_many_failures_even_the_right_password(limits, viewer, caplog):
+def test_dashboard_login_answers_429_after_too_many_failures_even_to_the_right_password(limits, viewer,
+                                                                                       caplog):
     with caplog.at_level(logging.WARNING, logger="appliance.core.auth_backends"):
         for _ in range(3):
             _, response = login("vera", "wrong")
