@@ -37,8 +37,6 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-
-
 # Fernet keys for origin passwords at rest (appliance.origins.credentials): the first encrypts, all decrypt.
 # Unset: like the secret key, one is generated on first boot and kept in the state directory.
 APPLIANCE_ORIGIN_CREDENTIALS_KEYS = env_fernet_keys("APPLIANCE_ORIGIN_CREDENTIALS_KEYS",
