@@ -117,3 +117,38 @@ def test_unset_keys_are_generated_once_and_kept_private(tmp_path: Path):
 def test_malformed_keys_stop_start_up(tmp_path: Path, value: str):
     with pytest.raises(ImproperlyConfigured, match="K"):
         env_fernet_keys("K", generated_file=tmp_path / "k", environ={"K": value})
+
+
+@pytest.fixture
+def unreadable_origin(settings):
+    """An origin whose password was encrypted under a key that has since been dropped."""
+    origin = OriginFactory(username="u", password=PASSWORD, base_url="rtsp://127.0.0.1:9/")
+    settings.APPLIANCE_ORIGIN_CREDENTIALS_KEYS = [Fernet.generate_key().decode()]
+    return origin
+
+
+@pytest.mark.django_db
+def test_sendevent_with_an_unreadable_password_is_retried_later_not_sent(unreadable_origin):
+    from appliance.uplink.models import UplinkEvent, UplinkState
+    from appliance.uplink.task_services import uplink_send_batch
+
+    event = UplinkEvent.objects.create(origin=unreadable_origin, url="rtsp://127.0.0.1:9/a.wmv",
+                                       event_type="remote-open", body="1\r\n1,28,1\r\n")
+    assert uplink_send_batch(limit=5) == 1
+    event.refresh_from_db()
+    assert (event.state, event.attempts) == (UplinkState.PENDING, 1)  # not failed for good: keys can be fixed
+    assert "cannot be decrypted" in event.last_error and PASSWORD not in event.last_error
+
+
+@pytest.mark.django_db
+def test_revalidation_with_an_unreadable_password_logs_one_line_and_waits(unreadable_origin, caplog):
+    import logging
+
+    from appliance.content.task_services import content_revalidate
+    from tests.appliance.factories import CachedContentFactory
+
+    row = CachedContentFactory(origin=unreadable_origin, url="rtsp://127.0.0.1:9/clip")
+    with caplog.at_level(logging.ERROR, logger="appliance.content.task_services"):
+        assert content_revalidate(content_id=row.pk) is None
+    ours = [r for r in caplog.records if r.name == "appliance.content.task_services"]
+    assert len(ours) == 1 and ours[0].exc_info is None and unreadable_origin.name in ours[0].getMessage()
