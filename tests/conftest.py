@@ -8,8 +8,11 @@ pytest_plugins = ["tests.peers.fixtures"]
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(settings):
+def _private_cache():
     # Failed-login/token counters and API throttles live in the cache; each test starts with none,
     # instead of inheriting another test's (or an earlier run's, in Redis) lockouts.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"test-{uuid.uuid4().hex}"}}
+    from django.test import override_settings
+
+    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                               "LOCATION": f"test-{uuid.uuid4().hex}"}}):
+        yield
