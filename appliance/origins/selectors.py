@@ -1,12 +1,26 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 
 from appliance.origins.models import Origin
 from proxyd.rtsp.uri import is_within, url_key
 
+if TYPE_CHECKING:
+    from appliance.nodes.models import ProxyNode
+
 
 def origin_list() -> QuerySet[Origin]:
+    return Origin.objects.all()
+
+
+def origins_for_node(node: ProxyNode) -> QuerySet[Origin]:
+    """The origins a node serves, the only ones whose credentials it is sent.
+
+    No assignment of origins to nodes exists yet, so every node serves every origin; a per-node
+    assignment narrows this queryset and the snapshot follows.
+    """
     return Origin.objects.all()
 
 
