@@ -5,9 +5,12 @@ REDIS_URL unset -> embedded Celery broker and in-memory channel layer.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from appliance.dburl import parse_database_url
 from appliance.env import env_bool, env_int, env_list, env_secret, env_str
@@ -63,9 +66,11 @@ INSTALLED_APPS = [
     "appliance.uplink",
     "appliance.control",
     "appliance.ui",
+    "appliance.ops",
 ]
 
 MIDDLEWARE = [
+    "appliance.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -257,3 +262,17 @@ else:
 # Without nginx in front (quick start, tests) the ASGI app serves static files itself.
 APPLIANCE_SERVE_STATIC = env_bool("APPLIANCE_SERVE_STATIC", DEBUG or EMBEDDED)
 # --- end celery & channels ---
+
+# --- operations: /metrics, /healthz, /readyz (appliance/ops) ---
+# Addresses allowed to read them (comma-separated IPs or networks); nginx does not forward them.
+try:
+    APPLIANCE_METRICS_ALLOW_NETWORKS = [ipaddress.ip_network(n, strict=False)
+                                        for n in env_list("APPLIANCE_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"APPLIANCE_METRICS_ALLOW_IPS: {exc}") from None
+# Seconds each /readyz dependency check (Redis) may take.
+APPLIANCE_READY_TIMEOUT = env_int("APPLIANCE_READY_TIMEOUT", 2, minimum=1, maximum=60)
+# A node that reported within this many seconds is online (metrics, node bandwidth).
+APPLIANCE_NODE_ONLINE_SECONDS = env_int("APPLIANCE_NODE_ONLINE_SECONDS", 120, minimum=10)
+# HOST:PORT of the Celery worker's own metrics listener; empty: off.
+APPLIANCE_WORKER_METRICS_LISTEN = env_str("APPLIANCE_WORKER_METRICS_LISTEN", "")

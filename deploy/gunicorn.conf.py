@@ -6,6 +6,8 @@ live here; everything about the application comes from appliance.env through Dja
 
 import multiprocessing
 import os
+import shutil
+from pathlib import Path
 
 
 def _env_int(name: str, default: int) -> int:
@@ -33,3 +35,18 @@ forwarded_allow_ips = os.environ.get("APPLIANCE_WEB_FORWARDED_ALLOW_IPS", "127.0
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("APPLIANCE_WEB_LOG_LEVEL", "info")
+
+# /metrics sums every worker's counters: prometheus-client multiprocess files in one fresh directory per
+# master (appliance/ops/multiproc.py explains; set before any worker imports prometheus_client).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _var_dir = Path(os.environ.get("APPLIANCE_VAR_DIR") or Path(__file__).resolve().parents[1] / "var")
+    _metrics_dir = _var_dir / "metrics" / f"web-{os.getpid()}"
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.appliance.tasks.harness import CeleryWorker
+from tests.peers.proxyd_proc import free_tcp_port
 from tests.appliance.tasks.rtsp_responder import RtspResponder
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -70,6 +71,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "REDIS_URL": broker,
         "APPLIANCE_CELERY_QUEUE": queue_name,
         "APPLIANCE_VAR_DIR": str(workdir / "var"),
+        "APPLIANCE_WORKER_METRICS_LISTEN": f"127.0.0.1:{free_tcp_port()}",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     worker = CeleryWorker(env=env, workdir=workdir).start()
