@@ -172,6 +172,7 @@ APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, mi
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)
+APPLIANCE_REPORT_EVENT_PRUNE_BATCH = env_int("APPLIANCE_REPORT_EVENT_PRUNE_BATCH", 10_000, minimum=100)
 APPLIANCE_UPLINK_MAX_ATTEMPTS = env_int("APPLIANCE_UPLINK_MAX_ATTEMPTS", 10, minimum=1)
 
 # --- celery & channels (dashboard/tasks engineer) ---
@@ -247,6 +248,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "uplink-prune-sent": {
         "task": "uplink.prune_sent",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
+    "report-events-prune": {
+        "task": "control.prune_report_events",
         "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
         "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
     },
