@@ -278,7 +278,9 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"APPLIANCE_METRICS_ALLOW_IPS: {exc}") from None
 # Seconds each /readyz dependency check (Redis) may take.
 APPLIANCE_READY_TIMEOUT = env_int("APPLIANCE_READY_TIMEOUT", 2, minimum=1, maximum=60)
-# A node that reported within this many seconds is online (metrics, node bandwidth).
-APPLIANCE_NODE_ONLINE_SECONDS = env_int("APPLIANCE_NODE_ONLINE_SECONDS", 120, minimum=10)
+# A node silent this many seconds is stale, then offline (its load is zeroed; the same names as the
+# dashboard's node health).
+APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minimum=5)
+APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
 # HOST:PORT of the Celery worker's own metrics listener; empty: off.
 APPLIANCE_WORKER_METRICS_LISTEN = env_str("APPLIANCE_WORKER_METRICS_LISTEN", "")

@@ -50,16 +50,19 @@ class StateCollector:
         from appliance.uplink.models import UplinkEvent
 
         now = timezone.now()
-        fresh = now - dt.timedelta(seconds=settings.APPLIANCE_NODE_ONLINE_SECONDS)
-        nodes = GaugeMetricFamily("appliance_nodes", "proxyd nodes by status (online: reported within "
-                                  "APPLIANCE_NODE_ONLINE_SECONDS)", labels=["status"])
-        online = ProxyNode.objects.filter(enabled=True, last_seen__gte=fresh)
-        nodes.add_metric(["online"], online.count())
-        nodes.add_metric(["offline"], ProxyNode.objects.filter(enabled=True).exclude(pk__in=online).count())
-        nodes.add_metric(["disabled"], ProxyNode.objects.filter(enabled=False).count())
+        stale = now - dt.timedelta(seconds=settings.APPLIANCE_NODE_STALE_SECONDS)
+        offline = now - dt.timedelta(seconds=settings.APPLIANCE_NODE_OFFLINE_SECONDS)
+        nodes = GaugeMetricFamily("appliance_nodes", "enabled proxyd nodes by status (stale and offline: silent "
+                                  "APPLIANCE_NODE_STALE_SECONDS / APPLIANCE_NODE_OFFLINE_SECONDS)",
+                                  labels=["status"])
+        enabled = ProxyNode.objects.filter(enabled=True)
+        reachable = enabled.filter(last_seen__gte=offline)
+        nodes.add_metric(["online"], enabled.filter(last_seen__gte=stale).count())
+        nodes.add_metric(["stale"], reachable.filter(last_seen__lt=stale).count())
+        nodes.add_metric(["offline"], enabled.exclude(pk__in=reachable).count())
         yield nodes
-        load = online.aggregate(sessions=Sum("load_sessions"), bps=Sum("load_bandwidth_bps"))
-        yield GaugeMetricFamily("appliance_node_bandwidth_bps", "outgoing bandwidth of online nodes "
+        load = reachable.aggregate(bps=Sum("load_bandwidth_bps"))
+        yield GaugeMetricFamily("appliance_node_bandwidth_bps", "outgoing bandwidth of nodes not offline "
                                 "(their last report)", value=load["bps"] or 0)
         sessions = GaugeMetricFamily("appliance_sessions_active", "open player sessions by served_from",
                                      labels=["served_from"])

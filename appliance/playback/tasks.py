@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from appliance.nodes.models import ProxyNode
+from appliance.nodes.services import nodes_zero_offline_load
 from appliance.playback import live
 from appliance.playback.models import StreamSession
 
@@ -23,6 +24,8 @@ def cache_hit_ratio(*, since: dt.datetime) -> live.CacheHitRatio:
 @shared_task(name="playback.publish_live_stats", ignore_result=True, soft_time_limit=20, time_limit=30)
 def publish_live_stats() -> int:
     now = timezone.now()
+    for name in nodes_zero_offline_load(now=now):
+        live.publish("node.bandwidth", {"node": name, "sessions": 0, "bandwidth_bps": 0})
     seen_since = now - dt.timedelta(seconds=settings.APPLIANCE_LIVE_STATS_INTERVAL * 3)
     nodes = ProxyNode.objects.filter(last_seen__gte=seen_since).only("name", "load_sessions", "load_bandwidth_bps")
     published = 0
