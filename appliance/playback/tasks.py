@@ -11,6 +11,7 @@ from appliance.nodes.models import ProxyNode
 from appliance.nodes.services import nodes_zero_offline_load
 from appliance.playback import live
 from appliance.playback.models import StreamSession
+from appliance.playback.selectors import live_sessions
 
 
 def cache_hit_ratio(*, since: dt.datetime) -> live.CacheHitRatio:
@@ -33,6 +34,7 @@ def publish_live_stats() -> int:
         live.publish("node.bandwidth", {"node": node.name, "sessions": node.load_sessions,
                                         "bandwidth_bps": node.load_bandwidth_bps})
         published += 1
+    live.publish("sessions.active", {"count": live_sessions().count()})  # resets the dashboard card's count
     live.publish("cache.hit_ratio",
                  cache_hit_ratio(since=now - dt.timedelta(seconds=settings.APPLIANCE_HIT_RATIO_WINDOW)))
-    return published + 1
+    return published + 2
