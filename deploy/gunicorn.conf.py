@@ -36,14 +36,17 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("APPLIANCE_WEB_LOG_LEVEL", "info")
 
-# /metrics sums every worker's counters: prometheus-client multiprocess files in one fresh directory per
-# master (appliance/ops/multiproc.py explains; set before any worker imports prometheus_client).
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    _var_dir = Path(os.environ.get("APPLIANCE_VAR_DIR") or Path(__file__).resolve().parents[1] / "var")
-    _metrics_dir = _var_dir / "metrics" / f"web-{os.getpid()}"
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
-    _metrics_dir.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+def on_starting(server):
+    """/metrics sums every worker's counters: prometheus-client multiprocess files in one fresh directory
+    per master (appliance/ops/multiproc.py), set before any worker imports prometheus_client."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    var_dir = Path(os.environ.get("APPLIANCE_VAR_DIR") or Path(server.cfg.chdir) / "var")
+    metrics_dir = var_dir / "metrics" / f"web-{os.getpid()}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
 def child_exit(server, worker):
