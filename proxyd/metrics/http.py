@@ -33,6 +33,7 @@ class MetricsListener:
         self.limits = server.config.limits
         self.listener: asyncio.Server | None = None
         self.active = 0
+        self.handlers: set[asyncio.Task] = set()
 
     @property
     def port(self) -> int:
@@ -46,19 +47,30 @@ class MetricsListener:
     async def stop(self) -> None:
         if self.listener is not None:
             self.listener.close()
+        for task in list(self.handlers):
+            task.cancel()
+        if self.handlers:
+            await asyncio.wait(list(self.handlers))
+        if self.listener is not None:
             await self.listener.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.active += 1
+        self.handlers.add(asyncio.current_task())
         try:
-            if self.active > self.limits.metrics_max_connections:
-                await self._send(writer, 503, b"too many metrics connections\n", "text/plain")
-                return
             async with asyncio.timeout(self.limits.metrics_request_timeout):
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                    log.info("metrics: bad request from %s: %s", writer.get_extra_info("peername"),
+                             "head over --max-header-bytes" if isinstance(exc, asyncio.LimitOverrunError)
+                             else "closed before the end of its head")
                     await self._send(writer, 400, b"bad request\n", "text/plain")
+                    return
+                if self.active > self.limits.metrics_max_connections:
+                    log.warning("metrics: %d connections open (--metrics-max-connections): 503",
+                                self.limits.metrics_max_connections)
+                    await self._send(writer, 503, b"too many metrics connections\n", "text/plain")
                     return
                 method, _, rest = head.partition(b" ")
                 path = rest.partition(b" ")[0].partition(b"?")[0]
@@ -66,8 +78,11 @@ class MetricsListener:
                 await self._send(writer, status, b"" if method == b"HEAD" else body, content_type, len(body))
         except (TimeoutError, ConnectionError):
             pass
+        except asyncio.CancelledError:  # stop(): the connection ends here, quietly
+            pass
         finally:
             self.active -= 1
+            self.handlers.discard(asyncio.current_task())
             writer.close()
 
     async def _answer(self, method: bytes, path: bytes) -> tuple[int, bytes, str]:
