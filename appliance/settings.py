@@ -272,8 +272,8 @@ APPLIANCE_SERVE_STATIC = env_bool("APPLIANCE_SERVE_STATIC", DEBUG or EMBEDDED)
 # --- operations: /metrics, /healthz, /readyz (appliance/ops) ---
 # Addresses allowed to read them (comma-separated IPs or networks); nginx does not forward them.
 try:
-    APPLIANCE_METRICS_ALLOW_NETWORKS = [ipaddress.ip_network(n, strict=False)
-                                        for n in env_list("APPLIANCE_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])]
+    APPLIANCE_METRICS_ALLOW_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in
+                                        env_list("APPLIANCE_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])]
 except ValueError as exc:
     raise ImproperlyConfigured(f"APPLIANCE_METRICS_ALLOW_IPS: {exc}") from None
 # Seconds each /readyz dependency check (Redis) may take.

@@ -178,7 +178,8 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                   split_policy=_pick(args, env, "split") or "auto",
                   log_level=(_pick(args, env, "log_level") or "INFO").upper(),
                   log_format=_pick(args, env, "log_format") or "text",
-                  metrics_listen=parse_hostport(metrics_listen, "--metrics-listen") if metrics_listen else None,
+                  metrics_listen=parse_hostport(metrics_listen, "--metrics-listen") if metrics_listen
+                  else None,
                   metrics_allow_public=allow_public in ("1", "true", "yes"),
                   control=control, limits=Limits(**limit_values)).validate()
 

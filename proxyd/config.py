@@ -141,7 +141,8 @@ class Config:
             raise ConfigError(f"--log-format must be text or json, got {self.log_format}")
         if self.metrics_listen and not self.metrics_allow_public and not is_loopback(self.metrics_listen[0]):
             raise ConfigError(f"--metrics-listen {self.metrics_listen[0]} is not a loopback address; metrics "
-                              "and health show sessions and URLs: add --metrics-allow-public to serve them there")
+                              "and health show sessions and URLs: add --metrics-allow-public to serve "
+                              "them there")
         if self.control.url and not self.control.url.startswith(("http://", "https://")):
             raise ConfigError("--control-url must be an http:// or https:// URL")
         if not self.control.poll_interval > 0:

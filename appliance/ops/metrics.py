@@ -39,8 +39,8 @@ class StateCollector:
         except DatabaseError as exc:
             log.warning("metrics: database unavailable, state gauges left out: %s", str(exc).strip()[:200])
             families = []
-        yield GaugeMetricFamily("appliance_state_up", "1 when the state gauges could be read from the database",
-                                value=1 if families else 0)
+        yield GaugeMetricFamily("appliance_state_up", "1 when the state gauges could be read from the "
+                                "database", value=1 if families else 0)
         yield from families
 
     def _state(self):
@@ -52,8 +52,8 @@ class StateCollector:
         now = timezone.now()
         stale = now - dt.timedelta(seconds=settings.APPLIANCE_NODE_STALE_SECONDS)
         offline = now - dt.timedelta(seconds=settings.APPLIANCE_NODE_OFFLINE_SECONDS)
-        nodes = GaugeMetricFamily("appliance_nodes", "enabled proxyd nodes by status (stale and offline: silent "
-                                  "APPLIANCE_NODE_STALE_SECONDS / APPLIANCE_NODE_OFFLINE_SECONDS)",
+        nodes = GaugeMetricFamily("appliance_nodes", "enabled proxyd nodes by status (stale and offline: "
+                                  "silent APPLIANCE_NODE_STALE_SECONDS / APPLIANCE_NODE_OFFLINE_SECONDS)",
                                   labels=["status"])
         enabled = ProxyNode.objects.filter(enabled=True)
         reachable = enabled.filter(last_seen__gte=offline)
@@ -78,8 +78,9 @@ class StateCollector:
             uplink.add_metric([row["state"]], row["n"])
         yield uplink
         cached = CachedContent.objects.exclude(state__in=[ContentState.PURGED, ContentState.PURGING])
-        yield GaugeMetricFamily("appliance_cached_bytes", "bytes of content cached on the nodes (as reported)",
-                                value=cached.aggregate(total=Sum("size_bytes"))["total"] or 0)
+        cached_bytes = cached.aggregate(total=Sum("size_bytes"))["total"] or 0
+        yield GaugeMetricFamily("appliance_cached_bytes", "bytes cached on the nodes (as reported)",
+                                value=cached_bytes)
         depth = broker_queue_depth()
         if depth is not None:
             yield GaugeMetricFamily("appliance_celery_queue_depth", "tasks waiting in the broker queue",

@@ -12,7 +12,8 @@ def check_database() -> tuple[bool, str]:
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
-        return False, f"database: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return False, f"database: {type(exc).__name__}: {first_line}"
     return True, f"database ({connections['default'].vendor}) answers"
 
 

@@ -48,8 +48,8 @@ def _sessions(server: MetricsSource, totals: ReportTotals) -> list[Family]:
         for name in SESSION_COUNTERS:
             sums[kind, name] = sums.get((kind, name), 0) + data[name]
     sessions = Family("proxyd_sessions", "gauge", "open player sessions by where they are served from "
-                      "(origin: relayed or replayed from a fill in progress, cache, split; none: before PLAY) "
-                      "and state (init, ready, playing, detached)")
+                      "(origin: relayed or replayed from a fill in progress, cache, split; none: before "
+                      "PLAY) and state (init, ready, playing, detached)")
     for (kind, state), n in sorted(by_kind_state.items()):
         sessions.add(n, served_from=kind, state=state)
     families = [
@@ -88,11 +88,13 @@ def _cache(server: MetricsSource, totals: ReportTotals) -> list[Family]:
         gauge("proxyd_cache_size_bytes", "bytes the committed entries use on disk", size),
         gauge("proxyd_cache_quota_bytes", "--cache-max-bytes", quota),
         gauge("proxyd_cache_fills_active", "URLs being recorded now", len(totals.filling)),
-        counter("proxyd_cache_fills_total", "cache fills: started, and how they finished (complete, incomplete)",
+        counter("proxyd_cache_fills_total", "cache fills: started, and how they finished "
+                "(complete, incomplete)",
                 {"started": 0, "complete": 0, "incomplete": 0} | totals.fills, "outcome"),
         Family("proxyd_cache_filled_bytes_total", "counter", "bytes of entries committed by fills "
                "(what the cache fetched from origins)").add(totals.filled_bytes),
-        counter("proxyd_cache_changes_total", "cache.changed reports by state (purged includes quota evictions)",
+        counter("proxyd_cache_changes_total", "cache.changed reports by state (purged includes "
+                "quota evictions)",
                 totals.cache_states, "state"),
     ]
 
@@ -126,10 +128,11 @@ def _control(plane: ControlPlane) -> list[Family]:
     age = plane.snapshot.age_seconds(time.monotonic())
     families = [
         gauge("proxyd_report_queue_events", "report events waiting to be batched", stats["queued"]),
-        gauge("proxyd_report_spool_bytes", "undelivered report batches on disk (spool depth)", stats["spool_bytes"]),
+        gauge("proxyd_report_spool_bytes", "undelivered report batches on disk (spool depth)",
+              stats["spool_bytes"]),
         gauge("proxyd_report_spool_segments", "spool segment files on disk", plane.spool.segments),
-        Family("proxyd_report_dead_lettered_total", "counter", "report batches the control plane refused (4xx)")
-        .add(stats["dead_lettered"]),
+        Family("proxyd_report_dead_lettered_total", "counter",
+               "report batches the control plane refused (4xx)").add(stats["dead_lettered"]),
         dropped,
     ]
     if age is not None:

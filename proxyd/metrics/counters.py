@@ -30,7 +30,8 @@ class LabelledCounter:
 class Histogram:
     """A Prometheus histogram family (cumulative buckets rendered at scrape time)."""
 
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> None:
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...],
+                 buckets: tuple[float, ...]) -> None:
         self.name, self.help, self.labels, self.buckets = name, help_text, labels, buckets
         self.series: dict[tuple[str, ...], list] = {}  # labels -> [per-bucket counts (+Inf last), sum]
 
@@ -55,7 +56,8 @@ ORIGIN_ERRORS = LabelledCounter(
     "connection_closed, send_failed)", ("kind",))
 CACHE_LOOKUPS = LabelledCounter(
     "proxyd_cache_requests_total",
-    "cacheable DESCRIBEs by store lookup result: hit (fresh entry), stale (revalidated first), miss", ("result",))
+    "cacheable DESCRIBEs by store lookup result: hit (fresh entry), stale (revalidated first), miss",
+    ("result",))
 CACHE_REVALIDATIONS = LabelledCounter(
     "proxyd_cache_revalidations_total", "revalidations of stale entries by outcome: unchanged, changed, "
     "origin_error (stale served or relayed)", ("outcome",))

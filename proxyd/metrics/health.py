@@ -17,14 +17,14 @@ if TYPE_CHECKING:
 
 async def readiness(config: Config, listening: bool, plane: ControlPlane | None) -> dict[str, dict]:
     limits = config.limits
-    checks = {"listening": _check(listening, "RTSP listener accepting" if listening else "RTSP listener closed")}
+    checks = {"listening": _check(listening, "RTSP listener " + ("accepting" if listening else "closed"))}
     if plane is not None:
         age = plane.snapshot.age_seconds(time.monotonic())
         if age is None:
             checks["snapshot"] = _check(False, "no snapshot fetched from the control plane yet")
         else:
-            checks["snapshot"] = _check(age <= limits.ready_max_snapshot_age,
-                                        f"last answer {age:.0f}s ago (limit {limits.ready_max_snapshot_age:g}s)")
+            limit = limits.ready_max_snapshot_age
+            checks["snapshot"] = _check(age <= limit, f"last answer {age:.0f}s ago (limit {limit:g}s)")
         spooled = plane.spool.bytes
         checks["spool"] = _check(spooled <= limits.ready_max_spool_bytes,
                                  f"{spooled} bytes spooled (limit {limits.ready_max_spool_bytes})")

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 log = get_logger("metrics")
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           503: "Service Unavailable"}
 
 
 class MetricsListener:

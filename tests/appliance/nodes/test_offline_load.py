@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 def test_an_offline_nodes_bandwidth_is_zeroed_and_published(monkeypatch, settings):
     settings.APPLIANCE_NODE_OFFLINE_SECONDS = 300
     now = timezone.now()
-    gone = ProxyNode.objects.create(name="gone", token_hash="1" * 64, last_seen=now - dt.timedelta(seconds=301),
-                                    load_sessions=3, load_bandwidth_bps=9_000_000)
+    gone = ProxyNode.objects.create(name="gone", token_hash="1" * 64, load_sessions=3,
+                                    load_bandwidth_bps=9_000_000, last_seen=now - dt.timedelta(seconds=301))
     here = ProxyNode.objects.create(name="here", token_hash="2" * 64, last_seen=now,
                                     load_sessions=1, load_bandwidth_bps=2_000_000)
     published = []

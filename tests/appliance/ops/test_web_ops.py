@@ -31,7 +31,8 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 @pytest.mark.django_db
 def test_metrics_show_state_from_the_database_and_count_requests(client):
     now = timezone.now()
-    online = ProxyNode.objects.create(name="on", token_hash="1" * 64, last_seen=now, load_bandwidth_bps=5_000_000)
+    online = ProxyNode.objects.create(name="on", token_hash="1" * 64, last_seen=now,
+                                      load_bandwidth_bps=5_000_000)
     ProxyNode.objects.create(name="off", token_hash="2" * 64, last_seen=now - dt.timedelta(hours=1),
                              load_bandwidth_bps=7_000_000)
     StreamSession.objects.create(node=online, session_id="on:1", url="rtsp://p/a", served_from="cache",
@@ -41,7 +42,7 @@ def test_metrics_show_state_from_the_database_and_count_requests(client):
     first = samples(client.get("/metrics").content.decode())
     assert first["appliance_nodes", (("status", "online"),)] == 1
     assert first["appliance_nodes", (("status", "offline"),)] == 1
-    assert first["appliance_node_bandwidth_bps", ()] == 5_000_000  # the offline node's last report is not load
+    assert first["appliance_node_bandwidth_bps", ()] == 5_000_000  # not the offline node's last report
     assert first["appliance_sessions_active", (("served_from", "cache"),)] == 1
     assert first["appliance_uplink_events", (("state", "pending"),)] == 1
     assert first["appliance_state_up", ()] == 1

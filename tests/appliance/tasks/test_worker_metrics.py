@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from celery import Celery
+from prometheus_client.parser import text_string_to_metric_families
 
 POLL_S = 0.2
 

@@ -23,8 +23,8 @@ LIVE_ROWS = 200  # what the dashboard table shows at most
 
 def ended(session_id: str) -> dict:
     return {"id": str(uuid.uuid4()), "seq": 2, "at": "2026-11-25T12:00:09.250Z", "kind": "session.ended",
-            "data": {"session_id": session_id, "bytes_out": 1, "packets_out": 1, "bytes_in": 0, "packets_in": 0,
-                     "packets_lost": 0, "jitter_ms": 0, "end_reason": "teardown"}}
+            "data": {"session_id": session_id, "bytes_out": 1, "packets_out": 1, "bytes_in": 0,
+                     "packets_in": 0, "packets_lost": 0, "jitter_ms": 0, "end_reason": "teardown"}}
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def rows():
     node = ProxyNode.objects.create(name="node-1", token_hash="1" * 64)
-    StreamSession.objects.create(node=node, session_id="s1", url="rtsp://p/visible-session", served_from="cache",
-                                 started_at=timezone.now())
+    StreamSession.objects.create(node=node, session_id="s1", url="rtsp://p/visible-session",
+                                 served_from="cache", started_at=timezone.now())
     CachedContent.objects.create(node=node, url="rtsp://o/visible-content", state=ContentState.COMPLETE)
     LiveSplitFactory(node=node, player_url="rtsp://p/visible-split", state="live")
 

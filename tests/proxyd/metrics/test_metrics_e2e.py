@@ -30,7 +30,8 @@ def test_values_move_while_ffmpeg_plays_then_a_cache_hit(gst_origin, proxyd_proc
     url = proxy.url("/vod/clip")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         playing = pool.submit(peer_players.ffmpeg_play, url, transport="tcp", decode=False)
-        during = wait_for(port, lambda s: value(s, "proxyd_sessions", served_from="origin", state="playing") == 1
+        during = wait_for(port, lambda s: value(s, "proxyd_sessions", served_from="origin",
+                                                state="playing") == 1
                           and value(s, "proxyd_session_bytes_out_total", served_from="origin") > 0,
                           what="one playing session with bytes out")
         assert value(during, "proxyd_player_connections") >= 1
@@ -104,7 +105,8 @@ def test_unreachable_control_plane_is_not_ready(proxyd_process, gst_origin, tmp_
                               "--control-poll-interval", "60")
     status, answer = ready(port)
     assert status == 503
-    assert answer["checks"]["snapshot"] == {"ok": False, "detail": "no snapshot fetched from the control plane yet"}
+    assert answer["checks"]["snapshot"] == {"ok": False,
+                                            "detail": "no snapshot fetched from the control plane yet"}
     assert answer["checks"]["spool"]["ok"]
     samples = scrape(port)
     assert value(samples, "proxyd_report_spool_bytes") == 0

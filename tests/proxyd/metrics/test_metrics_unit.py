@@ -19,14 +19,16 @@ from proxyd.metrics.exposition import from_counter, from_histogram, gauge, rende
 
 def test_metrics_listener_is_off_by_default_and_loopback_only_unless_allowed():
     assert config_from_args([], env={}).metrics_listen is None
-    assert config_from_args(["--metrics-listen", "127.0.0.1:9100"], env={}).metrics_listen == ("127.0.0.1", 9100)
+    loopback = config_from_args(["--metrics-listen", "127.0.0.1:9100"], env={})
+    assert loopback.metrics_listen == ("127.0.0.1", 9100)
     assert config_from_args([], env={"PROXYD_METRICS_LISTEN": "[::1]:9100"}).metrics_listen == ("::1", 9100)
     for public in ("0.0.0.0:9100", "10.1.2.3:9100", "metrics.example:9100"):
         with pytest.raises(ConfigError, match="--metrics-allow-public"):
             config_from_args(["--metrics-listen", public], env={})
     allowed = config_from_args(["--metrics-listen", "0.0.0.0:9100", "--metrics-allow-public"], env={})
     assert allowed.metrics_listen == ("0.0.0.0", 9100) and allowed.metrics_allow_public
-    by_env = config_from_args([], env={"PROXYD_METRICS_LISTEN": "0.0.0.0:9100", "PROXYD_METRICS_ALLOW_PUBLIC": "1"})
+    by_env = config_from_args([], env={"PROXYD_METRICS_LISTEN": "0.0.0.0:9100",
+                                       "PROXYD_METRICS_ALLOW_PUBLIC": "1"})
     assert by_env.metrics_allow_public
     with pytest.raises(ConfigError, match="PROXYD_METRICS_ALLOW_PUBLIC"):
         config_from_args([], env={"PROXYD_METRICS_ALLOW_PUBLIC": "maybe"})

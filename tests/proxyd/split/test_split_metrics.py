@@ -20,7 +20,8 @@ def test_split_players_and_bytes_are_scraped(live_origin, split_proxy):
     with ThreadPoolExecutor(2) as pool:
         players = [pool.submit(ffmpeg_play, proxy.url("/tv/live"), transport=t, duration=5, decode=False,
                                timeout=40) for t in ("udp", "tcp")]
-        during = wait_for(port, lambda s: value(s, "proxyd_sessions", served_from="split", state="playing") == 2
+        during = wait_for(port, lambda s: value(s, "proxyd_sessions", served_from="split",
+                                                state="playing") == 2
                           and total(s, "proxyd_split_players") == 2, what="two split players")
         assert value(during, "proxyd_splits", state="live") == 1
         assert value(during, "proxyd_split_players", url=live_origin.url("/live")) == 2
