@@ -1,8 +1,9 @@
 """Process-wide counters for what the runtime keeps nowhere else: RTSP responses by status, origin
 request outcomes and latency, cache lookups and revalidations. Pure (no I/O, no imports from the
 runtime), so every layer may count into it; one RTSP message costs one dict update, never an RTP
-packet. Label values come from closed sets (methods outside KNOWN_METHODS become "other") so a
-player cannot grow the label space."""
+packet. Label values come from closed sets (methods outside KNOWN_METHODS become "other"; origins
+are host:port pairs proxyd may contact: routes, the allow-list, control-plane origins) so a player
+cannot grow the label space."""
 
 from __future__ import annotations
 
@@ -47,13 +48,13 @@ RTSP_RESPONSES = LabelledCounter("proxyd_rtsp_responses_total", "RTSP responses 
                                  ("method", "status"))
 ORIGIN_REQUEST_SECONDS = Histogram(
     "proxyd_origin_request_seconds", "time from sending an RTSP request to an origin to its response",
-    ("method",), (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+    ("origin", "method"), (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 ORIGIN_RESPONSES = LabelledCounter("proxyd_origin_responses_total", "RTSP responses received from origins",
-                                   ("status",))
+                                   ("origin", "status"))
 ORIGIN_ERRORS = LabelledCounter(
     "proxyd_origin_errors_total",
     "origin requests that got no response (connect_refused, connect_timeout, response_timeout, "
-    "connection_closed, send_failed)", ("kind",))
+    "connection_closed, send_failed)", ("origin", "kind"))
 CACHE_LOOKUPS = LabelledCounter(
     "proxyd_cache_requests_total",
     "cacheable DESCRIBEs by store lookup result: hit (fresh entry), stale (revalidated first), miss",

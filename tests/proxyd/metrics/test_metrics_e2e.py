@@ -55,8 +55,9 @@ def test_values_move_while_ffmpeg_plays_then_a_cache_hit(gst_origin, proxyd_proc
     assert value(after, "proxyd_cache_entries") == 1 and value(after, "proxyd_cache_size_bytes") > 0
     for method in ("DESCRIBE", "SETUP", "PLAY"):
         assert value(after, "proxyd_rtsp_responses_total", method=method, status="200") >= 1, method
-    assert value(after, "proxyd_origin_request_seconds_count", method="DESCRIBE") >= 1
-    assert value(after, "proxyd_origin_responses_total", status="200") >= 3
+    origin = gst_origin.url("/").split("/")[2]
+    assert value(after, "proxyd_origin_request_seconds_count", origin=origin, method="DESCRIBE") >= 1
+    assert value(after, "proxyd_origin_responses_total", origin=origin, status="200") >= 3
 
     second = peer_players.ffmpeg_play(url, transport="tcp", decode=False)
     assert second.ok, second.describe()
@@ -74,9 +75,10 @@ def test_origin_errors_and_statuses_are_counted(gst_origin, proxyd_process, tmp_
     gst_origin.stop()
     assert rtsp_request(proxy.url("/vod/clip"), "DESCRIBE").status == 502
     samples = scrape(port)
+    origin = gst_origin.url("/").split("/")[2]
     assert value(samples, "proxyd_rtsp_responses_total", method="DESCRIBE", status="404") == 1
-    assert value(samples, "proxyd_origin_responses_total", status="404") == 1
-    assert value(samples, "proxyd_origin_errors_total", kind="connect_refused") >= 1
+    assert value(samples, "proxyd_origin_responses_total", origin=origin, status="404") == 1
+    assert value(samples, "proxyd_origin_errors_total", origin=origin, kind="connect_refused") >= 1
     assert value(samples, "proxyd_rtsp_responses_total", method="DESCRIBE", status="502") == 1
 
 

@@ -34,4 +34,4 @@ def test_split_players_and_bytes_are_scraped(live_origin, split_proxy):
     assert value(after, "proxyd_sessions_ended_total", end_reason="teardown") == 2
     assert value(after, "proxyd_session_bytes_out_total", served_from="split") > 0
     assert value(after, "proxyd_split_bytes_in_total") > 0
-    assert value(after, "proxyd_origin_responses_total", status="200") >= 3  # one DESCRIBE, SETUPs, PLAY
+    assert total(after, "proxyd_origin_responses_total", status="200") >= 3  # one DESCRIBE, SETUPs, PLAY
