@@ -284,3 +284,6 @@ APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minim
 APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
 # HOST:PORT of the Celery worker's own metrics listener; empty: off.
 APPLIANCE_WORKER_METRICS_LISTEN = env_str("APPLIANCE_WORKER_METRICS_LISTEN", "")
+if APPLIANCE_WORKER_METRICS_LISTEN and not APPLIANCE_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured("APPLIANCE_WORKER_METRICS_LISTEN must be HOST:PORT, "
+                               f"got {APPLIANCE_WORKER_METRICS_LISTEN!r}")

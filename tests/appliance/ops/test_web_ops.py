@@ -102,3 +102,14 @@ def test_not_ready_when_a_dependency_is_down(broken, tmp_path, db):
     assert result["metrics_status"] == 200
     up = samples(result["metrics"])["appliance_state_up", ()]
     assert up == (0 if broken == "database" else 1)
+
+
+@pytest.mark.parametrize("name, value", [("APPLIANCE_WORKER_METRICS_LISTEN", "localhost"),
+                                         ("APPLIANCE_METRICS_ALLOW_IPS", "10.0.0.0/8,not-an-ip")])
+def test_bad_ops_settings_stop_the_start(name, value, tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "appliance.settings", "APPLIANCE_VAR_DIR": str(tmp_path),
+           name: value}
+    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {name}" in done.stderr
