@@ -39,11 +39,14 @@ def collect(server: MetricsSource, totals: ReportTotals, plane: ControlPlane | N
 
 def _sessions(server: MetricsSource, totals: ReportTotals) -> list[Family]:
     by_kind_state: dict[tuple[str, str], int] = {}
+    players: dict[str, set[int]] = {}  # served_from -> ids of connected players with such a session
     sums = dict(totals.ended_counters)
     for session in list(server.sessions.values()):
         kind = totals.served_from.get(session.id, UNREPORTED)
         state = "detached" if session.detached else session.state
         by_kind_state[kind, state] = by_kind_state.get((kind, state), 0) + 1
+        if not session.detached:
+            players.setdefault(kind, set()).add(id(session.player))
         data = session.counters_data()
         for name in SESSION_COUNTERS:
             sums[kind, name] = sums.get((kind, name), 0) + data[name]
@@ -55,6 +58,8 @@ def _sessions(server: MetricsSource, totals: ReportTotals) -> list[Family]:
     families = [
         sessions,
         gauge("proxyd_player_connections", "open player RTSP connections", len(server.connections)),
+        Family("proxyd_players", "gauge", "player connections with a session served from each kind",
+               [("", (("served_from", kind),), len(ids)) for kind, ids in sorted(players.items())]),
         gauge("proxyd_max_sessions", "--max-sessions", server.config.limits.max_sessions),
         counter("proxyd_sessions_started_total", "sessions that reached PLAY, by served_from", totals.started,
                 "served_from"),

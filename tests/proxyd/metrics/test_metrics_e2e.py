@@ -35,6 +35,7 @@ def test_values_move_while_ffmpeg_plays_then_a_cache_hit(gst_origin, proxyd_proc
                           and value(s, "proxyd_session_bytes_out_total", served_from="origin") > 0,
                           what="one playing session with bytes out")
         assert value(during, "proxyd_player_connections") >= 1
+        assert value(during, "proxyd_players", served_from="origin") == 1
         assert value(during, "proxyd_cache_fills_active") == 1
         seen = value(during, "proxyd_session_bytes_out_total", served_from="origin")
         wait_for(port, lambda s: value(s, "proxyd_session_bytes_out_total", served_from="origin") > seen,

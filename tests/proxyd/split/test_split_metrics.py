@@ -24,6 +24,7 @@ def test_split_players_and_bytes_are_scraped(live_origin, split_proxy):
                                                 state="playing") == 2
                           and total(s, "proxyd_split_players") == 2, what="two split players")
         assert value(during, "proxyd_splits", state="live") == 1
+        assert value(during, "proxyd_players", served_from="split") == 2
         assert value(during, "proxyd_split_players", url=live_origin.url("/live")) == 2
         results = [p.result() for p in players]
     assert all(r.ok for r in results), [r.describe() for r in results]
