@@ -113,3 +113,21 @@ def test_bad_ops_settings_stop_the_start(name, value, tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert f"ImproperlyConfigured: {name}" in done.stderr
+
+
+@pytest.mark.django_db
+def test_metrics_show_the_broker_queue_depth(client, settings):
+    import uuid
+
+    import redis
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue = f"test-depth-{uuid.uuid4().hex[:8]}"
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.lpush(queue, b"{}", b"{}", b"{}")
+    try:
+        found = samples(client.get("/metrics").content.decode())
+    finally:
+        broker.delete(queue)
+    assert found["appliance_celery_queue_depth", ()] == 3
