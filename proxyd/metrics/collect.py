@@ -139,6 +139,12 @@ def _control(plane: ControlPlane) -> list[Family]:
         Family("proxyd_report_dead_lettered_total", "counter",
                "report batches the control plane refused (4xx)").add(stats["dead_lettered"]),
         dropped,
+        Family("proxyd_report_delivered_events_total", "counter", "report events the control plane accepted")
+        .add(plane.delivery.delivered_events),
+        Family("proxyd_report_post_failures_total", "counter", "report POSTs that failed and were retried "
+               "(control plane unreachable or refusing the token)").add(plane.delivery.failed_posts),
+        gauge("proxyd_report_delivery_failing", "1 while report POSTs fail (reports are spooled)",
+              int(not plane.delivery.reachable)),
     ]
     if age is not None:
         families.append(gauge("proxyd_snapshot_age_seconds",

@@ -101,7 +101,7 @@ def test_health_and_readiness(gst_origin, proxyd_process, tmp_path):
     assert not answer["checks"]["cache_dir"]["ok"] and answer["checks"]["listening"]["ok"]
 
 
-def test_unreachable_control_plane_is_not_ready(proxyd_process, gst_origin, tmp_path):
+def test_unreachable_control_plane_is_not_ready(proxyd_process, gst_origin, peer_players, tmp_path):
     dead = free_tcp_port()
     proxy, port = start_proxy(proxyd_process, gst_origin, tmp_path, "--control-url", f"http://127.0.0.1:{dead}",
                               "--control-token", "t0ken", "--state-dir", str(tmp_path / "state"),
@@ -111,6 +111,11 @@ def test_unreachable_control_plane_is_not_ready(proxyd_process, gst_origin, tmp_
     assert answer["checks"]["snapshot"] == {"ok": False,
                                             "detail": "no snapshot fetched from the control plane yet"}
     assert answer["checks"]["spool"]["ok"]
-    samples = scrape(port)
-    assert value(samples, "proxyd_report_spool_bytes") == 0
+    assert value(scrape(port), "proxyd_report_delivery_failing") == 0  # nothing sent yet
+    played = peer_players.ffmpeg_play(proxy.url("/vod/clip"), transport="tcp", duration=2, decode=False)
+    assert played.ok, played.describe()
+    samples = wait_for(port, lambda s: value(s, "proxyd_report_post_failures_total") >= 1
+                       and value(s, "proxyd_report_spool_bytes") > 0, what="reports failing and spooled")
+    assert value(samples, "proxyd_report_delivery_failing") == 1
+    assert value(samples, "proxyd_report_delivered_events_total") == 0
     assert ("proxyd_snapshot_age_seconds", ()) not in samples

@@ -93,3 +93,22 @@ def test_json_log_lines_carry_the_session_id():
     assert line["session"] == "ab12" and line["peer"] == "10.0.0.1:5000" and line["cseq"] == "4"
     assert line["level"] == "INFO" and line["message"].endswith("PLAY ok")
     assert config_from_args(["--log-format", "json"], env={}).log_format == "json"
+
+
+class FakePlane:
+    def __init__(self, age: float | None, spooled: int) -> None:
+        self.snapshot = type("Snapshot", (), {"age_seconds": lambda _self, now: age})()
+        self.spool = type("Spool", (), {"bytes": spooled})()
+
+
+@pytest.mark.parametrize("age, spooled, failing", [
+    (5.0, 0, set()), (301.0, 0, {"snapshot"}), (None, 0, {"snapshot"}), (5.0, 33 << 20, {"spool"})])
+async def test_readiness_limits(age, spooled, failing, tmp_path):
+    from proxyd.config import Config, Limits
+    from proxyd.metrics.health import readiness
+
+    config = Config(cache_dir=str(tmp_path / "cache"),
+                    limits=Limits(ready_max_snapshot_age=300, ready_max_spool_bytes=32 << 20))
+    checks = await readiness(config, True, FakePlane(age, spooled))
+    assert {name for name, c in checks.items() if not c["ok"]} == failing
+    assert checks["cache_dir"]["ok"] and (tmp_path / "cache").is_dir()  # created like the store would
