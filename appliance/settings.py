@@ -61,7 +61,9 @@ INSTALLED_APPS = [
     "appliance.playback",
     "appliance.uplink",
     "appliance.control",
+    "appliance.history",
     "appliance.ui",
+    "chartjs",  # django-chartjs: ships Chart.js as a static file (charts, no CDN)
 ]
 
 MIDDLEWARE = [
@@ -242,6 +244,27 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
     },
 }
+
+# --- traffic history (appliance.history) ---
+APPLIANCE_HISTORY_ROLLUP_INTERVAL = env_int("APPLIANCE_HISTORY_ROLLUP_INTERVAL", 60, minimum=10)
+APPLIANCE_HISTORY_LOOKBACK_MINUTES = env_int("APPLIANCE_HISTORY_LOOKBACK_MINUTES", 10, minimum=1, maximum=1440)
+APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS = env_int("APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS", 48, minimum=2)
+APPLIANCE_HISTORY_HOUR_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_HOUR_RETENTION_DAYS", 35, minimum=2)
+APPLIANCE_HISTORY_DAY_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_DAY_RETENTION_DAYS", 800, minimum=2)
+APPLIANCE_HISTORY_PRUNE_BATCH = env_int("APPLIANCE_HISTORY_PRUNE_BATCH", 100_000, minimum=100)
+APPLIANCE_HISTORY_MAX_POINTS = env_int("APPLIANCE_HISTORY_MAX_POINTS", 3000, minimum=10)
+CELERY_BEAT_SCHEDULE.update({
+    "history-rollup": {
+        "task": "history.rollup",
+        "schedule": float(APPLIANCE_HISTORY_ROLLUP_INTERVAL),
+        "options": {"expires": APPLIANCE_HISTORY_ROLLUP_INTERVAL * 0.9},
+    },
+    "history-prune": {
+        "task": "history.prune",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
+})
 
 ASGI_APPLICATION = "appliance.asgi.application"
 if REDIS_URL:
