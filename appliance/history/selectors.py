@@ -46,3 +46,17 @@ def traffic_totals(points: list[dict]) -> dict:
     totals["hit_ratio_requests"] = _ratio(totals["cache_requests"], totals["requests"])
     totals["hit_ratio_bytes"] = _ratio(totals["cache_bytes_out"], totals["bytes_out"])
     return totals
+
+
+def hit_ratio(*, since: dt.datetime) -> dict:
+    """Cache hit ratio by bytes (and by requests) since `since`, all nodes (minute rows while kept, else hours)."""
+    from django.conf import settings
+
+    kept = dt.timedelta(hours=settings.APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS)
+    grain = "minute" if timezone.now() - since <= kept else "hour"
+    sums = TrafficBucket.objects.filter(grain=grain, start__gte=since).aggregate(
+        **{name: Sum(name) for name in ("bytes_out", "cache_bytes_out", "requests", "cache_requests")})
+    sums = {name: value or 0 for name, value in sums.items()}
+    return {"ratio": _ratio(sums["cache_bytes_out"], sums["bytes_out"]) or 0.0,
+            "ratio_requests": _ratio(sums["cache_requests"], sums["requests"]) or 0.0,
+            "cache_bytes_out": sums["cache_bytes_out"], "bytes_out": sums["bytes_out"]}

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from appliance.content.models import CachedContent, ContentState, PurgeRequest
 from appliance.core.models import AuditLog
+from appliance.history.models import TrafficBucket
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, StreamSession
@@ -126,11 +127,13 @@ def test_dashboard_summary_counts(client, viewer, node):
     StreamSession.objects.create(node=node, session_id="b", started_at=now, served_from="origin")
     StreamSession.objects.create(node=node, session_id="c", started_at=now - dt.timedelta(minutes=5),
                                  ended_at=now, served_from="origin")
+    TrafficBucket.objects.create(node=node, grain="minute", start=now - dt.timedelta(minutes=3), bytes_out=4000,
+                                 cache_bytes_out=3000, requests=4, cache_requests=1)
     response = client.get(reverse("ui:dashboard"))
     summary = response.context["summary"]
     assert summary["active_sessions"] == 2
     assert summary["bandwidth_bps"] == 2_500_000
-    assert summary["hit_ratio"]["cache_sessions"] == 1 and summary["hit_ratio"]["total_sessions"] == 3
+    assert summary["hit_ratio"]["ratio"] == 0.75 and summary["hit_ratio"]["ratio_requests"] == 0.25
     assert b'data-key="node-1/a"' in response.content and b"2.5 Mbit/s" in response.content
 
 
