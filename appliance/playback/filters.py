@@ -49,10 +49,12 @@ class LiveSplitFilterSet(django_filters.FilterSet):
 
 
 class PlayLogFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="lt")
+    since = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="gte",
+                                             label="from (ISO 8601 date and time, inclusive)")
+    until = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="lt",
+                                             label="until (ISO 8601 date and time, exclusive)")
     url = django_filters.CharFilter(method="filter_url", label="content URL (player-facing or cs-uri-stem)")
-    player = django_filters.CharFilter(method="filter_player", label="c-ip, player address or c-playerid")
+    player = django_filters.CharFilter(method="filter_player", label="player (IP address, address:port or player id)")
 
     class Meta:
         model = PlayLog

@@ -25,6 +25,7 @@ urlpatterns = [
     path("splits/", splits.SplitListView.as_view(), name="split-list"),
     path("playlogs/", playlogs.PlayLogListView.as_view(), name="playlog-list"),
     path("reports/", playlogs.ReportView.as_view(), name="reports"),
+    path("reports/qos/", playlogs.SessionQosView.as_view(), name="session-qos"),
     path("nodes/", admin_pages.NodeListView.as_view(), name="node-list"),
     path("uplink/", admin_pages.UplinkListView.as_view(), name="uplink-list"),
     path("uplink/<int:pk>/retry/", admin_pages.UplinkRetryView.as_view(), name="uplink-retry"),

@@ -161,16 +161,3 @@ def test_split_list_uses_the_api_filterset(client, viewer, node):
     assert b"rtsp://p/tv/old" in body and b"origin_error" in body and b"rtsp://p/tv/news" not in body
     form = client.get(reverse("ui:split-list")).content
     assert b'name="url"' in form and b'name="state"' in form and b'name="node"' in form
-
-
-def test_report_csv_download(client, viewer, node):
-    client.force_login(viewer)
-    now = timezone.now()
-    for url in ("rtsp://p/a", "rtsp://p/a", "rtsp://p/b"):
-        PlayLog.objects.create(node=node, received_at=now, logged_at=now, kind="logplay", log_type="streaming", url=url)
-    response = client.get(reverse("ui:reports"), {"group": "by-content", "format": "csv"})
-    assert response["Content-Type"] == "text/csv"
-    lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0].startswith("url,plays,")
-    assert lines[1].startswith("rtsp://p/a,2,") and lines[2].startswith("rtsp://p/b,1,")
-    assert client.get(reverse("ui:reports"), {"group": "nonsense"}).status_code == 404
