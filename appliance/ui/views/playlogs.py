@@ -74,13 +74,15 @@ class ReportView(ViewerRequiredMixin, TemplateView):
         return self.render_to_response(context, status=200 if valid else 400)
 
 
+# (group, label); the CSV header is "group: label"
 QOS_COLUMNS = [
-    ("Session", False), ("Content URL", False), ("Player", False), ("Served from", False), ("Started", False),
-    ("Proxy: packets sent", True), ("Proxy: lost (RTCP)", True), ("Proxy: loss (%)", True), ("Proxy: jitter (ms)", True),
-    ("Player: packets received", True), ("Player: lost", True), ("Player: loss (%)", True),
-    ("Player: buffering events", True), ("Player: buffering (s)", True), ("Player: bandwidth (Mbit/s)", True),
-    ("Player: quality (%)", True), ("Player logs", True),
+    ("", "Node"), ("", "Session"), ("", "Content URL"), ("", "Player"), ("", "Served from"), ("", "Started"),
+    ("Proxy", "packets sent"), ("Proxy", "lost (RTCP)"), ("Proxy", "loss (%)"), ("Proxy", "jitter (ms)"),
+    ("Player", "packets received"), ("Player", "lost"), ("Player", "loss (%)"), ("Player", "buffering events"),
+    ("Player", "buffering (s)"), ("Player", "bandwidth (Mbit/s)"), ("Player", "quality (%)"), ("Player", "logs"),
 ]
+QOS_CSV_HEADER = [f"{group}: {label}" if group else label for group, label in QOS_COLUMNS]
+QOS_GROUPS = [("", 6), ("Proxy (proxyd counters)", 4), ("Player (LogPlay)", 8)]
 
 
 def _pct(part, whole) -> str:
@@ -97,7 +99,7 @@ def qos_cells(session) -> list[str]:
     sent, lost = session.packets_out, session.packets_lost
     received, player_lost = session.player_received, session.player_lost
     return [
-        f"{session.node.name}/{session.session_id}", session.url, session.player_addr, session.served_from,
+        session.node.name, session.session_id, session.url, session.player_addr, session.served_from,
         session.started_at.strftime("%Y-%m-%d %H:%M:%S") if session.started_at else "",
         _num(sent), _num(lost), _pct(lost, sent), _num(session.jitter_ms, places=1),
         _num(received), _num(player_lost), _pct(player_lost, (received or 0) + (player_lost or 0)),
@@ -117,12 +119,13 @@ class SessionQosView(FilteredListView):
 
     def render_to_response(self, context, **response_kwargs):
         if self.request.GET.get("format") == "csv":  # the page's rows, as shown
-            return csv_response("session-qos.csv", [label for label, _ in QOS_COLUMNS], context["cells"])
+            return csv_response("session-qos.csv", QOS_CSV_HEADER, context["cells"])
         return super().render_to_response(context, **response_kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["columns"] = QOS_COLUMNS
+        context["groups"] = QOS_GROUPS
         context["cells"] = [qos_cells(s) for s in context["object_list"]]
         query = self.request.GET.copy()
         query["format"] = "csv"

@@ -128,12 +128,13 @@ def test_session_quality_joins_the_players_logplay_with_the_proxy_counters(logge
                        c_buffercount=2, c_totalbuffertime=3, avgbandwidth=1_000_000, c_quality=95)
     PlayLogFactory(node=node, session=session, kind="logconnect", c_pkts_received=99999)
     page = logged_in.get(reverse("ui:session-qos")).content.decode()
-    body = page.split('<table id="qos">', 1)[1].split("</table>", 1)[0]
+    body = page.split('<table id="qos" class="compact">', 1)[1].split("</table>", 1)[0]
     rows = [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
             for r in re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>", 1)[1], re.S)]
-    assert rows[0][0] == "edge-1/s1"
-    assert rows[0][5:] == ["2000", "20", "1.00", "3.2", "1980", "20", "1.00", "4", "6", "1.00", "95", "2"]
-    assert rows[1][0] == "edge-1/s2" and rows[1][9:] == ["–"] * 7 + ["0"]
+    assert rows[0][:2] == ["edge-1", "s1"]
+    assert rows[0][6:] == ["2000", "20", "1.00", "3.2", "1980", "20", "1.00", "4", "6", "1.00", "95", "2"]
+    assert rows[1][:2] == ["edge-1", "s2"] and rows[1][10:] == ["–"] * 7 + ["0"]
     response = logged_in.get(reverse("ui:session-qos"), {"format": "csv"})
     csv_rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert csv_rows[1][5:] == rows[0][5:]
+    assert csv_rows[0][6] == "Proxy: packets sent" and csv_rows[0][10] == "Player: packets received"
+    assert csv_rows[1][6:] == rows[0][6:] and csv_rows[2][10:] == [""] * 7 + ["0"]

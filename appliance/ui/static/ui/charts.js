@@ -10,6 +10,7 @@
   var COLORS = {out: "#1f5fbf", in: "#b54708", sessions: "#067647", players: "#7a5af8", bytes: "#1f5fbf",
                 requests: "#98a2b3", errors: "#b42318"};
   var range = "1h";
+  var STEP_MS = {"1h": 600000, "24h": 3 * 3600000, "7d": 86400000};  // x-axis tick spacing per range
   var nodes = {};  // node name -> latest {sessions, bandwidth_bps} from node.bandwidth events
   var charts = {};
   window.applianceCharts = charts;  // inspected by the browser tests
@@ -22,7 +23,7 @@
 
   function series(label, color, extra) {
     return Object.assign({label: label, data: [], borderColor: color, backgroundColor: color, fill: false,
-                          pointRadius: 0, borderWidth: 2, lineTension: 0}, extra || {});
+                          pointRadius: 2, borderWidth: 2, lineTension: 0}, extra || {});
   }
 
   function lineChart(id, datasets, yLabel, yMax) {
@@ -32,7 +33,7 @@
       type: "scatter",
       data: {datasets: datasets.map(function (d) { return Object.assign(d, {showLine: true}); })},
       options: {animation: false, maintainAspectRatio: false, legend: {position: "bottom"},
-                scales: {xAxes: [{type: "linear", ticks: {callback: clock, maxTicksLimit: 8}}],
+                scales: {xAxes: [{type: "linear", ticks: {callback: clock, maxTicksLimit: 13}}],
                          yAxes: [{ticks: ticks, scaleLabel: {display: true, labelString: yLabel}}]},
                 tooltips: {callbacks: {title: function (items) { return clock(items[0].xLabel); }}}}
     });
@@ -58,8 +59,9 @@
       series("to players", COLORS.out), series("from origins", COLORS.in),
       series("to players (live)", COLORS.out, {borderDash: [4, 3], pointRadius: 2})], "Mbit/s");
     charts.sessions = lineChart("chart-sessions", [
-      series("sessions", COLORS.sessions), series("players", COLORS.players),
-      series("sessions (live)", COLORS.sessions, {borderDash: [4, 3], pointRadius: 2})], "open");
+      series("sessions open", COLORS.sessions), series("players", COLORS.players),
+      series("sessions (live)", COLORS.sessions, {borderDash: [4, 3], pointRadius: 2}),
+      series("sessions started", COLORS.requests)], "sessions");
     charts.hitRatio = lineChart("chart-hit-ratio", [
       series("by bytes", COLORS.bytes), series("by sessions", COLORS.requests)], "%", 100);
     charts.topNow = barChart("chart-top-now", [{label: "open sessions", data: [], backgroundColor: COLORS.sessions}],
@@ -87,13 +89,15 @@
     bw[1].data = xy(points, "bandwidth_in_bps", 1e-6);
     ss[0].data = xy(points, "sessions", 1);
     ss[1].data = xy(points, "players", 1);
+    ss[3].data = xy(points, "requests", 1);
     hr[0].data = xy(points, "hit_ratio_bytes", 100);
     hr[1].data = xy(points, "hit_ratio_requests", 100);
     if (range === "1h") { keepLive(bw[2], last); keepLive(ss[2], last); } else { bw[2].data = []; ss[2].data = []; }
-    var since = Date.parse(body.since), until = Date.parse(body.until);
+    var step = STEP_MS[range] || 600000;
+    var since = Math.floor(Date.parse(body.since) / step) * step, until = Math.ceil(Date.parse(body.until) / step) * step;
     [charts.bandwidth, charts.sessions, charts.hitRatio].forEach(function (chart) {
-      chart.options.scales.xAxes[0].ticks.min = since;
-      chart.options.scales.xAxes[0].ticks.max = range === "1h" ? undefined : until;
+      var ticks = chart.options.scales.xAxes[0].ticks;
+      ticks.min = since; ticks.max = until; ticks.stepSize = step;
     });
     charts.topNow.data.labels = body.top_now.map(function (r) { return shortUrl(r.url); });
     charts.topNow.data.datasets[0].data = body.top_now.map(function (r) { return r.sessions; });
