@@ -178,3 +178,21 @@ def test_api_needs_credentials(anon_client):
 def test_beat_runs_the_rollup_and_the_prune(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"history.rollup", "history.prune"} <= tasks
+
+
+def test_the_beat_tasks_run_twice_to_the_same_rows(settings):
+    from appliance.history import tasks
+
+    node = ProxyNodeFactory(name="n1")
+    now = timezone.now()
+    StreamSessionFactory(node=node, started_at=now - dt.timedelta(minutes=3), ended_at=None)
+    TrafficBucket.objects.create(node=node, grain="minute", start=now - dt.timedelta(hours=100))
+    snapshots = []
+    for _ in range(2):
+        tasks.rollup.apply(throw=True)
+        tasks.prune.apply(throw=True)
+        snapshots.append(sorted(TrafficBucket.objects.values_list("grain", "start", "sessions", "players")))
+    assert snapshots[0] == snapshots[1]
+    assert {grain for grain, *_ in snapshots[0]} == {"minute", "hour", "day"}
+    assert all(start > now - dt.timedelta(hours=48) for _, start, *_ in snapshots[0])
+    assert max(sessions for _, _, sessions, _ in snapshots[0]) == 1
