@@ -258,7 +258,13 @@ APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, 
 APPLIANCE_DASHBOARD_MAX_ROWS = env_int("APPLIANCE_DASHBOARD_MAX_ROWS", 200, minimum=10)
 APPLIANCE_REPORT_MAX_ROWS = env_int("APPLIANCE_REPORT_MAX_ROWS", 500, minimum=1, maximum=100_000)
 APPLIANCE_DASHBOARD_TOP_CONTENT = env_int("APPLIANCE_DASHBOARD_TOP_CONTENT", 10, minimum=1, maximum=100)
+APPLIANCE_ORIGIN_PROBE_INTERVAL = env_int("APPLIANCE_ORIGIN_PROBE_INTERVAL", 60, minimum=0)  # 0: no probes
 CELERY_BEAT_SCHEDULE.update({
+    **({"history-probe-origins": {
+        "task": "history.probe_origins",
+        "schedule": float(APPLIANCE_ORIGIN_PROBE_INTERVAL),
+        "options": {"expires": APPLIANCE_ORIGIN_PROBE_INTERVAL * 0.9},
+    }} if APPLIANCE_ORIGIN_PROBE_INTERVAL else {}),
     "history-rollup": {
         "task": "history.rollup",
         "schedule": float(APPLIANCE_HISTORY_ROLLUP_INTERVAL),

@@ -4,10 +4,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Avg, Count, Max, Q, Sum
 
 from appliance.content.models import CachedContent, ContentState
-from appliance.history.models import Grain, TrafficBucket
+from appliance.history.models import Grain, OriginCheck, TrafficBucket
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.playback.models import EndReason, LiveSplit, SplitEndReason, StreamSession
@@ -47,7 +47,8 @@ def node_health(*, now: dt.datetime) -> list[dict]:
 
 
 def origin_health(*, since: dt.datetime) -> list[dict]:
-    """Per origin since `since`: sessions started, those ended by an origin error, split reconnects."""
+    """Per origin since `since`: sessions started, those ended by an origin error, split reconnects, and the
+    control plane's OPTIONS probes (average latency of the answered ones, failed probes, the latest)."""
     sessions = (StreamSession.objects.filter(started_at__gte=since, origin__isnull=False).values("origin_id")
                 .annotate(started=Count("pk"), errors=Count("pk", filter=Q(end_reason=EndReason.ORIGIN_ERROR))))
     splits = (LiveSplit.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since), origin__isnull=False)
@@ -60,11 +61,19 @@ def origin_health(*, since: dt.datetime) -> list[dict]:
         entry = by_origin.setdefault(row["origin_id"], {"sessions": 0, "errors": 0, "reconnects": 0})
         entry["errors"] += row["errors"]
         entry["reconnects"] += row["reconnects"] or 0
+    checks = {row["origin_id"]: row for row in OriginCheck.objects.filter(at__gte=since).values("origin_id").annotate(
+        latency_ms=Avg("latency_ms", filter=Q(ok=True)), failed=Count("pk", filter=Q(ok=False)), last=Max("at"))}
+    latest = {c.origin_id: c for c in OriginCheck.objects.filter(
+        at__in=[row["last"] for row in checks.values()], origin_id__in=list(checks))}
     rows = []
     for origin in Origin.objects.order_by("name")[:settings.APPLIANCE_DASHBOARD_MAX_ROWS]:
         entry = by_origin.get(origin.pk, {"sessions": 0, "errors": 0, "reconnects": 0})
+        probe, last = checks.get(origin.pk, {}), latest.get(origin.pk)
         rows.append({"origin": origin.name, **entry,
-                     "error_ratio": entry["errors"] / entry["sessions"] if entry["sessions"] else None})
+                     "error_ratio": entry["errors"] / entry["sessions"] if entry["sessions"] else None,
+                     "latency_ms": probe.get("latency_ms"), "probes_failed": probe.get("failed", 0),
+                     "last_probe": None if last is None else {"at": last.at, "ok": last.ok, "status": last.status,
+                                                              "latency_ms": last.latency_ms, "error": last.error}})
     return rows
 
 

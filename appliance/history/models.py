@@ -39,3 +39,18 @@ class TrafficBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id}/{self.grain}/{self.start:%Y-%m-%dT%H:%M}"
+
+
+class OriginCheck(models.Model):
+    """One OPTIONS round trip from the control plane to an origin (history.probe_origin): its latency."""
+
+    origin = models.ForeignKey("origins.Origin", on_delete=models.CASCADE, related_name="checks")
+    at = models.DateTimeField()
+    status = models.IntegerField(null=True, blank=True, help_text="RTSP status; null: no answer")
+    ok = models.BooleanField(help_text="answered with a status below 500")
+    latency_ms = models.FloatField(null=True, blank=True, help_text="request to response; null: no answer")
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["origin", "at"]), models.Index(fields=["at"])]

@@ -69,17 +69,26 @@ def post_player_logs(base_url: str, token: str, clip_url: str, session_ids: list
         assert json.loads(response.read())["accepted"] == count
 
 
-def run_history_rollup() -> None:
-    """The beat task's service, on a thread of its own: this thread runs Playwright's event loop, where
-    Django refuses ORM calls."""
+@pytest.fixture
+def vod_origin(transactional_db, shared_gst_origin):
+    from appliance.origins.models import Origin
+
+    return Origin.objects.create(name="gst-vod", base_url=shared_gst_origin.url(), route_prefix="/vod")
+
+
+def run_beat_work(origin_id: int) -> None:
+    """What Celery beat does every minute (roll-up, origin probe), on a thread of its own: this thread runs
+    Playwright's event loop, where Django refuses ORM calls."""
     from django.db import connection
     from django.utils import timezone
 
+    from appliance.history.probes import origin_probe
     from appliance.history.services import history_rollup
 
     def rollup():
         try:
             history_rollup(now=timezone.now(), lookback_minutes=5)
+            origin_probe(origin_id=origin_id, timeout=5.0, now=timezone.now())
         finally:
             connection.close()
 
@@ -97,8 +106,8 @@ def play_in_background(peer_players, url: str, results: list) -> list[threading.
 
 
 def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
-        web_server, operator_login, control_node, controlled_proxyd, shared_gst_origin, peer_players,  # noqa: F811
-        browser, tmp_path):
+        web_server, operator_login, control_node, vod_origin, controlled_proxyd, shared_gst_origin,  # noqa: F811
+        peer_players, browser, tmp_path):
     username, password = operator_login
     node, _ = control_node
     proxy = controlled_proxyd(web_server.url, routes={"/vod": shared_gst_origin.url()})
@@ -124,7 +133,7 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
         thread.join(timeout=60)
     assert len(results) == PLAYERS and all(r.ok for r in results), [r.describe() for r in results]
     page.wait_for_function("document.getElementById('active-sessions').textContent === '0'")
-    run_history_rollup()  # what Celery beat does every minute
+    run_beat_work(vod_origin.pk)
     # the history behind the charts (reloaded on a range click) now holds the bytes the players got and
     # the sessions that were open
     page.click("#charts button[data-range='24h']")
@@ -132,6 +141,8 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     page.wait_for_function("applianceCharts.bandwidth.data.datasets[0].data.some(p => p.y > 0.05)"
                            " && applianceCharts.sessions.data.datasets[0].data.some(p => p.y >= 3)"
                            " && applianceCharts.topRange.data.labels.includes('/vod/clip')")
+    origin_row = page.inner_text('#origin-health tr[data-origin="gst-vod"]').split("\t")
+    assert origin_row[:4] == ["gst-vod", "reachable", str(PLAYERS), "0"] and origin_row[6].endswith(" ms")
 
     page.goto(web_server.url + "/reports/qos/")
     qos = [row.split("\t") for row in page.inner_text("#qos tbody").splitlines()]

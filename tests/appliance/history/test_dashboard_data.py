@@ -10,8 +10,16 @@ from appliance.history.health import node_status
 from appliance.history.models import TrafficBucket
 from appliance.origins.models import Origin
 from tests.appliance.factories import LiveSplitFactory, ProxyNodeFactory, StreamSessionFactory
+from tests.appliance.tasks.rtsp_responder import RtspResponder
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def responder():
+    server = RtspResponder().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -49,7 +57,8 @@ def test_charts_data_equals_the_api_and_lists_top_content_and_origins(logged_in)
     assert [(r["url"], r["bytes_out"]) for r in charts["top_range"]] == [("rtsp://p/vod/a", 4000),
                                                                         ("rtsp://p/vod/b", 1000)]
     assert charts["origins"] == [{"origin": "gst", "sessions": 3, "errors": 1, "reconnects": 0,
-                                  "error_ratio": pytest.approx(1 / 3)}]
+                                  "error_ratio": pytest.approx(1 / 3), "latency_ms": None, "probes_failed": 0,
+                                  "last_probe": None}]
     assert logged_in.get(reverse("ui:dashboard-charts"), {"range": "forever"}).status_code == 400
 
 
@@ -78,3 +87,24 @@ def test_live_state_has_sessions_splits_and_node_health(logged_in, settings):
 def test_dashboard_data_needs_a_login(client):
     assert client.get(reverse("ui:live-state")).status_code == 302
     assert client.get(reverse("ui:dashboard-charts")).status_code == 302
+
+
+def test_an_origin_probe_times_an_options_round_trip_and_the_origin_health_shows_it(responder, logged_in):
+    from appliance.history import probes
+
+    origin = Origin.objects.create(name="scripted", base_url=responder.url("/vod/"), route_prefix="/s")
+    down = Origin.objects.create(name="down", base_url="rtsp://127.0.0.1:9/", route_prefix="/d")
+    Origin.objects.create(name="blocked", base_url="rtsp://127.0.0.1:9/", route_prefix="/b", allowed=False)
+    assert probes.origins_to_probe(limit=10) == [origin.pk, down.pk]
+    now = timezone.now()
+    ok = probes.origin_probe(origin_id=origin.pk, timeout=5.0, now=now)
+    failed = probes.origin_probe(origin_id=down.pk, timeout=2.0, now=now)
+    assert [r.method for r in responder.requests] == ["OPTIONS"]
+    assert responder.requests[0].headers["user-agent"].startswith("WMCacheProxy/")
+    assert ok.ok and ok.status == 200 and 0 < ok.latency_ms < 5000
+    assert not failed.ok and failed.status is None and failed.latency_ms is None and failed.error
+    charts = logged_in.get(reverse("ui:dashboard-charts"), {"range": "1h"}).json()
+    health = {o["origin"]: o for o in charts["origins"]}
+    assert health["scripted"]["latency_ms"] == pytest.approx(ok.latency_ms)
+    assert health["scripted"]["last_probe"]["ok"] is True and health["down"]["probes_failed"] == 1
+    assert health["blocked"]["last_probe"] is None

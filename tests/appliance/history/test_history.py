@@ -177,7 +177,7 @@ def test_api_needs_credentials(anon_client):
 
 def test_beat_runs_the_rollup_and_the_prune(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {"history.rollup", "history.prune"} <= tasks
+    assert {"history.rollup", "history.prune", "history.probe_origins"} <= tasks
 
 
 def test_the_beat_tasks_run_twice_to_the_same_rows(settings):

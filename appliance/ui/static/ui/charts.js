@@ -106,10 +106,38 @@
     charts.origins.data.labels = body.origins.map(function (r) { return r.origin; });
     charts.origins.data.datasets[0].data = body.origins.map(function (r) { return r.sessions; });
     charts.origins.data.datasets[1].data = body.origins.map(function (r) { return r.errors; });
+    originTable(body.origins);
     Object.keys(charts).forEach(function (name) { charts[name].update(); });
     section.dataset.loaded = String(Date.now());
     statusEl.textContent = "";
   }
+
+  function td(text, className) {
+    var cell = document.createElement("td");
+    cell.textContent = text; if (className) { cell.className = className; }
+    return cell;
+  }
+
+  function originTable(origins) {
+    var body = document.querySelector("#origin-health tbody");
+    if (!origins.length) { body.replaceChildren(td("No origins configured.")); body.firstChild.colSpan = 9; return; }
+    body.replaceChildren.apply(body, origins.map(function (o) {
+      var probe = o.last_probe, state = !probe ? "unknown" : probe.ok ? "reachable" : "unreachable";
+      var badge = document.createElement("span");
+      badge.className = "badge badge-" + ({reachable: "online", unreachable: "offline"}[state] || "unknown");
+      badge.textContent = state;
+      var status = td(""); status.appendChild(badge);
+      var tr = document.createElement("tr");
+      tr.dataset.origin = o.origin;
+      tr.replaceChildren(td(o.origin), status, td(o.sessions, "num"), td(o.errors, "num"),
+        td(o.error_ratio === null ? "–" : (o.error_ratio * 100).toFixed(1) + " %", "num"), td(o.reconnects, "num"),
+        td(o.latency_ms === null ? "–" : o.latency_ms.toFixed(1) + " ms", "num"), td(o.probes_failed, "num"),
+        td(!probe ? "never" : clockFull(probe.at) + (probe.ok ? " (RTSP " + probe.status + ")" : " (" + (probe.error || "RTSP " + probe.status) + ")")));
+      return tr;
+    }));
+  }
+
+  function clockFull(iso) { return String(iso).replace("T", " ").slice(0, 19); }
 
   function load() {
     return fetch(section.dataset.url + "?range=" + encodeURIComponent(range),
