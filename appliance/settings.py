@@ -48,7 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "appliance.ui.apps.StaticFilesConfig",  # django.contrib.staticfiles, minus unused chart libraries
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",

@@ -108,3 +108,12 @@ def test_an_origin_probe_times_an_options_round_trip_and_the_origin_health_shows
     assert health["scripted"]["latency_ms"] == pytest.approx(ok.latency_ms)
     assert health["scripted"]["last_probe"]["ok"] is True and health["down"]["probes_failed"] == 1
     assert health["blocked"]["last_probe"] is None
+
+
+def test_collectstatic_ships_chartjs_and_not_the_unused_highcharts(tmp_path, settings):
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", "--noinput", verbosity=0)
+    assert (tmp_path / "js" / "Chart.min.js").read_bytes().startswith(b"/*!\n * Chart.js")
+    assert not list(tmp_path.rglob("highcharts*")) and not list(tmp_path.rglob("excanvas.js"))
