@@ -138,3 +138,20 @@ def test_session_quality_joins_the_players_logplay_with_the_proxy_counters(logge
     csv_rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert csv_rows[0][6] == "Proxy: packets sent" and csv_rows[0][10] == "Player: packets received"
     assert csv_rows[1][6:] == rows[0][6:] and csv_rows[2][10:] == [""] * 7 + ["0"]
+
+
+def test_session_quality_api_has_the_same_figures(logged_in):
+    node = ProxyNodeFactory(name="edge-2")
+    session = StreamSessionFactory(node=node, session_id="q1", packets_out=500, packets_lost=5, jitter_ms=1.5)
+    for received, lost in ((400, 4), (90, 1)):
+        PlayLogFactory(node=node, session=session, c_pkts_received=received, c_pkts_lost_client=lost,
+                       c_buffercount=1, c_totalbuffertime=2, avgbandwidth=3_000_000, c_quality=90)
+    StreamSessionFactory(node=node, session_id="other", url="rtsp://p/other")
+    body = logged_in.get("/api/v1/sessions/qos/", {"url": "clip", "ordering": "-started_at"}).json()
+    assert body["count"] == 1
+    [row] = body["results"]
+    assert (row["session_id"], row["packets_out"], row["packets_lost"], row["jitter_ms"]) == ("q1", 500, 5, 1.5)
+    assert (row["player_logs"], row["player_received"], row["player_lost"], row["player_buffer_count"],
+            row["player_buffer_seconds"], row["player_bandwidth"], row["player_quality"]) == (2, 490, 5, 2, 4, 3e6, 90)
+    page = logged_in.get(reverse("ui:session-qos"), {"url": "clip"}).content.decode()
+    assert ">490<" in page and ">3.00<" in page and "rtsp://p/other" not in page
