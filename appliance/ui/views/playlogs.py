@@ -95,6 +95,10 @@ def _num(value, scale: float = 1.0, places: int = 0) -> str:
     return f"{float(value) * scale:.{places}f}" if places else str(round(float(value) * scale))
 
 
+def _float_or_none(cell: str) -> float | None:
+    return float(cell) if cell else None
+
+
 def qos_cells(session) -> list[str]:
     sent, lost = session.packets_out, session.packets_lost
     received, player_lost = session.player_received, session.player_lost
@@ -127,6 +131,9 @@ class SessionQosView(FilteredListView):
         context["columns"] = QOS_COLUMNS
         context["groups"] = QOS_GROUPS
         context["cells"] = [qos_cells(s) for s in context["object_list"]]
+        context["chart"] = {"labels": [row[1][:12] for row in context["cells"]],  # the session column
+                            "proxy_loss": [_float_or_none(row[8]) for row in context["cells"]],
+                            "player_loss": [_float_or_none(row[12]) for row in context["cells"]]}
         query = self.request.GET.copy()
         query["format"] = "csv"
         context["csv_query"] = query.urlencode()

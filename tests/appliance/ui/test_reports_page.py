@@ -155,3 +155,13 @@ def test_session_quality_api_has_the_same_figures(logged_in):
             row["player_buffer_seconds"], row["player_bandwidth"], row["player_quality"]) == (2, 490, 5, 2, 4, 3e6, 90)
     page = logged_in.get(reverse("ui:session-qos"), {"url": "clip"}).content.decode()
     assert ">490<" in page and ">3.00<" in page and "rtsp://p/other" not in page
+
+
+def test_session_quality_has_a_chart_of_both_losses_above_its_table(logged_in):
+    node = ProxyNodeFactory(name="edge-3")
+    session = StreamSessionFactory(node=node, session_id="c1", packets_out=1000, packets_lost=30)
+    PlayLogFactory(node=node, session=session, c_pkts_received=950, c_pkts_lost_client=50)
+    page = logged_in.get(reverse("ui:session-qos")).content.decode()
+    assert page.index('id="qos-chart-canvas"') < page.index('<table id="qos"')
+    data = page.split('id="qos-chart-data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert '"labels": ["c1"], "proxy_loss": [3.0], "player_loss": [5.0]' in data

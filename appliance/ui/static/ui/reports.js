@@ -7,9 +7,11 @@
   if (data.group === "by-day") {  // oldest day on the left
     config = {type: "bar",
               data: {labels: labels.slice().reverse(),
-                     datasets: [{label: "plays", data: data.plays.slice().reverse(), backgroundColor: "#1f5fbf", yAxisID: "plays"},
+                     datasets: [{label: "plays", data: data.plays.slice().reverse(), backgroundColor: "#1f5fbf",
+                                 yAxisID: "plays", order: 2},
                                 {label: "watched (hours)", type: "line", fill: false, data: data.hours.slice().reverse(),
-                                 borderColor: "#067647", backgroundColor: "#067647", yAxisID: "hours"}]},
+                                 borderColor: "#067647", backgroundColor: "#067647", yAxisID: "hours", order: 1,
+                                 pointRadius: 5, lineTension: 0}]},
               options: {scales: {yAxes: [
                 {id: "plays", position: "left", ticks: {beginAtZero: true, precision: 0}, scaleLabel: {display: true, labelString: "plays"}},
                 {id: "hours", position: "right", ticks: {beginAtZero: true}, scaleLabel: {display: true, labelString: "hours watched"},
