@@ -7,6 +7,7 @@ interleaved in one run (the same database, the same event shapes), printed as a 
 Uses its own PostgreSQL database (appliance_bench_history next to DATABASE_URL's), dropped at the end.
 The baseline disables appliance.history.services.TrafficDeltas (add and flush do nothing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         from appliance.nodes.models import ProxyNode
         from appliance.origins.models import Origin
 
-        origins = [Origin.objects.create(name=f"origin-{i}", base_url=f"rtsp://origin{i}.example:554/vod",
-                                         route_prefix=f"/o{i}") for i in range(ingest.ORIGINS)]
+        origins = [
+            Origin.objects.create(
+                name=f"origin-{i}", base_url=f"rtsp://origin{i}.example:554/vod", route_prefix=f"/o{i}"
+            )
+            for i in range(ingest.ORIGINS)
+        ]
         node = ProxyNode(name="bench")
         node.set_token(ProxyNode.new_token())
         node.save()
@@ -47,13 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         with_history, without = [], []
         for _ in range(args.rounds):
             with_history.append(ingest.measure_service(node, source, args.events, args.batch))
-            with mock.patch.object(TrafficDeltas, "add", lambda *a, **k: None), \
-                    mock.patch.object(TrafficDeltas, "flush", lambda *a, **k: None):
+            with (
+                mock.patch.object(TrafficDeltas, "add", lambda *a, **k: None),
+                mock.patch.object(TrafficDeltas, "flush", lambda *a, **k: None),
+            ):
                 without.append(ingest.measure_service(node, source, args.events, args.batch))
         on, off = statistics.median(with_history), statistics.median(without)
         print(f"report_batch_ingest, batches of {args.batch}, median of {args.rounds} interleaved rounds:")
         print(f"  without history {off:8.0f} events/s   (rounds: {', '.join(f'{r:.0f}' for r in without)})")
-        print(f"  with history    {on:8.0f} events/s   (rounds: {', '.join(f'{r:.0f}' for r in with_history)})")
+        print(
+            f"  with history    {on:8.0f} events/s   (rounds: {', '.join(f'{r:.0f}' for r in with_history)})"
+        )
         print(f"  ratio with/without: {on / off:.3f}")
     finally:
         ingest.drop_database(base)

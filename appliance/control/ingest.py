@@ -12,9 +12,9 @@ import logging
 
 from django.utils import timezone
 
+from appliance.content.models import CachedContent, ContentState
 from appliance.content.services import content_apply_change
 from appliance.control.coerce import as_str
-from appliance.content.models import CachedContent, ContentState
 from appliance.core.live import publish_many_after_commit
 from appliance.history.services import TrafficDeltas
 from appliance.nodes.models import ProxyNode
@@ -101,9 +101,10 @@ class BatchApply:
 
     def _session_traffic(self, session: StreamSession, before: tuple[int, int], at) -> None:
         """Counter deltas of one session; a split session's bytes in are its hub's, counted once there."""
-        out = session.bytes_out - before[0]
-        self.traffic.add(at, bytes_out=out, cache_bytes_out=out if session.served_from == ServedFrom.CACHE else 0,
-                         origin_bytes=session.bytes_in - before[1] if session.served_from == ServedFrom.ORIGIN else 0)
+        out, fetched = session.bytes_out - before[0], session.bytes_in - before[1]
+        kind = session.served_from
+        self.traffic.add(at, bytes_out=out, cache_bytes_out=out if kind == ServedFrom.CACHE else 0,
+                         origin_bytes=fetched if kind == ServedFrom.ORIGIN else 0)
 
     def _split_traffic(self, at, bytes_in: int, origin_error: bool) -> None:
         self.traffic.add(at, origin_bytes=bytes_in, errors=int(origin_error))
@@ -141,7 +142,7 @@ class BatchApply:
             content = content_apply_change(node=self.node, data=data, seq=seq, at=at)
             if (content is not None and content.state == ContentState.COMPLETE and content.report_seq == seq
                     and (before is None or (before[0] != ContentState.COMPLETE and before[1] < seq))):
-                self.traffic.add(at, origin_bytes=content.size_bytes)  # a fill finished: fetched from the origin
+                self.traffic.add(at, origin_bytes=content.size_bytes)  # a fill finished: fetched from origin
         elif kind == "sendevent":
             sid = _session_id(event)
             session = self.sessions.get(sid) or (playback.session_locked(node=self.node, session_id=sid)

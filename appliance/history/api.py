@@ -16,7 +16,9 @@ class TrafficPointSerializer(serializers.Serializer):
     requests = serializers.IntegerField(help_text="sessions started")
     cache_requests = serializers.IntegerField(help_text="sessions started that were served from the cache")
     errors = serializers.IntegerField(help_text="sessions and live splits ended by an origin error")
-    sessions = serializers.IntegerField(help_text="sessions open during the bucket (largest minute, nodes summed)")
+    sessions = serializers.IntegerField(
+        help_text="sessions open during the bucket (largest minute, nodes summed)"
+    )
     players = serializers.IntegerField(help_text="distinct player addresses (largest minute, nodes summed)")
     spool_bytes = serializers.IntegerField(help_text="largest report spool (nodes summed)")
     bandwidth_out_bps = serializers.FloatField()
@@ -48,5 +50,6 @@ class TrafficHistoryViewSet(viewsets.GenericViewSet):
             raise translate_validation(filterset.errors)
         grain, since, until = filterset.window()
         points = traffic_series(buckets=filterset.qs, grain=grain)
-        return Response(TrafficHistorySerializer({"grain": grain, "since": since, "until": until,
-                                                  "points": points}).data)
+        return Response(
+            TrafficHistorySerializer({"grain": grain, "since": since, "until": until, "points": points}).data
+        )

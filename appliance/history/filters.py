@@ -8,8 +8,12 @@ from django.utils import timezone
 from appliance.history.models import GRAIN_SECONDS, Grain, TrafficBucket
 
 # preset -> (length, grain): the dashboard's 1 h / 24 h / 7 d / 30 d views
-PRESETS = {"1h": (dt.timedelta(hours=1), Grain.MINUTE), "24h": (dt.timedelta(hours=24), Grain.HOUR),
-           "7d": (dt.timedelta(days=7), Grain.HOUR), "30d": (dt.timedelta(days=30), Grain.DAY)}
+PRESETS = {
+    "1h": (dt.timedelta(hours=1), Grain.MINUTE),
+    "24h": (dt.timedelta(hours=24), Grain.HOUR),
+    "7d": (dt.timedelta(days=7), Grain.HOUR),
+    "30d": (dt.timedelta(days=30), Grain.DAY),
+}
 PRESET_LABELS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
 
 
@@ -19,8 +23,12 @@ class TrafficFilterSet(django_filters.FilterSet):
     `range` (1h, 24h, 7d, 30d) picks since and a grain; explicit `since`/`until`/`grain` override it.
     A range holding more than APPLIANCE_HISTORY_MAX_POINTS buckets is refused (400)."""
 
-    range = django_filters.ChoiceFilter(choices=list(PRESET_LABELS.items()), method="filter_nothing",
-                                        label="preset range", empty_label="custom")
+    range = django_filters.ChoiceFilter(
+        choices=list(PRESET_LABELS.items()),
+        method="filter_nothing",
+        label="preset range",
+        empty_label="custom",
+    )
     grain = django_filters.ChoiceFilter(choices=Grain.choices, method="filter_nothing", label="bucket size")
     since = django_filters.IsoDateTimeFilter(method="filter_nothing", label="from (inclusive)")
     until = django_filters.IsoDateTimeFilter(method="filter_nothing", label="to (exclusive)")
@@ -43,8 +51,9 @@ class TrafficFilterSet(django_filters.FilterSet):
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         grain, since, until = self.window()
-        return queryset.filter(grain=grain, start__gte=since - dt.timedelta(seconds=GRAIN_SECONDS[grain] - 1),
-                               start__lt=until)
+        return queryset.filter(
+            grain=grain, start__gte=since - dt.timedelta(seconds=GRAIN_SECONDS[grain] - 1), start__lt=until
+        )
 
     def is_valid(self) -> bool:
         if not super().is_valid():
@@ -55,8 +64,13 @@ class TrafficFilterSet(django_filters.FilterSet):
             return False
         points = (until - since).total_seconds() / GRAIN_SECONDS[grain]
         if points > settings.APPLIANCE_HISTORY_MAX_POINTS:
-            self.form.add_error("grain", forms.ValidationError(
-                f"This range holds {points:.0f} {grain} buckets; at most {settings.APPLIANCE_HISTORY_MAX_POINTS}: "
-                "choose a larger grain or a shorter range."))
+            self.form.add_error(
+                "grain",
+                forms.ValidationError(
+                    f"This range holds {points:.0f} {grain} buckets; "
+                    f"at most {settings.APPLIANCE_HISTORY_MAX_POINTS}: "
+                    "choose a larger grain or a shorter range."
+                ),
+            )
             return False
         return True

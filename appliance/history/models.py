@@ -1,4 +1,5 @@
 """Traffic history: one row per node per minute, hour and day (the same counters at three grains)."""
+
 from django.db import models
 
 
@@ -23,18 +24,26 @@ class TrafficBucket(models.Model):
     start = models.DateTimeField(help_text="start of the bucket (a local midnight for days)")
     bytes_out = models.BigIntegerField(default=0, help_text="bytes sent to players")
     origin_bytes = models.BigIntegerField(
-        default=0, help_text="bytes received from origins: relayed sessions, live split hubs, completed cache fills")
+        default=0,
+        help_text="bytes received from origins: relayed sessions, live split hubs, completed cache fills",
+    )
     cache_bytes_out = models.BigIntegerField(default=0, help_text="bytes sent to players from the cache")
     requests = models.BigIntegerField(default=0, help_text="sessions started")
-    cache_requests = models.BigIntegerField(default=0, help_text="sessions started that were served from the cache")
+    cache_requests = models.BigIntegerField(
+        default=0, help_text="sessions started that were served from the cache"
+    )
     errors = models.BigIntegerField(default=0, help_text="sessions and live splits ended by an origin error")
     sessions = models.IntegerField(default=0, help_text="sessions open during the bucket (largest minute)")
-    players = models.IntegerField(default=0, help_text="distinct player addresses with a session open (largest minute)")
+    players = models.IntegerField(
+        default=0, help_text="distinct player addresses with a session open (largest minute)"
+    )
     spool_bytes = models.BigIntegerField(default=0, help_text="largest report spool the node reported")
 
     class Meta:
         ordering = ["start", "node_id"]
-        constraints = [models.UniqueConstraint(fields=["node", "grain", "start"], name="traffic_unique_bucket")]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "grain", "start"], name="traffic_unique_bucket")
+        ]
         indexes = [models.Index(fields=["grain", "start"])]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 """Reads of the traffic history: one point per bucket, all selected nodes summed. The API and the
 dashboard charts both read through traffic_series, so they show the same numbers."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,24 +19,33 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def traffic_series(*, buckets: QuerySet[TrafficBucket], grain: str, now: dt.datetime | None = None) -> list[dict]:
+def traffic_series(
+    *, buckets: QuerySet[TrafficBucket], grain: str, now: dt.datetime | None = None
+) -> list[dict]:
     """Points (oldest first) from filtered bucket rows of one grain, with rates and hit ratios.
 
     A bucket still running is averaged over its elapsed seconds, so its bandwidth is not diluted."""
     now = now or timezone.now()
     width = GRAIN_SECONDS[grain]
-    rows = (buckets.order_by().values("start").annotate(**{name: Sum(name) for name in COUNTERS + GAUGES})
-            .order_by("start"))
+    rows = (
+        buckets.order_by()
+        .values("start")
+        .annotate(**{name: Sum(name) for name in COUNTERS + GAUGES})
+        .order_by("start")
+    )
     points = []
     for row in rows:
         seconds = max(1.0, min(width, (now - row["start"]).total_seconds()))
-        points.append({
-            "start": row["start"], **{name: row[name] for name in COUNTERS + GAUGES},
-            "bandwidth_out_bps": row["bytes_out"] * 8 / seconds,
-            "bandwidth_in_bps": row["origin_bytes"] * 8 / seconds,
-            "hit_ratio_requests": _ratio(row["cache_requests"], row["requests"]),
-            "hit_ratio_bytes": _ratio(row["cache_bytes_out"], row["bytes_out"]),
-        })
+        points.append(
+            {
+                "start": row["start"],
+                **{name: row[name] for name in COUNTERS + GAUGES},
+                "bandwidth_out_bps": row["bytes_out"] * 8 / seconds,
+                "bandwidth_in_bps": row["origin_bytes"] * 8 / seconds,
+                "hit_ratio_requests": _ratio(row["cache_requests"], row["requests"]),
+                "hit_ratio_bytes": _ratio(row["cache_bytes_out"], row["bytes_out"]),
+            }
+        )
     return points
 
 
@@ -49,14 +59,19 @@ def traffic_totals(points: list[dict]) -> dict:
 
 
 def hit_ratio(*, since: dt.datetime) -> dict:
-    """Cache hit ratio by bytes (and by requests) since `since`, all nodes (minute rows while kept, else hours)."""
+    """Cache hit ratio by bytes (and by requests) since `since`, all nodes (minute rows while kept,
+    else hours)."""
     from django.conf import settings
 
     kept = dt.timedelta(hours=settings.APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS)
     grain = "minute" if timezone.now() - since <= kept else "hour"
     sums = TrafficBucket.objects.filter(grain=grain, start__gte=since).aggregate(
-        **{name: Sum(name) for name in ("bytes_out", "cache_bytes_out", "requests", "cache_requests")})
+        **{name: Sum(name) for name in ("bytes_out", "cache_bytes_out", "requests", "cache_requests")}
+    )
     sums = {name: value or 0 for name, value in sums.items()}
-    return {"ratio": _ratio(sums["cache_bytes_out"], sums["bytes_out"]) or 0.0,
-            "ratio_requests": _ratio(sums["cache_requests"], sums["requests"]) or 0.0,
-            "cache_bytes_out": sums["cache_bytes_out"], "bytes_out": sums["bytes_out"]}
+    return {
+        "ratio": _ratio(sums["cache_bytes_out"], sums["bytes_out"]) or 0.0,
+        "ratio_requests": _ratio(sums["cache_requests"], sums["requests"]) or 0.0,
+        "cache_bytes_out": sums["cache_bytes_out"],
+        "bytes_out": sums["bytes_out"],
+    }

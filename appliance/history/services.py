@@ -5,6 +5,7 @@ Ingestion adds each report batch's counter deltas to the node's minute, hour and
 (sessions, players) from the session rows, and prunes each grain past its retention; running it twice
 changes nothing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,7 +69,9 @@ def _upsert(node_id: int, rows: list[tuple], spool_bytes: int) -> None:
         cursor.execute(
             f"INSERT INTO {TABLE} (node_id, grain, start, {columns}, sessions, players, spool_bytes) "
             f"VALUES {values} ON CONFLICT (node_id, grain, start) DO UPDATE SET {added}, "
-            f"spool_bytes = {greatest}({TABLE}.spool_bytes, EXCLUDED.spool_bytes)", params)
+            f"spool_bytes = {greatest}({TABLE}.spool_bytes, EXCLUDED.spool_bytes)",
+            params,
+        )
 
 
 def history_rollup(*, now: dt.datetime, lookback_minutes: int) -> int:
@@ -80,16 +83,21 @@ def history_rollup(*, now: dt.datetime, lookback_minutes: int) -> int:
     last = bucket_start(Grain.MINUTE, now)
     with transaction.atomic():
         written = _minute_gauges(first, last)
-        for grain, span in ((Grain.HOUR, bucket_start(Grain.HOUR, first)), (Grain.DAY, bucket_start(Grain.DAY, first))):
+        for grain, span in (
+            (Grain.HOUR, bucket_start(Grain.HOUR, first)),
+            (Grain.DAY, bucket_start(Grain.DAY, first)),
+        ):
             _coarse_gauges(grain, span)
     return written
 
 
 def _minute_gauges(first: dt.datetime, last: dt.datetime) -> int:
-    """Sessions open during each minute in [first, last]: started before its end, not ended before its start."""
+    """Sessions open during each minute in [first, last]: started before its end, not ended before
+    its start."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {TABLE} (node_id, grain, start, {', '.join(COUNTERS)}, sessions, players, spool_bytes) "
+            f"INSERT INTO {TABLE} (node_id, grain, start, {', '.join(COUNTERS)}, sessions, players, "
+            "spool_bytes) "
             f"SELECT s.node_id, 'minute', m.start, {', '.join(['0'] * len(COUNTERS))}, count(*), "
             "count(DISTINCT s.player_ip), 0 "
             "FROM generate_series(%s::timestamptz, %s::timestamptz, interval '1 minute') AS m(start) "
@@ -97,14 +105,19 @@ def _minute_gauges(first: dt.datetime, last: dt.datetime) -> int:
             "AND (s.ended_at IS NULL OR s.ended_at >= m.start) "
             "GROUP BY s.node_id, m.start "
             f"ON CONFLICT (node_id, grain, start) DO UPDATE SET sessions = EXCLUDED.sessions, "
-            "players = EXCLUDED.players", [first, last])
+            "players = EXCLUDED.players",
+            [first, last],
+        )
         written = cursor.rowcount
         # minutes in the window where nothing was open any more
         cursor.execute(
-            f"UPDATE {TABLE} t SET sessions = 0, players = 0 WHERE grain = 'minute' AND start BETWEEN %s AND %s "
-            "AND sessions > 0 AND NOT EXISTS (SELECT 1 FROM playback_streamsession s WHERE s.node_id = t.node_id "
-            "AND s.started_at < t.start + interval '1 minute' AND (s.ended_at IS NULL OR s.ended_at >= t.start))",
-            [first, last])
+            f"UPDATE {TABLE} t SET sessions = 0, players = 0 "
+            "WHERE grain = 'minute' AND start BETWEEN %s AND %s "
+            "AND sessions > 0 AND NOT EXISTS (SELECT 1 FROM playback_streamsession s "
+            "WHERE s.node_id = t.node_id AND s.started_at < t.start + interval '1 minute' "
+            "AND (s.ended_at IS NULL OR s.ended_at >= t.start))",
+            [first, last],
+        )
     return written
 
 
@@ -114,20 +127,25 @@ def _coarse_gauges(grain: str, since: dt.datetime) -> None:
     tz = timezone.get_current_timezone_name()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {TABLE} (node_id, grain, start, {', '.join(COUNTERS)}, sessions, players, spool_bytes) "
+            f"INSERT INTO {TABLE} (node_id, grain, start, {', '.join(COUNTERS)}, sessions, players, "
+            "spool_bytes) "
             f"SELECT node_id, %s, date_trunc('{unit}', start AT TIME ZONE %s) AT TIME ZONE %s, "
             f"{', '.join(['0'] * len(COUNTERS))}, max(sessions), max(players), max(spool_bytes) "
             f"FROM {TABLE} WHERE grain = %s AND start >= %s GROUP BY 1, 2, 3 "
             f"ON CONFLICT (node_id, grain, start) DO UPDATE SET sessions = EXCLUDED.sessions, "
             f"players = EXCLUDED.players, spool_bytes = GREATEST({TABLE}.spool_bytes, EXCLUDED.spool_bytes)",
-            [grain, tz, tz, finer, since])
+            [grain, tz, tz, finer, since],
+        )
 
 
 def history_prune(*, now: dt.datetime, keep: dict[str, dt.timedelta], limit: int) -> int:
     """Delete at most `limit` rows per grain older than that grain's retention."""
     deleted = 0
     for grain, age in keep.items():
-        ids = list(TrafficBucket.objects.filter(grain=grain, start__lt=now - age).order_by("start")
-                   .values_list("id", flat=True)[:limit])
+        ids = list(
+            TrafficBucket.objects.filter(grain=grain, start__lt=now - age)
+            .order_by("start")
+            .values_list("id", flat=True)[:limit]
+        )
         deleted += TrafficBucket.objects.filter(id__in=ids).delete()[0]
     return deleted

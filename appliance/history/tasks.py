@@ -11,17 +11,23 @@ from appliance.history import probes, services
 
 @shared_task(name="history.rollup", ignore_result=True, soft_time_limit=50, time_limit=60)
 def rollup() -> int:
-    return services.history_rollup(now=timezone.now(), lookback_minutes=settings.APPLIANCE_HISTORY_LOOKBACK_MINUTES)
+    return services.history_rollup(
+        now=timezone.now(), lookback_minutes=settings.APPLIANCE_HISTORY_LOOKBACK_MINUTES
+    )
 
 
 @shared_task(name="history.prune", ignore_result=True, soft_time_limit=120, time_limit=180)
 def prune() -> int:
-    keep = {"minute": dt.timedelta(hours=settings.APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS),
-            "hour": dt.timedelta(days=settings.APPLIANCE_HISTORY_HOUR_RETENTION_DAYS),
-            "day": dt.timedelta(days=settings.APPLIANCE_HISTORY_DAY_RETENTION_DAYS)}
+    keep = {
+        "minute": dt.timedelta(hours=settings.APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS),
+        "hour": dt.timedelta(days=settings.APPLIANCE_HISTORY_HOUR_RETENTION_DAYS),
+        "day": dt.timedelta(days=settings.APPLIANCE_HISTORY_DAY_RETENTION_DAYS),
+    }
     now = timezone.now()
     pruned = services.history_prune(now=now, keep=keep, limit=settings.APPLIANCE_HISTORY_PRUNE_BATCH)
-    return pruned + probes.origin_checks_prune(older_than=now - keep["minute"], limit=settings.APPLIANCE_HISTORY_PRUNE_BATCH)
+    return pruned + probes.origin_checks_prune(
+        older_than=now - keep["minute"], limit=settings.APPLIANCE_HISTORY_PRUNE_BATCH
+    )
 
 
 @shared_task(name="history.probe_origins", ignore_result=True, soft_time_limit=20, time_limit=30)
@@ -35,6 +41,7 @@ def probe_origins() -> int:
 
 @shared_task(name="history.probe_origin", ignore_result=True, soft_time_limit=30, time_limit=45)
 def probe_origin(origin_id: int) -> bool | None:
-    check = probes.origin_probe(origin_id=origin_id, timeout=float(settings.APPLIANCE_ORIGIN_TIMEOUT),
-                                now=timezone.now())
+    check = probes.origin_probe(
+        origin_id=origin_id, timeout=float(settings.APPLIANCE_ORIGIN_TIMEOUT), now=timezone.now()
+    )
     return None if check is None else check.ok

@@ -56,7 +56,8 @@ class PlayLogFilterSet(django_filters.FilterSet):
     until = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="lt",
                                              label="until (ISO 8601 date and time, exclusive)")
     url = django_filters.CharFilter(method="filter_url", label="content URL (player-facing or cs-uri-stem)")
-    player = django_filters.CharFilter(method="filter_player", label="player (IP address, address:port or player id)")
+    player = django_filters.CharFilter(method="filter_player",
+                                       label="player (IP address, address:port or player id)")
 
     class Meta:
         model = PlayLog

@@ -1,5 +1,6 @@
 """The one read path for play-log reports: /api/v1/reports/ and the dashboard's Reports page both call it,
 so both show the same numbers."""
+
 from __future__ import annotations
 
 from appliance.playback.filters import PlayLogFilterSet

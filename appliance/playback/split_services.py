@@ -61,7 +61,8 @@ def splits_apply(*, node: ProxyNode, events: list[dict], origins: Callable[[], l
         _status_apply(split, event["data"], event["seq"], event["at"])
         if moved is not None:
             ended_now = split.state == SplitState.ENDED and before[1] != SplitState.ENDED
-            moved(event["at"], split.bytes_in - before[0], ended_now and split.end_reason == SplitEndReason.ORIGIN_ERROR)
+            by_origin_error = ended_now and split.end_reason == SplitEndReason.ORIGIN_ERROR
+            moved(event["at"], split.bytes_in - before[0], by_origin_error)
         if split.pk is None and split.url:
             split.origin = origin_for_url(split.url, origins=origins())
     LiveSplit.objects.bulk_create(created, batch_size=BULK_BATCH)

@@ -1,5 +1,6 @@
 """What the Reports page shows: human column labels with units, formatted cells, date presets, and a CSV
 of exactly those cells (spreadsheet formulas neutralised)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,14 @@ class Column:
 def _fixed(key: str, scale: float = 1.0, places: int = 0) -> Callable[[dict], str]:
     def cell(row: dict) -> str:
         value = row.get(key)
-        return "" if value is None else f"{float(value) * scale:.{places}f}" if places else str(round(float(value) * scale))
+        return (
+            ""
+            if value is None
+            else f"{float(value) * scale:.{places}f}"
+            if places
+            else str(round(float(value) * scale))
+        )
+
     return cell
 
 
@@ -30,9 +38,13 @@ def _text(key: str, empty: str = "") -> Callable[[dict], str]:
 
 KEY_COLUMNS = {
     "by-content": [Column("url", "Content URL", _text("url"), numeric=False)],
-    "by-day": [Column("day", "Day", lambda row: row["day"].isoformat() if row.get("day") else "", numeric=False)],
-    "by-player-software": [Column("c_hostexe", "Player software", _text("c_hostexe", "(unknown)"), numeric=False),
-                           Column("c_playerversion", "Version", _text("c_playerversion"), numeric=False)],
+    "by-day": [
+        Column("day", "Day", lambda row: row["day"].isoformat() if row.get("day") else "", numeric=False)
+    ],
+    "by-player-software": [
+        Column("c_hostexe", "Player software", _text("c_hostexe", "(unknown)"), numeric=False),
+        Column("c_playerversion", "Version", _text("c_playerversion"), numeric=False),
+    ],
     "by-origin": [Column("origin__name", "Origin", _text("origin__name", "(no origin)"), numeric=False)],
 }
 METRIC_COLUMNS = [
@@ -44,8 +56,12 @@ METRIC_COLUMNS = [
     Column("buffer_count", "Buffering events", _fixed("buffer_count")),
     Column("buffer_seconds", "Buffering (minutes)", _fixed("buffer_seconds", 1 / 60, places=1)),
 ]
-TITLES = {"by-content": "By content", "by-day": "By day", "by-player-software": "By player software",
-          "by-origin": "By origin"}
+TITLES = {
+    "by-content": "By content",
+    "by-day": "By day",
+    "by-player-software": "By player software",
+    "by-origin": "By origin",
+}
 PRESETS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
 PRESET_DAYS = {"today": 1, "7d": 7, "30d": 30}
 

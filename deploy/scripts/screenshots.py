@@ -6,6 +6,7 @@ Logs in with a real Chromium (Playwright, Debian's /usr/bin/chromium) and saves 
 1280-pixel-wide viewport. The pages show whatever the appliance holds; tests/e2e/test_dashboard_browser.py
 runs it after real ffmpeg players played through proxyd (APPLIANCE_SCREENSHOTS_DIR=docs/screenshots).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,21 @@ PAGES = {
     "audit-log": ("/audit/", "main"),
 }
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
-                 "--no-first-run", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-component-update",
+]
 VIEWPORT = {"width": 1280, "height": 860}
 TIMEOUT_MS = 20_000
 
 
-def capture(base_url: str, username: str, password: str, out: Path, *, chromium: str = CHROMIUM,
-            browser=None) -> list[Path]:
+def capture(
+    base_url: str, username: str, password: str, out: Path, *, chromium: str = CHROMIUM, browser=None
+) -> list[Path]:
     """One PNG per page in `out` (the login page too); returns their paths. `browser`: a Playwright
     browser already running (tests), else Chromium is launched."""
     if browser is not None:

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from django.utils import timezone
 
 from appliance.control.models import ReportEvent
@@ -83,10 +82,12 @@ def test_mixed_fixture_becomes_traffic_history(node_client):
     doc = {**doc, "node": {**doc["node"], "reporter": {**doc["node"]["reporter"], "spool_bytes": 2048}}}
     assert node_client.post("/internal/v1/reports", doc, format="json").status_code == 200
     by_kind = {e["kind"]: e["data"] for e in doc["events"]}
-    totals = {grain: TrafficBucket.objects.filter(grain=grain).values_list(
-        "bytes_out", "origin_bytes", "requests", "errors", "spool_bytes") for grain in ("minute", "hour", "day")}
+    columns = ("bytes_out", "origin_bytes", "requests", "errors", "spool_bytes")
+    totals = {grain: TrafficBucket.objects.filter(grain=grain).values_list(*columns)
+              for grain in ("minute", "hour", "day")}
     expected = (by_kind["session.ended"]["bytes_out"],
                 by_kind["session.ended"]["bytes_in"] + by_kind["split.changed"]["bytes_in"]
                 + by_kind["cache.changed"]["size_bytes"], 1, 0, 2048)
     for grain, rows in totals.items():
-        assert tuple(map(sum, zip(*[r[:4] for r in rows]))) + (max(r[4] for r in rows),) == expected, grain
+        sums = tuple(sum(r[i] for r in rows) for i in range(4))
+        assert sums + (max(r[4] for r in rows),) == expected, grain

@@ -1,6 +1,7 @@
 """A real Chromium on the live web stack while ffmpeg players play through a real proxyd (GStreamer origin)
 that reports to it: the bandwidth chart and the sessions count move, a report opened with a preset
 downloads a CSV of exactly its table; then every page is photographed (deploy/scripts/screenshots.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,15 @@ from tests.appliance.ui.conftest import web_server  # noqa: F401  (gunicorn + uv
 pytestmark = [pytest.mark.peers, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 TIMEOUT_MS = 30_000
 PLAYERS = 3
 
@@ -50,21 +58,48 @@ def browser():
 
 
 def post_player_logs(base_url: str, token: str, clip_url: str, session_ids: list[str]) -> None:
-    """LogPlay reports as proxyd sends them for a Windows Media player (ffmpeg sends none), one per session."""
+    """LogPlay reports as proxyd sends them for a Windows Media player (ffmpeg sends none), one per
+    session."""
     now = dt.datetime.now(dt.UTC)
     count = len(session_ids)
-    events = [{"id": str(uuid.uuid4()), "seq": 1_000_000 + i, "at": now.isoformat().replace("+00:00", "Z"),
-               "kind": "playlog",
-               "data": {"session_id": session_ids[i], "url": clip_url, "kind": "logplay", "log_type": "legacy",
-                        "player_addr": f"192.0.2.{10 + i}:5000", "user_agent": "NSPlayer/12.0", "raw": "",
-                        "parse_error": None,
-                        "fields": {"c-playerid": f"{{player-{i}}}", "c-ip": f"192.0.2.{10 + i}", "x-duration": "1800",
-                                   "avgbandwidth": "2000000", "c-pkts-received": "990", "c-pkts-lost-client": "10",
-                                   "c-buffercount": "1", "c-totalbuffertime": "6", "c-hostexe": "wmplayer.exe",
-                                   "c-playerversion": "12.0.7601"}}} for i in range(count)]
+    events = [
+        {
+            "id": str(uuid.uuid4()),
+            "seq": 1_000_000 + i,
+            "at": now.isoformat().replace("+00:00", "Z"),
+            "kind": "playlog",
+            "data": {
+                "session_id": session_ids[i],
+                "url": clip_url,
+                "kind": "logplay",
+                "log_type": "legacy",
+                "player_addr": f"192.0.2.{10 + i}:5000",
+                "user_agent": "NSPlayer/12.0",
+                "raw": "",
+                "parse_error": None,
+                "fields": {
+                    "c-playerid": f"{{player-{i}}}",
+                    "c-ip": f"192.0.2.{10 + i}",
+                    "x-duration": "1800",
+                    "avgbandwidth": "2000000",
+                    "c-pkts-received": "990",
+                    "c-pkts-lost-client": "10",
+                    "c-buffercount": "1",
+                    "c-totalbuffertime": "6",
+                    "c-hostexe": "wmplayer.exe",
+                    "c-playerversion": "12.0.7601",
+                },
+            },
+        }
+        for i in range(count)
+    ]
     body = {"schema_version": 1, "node": {"name": "e2e-node"}, "events": events}
-    request = urllib.request.Request(base_url + "/internal/v1/reports", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base_url + "/internal/v1/reports",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert json.loads(response.read())["accepted"] == count
 
@@ -98,16 +133,29 @@ def run_beat_work(origin_id: int) -> None:
 
 
 def play_in_background(peer_players, url: str, results: list) -> list[threading.Thread]:
-    threads = [threading.Thread(target=lambda: results.append(peer_players.ffmpeg_play(
-        url, transport="tcp", decode=False)), daemon=True) for _ in range(PLAYERS)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(peer_players.ffmpeg_play(url, transport="tcp", decode=False)),
+            daemon=True,
+        )
+        for _ in range(PLAYERS)
+    ]
     for thread in threads:
         thread.start()
     return threads
 
 
 def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
-        web_server, operator_login, control_node, vod_origin, controlled_proxyd, shared_gst_origin,  # noqa: F811
-        peer_players, browser, tmp_path):
+    web_server,
+    operator_login,
+    control_node,
+    vod_origin,
+    controlled_proxyd,
+    shared_gst_origin,  # noqa: F811
+    peer_players,
+    browser,
+    tmp_path,
+):
     username, password = operator_login
     node, _ = control_node
     proxy = controlled_proxyd(web_server.url, routes={"/vod": shared_gst_origin.url()})
@@ -138,9 +186,11 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     # the sessions that were open
     page.click("#charts button[data-range='24h']")
     page.click("#charts button[data-range='1h']")
-    page.wait_for_function("applianceCharts.bandwidth.data.datasets[0].data.some(p => p.y > 0.05)"
-                           " && applianceCharts.sessions.data.datasets[0].data.some(p => p.y >= 3)"
-                           " && applianceCharts.topRange.data.labels.includes('/vod/clip')")
+    page.wait_for_function(
+        "applianceCharts.bandwidth.data.datasets[0].data.some(p => p.y > 0.05)"
+        " && applianceCharts.sessions.data.datasets[0].data.some(p => p.y >= 3)"
+        " && applianceCharts.topRange.data.labels.includes('/vod/clip')"
+    )
     origin_row = page.inner_text('#origin-health tr[data-origin="gst-vod"]').split("\t")
     assert origin_row[:4] == ["gst-vod", "reachable", str(PLAYERS), "0"] and origin_row[6].endswith(" ms")
 
@@ -163,8 +213,16 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     with page.expect_download() as download:
         page.click("#report-csv")
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
-    assert rows[0] == ["Content URL", "Plays", "Unique players", "Watched (hours)", "Average bandwidth (Mbit/s)",
-                       "Packets lost (%)", "Buffering events", "Buffering (minutes)"]
+    assert rows[0] == [
+        "Content URL",
+        "Plays",
+        "Unique players",
+        "Watched (hours)",
+        "Average bandwidth (Mbit/s)",
+        "Packets lost (%)",
+        "Buffering events",
+        "Buffering (minutes)",
+    ]
     assert rows[1:] == shown
     assert download.value.suggested_filename == "report-by-content-today.csv"
     page.close()

@@ -24,7 +24,8 @@ class StreamSessionSerializer(serializers.ModelSerializer):
 
 
 class SessionQosSerializer(StreamSessionSerializer):
-    """A session's proxy counters with its players' LogPlay figures (summed; bandwidth and quality averaged)."""
+    """A session's proxy counters with its players' LogPlay figures (summed; bandwidth and quality
+    averaged)."""
 
     player_logs = serializers.IntegerField(read_only=True)
     player_received = serializers.IntegerField(read_only=True, allow_null=True)

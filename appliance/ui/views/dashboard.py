@@ -26,10 +26,12 @@ def live_state() -> dict:
     limit = settings.APPLIANCE_DASHBOARD_MAX_ROWS
     sessions = live_sessions().order_by("-started_at")[:limit]
     splits = live_splits().order_by("-started_at", "-pk")[:limit]
-    return {"summary": dashboard_summary(),
-            "sessions": [live_payload(s.node, s) for s in sessions],
-            "splits": [split_live_payload(s) for s in splits],
-            "nodes": node_health(now=timezone.now())}
+    return {
+        "summary": dashboard_summary(),
+        "sessions": [live_payload(s.node, s) for s in sessions],
+        "splits": [split_live_payload(s) for s in splits],
+        "nodes": node_health(now=timezone.now()),
+    }
 
 
 class DashboardView(ViewerRequiredMixin, TemplateView):
@@ -58,7 +60,15 @@ class DashboardChartsView(ViewerRequiredMixin, View):
         grain, since, until = filterset.window()
         points = traffic_series(buckets=filterset.qs, grain=grain)
         top = settings.APPLIANCE_DASHBOARD_TOP_CONTENT
-        return _json({"grain": grain, "since": since, "until": until, "points": points,
-                      "totals": traffic_totals(points), "top_now": top_content_now(limit=top),
-                      "top_range": top_content_range(since=since, until=until, limit=top),
-                      "origins": origin_health(since=since)})
+        return _json(
+            {
+                "grain": grain,
+                "since": since,
+                "until": until,
+                "points": points,
+                "totals": traffic_totals(points),
+                "top_now": top_content_now(limit=top),
+                "top_range": top_content_range(since=since, until=until, limit=top),
+                "origins": origin_health(since=since),
+            }
+        )

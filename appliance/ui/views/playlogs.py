@@ -56,7 +56,11 @@ class ReportView(ViewerRequiredMixin, TemplateView):
         query, preset = self.query()
         filterset = PlayLogFilterSet(query, queryset=playlog_list().order_by(), request=request)
         valid = filterset.is_valid()
-        rows = report_rows(group=group, filterset=filterset)[:settings.APPLIANCE_REPORT_MAX_ROWS] if valid else []
+        rows = (
+            report_rows(group=group, filterset=filterset)[: settings.APPLIANCE_REPORT_MAX_ROWS]
+            if valid
+            else []
+        )
         cells = report_table.table(group, rows)
         columns = report_table.columns(group)
         if valid and request.GET.get("format") == "csv":
@@ -64,22 +68,47 @@ class ReportView(ViewerRequiredMixin, TemplateView):
         csv_query = query.copy()
         csv_query["format"] = "csv"
         context = self.get_context_data(
-            group=group, groups=report_table.TITLES, presets=report_table.PRESETS, preset=preset,
-            columns=columns, cells=cells, filter_form=filterset.form, csv_query=csv_query.urlencode(),
-            truncated=len(rows) >= settings.APPLIANCE_REPORT_MAX_ROWS, max_rows=settings.APPLIANCE_REPORT_MAX_ROWS,
-            chart={"group": group, "labels": [row[0] for row in cells[:20]],
-                   "plays": [row.get("plays") for row in rows[:20]],
-                   "hours": [round(row.get("hours_watched") or 0, 2) for row in rows[:20]]},
-            key_count=len(report_table.KEY_COLUMNS[group]))
+            group=group,
+            groups=report_table.TITLES,
+            presets=report_table.PRESETS,
+            preset=preset,
+            columns=columns,
+            cells=cells,
+            filter_form=filterset.form,
+            csv_query=csv_query.urlencode(),
+            truncated=len(rows) >= settings.APPLIANCE_REPORT_MAX_ROWS,
+            max_rows=settings.APPLIANCE_REPORT_MAX_ROWS,
+            chart={
+                "group": group,
+                "labels": [row[0] for row in cells[:20]],
+                "plays": [row.get("plays") for row in rows[:20]],
+                "hours": [round(row.get("hours_watched") or 0, 2) for row in rows[:20]],
+            },
+            key_count=len(report_table.KEY_COLUMNS[group]),
+        )
         return self.render_to_response(context, status=200 if valid else 400)
 
 
 # (group, label); the CSV header is "group: label"
 QOS_COLUMNS = [
-    ("", "Node"), ("", "Session"), ("", "Content URL"), ("", "Player"), ("", "Served from"), ("", "Started"),
-    ("Proxy", "packets sent"), ("Proxy", "lost (RTCP)"), ("Proxy", "loss (%)"), ("Proxy", "jitter (ms)"),
-    ("Player", "packets received"), ("Player", "lost"), ("Player", "loss (%)"), ("Player", "buffering events"),
-    ("Player", "buffering (s)"), ("Player", "bandwidth (Mbit/s)"), ("Player", "quality (%)"), ("Player", "logs"),
+    ("", "Node"),
+    ("", "Session"),
+    ("", "Content URL"),
+    ("", "Player"),
+    ("", "Served from"),
+    ("", "Started"),
+    ("Proxy", "packets sent"),
+    ("Proxy", "lost (RTCP)"),
+    ("Proxy", "loss (%)"),
+    ("Proxy", "jitter (ms)"),
+    ("Player", "packets received"),
+    ("Player", "lost"),
+    ("Player", "loss (%)"),
+    ("Player", "buffering events"),
+    ("Player", "buffering (s)"),
+    ("Player", "bandwidth (Mbit/s)"),
+    ("Player", "quality (%)"),
+    ("Player", "logs"),
 ]
 QOS_CSV_HEADER = [f"{group}: {label}" if group else label for group, label in QOS_COLUMNS]
 QOS_GROUPS = [("", 6), ("Proxy (proxyd counters)", 4), ("Player (LogPlay)", 8)]
@@ -103,12 +132,24 @@ def qos_cells(session) -> list[str]:
     sent, lost = session.packets_out, session.packets_lost
     received, player_lost = session.player_received, session.player_lost
     return [
-        session.node.name, session.session_id, session.url, session.player_addr, session.served_from,
+        session.node.name,
+        session.session_id,
+        session.url,
+        session.player_addr,
+        session.served_from,
         session.started_at.strftime("%Y-%m-%d %H:%M:%S") if session.started_at else "",
-        _num(sent), _num(lost), _pct(lost, sent), _num(session.jitter_ms, places=1),
-        _num(received), _num(player_lost), _pct(player_lost, (received or 0) + (player_lost or 0)),
-        _num(session.player_buffer_count), _num(session.player_buffer_seconds), _num(session.player_bandwidth, 1e-6, 2),
-        _num(session.player_quality, places=0), _num(session.player_logs),
+        _num(sent),
+        _num(lost),
+        _pct(lost, sent),
+        _num(session.jitter_ms, places=1),
+        _num(received),
+        _num(player_lost),
+        _pct(player_lost, (received or 0) + (player_lost or 0)),
+        _num(session.player_buffer_count),
+        _num(session.player_buffer_seconds),
+        _num(session.player_bandwidth, 1e-6, 2),
+        _num(session.player_quality, places=0),
+        _num(session.player_logs),
     ]
 
 
@@ -131,9 +172,11 @@ class SessionQosView(FilteredListView):
         context["columns"] = QOS_COLUMNS
         context["groups"] = QOS_GROUPS
         context["cells"] = [qos_cells(s) for s in context["object_list"]]
-        context["chart"] = {"labels": [row[1][:12] for row in context["cells"]],  # the session column
-                            "proxy_loss": [_float_or_none(row[8]) for row in context["cells"]],
-                            "player_loss": [_float_or_none(row[12]) for row in context["cells"]]}
+        context["chart"] = {
+            "labels": [row[1][:12] for row in context["cells"]],  # the session column
+            "proxy_loss": [_float_or_none(row[8]) for row in context["cells"]],
+            "player_loss": [_float_or_none(row[12]) for row in context["cells"]],
+        }
         query = self.request.GET.copy()
         query["format"] = "csv"
         context["csv_query"] = query.urlencode()

@@ -1,4 +1,5 @@
 """The dashboard's JSON: charts data from the same selector as the API, node and origin health, live state."""
+
 import datetime as dt
 
 import pytest
@@ -28,8 +29,10 @@ def logged_in(client, viewer):
     return client
 
 
-@pytest.mark.parametrize(("age", "status"), [(None, "offline"), (5, "online"), (60, "online"), (61, "stale"),
-                                             (300, "stale"), (301, "offline")])
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [(None, "offline"), (5, "online"), (60, "online"), (61, "stale"), (300, "stale"), (301, "offline")],
+)
 def test_node_status_by_last_report(settings, age, status):
     settings.APPLIANCE_NODE_STALE_SECONDS, settings.APPLIANCE_NODE_OFFLINE_SECONDS = 60, 300
     now = timezone.now()
@@ -40,25 +43,52 @@ def test_charts_data_equals_the_api_and_lists_top_content_and_origins(logged_in)
     node = ProxyNodeFactory(name="n1")
     now = timezone.now()
     minute = now.replace(second=0, microsecond=0) - dt.timedelta(minutes=2)
-    TrafficBucket.objects.create(node=node, grain="minute", start=minute, bytes_out=6_000_000, cache_bytes_out=1_500_000,
-                                 requests=3, cache_requests=1, sessions=2, players=2)
+    TrafficBucket.objects.create(
+        node=node,
+        grain="minute",
+        start=minute,
+        bytes_out=6_000_000,
+        cache_bytes_out=1_500_000,
+        requests=3,
+        cache_requests=1,
+        sessions=2,
+        players=2,
+    )
     origin = Origin.objects.create(name="gst", base_url="rtsp://o/", route_prefix="/vod")
     for url, n, ended in (("rtsp://p/vod/a", 2, None), ("rtsp://p/vod/b", 1, now)):
         for _ in range(n):
-            StreamSessionFactory(node=node, url=url, origin=origin, started_at=now - dt.timedelta(minutes=1),
-                                 ended_at=ended, bytes_out=1000 * n,
-                                 end_reason="origin_error" if ended else "")
+            StreamSessionFactory(
+                node=node,
+                url=url,
+                origin=origin,
+                started_at=now - dt.timedelta(minutes=1),
+                ended_at=ended,
+                bytes_out=1000 * n,
+                end_reason="origin_error" if ended else "",
+            )
     charts = logged_in.get(reverse("ui:dashboard-charts"), {"range": "1h"}).json()
     api = logged_in.get("/api/v1/history/", {"range": "1h"}).json()
     assert [(p["start"][:16], p["bytes_out"], p["hit_ratio_bytes"]) for p in charts["points"]] == [
-        (p["start"][:16], p["bytes_out"], p["hit_ratio_bytes"]) for p in api["points"]]
+        (p["start"][:16], p["bytes_out"], p["hit_ratio_bytes"]) for p in api["points"]
+    ]
     assert charts["points"][0]["hit_ratio_bytes"] == 0.25
     assert [(r["url"], r["sessions"]) for r in charts["top_now"]] == [("rtsp://p/vod/a", 2)]
-    assert [(r["url"], r["bytes_out"]) for r in charts["top_range"]] == [("rtsp://p/vod/a", 4000),
-                                                                        ("rtsp://p/vod/b", 1000)]
-    assert charts["origins"] == [{"origin": "gst", "sessions": 3, "errors": 1, "reconnects": 0,
-                                  "error_ratio": pytest.approx(1 / 3), "latency_ms": None, "probes_failed": 0,
-                                  "last_probe": None}]
+    assert [(r["url"], r["bytes_out"]) for r in charts["top_range"]] == [
+        ("rtsp://p/vod/a", 4000),
+        ("rtsp://p/vod/b", 1000),
+    ]
+    assert charts["origins"] == [
+        {
+            "origin": "gst",
+            "sessions": 3,
+            "errors": 1,
+            "reconnects": 0,
+            "error_ratio": pytest.approx(1 / 3),
+            "latency_ms": None,
+            "probes_failed": 0,
+            "last_probe": None,
+        }
+    ]
     assert logged_in.get(reverse("ui:dashboard-charts"), {"range": "forever"}).status_code == 400
 
 
@@ -66,11 +96,14 @@ def test_live_state_has_sessions_splits_and_node_health(logged_in, settings):
     settings.APPLIANCE_CACHE_QUOTA_BYTES = 1000
     now = timezone.now()
     online = ProxyNodeFactory(name="a-online", last_seen=now, load_sessions=2, load_bandwidth_bps=5000)
-    ProxyNodeFactory(name="b-gone", last_seen=now - dt.timedelta(hours=1), load_sessions=9, load_bandwidth_bps=9000)
+    ProxyNodeFactory(
+        name="b-gone", last_seen=now - dt.timedelta(hours=1), load_sessions=9, load_bandwidth_bps=9000
+    )
     CachedContent.objects.create(node=online, url="rtsp://o/x", state=ContentState.COMPLETE, size_bytes=250)
     CachedContent.objects.create(node=online, url="rtsp://o/y", state=ContentState.PURGED, size_bytes=700)
-    TrafficBucket.objects.create(node=online, grain="minute", start=now.replace(second=0, microsecond=0),
-                                 spool_bytes=4096)
+    TrafficBucket.objects.create(
+        node=online, grain="minute", start=now.replace(second=0, microsecond=0), spool_bytes=4096
+    )
     StreamSessionFactory(node=online, session_id="live-1", started_at=now)
     LiveSplitFactory(node=online, split_id="sp-1")
     state = logged_in.get(reverse("ui:live-state")).json()
@@ -78,10 +111,17 @@ def test_live_state_has_sessions_splits_and_node_health(logged_in, settings):
     assert [s["split_id"] for s in state["splits"]] == ["sp-1"]
     assert state["summary"]["active_sessions"] == 1
     nodes = {n["node"]: n for n in state["nodes"]}
-    assert (nodes["a-online"]["status"], nodes["a-online"]["sessions"], nodes["a-online"]["cache_use"],
-            nodes["a-online"]["spool_bytes"]) == ("online", 2, 0.25, 4096)
+    assert (
+        nodes["a-online"]["status"],
+        nodes["a-online"]["sessions"],
+        nodes["a-online"]["cache_use"],
+        nodes["a-online"]["spool_bytes"],
+    ) == ("online", 2, 0.25, 4096)
     assert (nodes["b-gone"]["status"], nodes["b-gone"]["sessions"], nodes["b-gone"]["bandwidth_bps"]) == (
-        "offline", 0, 0)
+        "offline",
+        0,
+        0,
+    )
 
 
 def test_dashboard_data_needs_a_login(client):

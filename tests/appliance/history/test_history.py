@@ -1,6 +1,7 @@
-"""Traffic history: report batches become minute/hour/day rows once; the roll-up sets the gauges; the API reads them."""
+"""Traffic history: report batches become minute/hour/day rows once; the roll-up sets the gauges;
+the API reads them."""
+
 import datetime as dt
-import uuid
 
 import pytest
 from django.utils import timezone
@@ -24,35 +25,94 @@ def _row(grain: str, start: dt.datetime, node=None) -> TrafficBucket:
 
 
 def _counters(make_event, sid, at, seq=None, **values):
-    return make_event("session.counters", at=at, seq=seq, session_id=sid, **{
-        "bytes_out": 0, "packets_out": 0, "bytes_in": 0, "packets_in": 0, "packets_lost": 0, "jitter_ms": 0.0,
-        **values})
+    return make_event(
+        "session.counters",
+        at=at,
+        seq=seq,
+        session_id=sid,
+        **{
+            "bytes_out": 0,
+            "packets_out": 0,
+            "bytes_in": 0,
+            "packets_in": 0,
+            "packets_lost": 0,
+            "jitter_ms": 0.0,
+            **values,
+        },
+    )
 
 
 def _session_batch(make_event):
     return [
-        make_event("session.started", at=_at(5), session_id="a", url="rtsp://p/vod/a", origin_url="rtsp://o/a",
-                   player_addr="10.0.0.1:5000", user_agent="ffmpeg", transports=["udp"], served_from="cache"),
-        make_event("session.started", at=_at(6), session_id="b", url="rtsp://p/vod/b", origin_url="rtsp://o/b",
-                   player_addr="10.0.0.2:5000", user_agent="ffmpeg", transports=["udp"], served_from="origin"),
+        make_event(
+            "session.started",
+            at=_at(5),
+            session_id="a",
+            url="rtsp://p/vod/a",
+            origin_url="rtsp://o/a",
+            player_addr="10.0.0.1:5000",
+            user_agent="ffmpeg",
+            transports=["udp"],
+            served_from="cache",
+        ),
+        make_event(
+            "session.started",
+            at=_at(6),
+            session_id="b",
+            url="rtsp://p/vod/b",
+            origin_url="rtsp://o/b",
+            player_addr="10.0.0.2:5000",
+            user_agent="ffmpeg",
+            transports=["udp"],
+            served_from="origin",
+        ),
         _counters(make_event, "a", _at(30), bytes_out=1000),
         _counters(make_event, "b", _at(30), bytes_out=3000, bytes_in=3100),
         _counters(make_event, "a", _at(70), bytes_out=2500),  # next minute: +1500
-        {**make_event("session.ended", at=_at(75), session_id="b", bytes_out=4000, packets_out=0, bytes_in=4200,
-                      packets_in=0, packets_lost=0, jitter_ms=0.0, end_reason="origin_error")},
+        {
+            **make_event(
+                "session.ended",
+                at=_at(75),
+                session_id="b",
+                bytes_out=4000,
+                packets_out=0,
+                bytes_in=4200,
+                packets_in=0,
+                packets_lost=0,
+                jitter_ms=0.0,
+                end_reason="origin_error",
+            )
+        },
     ]
 
 
 def test_a_batch_becomes_minute_hour_and_day_rows(post_batch, make_event):
     assert post_batch(_session_batch(make_event), reporter={"spool_bytes": 4096}).status_code == 200
     first, second = _row("minute", T0), _row("minute", _at(60))
-    assert (first.requests, first.cache_requests, first.bytes_out, first.cache_bytes_out, first.origin_bytes,
-            first.errors) == (2, 1, 4000, 1000, 3100, 0)
-    assert (second.bytes_out, second.cache_bytes_out, second.origin_bytes, second.errors) == (2500, 1500, 1100, 1)
+    assert (
+        first.requests,
+        first.cache_requests,
+        first.bytes_out,
+        first.cache_bytes_out,
+        first.origin_bytes,
+        first.errors,
+    ) == (2, 1, 4000, 1000, 3100, 0)
+    assert (second.bytes_out, second.cache_bytes_out, second.origin_bytes, second.errors) == (
+        2500,
+        1500,
+        1100,
+        1,
+    )
     for grain, start in (("hour", T0), ("day", timezone.make_aware(dt.datetime(2026, 11, 20)))):
         row = _row(grain, start)
-        assert (row.requests, row.cache_requests, row.bytes_out, row.cache_bytes_out, row.origin_bytes,
-                row.errors) == (2, 1, 6500, 2500, 4200, 1)
+        assert (
+            row.requests,
+            row.cache_requests,
+            row.bytes_out,
+            row.cache_bytes_out,
+            row.origin_bytes,
+            row.errors,
+        ) == (2, 1, 6500, 2500, 4200, 1)
         assert row.spool_bytes == 4096
 
 
@@ -65,33 +125,80 @@ def test_a_redelivered_batch_adds_nothing(post_batch, make_event):
 
 
 def test_late_stale_counters_add_nothing_and_a_restart_is_not_negative(post_batch, make_event):
-    post_batch([make_event("session.started", at=_at(1), session_id="a", served_from="origin", url="u",
-                           origin_url="o", player_addr="10.0.0.1:1", user_agent="", transports=[]),
-                _counters(make_event, "a", _at(10), seq=10, bytes_out=5000, bytes_in=5000)])
+    post_batch(
+        [
+            make_event(
+                "session.started",
+                at=_at(1),
+                session_id="a",
+                served_from="origin",
+                url="u",
+                origin_url="o",
+                player_addr="10.0.0.1:1",
+                user_agent="",
+                transports=[],
+            ),
+            _counters(make_event, "a", _at(10), seq=10, bytes_out=5000, bytes_in=5000),
+        ]
+    )
     post_batch([_counters(make_event, "a", _at(5), seq=5, bytes_out=2000, bytes_in=2000)])  # older snapshot
-    post_batch([_counters(make_event, "a", _at(20), seq=20, bytes_out=100, bytes_in=100)])  # counters went back
+    post_batch(
+        [_counters(make_event, "a", _at(20), seq=20, bytes_out=100, bytes_in=100)]
+    )  # counters went back
     row = _row("minute", T0)
     assert (row.bytes_out, row.origin_bytes) == (5000, 5000)
 
 
 def _split(make_event, at, state, bytes_in, end_reason=None):
-    return make_event("split.changed", at=at, split_id="s1", url="rtsp://o/live", player_url="rtsp://p/live",
-                      state=state, players=2, peak_players=2, reconnects=0, media_stalls=0, origin_transport="udp",
-                      started_at=T0.isoformat(), end_reason=end_reason, packets_in=1, bytes_in=bytes_in)
+    return make_event(
+        "split.changed",
+        at=at,
+        split_id="s1",
+        url="rtsp://o/live",
+        player_url="rtsp://p/live",
+        state=state,
+        players=2,
+        peak_players=2,
+        reconnects=0,
+        media_stalls=0,
+        origin_transport="udp",
+        started_at=T0.isoformat(),
+        end_reason=end_reason,
+        packets_in=1,
+        bytes_in=bytes_in,
+    )
 
 
 def test_split_hub_bytes_are_origin_bytes_and_an_origin_error_counts_once(post_batch, make_event):
     post_batch([_split(make_event, _at(10), "live", 7000)])
-    post_batch([_split(make_event, _at(20), "live", 9000), _split(make_event, _at(30), "ended", 9500, "origin_error")])
+    post_batch(
+        [
+            _split(make_event, _at(20), "live", 9000),
+            _split(make_event, _at(30), "ended", 9500, "origin_error"),
+        ]
+    )
     post_batch([_split(make_event, _at(40), "ended", 9500, "origin_error")])
     row = _row("minute", T0)
     assert (row.origin_bytes, row.errors) == (9500, 1)
 
 
 def _cache(make_event, at, state, size):
-    return make_event("cache.changed", at=at, url="rtsp://o/clip", state=state, sdp="", cache_control="",
-                      last_modified="", etag="", content_size=None, size_bytes=size, fetched_at=None,
-                      expires_at=None, hits=0, bytes_served=0)
+    return make_event(
+        "cache.changed",
+        at=at,
+        url="rtsp://o/clip",
+        state=state,
+        sdp="",
+        cache_control="",
+        last_modified="",
+        etag="",
+        content_size=None,
+        size_bytes=size,
+        fetched_at=None,
+        expires_at=None,
+        hits=0,
+        bytes_served=0,
+    )
 
 
 def test_a_completed_fill_counts_its_size_as_origin_bytes_once(post_batch, make_event):
@@ -129,9 +236,14 @@ def test_rollup_zeroes_a_minute_whose_sessions_turn_out_ended():
 def test_prune_keeps_each_grain_for_its_retention():
     node = ProxyNodeFactory(name="n1")
     now = _at(0)
-    for grain, age in (("minute", dt.timedelta(hours=49)), ("minute", dt.timedelta(hours=47)),
-                       ("hour", dt.timedelta(days=36)), ("hour", dt.timedelta(days=34)),
-                       ("day", dt.timedelta(days=801)), ("day", dt.timedelta(days=799))):
+    for grain, age in (
+        ("minute", dt.timedelta(hours=49)),
+        ("minute", dt.timedelta(hours=47)),
+        ("hour", dt.timedelta(days=36)),
+        ("hour", dt.timedelta(days=34)),
+        ("day", dt.timedelta(days=801)),
+        ("day", dt.timedelta(days=799)),
+    ):
         TrafficBucket.objects.create(node=node, grain=grain, start=now - age)
     keep = {"minute": dt.timedelta(hours=48), "hour": dt.timedelta(days=35), "day": dt.timedelta(days=800)}
     assert services.history_prune(now=now, keep=keep, limit=1000) == 3
@@ -147,8 +259,17 @@ def test_api_sums_nodes_per_minute_with_rates_and_ratios(viewer_client):
     n1, n2 = ProxyNodeFactory(name="n1"), ProxyNodeFactory(name="n2")
     now = timezone.now().replace(second=0, microsecond=0)
     old = now - dt.timedelta(minutes=5)
-    _bucket(n1, old, bytes_out=600_000, cache_bytes_out=150_000, origin_bytes=60_000, requests=4, cache_requests=1,
-            sessions=3, players=2)
+    _bucket(
+        n1,
+        old,
+        bytes_out=600_000,
+        cache_bytes_out=150_000,
+        origin_bytes=60_000,
+        requests=4,
+        cache_requests=1,
+        sessions=3,
+        players=2,
+    )
     _bucket(n2, old, bytes_out=150_000, cache_bytes_out=0, requests=0, sessions=1, players=1)
     _bucket(n1, now - dt.timedelta(hours=2), bytes_out=1)  # outside the last hour
     body = viewer_client.get("/api/v1/history/", {"range": "1h"}).json()
@@ -166,7 +287,9 @@ def test_api_sums_nodes_per_minute_with_rates_and_ratios(viewer_client):
 def test_api_refuses_too_many_points_and_a_backwards_range(viewer_client):
     too_many = viewer_client.get("/api/v1/history/", {"range": "30d", "grain": "minute"})
     assert too_many.status_code == 400 and "grain" in too_many.json()["error"]["fields"]
-    backwards = viewer_client.get("/api/v1/history/", {"since": "2026-11-20T12:00:00Z", "until": "2026-11-20T11:00:00Z"})
+    backwards = viewer_client.get(
+        "/api/v1/history/", {"since": "2026-11-20T12:00:00Z", "until": "2026-11-20T11:00:00Z"}
+    )
     assert backwards.status_code == 400 and "until" in backwards.json()["error"]["fields"]
     assert viewer_client.get("/api/v1/history/", {"grain": "week"}).status_code == 400
 

@@ -1,4 +1,5 @@
 """The traffic history's roll-up run by the real Celery worker's beat (autodiscovered, scheduled)."""
+
 import datetime as dt
 
 import pytest
@@ -16,10 +17,16 @@ def test_beat_rolls_up_open_sessions_into_minute_hour_and_day_rows(celery_worker
     node = ProxyNode.objects.create(name="history-node", token_hash="7" * 64)
     now = timezone.now()
     for i, ip in enumerate(("10.1.0.1", "10.1.0.1", "10.1.0.2")):
-        StreamSession.objects.create(node=node, session_id=f"s{i}", player_ip=ip, started_at=now - dt.timedelta(minutes=2))
+        StreamSession.objects.create(
+            node=node, session_id=f"s{i}", player_ip=ip, started_at=now - dt.timedelta(minutes=2)
+        )
 
     def gauges():
         rows = TrafficBucket.objects.filter(node=node, sessions__gt=0)
-        return {(r.grain, r.sessions, r.players) for r in rows} >= {("minute", 3, 2), ("hour", 3, 2), ("day", 3, 2)}
+        return {(r.grain, r.sessions, r.players) for r in rows} >= {
+            ("minute", 3, 2),
+            ("hour", 3, 2),
+            ("day", 3, 2),
+        }
 
     wait_until(gauges, timeout=40, what="the beat's history.rollup")

@@ -13,7 +13,7 @@ from appliance.core.models import AuditLog
 from appliance.history.models import TrafficBucket
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
-from appliance.playback.models import PlayLog, StreamSession
+from appliance.playback.models import StreamSession
 from tests.appliance.factories import LiveSplitFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,8 +127,8 @@ def test_dashboard_summary_counts(client, viewer, node):
     StreamSession.objects.create(node=node, session_id="b", started_at=now, served_from="origin")
     StreamSession.objects.create(node=node, session_id="c", started_at=now - dt.timedelta(minutes=5),
                                  ended_at=now, served_from="origin")
-    TrafficBucket.objects.create(node=node, grain="minute", start=now - dt.timedelta(minutes=3), bytes_out=4000,
-                                 cache_bytes_out=3000, requests=4, cache_requests=1)
+    TrafficBucket.objects.create(node=node, grain="minute", start=now - dt.timedelta(minutes=3),
+                                 bytes_out=4000, cache_bytes_out=3000, requests=4, cache_requests=1)
     response = client.get(reverse("ui:dashboard"))
     summary = response.context["summary"]
     assert summary["active_sessions"] == 2
