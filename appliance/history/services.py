@@ -12,10 +12,12 @@ import datetime as dt
 from collections import defaultdict
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from appliance.history.models import COUNTERS, Grain, TrafficBucket
 from appliance.nodes.models import ProxyNode
+from appliance.playback.models import StreamSession
 
 TABLE = TrafficBucket._meta.db_table
 
@@ -63,7 +65,8 @@ def _upsert(node_id: int, rows: list[tuple], spool_bytes: int) -> None:
     values = ", ".join(["(%s, %s, %s, " + ", ".join(["%s"] * len(COUNTERS)) + ", 0, 0, %s)"] * len(rows))
     params: list = []
     for row in rows:
-        params += [node_id, *row, spool_bytes]
+        grain, start, *totals = row  # the backend's datetime form, as the ORM writes it (text in SQLite)
+        params += [node_id, grain, connection.ops.adapt_datetimefield_value(start), *totals, spool_bytes]
     added = ", ".join(f"{name} = {TABLE}.{name} + EXCLUDED.{name}" for name in COUNTERS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -77,17 +80,16 @@ def _upsert(node_id: int, rows: list[tuple], spool_bytes: int) -> None:
 def history_rollup(*, now: dt.datetime, lookback_minutes: int) -> int:
     """Set sessions/players of the last `lookback_minutes` minutes (and their hours and days) from the
     session rows. Returns the number of minute rows written."""
-    if connection.vendor != "postgresql":
-        return 0  # the gauges need PostgreSQL (generate_series, date_trunc); counters work everywhere
     first = bucket_start(Grain.MINUTE, now) - dt.timedelta(minutes=max(lookback_minutes - 1, 0))
     last = bucket_start(Grain.MINUTE, now)
+    in_sql = connection.vendor == "postgresql"  # set-based; elsewhere (SQLite quick start) the same in Python
     with transaction.atomic():
-        written = _minute_gauges(first, last)
+        written = (_minute_gauges if in_sql else _minute_gauges_python)(first, last)
         for grain, span in (
             (Grain.HOUR, bucket_start(Grain.HOUR, first)),
             (Grain.DAY, bucket_start(Grain.DAY, first)),
         ):
-            _coarse_gauges(grain, span)
+            (_coarse_gauges if in_sql else _coarse_gauges_python)(grain, span)
     return written
 
 
@@ -136,6 +138,74 @@ def _coarse_gauges(grain: str, since: dt.datetime) -> None:
             f"players = EXCLUDED.players, spool_bytes = GREATEST({TABLE}.spool_bytes, EXCLUDED.spool_bytes)",
             [grain, tz, tz, finer, since],
         )
+
+
+def _minute_gauges_python(first: dt.datetime, last: dt.datetime) -> int:
+    """_minute_gauges without SQL of PostgreSQL's: the open sessions of the window, counted per minute."""
+    minute = dt.timedelta(minutes=1)
+    open_sessions = StreamSession.objects.filter(started_at__lt=last + minute).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=first)
+    )
+    counted: dict[tuple[int, dt.datetime], list] = {}
+    for node_id, ip, started, ended in open_sessions.values_list(
+        "node_id", "player_ip", "started_at", "ended_at"
+    ):
+        at = max(first, bucket_start(Grain.MINUTE, started))
+        stop = min(last, bucket_start(Grain.MINUTE, ended)) if ended else last
+        while at <= stop:
+            entry = counted.setdefault((node_id, at), [0, set()])
+            entry[0] += 1
+            if ip is not None:
+                entry[1].add(ip)
+            at += minute
+    window = TrafficBucket.objects.filter(grain=Grain.MINUTE, start__gte=first, start__lte=last)
+    stale = [r.pk for r in window.filter(sessions__gt=0) if (r.node_id, r.start) not in counted]
+    TrafficBucket.objects.filter(pk__in=stale).update(sessions=0, players=0)
+    _set_gauges(Grain.MINUTE, {key: (n, len(ips), 0) for key, (n, ips) in counted.items()})
+    return len(counted)
+
+
+def _coarse_gauges_python(grain: str, since: dt.datetime) -> None:
+    finer = Grain.MINUTE if grain == Grain.HOUR else Grain.HOUR
+    largest: dict[tuple[int, dt.datetime], tuple[int, int, int]] = {}
+    for row in TrafficBucket.objects.filter(grain=finer, start__gte=since):
+        key = (row.node_id, bucket_start(grain, row.start))
+        old = largest.get(key, (0, 0, 0))
+        largest[key] = (max(old[0], row.sessions), max(old[1], row.players), max(old[2], row.spool_bytes))
+    _set_gauges(grain, largest)
+
+
+def _set_gauges(grain: str, gauges: dict[tuple[int, dt.datetime], tuple[int, int, int]]) -> None:
+    """Upsert (node, start) -> (sessions, players, spool_bytes); the spool only grows."""
+    existing = {
+        (r.node_id, r.start): r
+        for r in TrafficBucket.objects.filter(grain=grain, start__in={start for _, start in gauges})
+    }
+    fresh, changed = [], []
+    for (node_id, start), (sessions, players, spool) in gauges.items():
+        row = existing.get((node_id, start))
+        if row is None:
+            fresh.append(
+                TrafficBucket(
+                    node_id=node_id,
+                    grain=grain,
+                    start=start,
+                    sessions=sessions,
+                    players=players,
+                    spool_bytes=spool,
+                )
+            )
+        else:
+            row.sessions, row.players, row.spool_bytes = sessions, players, max(row.spool_bytes, spool)
+            changed.append(row)
+    TrafficBucket.objects.bulk_update(changed, ["sessions", "players", "spool_bytes"])
+    # a row ingestion inserted meanwhile: take it over (the counters stay as they are)
+    TrafficBucket.objects.bulk_create(
+        fresh,
+        update_conflicts=True,
+        unique_fields=["node", "grain", "start"],
+        update_fields=["sessions", "players", "spool_bytes"],
+    )
 
 
 def history_prune(*, now: dt.datetime, keep: dict[str, dt.timedelta], limit: int) -> int:

@@ -319,3 +319,32 @@ def test_the_beat_tasks_run_twice_to_the_same_rows(settings):
     assert {grain for grain, *_ in snapshots[0]} == {"minute", "hour", "day"}
     assert all(start > now - dt.timedelta(hours=48) for _, start, *_ in snapshots[0])
     assert max(sessions for _, _, sessions, _ in snapshots[0]) == 1
+
+
+def test_the_python_roll_up_of_the_quick_start_matches_the_sql_one(monkeypatch):
+    """SQLite (./quickstart) has no generate_series: the Python path must write the same gauges."""
+    node, other = ProxyNodeFactory(name="n1"), ProxyNodeFactory(name="n2")
+    StreamSessionFactory(node=node, player_ip="10.0.0.1", started_at=_at(-3000), ended_at=_at(130))
+    StreamSessionFactory(node=node, player_ip="10.0.0.2", started_at=_at(50), ended_at=None)
+    StreamSessionFactory(node=other, player_ip=None, started_at=_at(65), ended_at=_at(70))
+    StreamSessionFactory(node=other, player_ip="10.0.0.3", started_at=_at(-90), ended_at=_at(-80))
+    TrafficBucket.objects.create(
+        node=other, grain="minute", start=_at(180), sessions=5, players=5
+    )  # now stale
+    TrafficBucket.objects.create(node=node, grain="hour", start=T0, spool_bytes=10, bytes_out=7)
+
+    def snapshot():
+        rows = TrafficBucket.objects.values_list(
+            "node__name", "grain", "start", "sessions", "players", "spool_bytes", "bytes_out"
+        )
+        return sorted(rows)
+
+    services.history_rollup(now=_at(200), lookback_minutes=6)
+    in_sql = snapshot()
+    TrafficBucket.objects.exclude(grain="hour", node=node).delete()  # the Python path creates them again
+    TrafficBucket.objects.update(sessions=0, players=0)
+    TrafficBucket.objects.create(node=other, grain="minute", start=_at(180), sessions=5, players=5)
+    monkeypatch.setattr(services.connection, "vendor", "sqlite")
+    services.history_rollup(now=_at(200), lookback_minutes=6)
+    assert snapshot() == in_sql
+    assert ("n1", "minute", T0, 2, 2, 0, 0) in in_sql and ("n2", "minute", _at(180), 0, 0, 0, 0) in in_sql
