@@ -157,3 +157,21 @@ def test_collectstatic_ships_chartjs_and_not_the_unused_highcharts(tmp_path, set
     call_command("collectstatic", "--noinput", verbosity=0)
     assert (tmp_path / "js" / "Chart.min.js").read_bytes().startswith(b"/*!\n * Chart.js")
     assert not list(tmp_path.rglob("highcharts*")) and not list(tmp_path.rglob("excanvas.js"))
+
+
+def test_live_stats_publish_the_hit_ratio_by_bytes_from_the_history(monkeypatch, settings):
+    from appliance.playback import live, tasks
+
+    settings.APPLIANCE_HIT_RATIO_WINDOW = 3600
+    node = ProxyNodeFactory(name="n1", last_seen=timezone.now())
+    recent = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
+    TrafficBucket.objects.create(node=node, grain="minute", start=recent, bytes_out=1000, cache_bytes_out=900,
+                                 requests=10, cache_requests=2)
+    TrafficBucket.objects.create(node=node, grain="minute", start=recent - dt.timedelta(hours=2),
+                                 bytes_out=10**9, cache_bytes_out=0)  # outside the window
+    published = []
+    monkeypatch.setattr(live, "publish", lambda event, payload: published.append((event, payload)))
+    tasks.publish_live_stats()
+    ratio = dict(published)["cache.hit_ratio"]
+    assert ratio == {"ratio": 0.9, "ratio_requests": 0.2, "cache_bytes_out": 900, "bytes_out": 1000,
+                     "window_seconds": 3600}
