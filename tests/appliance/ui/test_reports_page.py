@@ -238,3 +238,13 @@ def test_session_quality_has_a_chart_of_both_losses_above_its_table(logged_in):
     assert page.index('id="qos-chart-canvas"') < page.index('<table id="qos"')
     data = page.split('id="qos-chart-data" type="application/json">', 1)[1].split("</script>", 1)[0]
     assert '"labels": ["c1"], "proxy_loss": [3.0], "player_loss": [5.0]' in data
+
+
+def test_session_and_node_lists_show_human_units(logged_in):
+    node = ProxyNodeFactory(name="edge-9", load_bandwidth_bps=2_500_000)
+    start = timezone.make_aware(dt.datetime(2026, 11, 20, 12, 0, 5))
+    StreamSessionFactory(node=node, bytes_out=3 * 1024 * 1024, started_at=start,
+                         ended_at=start + dt.timedelta(minutes=1), end_reason="teardown")
+    sessions = logged_in.get(reverse("ui:session-list")).content.decode()
+    assert "3.0\xa0MB" in sessions and "2026-11-20 12:00:05" in sessions and "(Teardown)" in sessions
+    assert "2.5 Mbit/s" in logged_in.get(reverse("ui:node-list")).content.decode()
