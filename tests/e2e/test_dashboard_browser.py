@@ -177,6 +177,11 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     page.wait_for_function("applianceCharts.bandwidth.data.datasets[2].data.some(p => p.y > 0.05)")
     page.wait_for_function("applianceCharts.sessions.data.datasets[2].data.some(p => p.y >= 2)")
     page.wait_for_selector(f'#nodes tr[data-node="{node.name}"] .badge-online')
+    # the top-content chart follows the sessions as they start (reloaded after session events)
+    page.wait_for_function("applianceCharts.topNow.data.datasets[0].data.some(n => n >= 2)")
+    out = Path(os.environ.get("APPLIANCE_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / "dashboard-live.png"), full_page=True, animations="disabled")  # mid-play
     for thread in threads:
         thread.join(timeout=60)
     assert len(results) == PLAYERS and all(r.ok for r in results), [r.describe() for r in results]
@@ -230,7 +235,6 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     spec = importlib.util.spec_from_file_location("screenshots", REPO / "deploy/scripts/screenshots.py")
     screenshots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(screenshots)
-    out = Path(os.environ.get("APPLIANCE_SCREENSHOTS_DIR") or tmp_path / "screenshots")
     written = screenshots.capture(web_server.url, username, password, out, browser=browser)
     assert {p.name for p in written} == {"login.png", *(f"{name}.png" for name in screenshots.PAGES)}
     for path in written:

@@ -137,7 +137,11 @@
     }));
   }
 
-  function clockFull(iso) { return String(iso).replace("T", " ").slice(0, 19); }
+  function clockFull(iso) {
+    var d = new Date(iso), pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" +
+      pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
 
   function load() {
     return fetch(section.dataset.url + "?range=" + encodeURIComponent(range),
@@ -164,6 +168,14 @@
     livePoint(charts.sessions, sessions);
   });
   document.addEventListener("live:resync", function () { if (charts.bandwidth) { load(); } });
+  // sessions starting or ending change the top content and origin panels: reload soon, at most every 5 s
+  var pending = null;
+  document.addEventListener("live:event", function (event) {
+    var kind = event.detail.event;
+    if ((kind === "session.started" || kind === "session.ended") && !pending && charts.bandwidth) {
+      pending = setTimeout(function () { pending = null; load(); }, 5000);
+    }
+  });
 
   section.querySelectorAll("button[data-range]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -27,6 +27,13 @@
     return (i === 0 ? size.toFixed(0) : size.toFixed(1)) + " " + units[i];
   }
 
+  function when(iso) {  // local "YYYY-MM-DD HH:MM:SS"
+    if (!iso) { return ""; }
+    var d = new Date(iso), pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+
   function cell(text) { var td = document.createElement("td"); td.textContent = text == null ? "" : text; return td; }
   function num(text) { var td = cell(text); td.className = "num"; return td; }
 
@@ -47,13 +54,13 @@
   function sessionRow(p) {
     var tr = document.createElement("tr");
     tr.dataset.key = p.node + "/" + p.session_id;
-    [p.node, p.session_id, p.url, p.player_addr, p.served_from, p.started_at].forEach(function (v) { tr.appendChild(cell(v)); });
+    [p.node, p.session_id, p.url, p.player_addr, p.served_from, when(p.started_at)].forEach(function (v) { tr.appendChild(cell(v)); });
     return tr;
   }
 
   function splitCells(p) {
     return [cell(p.player_url || p.url), cell(p.node), num(p.players), badge(p.state),
-            cell(p.origin_transport), num(p.reconnects), cell(p.started_at)];
+            cell(p.origin_transport), num(p.reconnects), cell(when(p.started_at))];
   }
 
   function splitRow(p) {
@@ -75,7 +82,7 @@
       meter.min = 0; meter.max = 1; meter.value = n.cache_use || 0;
       cache.appendChild(document.createTextNode(" ")); cache.appendChild(meter);
     }
-    var seen = cell(n.last_seen ? n.last_seen.replace("T", " ").slice(0, 19) : "never"); seen.className = "last-seen";
+    var seen = cell(n.last_seen ? when(n.last_seen) : "never"); seen.className = "last-seen";
     tr.replaceChildren(cell(n.node), status, sessions, bw, cache, num(bytes(n.spool_bytes)), seen);
     return tr;
   }
@@ -136,7 +143,7 @@
         row.querySelector(".sessions").textContent = p.sessions;
         var bw = row.querySelector(".bandwidth"); bw.dataset.bps = p.bandwidth_bps; bw.textContent = bps(p.bandwidth_bps);
         row.querySelector(".status-cell").replaceChildren(badge("online").firstChild);
-        row.querySelector(".last-seen").textContent = new Date().toISOString().replace("T", " ").slice(0, 19);
+        row.querySelector(".last-seen").textContent = when(new Date().toISOString());
       }
       totalBandwidth();
     },
