@@ -11,7 +11,7 @@ from django.db.models import Q
 from appliance.content.models import CachedContent, PrestuffRequest, PurgeRequest, RequestState
 from appliance.control.schemas import SCHEMA_VERSION
 from appliance.nodes.models import ProxyNode
-from appliance.origins.models import Origin
+from appliance.origins.selectors import origins_for_node
 from appliance.playback.models import StreamSession
 
 _ORIGIN_FIELDS = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
@@ -25,7 +25,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
     """Everything except etag and generated_at, in a stable order."""
     origins = [dict(zip(_ORIGIN_FIELDS, row, strict=True))
-               for row in Origin.objects.order_by("id").values_list(*_ORIGIN_FIELDS)]
+               for row in origins_for_node(node).order_by("id").values_list(*_ORIGIN_FIELDS)]
     purges = [{"id": pk, "url": url, "prefix": prefix} for pk, url, prefix in
               PurgeRequest.objects.filter(state=RequestState.PENDING).order_by("id")
               .values_list("id", "url", "prefix")[: settings.APPLIANCE_SNAPSHOT_MAX_PURGES]]
