@@ -208,6 +208,11 @@ APPLIANCE_UPLINK_BACKOFF_BASE = env_int("APPLIANCE_UPLINK_BACKOFF_BASE", 5, mini
 APPLIANCE_UPLINK_BACKOFF_CAP = env_int("APPLIANCE_UPLINK_BACKOFF_CAP", 900, minimum=1)
 APPLIANCE_UPLINK_SENT_RETENTION_DAYS = env_int("APPLIANCE_UPLINK_SENT_RETENTION_DAYS", 7, minimum=1)
 APPLIANCE_HOUSEKEEPING_INTERVAL = env_int("APPLIANCE_HOUSEKEEPING_INTERVAL", 300, minimum=30)
+# A node not seen (report or snapshot poll; proxyd polls every 10 s by default) for this long is
+# offline; the check closes its open sessions and splits as lost.
+APPLIANCE_NODE_OFFLINE_AFTER = env_int("APPLIANCE_NODE_OFFLINE_AFTER", 60, minimum=2)
+APPLIANCE_NODE_CHECK_INTERVAL = env_int("APPLIANCE_NODE_CHECK_INTERVAL", 30, minimum=1)
+APPLIANCE_NODE_CHECK_BATCH = env_int("APPLIANCE_NODE_CHECK_BATCH", 100, minimum=1, maximum=10_000)
 APPLIANCE_LIVE_STATS_INTERVAL = env_int("APPLIANCE_LIVE_STATS_INTERVAL", 10, minimum=2)
 APPLIANCE_HIT_RATIO_WINDOW = env_int("APPLIANCE_HIT_RATIO_WINDOW", 86400, minimum=60)
 APPLIANCE_CACHE_QUOTA_BYTES = env_int("APPLIANCE_CACHE_QUOTA_BYTES", 0, minimum=0)  # 0: no quota
@@ -235,6 +240,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "playback.publish_live_stats",
         "schedule": float(APPLIANCE_LIVE_STATS_INTERVAL),
         "options": {"expires": APPLIANCE_LIVE_STATS_INTERVAL * 0.9},
+    },
+    "nodes-close-lost": {
+        "task": "nodes.close_lost",
+        "schedule": float(APPLIANCE_NODE_CHECK_INTERVAL),
+        "options": {"expires": APPLIANCE_NODE_CHECK_INTERVAL * 0.9},
     },
     "uplink-prune-sent": {
         "task": "uplink.prune_sent",

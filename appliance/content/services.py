@@ -52,9 +52,14 @@ def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.dateti
 
 
 def _complete_purges_for(url: str, at: dt.datetime) -> None:
+    """A purge is done once no enabled node still holds a matching copy: with several nodes the
+    first node's `purged` is not enough (the others keep getting the purge in their snapshot)."""
     pending = PurgeRequest.objects.filter(state=RequestState.PENDING)
-    done = [p.pk for p in pending.only("pk", "url", "prefix")
-            if (url.startswith(p.url) if p.prefix else url == p.url)]
+    matching = [p for p in pending.only("pk", "url", "prefix")
+                if (url.startswith(p.url) if p.prefix else url == p.url)]
+    held = CachedContent.objects.filter(node__enabled=True).exclude(state=ContentState.PURGED)
+    done = [p.pk for p in matching
+            if not (held.filter(url__startswith=p.url) if p.prefix else held.filter(url=p.url)).exists()]
     if done:
         PurgeRequest.objects.filter(pk__in=done).update(state=RequestState.DONE, completed_at=at)
 
