@@ -26,7 +26,6 @@ import uuid
 
 GOAL_EVENTS_PER_S = 5000
 GOAL_REPORT_MS = 200.0
-BENCH_DB = "appliance_bench"
 ORIGINS = 5
 URLS = 2000
 PLAYERS = 50_000
@@ -35,9 +34,15 @@ DAYS = 90
 START = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
 
 
+def bench_db_name(base: str) -> str:
+    """`<DATABASE_URL's database>_bench`: runs against different databases do not drop each other's."""
+    name = urllib.parse.urlsplit(base).path.strip("/") or "appliance"
+    return name if name.endswith("_bench") else f"{name}_bench"
+
+
 def bench_database_url(base: str) -> str:
     parts = urllib.parse.urlsplit(base)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + BENCH_DB))
+    return urllib.parse.urlunsplit(parts._replace(path="/" + bench_db_name(base)))
 
 
 def admin_connect(base: str):
@@ -49,8 +54,8 @@ def admin_connect(base: str):
 
 def create_database(base: str) -> None:
     with admin_connect(base) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{bench_db_name(base)}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{bench_db_name(base)}"')
 
 
 def drop_database(base: str) -> None:
@@ -58,7 +63,7 @@ def drop_database(base: str) -> None:
 
     connections.close_all()
     with admin_connect(base) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{bench_db_name(base)}" WITH (FORCE)')
 
 
 # --- ingestion ---------------------------------------------------------------------------------
@@ -259,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="session.counters events per session (10: a 100 s play at proxyd's 10 s interval)")
     p.add_argument("--playlogs", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=3, help="timed runs per report query (median shown)")
-    p.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database")
+    p.add_argument("--keep", action="store_true", help="keep the <DATABASE_URL database>_bench database")
     p.add_argument("--reports-only", action="store_true",
-                   help=f"reuse a kept {BENCH_DB}: apply new migrations, vacuum, time the reports (implies --keep)")
+                   help="reuse a kept bench database: apply new migrations, vacuum, time the reports (implies --keep)")
     args = p.parse_args(argv)
     if args.reports_only:
         return reports_only(args.runs)
