@@ -55,8 +55,11 @@ def _complete_purges_for(url: str, at: dt.datetime) -> None:
     """A purge is done once no enabled node still holds a matching copy: with several nodes the
     first node's `purged` is not enough (the others keep getting the purge in their snapshot)."""
     pending = PurgeRequest.objects.filter(state=RequestState.PENDING)
-    matching = [p for p in pending.only("pk", "url", "prefix")
-                if (url.startswith(p.url) if p.prefix else url == p.url)]
+    candidates = [p.pk for p in pending.only("pk", "url", "prefix")
+                  if (url.startswith(p.url) if p.prefix else url == p.url)]
+    # Locked before looking at the other nodes' rows: two nodes reporting `purged` at once would
+    # otherwise each see the other's copy still held and neither would finish the purge.
+    matching = list(pending.select_for_update().filter(pk__in=candidates).order_by("pk").only("pk", "url", "prefix"))
     held = CachedContent.objects.filter(node__enabled=True).exclude(state=ContentState.PURGED)
     done = [p.pk for p in matching
             if not (held.filter(url__startswith=p.url) if p.prefix else held.filter(url=p.url)).exists()]
