@@ -94,6 +94,15 @@ TEMPLATES = [
 
 DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", ""), sqlite_path=VAR_DIR / "appliance.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("APPLIANCE_DB_CONN_MAX_AGE", 60, minimum=0)
+# A bounded connection pool per process (psycopg_pool), for the ASGI web process under many nodes:
+# there every request runs in a thread of its own and persistent per-thread connections pile up past
+# PostgreSQL's max_connections. Requests beyond the pool wait up to the timeout (then 500). 0: no pool.
+APPLIANCE_DB_POOL_MAX = env_int("APPLIANCE_DB_POOL_MAX", 0, minimum=0, maximum=1000)
+APPLIANCE_DB_POOL_TIMEOUT = env_int("APPLIANCE_DB_POOL_TIMEOUT", 10, minimum=1)
+if APPLIANCE_DB_POOL_MAX and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": APPLIANCE_DB_POOL_MAX,
+                                               "timeout": APPLIANCE_DB_POOL_TIMEOUT}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not DATABASES["default"]["NAME"].startswith(":"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
