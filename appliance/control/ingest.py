@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from appliance.content.services import content_apply_change
 from appliance.control.coerce import as_str
-from appliance.core.live import publish_many_after_commit
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.playback import services as playback
@@ -45,8 +44,9 @@ class BatchApply:
         self.changed: set[str] = set()
         self.origins: list[Origin] | None = None
 
-    def run(self, events: list[dict]) -> None:
-        """`events` are fresh (not stored before) and sorted by seq."""
+    def run(self, events: list[dict]) -> list[tuple[str, dict]]:
+        """`events` are fresh (not stored before) and sorted by seq. Returns the live events to publish
+        after commit (the caller adds its own and publishes them together)."""
         self._load_sessions({_session_id(e) for e in events if e["kind"] in SESSION_KINDS} - {""})
         playlogs: list[tuple[PlayLog, StreamSession | None]] = []
         later: list[dict] = []
@@ -83,11 +83,10 @@ class BatchApply:
             playlog.session = session  # sets session_id now that new sessions have primary keys
         PlayLog.objects.bulk_create([p for p, _ in playlogs], batch_size=BULK_BATCH)
         changed_splits = splits_apply(node=self.node, events=splits, origins=self._origins)
-        publish_many_after_commit([(kind, playback.live_payload(self.node, session))
-                                   for kind, session in published]
-                                  + [(SPLIT_KIND, split_live_payload(split)) for split in changed_splits])
         for event in later:
             self._apply_other(event)
+        return ([(kind, playback.live_payload(self.node, session)) for kind, session in published]
+                + [(SPLIT_KIND, split_live_payload(split)) for split in changed_splits])
 
     def _load_sessions(self, ids: set[str]) -> None:
         if ids:
