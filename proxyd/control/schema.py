@@ -70,6 +70,8 @@ class Snapshot:
     prestuff: tuple[PrestuffRequest, ...]
     revalidated: tuple[RevalidatedItem, ...]
     terminate_sessions: tuple[str, ...]
+    # seconds a report event may wait for its batch, as the control plane asks (None: the node's own)
+    report_batch_delay: float | None = None
 
 
 def _field(obj: dict, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
@@ -155,4 +157,15 @@ def parse_snapshot(doc: Any) -> Snapshot:
                                           state=_field(r, "state", str, w, ""))
                           for w, r in _objects(doc, "revalidated")),
         terminate_sessions=tuple(terminate),
+        report_batch_delay=_batch_delay(_field(doc, "reporting", dict, "snapshot", {})),
     )
+
+
+MAX_REPORT_BATCH_DELAY = 60.0  # seconds; a longer wait would make the dashboard useless
+
+
+def _batch_delay(reporting: dict) -> float | None:
+    value = _field(reporting, "batch_delay", (int, float), "snapshot.reporting", None)
+    if value is not None and not 0 < value <= MAX_REPORT_BATCH_DELAY:
+        raise SnapshotError(f"snapshot.reporting.batch_delay: must be in (0, {MAX_REPORT_BATCH_DELAY:g}]")
+    return None if value is None else float(value)

@@ -23,6 +23,12 @@ def test_snapshot_carries_origins_with_credentials_for_the_node(node_client):
     assert response["ETag"] == f'"{body["etag"]}"'
     for key in ("purges", "prestuff", "revalidated", "terminate_sessions"):
         assert body[key] == []
+    assert body["reporting"] == {"batch_delay": 1}
+
+
+def test_the_report_batch_delay_setting_reaches_the_node(node_client, settings):
+    settings.APPLIANCE_REPORT_BATCH_DELAY = 5
+    assert node_client.get("/internal/v1/snapshot").json()["reporting"] == {"batch_delay": 5}
 
 
 def test_if_none_match_gives_304_until_something_changes(node_client):

@@ -79,3 +79,25 @@ async def test_a_crashed_loop_is_restarted(make_config, fake_api, planes, caplog
         await fake_api.wait_for_events(1)
     assert [e["data"] for e in fake_api.events.values()] == [{"n": 2}]
     assert any("pump loop failed" in r.getMessage() for r in caplog.records)
+
+
+def snapshot_with(**extra):
+    from proxyd.control.schema import parse_snapshot
+
+    return parse_snapshot({"schema_version": 1, "etag": "e", "node": {"name": "node-1"}, **extra})
+
+
+def test_the_control_plane_sets_the_report_batch_delay_and_its_absence_restores_ours(tmp_path):
+    plane = ControlPlane(config(tmp_path, batch_max_delay=1.0))
+    plane.apply_reporting(snapshot_with(reporting={"batch_delay": 5}))
+    assert plane.reporter.batch_max_delay == 5.0
+    plane.apply_reporting(snapshot_with())
+    assert plane.reporter.batch_max_delay == 1.0
+
+
+@pytest.mark.parametrize("delay", [0, -1, 61, "5", True])
+def test_a_bad_report_batch_delay_rejects_the_snapshot(delay):
+    from proxyd.control.schema import SnapshotError
+
+    with pytest.raises(SnapshotError, match="reporting"):
+        snapshot_with(reporting={"batch_delay": delay})
