@@ -169,9 +169,9 @@ APPLIANCE_MAX_REPORT_EVENTS = env_int("APPLIANCE_MAX_REPORT_EVENTS", 1000, minim
 APPLIANCE_MAX_REPORT_BYTES = env_int("APPLIANCE_MAX_REPORT_BYTES", 8 << 20, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(APPLIANCE_MAX_REPORT_BYTES, 2621440)
 APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, minimum=1)
-# Seconds a node's report event may wait for its batch (proxyd's own default is 1). With many nodes a
-# few seconds cut the POSTs per second by that factor (see docs/scaling.md); the dashboard lags as much.
-APPLIANCE_REPORT_BATCH_DELAY = env_int("APPLIANCE_REPORT_BATCH_DELAY", 1, minimum=1, maximum=60)
+# Seconds a node's report event may wait for its batch; 0: each node keeps its own (proxyd: 1 s). With
+# many nodes a few seconds cut the POSTs per second by that factor (docs/scaling.md); the dashboard lags as much.
+APPLIANCE_REPORT_BATCH_DELAY = env_int("APPLIANCE_REPORT_BATCH_DELAY", 0, minimum=0, maximum=60)
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)

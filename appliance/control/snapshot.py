@@ -42,7 +42,12 @@ def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
                      .order_by("session_id").values_list("session_id", flat=True))
     return {"schema_version": SCHEMA_VERSION, "node": {"name": node.name}, "origins": origins,
             "purges": purges, "prestuff": prestuff, "revalidated": revalidated,
-            "terminate_sessions": terminate, "reporting": {"batch_delay": settings.APPLIANCE_REPORT_BATCH_DELAY}}
+            "terminate_sessions": terminate, "reporting": _reporting()}
+
+
+def _reporting() -> dict:
+    delay = settings.APPLIANCE_REPORT_BATCH_DELAY
+    return {"batch_delay": delay} if delay else {}  # absent: the node keeps its own
 
 
 def snapshot_etag(content: dict) -> str:

@@ -23,7 +23,7 @@ def test_snapshot_carries_origins_with_credentials_for_the_node(node_client):
     assert response["ETag"] == f'"{body["etag"]}"'
     for key in ("purges", "prestuff", "revalidated", "terminate_sessions"):
         assert body[key] == []
-    assert body["reporting"] == {"batch_delay": 1}
+    assert body["reporting"] == {}  # APPLIANCE_REPORT_BATCH_DELAY unset: each node keeps its own
 
 
 def test_the_report_batch_delay_setting_reaches_the_node(node_client, settings):
