@@ -172,6 +172,9 @@ APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, mi
 # Seconds a node's report event may wait for its batch; 0: each node keeps its own (proxyd: 1 s). With
 # many nodes a few seconds cut the POSTs per second by that factor (docs/scaling.md); the dashboard lags as much.
 APPLIANCE_REPORT_BATCH_DELAY = env_int("APPLIANCE_REPORT_BATCH_DELAY", 0, minimum=0, maximum=60)
+# Seconds between a node's snapshot polls; 0: each node keeps its own (proxyd: 10 s). 1,000 nodes at
+# 10 s are 100 polls a second; terminations and purges reach a node within one poll.
+APPLIANCE_SNAPSHOT_POLL_INTERVAL = env_int("APPLIANCE_SNAPSHOT_POLL_INTERVAL", 0, minimum=0, maximum=300)
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)

@@ -119,11 +119,16 @@ class ControlPlane:
         self._stopped = False
 
     def apply_reporting(self, snapshot: Snapshot) -> None:
-        """The control plane may ask for longer batches (fewer POSTs when it serves many nodes)."""
+        """The control plane may ask for longer report batches and rarer snapshot polls (fewer
+        requests when it serves many nodes); without its say the node's own settings apply."""
         delay = snapshot.report_batch_delay or self.config.batch_max_delay
         if delay != self.reporter.batch_max_delay:
             log.info("report batch delay %.1fs (was %.1fs)", delay, self.reporter.batch_max_delay)
             self.reporter.batch_max_delay = delay
+        interval = snapshot.poll_interval or self.config.poll_interval
+        if interval != self.snapshot.poll_interval:
+            log.info("snapshot poll interval %.1fs (was %.1fs)", interval, self.snapshot.poll_interval)
+            self.snapshot.poll_interval = interval
 
     async def start(self) -> None:
         """Load the last-known-good snapshot, try one fetch (bounded by request_timeout), start tasks."""
