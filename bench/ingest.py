@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -348,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reports-only", action="store_true",
                    help="reuse a kept bench database: apply new migrations, vacuum, time the reports (implies --keep)")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up (web server, database)
     args.node_batch = args.node_rate * args.batch_delay
     if args.reports_only:
         return reports_only(args.runs)

@@ -68,6 +68,7 @@ class WebServer:
             if match:
                 self.port = int(match.group(1))
             elif self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise SystemExit(f"gunicorn did not start:\n{self.log_path.read_text()[-2000:]}")
             else:
                 time.sleep(0.1)  # waiting for a child's log line; no event to wait on
