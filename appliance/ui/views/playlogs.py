@@ -1,8 +1,10 @@
 import csv
 
+from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.views.generic import TemplateView
 
+from appliance.core.pagination import CappedCountPaginator
 from appliance.playback.filters import PlayLogFilterSet
 from appliance.playback.reports import REPORT_GROUPS, playlog_report
 from appliance.playback.selectors import playlog_list
@@ -21,6 +23,10 @@ class PlayLogListView(FilteredListView):
 
     def base_queryset(self):
         return playlog_list().order_by("-logged_at", "-pk")
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        return CappedCountPaginator(queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page,
+                                    count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX)
 
 
 class _Echo:
