@@ -18,8 +18,12 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def rows_counted(self) -> int:
         """Rows counted, at most one past the cap (one COUNT over a LIMIT subquery)."""
-        rows = self.object_list[: self.count_cap + 1]
-        return rows.count() if isinstance(rows, QuerySet) else len(rows)
+        rows = self.object_list
+        if isinstance(rows, QuerySet):
+            # no ORDER BY in the count: with one, a LIMIT lets the planner walk the ordering's index
+            # looking for rare matches instead of using the filter's index (1 s vs 30 ms at 1M rows)
+            return rows.order_by()[: self.count_cap + 1].count()
+        return len(rows[: self.count_cap + 1])
 
     @cached_property
     def count(self) -> int:
