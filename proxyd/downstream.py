@@ -7,13 +7,15 @@ import collections
 import re
 from typing import TYPE_CHECKING
 
+from proxyd.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.relay import InterleavedWriter, StreamRelay
 from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import TransportSpec, content_base, join_control_url, parse_transport
+from proxyd.rtp.sdp import media_clock_rates
+from proxyd.rtsp.headers import TransportSpec, content_base, parse_transport
 from proxyd.routing import forward_headers, rewrite_response_headers
 from proxyd.serving import strategies_for
 from proxyd.session import ProxySession
@@ -29,24 +31,6 @@ log = get_logger("downstream")
 
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
-RTPMAP = re.compile(r"^a=rtpmap:\s*\d+\s+[^/\s]+/(\d+)", re.I)
-
-
-def sdp_clock_rates(sdp: bytes, base: str) -> dict[str, int]:
-    """Absolute control URL -> RTP clock rate, per media section."""
-    rates: dict[str, int] = {}
-    control, rate, in_media = None, 90000, False
-    for raw in sdp.decode("utf-8", "replace").splitlines() + ["m=end"]:
-        line = raw.strip()
-        if line.startswith("m="):
-            if in_media and control:
-                rates[join_control_url(base, control)] = rate
-            control, rate, in_media = None, 90000, True
-        elif in_media and line.lower().startswith("a=control:"):
-            control = line[10:].strip()
-        elif in_media and (m := RTPMAP.match(line)):
-            rate = int(m.group(1))
-    return rates
 
 
 def choose_player_transport(value: str | None) -> TransportSpec | None:
@@ -278,14 +262,17 @@ class PlayerConnection(asyncio.Protocol):
         client = self.origins.pop(key, None) if adopt else self.origins.get(key)
         if client is not None and client.is_open:
             return client
-        client = await OriginClient.connect(target.origin_host, target.origin_port,
-                                            limits=self.server.parser_limits,
-                                            connect_timeout=self.limits.origin_connect_timeout,
-                                            response_timeout=self.limits.origin_response_timeout,
-                                            credentials=target.credentials)
+        client = await self.server.origin_connector.connect_target(target)
         if not adopt:
             self.origins[key] = client
         return client
+
+    def _keep_for_setup(self, exchange: OriginExchange) -> None:
+        """The relay's SETUP continues on the connection that DESCRIBEd (a challenge's nonce, an
+        origin that ties SETUP to its DESCRIBE connection)."""
+        key = (exchange.target.origin_host, exchange.target.origin_port)
+        if exchange.has_client and not self.closing and key not in self.origins:
+            self.origins[key] = exchange.take_client()
 
     # --- handlers (each returns the Response; CSeq is added by the worker) ---------------------
     async def on_options(self, request: Request) -> Response:
@@ -297,18 +284,25 @@ class PlayerConnection(asyncio.Protocol):
 
     async def on_describe(self, request: Request) -> Response:
         target = self._target(request)
-        for strategy in strategies_for(self.server):
-            resp = await strategy.describe(self, request, target)
-            if resp is not None:
-                self.claimed[request.uri.rstrip("/")] = strategy
-                return resp
-        origin = await self._origin_for(target, adopt=False)
-        resp = await origin.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+        presentation = request.uri.rstrip("/")
+        previous = self.origins.pop((target.origin_host, target.origin_port), None)
+        exchange = OriginExchange(target, request, self.server.origin_connector, previous)
+        try:
+            for strategy in strategies_for(self.server):
+                resp = await strategy.describe(self, exchange)
+                if resp is not None:
+                    self.claimed[presentation] = strategy
+                    return resp
+            self.claimed.pop(presentation, None)  # the relay serves it
+            resp = await exchange.describe()
+            self._keep_for_setup(exchange)
+        finally:
+            exchange.close()
         headers = rewrite_response_headers(resp, target, None)
         body = resp.body
         if 200 <= resp.status < 300 and body:
             base = content_base(resp.headers, target.origin_url)
-            for url, rate in sdp_clock_rates(body, base).items():
+            for url, rate in media_clock_rates(body, base).items():
                 self.clock_rates[target.to_player(url)] = rate
             body = rewrite_sdp_controls(body, target.to_player)
         return Response(resp.status, resp.reason, Headers(headers), body)

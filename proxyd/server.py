@@ -11,6 +11,7 @@ from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger, setup_logging
 from proxyd.routing import Router
 from proxyd.rtsp.connection import ParserLimits
+from proxyd.upstream import OriginConnector
 
 log = get_logger("server")
 
@@ -24,6 +25,8 @@ class ProxyServer:
         self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes,
                                           max_headers=limits.max_headers,
                                           max_body_bytes=limits.max_body_bytes)
+        self.origin_connector = OriginConnector(self.parser_limits, limits.origin_connect_timeout,
+                                                limits.origin_response_timeout)
         self.sessions: dict = {}
         self.connections: set = set()
         self.background: set[asyncio.Task] = set()

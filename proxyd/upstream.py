@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from proxyd.log import get_logger
 from proxyd.rtsp.auth import ClientAuth, Credentials
@@ -31,6 +32,24 @@ class OriginError(Exception):
         self.status = status
         self.reason = reason
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class OriginConnector:
+    """The one way to open an origin connection: the node's parser limits and timeouts bound once."""
+
+    parser_limits: ParserLimits
+    connect_timeout: float
+    response_timeout: float
+
+    async def connect(self, host: str, port: int, credentials: Credentials | None = None) -> OriginClient:
+        return await OriginClient.connect(host, port, limits=self.parser_limits,
+                                          connect_timeout=self.connect_timeout,
+                                          response_timeout=self.response_timeout, credentials=credentials)
+
+    async def connect_target(self, target) -> OriginClient:
+        """For a routing.Target: its origin's host and port, the route's credentials."""
+        return await self.connect(target.origin_host, target.origin_port, target.credentials)
 
 
 class OriginClient(asyncio.Protocol):

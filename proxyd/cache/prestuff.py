@@ -19,7 +19,7 @@ from proxyd.log import get_logger
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers
 from proxyd.rtsp.headers import split_rtsp_url
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.upstream import OriginError
 
 if TYPE_CHECKING:
     from proxyd.cache.strategy import CacheStrategy
@@ -56,12 +56,8 @@ async def prestuff(strategy: CacheStrategy, url: str) -> bool:
 
 async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port: int) -> bool:
     server = strategy.server
-    limits = server.config.limits
     try:
-        client = await OriginClient.connect(host, port, limits=server.parser_limits,
-                                            connect_timeout=limits.origin_connect_timeout,
-                                            response_timeout=limits.origin_response_timeout,
-                                            credentials=server.router.credentials_for(url))
+        client = await server.origin_connector.connect(host, port, server.router.credentials_for(url))
     except OriginError as exc:
         log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
         return False
@@ -79,7 +75,7 @@ async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port:
         strategy.store.report(None, "incomplete", {"url": url})
         return False
     fill = Fill(strategy.store, client, describe_body(url, resp, decision, time.time()),
-                max_bytes=strategy.store.max_bytes, on_done=strategy._fill_done)
+                max_bytes=strategy.store.max_bytes, on_done=strategy.fill_done)
     strategy.fills[url] = fill.start()
     log.info("cache: prestuffing %s", url)
     return True

@@ -21,9 +21,10 @@ from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
-from proxyd.routing import forward_headers, rewrite_response_headers, rewrite_sdp_controls
+from proxyd.exchange import OriginExchange
+from proxyd.routing import rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Response
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.upstream import OriginError
 from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
 from proxyd.wm.messages import get_content_info_request
 from proxyd.wm.supported import parse_supported
@@ -81,7 +82,8 @@ class CacheStrategy:
                    for p in prefixes)
 
     # --- ServingStrategy ---
-    async def describe(self, player, request, target) -> Response | None:
+    async def describe(self, player, exchange: OriginExchange) -> Response | None:
+        request, target = exchange.request, exchange.target
         url = target.origin_url.rstrip("/")
         policy = self.policy_for(url)
         if policy.policy == "never" or self.live_by_operator(player, request) \
@@ -97,23 +99,24 @@ class CacheStrategy:
             if entry.fresh(now):
                 return await self._hit(player, request, target, entry, now)
             self.store.mark_stale(entry)
-            return await self._revalidate(player, request, target, entry, policy, now)
+            return await self._revalidate(player, exchange, entry, policy, now)
         fill = self.fills.get(url)
         if fill is not None:
             return self._follow(player, request, target, fill)
         pending = self.describing.get(url)
         if pending is not None:  # another player's miss is asking the origin: share its outcome
             await asyncio.shield(pending)
-            return await self.describe(player, request, target)
+            return await self.describe(player, exchange)
+        if exchange.asked:  # e.g. after a revalidation found the entry changed: that answer counts
+            return self._after_describe(player, exchange, url, policy)
         self.describing[url] = self.loop_future()
         try:
             try:
-                client = await self._connect(target)
-                resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+                await exchange.describe()
             except OriginError as exc:
                 log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
-                return None  # the relay tries and answers the error
-            return self._after_describe(player, request, target, url, client, resp, policy)
+                return None  # the relay answers the same error
+            return self._after_describe(player, exchange, url, policy)
         finally:
             self.describing.pop(url).set_result(None)
 
@@ -133,25 +136,22 @@ class CacheStrategy:
     def _claim(self, player, request, make) -> None:
         self.claims.setdefault(player, {})[request.uri.rstrip("/")] = make
 
-    def _after_describe(self, player, request, target, url, client, resp, policy) -> Response:
+    def _after_describe(self, player, exchange: OriginExchange, url: str, policy) -> Response | None:
+        """Fill on a cacheable miss; anything else (live, errors, not cacheable) is left with the
+        same answer to the split strategy and the relay."""
+        request, target, resp = exchange.request, exchange.target, exchange.response
+        if url in self.fills:  # another player's miss started it meanwhile
+            return self._follow(player, request, target, self.fills[url])
         decision = decide(resp, policy, live_by_operator=False)
-        if decision.reason in ("live", "broadcast"):
-            client.close()
-            return None  # live: the split strategy (or the relay) serves it
-        if resp.status != 200 or not decision.cacheable or url in self.fills:
-            if resp.status in (401, 407):
-                hand_to_relay(player, target, client)  # the player's retry goes on the challenged connection
-            else:
-                client.close()
-            self._claim(player, request, None)
+        if resp.status != 200 or not decision.cacheable:
             log.debug("cache: %s not cached (%s)", url, decision.reason)
-            return self._passthrough(player, target, resp)
-        fill = Fill(self.store, client, describe_body(url, resp, decision, time.time()),
-                    max_bytes=self.store.max_bytes, on_done=self._fill_done)
+            return None
+        fill = Fill(self.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
+                    max_bytes=self.store.max_bytes, on_done=self.fill_done)
         self.fills[url] = fill.start()
         return self._follow(player, request, target, fill)
 
-    def _fill_done(self, fill: Fill) -> None:
+    def fill_done(self, fill: Fill) -> None:
         if self.fills.get(fill.url) is fill:
             del self.fills[fill.url]
 
@@ -213,31 +213,20 @@ class CacheStrategy:
         sdp = rewrite_sdp_controls(body["sdp"].encode("latin-1"), target.to_player)
         return Response(200, "OK", Headers(headers), sdp)
 
-    def _passthrough(self, player, target, resp: Response) -> Response:
-        """The origin's DESCRIBE answer for the relay (as downstream.on_describe would give it)."""
-        from proxyd.downstream import sdp_clock_rates
-        from proxyd.rtsp.headers import content_base
-
-        body = resp.body
-        if 200 <= resp.status < 300 and body:
-            base = content_base(resp.headers, target.origin_url)
-            for url, rate in sdp_clock_rates(body, base).items():
-                player.clock_rates[target.to_player(url)] = rate
-            body = rewrite_sdp_controls(body, target.to_player)
-        return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, target, None)), body)
-
     # --- revalidation ---
-    async def _revalidate(self, player, request, target, entry: Entry, policy: OriginPolicy, now: float):
+    async def _revalidate(self, player, exchange: OriginExchange, entry: Entry, policy: OriginPolicy,
+                          now: float):
+        request, target = exchange.request, exchange.target
         url = entry.url
         wm = any(t.startswith("com.microsoft.wm.") for n, v in entry.body.get("headers", [])
                  if n.lower() == "supported" for t in parse_supported(v))
         try:
-            client = await self._connect(target)
             if wm:
+                client = await exchange.connection()
                 headers, body = get_content_info_request([("User-Agent", request.headers.get("User-Agent") or "")])
                 resp = await client.request("GET_PARAMETER", target.origin_url, Headers(headers), body)
             else:
-                resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+                resp = await exchange.describe()
         except OriginError as exc:
             grace = 0 if entry.body.get("revalidate") else policy.stale_if_error
             if now < entry.expires_at + grace:
@@ -254,33 +243,13 @@ class CacheStrategy:
         else:
             changed = resp.status != 200 or describe_changed(entry.body, resp)
         if resp.status == 200 and decision.cacheable and not changed:
-            client.close()
             self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now)
             self.store.report(entry, "complete")
             log.info("cache: revalidated %s (unchanged)", url)
             return await self._hit(player, request, target, entry, now)
         log.info("cache: %s changed or no longer cacheable at the origin; purging", url)
         self.store.purge(url=url)
-        if wm:
-            client.close()
-            return await self.describe(player, request, target)
-        return self._after_describe(player, request, target, url, client, resp, policy)
-
-    async def _connect(self, target) -> OriginClient:
-        limits = self.server.config.limits
-        return await OriginClient.connect(target.origin_host, target.origin_port, limits=self.server.parser_limits,
-                                          connect_timeout=limits.origin_connect_timeout,
-                                          response_timeout=limits.origin_response_timeout,
-                                          credentials=target.credentials)
-
-
-def hand_to_relay(player, target, client: OriginClient) -> None:
-    """Leave an origin connection where the relay looks for it (downstream.PlayerConnection._origin_for)."""
-    key = (target.origin_host, target.origin_port)
-    if key in player.origins or player.closing:
-        client.close()
-    else:
-        player.origins[key] = client
+        return await self.describe(player, exchange)
 
 
 def stored_gen_id(body: dict) -> int:

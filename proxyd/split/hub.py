@@ -235,12 +235,8 @@ class Hub:
 
     async def _reconnect(self) -> None:
         self.reconnect_attempts += 1
-        limits = self.limits
-        self.origin = await OriginClient.connect(self.origin_host, self.origin_port,
-                                                 limits=self.server.parser_limits,
-                                                 connect_timeout=limits.origin_connect_timeout,
-                                                 response_timeout=limits.origin_response_timeout,
-                                                 credentials=self.origin_credentials)
+        self.origin = await self.server.origin_connector.connect(self.origin_host, self.origin_port,
+                                                                 self.origin_credentials)
         resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
