@@ -169,6 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"proxyd: configuration error: {exc}", file=sys.stderr)
         return 2
-    from proxyd.server import run
+    from proxyd.app.server import run
 
     return run(config)

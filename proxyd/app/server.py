@@ -11,7 +11,7 @@ from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger, setup_logging
 from proxyd.routing import Router
 from proxyd.rtsp.connection import ParserLimits
-from proxyd.upstream import OriginConnector
+from proxyd.origin.client import OriginConnector
 
 log = get_logger("server")
 
@@ -39,7 +39,7 @@ class ProxyServer:
         return self.listener.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        from proxyd.downstream import PlayerConnection
+        from proxyd.player.connection import PlayerConnection
 
         loop = asyncio.get_running_loop()
         self.listener = await loop.create_server(lambda: PlayerConnection(self), self.config.listen_host,
@@ -122,7 +122,7 @@ def _control_plane(config: Config, server: ProxyServer):
                                        listen=f"{config.listen_host}:{config.listen_port}"),
                          node_load=server.load)
     server.reporter = plane.reporter
-    from proxyd.snapshot_apply import SnapshotApplier
+    from proxyd.app.snapshot_apply import SnapshotApplier
 
     plane.snapshot.subscribe(SnapshotApplier(server).apply)  # before start: the on-disk copy applies too
     return plane

@@ -24,7 +24,7 @@
 - origin credentials: an origin row's username/password (either set) ride on its route (Route and
   the resolved Target carry `credentials`); every origin connection made for that route (relay,
   split, cache fill and revalidation, prestuff via Router.credentials_for, GetContentInfo) answers
-  the origin's 401 with them (proxyd.upstream.OriginClient). Command-line routes have none: a 401
+  the origin's 401 with them (proxyd.origin.client.OriginClient). Command-line routes have none: a 401
   and its challenge reach the player, whose own Authorization is forwarded. Passwords are kept out
   of reprs and logs.
 """
@@ -42,7 +42,7 @@ from proxyd.routing import Router
 from proxyd.rtsp.auth import Credentials
 
 if TYPE_CHECKING:
-    from proxyd.server import ProxyServer
+    from proxyd.app.server import ProxyServer
 
 log = logging.getLogger("proxyd.snapshot")
 
@@ -180,14 +180,14 @@ class SnapshotApplier:
 
 def cache_strategy_of(server: ProxyServer):
     """The node's cache serving strategy (proxyd.cache), or None when this node has no cache."""
-    from proxyd.serving import strategies_for
+    from proxyd.serving.resumable import strategies_for
 
     return next((s for s in strategies_for(server) if callable(getattr(s, "set_origin_policies", None))), None)
 
 
 def cache_store_of(server: ProxyServer):
     """The node's cache store (proxyd.cache), or None when this node has no cache."""
-    from proxyd.serving import strategies_for
+    from proxyd.serving.resumable import strategies_for
 
     candidates = [getattr(server, "cache_store", None)]
     candidates += [getattr(s, "store", None) for s in strategies_for(server)]

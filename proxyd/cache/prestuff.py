@@ -19,7 +19,7 @@ from proxyd.log import get_logger
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers
 from proxyd.rtsp.headers import split_rtsp_url
-from proxyd.upstream import OriginError
+from proxyd.origin.client import OriginError
 
 if TYPE_CHECKING:
     from proxyd.cache.strategy import CacheStrategy

@@ -22,7 +22,7 @@ from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import content_base, parse_rtp_info, parse_session
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.origin.client import OriginClient, OriginError
 from proxyd.wm.supported import FASTCACHE, parse_supported
 
 log = get_logger("cache.fill")

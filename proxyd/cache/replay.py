@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from proxyd.log import context, get_logger
 from proxyd.net.udp import bind_port_pair
-from proxyd.relay import StreamRelay, UdpPair, aggregate_counters
+from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
-from proxyd.serving import Resumable, park_relays, unpark_relays
-from proxyd.session import SessionTimers, run_due_timer_actions
+from proxyd.serving.resumable import Resumable, park_relays, unpark_relays
+from proxyd.relay.session import SessionTimers, run_due_timer_actions
 from proxyd.wm.supported import EOSMSG, parse_supported
 from proxyd.wmext.events import remote_close, remote_open
 from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream

@@ -21,10 +21,10 @@ from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
-from proxyd.exchange import OriginExchange
+from proxyd.origin.exchange import OriginExchange
 from proxyd.routing import rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Response
-from proxyd.upstream import OriginError
+from proxyd.origin.client import OriginError
 from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
 from proxyd.wm.messages import get_content_info_request
 from proxyd.wm.supported import parse_supported
@@ -44,7 +44,7 @@ class CacheStrategy:
         config = server.config
         self.store = CacheStore(config.cache_dir, max_bytes=getattr(config, "cache_max_bytes", DEFAULT_MAX_BYTES),
                                 emit=server.emit).open()
-        server.cache_store = self.store  # proxyd.snapshot_apply purges through it
+        server.cache_store = self.store  # proxyd.app.snapshot_apply purges through it
         self.default_policy = policy_from_flags(getattr(config, "cache_ttl", None),
                                                 getattr(config, "stale_if_error", 0))
         self.origin_policies: dict[str, OriginPolicy] = {}  # origin base URL -> policy (snapshot)
@@ -261,7 +261,7 @@ def stored_gen_id(body: dict) -> int:
 
 
 def cache_strategy(server) -> CacheStrategy | None:
-    """Factory for proxyd.serving.STRATEGY_FACTORIES: None when no --cache-dir is configured."""
+    """Factory for proxyd.serving.resumable.STRATEGY_FACTORIES: None when no --cache-dir is configured."""
     if not server.config.cache_dir:
         return None
     return CacheStrategy(server)

@@ -19,7 +19,7 @@ from proxyd.rtsp.auth import ClientAuth, Credentials
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
-from proxyd.wmext.identity import decorate_upstream
+from proxyd.origin.wm_identity import decorate_upstream
 
 log = get_logger("upstream")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from proxyd.routing import Target, forward_headers
 from proxyd.rtsp.events import Request, Response
-from proxyd.upstream import OriginClient, OriginConnector, OriginError
+from proxyd.origin.client import OriginClient, OriginConnector, OriginError
 
 
 class OriginExchange:

@@ -7,9 +7,9 @@ import collections
 import re
 from typing import TYPE_CHECKING
 
-from proxyd.exchange import OriginExchange
+from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
-from proxyd.relay import InterleavedWriter, StreamRelay
+from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay
 from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
@@ -17,15 +17,15 @@ from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, Interleaved
 from proxyd.rtp.sdp import media_clock_rates
 from proxyd.rtsp.headers import TransportSpec, content_base, parse_transport
 from proxyd.routing import forward_headers, rewrite_response_headers
-from proxyd.serving import strategies_for
-from proxyd.session import ProxySession
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.serving.resumable import strategies_for
+from proxyd.relay.session import ProxySession
+from proxyd.origin.client import OriginClient, OriginError
 from proxyd.wmext.negotiate import respond as wm_respond
 from proxyd.wmext.parameters import handle_parameter
 from proxyd.wmext.selectstream import deselect, stream_of
 
 if TYPE_CHECKING:
-    from proxyd.server import ProxyServer
+    from proxyd.app.server import ProxyServer
 
 log = get_logger("downstream")
 

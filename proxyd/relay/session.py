@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING
 
 from proxyd.log import context, get_logger
 from proxyd.net.udp import bind_port_pair
-from proxyd.relay import StreamRelay, UdpPair, aggregate_counters
+from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
-from proxyd.serving import Resumable, park_relays, unpark_relays
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.serving.resumable import Resumable, park_relays, unpark_relays
+from proxyd.origin.client import OriginClient, OriginError
 from proxyd.wmext.playlist import relay_to_player
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
-    from proxyd.server import ProxyServer
+    from proxyd.player.connection import PlayerConnection
+    from proxyd.app.server import ProxyServer
 
 log = get_logger("session")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.player.connection import PlayerConnection
     from proxyd.routing import Target
     from proxyd.rtsp.events import Request, Response
 

@@ -31,7 +31,7 @@ from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.status import SplitStatus
 from proxyd.split.stream import HubStream
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.origin.client import OriginClient, OriginError
 
 if TYPE_CHECKING:
     from proxyd.split.player import SplitSession

@@ -17,8 +17,8 @@ from proxyd.rtp.packet import ReceiverReport, SenderReport, parse_rtcp
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
-from proxyd.serving import Resumable
-from proxyd.session import SessionTimers, run_due_timer_actions
+from proxyd.serving.resumable import Resumable
+from proxyd.relay.session import SessionTimers, run_due_timer_actions
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
 from proxyd.wmext.events import remote_close, remote_open
 

@@ -1,12 +1,12 @@
 """SplitStrategy: the serving strategy (proxyd/serving.py) that claims live presentations a split
 may serve, and creates SplitSessions on their hub. Content it declines is left to the relay with the
-same origin answer and connection (proxyd.exchange)."""
+same origin answer and connection (proxyd.origin.exchange)."""
 
 from __future__ import annotations
 
 import weakref
 
-from proxyd.exchange import OriginExchange
+from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.routing import Target, forward_headers, rewrite_response_headers, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Request, Response

@@ -32,11 +32,11 @@ from proxyd.wm.remote_event import (
 )
 from proxyd.wm.wmlog import ParsedLog, parse_log
 from proxyd.wm.wmlog_forward import ProxyIdentity, apply_proxy_rewrites, serialize_xml_log, to_rendering_fields
-from proxyd.wmext.identity import PRODUCT, PROXY_HOST
-from proxyd.wmext.state import wm_state
+from proxyd.origin.wm_identity import PRODUCT, PROXY_HOST
+from proxyd.wm.state import wm_state
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.player.connection import PlayerConnection
     from proxyd.routing import Target
 
 MAX_REPORTED_BODY = 256 * 1024

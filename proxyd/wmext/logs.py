@@ -12,7 +12,7 @@ from proxyd.wm.wmlog_forward import forwarding_action
 from proxyd.wmext.events import legacy_log_to_remote_log
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.player.connection import PlayerConnection
     from proxyd.routing import Target
     from proxyd.rtsp.events import Request
 

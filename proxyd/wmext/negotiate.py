@@ -16,10 +16,10 @@ from proxyd.routing import RoutingError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.wm.classify import classify_request, response_carries_supported
 from proxyd.wm.supported import FASTCACHE, format_supported, server_role_features
-from proxyd.wmext.state import wm_state
+from proxyd.wm.state import wm_state
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.player.connection import PlayerConnection
 
 BASE = format_supported(server_role_features(honours_speed=False))
 WITH_FASTCACHE = format_supported(server_role_features(honours_speed=True))

@@ -16,7 +16,7 @@ from proxyd.wmext.gci import cached_content_info, content_info_response
 from proxyd.wmext.logs import handle_log
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.player.connection import PlayerConnection
 
 LOG_KINDS = (RequestKind.LOG_PLAY, RequestKind.LOG_CONNECT)
 

@@ -16,7 +16,7 @@ from proxyd.routing import HOP_HEADERS, rewrite_rtp_info, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.wm.classify import CT_EXTENSION_CMD, media_type
 from proxyd.wm.messages import EosReason, end_of_stream_request
-from proxyd.wmext.state import wm_state
+from proxyd.wm.state import wm_state
 
 _BODY_SESSION = re.compile(rb"(?im)^(session[ \t]*:[ \t]*)[^\r\n]*")
 MAX_GEN_ID = 0xFFFFFFFF

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from proxyd.cli import config_from_args
-from proxyd.downstream import PlayerConnection
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.player.connection import PlayerConnection
+from proxyd.app.server import ProxyServer
 from tests.proxyd.runtime.fakes import FakeTransport
 
 URL = "rtsp://127.0.0.1:8554/vod/clip"

@@ -5,10 +5,10 @@ import contextlib
 
 import pytest
 
-from proxyd.cli import config_from_args
+from proxyd.app.cli import config_from_args
 from proxyd.net.udp import open_fd_count
-from proxyd.server import ProxyServer
-from proxyd.session import ProxySession
+from proxyd.app.server import ProxyServer
+from proxyd.relay.session import ProxySession
 from tests.peers.fixtures import LIVE_MOUNT
 from tests.proxyd.runtime.rawplayer import RawPlayer
 

@@ -3,7 +3,7 @@
 import asyncio
 import struct
 
-from proxyd.relay import InterleavedWriter, StreamCounters, receiver_report_jitter
+from proxyd.origin.stream_relay import InterleavedWriter, StreamCounters, receiver_report_jitter
 from tests.proxyd.runtime.fakes import FakeTransport
 
 
@@ -88,7 +88,7 @@ async def test_udp_pair_forwards_only_origin_media_and_routes_rtcp_by_source():
     import socket
 
     from proxyd.net.udp import bind_port_pair
-    from proxyd.relay import StreamRelay, UdpPair
+    from proxyd.origin.stream_relay import StreamRelay, UdpPair
 
     def udp(host="127.0.0.1"):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

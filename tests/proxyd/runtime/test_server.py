@@ -2,8 +2,8 @@
 
 import asyncio
 
-from proxyd.cli import config_from_args
-from proxyd.server import NullSink, ProxyServer, _control_plane
+from proxyd.app.cli import config_from_args
+from proxyd.app.server import NullSink, ProxyServer, _control_plane
 
 
 async def test_without_control_url_reports_go_nowhere():

@@ -13,8 +13,8 @@ from proxyd.config import Config, ControlSettings, parse_route
 from proxyd.control.schema import parse_snapshot
 from proxyd.routing import RoutingError
 from proxyd.rtsp.oneshot import rtsp_request
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier, cache_store_of, merge_routes, snapshot_routes
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier, cache_store_of, merge_routes, snapshot_routes
 
 
 def origin(id_, prefix, base, **extra):

@@ -17,8 +17,8 @@ import pytest
 from proxyd.config import Config
 from proxyd.control.schema import parse_snapshot
 from proxyd.rtsp.oneshot import rtsp_request
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier
 from tests.proxyd.wmext.harness import RecordingSink
 
 pytestmark = pytest.mark.peers

@@ -13,8 +13,8 @@ import pytest
 from proxyd.cache.freshness import OriginPolicy
 from proxyd.config import Config
 from proxyd.control.schema import parse_snapshot
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier, cache_strategy_of
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier, cache_strategy_of
 from tests.proxyd.wmext.harness import RecordingSink
 
 
@@ -65,7 +65,7 @@ class RecordingCache:
 async def test_prestuff_starts_once_per_request_and_retries_a_failed_one():
     server = ProxyServer(Config())
     cache = RecordingCache(flaky={"rtsp://o/b"})
-    server._serving_strategies = [cache]  # what proxyd.serving.strategies_for returns
+    server._serving_strategies = [cache]  # what proxyd.serving.resumable.strategies_for returns
     applier = SnapshotApplier(server)
     requests = [{"id": 1, "url": "rtsp://o/a"}, {"id": 2, "url": "rtsp://o/b"}]
     applier.apply(snapshot(prestuff=requests))

@@ -7,8 +7,8 @@ import logging
 from proxyd.config import Config, parse_route
 from proxyd.control.schema import parse_snapshot
 from proxyd.rtsp.auth import Credentials
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier, snapshot_routes
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier, snapshot_routes
 
 
 def origin(id_, prefix, base, **extra):

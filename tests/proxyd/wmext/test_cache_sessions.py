@@ -70,7 +70,7 @@ async def test_no_remote_events_without_subscription(wm_origin, tmp_path):
 
 async def test_prestuff_of_wm_content_uses_speed_and_serves_players_from_cache(wm_origin, tmp_path):
     from proxyd.control.schema import parse_snapshot
-    from proxyd.snapshot_apply import SnapshotApplier
+    from proxyd.app.snapshot_apply import SnapshotApplier
 
     wm_origin.set_entry("/clip.wmv", seed="prestuff", duration_ms=800, max_age=3600)
     origin_url = wm_origin.url("/clip.wmv")
