@@ -11,23 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from proxyd.cache.freshness import decide
+from proxyd.cache.freshness import OriginPolicy, decide
 from proxyd.cache.recorder import Fill, describe_body
+from proxyd.cache.store import CacheStore
 from proxyd.log import get_logger
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers
 from proxyd.rtsp.headers import split_rtsp_url
 from proxyd.origin.client import OriginError
-
-if TYPE_CHECKING:
-    from proxyd.cache.strategy import CacheStrategy
+from proxyd.serving.contracts import ServerContext
 
 log = get_logger("cache.prestuff")
 
 
-async def prestuff(strategy: CacheStrategy, url: str) -> bool:
+class FillRegistry(Protocol):
+    """What prestuff uses of proxyd.cache.strategy.CacheStrategy (one fill per URL, shared)."""
+
+    context: ServerContext
+    store: CacheStore
+    fills: dict[str, Fill]
+    describing: dict[str, asyncio.Future]
+
+    def policy_for(self, url: str) -> OriginPolicy: ...
+
+    def fill_done(self, fill: Fill) -> None: ...
+
+
+async def prestuff(strategy: FillRegistry, url: str) -> bool:
     """Fill `url` (an origin URL) into the cache; True when it is stored or being filled, False when
     it cannot be (unreachable origin, refused, not cacheable, live): worth asking again later."""
     url = url.rstrip("/")
@@ -54,10 +66,10 @@ async def prestuff(strategy: CacheStrategy, url: str) -> bool:
         strategy.describing.pop(url).set_result(None)
 
 
-async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port: int) -> bool:
-    server = strategy.server
+async def _describe_and_fill(strategy: FillRegistry, url: str, host: str, port: int) -> bool:
+    context = strategy.context
     try:
-        client = await server.origin_connector.connect(host, port, server.router.credentials_for(url))
+        client = await context.origin_connector.connect(host, port, context.router.credentials_for(url))
     except OriginError as exc:
         log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
         return False

@@ -3,7 +3,7 @@
 Packets go out paced by their media time, with this session's own SSRC, continuous sequence
 numbers and timestamps shifted by a random per-stream offset; RTP-Info and RTCP sender reports
 match them. PLAY with Range seeks to the preceding key frame, PAUSE/resume keep the position, and
-the end of the media is signalled with RTCP BYE. Offers downstream.py the ProxySession interface.
+the end of the media is signalled with RTCP BYE. A PlayerSession (proxyd.serving.contracts).
 """
 
 from __future__ import annotations
@@ -11,22 +11,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import secrets
 import socket
 import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from proxyd.log import context, get_logger
+from proxyd.log import get_logger
 from proxyd.net.udp import bind_port_pair
 from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
-from proxyd.serving.resumable import Resumable, park_relays, unpark_relays
-from proxyd.relay.session import SessionTimers, run_due_timer_actions
+from proxyd.serving.contracts import Player, ServerContext
+from proxyd.serving.resumable import park_relays, unpark_relays
+from proxyd.serving.session_base import SessionBase
 from proxyd.wm.supported import EOSMSG, parse_supported
 from proxyd.wmext.events import remote_close, remote_open
 from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream
@@ -102,38 +102,26 @@ class ReplayStream:
         self.relay.rtcp_from_origin(data)  # the relay's path toward the player (TCP or UDP)
 
 
-class ReplaySession(Resumable):
-    def __init__(self, server, player, target, source: ReplaySource) -> None:
-        self.id = secrets.token_hex(8)
-        self.server = server
-        self.limits = server.config.limits
-        self.player = player
-        self.target = target
+class ReplaySession(SessionBase):
+    kind = "cache session"
+
+    def __init__(self, context: ServerContext, player: Player, target, source: ReplaySource) -> None:
+        super().__init__(context, player, target)
         self.source = source
         self.media = source.media
-        self.state = "init"
         self.streams: list[StreamRelay] = []
         self.outs: list[ReplayStream | None] = [None] * len(source.controls)
-        self.loop = asyncio.get_running_loop()
         self.pos = 0
         self.start_us = 0
         self.start_wall = 0.0
         self.next_sr = 0.0
         self.pump_handle: asyncio.Handle | None = None
         self.waiting = False
-        self.timers: SessionTimers | None = None
-        self.timer_handle: asyncio.TimerHandle | None = None
-        self.ended = False
-        self.started_reported = False
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
 
     @property
-    def player_session_header(self) -> str:
-        return f"{self.id};timeout={self.limits.session_timeout}"
-
-    @property
-    def aggregate_url(self) -> str:
+    def presentation_url(self) -> str:
         return self.source.content_url or self.target.origin_url
 
     def _stale_generation(self, request: Request) -> Response | None:
@@ -142,10 +130,6 @@ class ReplaySession(Resumable):
         if resp is not None and self.state != "init":
             resp = Response(resp.status, resp.reason, resp.headers.set("Session", self.player_session_header))
         return resp
-
-    def touch(self) -> None:
-        if self.timers is not None:
-            self.timers.touch(self.loop.time())
 
     def _stream_index(self, origin_url: str) -> int | None:
         wanted = origin_url.rstrip("/")
@@ -188,11 +172,7 @@ class ReplaySession(Resumable):
         self.outs[index] = out
         self.streams.append(relay)
         self.state = "ready"
-        if self.timers is None:
-            self.timers = SessionTimers(self.loop.time(), keepalive_interval=1e9,
-                                        idle_timeout=self.limits.session_timeout,
-                                        counters_interval=self.limits.counters_interval)
-            self._arm_timer()
+        self.start_timers()
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(), delivery="unicast",
             interleaved=relay.player_channels if spec.is_tcp else None,
@@ -239,10 +219,9 @@ class ReplaySession(Resumable):
         self.state = "playing"
         self.loop.call_soon(self._pump)
         if not self.started_reported:
-            self.started_reported = True
-            self.server.emit("session.started", self.started_data())
+            self.report_started()
             if self.source.served_from == "cache":  # the origin does not see this session otherwise
-                remote_open(self.server, self)
+                remote_open(self.context, self)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Range", format_range(shown)), ("RTP-Info", ",".join(infos))]))
 
@@ -271,11 +250,11 @@ class ReplaySession(Resumable):
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) ---
-    def _park(self) -> None:
+    def park(self) -> None:
         self._stop_pump()  # the position stays: PLAY without Range continues from it
         self.parked = park_relays(self.streams)
 
-    def _unpark(self, player) -> None:
+    def unpark(self, player: Player) -> None:
         unpark_relays(self.streams, self.parked, player)
 
     # --- pacing ---
@@ -354,23 +333,7 @@ class ReplaySession(Resumable):
                        for i, out in enumerate(self.outs) if out is not None]
             # After the joined media write of this loop iteration (queued first), never before it.
             self.loop.call_soon(lambda: send_end_of_stream(self, streams, playlist_gen_id=self.source.gen_id))
-        log.debug("%s end of media", context(self.player.peer, None, self.id))
-
-    # --- timers (idle reaping, counters) ---
-    def _arm_timer(self) -> None:
-        if self.ended or self.timers is None:
-            return
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-        self.timer_handle = self.loop.call_at(self.timers.deadline(), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self.timer_handle = None
-        if self.ended:
-            return
-        tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
-        if run_due_timer_actions(self, tcp_player_open=tcp_player):
-            self._arm_timer()
+        log.debug("%s end of media", self.log_ctx)
 
     # --- reports and teardown ---
     def started_data(self) -> dict:
@@ -382,20 +345,10 @@ class ReplaySession(Resumable):
     def counters_data(self) -> dict:
         return {"session_id": self.id, **aggregate_counters(self.streams)}
 
-    def close(self, reason: str, detail: str = "", *, origin_teardown: bool = True) -> None:
-        if self.ended:
-            return
-        self.ended = True
+    def release(self, reason: str, origin_teardown: bool) -> None:
         self._stop_pump()
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-            self.timer_handle = None
-        log.info("%s cache session ended: %s %s", context(self.player.peer, None, self.id), reason, detail)
-        for stream in self.streams:
-            stream.close()
-        self.player.forget_session(self)
-        self.server.forget_session(self)
-        if self.started_reported:
-            self.server.emit("session.ended", {**self.counters_data(), "end_reason": reason})
-        remote_close(self.server, self)
+        super().release(reason, origin_teardown)
+
+    def after_close(self) -> None:
+        remote_close(self.context, self)
         self.source.release(aggregate_counters(self.streams)["bytes_out"])

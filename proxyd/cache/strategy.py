@@ -29,24 +29,22 @@ from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
 from proxyd.wm.messages import get_content_info_request
 from proxyd.wm.supported import parse_supported
 from proxyd.wm.validators import comparable, content_changed
+from proxyd.serving.contracts import ServerContext
+from proxyd.wmext.gci import ContentInfo
 from proxyd.wmext.playlist import generation_mismatch, parse_gen_id
 
 log = get_logger("cache")
-
-DEFAULT_MAX_BYTES = 1 << 30
 
 
 class CacheStrategy:
     name = "cache"
 
-    def __init__(self, server) -> None:
-        self.server = server
-        config = server.config
-        self.store = CacheStore(config.cache_dir, max_bytes=getattr(config, "cache_max_bytes", DEFAULT_MAX_BYTES),
-                                emit=server.emit).open()
-        server.cache_store = self.store  # proxyd.app.snapshot_apply purges through it
-        self.default_policy = policy_from_flags(getattr(config, "cache_ttl", None),
-                                                getattr(config, "stale_if_error", 0))
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        config = context.config
+        self.store = CacheStore(config.cache_dir, max_bytes=config.cache_max_bytes,
+                                emit=context.emit).open()
+        self.default_policy = policy_from_flags(config.cache_ttl, config.stale_if_error)
         self.origin_policies: dict[str, OriginPolicy] = {}  # origin base URL -> policy (snapshot)
         self.fills: dict[str, Fill] = {}
         self.describing: dict[str, asyncio.Future] = {}  # url -> a miss DESCRIBE in flight
@@ -59,7 +57,7 @@ class CacheStrategy:
         cache_ttl, stale_if_error, live); replaces the previous set."""
         policies = {}
         for o in origins:
-            kind = "never" if getattr(o, "live", False) else o.cache_policy
+            kind = "never" if o.live else o.cache_policy
             if kind in ("obey", "force_ttl", "never"):
                 policies[o.base_url.rstrip("/")] = OriginPolicy(kind, int(o.cache_ttl), int(o.stale_if_error))
         self.origin_policies = policies
@@ -77,7 +75,7 @@ class CacheStrategy:
 
     def live_by_operator(self, player, request) -> bool:
         path = request.uri.split("://", 1)[-1].partition("/")[2]
-        prefixes = getattr(self.server.config, "live_prefixes", ()) or ()
+        prefixes = self.context.config.live_prefixes or ()
         return any(("/" + path).startswith(p.rstrip("/") + "/") or "/" + path.rstrip("/") == p.rstrip("/")
                    for p in prefixes)
 
@@ -87,7 +85,7 @@ class CacheStrategy:
         url = target.origin_url.rstrip("/")
         policy = self.policy_for(url)
         if policy.policy == "never" or self.live_by_operator(player, request) \
-                or getattr(self.server.config, "split_policy", "auto") == "always":
+                or self.context.config.split_policy == "always":
             return None
         if "authorization" in request.headers:
             # The player's own credentials: never cached, and the relay answers on the connection
@@ -132,6 +130,19 @@ class CacheStrategy:
                 return make(player, target) if make is not None else None
         return None
 
+    def stop(self) -> None:
+        """Server shutdown: running fills end with the process (their files are wiped at start)."""
+
+    def content_info(self, origin_url: str) -> ContentInfo | None:
+        """GetContentInfo answer for a fresh stored entry (a proxyd.wmext.gci source), else None."""
+        entry = self.store.lookup(origin_url.rstrip("/"))
+        now = time.time()
+        if entry is None or not entry.fresh(now) or not entry.body.get("cache_control"):
+            return None
+        cc = reemit_for_hit(parse_cache_control(entry.body["cache_control"]),
+                            age_seconds=now - float(entry.body.get("fetched_at", now)))
+        return ContentInfo(cc, entry.body.get("last_modified"), entry.body.get("etag"))
+
     # --- paths ---
     def _claim(self, player, request, make) -> None:
         self.claims.setdefault(player, {})[request.uri.rstrip("/")] = make
@@ -163,7 +174,7 @@ class CacheStrategy:
                                   [s.rtptime0 for s in fill.streams], fill.duration,
                                   release=lambda n: None, served_from="origin", content_url=fill.url,
                                   gen_id=stored_gen_id(fill.body))
-            return ReplaySession(self.server, player, target, source)
+            return ReplaySession(self.context, player, target, source)
 
         self._claim(player, request, make)
         return self._sdp_response(target, fill.body, None)
@@ -193,7 +204,7 @@ class CacheStrategy:
             source = ReplaySource(media, [s["control"] for s in streams], [s["clock_rate"] for s in streams],
                                   [s["rtptime0"] for s in streams], body.get("duration"), release=release,
                                   content_url=entry.url, gen_id=stored_gen_id(body))
-            return ReplaySession(self.server, player, target, source)
+            return ReplaySession(self.context, player, target, source)
 
         self._claim(player, request, make)
         age = now - float(body.get("fetched_at", now))
@@ -258,36 +269,3 @@ def stored_gen_id(body: dict) -> int:
         if name.lower() == "x-playlist-gen-id":
             return parse_gen_id(value) or 0
     return 0
-
-
-def cache_strategy(server) -> CacheStrategy | None:
-    """Factory for proxyd.serving.resumable.STRATEGY_FACTORIES: None when no --cache-dir is configured."""
-    if not server.config.cache_dir:
-        return None
-    return CacheStrategy(server)
-
-
-def content_info(server, origin_url: str):
-    """GetContentInfo answer for a fresh stored entry (proxyd.wmext.gci source), else None."""
-    store = getattr(server, "cache_store", None)
-    entry = store.lookup(origin_url.rstrip("/")) if store is not None else None
-    now = time.time()
-    if entry is None or not entry.fresh(now) or not entry.body.get("cache_control"):
-        return None
-    from proxyd.wmext.gci import ContentInfo
-
-    cc = reemit_for_hit(parse_cache_control(entry.body["cache_control"]),
-                        age_seconds=now - float(entry.body.get("fetched_at", now)))
-    return ContentInfo(cc, entry.body.get("last_modified"), entry.body.get("etag"))
-
-
-def _register_content_info() -> None:
-    try:
-        from proxyd.wmext.gci import CONTENT_INFO_SOURCES
-    except ImportError:  # Windows Media runtime integration not installed
-        return
-    if content_info not in CONTENT_INFO_SOURCES:
-        CONTENT_INFO_SOURCES.append(content_info)
-
-
-_register_content_info()

@@ -20,7 +20,7 @@ import socket
 import struct
 from collections.abc import Iterable
 
-from proxyd.net.udp import _Mmsghdr, _sendmmsg, _sockaddr, sendto_each
+from proxyd.net.udp import Mmsghdr, libc_sendmmsg, sockaddr_of, sendto_each
 
 MAX_BATCH_PACKETS = 64
 BATCH_BYTES = 2 * 65536  # a flush makes room, so any datagram fits
@@ -36,7 +36,7 @@ _CMSG_HEADER = struct.Struct("=Qii")  # cmsg_len, cmsg_level, cmsg_type; a u16 f
 _CMSG_SPACE = 24  # CMSG_SPACE(sizeof(uint16_t)) on LP64
 _GSO_REFUSED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 
-if _MMSGHDR.size != ctypes.sizeof(_Mmsghdr):  # pragma: no cover - not an LP64 Linux
+if _MMSGHDR.size != ctypes.sizeof(Mmsghdr):  # pragma: no cover - not an LP64 Linux
     _MMSGHDR = None
 
 
@@ -46,7 +46,7 @@ def _gso_supported(sock: socket.socket) -> bool:
         sock.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
     except OSError:
         return False
-    return _sendmmsg is not None and _MMSGHDR is not None
+    return libc_sendmmsg is not None and _MMSGHDR is not None
 
 
 class UdpBurstFanout:
@@ -90,7 +90,7 @@ class UdpBurstFanout:
         dests = tuple(destinations)
         if len(dests) > self.max_destinations:
             raise ValueError(f"at most {self.max_destinations} destinations")
-        names = [_sockaddr(self.family, h, p) for h, p in dests]
+        names = [sockaddr_of(self.family, h, p) for h, p in dests]
         self._name_size = len(names[0]) if names else 0
         self._names = ctypes.create_string_buffer(b"".join(names), max(1, self._name_size * len(names)))
         self._layouts.clear()
@@ -118,7 +118,7 @@ class UdpBurstFanout:
         self.pending = self.used = 0
         if not self.count:
             return 0
-        if _sendmmsg is None or _MMSGHDR is None:
+        if libc_sendmmsg is None or _MMSGHDR is None:
             return self._send_loop(packets)
         self.flushes += 1
         if self.gso:
@@ -135,7 +135,7 @@ class UdpBurstFanout:
         size = _MMSGHDR.size
         sent = done = 0
         while done < total:
-            rc = _sendmmsg(self.fd, ctypes.byref(msgs, done * size), total - done, 0)
+            rc = libc_sendmmsg(self.fd, ctypes.byref(msgs, done * size), total - done, 0)
             if rc < 0:
                 err = ctypes.get_errno()
                 if err == errno.EINTR:

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Callable
 
 from proxyd.net.udp import drain
+from proxyd.rtp.rtcp import first_report_block
 
 FRAME_HEADER = struct.Struct("!cBH")
 MAX_DATAGRAM = 65536
@@ -43,21 +44,6 @@ class StreamCounters:
                 return
             self.packets_lost += gap - 1
         self._last_seq = seq
-
-
-def receiver_report_jitter(data: bytes) -> int | None:
-    """Interarrival jitter (RTP timestamp units) from the first report block of an RTCP RR/SR, if any."""
-    offset = 0
-    while offset + 8 <= len(data):
-        if data[offset] >> 6 != 2:
-            return None
-        count, ptype = data[offset] & 0x1F, data[offset + 1]
-        length = (((data[offset + 2] << 8) | data[offset + 3]) + 1) * 4
-        block = offset + (8 if ptype == 201 else 28 if ptype == 200 else -1)
-        if block > offset and count and block + 24 <= len(data) and block + 24 <= offset + length:
-            return int.from_bytes(data[block + 12:block + 16], "big")
-        offset += length
-    return None
 
 
 def aggregate_counters(streams) -> dict:
@@ -175,9 +161,9 @@ class StreamRelay:
     # --- player -> origin (receiver reports) ---
     def rtcp_from_player(self, data) -> None:
         self.player_seen = True
-        jitter = receiver_report_jitter(bytes(data))
-        if jitter is not None:
-            self.counters.jitter_units = jitter
+        block = first_report_block(data)
+        if block is not None:
+            self.counters.jitter_units = block.jitter
         if self.origin_frame_sender is not None:
             self.origin_frame_sender(self.origin_channels[1], bytes(data))
         elif self.origin_rtcp_addr is not None and self.pair is not None:

@@ -1,4 +1,4 @@
-"""SplitStrategy: the serving strategy (proxyd/serving.py) that claims live presentations a split
+"""SplitStrategy: the serving strategy (proxyd.serving.contracts) that claims live presentations a split
 may serve, and creates SplitSessions on their hub. Content it declines is left to the relay with the
 same origin answer and connection (proxyd.origin.exchange)."""
 
@@ -10,6 +10,7 @@ from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.routing import Target, forward_headers, rewrite_response_headers, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Request, Response
+from proxyd.serving.contracts import ServerContext
 from proxyd.split.detect import decide_split, operator_live
 from proxyd.split.hub import Hub
 from proxyd.split.player import SplitSession
@@ -20,9 +21,9 @@ log = get_logger("split")
 class SplitStrategy:
     name = "split"
 
-    def __init__(self, server) -> None:
-        self.server = server
-        self.config = server.config
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.config = context.config
         self.hubs: dict[str, Hub] = {}  # origin presentation URL -> hub
         # per player connection: claimed player-facing URL -> hub (None: declined, the relay serves)
         self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -52,7 +53,7 @@ class SplitStrategy:
             return None  # the relay serves it with the same answer and connection
         hub = self.hubs.get(target.origin_url)
         if hub is None or not hub.accepting:  # else another player created it while we waited
-            hub = Hub(self.server, self.hubs, target.origin_url, resp, exchange.take_client(),
+            hub = Hub(self.context, self.hubs, target.origin_url, resp, exchange.take_client(),
                       forward_headers(request.headers), transport=target.transport)
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)
@@ -76,11 +77,5 @@ class SplitStrategy:
             if uri == url or uri.startswith(url + "/"):
                 if not hub.accepting:
                     return None
-                return SplitSession(self.server, player, target, hub)
+                return SplitSession(self.context, player, target, hub)
         return None
-
-
-def split_strategy(server) -> SplitStrategy | None:
-    if server.config.split_policy == "never":
-        return None
-    return SplitStrategy(server)

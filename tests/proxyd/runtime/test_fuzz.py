@@ -23,7 +23,7 @@ message = st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=20)), m
 def test_arbitrary_bytes_give_only_clean_protocol_answers(chunks):
     async def run():
         server = ProxyServer(config_from_args(["--route", "/vod=rtsp://127.0.0.1:9"], env={}))
-        conn = PlayerConnection(server)
+        conn = PlayerConnection(server.context)
         transport = FakeTransport()
         conn.connection_made(transport)
         errors = []
