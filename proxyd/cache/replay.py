@@ -24,6 +24,7 @@ from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
+from proxyd.rtsp.uri import url_key
 from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.resumable import park_relays, unpark_relays
 from proxyd.serving.session_base import SessionBase
@@ -132,9 +133,9 @@ class ReplaySession(SessionBase):
         return resp
 
     def _stream_index(self, origin_url: str) -> int | None:
-        wanted = origin_url.rstrip("/")
+        wanted = url_key(origin_url)
         for i, control in enumerate(self.source.controls):
-            if control.rstrip("/") == wanted:
+            if url_key(control) == wanted:
                 return i
         return None
 
@@ -337,8 +338,8 @@ class ReplaySession(SessionBase):
 
     # --- reports and teardown ---
     def started_data(self) -> dict:
-        return {"session_id": self.id, "url": self.play_url.rstrip("/"),
-                "origin_url": self.target.to_origin(self.play_url).rstrip("/"), "player_addr": self.player.peer,
+        return {"session_id": self.id, "url": url_key(self.play_url),
+                "origin_url": url_key(self.target.to_origin(self.play_url)), "player_addr": self.player.peer,
                 "user_agent": self.player.user_agent, "transports": [s.player_transport for s in self.streams],
                 "served_from": self.source.served_from}
 

@@ -15,6 +15,7 @@ from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
 from proxyd.origin.client import OriginClient, OriginError
+from proxyd.rtsp.uri import same_resource, url_key
 from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.resumable import park_relays, unpark_relays
 from proxyd.serving.session_base import SessionBase
@@ -60,7 +61,7 @@ class ProxySession(SessionBase):
                     clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
-        if origin_url in self.stream_urls:
+        if any(same_resource(origin_url, url) for url in self.stream_urls):
             return Response(459, "Aggregate Operation Not Allowed", Headers())
         stream = StreamRelay(len(self.streams), clock_rate)
         if spec.is_tcp:
@@ -296,8 +297,8 @@ class ProxySession(SessionBase):
     def started_data(self) -> dict:
         player_url = self.last_play.uri if self.last_play and self.last_play.uri != "*" else \
             self.target.to_player(self.aggregate_url)
-        return {"session_id": self.id, "url": player_url.rstrip("/"),
-                "origin_url": self.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
+        return {"session_id": self.id, "url": url_key(player_url),
+                "origin_url": url_key(self.aggregate_url), "player_addr": self.player.peer,
                 "user_agent": self.player.user_agent,
                 "transports": [s.player_transport for s in self.streams],
                 "served_from": "origin"}
@@ -319,7 +320,8 @@ class ProxySession(SessionBase):
         """The stream this request's URL names, or None for the aggregate URL."""
         if not self.stream_urls or request.uri == "*":
             return None
-        return self.stream_urls.get(self.target.to_origin(request.uri))
+        wanted = url_key(self.target.to_origin(request.uri))
+        return next((stream for url, stream in self.stream_urls.items() if url_key(url) == wanted), None)
 
     async def deselect(self, request: Request) -> Response:
         """A TEARDOWN on a stream control URL removes that stream only; the session stays. At a
@@ -330,7 +332,7 @@ class ProxySession(SessionBase):
         if not 200 <= resp.status < 300 or stream is None:
             return resp
         self.stream_urls = {url: s for url, s in self.stream_urls.items() if s is not stream}
-        self.setup_headers.pop(self.target.to_origin(request.uri), None)
+        self.setup_headers = {url: h for url, h in self.setup_headers.items() if url in self.stream_urls}
         self.origin_channels = {ch: entry for ch, entry in self.origin_channels.items() if entry[0] is not stream}
         self.player.unregister_stream(stream)
         if stream in self.streams:

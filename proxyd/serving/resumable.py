@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proxyd.rtsp.uri import is_within
+
 if TYPE_CHECKING:
     from proxyd.serving.contracts import Player
 
@@ -41,8 +43,7 @@ class Resumable:
     def same_presentation(self, uri: str) -> bool:
         """`uri` names this session's presentation (its aggregate URL or the stream it set up
         first): a session id alone is not enough to adopt a session."""
-        uri, mine = uri.rstrip("/"), self.setup_uri.rstrip("/")
-        return uri == "*" or mine == uri or mine.startswith(uri + "/")
+        return uri.strip() == "*" or is_within(self.setup_uri, uri)
 
 
 def park_relays(streams) -> list[tuple]:

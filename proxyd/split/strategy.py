@@ -10,6 +10,7 @@ from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.routing import Target, forward_headers, rewrite_response_headers, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Request, Response
+from proxyd.rtsp.uri import is_within, url_key
 from proxyd.serving.contracts import ServerContext
 from proxyd.split.detect import decide_split, operator_live
 from proxyd.split.hub import Hub
@@ -24,8 +25,8 @@ class SplitStrategy:
     def __init__(self, context: ServerContext) -> None:
         self.context = context
         self.config = context.config
-        self.hubs: dict[str, Hub] = {}  # origin presentation URL -> hub
-        # per player connection: claimed player-facing URL -> hub (None: declined, the relay serves)
+        self.hubs: dict[str, Hub] = {}  # url_key(origin presentation URL) -> hub (Hub.registry_key)
+        # per player connection: url_key(claimed player-facing URL) -> hub
         self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _path(self, target: Target) -> str:
@@ -37,7 +38,7 @@ class SplitStrategy:
         if policy == "never":
             return None
         operator = target.live or operator_live(self._path(target), self.config.live_prefixes)
-        hub = self.hubs.get(target.origin_url)
+        hub = self.hubs.get(url_key(target.origin_url))
         if hub is not None and hub.accepting:
             return self._claim(player, request, hub, hub.describe, target)
         if "authorization" in request.headers:
@@ -51,7 +52,7 @@ class SplitStrategy:
                   decision)
         if not decision.split:
             return None  # the relay serves it with the same answer and connection
-        hub = self.hubs.get(target.origin_url)
+        hub = self.hubs.get(url_key(target.origin_url))
         if hub is None or not hub.accepting:  # else another player created it while we waited
             hub = Hub(self.context, self.hubs, target.origin_url, resp, exchange.take_client(),
                       forward_headers(request.headers), transport=target.transport)
@@ -60,7 +61,7 @@ class SplitStrategy:
         return self._claim(player, request, hub, hub.describe, target)
 
     def _claim(self, player, request: Request, hub: Hub, resp: Response, target: Target) -> Response:
-        self.claims.setdefault(player, {})[request.uri.rstrip("/")] = hub
+        self.claims.setdefault(player, {})[url_key(request.uri)] = hub
         body = resp.body
         if 200 <= resp.status < 300 and body:
             body = rewrite_sdp_controls(body, target.to_player)
@@ -72,9 +73,8 @@ class SplitStrategy:
             hub.end("shutdown")
 
     def create_session(self, player, request: Request, target: Target):
-        uri = request.uri.rstrip("/")
         for url, hub in self.claims.get(player, {}).items():
-            if uri == url or uri.startswith(url + "/"):
+            if is_within(request.uri, url):
                 if not hub.accepting:
                     return None
                 return SplitSession(self.context, player, target, hub)

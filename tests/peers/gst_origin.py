@@ -9,6 +9,9 @@ Serves on-demand MP4 files (H.264 + AAC, seekable, real duration) and optionally
 mount (test pattern + tone, x264 zerolatency with a short GOP). Prints one JSON object per line on
 stdout: {"event": "ready", "port": N} first, then client/session/request events with a monotonic
 timestamp `t`, so tests can count what a proxy did upstream. SIGTERM/SIGINT stop it cleanly.
+
+`--content-base portless` always drops the default port 554 from Content-Base, as servers on 554
+do (GStreamer itself echoes the request URL, port-less only when the request omitted it).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 AAC_ENCODERS = ("avenc_aac", "voaacenc", "fdkaacenc")
 AUTH_ROLE = "user"
+CONTENT_BASE_STYLES = ("echo", "portless")
+DEFAULT_RTSP_PORT = 554
 REQUEST_SIGNALS = ("options", "describe", "setup", "play", "pause", "teardown",
                    "get-parameter", "set-parameter", "announce")
 
@@ -92,6 +97,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vod", action="append", default=[], metavar="MOUNT=PATH",
                    help="serve an MP4 (H.264 + AAC) on demand at /MOUNT; repeatable")
     p.add_argument("--live", metavar="MOUNT", help="serve a shared live source at /MOUNT")
+    p.add_argument("--content-base", choices=CONTENT_BASE_STYLES, default="echo",
+                   help="Content-Base: echo the request URL, or drop the default port 554 from it")
     p.add_argument("--relay", action="append", default=[], metavar="MOUNT=URL",
                    help="relay the H.264 + AAC RTSP stream at URL, shared, at /MOUNT; repeatable")
     p.add_argument("--live-width", type=int, default=320)
@@ -225,7 +232,7 @@ class Origin:
         client.connect("pre-setup-request", self.on_pre_setup, cid)
         client.connect("new-session", self.on_new_session, cid)
         client.connect("closed", self.on_client_closed, cid)
-        if self.extra_headers or self.args.auth:
+        if self.extra_headers or self.args.auth or self.args.content_base != "echo":
             client.connect("send-message", self.on_send_message, cid)
         if self.args.auth:  # pre-*-request runs before the auth check: note what the request carried
             for name in REQUEST_SIGNALS:
@@ -272,6 +279,11 @@ class Origin:
             return
         for name, value in self.extra_headers:
             message.add_header_by_name(name.strip(), value.strip())
+        if self.args.content_base == "portless":
+            res, base = message.get_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, 0)
+            if res == GstRtsp.RTSPResult.OK:  # a DESCRIBE answer
+                message.remove_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, -1)
+                message.add_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, portless(base))
         if self.args.auth:  # tests count challenges and what was let through
             _res, code, _uri, _version = message.parse_response()
             emit("response", client=cid, status=int(code),
@@ -279,6 +291,15 @@ class Origin:
 
     def on_media_configure(self, factory, media, mount: str) -> None:
         emit("media-configured", path="/" + mount.strip("/"))
+
+
+def portless(url: str) -> str:
+    """`url` without an explicit default port (rtsp://h:554/p -> rtsp://h/p)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if authority.endswith(f":{DEFAULT_RTSP_PORT}"):
+        authority = authority[: -len(f":{DEFAULT_RTSP_PORT}")]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def main(argv: list[str]) -> int:
