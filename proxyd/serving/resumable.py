@@ -15,7 +15,7 @@ class Resumable:
     """[MS-RTSP] 3.2.7.2 for every session kind. When the player's TCP connection drops, a session in
     INIT ends at once; a READY or PLAYING one is detached: its RTP stops, it moves to READY and its
     Idle-Timeout starts (the session timer reaps it with end_reason "timeout"). A request carrying
-    its Session id on a new connection from the same address adopts it (downstream.py), and PLAY
+    its Session id on a new connection from the same address adopts it (proxyd.player.connection), and PLAY
     resumes it. Each kind implements `park()` (stop sending, keep the origin session, split
     membership or replay position) and `unpark(player)` (rebind the streams to `player`)."""
 
