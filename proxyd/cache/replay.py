@@ -4,6 +4,12 @@ Packets go out paced by their media time, with this session's own SSRC, continuo
 numbers and timestamps shifted by a random per-stream offset; RTP-Info and RTCP sender reports
 match them. PLAY with Range seeks to the preceding key frame, PAUSE/resume keep the position, and
 the end of the media is signalled with RTCP BYE. A PlayerSession (proxyd.serving.contracts).
+
+A server-side playlist is played entry by entry ([MS-RTSP] 3.2.4.1-2, 3.2.5.8): at the end of an
+entry an EndOfStream with End-Of-Playlist-Entry, then the Announce of the next entry (its SDP,
+X-Playlist-Gen-Id and Cache-Control); the player deselects the old streams (TEARDOWN of a stream
+URL), selects the new ones and plays. X-Playlist pl-offset skips, X-Playlist-Seek-Id naming the
+previous entry resends the EndOfStream. The last EndOfStream leaves the session READY.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from proxyd.cache.playlist import Playlist
 from proxyd.log import get_logger
 from proxyd.net.udp import bind_port_pair
 from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
@@ -30,7 +37,9 @@ from proxyd.serving.resumable import park_relays, unpark_relays
 from proxyd.serving.session_base import SessionBase
 from proxyd.wm.supported import EOSMSG, parse_supported
 from proxyd.wmext.events import remote_close, remote_open
-from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream
+from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
+from proxyd.routing import rewrite_sdp_controls
+from proxyd.wmext.playlist import generation_mismatch, parse_gen_id, send_end_of_stream
 
 if TYPE_CHECKING:
     from proxyd.cache.media import EntryMedia
@@ -57,6 +66,12 @@ class ReplaySource:
     served_from: str = "cache"
     content_url: str = ""  # origin URL of the presentation (the entry's URL)
     gen_id: int = 0  # X-Playlist-Gen-Id of the stored entry (0: none)
+    # What the Announce of this entry carries when it follows another playlist entry:
+    sdp: str = ""
+    cache_control: str | None = None
+    supported: str | None = None
+    age: float = 0.0  # seconds since the origin answered (for the Announce's Cache-Control)
+    playlist: Playlist | None = None  # every entry of a server-side playlist, this one included
 
 
 class ReplayStream:
@@ -120,6 +135,12 @@ class ReplaySession(SessionBase):
         self.waiting = False
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
+        self.release_source = source.release  # once, for the whole playlist
+        self.entry_index = 0
+        self.previous_gen_id = 0
+        self.previous_controls: list[str] = []
+        self.previous_outs: list[ReplayStream | None] = []
+        self.pause_in_ready = False  # just after an entry boundary EndOfStream (3.2.5.11)
 
     @property
     def presentation_url(self) -> str:
@@ -127,7 +148,7 @@ class ReplaySession(SessionBase):
 
     def _stale_generation(self, request: Request) -> Response | None:
         """412 for a request naming another playlist generation than the stored entry's (3.2.5.1)."""
-        resp = generation_mismatch(request, self.source.gen_id)
+        resp = generation_mismatch(request, self.source.gen_id, self.previous_gen_id)
         if resp is not None and self.state != "init":
             resp = Response(resp.status, resp.reason, resp.headers.set("Session", self.player_session_header))
         return resp
@@ -138,6 +159,37 @@ class ReplaySession(SessionBase):
             if url_key(control) == wanted:
                 return i
         return None
+
+    def addressed_stream(self, request: Request) -> object | None:
+        """A control URL of the current or the previous entry (None for the aggregate URL)."""
+        if request.uri == "*":
+            return None
+        wanted = url_key(self.target.to_origin(request.uri))
+        if wanted == url_key(self.presentation_url):
+            return None
+        for controls, outs in ((self.source.controls, self.outs), (self.previous_controls, self.previous_outs)):
+            for i, control in enumerate(controls):
+                if url_key(control) == wanted:
+                    return outs[i] if outs[i] is not None else control
+        return None
+
+    async def deselect(self, request: Request) -> Response:
+        """TEARDOWN of a stream URL removes that stream only (SelectStream, 2.2.7.10.2); at a playlist
+        entry change the player deselects the old entry's streams this way (4.4.5)."""
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
+        stream = self.addressed_stream(request)
+        for outs in (self.outs, self.previous_outs):
+            for i, out in enumerate(outs):
+                if out is not None and out is stream:
+                    outs[i] = None
+                    self.player.unregister_stream(out.relay)
+                    out.relay.close()
+        if all(out is None for out in self.outs) and self.state == "playing":
+            self._stop_pump()
+            self.state = "ready"
+        return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     # --- requests ---
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
@@ -199,9 +251,13 @@ class ReplaySession(SessionBase):
                 return Response(457, "Invalid Range", Headers([("Session", self.player_session_header)]))
             if not parsed.start_now:
                 position = parsed.start or 0.0
+        skip = self._playlist_skip(request)
+        if skip is not None:
+            return skip
         duration = self.source.duration
         if position is not None and duration is not None and position > duration:
             return Response(457, "Invalid Range", Headers([("Session", self.player_session_header)]))
+        self.pause_in_ready = False
         self._stop_pump()
         if position is not None:
             self.pos = self.media.seek_index(int(position * 1_000_000))
@@ -226,8 +282,33 @@ class ReplaySession(SessionBase):
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Range", format_range(shown)), ("RTP-Info", ",".join(infos))]))
 
+    def _playlist_skip(self, request: Request) -> Response | None:
+        """X-Playlist pl-offset (skip to the next/previous entry) and X-Playlist-Seek-Id naming the
+        previous entry (the player missed the last Announce), [MS-RTSP] 3.2.5.8 steps 8-10."""
+        session = [("Session", self.player_session_header)]
+        offset = (request.headers.get("X-Playlist") or "").replace(" ", "").lower()
+        if offset:
+            playlist = self.source.playlist
+            step = {"pl-offset=1": 1, "pl-offset=-1": -1}.get(offset)
+            target = self.entry_index + (step or 0)
+            if step is None or playlist is None or not 0 <= target < len(playlist.entries):
+                return Response(400, "Bad Request", Headers(session))
+            self._stop_pump()
+            self.state = "ready"
+            self.loop.call_soon(self._entry_boundary, target)
+            return Response(200, "OK", Headers([*session, ("X-Playlist-Change-Notice", "true")]))
+        seek = parse_gen_id(request.headers.get("X-Playlist-Seek-Id"))
+        if seek and seek == self.previous_gen_id and self.entry_index > 0:
+            self._stop_pump()
+            self._switch_to(self.entry_index - 1)  # current again, at its end: resend what follows
+            self.previous_gen_id = 0
+            self.pos = len(self.media)
+            self.loop.call_soon(self._entry_boundary, self.entry_index + 1)
+            return Response(200, "OK", Headers([*session, ("X-Playlist-Change-Notice", "true")]))
+        return None
+
     async def pause(self, request: Request) -> Response:
-        if self.state not in ("ready", "playing"):
+        if self.state not in ("ready", "playing") or (self.state == "ready" and not self.pause_in_ready):
             return Response(455, "Method Not Valid in This State", Headers())
         stale = self._stale_generation(request)
         if stale is not None:
@@ -329,12 +410,69 @@ class ReplaySession(SessionBase):
         for out in self.outs:
             if out is not None:
                 out.send_rtcp(self._sender_report(out, now) + build_bye((out.ssrc,)))
+        self._end_of_entry()
+        log.debug("%s end of media", self.log_ctx)
+
+    def _end_of_entry(self) -> None:
+        playlist = self.source.playlist
+        if playlist is not None and not playlist.known_after(self.entry_index):
+            playlist.when_changed(self._playlist_grew)  # the fill has not heard what follows yet
+            return
+        if playlist is not None and playlist.has_after(self.entry_index):
+            self.state = "ready"
+            # After the joined media write of this loop iteration, like the EndOfStream below.
+            self.loop.call_soon(self._entry_boundary, self.entry_index + 1)
+            return
         if self.eos_message:  # [MS-RTSP] 3.2.4.1: RTP-Info seq = the next sequence number per stream
-            streams = [(self.target.to_player(self.source.controls[i]), out.seq)
-                       for i, out in enumerate(self.outs) if out is not None]
+            streams = self._eos_streams()
             # After the joined media write of this loop iteration (queued first), never before it.
             self.loop.call_soon(lambda: send_end_of_stream(self, streams, playlist_gen_id=self.source.gen_id))
-        log.debug("%s end of media", self.log_ctx)
+        self.state = "ready"  # the presentation's end (3.2.4.1)
+
+    def _playlist_grew(self) -> None:
+        if not self.ended and self.state == "playing" and self.pos >= len(self.media) and self.media.finished:
+            self._end_of_entry()
+
+    def _eos_streams(self) -> list[tuple[str, int]]:
+        return [(self.target.to_player(self.source.controls[i]), out.seq)
+                for i, out in enumerate(self.outs) if out is not None]
+
+    def _entry_boundary(self, target: int) -> None:
+        """EndOfStream (more entries follow) for the current entry, then the Announce of entry `target`
+        with its own SDP, X-Playlist-Gen-Id and Cache-Control (3.2.4.1-2). The session is READY until
+        the player has selected the new streams and plays."""
+        if self.ended:
+            return
+        streams, gen_id = self._eos_streams(), self.source.gen_id
+        self.state = "ready"
+        self.pause_in_ready = True
+        send_end_of_stream(self, streams, playlist_gen_id=gen_id, more_entries=True)
+        self.previous_gen_id = gen_id
+        self._switch_to(target)
+        entry = self.source
+        headers = [("Content-Type", "application/sdp"), ("Session", self.id)]
+        if entry.gen_id:
+            headers.append(("X-Playlist-Gen-Id", str(entry.gen_id)))
+        if entry.cache_control:
+            value = reemit_for_hit(parse_cache_control(entry.cache_control), age_seconds=entry.age)
+            if value:
+                headers.append(("Cache-Control", value))
+        if entry.supported:
+            headers.append(("Supported", entry.supported))
+        url = self.target.to_player(self.presentation_url)
+        self.context.wm.observe_cache_control(self.presentation_url, entry.cache_control)  # 4.4.5
+        body = rewrite_sdp_controls(entry.sdp.encode("latin-1"), self.target.to_player)
+        self.player.send_server_request(Request("ANNOUNCE", url, Headers(headers), body))
+
+    def _switch_to(self, index: int) -> None:
+        """Make playlist entry `index` current; the old entry's streams stay until deselected."""
+        entry = self.source.playlist.entries[index]
+        self.previous_controls, self.previous_outs = self.source.controls, self.outs
+        self.entry_index = index
+        self.source, self.media = entry, entry.media
+        self.outs = [None] * len(entry.controls)
+        self.pos = 0
+        self.start_us = 0
 
     # --- reports and teardown ---
     def started_data(self) -> dict:
@@ -348,8 +486,10 @@ class ReplaySession(SessionBase):
 
     def release(self, reason: str, origin_teardown: bool) -> None:
         self._stop_pump()
+        if self.source.playlist is not None:
+            self.source.playlist.forget(self._playlist_grew)
         super().release(reason, origin_teardown)
 
     def after_close(self) -> None:
         remote_close(self.context, self)
-        self.source.release(aggregate_counters(self.streams)["bytes_out"])
+        self.release_source(aggregate_counters(self.streams)["bytes_out"])

@@ -11,11 +11,13 @@ Anything not cacheable goes to the relay with the origin's DESCRIBE answer passe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import weakref
 
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
+from proxyd.cache.playlist import Playlist, stored_gen_id
 from proxyd.cache.prestuff import prestuff
 from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
@@ -170,14 +172,11 @@ class CacheStrategy:
             del self.fills[url_key(fill.url)]
 
     def _follow(self, player, request, target, fill: Fill) -> Response:
-        """A player of a URL being filled: replayed from the growing recording."""
+        """A player of a URL being filled: replayed from the growing recording, entry by entry."""
         def make(player, target):
-            source = ReplaySource(fill.media, [s.control for s in fill.streams],
-                                  [s.clock_rate for s in fill.streams],
-                                  [s.rtptime0 for s in fill.streams], fill.duration,
-                                  release=lambda n: None, served_from="origin", content_url=fill.url,
-                                  gen_id=stored_gen_id(fill.body))
-            return ReplaySession(self.context, player, target, source)
+            first = fill.playlist.entries[0]
+            return ReplaySession(self.context, player, target,
+                                 dataclasses.replace(first, playlist=fill.playlist))
 
         self._claim(player, request, make)
         return self._sdp_response(target, fill.body, None)
@@ -189,29 +188,40 @@ class CacheStrategy:
         key = url_key(entry.url)
         loaded = self.loaded.get(key)
         if loaded is None or loaded[0] is not entry:
-            media = await asyncio.to_thread(self.store.read_media, entry)
-            if media is None:
-                self.store.purge(url=entry.url)
-                return None
-            self.loaded[key] = (entry, media)
-        media = self.loaded[key][1]
+            medias = []
+            for item in range(1 + len(entry.body.get("playlist", []))):
+                media = await asyncio.to_thread(self.store.read_media, entry, item)
+                if media is None:
+                    self.store.purge(url=entry.url)  # a playlist is kept or dropped whole
+                    return None
+                medias.append(media)
+            self.loaded[key] = (entry, medias)
+        medias = self.loaded[key][1]
         body = entry.body
+        age = now - float(body.get("fetched_at", now))
 
         def release(bytes_served: int) -> None:
             self.store.release(entry, bytes_served)
             if entry.users <= 0 and self.loaded.get(key, (None,))[0] is entry:
                 del self.loaded[key]
 
+        def source(described: dict, media: EntryMedia, gen_id: int) -> ReplaySource:
+            streams = described["streams"]
+            return ReplaySource(media, [s["control"] for s in streams], [s["clock_rate"] for s in streams],
+                                [s["rtptime0"] for s in streams], described.get("duration"), release=release,
+                                content_url=entry.url, gen_id=gen_id, sdp=described["sdp"],
+                                cache_control=described.get("cache_control"),
+                                supported=described.get("supported"), age=age)
+
         def make(player, target):
             self.store.acquire(entry)
-            streams = body["streams"]
-            source = ReplaySource(media, [s["control"] for s in streams], [s["clock_rate"] for s in streams],
-                                  [s["rtptime0"] for s in streams], body.get("duration"), release=release,
-                                  content_url=entry.url, gen_id=stored_gen_id(body))
-            return ReplaySession(self.context, player, target, source)
+            sources = [source(body, medias[0], stored_gen_id(body))]
+            sources += [source(item, media, item.get("gen_id", 0))
+                        for item, media in zip(body.get("playlist", []), medias[1:])]
+            playlist = Playlist(sources) if len(sources) > 1 else None
+            return ReplaySession(self.context, player, target, dataclasses.replace(sources[0], playlist=playlist))
 
         self._claim(player, request, make)
-        age = now - float(body.get("fetched_at", now))
         return self._sdp_response(target, body, age)
 
     def _sdp_response(self, target, body: dict, age: float | None) -> Response:
@@ -266,10 +276,3 @@ class CacheStrategy:
         self.store.purge(url=url)
         return await self.describe(player, exchange)
 
-
-def stored_gen_id(body: dict) -> int:
-    """The X-Playlist-Gen-Id the origin answered the stored DESCRIBE with (0: none)."""
-    for name, value in body.get("headers", []):
-        if name.lower() == "x-playlist-gen-id":
-            return parse_gen_id(value) or 0
-    return 0
