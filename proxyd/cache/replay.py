@@ -136,6 +136,7 @@ class ReplaySession(SessionBase):
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
         self.release_source = source.release  # once, for the whole playlist
+        self.playlist = source.playlist
         self.entry_index = 0
         self.previous_gen_id = 0
         self.previous_controls: list[str] = []
@@ -288,7 +289,7 @@ class ReplaySession(SessionBase):
         session = [("Session", self.player_session_header)]
         offset = (request.headers.get("X-Playlist") or "").replace(" ", "").lower()
         if offset:
-            playlist = self.source.playlist
+            playlist = self.playlist
             step = {"pl-offset=1": 1, "pl-offset=-1": -1}.get(offset)
             target = self.entry_index + (step or 0)
             if step is None or playlist is None or not 0 <= target < len(playlist.entries):
@@ -414,7 +415,7 @@ class ReplaySession(SessionBase):
         log.debug("%s end of media", self.log_ctx)
 
     def _end_of_entry(self) -> None:
-        playlist = self.source.playlist
+        playlist = self.playlist
         if playlist is not None and not playlist.known_after(self.entry_index):
             playlist.when_changed(self._playlist_grew)  # the fill has not heard what follows yet
             return
@@ -466,7 +467,7 @@ class ReplaySession(SessionBase):
 
     def _switch_to(self, index: int) -> None:
         """Make playlist entry `index` current; the old entry's streams stay until deselected."""
-        entry = self.source.playlist.entries[index]
+        entry = self.playlist.entries[index]
         self.previous_controls, self.previous_outs = self.source.controls, self.outs
         self.entry_index = index
         self.source, self.media = entry, entry.media
@@ -486,8 +487,8 @@ class ReplaySession(SessionBase):
 
     def release(self, reason: str, origin_teardown: bool) -> None:
         self._stop_pump()
-        if self.source.playlist is not None:
-            self.source.playlist.forget(self._playlist_grew)
+        if self.playlist is not None:
+            self.playlist.forget(self._playlist_grew)
         super().release(reason, origin_teardown)
 
     def after_close(self) -> None:

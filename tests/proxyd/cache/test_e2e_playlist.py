@@ -4,11 +4,14 @@ same on the first play (the player follows the fill) and on later plays (origin 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from urllib.parse import urlsplit
 
 from proxyd.wm.cache_control import parse_cache_control
 from tests.proxyd.cache.helpers import committed_urls, wait_for_log
 from tests.proxyd.wmext.harness import rtsp_exchange
+from tests.wmorigin import wire
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
 from tests.wmorigin.player import WMPlayer
 
@@ -75,3 +78,92 @@ async def test_stale_generation_is_412_from_the_cached_playlist(wm_origin, proxy
     fresh = await rtsp_exchange(url, "DESCRIBE", [("X-Playlist-Gen-Id", str(playlist.items[0].gen_id))])
     assert (stale.status, fresh.status) == (412, 200)
     assert stale.header("X-Playlist-Gen-Id") == str(playlist.items[0].gen_id)
+
+
+class RawPlayer:
+    """One RTSP connection driven request by request; server requests and RTP are kept apart."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.cseq, self.session = url, 0, ""
+        self.server_requests: list[wire.Message] = []
+        self.rtp_packets = 0
+
+    async def __aenter__(self) -> RawPlayer:
+        parts = urlsplit(self.url)
+        self.reader, self.writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.writer.close()
+
+    async def request(self, method: str, uri: str, headers=()) -> wire.Message:
+        self.cseq += 1
+        extra = [("Session", self.session)] if self.session else []
+        msg = wire.Message(method=method, uri=uri, headers=[("CSeq", str(self.cseq)), *extra, *headers])
+        self.writer.write(msg.encode())
+        async with asyncio.timeout(10):
+            while True:
+                item = await self.next_item()
+                if isinstance(item, wire.Message) and not item.method and item.cseq == self.cseq:
+                    self.session = self.session or (item.header("Session") or "").split(";")[0]
+                    return item
+
+    async def next_item(self):
+        item = await wire.read_item(self.reader)
+        if item is None:
+            raise ConnectionError("closed")
+        if isinstance(item, wire.Frame) and item.channel % 2 == 0:
+            self.rtp_packets += 1
+        elif isinstance(item, wire.Message) and item.method:
+            self.server_requests.append(item)
+        return item
+
+    async def server_request(self, method: str) -> wire.Message:
+        async with asyncio.timeout(10):
+            while not any(r.method == method for r in self.server_requests):
+                await self.next_item()
+        found = next(r for r in self.server_requests if r.method == method)
+        self.server_requests.remove(found)
+        return found
+
+    async def setup_all(self, sdp_body: bytes, gen_id: str) -> None:
+        controls = [line[len("a=control:"):] for line in sdp_body.decode().splitlines()
+                    if line.startswith("a=control:")]
+        for i, control in enumerate(c for c in controls if c.rstrip("/") != self.url.rstrip("/")):
+            url = control if "://" in control else f"{self.url}/{control}"
+            resp = await self.request("SETUP", url, [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"),
+                                                     ("X-Playlist-Gen-Id", gen_id)])
+            assert resp.status == 200, (url, resp.status)
+
+
+async def test_playlist_skip_and_seek_id_from_the_cache(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    playlist = wm_origin.set_entry("/pl.wsx", seed="skip", playlist=("skip2",), duration_ms=800)
+    first_gen, second_gen = (str(item.gen_id) for item in playlist.items)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache")
+    url = proxy.url("/wm/pl.wsx")
+    assert (await WMPlayer(url, transport="tcp", send_event=False).run()).error is None
+    wait_for_log(proxy.log_path, r"cache: committed .*2 entries")
+    wm_origin.take_down()
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        await player.setup_all(describe.body, first_gen)
+        assert (await player.request("PAUSE", url)).status == 455  # READY, no entry boundary (3.2.5.11)
+        back = await player.request("PLAY", url, [("X-Playlist", "pl-offset=-1")])
+        assert back.status == 400  # no previous entry
+        skip = await player.request("PLAY", url, [("X-Playlist", "pl-offset=1"), ("X-Playlist-Gen-Id", first_gen)])
+        assert (skip.status, skip.header("X-Playlist-Change-Notice")) == (200, "true")
+        eos = await player.server_request("SET_PARAMETER")
+        assert b"End-Of-Playlist-Entry: true" in eos.body and eos.header("X-Playlist-Gen-Id") == first_gen
+        announce = await player.server_request("ANNOUNCE")
+        assert announce.header("X-Playlist-Gen-Id") == second_gen
+        assert player.rtp_packets == 0  # a skip sends no media of the skipped entry
+        assert (await player.request("PAUSE", url)).status == 200  # just after an entry boundary
+        # a player that missed the Announce plays the previous entry: the EndOfStream is sent again
+        again = await player.request("PLAY", url, [("X-Playlist-Seek-Id", first_gen)])
+        assert (again.status, again.header("X-Playlist-Change-Notice")) == (200, "true")
+        eos = await player.server_request("SET_PARAMETER")
+        assert eos.header("X-Playlist-Gen-Id") == first_gen
+        assert (await player.server_request("ANNOUNCE")).header("X-Playlist-Gen-Id") == second_gen
+        stale = await player.request("SETUP", f"{url}/audio", [("X-Playlist-Gen-Id", "12345"),
+                                                               ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        assert stale.status == 412 and stale.header("X-Playlist-Gen-Id") == second_gen
