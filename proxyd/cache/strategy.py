@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import time
 import weakref
+from urllib.parse import urlsplit
 
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
@@ -38,6 +39,14 @@ from proxyd.wmext.playlist import generation_mismatch, parse_gen_id
 
 log = get_logger("cache")
 
+GCI_ROLLOVER_TRIES = 1  # new connections tried after a failed GetContentInfo before answering 404
+DEFAULT_RTSP_PORT = 554
+
+
+def speaks_wm_headers(headers) -> bool:
+    return any(t.startswith("com.microsoft.wm.") for n, v in headers if n.lower() == "supported"
+               for t in parse_supported(v))
+
 
 class CacheStrategy:
     name = "cache"
@@ -53,6 +62,9 @@ class CacheStrategy:
         self.fills: dict[str, Fill] = {}
         self.describing: dict[str, asyncio.Future] = {}  # a miss DESCRIBE in flight
         self.loaded: dict[str, tuple[Entry, EntryMedia]] = {}
+        self.wm_origins: set[tuple[str, int]] = set()  # (host, port) that answered as WM servers
+        for entry in self.store.entries.values():
+            self.learn_wm(entry.url, entry.body.get("headers", []))
         # player -> {url_key(player-facing presentation URL): source maker}
         self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -98,31 +110,65 @@ class CacheStrategy:
             return None
         now = time.time()
         entry = self.store.lookup(url)
-        if entry is not None:
-            if entry.fresh(now):
-                return await self._hit(player, request, target, entry, now)
-            self.store.mark_stale(entry)
-            return await self._revalidate(player, exchange, entry, policy, now)
+        if entry is not None and entry.fresh(now):
+            return await self._hit(player, request, target, entry, now)
         key = url_key(url)
         fill = self.fills.get(key)
         if fill is not None:
             return self._follow(player, request, target, fill)
         pending = self.describing.get(key)
-        if pending is not None:  # another player's miss is asking the origin: share its outcome
+        if pending is not None:  # another player's miss or revalidation is asking: share its outcome
             await asyncio.shield(pending)
             return await self.describe(player, exchange)
-        if exchange.asked:  # e.g. after a revalidation found the entry changed: that answer counts
-            return self._after_describe(player, exchange, url, policy)
         self.describing[key] = self.loop_future()
         try:
+            if entry is not None:
+                self.store.mark_stale(entry)
+                return await self._revalidate(player, exchange, entry, policy, now)
+            return await self._miss(player, exchange, url, policy, content_info=True)
+        finally:
+            self.describing.pop(key).set_result(None)
+
+    async def _miss(self, player, exchange: OriginExchange, url: str, policy, *, content_info: bool):
+        """Ask the origin: GetContentInfo first when it is a Windows Media server ([MS-RTSP] 4.6.1
+        steps 1-2), then DESCRIBE (unless already asked), then fill or leave it to split and relay."""
+        if not exchange.asked:
+            if content_info and self.speaks_wm(exchange.target):
+                unreachable = await self._content_info_first(exchange)
+                if unreachable is not None:
+                    return unreachable
             try:
                 await exchange.describe()
             except OriginError as exc:
                 log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
                 return None  # the relay answers the same error
-            return self._after_describe(player, exchange, url, policy)
-        finally:
-            self.describing.pop(key).set_result(None)
+        return self._after_describe(player, exchange, url, policy)
+
+    async def _content_info_first(self, exchange: OriginExchange) -> Response | None:
+        """The miss's GetContentInfo; when the origin cannot be reached, one more try on a new
+        connection (the spec's protocol rollover; RTSP control is TCP only), then 404: the content
+        cannot be found (WMS Protocol Rollover)."""
+        headers, body = get_content_info_request(
+            [("User-Agent", exchange.request.headers.get("User-Agent") or "")])
+        for attempt in range(1 + GCI_ROLLOVER_TRIES):
+            try:
+                client = await (exchange.connection() if attempt == 0 else exchange.reconnect())
+                await client.request("GET_PARAMETER", exchange.target.origin_url, Headers(headers), body)
+                return None
+            except OriginError as exc:
+                failure = exc
+        log.warning("cache: GetContentInfo for %s failed %d times (%s); 404", exchange.target.origin_url,
+                    1 + GCI_ROLLOVER_TRIES, failure.detail)
+        return Response(404, "Not Found", Headers())
+
+    def speaks_wm(self, target) -> bool:
+        return (target.origin_host.lower(), target.origin_port) in self.wm_origins
+
+    def learn_wm(self, url: str, headers) -> None:
+        """Remember origins that answered as Windows Media servers (Supported com.microsoft.wm.*)."""
+        if speaks_wm_headers(headers):
+            parts = urlsplit(url)
+            self.wm_origins.add(((parts.hostname or "").lower(), parts.port or DEFAULT_RTSP_PORT))
 
     @staticmethod
     def loop_future() -> asyncio.Future:
@@ -158,6 +204,7 @@ class CacheStrategy:
         request, target, resp = exchange.request, exchange.target, exchange.response
         if url_key(url) in self.fills:  # another player's miss started it meanwhile
             return self._follow(player, request, target, self.fills[url_key(url)])
+        self.learn_wm(url, resp.headers.items())
         decision = decide(resp, policy, live_by_operator=False)
         if resp.status != 200 or not decision.cacheable:
             log.debug("cache: %s not cached (%s)", url, decision.reason)
@@ -243,8 +290,7 @@ class CacheStrategy:
                           now: float):
         request, target = exchange.request, exchange.target
         url = entry.url
-        wm = any(t.startswith("com.microsoft.wm.") for n, v in entry.body.get("headers", [])
-                 if n.lower() == "supported" for t in parse_supported(v))
+        wm = speaks_wm_headers(entry.body.get("headers", []))
         try:
             if wm:
                 client = await exchange.connection()
@@ -268,11 +314,13 @@ class CacheStrategy:
         else:
             changed = resp.status != 200 or describe_changed(entry.body, resp)
         if resp.status == 200 and decision.cacheable and not changed:
-            self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now)
+            cc = resp.headers.get_all("Cache-Control")  # the origin's current value is served from now on
+            self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now,
+                              cache_control=", ".join(cc) if cc else entry.body.get("cache_control"))
             self.store.report(entry, "complete")
             log.info("cache: revalidated %s (unchanged)", url)
             return await self._hit(player, request, target, entry, now)
         log.info("cache: %s changed or no longer cacheable at the origin; purging", url)
-        self.store.purge(url=url)
-        return await self.describe(player, exchange)
+        self.store.purge(url=url)  # a playlist goes whole: its entries are one stored entry
+        return await self._miss(player, exchange, url, policy, content_info=False)
 

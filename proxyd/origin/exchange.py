@@ -44,6 +44,13 @@ class OriginExchange:
                 raise
         return self.client
 
+    async def reconnect(self) -> OriginClient:
+        """A new connection after the current one failed (the GetContentInfo rollover of a miss)."""
+        if self.client is not None and not self.taken:
+            self.client.close()
+        self.client, self.error = None, None
+        return await self.connection()
+
     async def describe(self) -> Response:
         """The origin's answer to the player's DESCRIBE: asked once, then the same answer (or the
         same OriginError) for every caller."""
