@@ -43,6 +43,8 @@ class Limits:
     split_keyframe_wait: float = 3.0
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
+    event_spool_max_bytes: int = 64 << 20
+    event_retry_interval: float = 5.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

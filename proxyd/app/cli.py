@@ -36,6 +36,8 @@ LIMIT_HELP = {
     "max_dropped_packets": "dropped media packets after which a slow player is disconnected",
     "counters_interval": "seconds between session.counters reports",
     "shutdown_grace": "seconds to drain sessions on SIGTERM before cancelling",
+    "event_spool_max_bytes": "disk spool for SendEvents a standalone proxyd (no --control-url) owes origins",
+    "event_retry_interval": "seconds before a standalone proxyd retries a SendEvent its origin did not take",
     "rtp_port_min": "lowest local UDP port for RTP/RTCP pairs (0: ephemeral)",
     "rtp_port_max": "highest local UDP port for RTP/RTCP pairs (0: ephemeral)",
     "split_linger": "seconds a split's origin session stays up after its last player leaves",

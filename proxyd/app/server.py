@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Coroutine
+from pathlib import Path
 
 from proxyd.app.snapshot_apply import SnapshotApplier
 from proxyd.app.strategies import build_strategies
@@ -102,11 +103,31 @@ def _control_plane(config: Config, server: ProxyServer):
     return plane
 
 
+def _standalone_events(config: Config, server: ProxyServer):
+    """Without a control plane, subscribed SendEvents go to the origins from proxyd itself, spooled
+    under --state-dir (else --cache-dir); with neither there is nowhere durable and they are dropped."""
+    directory = config.control.state_dir or config.cache_dir
+    if config.control.url or not directory:
+        if not config.control.url:
+            log.info("no --control-url, --state-dir or --cache-dir: SendEvents for origins are not delivered")
+        return None
+    from proxyd.wmext.event_sender import OriginEventSender
+
+    sender = OriginEventSender(Path(directory) / "sendevents", server.context.origin_connector,
+                               max_bytes=config.limits.event_spool_max_bytes,
+                               retry_interval=config.limits.event_retry_interval)
+    server.context.reporter = sender
+    return sender
+
+
 async def serve(config: Config) -> None:
     server = ProxyServer(config)
     control = _control_plane(config, server)
     if control is not None:
         await control.start()
+    events = _standalone_events(config, server)
+    if events is not None:
+        events.start()
     await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -116,6 +137,8 @@ async def serve(config: Config) -> None:
     await stop.wait()
     log.info("shutting down")
     await server.stop()
+    if events is not None:
+        await events.stop()
     if control is not None:
         await control.stop(deadline=config.limits.shutdown_grace)
 
