@@ -35,7 +35,7 @@ from proxyd.wm.supported import parse_supported
 from proxyd.wm.validators import comparable, content_changed
 from proxyd.serving.contracts import ServerContext
 from proxyd.wmext.gci import ContentInfo
-from proxyd.wmext.playlist import generation_mismatch, parse_gen_id
+from proxyd.wmext.playlist import generation_mismatch
 
 log = get_logger("cache")
 
@@ -61,7 +61,7 @@ class CacheStrategy:
         # the three below are keyed by url_key(origin URL)
         self.fills: dict[str, Fill] = {}
         self.describing: dict[str, asyncio.Future] = {}  # a miss DESCRIBE in flight
-        self.loaded: dict[str, tuple[Entry, EntryMedia]] = {}
+        self.loaded: dict[str, tuple[Entry, list[EntryMedia]]] = {}  # media per playlist entry
         self.wm_origins: set[tuple[str, int]] = set()  # (host, port) that answered as WM servers
         for entry in self.store.entries.values():
             self.learn_wm(entry.url, entry.body.get("headers", []))
