@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import time
 from urllib.parse import urlsplit
 
+from proxyd.cache.playlist import stored_gen_id
 from proxyd.wm.cache_control import parse_cache_control
 from tests.proxyd.cache.helpers import committed_urls, wait_for_log
 from tests.proxyd.wmext.harness import rtsp_exchange
@@ -167,3 +170,29 @@ async def test_playlist_skip_and_seek_id_from_the_cache(wm_origin, proxyd_proces
         stale = await player.request("SETUP", f"{url}/audio", [("X-Playlist-Gen-Id", "12345"),
                                                                ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
         assert stale.status == 412 and stale.header("X-Playlist-Gen-Id") == second_gen
+
+
+async def test_a_changed_playlist_is_replaced_whole(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/pl.wsx", seed="v", playlist=("v2",), duration_ms=800, max_age=1)
+    cache_dir = tmp_path / "cache"
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=cache_dir)
+    url = proxy.url("/wm/pl.wsx")
+    assert (await WMPlayer(url, transport="tcp", send_event=False).run()).error is None
+    wait_for_log(proxy.log_path, r"cache: committed .*2 entries")
+    wait_expired(cache_dir)
+    changed = wm_origin.change_content("/pl.wsx")  # a new version of every entry
+    result = await WMPlayer(url, transport="tcp", send_event=False).run()
+    assert result.error is None, result.error
+    assert [e.gen_id for e in result.entries] == changed.gen_ids()  # never an old entry in between
+    wait_for_log(proxy.log_path, r"cache: committed .*2 entries", count=2)
+    stored = [json.loads(m.read_text())["body"] for m in (cache_dir / "entries").glob("*/meta.json")]
+    assert len(stored) == 1
+    gen_ids = [stored_gen_id(stored[0])] + [item["gen_id"] for item in stored[0]["playlist"]]
+    assert gen_ids == changed.gen_ids()
+
+
+def wait_expired(cache_dir) -> None:
+    for meta in (cache_dir / "entries").glob("*/meta.json"):
+        remaining = json.loads(meta.read_text())["body"]["expires_at"] - time.time()
+        if remaining > 0:
+            time.sleep(remaining + 0.05)  # freshness is wall-clock time by definition
