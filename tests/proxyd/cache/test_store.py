@@ -135,3 +135,16 @@ def test_stale_is_reported_once_until_freshness_is_renewed(store, events):
     store.purge(url="rtsp://o/a")
     store.mark_stale(entry)  # gone from the store: nothing to report
     assert [d["state"] for k, d in events][-1] == "purged"
+
+
+def test_a_playlist_is_committed_and_read_back_entry_by_entry(tmp_path, store):
+    second = {**body("rtsp://o/pl"), "gen_id": 7}
+    entry = store.commit({**body("rtsp://o/pl"), "playlist": [second]}, [media(10), media(6, size=50)])
+    again = CacheStore(tmp_path, max_bytes=1 << 20).open()
+    reopened = again.lookup("rtsp://o/pl")
+    assert reopened.size_bytes == entry.size_bytes  # every entry's media counts toward the quota
+    assert reopened.body["playlist"][0]["gen_id"] == 7 and reopened.body["playlist"][0]["packets"] == 6
+    assert [bytes(p) for p in again.read_media(reopened, 1).packets] == [bytes(p) for p in media(6, size=50).packets]
+    assert len(again.read_media(reopened, 0)) == 10
+    (tmp_path / "entries" / reopened.key / "media.1.rtp").write_bytes(b"\x00" * 64)
+    assert again.read_media(reopened, 1) is None  # checksum per entry: the caller purges the whole playlist
