@@ -1,8 +1,8 @@
 """Remote events toward origins ([MS-WMSP] 2.2.5 bodies, [MS-RTSP] 2.2.7.11) as `sendevent` reports.
 
-proxyd never sends SendEvent itself: it reports each event with the body to send and whether the
-origin subscribed to that event type for the content; the control plane queues subscribed ones and
-its uplink task delivers them. Player SendEvents get the [MS-WMLOG] forwarding rewrites.
+Each event is reported with the body to send and whether the origin subscribed to that event type
+for the content; the control plane queues subscribed ones and its uplink task delivers them, or,
+with no control plane, proxyd.wmext.event_sender sends them itself (never both). Player SendEvents get the [MS-WMLOG] forwarding rewrites.
 
 API for the cache and split strategies (call on the event loop):
     remote_open(context, session)           # cached content opened / split joined for a player
