@@ -59,12 +59,15 @@ class ReplayPacer:
         self.handle = self.loop.call_at(slot * self.tick, self._fire)
 
     def _fire(self) -> None:
+        # The slot the timer was set for is due even if the loop clock (uvloop: milliseconds) reads
+        # a little earlier: waiting for the clock would spin on a timer that keeps firing early.
+        last = max(self.armed, int(self.loop.time() / self.tick))
         self.handle = self.armed = None
         self.wakeups += 1
         heap, slots, tick = self.heap, self.slots, self.tick
         now = self.loop.time()
         due = []
-        while heap and heap[0] * tick <= now:
+        while heap and heap[0] <= last:
             slot = heapq.heappop(heap)
             due.append((slot, slots.pop(slot)))
         for slot, members in due:  # members rescheduled meanwhile wait for the next timer
