@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
 
 from proxyd.app.snapshot_apply import SnapshotApplier
 from proxyd.app.strategies import build_strategies
 from proxyd.config import Config
-from proxyd.control.reports import NullSink, ReportSink
+from proxyd.control.reports import ReportSink
 from proxyd.log import get_logger, setup_logging
 from proxyd.player.connection import PlayerConnection
 from proxyd.serving.contracts import ServerContext

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import socket
 import struct
 import time
 from collections.abc import Callable
