@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     if not args.replay_only:
         start_fill_cpu(args, work)
     if not args.no_replay:
-        clip = make_clip(ClipSpec(duration_s=args.replay_clip_seconds, video_kbps=args.bitrate), default_cache_dir())
+        spec = ClipSpec(duration_s=args.replay_clip_seconds, video_kbps=args.bitrate)
+        clip = make_clip(spec, default_cache_dir())
         live = LiveOptions(bitrate_kbps=args.bitrate, pattern="snow")
         print(replay_cost.run(args, clip, live, work))
     return 0

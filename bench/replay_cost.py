@@ -72,8 +72,8 @@ def count_rtp_packets(url: str, seconds: float) -> float:
         base = content_base(resp.headers, url)
         session: list = []
         for i, media_url in enumerate(sdp.media_urls(base)):
-            r = exchange("SETUP", media_url, [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"),
-                                              *session])
+            transport = f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"
+            r = exchange("SETUP", media_url, [("Transport", transport), *session])
             session = [("Session", r.headers.get("Session").split(";")[0])]
         exchange("PLAY", sdp.aggregate_url(base), [("Range", "npt=0-"), *session])
         packets, started = 0, None
@@ -137,12 +137,14 @@ def measure_cache(code: str, repo: Path, clip, ks: list[int], args, workdir: Pat
 def measure_split(code: str, repo: Path, ks: list[int], args, live, workdir: Path) -> list[CostRow]:
     """K players of the live stream through a fresh splitting proxyd of `repo`, per K."""
     rows = []
-    with GstOrigin(live=LIVE_MOUNT, live_options=live, stderr_path=workdir / f"split-origin-{code}.log") as origin:
+    origin_log = workdir / f"split-origin-{code}.log"
+    with GstOrigin(live=LIVE_MOUNT, live_options=live, stderr_path=origin_log) as origin:
         pps = count_rtp_packets(origin.url(LIVE_MOUNT), 3.0)
         for k in ks:
             origin.restart()
-            proxyd = ProxydProcess(routes={ROUTE_PREFIX: origin.url("/")}, log_path=workdir / f"split-{code}-k{k}.log",
-                                   repo=repo, extra_args=["--live", ROUTE_PREFIX, *args.proxyd_arg]).start()
+            proxyd = ProxydProcess(routes={ROUTE_PREFIX: origin.url("/")},
+                                   log_path=workdir / f"split-{code}-k{k}.log", repo=repo,
+                                   extra_args=["--live", ROUTE_PREFIX, *args.proxyd_arg]).start()
             try:
                 row: ModeResult = measure("proxyd", proxyd.url(f"{ROUTE_PREFIX}/{LIVE_MOUNT}"), k, args,
                                           proxyd=proxyd, origin=origin)
@@ -172,13 +174,14 @@ def format_rows(rows: list[CostRow]) -> str:
             if r.code == code and r.kind == "cache" and r.clients in split:
                 s = split[r.clients]
                 lines.append(f"{code} K={r.clients}: cache/split CPU per client-stream-second "
-                             f"{r.ms_per_css / s.ms_per_css:.2f}x, per packet {r.us_per_packet / s.us_per_packet:.2f}x"
-                             f" (goal at K=100: <= 2x)")
+                             f"{r.ms_per_css / s.ms_per_css:.2f}x, "
+                             f"per packet {r.us_per_packet / s.us_per_packet:.2f}x (goal at K=100: <= 2x)")
     this = {(r.kind, r.clients): r for r in rows if r.code == "this"}
     for r in rows:
         if r.code == "baseline" and (r.kind, r.clients) in this:
-            lines.append(f"{r.kind} K={r.clients}: this code uses {this[(r.kind, r.clients)].ms_per_css / r.ms_per_css:.2f}x "
-                         f"the baseline's CPU per client-stream-second")
+            ratio = this[(r.kind, r.clients)].ms_per_css / r.ms_per_css
+            lines.append(f"{r.kind} K={r.clients}: this code uses {ratio:.2f}x the baseline's CPU per "
+                         f"client-stream-second")
     for r in rows:
         lines.append(f"{r.code} {r.kind} K={r.clients}: {r.summary}")
     return "\n".join(lines)

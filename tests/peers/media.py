@@ -35,10 +35,11 @@ class ClipSpec:
     audio_rate: int = 44100
     audio_channels: int = 1
     variant: int = 0
-    video_kbps: int | None = None  # constant video bitrate (filler added); None: what x264 makes of the source
+    video_kbps: int | None = None  # constant video bitrate (with filler); None: x264's choice
 
     def cache_key(self) -> str:
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}  # keys of older specs stay
+        # Unset optional fields are left out, so specs from before they existed keep their key.
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -30,8 +30,8 @@ def arrival_spread(url: str) -> tuple[float, int]:
     sdp = Sdp.parse(resp.body)
     session: list = []
     for i, media_url in enumerate(sdp.media_urls(base)):
-        r = c.request("SETUP", media_url, [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"),
-                                           *session])
+        transport = f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"
+        r = c.request("SETUP", media_url, [("Transport", transport), *session])
         assert r.status == 200, r
         session = [("Session", r.headers.get("Session").split(";")[0])]
     assert c.request("PLAY", sdp.aggregate_url(base), [("Range", "npt=0-"), *session]).status == 200
@@ -51,8 +51,8 @@ def arrival_spread(url: str) -> tuple[float, int]:
     return offsets[len(offsets) * 9 // 10] - offsets[len(offsets) // 10], len(offsets)
 
 
-def test_cache_replay_arrivals_follow_the_media_clock_like_the_origin(gst_origin, proxyd_process, peer_players,
-                                                                      tmp_path):
+def test_cache_replay_arrivals_follow_the_media_clock_like_the_origin(gst_origin, proxyd_process,
+                                                                      peer_players, tmp_path):
     proxy = proxyd_process(routes={"/vod": gst_origin.url("/")}, cache_dir=tmp_path / "cache",
                            extra_args=["--cache-ttl", "300"])
     url = proxy.url("/vod/clip")
