@@ -47,8 +47,8 @@ LIMIT_HELP = {
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
     "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
-    "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one timer "
-                       "and send what is due before it ends (a packet leaves at most this much early)",
+    "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
+                       "timer and send what is due before it ends (a packet leaves at most this much early)",
 }
 
 

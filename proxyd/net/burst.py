@@ -75,7 +75,8 @@ class BurstBatch:
 class UdpBurstFanout:
     """Collect packets with `add`, send them all to every destination with `flush`."""
 
-    def __init__(self, sock: socket.socket, max_destinations: int = 1024, batch: BurstBatch | None = None) -> None:
+    def __init__(self, sock: socket.socket, max_destinations: int = 1024,
+                 batch: BurstBatch | None = None) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.family = sock.family
