@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,6 +100,11 @@ class CacheStore:
         self.clock = clock
         self.entries: dict[str, Entry] = {}  # by url_key(url)
         self._tmp_counter = 0
+        # Media in use stays shared: players arriving together or while others replay get the same
+        # loaded bytes instead of each reading, checking and decoding the file again.
+        self._media: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (key, sha256) -> media
+        self._media_locks: dict[tuple, threading.Lock] = {}
+        self._media_locks_guard = threading.Lock()
 
     @property
     def total_bytes(self) -> int:
@@ -191,7 +198,23 @@ class CacheStore:
     # --- reading ---
     def read_media(self, entry: Entry) -> EntryMedia | None:
         """The entry's media, checksum verified; None when unreadable or corrupt (the caller purges).
-        Touches no shared state, so it may run in a worker thread."""
+        Thread-safe (runs in worker threads): concurrent and later readers of the same entry version
+        share one EntryMedia while it is in use."""
+        version = (entry.key, entry.body.get("data_sha256"))
+        with self._media_locks_guard:
+            lock = self._media_locks.setdefault(version, threading.Lock())
+        with lock:
+            media = self._media.get(version)
+            if media is None:
+                media = self._load_media(entry)
+                if media is not None:
+                    self._media[version] = media
+        with self._media_locks_guard:
+            if self._media_locks.get(version) is lock and not lock.locked():
+                del self._media_locks[version]
+        return media
+
+    def _load_media(self, entry: Entry) -> EntryMedia | None:
         try:
             blob = (self.root / "entries" / entry.key / DATA).read_bytes()
             if hashlib.sha256(blob).hexdigest() != entry.body["data_sha256"]:
