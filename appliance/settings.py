@@ -5,9 +5,12 @@ REDIS_URL unset -> embedded Celery broker and in-memory channel layer.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from appliance.dburl import parse_database_url
 from appliance.env import env_bool, env_fernet_keys, env_int, env_list, env_rate, env_secret, env_str
@@ -66,10 +69,11 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "appliance.ui.apps.StaticFilesConfig",  # django.contrib.staticfiles, minus unused chart libraries
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc files served locally (no CDN)
     "channels",
     "appliance.core",
     "appliance.nodes",
@@ -78,10 +82,14 @@ INSTALLED_APPS = [
     "appliance.playback",
     "appliance.uplink",
     "appliance.control",
+    "appliance.history",
     "appliance.ui",
+    "appliance.ops",
+    "chartjs",  # django-chartjs: ships Chart.js as a static file (charts, no CDN)
 ]
 
 MIDDLEWARE = [
+    "appliance.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,6 +198,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ContentStateEnum": "appliance.content.models.ContentState",
         "RequestStateEnum": "appliance.content.models.RequestState",
@@ -208,6 +219,7 @@ APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, mi
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)
+APPLIANCE_REPORT_EVENT_PRUNE_BATCH = env_int("APPLIANCE_REPORT_EVENT_PRUNE_BATCH", 10_000, minimum=100)
 APPLIANCE_UPLINK_MAX_ATTEMPTS = env_int("APPLIANCE_UPLINK_MAX_ATTEMPTS", 10, minimum=1)
 
 # --- celery & channels (dashboard/tasks engineer) ---
@@ -286,7 +298,45 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
         "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
     },
+    "report-events-prune": {
+        "task": "control.prune_report_events",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
 }
+
+# --- traffic history (appliance.history) ---
+APPLIANCE_HISTORY_ROLLUP_INTERVAL = env_int("APPLIANCE_HISTORY_ROLLUP_INTERVAL", 60, minimum=10)
+APPLIANCE_HISTORY_LOOKBACK_MINUTES = env_int("APPLIANCE_HISTORY_LOOKBACK_MINUTES", 10, minimum=1,
+                                             maximum=1440)
+APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS = env_int("APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS", 48, minimum=2)
+APPLIANCE_HISTORY_HOUR_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_HOUR_RETENTION_DAYS", 35, minimum=2)
+APPLIANCE_HISTORY_DAY_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_DAY_RETENTION_DAYS", 800, minimum=2)
+APPLIANCE_HISTORY_PRUNE_BATCH = env_int("APPLIANCE_HISTORY_PRUNE_BATCH", 100_000, minimum=100)
+APPLIANCE_HISTORY_MAX_POINTS = env_int("APPLIANCE_HISTORY_MAX_POINTS", 3000, minimum=10)
+APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minimum=5)
+APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
+APPLIANCE_DASHBOARD_MAX_ROWS = env_int("APPLIANCE_DASHBOARD_MAX_ROWS", 200, minimum=10)
+APPLIANCE_REPORT_MAX_ROWS = env_int("APPLIANCE_REPORT_MAX_ROWS", 500, minimum=1, maximum=100_000)
+APPLIANCE_DASHBOARD_TOP_CONTENT = env_int("APPLIANCE_DASHBOARD_TOP_CONTENT", 10, minimum=1, maximum=100)
+APPLIANCE_ORIGIN_PROBE_INTERVAL = env_int("APPLIANCE_ORIGIN_PROBE_INTERVAL", 60, minimum=0)  # 0: no probes
+CELERY_BEAT_SCHEDULE.update({
+    **({"history-probe-origins": {
+        "task": "history.probe_origins",
+        "schedule": float(APPLIANCE_ORIGIN_PROBE_INTERVAL),
+        "options": {"expires": APPLIANCE_ORIGIN_PROBE_INTERVAL * 0.9},
+    }} if APPLIANCE_ORIGIN_PROBE_INTERVAL else {}),
+    "history-rollup": {
+        "task": "history.rollup",
+        "schedule": float(APPLIANCE_HISTORY_ROLLUP_INTERVAL),
+        "options": {"expires": APPLIANCE_HISTORY_ROLLUP_INTERVAL * 0.9},
+    },
+    "history-prune": {
+        "task": "history.prune",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
+})
 
 ASGI_APPLICATION = "appliance.asgi.application"
 if REDIS_URL:
@@ -298,3 +348,18 @@ else:
 # Without nginx in front (quick start, tests) the ASGI app serves static files itself.
 APPLIANCE_SERVE_STATIC = env_bool("APPLIANCE_SERVE_STATIC", DEBUG or EMBEDDED)
 # --- end celery & channels ---
+
+# --- operations: /metrics, /healthz, /readyz (appliance/ops) ---
+# Addresses allowed to read them (comma-separated IPs or networks); nginx does not forward them.
+try:
+    APPLIANCE_METRICS_ALLOW_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in
+                                        env_list("APPLIANCE_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"APPLIANCE_METRICS_ALLOW_IPS: {exc}") from None
+# Seconds each /readyz dependency check (Redis) may take.
+APPLIANCE_READY_TIMEOUT = env_int("APPLIANCE_READY_TIMEOUT", 2, minimum=1, maximum=60)
+# HOST:PORT of the Celery worker's own metrics listener; empty: off.
+APPLIANCE_WORKER_METRICS_LISTEN = env_str("APPLIANCE_WORKER_METRICS_LISTEN", "")
+if APPLIANCE_WORKER_METRICS_LISTEN and not APPLIANCE_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured("APPLIANCE_WORKER_METRICS_LISTEN must be HOST:PORT, "
+                               f"got {APPLIANCE_WORKER_METRICS_LISTEN!r}")

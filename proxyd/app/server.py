@@ -7,9 +7,11 @@ import signal
 
 from proxyd.app.snapshot_apply import SnapshotApplier
 from proxyd.app.strategies import build_strategies
+from proxyd.cache.store import CacheStore
 from proxyd.config import Config
 from proxyd.control.reports import ReportSink
 from proxyd.log import get_logger, setup_logging
+from proxyd.metrics.http import start_metrics
 from proxyd.player.connection import PlayerConnection
 from proxyd.serving.contracts import ServerContext
 
@@ -28,9 +30,27 @@ class ProxyServer:
         self.stopped = asyncio.Event()
         self._last_load = (0.0, 0)
 
+    # --- what the metrics collector reads (proxyd.metrics.collect.MetricsSource) ---
     @property
     def sessions(self) -> dict:
         return self.context.sessions
+
+    @property
+    def connections(self) -> set:
+        return self.context.connections
+
+    @property
+    def cache_store(self) -> CacheStore | None:
+        return self.strategies.cache.store if self.strategies.cache is not None else None
+
+    @property
+    def reporter(self) -> ReportSink:
+        return self.context.reporter
+
+    @reporter.setter
+    def reporter(self, sink: ReportSink) -> None:
+        """proxyd.metrics wraps the sink to count what is reported."""
+        self.context.reporter = sink
 
     @property
     def port(self) -> int:
@@ -107,6 +127,7 @@ async def serve(config: Config) -> None:
     if control is not None:
         await control.start()
     await server.start()
+    metrics = await start_metrics(server, control)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -117,10 +138,12 @@ async def serve(config: Config) -> None:
     await server.stop()
     if control is not None:
         await control.stop(deadline=config.limits.shutdown_grace)
+    if metrics is not None:
+        await metrics.stop()
 
 
 def run(config: Config) -> int:
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     try:
         import uvloop
     except ImportError:
