@@ -317,22 +317,17 @@ class ReplaySession(SessionBase):
         pacer for the next packet's time."""
         if self.ended or self.state != "playing":
             return
-        if now >= self.next_sr:
+        if horizon > self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
             self._send_reports(now)
         media = self.media
         times = media.times
         due = self.start_us + int((horizon - self.start_wall) * 1_000_000)
         first, n = self.pos, len(times)
-        last = min(n, first + BURST)
-        if last > first and times[last - 1] >= due:  # the usual case: find the first packet not due
-            lo, hi = first, last - 1
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if times[mid] < due:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            last = lo
+        end = min(n, first + BURST)
+        last = first
+        # In order up to the first packet not due (media times need not be sorted: B-frames).
+        while last < end and times[last] < due:
+            last += 1
         if last > first:
             outs = self.outs
             for index, out in enumerate(outs):
@@ -343,7 +338,7 @@ class ReplaySession(SessionBase):
                     out.relay.player_writer.flush()
         self.pos = last
         if last < n:
-            at = self.start_wall + (times[last] - self.start_us) / 1e6 if last - first < BURST else now
+            at = self.start_wall + (times[last] - self.start_us) / 1e6 if last < end else now
             self.pacer.schedule(self, min(at, self.next_sr))
         elif media.finished:
             self._end_of_media()
