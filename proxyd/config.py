@@ -43,6 +43,7 @@ class Limits:
     split_keyframe_wait: float = 3.0
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
+    cache_pace_tick: float = 0.002
     metrics_request_timeout: float = 5.0
     metrics_max_connections: int = 16
     ready_max_snapshot_age: float = 300.0

@@ -49,6 +49,8 @@ LIMIT_HELP = {
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
     "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
+    "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
+                       "timer and send what is due before it ends (a packet leaves at most this much early)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
     "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 
 from proxyd.cache.playlist import Playlist
 from proxyd.log import get_logger
+from proxyd.cache.pacer import pacer_for
+from proxyd.net.burst import BurstBatch, UdpBurstFanout
 from proxyd.net.udp import bind_port_pair
 from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
-from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
+from proxyd.rtp.packet import SEQ_TS_SSRC, build_bye, build_sr
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
@@ -49,7 +51,6 @@ BURST = 256  # packets sent per wakeup at most before yielding to the loop
 SR_INTERVAL = 1.0  # seconds between RTCP sender reports per stream
 NTP_EPOCH_OFFSET = 2208988800
 TIMESTAMP = struct.Struct("!I")
-MAX_PACKET = 65536
 
 
 @dataclasses.dataclass
@@ -74,7 +75,10 @@ class ReplaySource:
 
 
 class ReplayStream:
-    __slots__ = ("relay", "ssrc", "seq", "ts_offset", "rtptime0", "rate", "buf", "view", "octets")
+    """One stream of a replay: its own SSRC, sequence and timestamp offset; packets of a wakeup go
+    out as one batch (UDP: one sendmmsg with GSO runs; TCP: into the connection's joined write)."""
+
+    __slots__ = ("relay", "ssrc", "seq", "ts_offset", "rtptime0", "rate", "octets", "fanout", "dest")
 
     def __init__(self, relay: StreamRelay, rate: int, rtptime0: int | None) -> None:
         self.relay = relay
@@ -83,38 +87,76 @@ class ReplayStream:
         self.ts_offset = random.getrandbits(32)
         self.rtptime0 = rtptime0 or 0
         self.rate = rate
-        self.buf = bytearray(MAX_PACKET)
-        self.view = memoryview(self.buf)
         self.octets = 0
+        self.fanout: UdpBurstFanout | None = None
+        self.dest: tuple | None = None
 
     def rtp_time(self, media_us: int) -> int:
         return (self.ts_offset + self.rtptime0 + media_us * self.rate // 1_000_000) & 0xFFFFFFFF
 
-    def send(self, packet) -> None:
-        n = len(packet)
-        buf = self.buf
-        buf[0:n] = packet
-        ts = (TIMESTAMP.unpack_from(packet, 4)[0] + self.ts_offset) & 0xFFFFFFFF
-        rewrite_rtp_header(buf, self.seq, ts, self.ssrc)
-        self.seq = (self.seq + 1) & 0xFFFF
+    def udp_fanout(self) -> UdpBurstFanout | None:
+        """The batch sender toward the player's RTP address (None: not sending over UDP now)."""
         relay = self.relay
-        c = relay.counters
-        if relay.player_writer is not None:
-            relay.player_writer.add(relay.player_channels[0], self.view[:n])
-        elif relay.pair is not None and relay.player_rtp_addr is not None:
-            try:
-                relay.pair.rtp.sendto(self.view[:n], relay.player_rtp_addr)
-            except OSError:
-                c.packets_dropped += 1
-                return
+        addr = relay.player_rtp_addr
+        if addr is None or relay.pair is None:
+            return None
+        if self.fanout is None or addr != self.dest:
+            self.fanout = UdpBurstFanout(relay.pair.rtp, 1, batch=shared_batch())
+            self.fanout.set_destinations((addr,))
+            self.dest = addr
+        return self.fanout
+
+    def send(self, media: EntryMedia, first: int, last: int, index: int) -> None:
+        """Packets first..last-1 of `media` that belong to stream `index`, rewritten to this stream."""
+        relay = self.relay
+        streams, packets = media.streams, media.packets
+        seq, ts_offset, ssrc = self.seq, self.ts_offset, self.ssrc
+        count = octets = 0
+        writer = relay.player_writer
+        if writer is not None:
+            channel = relay.player_channels[0]
+            for i in range(first, last):
+                if streams[i] == index:
+                    octets += writer.add_rtp(channel, packets[i], seq, ts_offset, ssrc)
+                    seq = (seq + 1) & 0xFFFF
+                    count += 1
+            dropped = 0
         else:
-            return
-        c.packets_out += 1
-        c.bytes_out += n
-        self.octets += n - 12
+            fanout = self.udp_fanout()
+            if fanout is None:
+                return
+            view, addresses = fanout.batch.view, media.addresses
+            add, unpack, pack = fanout.add_from, TIMESTAMP.unpack_from, SEQ_TS_SSRC.pack_into
+            errors = fanout.send_errors
+            for i in range(first, last):
+                if streams[i] == index:
+                    n = len(packets[i])
+                    at = add(addresses[i], n)
+                    pack(view, at + 2, seq, (unpack(view, at + 4)[0] + ts_offset) & 0xFFFFFFFF, ssrc)
+                    seq = (seq + 1) & 0xFFFF
+                    count += 1
+                    octets += n
+            fanout.flush()
+            dropped = fanout.send_errors - errors
+        self.seq = seq
+        c = relay.counters
+        c.packets_out += count - dropped
+        c.packets_dropped += dropped
+        c.bytes_out += octets
+        self.octets += octets - 12 * count
 
     def send_rtcp(self, data: bytes) -> None:
         self.relay.rtcp_from_origin(data)  # the relay's path toward the player (TCP or UDP)
+
+
+_batch: list[BurstBatch] = []
+
+
+def shared_batch() -> BurstBatch:
+    """The process's one UDP send batch: replays fill and flush it one after another, never interleaved."""
+    if not _batch:
+        _batch.append(BurstBatch())
+    return _batch[0]
 
 
 class ReplaySession(SessionBase):
@@ -130,7 +172,8 @@ class ReplaySession(SessionBase):
         self.start_us = 0
         self.start_wall = 0.0
         self.next_sr = 0.0
-        self.pump_handle: asyncio.Handle | None = None
+        self.pace_slot: int | None = None  # the pacer's tick this replay waits for
+        self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
@@ -274,7 +317,7 @@ class ReplaySession(SessionBase):
                 infos.append(f"url={url};seq={out.seq};rtptime={out.rtp_time(self.start_us)}")
         shown = RangeHeader("npt", self.start_us / 1e6, duration)
         self.state = "playing"
-        self.loop.call_soon(self._pump)
+        self.pacer.schedule(self, self.start_wall)
         if not self.started_reported:
             self.report_started()
             if self.source.served_from == "cache":  # the origin does not see this session otherwise
@@ -339,11 +382,9 @@ class ReplaySession(SessionBase):
     def unpark(self, player: Player) -> None:
         unpark_relays(self.streams, self.parked, player)
 
-    # --- pacing ---
+    # --- pacing (proxyd.cache.pacer: one loop timer for every replay) ---
     def _stop_pump(self) -> None:
-        if self.pump_handle is not None:
-            self.pump_handle.cancel()
-            self.pump_handle = None
+        self.pacer.cancel(self)
         if self.waiting:
             self.media.forget_waiter(self._wake)
             self.waiting = False
@@ -351,40 +392,41 @@ class ReplaySession(SessionBase):
     def _wake(self) -> None:
         self.waiting = False
         if not self.ended and self.state == "playing":
-            self._pump()
+            self.pacer.schedule(self, self.loop.time())
 
-    def _pump(self) -> None:
-        self.pump_handle = None
+    def paced(self, now: float, horizon: float) -> None:
+        """Send every packet due before `horizon` (stream by stream, one batch each), then ask the
+        pacer for the next packet's time."""
         if self.ended or self.state != "playing":
             return
-        now = self.loop.time()
-        if now >= self.next_sr:
+        if horizon > self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
             self._send_reports(now)
-        media, outs = self.media, self.outs
-        times, streams, packets = media.times, media.streams, media.packets
-        due = self.start_us + int((now - self.start_wall) * 1_000_000)
-        pos, n, sent = self.pos, len(packets), 0
-        while pos < n:
-            t = times[pos]
-            if t > due:
-                at = min(self.start_wall + (t - self.start_us) / 1e6, self.next_sr)
-                self.pump_handle = self.loop.call_at(at, self._pump)
-                break
-            out = outs[streams[pos]]
-            if out is not None:
-                out.send(packets[pos])
-            pos += 1
-            sent += 1
-            if sent >= BURST:
-                self.pump_handle = self.loop.call_soon(self._pump)
-                break
-        self.pos = pos
-        if pos >= n:
-            if media.finished:
-                self._end_of_media()
-            else:
-                self.waiting = True
-                media.when_grown(self._wake)
+        media = self.media
+        times = media.times
+        due = self.start_us + int((horizon - self.start_wall) * 1_000_000)
+        first, n = self.pos, len(times)
+        end = min(n, first + BURST)
+        last = first
+        # In order up to the first packet not due (media times need not be sorted: B-frames).
+        while last < end and times[last] < due:
+            last += 1
+        if last > first:
+            outs = self.outs
+            for index, out in enumerate(outs):
+                if out is not None:
+                    out.send(media, first, last, index)
+            for out in outs:  # one joined write per TCP connection (no-op when already flushed)
+                if out is not None and out.relay.player_writer is not None:
+                    out.relay.player_writer.flush()
+        self.pos = last
+        if last < n:
+            at = self.start_wall + (times[last] - self.start_us) / 1e6 if last < end else now
+            self.pacer.schedule(self, min(at, self.next_sr))
+        elif media.finished:
+            self._end_of_media()
+        else:
+            self.waiting = True
+            media.when_grown(self._wake)
 
     def _send_reports(self, now: float) -> None:
         self.next_sr = now + SR_INTERVAL

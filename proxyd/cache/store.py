@@ -16,7 +16,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,6 +113,11 @@ class CacheStore:
         self.clock = clock
         self.entries: dict[str, Entry] = {}  # by url_key(url)
         self._tmp_counter = 0
+        # Media in use stays shared: players arriving together or while others replay get the same
+        # loaded bytes instead of each reading, checking and decoding the file again.
+        self._media: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (key, sha256) -> media
+        self._media_locks: dict[tuple, threading.Lock] = {}
+        self._media_locks_guard = threading.Lock()
 
     @property
     def total_bytes(self) -> int:
@@ -210,7 +217,25 @@ class CacheStore:
     # --- reading ---
     def read_media(self, entry: Entry, item: int = 0) -> EntryMedia | None:
         """The entry's media (a playlist's entry `item`), checksum verified; None when unreadable or
-        corrupt (the caller purges). Touches no shared state, so it may run in a worker thread."""
+        corrupt (the caller purges). Thread-safe (runs in worker threads): concurrent and later readers
+        of the same entry version share one EntryMedia while it is in use."""
+        playlist = entry.body.get("playlist") or []
+        described = entry.body if item == 0 else playlist[item - 1] if item <= len(playlist) else {}
+        version = (entry.key, item, described.get("data_sha256"))
+        with self._media_locks_guard:
+            lock = self._media_locks.setdefault(version, threading.Lock())
+        with lock:
+            media = self._media.get(version)
+            if media is None:
+                media = self._load_media(entry, item)
+                if media is not None:
+                    self._media[version] = media
+        with self._media_locks_guard:
+            if self._media_locks.get(version) is lock and not lock.locked():
+                del self._media_locks[version]
+        return media
+
+    def _load_media(self, entry: Entry, item: int) -> EntryMedia | None:
         try:
             described = entry.body if item == 0 else entry.body["playlist"][item - 1]
             blob = (self.root / "entries" / entry.key / media_file(item)).read_bytes()

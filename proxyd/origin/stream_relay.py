@@ -17,6 +17,9 @@ from proxyd.net.udp import drain
 from proxyd.rtp.rtcp import first_report_block
 
 FRAME_HEADER = struct.Struct("!cBH")
+FRAME_PLACEHOLDER = bytes(FRAME_HEADER.size)
+RTP_TIMESTAMP = struct.Struct("!I")  # at byte 4 of an RTP header
+SEQ_TS_SSRC = struct.Struct("!HII")  # at byte 2
 MAX_DATAGRAM = 65536
 
 
@@ -84,6 +87,23 @@ class InterleavedWriter:
         self.pending += FRAME_HEADER.pack(b"$", channel, len(data))
         self.pending += data
         self.pending_packets += 1
+
+    def add_rtp(self, channel: int, packet, seq: int, ts_offset: int, ssrc: int) -> int:
+        """Append RTP `packet` as a frame with its header rewritten in place (sequence `seq`, timestamp
+        moved by `ts_offset`, `ssrc`): no object per packet. The caller flushes (once per wakeup).
+        Returns the packet's size."""
+        n = len(packet)
+        if self.closed:
+            return n
+        pending = self.pending
+        at = len(pending)
+        pending += FRAME_PLACEHOLDER
+        pending += packet
+        FRAME_HEADER.pack_into(pending, at, b"$", channel, n)
+        ts = (RTP_TIMESTAMP.unpack_from(pending, at + 8)[0] + ts_offset) & 0xFFFFFFFF
+        SEQ_TS_SSRC.pack_into(pending, at + 6, seq, ts, ssrc)
+        self.pending_packets += 1
+        return n
 
     def flush(self) -> None:
         if not self.pending or self.closed:

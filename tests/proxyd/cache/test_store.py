@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -148,3 +151,16 @@ def test_a_playlist_is_committed_and_read_back_entry_by_entry(tmp_path, store):
     assert len(again.read_media(reopened, 0)) == 10
     (tmp_path / "entries" / reopened.key / "media.1.rtp").write_bytes(b"\x00" * 64)
     assert again.read_media(reopened, 1) is None  # checksum per entry: the caller purges the whole playlist
+def test_readers_of_an_entry_in_use_share_one_loaded_media(tmp_path, store):
+    entry = store.commit(body("rtsp://o/a"), media(packets=200, size=1000))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # players arriving together
+        loaded = list(pool.map(lambda _: store.read_media(entry), range(8)))
+    assert all(m is loaded[0] for m in loaded)
+    assert store.read_media(entry) is loaded[0]  # a later player of the same entry, while in use
+    first_packet = ctypes.string_at(loaded[0].addresses[0], len(loaded[0].packets[0]))
+    assert first_packet == bytes(loaded[0].packets[0]) == rtp(0, bytes([0]) * 1000)
+    del loaded, first_packet
+    gc.collect()
+    data = tmp_path / "entries" / entry.key / "media.rtp"
+    data.write_bytes(data.read_bytes()[:-1])  # out of use: the next reader reads (and checks) the file
+    assert store.read_media(entry) is None
