@@ -5,7 +5,6 @@ running in-process proxy against a real GStreamer origin.
 """
 
 import asyncio
-import importlib.util
 
 import pytest
 
@@ -119,13 +118,18 @@ def test_purges_reach_the_cache_store_once_per_request_and_failures_retry():
 def test_without_a_cache_store_purges_are_a_no_op():
     server = ProxyServer(Config())
     assert cache_store_of(server) is None
-    SnapshotApplier(server).apply(snapshot(purges=[{"id": 1, "url": "rtsp://o/clip", "prefix": False}]))
+    applier = SnapshotApplier(server)
+    first = {"id": 1, "url": "rtsp://o/clip", "prefix": False}
+    applier.apply(snapshot(origin(1, "/vod", "rtsp://a.example:554/"), purges=[first]))
+    assert resolve(server, "/vod/clip").origin_url == "rtsp://a.example:554/clip"  # the rest still applied
+    # Nothing of that URL was stored here, so the purge is done, not deferred until a store shows up.
+    server.cache_store = RecordingStore()
+    applier.apply(snapshot(purges=[first, {"id": 2, "url": "rtsp://o/new", "prefix": False}]))
+    assert server.cache_store.calls == [("rtsp://o/new", None)]
 
 
 def test_a_cache_in_proxyd_is_reachable_for_purges(tmp_path):
-    """Tells when proxyd.cache lands without being attached as server.cache_store (purges would be lost)."""
-    if importlib.util.find_spec("proxyd.cache") is None:
-        pytest.skip("proxyd.cache not built yet: purges are a no-op (nothing is cached on this node)")
+    """A node with a cache directory must offer purge() somewhere, or purges would be lost."""
     server = ProxyServer(Config(cache_dir=str(tmp_path)))
     assert cache_store_of(server) is not None, \
         "proxyd.cache exists but neither server.cache_store nor a serving strategy's .store offers purge()"
