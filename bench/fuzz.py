@@ -1,6 +1,6 @@
 """Long fuzzing run: every target (or the ones named) under atheris for --runs inputs each.
 
-    .venv/bin/python -m bench.fuzz --runs 1000000 [--targets rtp,sdp] [--jobs 2]
+    .venv/bin/python -m bench.fuzz --runs 1000000 [--targets rtp,sdp] [--jobs 2] [--max-seconds 600]
 
 Prints, per target: inputs executed, seconds, inputs/s, peak RSS (MB), coverage features, and the
 finding (crash, hang over --timeout seconds per input, memory over --rss-limit-mb) with the input
@@ -34,6 +34,7 @@ def run_target(name: str, args: argparse.Namespace) -> dict:
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "tests.fuzz.run", name, corpus, f"-runs={args.runs}",
+             *([f"-max_total_time={args.max_seconds}"] if args.max_seconds else []),
              f"-timeout={args.timeout}", f"-rss_limit_mb={args.rss_limit_mb}",
              f"-artifact_prefix={artifacts}/{name}-"],
             cwd=REPO, capture_output=True, text=True)
@@ -53,6 +54,7 @@ def run_target(name: str, args: argparse.Namespace) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--max-seconds", type=int, default=0, help="stop a target after this long (0: no limit)")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take (a hang)")

@@ -30,6 +30,8 @@ async def test_mutated_requests_and_frames_leave_players_undisturbed(shared_gst_
     for result in results:
         assert result.ok, result.describe()
         assert result.video_frames >= 0.95 * test_clips.main.video_frames, result.describe()
+    print(f"network fuzz: {outcomes.inputs} inputs, outcomes {dict(outcomes.counts)}, "
+          f"statuses {dict(outcomes.statuses.most_common(8))}")  # the figure (pytest -rP)
     assert outcomes.inputs == INPUTS
     # "silent" would be a connection neither answered nor closed within --request-timeout + 2 s.
     assert set(outcomes.counts) <= {"answered", "answered+closed", "closed"}, outcomes.counts

@@ -115,7 +115,19 @@ async def test_a_start_storm_either_starts_or_is_refused_quickly(shared_gst_orig
                                        "--cache-ttl", "300"])
     url = proxy.url("/vod/clip")
     assert await start_one(proxy.host, proxy.port, url) == "started"  # fills the cache
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def timed() -> tuple[str, float]:
+        outcome = await start_one(proxy.host, proxy.port, url)
+        return outcome, loop.time() - started
+
     async with asyncio.timeout(90):
-        outcomes = await asyncio.gather(*(start_one(proxy.host, proxy.port, url) for _ in range(200)))
+        timed_outcomes = await asyncio.gather(*(timed() for _ in range(200)))
+    outcomes = [o for o, _ in timed_outcomes]
+    for kind in sorted(set(outcomes)):  # the figure (pytest -rP): how many, and how soon they were done
+        seconds = sorted(t for o, t in timed_outcomes if o == kind)
+        print(f"start storm: {kind} {len(seconds)}, done after median {seconds[len(seconds) // 2]:.2f} s, "
+              f"max {seconds[-1]:.2f} s")
     assert set(outcomes) <= {"started", "503", "refused"}, sorted(set(outcomes))
     assert outcomes.count("started") >= 100, {o: outcomes.count(o) for o in set(outcomes)}
