@@ -131,3 +131,40 @@ async def test_a_start_storm_either_starts_or_is_refused_quickly(shared_gst_orig
               f"max {seconds[-1]:.2f} s")
     assert set(outcomes) <= {"started", "503", "refused"}, sorted(set(outcomes))
     assert outcomes.count("started") >= 100, {o: outcomes.count(o) for o in set(outcomes)}
+
+
+async def test_a_describe_flood_opens_at_most_the_per_address_number_of_origin_requests(shared_gst_origin,
+                                                                                        proxyd_process):
+    """200 connections from one address at once, each DESCRIBEing a different uncached URL."""
+    limit = 10
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url()},
+                           extra_args=["--max-connections-per-address", str(limit)])
+    mark = shared_gst_origin.mark()
+
+    async def describe(n: int) -> int | None:
+        try:
+            reader, writer = await asyncio.open_connection(proxy.host, proxy.port, local_addr=(ATTACKER, 0))
+        except ConnectionError:
+            return None
+        try:
+            writer.write(f"DESCRIBE {proxy.url(f'/vod/flood-{n}')} RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+            await asyncio.sleep(1.0)  # hold the connection: the flood is concurrent, not one by one
+            return int(head[9:12])
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return None
+        finally:
+            writer.close()
+
+    statuses = await asyncio.gather(*(describe(n) for n in range(200)))
+    answered = [s for s in statuses if s is not None]
+    assert 1 <= len(answered) <= limit, statuses
+    assert set(answered) == {404}, answered  # the origin has no such mounts
+    def origin_connections(events) -> int:
+        return sum(1 for e in events[mark:] if e["event"] == "client-connected")
+
+    # gst-rtsp-server logs no request event for an unknown mount: count the connections proxyd opened
+    # to it instead (one per player DESCRIBE); its event log is read by a thread, so wait for them.
+    events = await asyncio.to_thread(shared_gst_origin.wait_until,
+                                     lambda ev: origin_connections(ev) >= len(answered), 10)
+    assert origin_connections(events) == len(answered)
