@@ -35,12 +35,11 @@ DEFAULT_FLAGS = ["-max_len=4096", "-timeout=10", "-rss_limit_mb=1024", "-print_f
 
 def seed_inputs(target: str) -> list[bytes]:
     """Seed inputs for a target; the first byte of the RTSP targets picks the chunk size, so prefix one."""
-    paths = [p for pattern in SEEDS[target] for p in sorted(FIXTURES.glob(pattern))]
-    paths += sorted(REGRESSIONS.glob(f"{target}-*"))
-    data = [p.read_bytes() for p in paths]
-    if target.startswith("rtsp_") and target != "rtsp_headers":
-        data = [b"\x07" + d for d in data]
-    return data or [b""]
+    fixtures = [p.read_bytes() for pattern in SEEDS[target] for p in sorted(FIXTURES.glob(pattern))]
+    if target in ("rtsp_server", "rtsp_client"):
+        fixtures = [b"\x07" + d for d in fixtures]
+    findings = [p.read_bytes() for p in sorted(REGRESSIONS.glob(f"{target}-*"))]  # saved as the target saw them
+    return fixtures + findings or [b""]
 
 
 def main(argv: list[str]) -> int:
