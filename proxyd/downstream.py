@@ -113,7 +113,7 @@ class PlayerConnection(asyncio.Protocol):
         self.local_host, self.local_port = local[0], local[1]
         if self.server.connections_from(self.peer_ip) >= self.limits.max_connections_per_address:
             log.warning("%s refused: over --max-connections-per-address", context(self.peer))
-            transport.abort()  # never registered: connection_lost only has nothing to undo
+            transport.abort()  # never registered, so connection_lost has nothing to undo
             self.closing = True
             return
         self.overloaded = not self.server.add_connection(self)
