@@ -22,6 +22,8 @@ class Limits:
     max_headers: int = 64
     max_body_bytes: int = 1 << 20
     max_connections: int = 1000
+    max_connections_per_address: int = 100
+    request_timeout: float = 20.0
     max_sessions: int = 1000
     max_pipelined_requests: int = 16
     origin_connect_timeout: float = 5.0

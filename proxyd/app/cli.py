@@ -24,6 +24,10 @@ LIMIT_HELP = {
     "max_headers": "most header fields per RTSP message",
     "max_body_bytes": "largest RTSP body accepted (bytes); larger gets 413",
     "max_connections": "most concurrent player connections",
+    "max_connections_per_address": "most concurrent connections from one player address "
+                                   "(more are closed at once)",
+    "request_timeout": "seconds a connection without a session may go without a complete request "
+                       "(idle and slow-header clients are closed)",
     "max_sessions": "most concurrent proxy sessions (453 beyond)",
     "max_pipelined_requests": "most queued unanswered requests per player connection",
     "origin_connect_timeout": "seconds to connect to an origin before 502",

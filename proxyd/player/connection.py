@@ -78,6 +78,7 @@ class PlayerConnection(asyncio.Protocol):
         self.overloaded = False
         self.closing = False
         self.close_when_idle = False  # the player half-closed with requests still queued
+        self.request_timer: asyncio.TimerHandle | None = None  # closes idle and slow-header connections
         self._last_data = b""
         self.dispatch = {
             "OPTIONS": self.on_options, "DESCRIBE": self.on_describe, "SETUP": self.on_setup,
@@ -93,7 +94,26 @@ class PlayerConnection(asyncio.Protocol):
         self.peer_ip = peer[0]
         self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
         self.local_host, self.local_port = local[0], local[1]
+        if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address:
+            log.warning("%s refused: over --max-connections-per-address", context(self.peer))
+            transport.abort()  # never registered, so connection_lost has nothing to undo
+            self.closing = True
+            return
         self.overloaded = not self.context.add_connection(self)
+        self._arm_request_timer()
+
+    def _arm_request_timer(self) -> None:
+        if self.request_timer is not None:
+            self.request_timer.cancel()
+        self.request_timer = asyncio.get_running_loop().call_later(self.limits.request_timeout,
+                                                                   self._request_timer_fired)
+
+    def _request_timer_fired(self) -> None:
+        busy = self.sessions or self.requests or (self.worker is not None and not self.worker.done())
+        if busy:
+            self._arm_request_timer()
+        else:
+            self.close_connection("no complete request within --request-timeout")
 
     def data_received(self, data: bytes) -> None:
         self._last_data = data[-4096:]
@@ -107,6 +127,8 @@ class PlayerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.request_timer is not None:
+            self.request_timer.cancel()
         if self.writer is not None:
             self.writer.close()
         for session in list(self.sessions.values()):  # [MS-RTSP] 3.2.7.2: INIT ends, others wait
@@ -140,6 +162,7 @@ class PlayerConnection(asyncio.Protocol):
                 if stream is not None:
                     stream.rtcp_from_player(event.payload)
             elif isinstance(event, Request):
+                self._arm_request_timer()
                 self.requests.append(event)
                 if len(self.requests) >= self.limits.max_pipelined_requests:
                     self.transport.pause_reading()  # resumed when the worker catches up

@@ -72,6 +72,9 @@ class ServerContext:
         self.connections.add(conn)
         return len(self.connections) <= self.config.limits.max_connections
 
+    def connections_from(self, address: str) -> int:
+        return sum(1 for c in self.connections if c.peer_ip == address)  # per accept, not per packet
+
     def remove_connection(self, conn: Player) -> None:
         self.connections.discard(conn)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from appliance.control.models import ReportEvent
 from appliance.playback.api.splits import LiveSplitSerializer
 from appliance.playback.models import LiveSplit
+from proxyd.control.schema import parse_snapshot
 from tests.appliance.conftest import node, node_client  # noqa: F401  (fixtures shared with tests/appliance)
 from tests.appliance.factories import CachedContentFactory, OriginFactory, StreamSessionFactory
 
@@ -49,12 +50,11 @@ def test_report_fixture_is_accepted_once(batch, node_client):
 
 
 def test_snapshot_is_accepted_by_proxyd_parser(node, node_client):
-    schema = pytest.importorskip("proxyd.control.schema")
     origin = OriginFactory(username="u", password="p", cache_policy="force_ttl", cache_ttl=60)
     CachedContentFactory(node=node, url=origin.base_url + "clip")
     session = StreamSessionFactory(node=node, terminate_requested_at=timezone.now())
     body = node_client.get("/internal/v1/snapshot").json()
-    parsed = schema.parse_snapshot(body)
+    parsed = parse_snapshot(body)
     assert parsed.node_name == node.name
     assert [o.name for o in parsed.origins] == [origin.name]
     assert parsed.terminate_sessions == (session.session_id,)

@@ -22,16 +22,22 @@ from tests.peers.origin import GstOrigin, PeerMissing, check_gst_origin_availabl
 from tests.peers.proxyd_proc import ProxydProcess, free_tcp_port, log_tail
 
 LIVE_MOUNT = "live"
+SHORT_CLIP_S = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class TestClips:
-    """`main` and `changed` have the same shape and differ in content (origin content changed)."""
+    """`main` and `changed` have the same shape and differ in content (origin content changed).
+
+    Both are SHORT_CLIP_S long (three 1 s GOPs): most tests play a clip to its end in real time, so
+    its length is the suite's wall time. `long` (6 s) is for tests that seek into the middle.
+    """
 
     __test__ = False  # not a test class despite the name
 
     main: Clip
     changed: Clip
+    long: Clip
     cache_dir: Path
 
     def make(self, spec: ClipSpec) -> Clip:
@@ -49,8 +55,9 @@ def _skip_if_missing(check: Callable[[], object]) -> None:
 def test_clips() -> TestClips:
     _skip_if_missing(ffmpeg_binary)
     cache = default_cache_dir()
-    return TestClips(main=make_clip(ClipSpec(), cache), changed=make_clip(ClipSpec(variant=1), cache),
-                     cache_dir=cache)
+    return TestClips(main=make_clip(ClipSpec(duration_s=SHORT_CLIP_S), cache),
+                     changed=make_clip(ClipSpec(duration_s=SHORT_CLIP_S, variant=1), cache),
+                     long=make_clip(ClipSpec(), cache), cache_dir=cache)
 
 
 @pytest.fixture(scope="session")

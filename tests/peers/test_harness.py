@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.peers.media import ClipSpec, make_clip
+from tests.peers.media import make_clip
 from tests.peers.origin import LiveOptions
 from tests.peers.proxyd_proc import ProxydError, ProxydProcess
 
@@ -37,7 +37,7 @@ def rtsp_exchange(host: str, port: int, request: bytes, timeout: float = 5.0) ->
 
 
 def test_clips_are_deterministic_and_variants_differ(tmp_path, test_clips):
-    again = make_clip(ClipSpec(), tmp_path / "a")
+    again = make_clip(test_clips.main.spec, tmp_path / "a")
     assert again.path.read_bytes() == test_clips.main.path.read_bytes()
     assert test_clips.changed.path.read_bytes() != test_clips.main.path.read_bytes()
     assert test_clips.changed.video_frames == test_clips.main.video_frames

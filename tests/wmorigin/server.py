@@ -141,14 +141,15 @@ class WMOrigin:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close_all(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         tasks = list(self._connections.values())
         for conn in list(self._connections):
             conn.writer.transport.abort()  # the reader sees EOF and the handler ends cleanly
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()  # after the aborts: it waits for every open connection to end
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = OriginConnection(self, reader, writer)

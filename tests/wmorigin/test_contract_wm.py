@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from proxyd.wm import cache_control as wm_cache_control
+from proxyd.wm import remote_event as wm_remote_event
+from proxyd.wm import wmlog as wm_wmlog
 from tests.wmorigin.content import Entry
 from tests.wmorigin.events import build_remote_log, parse_remote_event
 from tests.wmorigin.player import fixture
-
-wm_cache_control = pytest.importorskip("proxyd.wm.cache_control")
-wm_remote_event = pytest.importorskip("proxyd.wm.remote_event")
-wm_wmlog = pytest.importorskip("proxyd.wm.wmlog")
 
 
 def test_default_cache_control_is_cacheable_and_subscribes_to_all_events():

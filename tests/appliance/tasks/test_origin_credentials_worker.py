@@ -21,6 +21,8 @@ from appliance.origins.models import Origin
 from appliance.uplink.models import UplinkEvent, UplinkState
 from proxyd.rtsp.oneshot import rtsp_request
 from tests.appliance.tasks.harness import wait_until
+from tests.peers import media
+from tests.peers import origin as origin_mod
 from tests.appliance.tasks.rtsp_responder import RecordedRequest, Reply
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -31,7 +33,6 @@ CACHE_CONTROL = "public, max-age=3600"
 
 @pytest.fixture(scope="module")
 def clip():
-    media = pytest.importorskip("tests.peers.media")
     try:
         return media.make_clip(media.ClipSpec(duration_s=3), media.default_cache_dir())
     except media.MediaToolMissing as exc:
@@ -40,7 +41,6 @@ def clip():
 
 @pytest.fixture
 def protected_origin(clip, tmp_path):
-    origin_mod = pytest.importorskip("tests.peers.origin")
     try:
         origin_mod.check_gst_origin_available()
     except origin_mod.PeerMissing as exc:

@@ -19,6 +19,7 @@ from proxyd.rtsp.oneshot import rtsp_request
 from tests.appliance.tasks.conftest import PROXY_GUID
 from tests.appliance.tasks.harness import GstOrigin, wait_until
 from tests.appliance.tasks.rtsp_responder import Reply
+from tests.peers import media
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +41,6 @@ def cached_row(*, origin: Origin, url: str, expires_in: float, **fields) -> Cach
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    media = pytest.importorskip("tests.peers.media")
     try:
         cache = media.default_cache_dir()
         return (media.make_clip(media.ClipSpec(duration_s=3), cache),

@@ -99,7 +99,7 @@ def test_quota_eviction_keeps_store_under_limit(gst_origin_factory, test_clips, 
     mounts = ("one", "two", "three")
     origin = gst_origin_factory(vod={m: test_clips.main.path for m in mounts})
     cache_dir = tmp_path / "cache"
-    limit = 400_000  # one entry of the 6 s test clip is ~185 kB: two fit, three do not
+    limit = 66_000 * test_clips.main.duration_s  # an entry is ~31 kB per clip second: two fit, three do not
     proxy = proxy_for(proxyd_process, origin, cache_dir, "--cache-ttl", "300", "--cache-max-bytes", str(limit))
     for mount in mounts:
         assert peer_players.ffmpeg_play(proxy.url(f"/vod/{mount}"), transport="tcp", decode=False).ok
@@ -109,13 +109,14 @@ def test_quota_eviction_keeps_store_under_limit(gst_origin_factory, test_clips, 
     assert sorted(committed_urls(cache_dir)) == sorted(origin.url(f"/{m}") for m in mounts[1:])
 
 
-def test_seek_into_cached_clip(gst_origin, test_clips, proxyd_process, peer_players, tmp_path):
-    proxy = proxy_for(proxyd_process, gst_origin, tmp_path / "cache", "--cache-ttl", "300")
+def test_seek_into_cached_clip(gst_origin_factory, test_clips, proxyd_process, peer_players, tmp_path):
+    origin = gst_origin_factory(vod={"clip": test_clips.long.path})
+    proxy = proxy_for(proxyd_process, origin, tmp_path / "cache", "--cache-ttl", "300")
     url = proxy.url("/vod/clip")
     assert peer_players.ffmpeg_play(url, transport="tcp", decode=False).ok
     wait_for_log(proxy.log_path, COMMITTED.format("clip"))
-    gst_origin.stop()
-    spec = test_clips.main.spec
+    origin.stop()
+    spec = test_clips.long.spec
     seeked = peer_players.ffmpeg_play(url, transport="udp", extra_input_args=["-ss", "3"])
     assert seeked.ok, seeked.describe()
     # From the key frame at 3 s (GOP = 1 s): about half the clip, never the whole of it.

@@ -51,13 +51,15 @@ class RawClient:
                 self.frames.append(event)
 
 
-def test_seek_pause_resume_rtp_info_and_sender_reports(gst_origin, proxyd_process, peer_players, tmp_path):
-    proxy = proxyd_process(routes={"/vod": gst_origin.url("/")}, cache_dir=tmp_path / "cache",
+def test_seek_pause_resume_rtp_info_and_sender_reports(gst_origin_factory, test_clips, proxyd_process, peer_players,
+                                                       tmp_path):
+    origin = gst_origin_factory(vod={"clip": test_clips.long.path})  # a seek to 2.5 s, then media to pause
+    proxy = proxyd_process(routes={"/vod": origin.url("/")}, cache_dir=tmp_path / "cache",
                            extra_args=["--cache-ttl", "300"])
     url = proxy.url("/vod/clip")
     assert peer_players.ffmpeg_play(url, transport="tcp", decode=False).ok
     wait_for_log(proxy.log_path, r"cache: committed")
-    gst_origin.stop()
+    origin.stop()
 
     c = RawClient(url)
     resp = c.request("DESCRIBE", url, [("Accept", "application/sdp")])

@@ -1,5 +1,6 @@
 """ControlConfig validation, token handling and ControlPlane lifecycle details."""
 
+import asyncio
 import logging
 
 import pytest
@@ -41,11 +42,18 @@ def test_state_dir_is_created_private(tmp_path):
     assert plane.reporter.next_seq == 1
 
 
+def control_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("control-") and not t.done()]
+
+
 async def test_stop_twice_is_harmless(tmp_path):
     plane = ControlPlane(config(tmp_path, url="http://127.0.0.1:9", request_timeout=0.5))
     await plane.start()
+    assert control_tasks(), "start() runs the control loops as control-* tasks"
     await plane.stop(deadline=1.0)
+    assert control_tasks() == []
     await plane.stop(deadline=1.0)
+    assert control_tasks() == []
 
 
 async def test_failing_load_callback_does_not_stop_reports(make_config, fake_api, planes):

@@ -114,6 +114,8 @@ async def test_a_wrong_password_gives_the_player_401_once_per_request(gst_origin
     async with proxy(origin_row(origin.url(), password="wrong-" + PASSWORD)) as server:
         mark = origin.mark()
         refused = await asyncio.to_thread(rtsp_request, url_of(server, "clip"), "DESCRIBE", timeout=10)
+        # the origin's event log is read by a thread: wait for both answers to be logged
+        await asyncio.to_thread(origin.wait_until, lambda _: len(origin.responses(after=mark)) >= 2, 10)
         asked = origin.responses(after=mark)
         played = await asyncio.to_thread(peer_players.ffmpeg_play, url_of(server, "clip"), transport="tcp",
                                          decode=False, timeout=30)

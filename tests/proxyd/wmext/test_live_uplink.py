@@ -34,7 +34,7 @@ def refused_port() -> int:
 
 
 def control_args(url: str, node, state_dir) -> list[str]:
-    return ["--control-url", url, "--control-token", node.token, "--node-name", node.name,
+    return ["--control-url", url, f"--control-token={node.token}", "--node-name", node.name,
             "--state-dir", str(state_dir), "--control-poll-interval", "1"]
 
 
