@@ -13,14 +13,14 @@ import sys
 import threading
 import time
 
-import proxyd.server
+import proxyd.app.server
 
 PROBE_FILE = os.environ["TASKPROBE_FILE"]
 loops: list[asyncio.AbstractEventLoop] = []
 
 
 def recording(serve):
-    """proxyd.server.serve, noting the loop it runs on (asyncio's or uvloop's)."""
+    """proxyd.app.server.serve, noting the loop it runs on (asyncio's or uvloop's)."""
 
     async def serve_and_record(config):
         loops.append(asyncio.get_running_loop())
@@ -43,7 +43,7 @@ def probe() -> None:
                 loop.call_soon_threadsafe(write_count, loop)
 
 
-proxyd.server.serve = recording(proxyd.server.serve)
+proxyd.app.server.serve = recording(proxyd.app.server.serve)
 threading.Thread(target=probe, name="taskprobe", daemon=True).start()
 sys.argv = ["proxyd", *sys.argv[1:]]
 runpy.run_module("proxyd", run_name="__main__", alter_sys=True)
