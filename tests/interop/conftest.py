@@ -1,0 +1,70 @@
+"""Origins for the interop matrix: one per origin style (styles.py), shared by that style's tests
+(module scope), started again when a test stopped it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.interop.styles import CLIP, MOUNT, PERL_CLIP, STYLES, OriginStyle
+from tests.peers.origin import (DEFAULT_RTSP_PORT, GstOrigin, OriginError, PeerMissing,
+                                check_gst_origin_available, free_loopback_host)
+from tests.peers.perl_origin import PerlRtspOrigin, check_perl_origin_available
+
+BIND_ATTEMPTS = 4  # another run may take the 127.0.0.N:554 we picked before our origin binds it
+
+
+def skip_if_missing(check) -> None:
+    try:
+        check()
+    except PeerMissing as exc:
+        pytest.skip(str(exc))
+
+
+def _start_gst(style: OriginStyle, clip_path, log_dir) -> GstOrigin:
+    vod = {} if style.live else {MOUNT: clip_path}
+    if not style.default_port:
+        return GstOrigin(vod=vod, shape=style.shape, stderr_path=log_dir / "gst-origin.log").start()
+    tried: tuple[str, ...] = ()
+    for _ in range(BIND_ATTEMPTS):
+        host = free_loopback_host(DEFAULT_RTSP_PORT, exclude=tried)
+        tried += (host,)
+        origin = GstOrigin(vod=vod, shape=style.shape, host=host, port=DEFAULT_RTSP_PORT,
+                           stderr_path=log_dir / "gst-origin.log")
+        try:
+            return origin.start()
+        except OriginError:
+            continue
+    raise OriginError(f"could not bind an origin on port {DEFAULT_RTSP_PORT} of {', '.join(tried)}")
+
+
+@pytest.fixture(scope="module", params=STYLES, ids=[s.name for s in STYLES])
+def style_origin(request, test_clips, tmp_path_factory) -> Iterator[tuple[OriginStyle, object]]:
+    """(style, origin) with the origin serving `MOUNT`; tests may stop it (see `running_origin`)."""
+    style: OriginStyle = request.param
+    log_dir = tmp_path_factory.mktemp(f"origin-{style.name}")
+    if style.server == "perl":
+        skip_if_missing(check_perl_origin_available)
+        origin = PerlRtspOrigin(test_clips.make(PERL_CLIP).path, mount=MOUNT,
+                                log_path=log_dir / "perl-origin.log").start()
+    else:
+        skip_if_missing(check_gst_origin_available)
+        origin = _start_gst(style, test_clips.make(CLIP).path, log_dir)
+    try:
+        yield style, origin
+    finally:
+        origin.stop()
+
+
+@pytest.fixture
+def running_origin(style_origin):
+    """The style's origin, started again (same address) if an earlier test stopped it or the style
+    wants one per test."""
+    style, origin = style_origin
+    if style.origin_per_test:
+        origin.stop()
+    if not origin.running:
+        origin.start()
+    return style, origin

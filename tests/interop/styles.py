@@ -1,0 +1,57 @@
+"""The origin styles of the interop matrix: origins shaped like servers nobody here wrote.
+
+gst-rtsp-server configured or rewritten into other servers' answers (tests/peers/gst_origin.py's
+shape options), and Debian's rtsp-server-perl fed by ffmpeg (tests/peers/perl_origin.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.peers.media import ClipSpec
+from tests.peers.origin import OriginShape
+
+CLIP = ClipSpec(duration_s=2)
+PERL_CLIP = ClipSpec(duration_s=10)  # looped by the publisher: few loop seams in a play
+MOUNT = "clip"
+
+
+@dataclasses.dataclass(frozen=True)
+class OriginStyle:
+    name: str
+    server: str  # "gst" | "perl"
+    live: bool
+    shape: OriginShape = OriginShape()
+    default_port: bool = False  # listen on 554, so URLs (and echoed Content-Base) carry no port
+    udp_only: bool = False  # the origin refuses interleaved TCP: direct plays use UDP
+    # A fresh origin for each test: the slow shared mount is still shutting down for a while after a
+    # test's last player left, and the next test's first DESCRIBE would get its 503.
+    origin_per_test: bool = False
+    # A bug issue 10 names that fails this style with the cache on, until its fix reaches main.
+    cache_on_bug: str = ""
+
+    def direct_transport(self, transport: str) -> str:
+        return "udp" if self.udp_only else transport
+
+
+STYLES = (
+    # live555, cameras: on 554, Content-Base without the port, a=control:trackN, no a=type, npt=0-D.
+    OriginStyle("vod-554-track-portless", "gst", live=False, default_port=True,
+                shape=OriginShape(controls="track", content_base="portless",
+                                  sdp_omit=("a=type:broadcast",), vod_range_from_zero=True),
+                cache_on_bug="SETUP through the cache answers 404 when Content-Base omits the default "
+                             "port (stream controls compared as strings)"),
+    # Absolute stream controls and no aggregate a=control:* (the request URL is the aggregate).
+    OriginStyle("vod-absolute-controls", "gst", live=False,
+                shape=OriginShape(controls="absolute", sdp_omit=("a=control:*",), vod_range_from_zero=True)),
+    # a=type:broadcast on a VOD with a finite range, a=control:*, relative stream=N (GStreamer's own
+    # answer but for the range, which GStreamer writes npt=now-D).
+    OriginStyle("vod-broadcast-finite", "gst", live=False, shape=OriginShape(vod_range_from_zero=True)),
+    # A shared live mount that prepares on demand and slowly (a camera, a looped file).
+    OriginStyle("live-shared-slow", "gst", live=True, shape=OriginShape(slow_live=(MOUNT,)),
+                origin_per_test=True,
+                cache_on_bug="DESCRIBE answers 503: the cache DESCRIBEs the origin, closes, and the next "
+                             "strategy DESCRIBEs again while the origin unprepares the shared media"),
+    # Debian's rtsp-server-perl: publisher's SDP, streamid=N controls, no Content-Base, UDP only.
+    OriginStyle("perl-live", "perl", live=True, udp_only=True),
+)
