@@ -31,7 +31,7 @@ from bench.procstat import cpu_seconds  # noqa: E402
 from proxyd.rtp.sdp import Sdp  # noqa: E402
 from proxyd.rtsp.connection import Role, RtspConnection  # noqa: E402
 from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response  # noqa: E402
-from proxyd.rtsp.headers import content_base  # noqa: E402
+from proxyd.rtsp.uri import content_base  # noqa: E402
 from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
 from tests.peers.origin import GstOrigin  # noqa: E402
 from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402

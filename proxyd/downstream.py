@@ -13,7 +13,8 @@ from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import TransportSpec, content_base, join_control_url, parse_transport
+from proxyd.rtsp.headers import TransportSpec, parse_transport
+from proxyd.rtsp.uri import content_base, is_within, join_control_url, url_key
 from proxyd.routing import forward_headers, rewrite_response_headers
 from proxyd.serving import strategies_for
 from proxyd.session import ProxySession
@@ -89,8 +90,8 @@ class PlayerConnection(asyncio.Protocol):
         self.sessions: dict[str, ProxySession] = {}
         self.channels: dict[int, StreamRelay] = {}
         self.origins: dict[tuple[str, int], OriginClient] = {}  # DESCRIBE connections, adopted by SETUP
-        self.clock_rates: dict[str, int] = {}
-        self.claimed: dict[str, object] = {}  # player-facing presentation URL -> strategy that owns it
+        self.clock_rates: dict[str, int] = {}  # url_key(player-facing stream URL) -> RTP clock rate
+        self.claimed: dict[str, object] = {}  # url_key(player-facing presentation URL) -> owning strategy
         self.writer: InterleavedWriter | None = None
         self.overloaded = False
         self.closing = False
@@ -264,9 +265,8 @@ class PlayerConnection(asyncio.Protocol):
 
     def _claimed_session(self, request: Request, target: Target):
         """A session from the strategy that answered DESCRIBE for this presentation, if any."""
-        uri = request.uri.rstrip("/")
         for url, strategy in self.claimed.items():
-            if uri == url or uri.startswith(url + "/"):
+            if is_within(request.uri, url):
                 return strategy.create_session(self, request, target)
         return None
 
@@ -300,7 +300,7 @@ class PlayerConnection(asyncio.Protocol):
         for strategy in strategies_for(self.server):
             resp = await strategy.describe(self, request, target)
             if resp is not None:
-                self.claimed[request.uri.rstrip("/")] = strategy
+                self.claimed[url_key(request.uri)] = strategy
                 return resp
         origin = await self._origin_for(target, adopt=False)
         resp = await origin.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
@@ -309,7 +309,7 @@ class PlayerConnection(asyncio.Protocol):
         if 200 <= resp.status < 300 and body:
             base = content_base(resp.headers, target.origin_url)
             for url, rate in sdp_clock_rates(body, base).items():
-                self.clock_rates[target.to_player(url)] = rate
+                self.clock_rates[url_key(target.to_player(url))] = rate
             body = rewrite_sdp_controls(body, target.to_player)
         return Response(resp.status, resp.reason, Headers(headers), body)
 
@@ -332,7 +332,7 @@ class PlayerConnection(asyncio.Protocol):
                                                           session.target.origin_port):
             raise Reply(459, "Aggregate Operation Not Allowed", "SETUP for another origin within a session")
         try:
-            clock_rate = self.clock_rates.get(request.uri, 90000)
+            clock_rate = self.clock_rates.get(url_key(request.uri), 90000)
             resp = await session.setup(request, target.origin_url, spec, clock_rate)
         except BaseException:
             if created:

@@ -5,15 +5,15 @@ Pure functions and small value objects: no sockets, no clock.
 
 from __future__ import annotations
 
-import urllib.parse
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from proxyd.config import Config, Route, format_hostport
+from proxyd.config import Config, Route
 from proxyd.rtsp.auth import Credentials
+from proxyd.rtsp.errors import HeaderParseError
 from proxyd.rtsp.events import Headers, Response
-
-DEFAULT_RTSP_PORT = 554
+from proxyd.rtsp.uri import RtspUrl, normalize_path, split_rtsp_url
 
 
 class RoutingError(Exception):
@@ -24,29 +24,16 @@ class RoutingError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class UrlParts:
-    host: str
-    port: int
-    path: str  # includes query, never empty ("/")
-
-    @property
-    def authority(self) -> str:
-        return format_hostport(self.host, self.port)
-
-
-def split_rtsp_url(url: str) -> UrlParts | None:
+def _routable(url: str) -> RtspUrl | None:
+    """`url` parsed with its path in normal form (proxyd.rtsp.uri: "%76od/../x" is "/x", so a route
+    cannot be left by dot segments), or None: not rtsp, TLS (not served here) or with credentials."""
     try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port or DEFAULT_RTSP_PORT
-    except ValueError:
+        parts = split_rtsp_url(url)
+    except HeaderParseError:
         return None
-    if parts.scheme.lower() not in ("rtsp", "rtspu", "rtspt") or not parts.hostname or parts.username:
+    if parts.scheme == "rtsps" or parts.userinfo:
         return None
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return UrlParts(parts.hostname.lower(), port, path)
+    return dataclasses.replace(parts, path=normalize_path(parts.path))
 
 
 def _under(path: str, prefix: str) -> str | None:
@@ -83,7 +70,7 @@ class Target:
 def _rebase(url: str, src: str, dst: str) -> str:
     if src == dst:
         return url
-    src_parts, url_parts = split_rtsp_url(src), split_rtsp_url(url)
+    src_parts, url_parts = _routable(src), _routable(url)
     if src_parts is None or url_parts is None or url_parts.port != src_parts.port:
         return url
     if url_parts.host != src_parts.host and not _loopback_alias(url_parts.host, src_parts.host):
@@ -110,7 +97,7 @@ class Router:
         self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
 
     def resolve(self, uri: str, local_host: str, local_port: int) -> Target:
-        parts = split_rtsp_url(uri)
+        parts = _routable(uri)
         if parts is None:
             raise RoutingError(400, "Bad Request", f"request-URI is not an rtsp URL: {uri[:200]!r}")
         is_self = parts.port == local_port and parts.host in {local_host, self.listen_host, "localhost",
@@ -138,7 +125,7 @@ class Router:
     def credentials_for(self, origin_url: str) -> Credentials | None:
         """Credentials of the most specific route whose origin URL covers `origin_url` (for work that
         starts from an origin URL, e.g. prestuff); None when no route with credentials covers it."""
-        parts = split_rtsp_url(origin_url)
+        parts = _routable(origin_url)
         if parts is None:
             return None
         best: Route | None = None

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from proxyd.rtsp.uri import is_within
+
 if TYPE_CHECKING:
     from proxyd.downstream import PlayerConnection
     from proxyd.routing import Target
@@ -54,8 +56,7 @@ class Resumable:
     def same_presentation(self, uri: str) -> bool:
         """`uri` names this session's presentation (its aggregate URL or the stream it set up
         first): a session id alone is not enough to adopt a session."""
-        uri, mine = uri.rstrip("/"), self.setup_uri.rstrip("/")
-        return uri == "*" or mine == uri or mine.startswith(uri + "/")
+        return uri.strip() == "*" or is_within(self.setup_uri, uri)
 
 
 def park_relays(streams) -> list[tuple]:

@@ -15,6 +15,7 @@ from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
+from proxyd.rtsp.uri import same_resource
 from proxyd.serving import Resumable, park_relays, unpark_relays
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wmext.playlist import relay_to_player
@@ -145,7 +146,7 @@ class ProxySession(Resumable):
                     clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
-        if origin_url in self.stream_urls:
+        if any(same_resource(origin_url, url) for url in self.stream_urls):
             return Response(459, "Aggregate Operation Not Allowed", Headers())
         stream = StreamRelay(len(self.streams), clock_rate)
         if spec.is_tcp:

@@ -18,7 +18,7 @@ from proxyd.cache.recorder import Fill, describe_body
 from proxyd.log import get_logger
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers
-from proxyd.rtsp.headers import split_rtsp_url
+from proxyd.rtsp.uri import split_rtsp_url, url_key
 from proxyd.upstream import OriginClient, OriginError
 
 if TYPE_CHECKING:
@@ -36,9 +36,10 @@ async def prestuff(strategy: CacheStrategy, url: str) -> bool:
     if entry is not None and entry.fresh(time.time()):
         store.report(entry, "complete")
         return True
-    if url in strategy.fills:
+    key = url_key(url)
+    if key in strategy.fills:
         return True
-    pending = strategy.describing.get(url)
+    pending = strategy.describing.get(key)
     if pending is not None:  # a player's miss is asking the origin: its fill (if any) serves us too
         await asyncio.shield(pending)
         return await prestuff(strategy, url)
@@ -47,11 +48,11 @@ async def prestuff(strategy: CacheStrategy, url: str) -> bool:
     except RtspError as exc:
         log.warning("cache: prestuff of %r ignored: %s", url, exc)
         return False
-    strategy.describing[url] = asyncio.get_running_loop().create_future()
+    strategy.describing[key] = asyncio.get_running_loop().create_future()
     try:
         return await _describe_and_fill(strategy, url, parts.host, parts.port)
     finally:
-        strategy.describing.pop(url).set_result(None)
+        strategy.describing.pop(key).set_result(None)
 
 
 async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port: int) -> bool:
@@ -80,6 +81,6 @@ async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port:
         return False
     fill = Fill(strategy.store, client, describe_body(url, resp, decision, time.time()),
                 max_bytes=strategy.store.max_bytes, on_done=strategy._fill_done)
-    strategy.fills[url] = fill.start()
+    strategy.fills[url_key(url)] = fill.start()
     log.info("cache: prestuffing %s", url)
     return True

@@ -21,7 +21,8 @@ from proxyd.rtp.packet import ts_diff
 from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
-from proxyd.rtsp.headers import content_base, parse_rtp_info, parse_session
+from proxyd.rtsp.headers import parse_rtp_info, parse_session
+from proxyd.rtsp.uri import content_base
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wm.supported import FASTCACHE, parse_supported
 

@@ -25,6 +25,7 @@ from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
+from proxyd.rtsp.uri import url_key
 from proxyd.serving import Resumable, park_relays, unpark_relays
 from proxyd.session import SessionTimers, run_due_timer_actions
 from proxyd.wm.supported import EOSMSG, parse_supported
@@ -148,9 +149,9 @@ class ReplaySession(Resumable):
             self.timers.touch(self.loop.time())
 
     def _stream_index(self, origin_url: str) -> int | None:
-        wanted = origin_url.rstrip("/")
+        wanted = url_key(origin_url)
         for i, control in enumerate(self.source.controls):
-            if control.rstrip("/") == wanted:
+            if url_key(control) == wanted:
                 return i
         return None
 

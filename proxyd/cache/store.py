@@ -21,6 +21,7 @@ from pathlib import Path
 
 from proxyd.cache.media import EntryMedia, MediaFormatError
 from proxyd.log import get_logger
+from proxyd.rtsp.uri import is_within, url_key
 
 log = get_logger("cache.store")
 
@@ -29,7 +30,8 @@ DATA = "media.rtp"
 
 
 def entry_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:32]
+    """Directory name of the entry for `url`: spellings of the same resource share it."""
+    return hashlib.sha256(url_key(url).encode()).hexdigest()[:32]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -75,6 +77,10 @@ class Entry:
         return self.body["url"]
 
     @property
+    def url_key(self) -> str:
+        return url_key(self.body["url"])
+
+    @property
     def expires_at(self) -> float:
         return float(self.body.get("expires_at", 0))
 
@@ -90,7 +96,7 @@ class CacheStore:
         self.max_bytes = max_bytes
         self.emit = emit
         self.clock = clock
-        self.entries: dict[str, Entry] = {}  # by url
+        self.entries: dict[str, Entry] = {}  # by url_key(url)
         self._tmp_counter = 0
 
     @property
@@ -113,14 +119,15 @@ class CacheStore:
                 log.warning("cache: dropping unreadable entry %s", directory.name)
                 shutil.rmtree(directory, ignore_errors=True)
                 continue
-            self.entries[body["url"]] = Entry(directory.name, body, size + (directory / META).stat().st_size,
-                                              last_used=(directory / META).stat().st_mtime)
+            self.entries[url_key(body["url"])] = Entry(directory.name, body,
+                                                       size + (directory / META).stat().st_size,
+                                                       last_used=(directory / META).stat().st_mtime)
         self.enforce_quota()
         log.info("cache: %d entries, %d bytes in %s", len(self.entries), self.total_bytes, self.root)
         return self
 
     def lookup(self, url: str) -> Entry | None:
-        return self.entries.get(url)
+        return self.entries.get(url_key(url))
 
     # --- writing ---
     def commit(self, body: dict, media: EntryMedia) -> Entry:
@@ -142,7 +149,7 @@ class CacheStore:
                 f.flush()
                 os.fsync(f.fileno())
             _fsync_dir(work)
-            old = self.entries.pop(body["url"], None)
+            old = self.entries.pop(url_key(body["url"]), None)
             final = self.root / "entries" / key
             if final.exists():  # the previous version goes away first: never a mixed directory
                 trash = self.root / "tmp" / f"{key}.old.{self._tmp_counter}"
@@ -156,7 +163,7 @@ class CacheStore:
         entry = Entry(key, body, data_bytes + len(meta), last_used=self.clock())
         if old is not None:
             entry.hits, entry.bytes_served = old.hits, old.bytes_served
-        self.entries[entry.url] = entry
+        self.entries[entry.url_key] = entry
         self.report(entry, "complete")
         self.enforce_quota()
         return entry
@@ -177,7 +184,7 @@ class CacheStore:
 
     def mark_stale(self, entry: Entry) -> None:
         """Report `stale` once when an entry is found expired (before it is revalidated)."""
-        if not entry.stale_reported and self.entries.get(entry.url) is entry:
+        if not entry.stale_reported and self.entries.get(entry.url_key) is entry:
             entry.stale_reported = True
             self.report(entry, "stale")
 
@@ -205,7 +212,7 @@ class CacheStore:
         entry.users -= 1
         entry.bytes_served += bytes_served
         entry.last_used = self.clock()
-        if self.entries.get(entry.url) is entry:
+        if self.entries.get(entry.url_key) is entry:
             self._touch(entry)
             self.enforce_quota()
 
@@ -217,12 +224,18 @@ class CacheStore:
 
     # --- removal ---
     def purge(self, url: str | None = None, prefix: str | None = None) -> list[str]:
-        """Remove the entry for `url` and/or every entry whose URL starts with `prefix`; returns the URLs.
-        Replays already running keep their in-memory copy; new players no longer get it."""
-        urls = [u for u in list(self.entries) if u == url or (prefix is not None and u.startswith(prefix))]
-        for u in urls:
-            self._delete(self.entries[u], "purged")
-        return urls
+        """Remove the entry for `url` and/or every entry whose URL starts with `prefix` or names a
+        resource at or below it; returns the entries' URLs. Replays already running keep their
+        in-memory copy; new players no longer get it."""
+        def purged(entry: Entry) -> bool:
+            if url is not None and entry.url_key == url_key(url):
+                return True
+            return prefix is not None and (entry.url.startswith(prefix) or is_within(entry.url, prefix))
+
+        gone = [entry for entry in self.entries.values() if purged(entry)]
+        for entry in gone:
+            self._delete(entry, "purged")
+        return [entry.url for entry in gone]
 
     def enforce_quota(self) -> None:
         """Evict least recently used entries until the store fits max_bytes; entries in use are skipped
@@ -239,9 +252,9 @@ class CacheStore:
             self._delete(entry, "purged")
 
     def _delete(self, entry: Entry, state: str) -> None:
-        if self.entries.get(entry.url) is not entry:
+        if self.entries.get(entry.url_key) is not entry:
             return
-        del self.entries[entry.url]
+        del self.entries[entry.url_key]
         self.report(entry, state)
         directory = self.root / "entries" / entry.key
         if directory.exists():

@@ -23,6 +23,7 @@ from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
 from proxyd.routing import forward_headers, rewrite_response_headers, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Response
+from proxyd.rtsp.uri import is_within, url_key
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
 from proxyd.wm.messages import get_content_info_request
@@ -47,10 +48,12 @@ class CacheStrategy:
         self.default_policy = policy_from_flags(getattr(config, "cache_ttl", None),
                                                 getattr(config, "stale_if_error", 0))
         self.origin_policies: dict[str, OriginPolicy] = {}  # origin base URL -> policy (snapshot)
+        # the three below are keyed by url_key(origin URL)
         self.fills: dict[str, Fill] = {}
-        self.describing: dict[str, asyncio.Future] = {}  # url -> a miss DESCRIBE in flight
+        self.describing: dict[str, asyncio.Future] = {}  # a miss DESCRIBE in flight
         self.loaded: dict[str, tuple[Entry, EntryMedia]] = {}
-        self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # player -> {uri: source maker}
+        # player -> {url_key(player-facing presentation URL): source maker}
+        self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # --- operator policy ---
     def set_origin_policies(self, origins) -> None:
@@ -70,7 +73,7 @@ class CacheStrategy:
     def policy_for(self, url: str) -> OriginPolicy:
         best = ""
         for base in self.origin_policies:
-            if (url == base or url.startswith(base + "/")) and len(base) > len(best):
+            if is_within(url, base) and len(url_key(base)) > len(url_key(best)):
                 best = base
         return self.origin_policies[best] if best else self.default_policy
 
@@ -98,14 +101,15 @@ class CacheStrategy:
                 return await self._hit(player, request, target, entry, now)
             self.store.mark_stale(entry)
             return await self._revalidate(player, request, target, entry, policy, now)
-        fill = self.fills.get(url)
+        key = url_key(url)
+        fill = self.fills.get(key)
         if fill is not None:
             return self._follow(player, request, target, fill)
-        pending = self.describing.get(url)
+        pending = self.describing.get(key)
         if pending is not None:  # another player's miss is asking the origin: share its outcome
             await asyncio.shield(pending)
             return await self.describe(player, request, target)
-        self.describing[url] = self.loop_future()
+        self.describing[key] = self.loop_future()
         try:
             try:
                 client = await self._connect(target)
@@ -115,7 +119,7 @@ class CacheStrategy:
                 return None  # the relay tries and answers the error
             return self._after_describe(player, request, target, url, client, resp, policy)
         finally:
-            self.describing.pop(url).set_result(None)
+            self.describing.pop(key).set_result(None)
 
     @staticmethod
     def loop_future() -> asyncio.Future:
@@ -123,22 +127,21 @@ class CacheStrategy:
 
     def create_session(self, player, request, target):
         makers = self.claims.get(player) or {}
-        uri = request.uri.rstrip("/")
         for presentation, make in makers.items():
-            if uri == presentation or uri.startswith(presentation + "/"):
+            if is_within(request.uri, presentation):
                 return make(player, target) if make is not None else None
         return None
 
     # --- paths ---
     def _claim(self, player, request, make) -> None:
-        self.claims.setdefault(player, {})[request.uri.rstrip("/")] = make
+        self.claims.setdefault(player, {})[url_key(request.uri)] = make
 
     def _after_describe(self, player, request, target, url, client, resp, policy) -> Response:
         decision = decide(resp, policy, live_by_operator=False)
         if decision.reason in ("live", "broadcast"):
             client.close()
             return None  # live: the split strategy (or the relay) serves it
-        if resp.status != 200 or not decision.cacheable or url in self.fills:
+        if resp.status != 200 or not decision.cacheable or url_key(url) in self.fills:
             if resp.status in (401, 407):
                 hand_to_relay(player, target, client)  # the player's retry goes on the challenged connection
             else:
@@ -148,12 +151,12 @@ class CacheStrategy:
             return self._passthrough(player, target, resp)
         fill = Fill(self.store, client, describe_body(url, resp, decision, time.time()),
                     max_bytes=self.store.max_bytes, on_done=self._fill_done)
-        self.fills[url] = fill.start()
+        self.fills[url_key(url)] = fill.start()
         return self._follow(player, request, target, fill)
 
     def _fill_done(self, fill: Fill) -> None:
-        if self.fills.get(fill.url) is fill:
-            del self.fills[fill.url]
+        if self.fills.get(url_key(fill.url)) is fill:
+            del self.fills[url_key(fill.url)]
 
     def _follow(self, player, request, target, fill: Fill) -> Response:
         """A player of a URL being filled: replayed from the growing recording."""
@@ -172,20 +175,21 @@ class CacheStrategy:
         stale_generation = generation_mismatch(request, stored_gen_id(entry.body))
         if stale_generation is not None:  # 3.2.5.1 step 3, as the origin would answer it
             return stale_generation
-        loaded = self.loaded.get(entry.url)
+        key = url_key(entry.url)
+        loaded = self.loaded.get(key)
         if loaded is None or loaded[0] is not entry:
             media = await asyncio.to_thread(self.store.read_media, entry)
             if media is None:
                 self.store.purge(url=entry.url)
                 return None
-            self.loaded[entry.url] = (entry, media)
-        media = self.loaded[entry.url][1]
+            self.loaded[key] = (entry, media)
+        media = self.loaded[key][1]
         body = entry.body
 
         def release(bytes_served: int) -> None:
             self.store.release(entry, bytes_served)
-            if entry.users <= 0 and self.loaded.get(entry.url, (None,))[0] is entry:
-                del self.loaded[entry.url]
+            if entry.users <= 0 and self.loaded.get(key, (None,))[0] is entry:
+                del self.loaded[key]
 
         def make(player, target):
             self.store.acquire(entry)
@@ -216,13 +220,13 @@ class CacheStrategy:
     def _passthrough(self, player, target, resp: Response) -> Response:
         """The origin's DESCRIBE answer for the relay (as downstream.on_describe would give it)."""
         from proxyd.downstream import sdp_clock_rates
-        from proxyd.rtsp.headers import content_base
+        from proxyd.rtsp.uri import content_base
 
         body = resp.body
         if 200 <= resp.status < 300 and body:
             base = content_base(resp.headers, target.origin_url)
             for url, rate in sdp_clock_rates(body, base).items():
-                player.clock_rates[target.to_player(url)] = rate
+                player.clock_rates[url_key(target.to_player(url))] = rate
             body = rewrite_sdp_controls(body, target.to_player)
         return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, target, None)), body)
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..rtsp.errors import HeaderParseError
-from ..rtsp.headers import is_absolute_url, join_control_url, parse_range
+from ..rtsp.headers import parse_range
+from ..rtsp.uri import is_absolute_url, join_control_url
 from .errors import SdpError
 
 # only CR/LF end SDP lines (str.splitlines would also split on \x1c, \x85, U+2028...)

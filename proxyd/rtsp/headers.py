@@ -1,4 +1,4 @@
-"""Parse/format the structured RTSP headers (RFC 2326 §12) and RTSP URL helpers.
+"""Parse/format the structured RTSP headers (RFC 2326 §12); URLs are proxyd.rtsp.uri.
 
 Parsers are lenient (case-insensitive parameter names, extra whitespace, unknown parameters kept)
 and raise HeaderParseError (a RemoteProtocolError, status 400) on values they cannot use.
@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import HeaderParseError
-from .events import Headers
 
 PortRange = tuple[int, int]  # (first, last); a single port or channel is (n, n)
 
@@ -319,75 +318,3 @@ def format_rtp_info(entries: list[RtpInfoEntry]) -> str:
         text += "".join(f";{name}={value}" for name, value in e.extra)
         out.append(text)
     return ",".join(out)
-
-
-# ---- URLs -----------------------------------------------------------------------------------
-
-DEFAULT_PORTS = {"rtsp": 554, "rtspu": 554, "rtsps": 322}
-
-
-@dataclass(frozen=True)
-class RtspUrl:
-    scheme: str
-    host: str
-    port: int
-    path: str  # starts with "/" (may include a query); "*" never appears here
-    userinfo: str | None = None
-
-    @property
-    def origin(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-_URL_RE = re.compile(r"(?P<scheme>rtsp[us]?)://(?:(?P<userinfo>[^@/]*)@)?(?P<host>\[[^\]]+\]|[^:/?]+)"
-                     r"(?::(?P<port>[0-9]{1,5}))?(?P<path>[/?].*)?", re.IGNORECASE)
-
-
-def split_rtsp_url(url: str) -> RtspUrl:
-    match = _URL_RE.fullmatch(url.strip())
-    if match is None:
-        raise HeaderParseError(f"not an rtsp URL: {url!r}")
-    scheme = match["scheme"].lower()
-    port = int(match["port"]) if match["port"] else DEFAULT_PORTS[scheme]
-    if not 0 < port <= 65535:
-        raise HeaderParseError(f"bad port in {url!r}")
-    path = match["path"] or "/"
-    if path.startswith("?"):
-        path = "/" + path
-    return RtspUrl(scheme, match["host"].strip("[]"), port, path, match["userinfo"])
-
-
-def is_absolute_url(url: str) -> bool:
-    return re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://", url) is not None
-
-
-def join_control_url(base: str, control: str) -> str:
-    """Resolve an SDP a=control value against the base URL (RFC 2326 C.1.1).
-
-    "*" means the base itself. A relative control is appended below the base, adding "/" when the
-    base lacks one: that is what GStreamer, live555 and Windows Media servers all expect, while a
-    strict RFC 1808 merge would drop the base's last segment (rtsp://h/clip.wmv + audio).
-    """
-    control = control.strip()
-    if not control or control == "*":
-        return base
-    if is_absolute_url(control):
-        return control
-    if control.startswith("/"):
-        split_rtsp_url(base)  # validates the base
-        scheme, rest = base.split("://", 1)
-        authority = rest.split("/", 1)[0].split("?", 1)[0]
-        return f"{scheme}://{authority}{control}"
-    base = base.split("?", 1)[0]
-    return base + control if base.endswith("/") else f"{base}/{control}"
-
-
-def content_base(headers: Headers, request_url: str) -> str:
-    """Base URL for a DESCRIBE response's relative control URLs: Content-Base, then
-    Content-Location, then the request URL (RFC 2326 C.1.1)."""
-    for name in ("Content-Base", "Content-Location"):
-        value = headers.get(name)
-        if value and value.strip():
-            return value.strip()
-    return request_url

@@ -22,7 +22,7 @@ from .auth import ClientAuth, Credentials
 from .connection import ParserLimits, Role, RtspConnection
 from .errors import HeaderParseError, LocalProtocolError, RemoteProtocolError
 from .events import NEED_DATA, ConnectionClosed, Headers, Request, Response
-from .headers import split_rtsp_url
+from .uri import split_rtsp_url
 
 RECV_CHUNK = 65536
 

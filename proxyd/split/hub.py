@@ -26,7 +26,8 @@ from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp, parse_sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Response
-from proxyd.rtsp.headers import content_base, parse_session, parse_transport
+from proxyd.rtsp.headers import parse_session, parse_transport
+from proxyd.rtsp.uri import content_base, same_resource, url_key
 from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.status import SplitStatus
@@ -48,7 +49,8 @@ class Hub:
         self.server = server
         self.limits = server.config.limits
         self.registry = registry
-        self.origin_url = origin_url  # registry key: the presentation URL at the origin
+        self.origin_url = origin_url  # the presentation URL at the origin
+        self.registry_key = url_key(origin_url)
         self.describe = describe
         self.origin = origin
         self.origin_host, self.origin_port = origin.host, origin.port
@@ -104,7 +106,7 @@ class Hub:
             pair = bind_port_pair(host, self.limits.rtp_port_min, self.limits.rtp_port_max)
             self.streams.append(HubStream(index, url, media.clock_rate or 90000,
                                           index == self.join.video_index, pair, self.join, self.tcp_groups))
-        self.registry[self.origin_url] = self
+        self.registry[self.registry_key] = self
         self.task = self.loop.create_task(self._run())
         self._arm_linger()  # a hub nobody SETUPs does not live forever
         self.status.report()
@@ -120,7 +122,7 @@ class Hub:
 
     def stream_for(self, origin_url: str) -> HubStream | None:
         for stream in self.streams:
-            if stream.url == origin_url or stream.url.rstrip("/") == origin_url.rstrip("/"):
+            if same_resource(stream.url, origin_url):
                 return stream
         return None
 
@@ -369,8 +371,8 @@ class Hub:
         log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s)",
                  self.origin_url, reason, detail, len(self.players), self.reconnects, self.reconnect_attempts,
                  [f"{s.packets_sent}/{s.fanout.flushes}" for s in self.streams])
-        if self.registry.get(self.origin_url) is self:
-            del self.registry[self.origin_url]
+        if self.registry.get(self.registry_key) is self:
+            del self.registry[self.registry_key]
         if self.linger_handle is not None:
             self.linger_handle.cancel()
         if self.task is not None and self.task is not asyncio.current_task():

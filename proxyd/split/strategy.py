@@ -11,7 +11,7 @@ from proxyd.routing import Target, forward_headers, rewrite_response_headers, re
 from proxyd.rtp.errors import SdpError
 from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtsp.events import Headers, Request, Response
-from proxyd.rtsp.headers import content_base
+from proxyd.rtsp.uri import content_base, is_within, url_key
 from proxyd.split.detect import decide_split, operator_live
 from proxyd.split.hub import Hub
 from proxyd.split.player import SplitSession
@@ -26,8 +26,8 @@ class SplitStrategy:
     def __init__(self, server) -> None:
         self.server = server
         self.config = server.config
-        self.hubs: dict[str, Hub] = {}  # origin presentation URL -> hub
-        # per player connection: claimed player-facing URL -> hub (None: declined, the relay serves)
+        self.hubs: dict[str, Hub] = {}  # url_key(origin presentation URL) -> hub (Hub.registry_key)
+        # per player connection: url_key(claimed player-facing URL) -> hub (None: declined, the relay serves)
         self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _path(self, target: Target) -> str:
@@ -38,7 +38,7 @@ class SplitStrategy:
         if policy == "never":
             return None
         operator = target.live or operator_live(self._path(target), self.config.live_prefixes)
-        hub = self.hubs.get(target.origin_url)
+        hub = self.hubs.get(url_key(target.origin_url))
         if hub is not None and hub.accepting:
             return self._claim(player, request, hub, hub.describe, target)
         if "authorization" in request.headers:
@@ -62,7 +62,7 @@ class SplitStrategy:
         if not decision.split:
             self._hand_to_relay(player, origin, target, resp)
             return self._claim(player, request, None, resp, target)
-        hub = self.hubs.get(target.origin_url)
+        hub = self.hubs.get(url_key(target.origin_url))
         if hub is not None and hub.accepting:  # another player created it while we waited
             origin.close()
         else:
@@ -73,7 +73,7 @@ class SplitStrategy:
         return self._claim(player, request, hub, hub.describe, target)
 
     def _claim(self, player, request: Request, hub: Hub | None, resp: Response, target: Target) -> Response:
-        self.claims.setdefault(player, {})[request.uri.rstrip("/")] = hub
+        self.claims.setdefault(player, {})[url_key(request.uri)] = hub
         body = resp.body
         if 200 <= resp.status < 300 and body:
             body = rewrite_sdp_controls(body, target.to_player)
@@ -93,7 +93,7 @@ class SplitStrategy:
                 return
             base = content_base(resp.headers, target.origin_url)
             for url, media in zip(sdp.media_urls(base), sdp.media, strict=True):
-                player.clock_rates[target.to_player(url)] = media.clock_rate or 90000
+                player.clock_rates[url_key(target.to_player(url))] = media.clock_rate or 90000
 
     def stop(self) -> None:
         """Server shutdown: end every hub now (lingering ones too), tearing down origin sessions."""
@@ -101,9 +101,8 @@ class SplitStrategy:
             hub.end("shutdown")
 
     def create_session(self, player, request: Request, target: Target):
-        uri = request.uri.rstrip("/")
         for url, hub in self.claims.get(player, {}).items():
-            if uri == url or uri.startswith(url + "/"):
+            if is_within(request.uri, url):
                 if hub is None or not hub.accepting:
                     return None
                 return SplitSession(self.server, player, target, hub)

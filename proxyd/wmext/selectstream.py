@@ -6,6 +6,7 @@ no stream is left the session goes back to `ready` and accepts SETUP again."""
 from __future__ import annotations
 
 from proxyd.rtsp.events import Request, Response
+from proxyd.rtsp.uri import url_key
 
 
 def stream_of(session, request: Request):
@@ -13,7 +14,8 @@ def stream_of(session, request: Request):
     urls = getattr(session, "stream_urls", None)
     if not urls or request.uri == "*":
         return None
-    return urls.get(session.target.to_origin(request.uri))
+    wanted = url_key(session.target.to_origin(request.uri))
+    return next((stream for url, stream in urls.items() if url_key(url) == wanted), None)
 
 
 async def deselect(session, request: Request) -> Response:
@@ -22,7 +24,7 @@ async def deselect(session, request: Request) -> Response:
     if not 200 <= resp.status < 300:
         return resp
     session.stream_urls = {url: s for url, s in session.stream_urls.items() if s is not stream}
-    session.setup_headers.pop(session.target.to_origin(request.uri), None)
+    session.setup_headers = {url: h for url, h in session.setup_headers.items() if url in session.stream_urls}
     session.origin_channels = {ch: entry for ch, entry in session.origin_channels.items()
                                if entry[0] is not stream}
     for channel in [c for c, s in session.player.channels.items() if s is stream]:

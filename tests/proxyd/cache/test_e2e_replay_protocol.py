@@ -11,7 +11,8 @@ from proxyd.rtp.packet import RtpPacket, parse_rtcp, SenderReport, is_h264_keyfr
 from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import content_base, parse_range, parse_rtp_info, parse_transport
+from proxyd.rtsp.headers import parse_range, parse_rtp_info, parse_transport
+from proxyd.rtsp.uri import content_base
 from tests.proxyd.cache.helpers import wait_for_log
 
 pytestmark = pytest.mark.peers

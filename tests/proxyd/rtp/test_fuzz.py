@@ -9,15 +9,8 @@ from proxyd.rtp.errors import PacketError, SdpError
 from proxyd.rtp.packet import RtpPacket, is_h264_keyframe, parse_rtcp, rtp_header
 from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtsp.errors import HeaderParseError
-from proxyd.rtsp.headers import (
-    join_control_url,
-    parse_range,
-    parse_rtp_info,
-    parse_scale,
-    parse_session,
-    parse_transport,
-    split_rtsp_url,
-)
+from proxyd.rtsp.headers import parse_range, parse_rtp_info, parse_scale, parse_session, parse_transport
+from proxyd.rtsp.uri import join_control_url, split_rtsp_url
 
 
 @settings(max_examples=400, deadline=None)

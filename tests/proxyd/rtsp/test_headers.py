@@ -5,20 +5,17 @@ from __future__ import annotations
 import pytest
 
 from proxyd.rtsp.errors import HeaderParseError, RemoteProtocolError
-from proxyd.rtsp.events import Headers
 from proxyd.rtsp.headers import (
     RangeHeader,
     RtpInfoEntry,
     SessionHeader,
     TransportSpec,
-    content_base,
     format_range,
     format_rtp_info,
     format_scale,
     format_session,
     format_supported,
     format_transport,
-    join_control_url,
     parse_cseq,
     parse_range,
     parse_rtp_info,
@@ -26,7 +23,6 @@ from proxyd.rtsp.headers import (
     parse_session,
     parse_supported,
     parse_transport,
-    split_rtsp_url,
 )
 
 
@@ -122,36 +118,3 @@ def test_supported_scale_cseq() -> None:
             parse_scale(bad)
     with pytest.raises(HeaderParseError):
         parse_cseq("1.5")
-
-
-def test_split_rtsp_url() -> None:
-    url = split_rtsp_url("rtsp://user:pw@[::1]:8554/vod/clip.wmv?x=1")
-    assert (url.scheme, url.host, url.port, url.path, url.userinfo) == ("rtsp", "::1", 8554, "/vod/clip.wmv?x=1", "user:pw")
-    assert split_rtsp_url("RTSP://Origin.example").port == 554
-    assert split_rtsp_url("rtsp://h").path == "/"
-    assert split_rtsp_url("rtsp://h:8554/x").origin == "rtsp://h:8554"
-    for bad in ("http://h/", "rtsp://", "rtsp://h:99999/", "rtsp://h:x/"):
-        with pytest.raises(HeaderParseError):
-            split_rtsp_url(bad)
-
-
-@pytest.mark.parametrize(("base", "control", "expected"), [
-    ("rtsp://h:8554/test/", "stream=0", "rtsp://h:8554/test/stream=0"),
-    ("rtsp://h:8554/test", "stream=0", "rtsp://h:8554/test/stream=0"),
-    ("rtsp://h/clip.wmv/", "audio", "rtsp://h/clip.wmv/audio"),
-    ("rtsp://h/clip.wmv", "*", "rtsp://h/clip.wmv"),
-    ("rtsp://h/clip.wmv", "", "rtsp://h/clip.wmv"),
-    ("rtsp://h/clip.wmv", "rtsp://other/x/audio", "rtsp://other/x/audio"),
-    ("rtsp://u@h:554/a/b", "/c/d", "rtsp://u@h:554/c/d"),
-    ("rtsp://h/a?token=1", "trackID=2", "rtsp://h/a/trackID=2"),
-])
-def test_join_control_url(base: str, control: str, expected: str) -> None:
-    assert join_control_url(base, control) == expected
-
-
-def test_content_base_precedence() -> None:
-    request_url = "rtsp://h/clip"
-    assert content_base(Headers([("Content-Base", "rtsp://h/clip/"), ("Content-Location", "rtsp://h/x/")]),
-                        request_url) == "rtsp://h/clip/"
-    assert content_base(Headers([("Content-Location", "rtsp://h/x/")]), request_url) == "rtsp://h/x/"
-    assert content_base(Headers(), request_url) == request_url

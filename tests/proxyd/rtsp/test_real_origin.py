@@ -16,7 +16,8 @@ from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import content_base, parse_rtp_info, parse_session, parse_transport
+from proxyd.rtsp.headers import parse_rtp_info, parse_session, parse_transport
+from proxyd.rtsp.uri import content_base
 from proxyd.rtsp.oneshot import rtsp_request
 
 pytestmark = pytest.mark.peers

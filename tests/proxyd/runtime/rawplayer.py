@@ -8,7 +8,7 @@ import re
 
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.headers import content_base, join_control_url
+from proxyd.rtsp.uri import content_base, join_control_url
 
 
 class RawPlayer:

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from proxyd.rtsp.headers import content_base, join_control_url, parse_rtp_info, parse_transport
+from proxyd.rtsp.headers import parse_rtp_info, parse_transport
+from proxyd.rtsp.uri import content_base, join_control_url
 from tests.peers.players import ffmpeg_play
 from tests.proxyd.split.players import RecordingPlayer
 

@@ -12,7 +12,8 @@ import struct
 import pytest
 
 from proxyd.rtp.sdp import parse_sdp
-from proxyd.rtsp.headers import content_base, parse_transport
+from proxyd.rtsp.headers import parse_transport
+from proxyd.rtsp.uri import content_base
 from tests.proxyd.split.players import RecordingPlayer
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401 - fixture
 from tests.wmorigin.player import PlayResult, WMPlayer
