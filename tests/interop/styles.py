@@ -38,9 +38,7 @@ STYLES = (
     # live555, cameras: on 554, Content-Base without the port, a=control:trackN, no a=type, npt=0-D.
     OriginStyle("vod-554-track-portless", "gst", live=False, default_port=True,
                 shape=OriginShape(controls="track", content_base="portless",
-                                  sdp_omit=("a=type:broadcast",), vod_range_from_zero=True),
-                cache_on_bug="SETUP through the cache answers 404 when Content-Base omits the default "
-                             "port (stream controls compared as strings)"),
+                                  sdp_omit=("a=type:broadcast",), vod_range_from_zero=True)),
     # Absolute stream controls and no aggregate a=control:* (the request URL is the aggregate).
     OriginStyle("vod-absolute-controls", "gst", live=False,
                 shape=OriginShape(controls="absolute", sdp_omit=("a=control:*",), vod_range_from_zero=True)),
