@@ -29,6 +29,12 @@ class OriginStyle:
     origin_per_test: bool = False
     # A bug issue 10 names that fails this style with the cache on, until its fix reaches main.
     cache_on_bug: str = ""
+    # What its DESCRIBE answer (to rtsp://host:port/MOUNT, port always written) must and must not
+    # hold, so the matrix is known to test the shape it names. {host} {port} are filled in; a
+    # content_base of None means no Content-Base header.
+    content_base: str | None = "rtsp://{host}:{port}/" + MOUNT + "/"
+    sdp_has: tuple[str, ...] = ()
+    sdp_lacks: tuple[str, ...] = ()
 
     def direct_transport(self, transport: str) -> str:
         return "udp" if self.udp_only else transport
@@ -38,18 +44,27 @@ STYLES = (
     # live555, cameras: on 554, Content-Base without the port, a=control:trackN, no a=type, npt=0-D.
     OriginStyle("vod-554-track-portless", "gst", live=False, default_port=True,
                 shape=OriginShape(controls="track", content_base="portless",
-                                  sdp_omit=("a=type:broadcast",), vod_range_from_zero=True)),
+                                  sdp_omit=("a=type:broadcast",), vod_range_from_zero=True),
+                content_base="rtsp://{host}/" + MOUNT + "/",
+                sdp_has=("a=control:track1", "a=control:track2", "a=control:*", "a=range:npt=0-2"),
+                sdp_lacks=("a=type:broadcast",)),
     # Absolute stream controls and no aggregate a=control:* (the request URL is the aggregate).
     OriginStyle("vod-absolute-controls", "gst", live=False,
-                shape=OriginShape(controls="absolute", sdp_omit=("a=control:*",), vod_range_from_zero=True)),
+                shape=OriginShape(controls="absolute", sdp_omit=("a=control:*",), vod_range_from_zero=True),
+                sdp_has=("a=control:rtsp://{host}:{port}/" + MOUNT + "/stream=0",
+                         "a=control:rtsp://{host}:{port}/" + MOUNT + "/stream=1", "a=range:npt=0-2"),
+                sdp_lacks=("a=control:*", "a=control:stream=0")),
     # a=type:broadcast on a VOD with a finite range, a=control:*, relative stream=N (GStreamer's own
     # answer but for the range, which GStreamer writes npt=now-D).
-    OriginStyle("vod-broadcast-finite", "gst", live=False, shape=OriginShape(vod_range_from_zero=True)),
+    OriginStyle("vod-broadcast-finite", "gst", live=False, shape=OriginShape(vod_range_from_zero=True),
+                sdp_has=("a=type:broadcast", "a=control:*", "a=range:npt=0-2", "a=control:stream=0")),
     # A shared live mount that prepares on demand and slowly (a camera, a looped file).
     OriginStyle("live-shared-slow", "gst", live=True, shape=OriginShape(slow_live=(MOUNT,)),
-                origin_per_test=True,
+                origin_per_test=True, sdp_has=("a=range:npt=now-", "a=control:stream=0"),
                 cache_on_bug="DESCRIBE answers 503: the cache DESCRIBEs the origin, closes, and the next "
                              "strategy DESCRIBEs again while the origin unprepares the shared media"),
     # Debian's rtsp-server-perl: publisher's SDP, streamid=N controls, no Content-Base, UDP only.
-    OriginStyle("perl-live", "perl", live=True, udp_only=True),
+    OriginStyle("perl-live", "perl", live=True, udp_only=True, content_base=None,
+                sdp_has=("a=control:streamid=0", "a=control:streamid=1"),
+                sdp_lacks=("a=control:*", "a=type:broadcast")),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from proxyd.rtsp.oneshot import rtsp_request
 from tests.interop.styles import MOUNT
 from tests.proxyd.cache.helpers import committed_urls, wait_for_log
 
@@ -36,6 +37,22 @@ def assert_as_good(played, direct, live: bool) -> None:
     else:
         assert played.audio_frames >= MIN_RATIO * direct.audio_frames, (
             f"{played.audio_frames}/{direct.audio_frames} audio frames\n{played.describe()}")
+
+
+def test_origin_answers_in_its_style(running_origin):
+    """The DESCRIBE answer has the shape the style names (else the matrix would test another)."""
+    style, origin = running_origin
+    fill = {"host": origin.host, "port": origin.port}
+    answer = rtsp_request(f"rtsp://{origin.host}:{origin.port}/{MOUNT}", "DESCRIBE",
+                          headers=[("Accept", "application/sdp")], timeout=10)
+    assert answer.status == 200, answer
+    expected_base = style.content_base.format(**fill) if style.content_base is not None else None
+    assert answer.headers.get("Content-Base") == expected_base
+    sdp = answer.body.decode().splitlines()
+    for line in style.sdp_has:
+        assert line.format(**fill) in sdp, "\n".join(sdp)
+    for line in style.sdp_lacks:
+        assert line.format(**fill) not in sdp, "\n".join(sdp)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
