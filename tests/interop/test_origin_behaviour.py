@@ -6,8 +6,7 @@ import pytest
 
 from proxyd.rtsp.oneshot import rtsp_request
 from tests.interop.styles import MOUNT, PERL_CLIP
-from tests.peers.origin import OriginShape, PeerMissing
-from tests.peers.perl_origin import PerlRtspOrigin, check_perl_origin_available
+from tests.peers.origin import OriginShape
 
 pytestmark = pytest.mark.peers
 
@@ -33,14 +32,9 @@ def test_slow_shared_live_mount_answers_503_while_it_shuts_down(gst_origin_facto
     assert len(configured) == 1  # the 503 found the old media; the 200 built a new one
 
 
-def test_perl_origin_serves_players_over_udp_only(test_clips, peer_players, tmp_path):
-    try:
-        check_perl_origin_available()
-    except PeerMissing as exc:
-        pytest.skip(str(exc))
-    clip = test_clips.make(PERL_CLIP)
-    with PerlRtspOrigin(clip.path, mount=MOUNT, log_path=tmp_path / "perl.log") as origin:
-        over_udp = peer_players.ffmpeg_play(origin.url(), transport="udp", video_span=0.5, timeout=20)
-        over_tcp = peer_players.ffmpeg_play(origin.url(), transport="tcp", video_span=0.5, timeout=20)
+def test_perl_origin_serves_players_over_udp_only(perl_origin_factory, test_clips, peer_players):
+    origin = perl_origin_factory(test_clips.make(PERL_CLIP).path, mount=MOUNT)
+    over_udp = peer_players.ffmpeg_play(origin.url(), transport="udp", video_span=0.5, timeout=20)
+    over_tcp = peer_players.ffmpeg_play(origin.url(), transport="tcp", video_span=0.5, timeout=20)
     assert over_udp.video_frames > 0, over_udp.describe()
     assert over_tcp.video_frames == 0 and "400 Bad Request" in over_tcp.stderr_tail, over_tcp.describe()
