@@ -22,7 +22,7 @@ from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import parse_rtp_info, parse_session
-from proxyd.rtsp.uri import content_base
+from proxyd.rtsp.uri import content_base, same_resource
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wm.supported import FASTCACHE, parse_supported
 
@@ -149,7 +149,8 @@ class Fill:
         for entry in parse_rtp_info(info) if info else []:
             for stream in self.streams:
                 if entry.rtptime is not None and stream.rtptime0 is None and \
-                        entry.url.rstrip("/") in (stream.control.rstrip("/"), stream.control.rsplit("/", 1)[-1]):
+                        (same_resource(entry.url, stream.control)
+                         or entry.url.rstrip("/") == stream.control.rsplit("/", 1)[-1]):
                     stream.rtptime0 = entry.rtptime
         self.keepalive_every = max(1.0, timeout / 2)
         log.info("cache: filling %s (%d streams)", self.url, len(self.streams))

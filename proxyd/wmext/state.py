@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import weakref
 
+from proxyd.rtsp.uri import url_key
 from proxyd.wm.cache_control import parse_cache_control
 from proxyd.wm.supported import parse_supported
 
@@ -14,8 +15,8 @@ MAX_ORIGINS = 1_000
 
 
 def content_key(url: str) -> str:
-    """Aggregate content URL as a lookup key: no trailing slash, no query."""
-    return url.split("?", 1)[0].rstrip("/")
+    """Aggregate content URL as a lookup key: its identity (proxyd.rtsp.uri), without the query."""
+    return url_key(url.split("?", 1)[0]).rstrip("/")  # the root too: parents are walked without "/"
 
 
 class WmState:
