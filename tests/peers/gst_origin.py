@@ -13,8 +13,9 @@ timestamp `t`, so tests can count what a proxy did upstream. SIGTERM/SIGINT stop
 Shapes other servers take (the interop matrix, tests/interop/):
 * `--slow-live MOUNT`: a shared live mount that is not prepared up front, takes
   `--slow-live-prepare-ms` to set up and `--slow-live-teardown-ms` to shut down (a camera or a
-  looped file source behaves so). A DESCRIBE that finds it idle waits for the set-up; the last
-  client leaving unprepares it, and a DESCRIBE arriving meanwhile gets gst-rtsp-server's 503.
+  looped file source behaves so), and each DESCRIBE takes `--slow-live-describe-ms` before it looks
+  the media up. A DESCRIBE that finds it idle waits for the set-up; the last client leaving
+  unprepares it, and a DESCRIBE arriving meanwhile gets gst-rtsp-server's 503.
   Emits `media-unprepared` when the shutdown is done. Clients get a thread each (as with
   gst-rtsp-server's default of one thread, one client's shutdown would hold up all the others).
 * `--controls stream|track|absolute`: stream controls `stream=N` (GStreamer's own), `trackN` (set on
@@ -113,6 +114,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="how long each --slow-live prepare holds the pipeline's first buffer")
     p.add_argument("--slow-live-teardown-ms", type=int, default=1000,
                    help="how long each --slow-live shutdown holds its EOS")
+    p.add_argument("--slow-live-describe-ms", type=int, default=200,
+                   help="how long each DESCRIBE of a --slow-live mount takes before it looks the media up")
     p.add_argument("--controls", choices=CONTROL_STYLES, default="stream",
                    help="stream control form in the SDP: stream=N, trackN (N from 1) or absolute URLs")
     p.add_argument("--content-base", choices=CONTENT_BASE_STYLES, default="echo",
@@ -268,6 +271,8 @@ class Origin:
                 client.connect(f"pre-{name}-request", self.on_pre_request, cid)
         for name in REQUEST_SIGNALS:
             client.connect(f"{name}-request", self.on_request, cid, name)
+        if self.args.slow_live:
+            client.connect("pre-describe-request", self.on_pre_describe_slow)
 
     def on_request(self, client, ctx, cid: int, method: str) -> None:
         uri = ctx.uri.get_request_uri() if ctx.uri is not None else None
@@ -281,6 +286,13 @@ class Origin:
     def on_pre_request(self, client, ctx, cid: int):
         res, _value = ctx.request.get_header(GstRtsp.RTSPHeaderField.AUTHORIZATION, 0)
         self.sent_authorization[cid] = res == GstRtsp.RTSPResult.OK
+        return GstRtsp.RTSPStatusCode.OK
+
+    def on_pre_describe_slow(self, client, ctx):
+        # Runs before the media lookup: a DESCRIBE right after another client closed finds the
+        # media already shutting down, whichever of the two the server's threads served first.
+        if ctx.uri is not None and ctx.uri.abspath.strip("/") in {m.strip("/") for m in self.args.slow_live}:
+            time.sleep(self.args.slow_live_describe_ms / 1000)
         return GstRtsp.RTSPStatusCode.OK
 
     def on_pre_setup(self, client, ctx, cid: int):

@@ -95,6 +95,7 @@ class OriginShape:
     slow_live: tuple[str, ...] = ()  # shared live mounts prepared on demand, slowly
     slow_live_prepare_ms: int = 1500
     slow_live_teardown_ms: int = 1000
+    slow_live_describe_ms: int = 200
     controls: str = "stream"  # stream (stream=N) | track (trackN) | absolute (URLs)
     content_base: str = "echo"  # echo (the request URL) | portless (drop :554)
     sdp_omit: tuple[str, ...] = ()  # exact SDP lines to drop, e.g. "a=type:broadcast"
@@ -106,7 +107,8 @@ class OriginShape:
             argv += ["--slow-live", mount.strip("/")]
         if self.slow_live:
             argv += ["--slow-live-prepare-ms", str(self.slow_live_prepare_ms),
-                     "--slow-live-teardown-ms", str(self.slow_live_teardown_ms)]
+                     "--slow-live-teardown-ms", str(self.slow_live_teardown_ms),
+                     "--slow-live-describe-ms", str(self.slow_live_describe_ms)]
         if self.controls != "stream":
             argv += ["--controls", self.controls]
         if self.content_base != "echo":
