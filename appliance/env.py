@@ -6,9 +6,11 @@ not at the first request. `env_secret` also reads `<NAME>_FILE` (systemd credent
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -64,6 +66,21 @@ def env_list(name: str, default: list[str] | None = None, *, environ: Mapping[st
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """A DRF throttle rate such as "100/minute"; empty means no limit (None)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name, default).strip().replace(" ", "")
+    if not raw:
+        return None
+    if not _RATE.match(raw) or raw.startswith("0/"):
+        raise ImproperlyConfigured(f"{name} must look like 100/minute (per second, minute, hour or day), "
+                                   f"or be empty for no limit; got {env[name]!r}")
+    return raw
+
+
 def env_secret(name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | None:
     """`NAME` or the contents of the file named by `NAME_FILE` (not both)."""
     env = os.environ if environ is None else environ
@@ -76,3 +93,43 @@ def env_secret(name: str, default: str | None = None, *, environ: Mapping[str, s
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={file_name!r} cannot be read: {exc}") from None
     return env.get(name, default)
+
+
+def env_fernet_keys(name: str, *, generated_file: Path,
+                    environ: Mapping[str, str] | None = None) -> list[str]:
+    """Fernet keys from `NAME` or `NAME_FILE` (comma or whitespace separated, newest first).
+
+    Unset: one key generated into `generated_file` on first use and read from it afterwards.
+    """
+    configured = env_secret(name, environ=environ)
+    if configured:
+        keys = configured.replace(",", " ").split()
+    else:
+        if not generated_file.exists():
+            _generate_key_file(generated_file)
+        keys = generated_file.read_text(encoding="utf-8").split()
+    if not keys:
+        raise ImproperlyConfigured(f"{name} names no key")
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: each key must be 32 url-safe base64-encoded bytes "
+                                       "(python -c 'from cryptography.fernet import Fernet; "
+                                       "print(Fernet.generate_key().decode())')") from None
+    return keys
+
+
+def _generate_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and linked into place: a process starting at the same time never reads half a key.
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(Fernet.generate_key().decode("ascii"))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process of this install won the race; everyone uses its key
+    finally:
+        draft.unlink()

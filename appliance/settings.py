@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 
 from appliance.dburl import parse_database_url
-from appliance.env import env_bool, env_int, env_list, env_secret, env_str
+from appliance.env import env_bool, env_fernet_keys, env_int, env_list, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPLIANCE_VAR_DIR", str(BASE_DIR / "var")))
@@ -37,10 +37,28 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Fernet keys for origin passwords at rest (appliance.origins.credentials): the first encrypts, all decrypt.
+# Unset: like the secret key, one is generated on first boot and kept in the state directory.
+APPLIANCE_ORIGIN_CREDENTIALS_KEYS = env_fernet_keys("APPLIANCE_ORIGIN_CREDENTIALS_KEYS",
+                                                    generated_file=VAR_DIR / "origin-credentials-key")
 ALLOWED_HOSTS = env_list("APPLIANCE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("APPLIANCE_CSRF_TRUSTED_ORIGINS", [])
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("APPLIANCE_BEHIND_TLS_PROXY") else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("APPLIANCE_SECURE_COOKIES", False)
+# Behind nginx terminating TLS (deploy/nginx.conf): trust X-Forwarded-Proto; secure cookies, HSTS by default.
+BEHIND_TLS_PROXY = env_bool("APPLIANCE_BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("APPLIANCE_SECURE_COOKIES", BEHIND_TLS_PROXY)
+# Sent by SecurityMiddleware on HTTPS responses only; 0 turns HSTS off.
+SECURE_HSTS_SECONDS = env_int("APPLIANCE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("APPLIANCE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("APPLIANCE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = []
+if BEHIND_TLS_PROXY:
+    # nginx answers port 80 with a redirect to https; Django must not redirect too, because proxyd and
+    # local probes talk plain HTTP to gunicorn on loopback (APPLIANCE_WEB_BIND).
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+if SECURE_HSTS_SECONDS and not SECURE_HSTS_PRELOAD:
+    # Preloading commits the whole registrable domain to HTTPS in browsers for months: the owner's choice.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,7 +68,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "channels",
@@ -104,6 +121,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = env_str("APPLIANCE_LOGIN_URL", "/admin/login/")
+# Password logins (dashboard and admin) go through the failed-login limit (appliance.core.auth_limits).
+AUTHENTICATION_BACKENDS = ["appliance.core.auth_backends.ThrottledModelBackend"]
+# Failed logins: per client address within the window, and per username (0: no per-username limit).
+APPLIANCE_LOGIN_MAX_FAILURES = env_int("APPLIANCE_LOGIN_MAX_FAILURES", 10, minimum=1)
+APPLIANCE_LOGIN_MAX_FAILURES_PER_USER = env_int("APPLIANCE_LOGIN_MAX_FAILURES_PER_USER", 30, minimum=0)
+APPLIANCE_LOGIN_FAILURE_WINDOW = env_int("APPLIANCE_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# Invalid API tokens per client address within the window.
+APPLIANCE_TOKEN_MAX_FAILURES = env_int("APPLIANCE_TOKEN_MAX_FAILURES", 20, minimum=1)
+APPLIANCE_TOKEN_FAILURE_WINDOW = env_int("APPLIANCE_TOKEN_FAILURE_WINDOW", 900, minimum=1)
+
+# The failure counters and API throttles live in the cache: Redis when there is one, so every web
+# worker counts together; in-process memory in the quick start (a single web worker).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": env_str("APPLIANCE_CACHE_PREFIX", "appliance")}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("APPLIANCE_TIME_ZONE", "UTC")
@@ -124,7 +158,7 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header turns a missing credential into 401, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "appliance.core.api_tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["appliance.core.permissions.RolePermission"],
@@ -136,7 +170,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "appliance.core.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {},
+    # Requests per client address (anonymous) and per user; an empty APPLIANCE_API_THROTTLE_* turns one off.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("APPLIANCE_API_THROTTLE_ANON", "120/minute"),
+        "user": env_rate("APPLIANCE_API_THROTTLE_USER", "3000/minute"),
+    },
+    # Client address = REMOTE_ADDR, which the uvicorn worker already took from a trusted proxy's
+    # X-Forwarded-For; never the raw header, which any client can write.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "RTSP caching proxy appliance API",

@@ -15,7 +15,7 @@ from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
-from proxyd.rtsp.uri import same_resource
+from proxyd.rtsp.uri import same_resource, url_key
 from proxyd.serving import Resumable, park_relays, unpark_relays
 from proxyd.upstream import OriginClient, OriginError
 from proxyd.wmext.playlist import relay_to_player
@@ -407,8 +407,8 @@ class ProxySession(Resumable):
     def started_data(self) -> dict:
         player_url = self.last_play.uri if self.last_play and self.last_play.uri != "*" else \
             self.target.to_player(self.aggregate_url)
-        return {"session_id": self.id, "url": player_url.rstrip("/"),
-                "origin_url": self.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
+        return {"session_id": self.id, "url": url_key(player_url),
+                "origin_url": url_key(self.aggregate_url), "player_addr": self.player.peer,
                 "user_agent": self.player.user_agent,
                 "transports": [s.player_transport for s in self.streams],
                 "served_from": "origin"}

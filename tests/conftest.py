@@ -1,3 +1,18 @@
 """Suite-wide fixtures. Real-peer fixtures (GStreamer origin, ffmpeg players) live in tests.peers."""
 
+import uuid
+
+import pytest
+
 pytest_plugins = ["tests.peers.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache():
+    # Failed-login/token counters and API throttles live in the cache; each test starts with none,
+    # instead of inheriting another test's (or an earlier run's, in Redis) lockouts.
+    from django.test import override_settings
+
+    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                               "LOCATION": f"test-{uuid.uuid4().hex}"}}):
+        yield

@@ -15,13 +15,15 @@ from appliance.core.exceptions import ConflictError
 from appliance.content.models import CachedContent, ContentState, PrestuffRequest, PurgeRequest, RequestState
 from appliance.nodes.models import ProxyNode
 from appliance.origins.selectors import origin_for_url
+from proxyd.rtsp.uri import url_key, url_prefix_key
 
 logger = logging.getLogger(__name__)
 
 
 def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.datetime) -> CachedContent | None:
-    """Upsert the node's copy of one URL from a cache.changed event, ignoring out-of-date events."""
-    url = as_str(data.get("url"), 2000)
+    """Upsert the node's copy of one URL from a cache.changed event, ignoring out-of-date events.
+    URLs are kept in normal form (proxyd.rtsp.uri.url_key), as current nodes report them."""
+    url = url_key(as_str(data.get("url"), 2000))
     state = data.get("state")
     if not url or state not in ContentState.values:
         logger.warning("cache.changed from %s ignored: url=%r state=%r", node.name, url, state)
@@ -54,7 +56,7 @@ def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.dateti
 def _complete_purges_for(url: str, at: dt.datetime) -> None:
     pending = PurgeRequest.objects.filter(state=RequestState.PENDING)
     done = [p.pk for p in pending.only("pk", "url", "prefix")
-            if (url.startswith(p.url) if p.prefix else url == p.url)]
+            if (url.startswith(url_prefix_key(p.url)) if p.prefix else url == url_key(p.url))]
     if done:
         PurgeRequest.objects.filter(pk__in=done).update(state=RequestState.DONE, completed_at=at)
 
@@ -62,7 +64,8 @@ def _complete_purges_for(url: str, at: dt.datetime) -> None:
 def purge_request_create(*, url: str, prefix: bool, actor: Actor) -> PurgeRequest:
     with transaction.atomic():
         purge = PurgeRequest.objects.create(url=url, prefix=prefix)
-        matching = CachedContent.objects.filter(url__startswith=url) if prefix else CachedContent.objects.filter(url=url)
+        matching = CachedContent.objects.filter(url__startswith=url_prefix_key(url)) if prefix \
+            else CachedContent.objects.filter(url=url_key(url))
         marked = matching.exclude(state=ContentState.PURGED).update(state=ContentState.PURGING,
                                                                     updated_at=timezone.now())
         audit_record(actor=actor, action="content.purge", obj=purge,
@@ -98,7 +101,7 @@ def content_revalidate(*, content: CachedContent, actor: Actor) -> bool:
 
 def content_prestuff(*, url: str, node: ProxyNode | None, actor: Actor) -> PrestuffRequest:
     with transaction.atomic():
-        request = PrestuffRequest.objects.create(url=url, node=node)
+        request = PrestuffRequest.objects.create(url=url_key(url), node=node)  # as the node reports it
         audit_record(actor=actor, action="content.prestuff", obj=request,
                      changes={"url": url, "node": node.name if node else None})
     return request

@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from appliance.content.models import CachedContent, ContentState
+from appliance.origins.credentials import CredentialsKeyError, decrypt_password
 from proxyd.rtsp.oneshot import RtspRequestError, rtsp_request
 from proxyd.wm.cache_control import decide_cacheability, parse_cache_control
 from proxyd.wm.validators import Validators, comparable, content_changed, validators_from_headers
@@ -107,6 +108,11 @@ def load_entry(content_id: int) -> Entry | None:
     if row is None or row.state not in REVALIDATED_STATES:
         return None
     origin = row.origin
+    try:
+        password = decrypt_password(origin.password_encrypted) if origin else ""
+    except CredentialsKeyError as exc:
+        logger.error("content %s not revalidated: origin %s: %s", row.pk, origin.name, exc)
+        return None  # asked again after APPLIANCE_REVALIDATE_RETRY_AFTER, as the claim recorded
     return Entry(
         content_id=row.pk,
         url=row.url,
@@ -119,7 +125,7 @@ def load_entry(content_id: int) -> Entry | None:
         forced_ttl=origin.cache_ttl if origin else 0,
         live=origin.live if origin else False,
         username=origin.username if origin else "",
-        password=origin.password if origin else "",
+        password=password,
     )
 
 

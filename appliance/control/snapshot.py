@@ -11,11 +11,12 @@ from django.db.models import Q
 from appliance.content.models import CachedContent, PrestuffRequest, PurgeRequest, RequestState
 from appliance.control.schemas import SCHEMA_VERSION
 from appliance.nodes.models import ProxyNode
-from appliance.origins.models import Origin
+from appliance.origins.credentials import decrypt_password
+from appliance.origins.selectors import origins_for_node
 from appliance.playback.models import StreamSession
 
 _ORIGIN_FIELDS = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
-                  "stale_if_error", "transport", "live", "split", "username", "password")
+                  "stale_if_error", "transport", "live", "split", "username")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -24,8 +25,10 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
     """Everything except etag and generated_at, in a stable order."""
-    origins = [dict(zip(_ORIGIN_FIELDS, row, strict=True))
-               for row in Origin.objects.order_by("id").values_list(*_ORIGIN_FIELDS)]
+    # Passwords are decrypted here, for this node's origins only, and travel only in the response.
+    origins = [{**dict(zip(_ORIGIN_FIELDS, row[:-1], strict=True)), "password": decrypt_password(row[-1])}
+               for row in origins_for_node(node).order_by("id").values_list(*_ORIGIN_FIELDS,
+                                                                             "password_encrypted")]
     purges = [{"id": pk, "url": url, "prefix": prefix} for pk, url, prefix in
               PurgeRequest.objects.filter(state=RequestState.PENDING).order_by("id")
               .values_list("id", "url", "prefix")[: settings.APPLIANCE_SNAPSHOT_MAX_PURGES]]

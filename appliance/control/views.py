@@ -1,6 +1,8 @@
 """/internal/v1/: used only by proxyd nodes."""
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -14,6 +16,16 @@ from appliance.control.auth import IsProxyNode, ProxydTokenAuthentication
 from appliance.control.schemas import ReportBatchSerializer, ReportResultSerializer
 from appliance.control.services import node_mark_seen, report_batch_ingest
 from appliance.control.snapshot import snapshot_build
+from appliance.origins.credentials import CredentialsKeyError
+
+logger = logging.getLogger(__name__)
+
+
+class SnapshotUnavailable(exceptions.APIException):
+    # proxyd keeps its last-known-good snapshot on a 5xx and asks again later.
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The snapshot cannot be built now."
+    default_code = "snapshot_unavailable"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -25,6 +37,7 @@ class PayloadTooLarge(exceptions.APIException):
 class InternalView(APIView):
     authentication_classes = [ProxydTokenAuthentication]
     permission_classes = [IsProxyNode]
+    throttle_classes = []  # nodes are authenticated machines whose report rate proxyd bounds itself
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
 
@@ -38,7 +51,11 @@ class SnapshotView(InternalView):
     def get(self, request):
         now = timezone.now()
         node_mark_seen(node=request.auth, now=now)
-        snapshot = snapshot_build(node=request.auth, now=now)
+        try:
+            snapshot = snapshot_build(node=request.auth, now=now)
+        except CredentialsKeyError as exc:
+            logger.error("snapshot for node %s not built: %s", request.auth.name, exc)
+            raise SnapshotUnavailable() from None
         etag = snapshot["etag"]
         headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
         if etag in _etags(request.headers.get("If-None-Match", "")):

@@ -7,4 +7,4 @@ from appliance.origins.models import Origin
 class OriginAdmin(admin.ModelAdmin):
     list_display = ["name", "route_prefix", "base_url", "allowed", "cache_policy", "transport"]
     list_filter = ["allowed", "cache_policy", "transport"]
-    exclude = ["password"]  # credentials are set through the API or the dashboard, never displayed
+    exclude = ["password_encrypted"]  # credentials are set through the API or the dashboard, never displayed

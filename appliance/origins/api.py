@@ -20,7 +20,7 @@ class OriginSerializer(serializers.ModelSerializer):
                   "created_at", "updated_at"]
 
     def get_has_credentials(self, obj) -> bool:
-        return bool(obj.username or obj.password)
+        return bool(obj.username or obj.has_password)
 
 
 class OriginInputSerializer(serializers.ModelSerializer):

@@ -29,7 +29,8 @@ class Origin(TimeStampedModel):
     route_prefix = models.CharField(max_length=255, unique=True)
     allowed = models.BooleanField(default=True)
     username = models.CharField(max_length=255, blank=True)
-    password = models.CharField(max_length=255, blank=True)
+    # Fernet token of the password (appliance.origins.credentials); never the password itself.
+    password_encrypted = models.TextField(blank=True)
     cache_policy = models.CharField(max_length=16, choices=CachePolicy.choices, default=CachePolicy.OBEY)
     cache_ttl = models.PositiveIntegerField(default=0, help_text="seconds, used by force_ttl")
     stale_if_error = models.PositiveIntegerField(default=0, help_text="seconds a stale copy may be served")
@@ -43,3 +44,7 @@ class Origin(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)

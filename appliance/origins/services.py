@@ -1,10 +1,14 @@
-"""Origin CRUD; every change is audited (credentials are never written to the audit log)."""
+"""Origin CRUD; every change is audited (credentials are never written to the audit log).
+
+`password` arrives in clear from the API or the form and is stored only encrypted (password_encrypted).
+"""
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
 from appliance.core.audit import Actor, audit_record
 from appliance.core.exceptions import ApplicationError
+from appliance.origins.credentials import decrypt_password, encrypt_password, reencrypt_password
 from appliance.origins.models import Origin
 
 _SECRET_FIELDS = {"password"}
@@ -23,7 +27,9 @@ def _unique_error(exc: IntegrityError) -> ApplicationError:
 def origin_create(*, actor: Actor, **fields) -> Origin:
     try:
         with transaction.atomic():
-            origin = Origin.objects.create(**fields)
+            stored = {name: value for name, value in fields.items() if name != "password"}
+            origin = Origin.objects.create(**stored,
+                                           password_encrypted=encrypt_password(fields.get("password", "")))
             audit_record(actor=actor, action="origin.create", obj=origin, changes=_audit_changes(fields))
     except IntegrityError as exc:
         raise _unique_error(exc) from None
@@ -34,9 +40,13 @@ def origin_update(*, origin: Origin, actor: Actor, **fields) -> Origin:
     try:
         with transaction.atomic():
             origin = Origin.objects.select_for_update().get(pk=origin.pk)
-            changed = {name: value for name, value in fields.items() if getattr(origin, name) != value}
+            changed = {name: value for name, value in fields.items()
+                       if name != "password" and getattr(origin, name) != value}
             for name, value in changed.items():
                 setattr(origin, name, value)
+            if "password" in fields and decrypt_password(origin.password_encrypted) != fields["password"]:
+                origin.password_encrypted = encrypt_password(fields["password"])
+                changed["password"] = fields["password"]
             if changed:
                 origin.save()
                 audit_record(actor=actor, action="origin.update", obj=origin, changes=_audit_changes(changed))
@@ -49,3 +59,15 @@ def origin_delete(*, origin: Origin, actor: Actor) -> None:
     with transaction.atomic():
         audit_record(actor=actor, action="origin.delete", obj=origin, changes={"name": origin.name})
         origin.delete()
+
+
+def origin_credentials_rotate() -> int:
+    """Re-encrypt every stored password under the first configured key; returns how many were rewritten."""
+    rewritten = 0
+    with transaction.atomic():
+        rows = (Origin.objects.select_for_update().exclude(password_encrypted="")
+                .values_list("pk", "password_encrypted"))
+        for pk, stored in rows:
+            Origin.objects.filter(pk=pk).update(password_encrypted=reencrypt_password(stored))
+            rewritten += 1
+    return rewritten

@@ -1,11 +1,18 @@
-"""Dashboard websocket: authenticated, read-only fan-out of the "live" group. No DB writes, no services."""
+"""Dashboard websocket: read-only fan-out of the "live" group to users whose role may read the dashboard.
 
+No DB writes, no services. The role is checked once, at connect: the feed carries player addresses,
+so a logged-in user without a role is refused just as the dashboard refuses them (403).
+"""
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from appliance.core.permissions import can_read
 from appliance.playback.live import LIVE_GROUP
 
-# Application close code (4000-4999) so the page can tell "log in again" from a network drop.
+# Application close codes (4000-4999) so the page can tell "log in again" / "not allowed" from a network drop.
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -15,6 +22,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(can_read)(user):
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
         self.joined = True

@@ -9,7 +9,7 @@ ORIGIN_FIELDS = ["name", "base_url", "route_prefix", "allowed", "username", "pas
 
 
 class OriginForm(forms.ModelForm):
-    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+    password = forms.CharField(required=False, max_length=255, widget=forms.PasswordInput(render_value=False),
                                help_text="Leave empty to keep the stored password.")
 
     class Meta:

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from appliance.content.task_services import proxy_user_agent
+from appliance.origins.credentials import CredentialsKeyError, decrypt_password
 from appliance.origins.models import Origin
 from appliance.origins.selectors import origin_for_url
 from appliance.uplink.models import UplinkEvent, UplinkState
@@ -41,6 +42,7 @@ class Claimed:
     body: str
     username: str = ""  # the origin's credentials (never in reprs or logs)
     password: str = field(default="", repr=False)
+    credentials_error: str = ""  # the origin's password could not be decrypted: not sent, retried later
 
 
 @dataclass(frozen=True)
@@ -75,23 +77,32 @@ def uplink_claim_batch(*, now: dt.datetime, limit: int) -> list[Claimed]:
             for (row, attempt), creds in zip(claimed, credentials, strict=True)]
 
 
-def _credentials(rows: list[UplinkEvent]) -> list[tuple[str, str]]:
-    """(username, password) per event: its Origin's, or the origin whose base URL covers its URL."""
+def _credentials(rows: list[UplinkEvent]) -> list[tuple[str, str, str]]:
+    """(username, password, error) per event: its Origin's, or the origin whose base URL covers its URL."""
     ids = {row.origin_id for row in rows if row.origin_id is not None}
-    by_id = {o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password")} if ids else {}
+    by_id = ({o.pk: o for o in Origin.objects.filter(pk__in=ids).only("username", "password_encrypted")}
+             if ids else {})
     origins = None
     out = []
     for row in rows:
         origin = by_id.get(row.origin_id)
         if origin is None and row.origin_id is None:
             if origins is None:
-                origins = list(Origin.objects.only("id", "base_url", "username", "password"))
+                origins = list(Origin.objects.only("id", "base_url", "username", "password_encrypted"))
             origin = origin_for_url(row.url, origins=origins)
-        out.append((origin.username, origin.password) if origin is not None else ("", ""))
+        if origin is None:
+            out.append(("", "", ""))
+            continue
+        try:
+            out.append((origin.username, decrypt_password(origin.password_encrypted), ""))
+        except CredentialsKeyError as exc:
+            out.append(("", "", str(exc)))
     return out
 
 
 def send_event(claimed: Claimed, *, timeout: float) -> Outcome:
+    if claimed.credentials_error:
+        return Outcome(False, error=claimed.credentials_error)  # sent without them it would be refused for good
     headers = [("User-Agent", proxy_user_agent()), ("Content-Type", SENDEVENT_CONTENT_TYPE)]
     try:
         response = rtsp_request(claimed.url, "SET_PARAMETER", headers=headers,

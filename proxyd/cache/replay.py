@@ -375,8 +375,8 @@ class ReplaySession(Resumable):
 
     # --- reports and teardown ---
     def started_data(self) -> dict:
-        return {"session_id": self.id, "url": self.play_url.rstrip("/"),
-                "origin_url": self.target.to_origin(self.play_url).rstrip("/"), "player_addr": self.player.peer,
+        return {"session_id": self.id, "url": url_key(self.play_url),
+                "origin_url": url_key(self.target.to_origin(self.play_url)), "player_addr": self.player.peer,
                 "user_agent": self.player.user_agent, "transports": [s.player_transport for s in self.streams],
                 "served_from": self.source.served_from}
 

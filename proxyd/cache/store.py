@@ -21,7 +21,7 @@ from pathlib import Path
 
 from proxyd.cache.media import EntryMedia, MediaFormatError
 from proxyd.log import get_logger
-from proxyd.rtsp.uri import is_within, url_key
+from proxyd.rtsp.uri import url_key, url_prefix_key
 
 log = get_logger("cache.store")
 
@@ -224,13 +224,13 @@ class CacheStore:
 
     # --- removal ---
     def purge(self, url: str | None = None, prefix: str | None = None) -> list[str]:
-        """Remove the entry for `url` and/or every entry whose URL starts with `prefix` or names a
-        resource at or below it; returns the entries' URLs. Replays already running keep their
+        """Remove the entry for `url` and/or every entry whose URL starts with `prefix` (both in normal
+        form, proxyd.rtsp.uri); returns the entries' URLs. Replays already running keep their
         in-memory copy; new players no longer get it."""
         def purged(entry: Entry) -> bool:
             if url is not None and entry.url_key == url_key(url):
                 return True
-            return prefix is not None and (entry.url.startswith(prefix) or is_within(entry.url, prefix))
+            return prefix is not None and entry.url_key.startswith(url_prefix_key(prefix))
 
         gone = [entry for entry in self.entries.values() if purged(entry)]
         for entry in gone:
@@ -271,7 +271,7 @@ class CacheStore:
         """cache.changed in the contract's shape (docs/architecture.md)."""
         b = entry.body if entry is not None else (body or {})
         self.emit("cache.changed", {
-            "url": b.get("url", ""), "state": state, "sdp": b.get("sdp", ""),
+            "url": url_key(b["url"]) if b.get("url") else "", "state": state, "sdp": b.get("sdp", ""),
             "cache_control": b.get("cache_control") or "", "last_modified": b.get("last_modified"),
             "etag": b.get("etag"), "content_size": b.get("content_size"),
             "size_bytes": entry.size_bytes if entry is not None else 0,

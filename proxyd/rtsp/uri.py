@@ -131,6 +131,19 @@ def url_key(url: str) -> str:
     return f"{parts.scheme}://{_normal_host(parts.host)}{port}{path}{question}{query}"
 
 
+_WITHOUT_PATH = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+
+
+def url_prefix_key(prefix: str) -> str:
+    """A URL prefix (purge by prefix) in normal form that keeps its meaning as a string prefix of
+    url_key()s: a trailing "/" stays, and a prefix without a path gains none."""
+    text = prefix.strip()
+    key = url_key(text)
+    if _WITHOUT_PATH.fullmatch(text):
+        return key.rstrip("/")
+    return key + "/" if text.endswith("/") and not key.endswith("/") else key
+
+
 def same_resource(a: str, b: str) -> bool:
     return url_key(a) == url_key(b)
 

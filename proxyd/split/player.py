@@ -17,6 +17,7 @@ from proxyd.rtp.packet import ReceiverReport, SenderReport, parse_rtcp
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
+from proxyd.rtsp.uri import url_key
 from proxyd.serving import Resumable
 from proxyd.session import SessionTimers, run_due_timer_actions
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
@@ -295,8 +296,8 @@ class SplitSession(Resumable):
 
     # --- reports and end ------------------------------------------------------------------------
     def started_data(self) -> dict:
-        return {"session_id": self.id, "url": self.target.to_player(self.hub.aggregate_url).rstrip("/"),
-                "origin_url": self.hub.aggregate_url.rstrip("/"), "player_addr": self.player.peer,
+        return {"session_id": self.id, "url": url_key(self.target.to_player(self.hub.aggregate_url)),
+                "origin_url": url_key(self.hub.aggregate_url), "player_addr": self.player.peer,
                 "user_agent": self.player.user_agent,
                 "transports": [ps.player_transport for ps in self.streams], "served_from": "split"}
 

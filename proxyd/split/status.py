@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from proxyd.control.reports import iso_utc
+from proxyd.rtsp.uri import url_key
 
 if TYPE_CHECKING:
     from proxyd.split.hub import Hub
@@ -32,7 +33,7 @@ class SplitStatus:
     def player_attached(self, player) -> None:
         self.peak_players = max(self.peak_players, len(self.hub.players))
         if self.player_url is None:
-            self.player_url = player.target.to_player(self.hub.aggregate_url).rstrip("/")
+            self.player_url = url_key(player.target.to_player(self.hub.aggregate_url))
 
     def report(self) -> None:
         """Emit the hub's current status now (state changes call this)."""
@@ -50,7 +51,7 @@ class SplitStatus:
         hub = self.hub
         ended = hub.state == "ended"
         return {
-            "split_id": self.split_id, "url": hub.aggregate_url.rstrip("/"), "player_url": self.player_url,
+            "split_id": self.split_id, "url": url_key(hub.aggregate_url), "player_url": self.player_url,
             "state": hub.state, "players": len(hub.players), "peak_players": self.peak_players,
             "reconnects": hub.reconnects, "media_stalls": hub.media_stalls,
             "origin_transport": "tcp" if hub.use_tcp else "udp", "started_at": self.started_at,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from proxyd.rtsp.uri import url_key
 from proxyd.wm.remote_event import (
     EVENT_NAMES,
     REMOTE_CLOSE,
@@ -68,7 +69,7 @@ def emit_sendevent(server, *, session_id: str | None, url: str, origin_url: str,
     """Report one event; returns whether the origin subscribed to it (then it will be forwarded)."""
     subscribed = may_forward(event_type, wm_state(server).subscription(origin_url))
     server.emit("sendevent", {
-        "session_id": session_id, "url": url, "origin_url": origin_url,
+        "session_id": session_id, "url": url_key(url), "origin_url": url_key(origin_url),
         "event_type": EVENT_NAMES[event_type],
         "body": body[:MAX_REPORTED_BODY].decode("utf-8", "replace"), "subscribed": subscribed,
     })

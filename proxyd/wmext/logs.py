@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proxyd.rtsp.uri import url_key
 from proxyd.wm.classify import RequestKind
 from proxyd.wm.wmlog import parse_log
 from proxyd.wm.wmlog_forward import forwarding_action
@@ -25,7 +26,7 @@ def handle_log(player: PlayerConnection, request: Request, kind: RequestKind, ta
     hint = "logplay" if kind is RequestKind.LOG_PLAY else "logconnect"
     log = parse_log(request.body, hint=hint)
     user_agent = (request.headers.get("User-Agent") or player.user_agent)[:512]
-    url = request.uri.rstrip("/")
+    url = url_key(request.uri)
     player.server.emit("playlog", {
         "session_id": session_id, "url": url, "kind": hint, "log_type": log.log_type,
         "player_addr": player.peer, "user_agent": user_agent,

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 
 from appliance.content.models import CachedContent, ContentState
 from appliance.nodes.models import ProxyNode
+from appliance.origins.credentials import encrypt_password
 from appliance.origins.models import Origin
 from appliance.playback.models import LiveSplit, PlayLog, StreamSession
 from appliance.uplink.models import UplinkEvent
@@ -57,6 +58,10 @@ class OriginFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"origin-{n}")
     base_url = factory.Sequence(lambda n: f"rtsp://127.0.0.1:{8600 + n}/")
     route_prefix = factory.Sequence(lambda n: f"/vod{n}")
+    password_encrypted = factory.LazyAttribute(lambda o: encrypt_password(o.password))
+
+    class Params:
+        password = ""  # stored only encrypted, as the service does
 
 
 class CachedContentFactory(factory.django.DjangoModelFactory):

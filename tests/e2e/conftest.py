@@ -61,14 +61,14 @@ def wait_until(fetch: Callable[[], object], *, timeout: float, interval: float =
 
 @pytest.fixture
 def api(live_server, transactional_db) -> ApiClient:
-    """Token of a superuser made with `manage.py drf_create_token`, as an operator's script would."""
+    """Token of a superuser made with `manage.py api_token_create`, as an operator's script would."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     get_user_model().objects.create_superuser("e2e-admin", "admin@example.com", "e2e-password-1")
     out = io.StringIO()
-    call_command("drf_create_token", "e2e-admin", stdout=out)
-    return ApiClient(live_server.url, out.getvalue().split()[2])
+    call_command("api_token_create", "e2e-admin", stdout=out)
+    return ApiClient(live_server.url, out.getvalue().strip())
 
 
 @pytest.fixture

@@ -75,8 +75,9 @@ def test_quickstart_serves_dashboard_api_and_sees_proxyd(quickstart):
     var = env["QUICKSTART_VAR"]  # the settings quickstart exports to its components
     manage_env = {**env, "APPLIANCE_VAR_DIR": var, "APPLIANCE_EMBEDDED": "1",
                   "APPLIANCE_SECRET_KEY_FILE": f"{var}/secret-key"}
-    token = subprocess.run([sys.executable, "manage.py", "drf_create_token", "admin"], cwd=REPO_ROOT,
-                           env=manage_env, capture_output=True, text=True, check=True, timeout=60).stdout.split()[2]
+    token = subprocess.run([sys.executable, "manage.py", "api_token_create", "admin"], cwd=REPO_ROOT,
+                           env=manage_env, capture_output=True, text=True, check=True,
+                           timeout=60).stdout.strip()
     auth = {"Authorization": f"Token {token}", "Accept": "application/json"}
     assert http_get(base + "/api/v1/nodes/")[0] == 401
     status, body = http_get(base + "/api/v1/", auth)

@@ -115,3 +115,12 @@ def test_prestuff_is_recorded_and_carried_to_the_right_nodes(operator_client, no
 
 def test_list_query_count_is_constant(viewer_client, assert_list_queries_constant):
     assert_list_queries_constant(viewer_client, URL, CachedContentFactory.create_batch)
+
+
+def test_prestuff_and_purge_match_reported_urls_by_identity(operator_client, node, node_client):
+    reported = CachedContentFactory(node=node, url="rtsp://o/vod/a")  # nodes report the normal form
+    response = operator_client.post(f"{URL}purge/", {"url": "rtsp://O:554/vod/a/"}, format="json")
+    assert response.status_code == 202
+    assert CachedContent.objects.get(pk=reported.pk).state == "purging"
+    operator_client.post(f"{URL}prestuff/", {"url": "rtsp://O:554/vod/new/"}, format="json")
+    assert PrestuffRequest.objects.get().url == "rtsp://o/vod/new"  # what the node will report complete

@@ -220,3 +220,21 @@ def test_body_over_the_byte_limit_is_413(settings, make_event, post_batch):
     settings.APPLIANCE_MAX_REPORT_BYTES = 200
     response = post_batch([playlog(make_event)])
     assert response.status_code == 413
+
+
+def test_origin_found_by_url_identity_whatever_the_spelling(make_event, post_batch):
+    """Origins on 554 are written with and without the port; reports carry the normal form."""
+    cam = OriginFactory(base_url="rtsp://Cam:554/live/")
+    post_batch([started(make_event, origin_url="rtsp://cam/live/entrance")])
+    assert StreamSession.objects.get().origin == cam
+
+
+def test_cache_urls_kept_in_normal_form_and_purges_match_any_spelling(make_event, post_batch):
+    exact = PurgeRequest.objects.create(url="rtsp://ORIGIN:554/clip/")
+    prefix = PurgeRequest.objects.create(url="rtsp://origin:554/", prefix=True)
+    other = PurgeRequest.objects.create(url="rtsp://origin:8554/clip")
+    post_batch([cache_changed(make_event, seq=1, url="rtsp://origin:554/clip/", state="complete")])
+    post_batch([cache_changed(make_event, seq=2, url="rtsp://origin/clip", state="purged")])
+    assert list(CachedContent.objects.values_list("url", "state")) == [("rtsp://origin/clip", "purged")]
+    states = dict(PurgeRequest.objects.values_list("id", "state"))
+    assert states == {exact.id: "done", prefix.id: "done", other.id: "pending"}

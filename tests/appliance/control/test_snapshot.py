@@ -78,3 +78,31 @@ def test_a_snapshot_poll_marks_the_node_seen(node, node_client):
     assert again.status_code == 304
     node.refresh_from_db()
     assert node.last_seen > seen
+
+
+def test_a_node_gets_passwords_only_for_the_origins_it_serves(node_client, monkeypatch):
+    from appliance.control import snapshot
+    from appliance.origins.models import Origin
+
+    served = OriginFactory(username="u", password="served-pw")
+    OriginFactory(username="x", password="elsewhere-pw")
+    monkeypatch.setattr(snapshot, "origins_for_node", lambda node: Origin.objects.filter(pk=served.pk))
+    response = node_client.get("/internal/v1/snapshot")
+    assert [o["password"] for o in response.json()["origins"]] == ["served-pw"]
+    assert b"elsewhere-pw" not in response.content
+
+
+def test_a_password_under_a_removed_key_gives_503_and_one_log_line(node_client, settings, caplog):
+    import logging
+
+    from cryptography.fernet import Fernet
+
+    OriginFactory(password="under-the-old-key")
+    settings.APPLIANCE_ORIGIN_CREDENTIALS_KEYS = [Fernet.generate_key().decode()]
+    with caplog.at_level(logging.ERROR, logger="appliance.control.views"):
+        response = node_client.get("/internal/v1/snapshot")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "snapshot_unavailable"
+    ours = [r for r in caplog.records if r.name == "appliance.control.views"]
+    assert len(ours) == 1 and ours[0].exc_info is None and "node-1" in ours[0].getMessage()
+    assert b"under-the-old-key" not in response.content

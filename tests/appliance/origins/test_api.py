@@ -1,6 +1,7 @@
 import pytest
 
 from appliance.core.models import AuditLog
+from appliance.origins.credentials import decrypt_password
 from appliance.origins.models import Origin
 from tests.appliance.factories import OriginFactory
 
@@ -36,7 +37,8 @@ def test_operator_creates_origin_credentials_are_write_only_and_audited(operator
     body = response.json()
     assert "password" not in body and body["has_credentials"] is True
     assert body["route_prefix"] == "/vod"
-    assert Origin.objects.get(pk=body["id"]).password == "s3cret"
+    stored = Origin.objects.get(pk=body["id"]).password_encrypted
+    assert "s3cret" not in stored and decrypt_password(stored) == "s3cret"
     detail = operator_client.get(f"{URL}{body['id']}/").json()
     assert "password" not in detail
     audit = AuditLog.objects.get(action="origin.create")
@@ -94,15 +96,14 @@ def test_list_query_count_is_constant(viewer_client, assert_list_queries_constan
     assert_list_queries_constant(viewer_client, URL, OriginFactory.create_batch)
 
 
-def test_token_authentication_via_drf_create_token(viewer):
+def test_token_authentication_via_api_token_create(viewer):
     from io import StringIO
 
     from django.core.management import call_command
     from rest_framework.test import APIClient
 
     out = StringIO()
-    call_command("drf_create_token", viewer.username, stdout=out)
-    token = out.getvalue().split()[2]
+    call_command("api_token_create", viewer.username, stdout=out)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip()}")
     assert client.get(URL).status_code == 200

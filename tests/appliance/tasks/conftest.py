@@ -7,6 +7,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 
 from tests.appliance.tasks.harness import CeleryWorker
 from tests.appliance.tasks.rtsp_responder import RtspResponder
@@ -70,6 +71,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "REDIS_URL": broker,
         "APPLIANCE_CELERY_QUEUE": queue_name,
         "APPLIANCE_VAR_DIR": str(workdir / "var"),
+        # Same key as the test process, which wrote the encrypted origin passwords.
+        "APPLIANCE_ORIGIN_CREDENTIALS_KEYS": ",".join(settings.APPLIANCE_ORIGIN_CREDENTIALS_KEYS),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     worker = CeleryWorker(env=env, workdir=workdir).start()

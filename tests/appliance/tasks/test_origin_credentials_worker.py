@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from appliance.content.models import CachedContent, ContentState
 from appliance.nodes.models import ProxyNode
+from appliance.origins.credentials import encrypt_password
 from appliance.origins.models import Origin
 from appliance.uplink.models import UplinkEvent, UplinkState
 from proxyd.rtsp.oneshot import rtsp_request
@@ -62,7 +63,7 @@ def test_revalidation_of_a_protected_origin_authenticates(celery_worker_process,
                              password=PASSWORD)
     assert described.status == 200
     origin = Origin.objects.create(name="protected", base_url=protected_origin.url(""), route_prefix="/p",
-                                   username=USER, password=PASSWORD)
+                                   username=USER, password_encrypted=encrypt_password(PASSWORD))
     now = timezone.now()
     node, _ = ProxyNode.objects.get_or_create(name="node-1", defaults={"token_hash": "0" * 64})
     row = CachedContent.objects.create(node=node, origin=origin, url=url, state=ContentState.COMPLETE,
@@ -114,7 +115,7 @@ def test_send_event_to_a_protected_origin_authenticates(celery_worker_process, r
     digest = DigestOrigin()
     responder.handler = digest
     origin = Origin.objects.create(name="wms", base_url=responder.url(""), route_prefix="/wms",
-                                   username=USER, password=PASSWORD)
+                                   username=USER, password_encrypted=encrypt_password(PASSWORD))
     linked = UplinkEvent.objects.create(origin=origin, url=responder.url("vod/a.wmv"),
                                         event_type="remote-open", body="1\r\n1,28,1\r\n")
     unlinked = UplinkEvent.objects.create(origin=None, url=responder.url("vod/b.wmv"),  # found by its URL

@@ -1,15 +1,17 @@
 """deploy/: the env example documents every variable the code reads; units and configs keep their promises."""
 
 import configparser
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
-ENV_READERS = re.compile(r"env_(?:str|bool|int|list|secret)\(\s*\"([A-Z][A-Z0-9_]+)\"")
+ENV_READERS = re.compile(r"env_(?:str|bool|int|list|secret|fernet_keys|rate)\(\s*\"([A-Z][A-Z0-9_]+)\"")
 GUNICORN_VARS = re.compile(r"\"(APPLIANCE_WEB_[A-Z_]+)\"")
 PROXYD_VARS = re.compile(r"\((PROXYD_[A-Z_]+)[;)]")
 
@@ -83,3 +85,39 @@ def test_units_pass_systemd_analyze_syntax_check():
                             capture_output=True, text=True)
     # Missing users/paths on a test machine are fine; syntax errors are not.
     assert "Unknown key" not in result.stderr and "Invalid" not in result.stderr, result.stderr
+
+
+def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The environment systemd gives the appliance from deploy/appliance.env.example (state in tmp_path)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("APPLIANCE_", "DATABASE_URL", "REDIS_URL", "DJANGO_"))}
+    for line in (DEPLOY / "appliance.env.example").read_text().splitlines():
+        match = re.match(r"([A-Z][A-Z0-9_]+)=(.*)$", line.strip())
+        if match:
+            env[match.group(1)] = match.group(2)
+    env.update(APPLIANCE_VAR_DIR=str(tmp_path / "var"), APPLIANCE_STATIC_ROOT=str(tmp_path / "static"),
+               PYTHONDONTWRITEBYTECODE="1", **overrides)
+    return env
+
+
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
+    result = check_deploy(production_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("override,warning", [
+    ({"APPLIANCE_SECURE_COOKIES": "0"}, "security.W012"),  # session cookie sent over http
+    ({"APPLIANCE_HSTS_SECONDS": "0"}, "security.W004"),
+    ({"APPLIANCE_BEHIND_TLS_PROXY": "0", "APPLIANCE_SECURE_COOKIES": "", "APPLIANCE_HSTS_SECONDS": ""},
+     "security.W004"),
+    ({"APPLIANCE_DEBUG": "1"}, "security.W018"),
+])
+def test_check_deploy_catches_a_weakened_production_setting(tmp_path, override, warning):
+    result = check_deploy(production_env(tmp_path, **override))
+    assert result.returncode != 0 and warning in result.stderr, result.stdout + result.stderr

@@ -68,6 +68,27 @@ async def test_anonymous_socket_is_closed_with_the_login_code(channel_layer):
     assert not connected and code == 4401
 
 
+async def test_logged_in_user_without_a_role_is_refused(channel_layer):
+    # The dashboard answers this user 403; the feed (player addresses) must not be any more open.
+    cookie = await sync_to_async(session_cookie)("nora", None)
+    connected, code = await socket(cookie).connect()
+    assert not connected and code == 4403
+
+
+async def test_superuser_without_a_group_is_let_in(channel_layer):
+    def superuser_cookie() -> bytes:
+        from django.contrib.auth.models import User
+
+        User.objects.create_superuser("root", password="pw")
+        client = Client()
+        client.force_login(User.objects.get(username="root"))
+        return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+    communicator = socket(await sync_to_async(superuser_cookie)())
+    assert (await communicator.connect())[0]
+    await communicator.disconnect()
+
+
 async def test_foreign_origin_is_refused(channel_layer):
     cookie = await sync_to_async(session_cookie)("vera", "viewer")
     connected, _ = await socket(cookie, origin=b"https://evil.example").connect()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from appliance.content.models import CachedContent, ContentState, PurgeRequest
 from appliance.core.models import AuditLog
 from appliance.nodes.models import ProxyNode
+from appliance.origins.credentials import decrypt_password
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, StreamSession
 from tests.appliance.factories import LiveSplitFactory
@@ -59,7 +60,8 @@ def test_operator_creates_an_origin_through_the_form_and_it_is_audited(client, o
     response = client.post(reverse("ui:origin-create"), ORIGIN_FORM, REMOTE_ADDR="10.1.2.3")
     assert response.status_code == 302
     origin = Origin.objects.get(name="gst")
-    assert origin.password == "s3cret" and origin.route_prefix == "/vod"
+    assert decrypt_password(origin.password_encrypted) == "s3cret" and origin.route_prefix == "/vod"
+    assert "s3cret" not in origin.password_encrypted
     entry = AuditLog.objects.get(action="origin.create")
     assert entry.actor_name == "otto" and entry.remote_addr == "10.1.2.3"
     assert entry.changes["password"] == "(changed)"
@@ -75,7 +77,7 @@ def test_editing_with_an_empty_password_keeps_the_stored_one(client, operator):
     assert b"s3cret" not in edit.content
     client.post(reverse("ui:origin-edit", args=[origin.pk]), {**ORIGIN_FORM, "password": "", "route_prefix": "/v2"})
     origin.refresh_from_db()
-    assert (origin.password, origin.route_prefix) == ("s3cret", "/v2")
+    assert (decrypt_password(origin.password_encrypted), origin.route_prefix) == ("s3cret", "/v2")
 
 
 def test_bad_origin_input_shows_field_errors(client, operator):

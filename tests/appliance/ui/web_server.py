@@ -8,6 +8,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from django.conf import settings
+
 from tests.appliance.tasks.harness import REPO, VENV_BIN, OutputWatcher, stop_process
 from tests.appliance.tasks.conftest import _database_url
 
@@ -25,6 +27,8 @@ class WebServer:
             "APPLIANCE_WEB_WORKERS": "1",
             "APPLIANCE_SERVE_STATIC": "1",
             "APPLIANCE_VAR_DIR": str(workdir / "var"),
+            # Same key as the test process, which wrote the encrypted origin passwords.
+            "APPLIANCE_ORIGIN_CREDENTIALS_KEYS": ",".join(settings.APPLIANCE_ORIGIN_CREDENTIALS_KEYS),
             "APPLIANCE_CHANNELS_PREFIX": f"test-web-{uuid.uuid4().hex[:8]}",
             "PYTHONDONTWRITEBYTECODE": "1",
         }

@@ -79,6 +79,21 @@ def test_purge_by_url_and_prefix(store, events):
     assert [d["state"] for k, d in events[-3:]] == ["purged"] * 3
 
 
+def test_spellings_of_one_url_share_one_entry(tmp_path, store, events):
+    """Keys are proxyd.rtsp.uri.url_key: default port, host case, trailing "/" do not matter."""
+    first = store.commit(body("rtsp://o:554/clip"), media())
+    assert store.lookup("rtsp://O/clip/") is first
+    again = store.commit(body("rtsp://o/clip"), media())  # replaces it, one directory
+    assert [p.name for p in (tmp_path / "entries").iterdir()] == [again.key] == [first.key]
+    assert CacheStore(tmp_path, max_bytes=1 << 20).open().lookup("rtsp://o:554/clip/") is not None
+    assert events[-1][1]["url"] == "rtsp://o/clip"  # reports carry the normal form
+    assert store.purge(prefix="rtsp://O:554/") == ["rtsp://o/clip"]
+    store.commit(body("rtsp://o:554/vod/a"), media())
+    store.commit(body("rtsp://o/vodka"), media())
+    assert store.purge(prefix="rtsp://o:554/vod/") == ["rtsp://o:554/vod/a"]  # a "/" boundary kept
+    assert store.purge(url="rtsp://o/vodka/") == ["rtsp://o/vodka"]
+
+
 def test_quota_evicts_least_recently_used_but_not_in_use(tmp_path, events):
     clock = iter(range(100))
     store = CacheStore(tmp_path, max_bytes=1 << 20, emit=lambda k, d: events.append(d),

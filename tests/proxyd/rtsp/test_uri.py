@@ -4,6 +4,8 @@ the forms real servers send."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtsp.errors import HeaderParseError
@@ -12,9 +14,11 @@ from proxyd.rtsp.uri import (
     content_base,
     is_within,
     join_control_url,
+    normalize_path,
     same_resource,
     split_rtsp_url,
     url_key,
+    url_prefix_key,
 )
 
 
@@ -128,6 +132,29 @@ def test_is_within(url: str, presentation: str, within: bool) -> None:
     assert is_within(url, presentation) is within
 
 
+@pytest.mark.parametrize(("prefix", "key"), [
+    ("rtsp://O:554/vod/", "rtsp://o/vod/"),  # the "/" boundary stays
+    ("rtsp://o:554/vod", "rtsp://o/vod"),  # a string prefix: also rtsp://o/vodka
+    ("rtsp://O:554", "rtsp://o"),  # no path: gains none
+    ("rtsp://o:8554", "rtsp://o:8554"),
+    ("rtsp://o/a%7e/", "rtsp://o/a~/"),
+])
+def test_url_prefix_key(prefix: str, key: str) -> None:
+    assert url_prefix_key(prefix) == key
+
+
+@pytest.mark.parametrize(("path", "normal"), [
+    ("", "/"),
+    ("/vod/clip/", "/vod/clip/"),  # trailing "/" kept: forwarded as the player wrote it
+    ("/vod/../etc/passwd", "/etc/passwd"),  # dot segments cannot leave a route
+    ("/%2e%2e/x", "/x"),
+    ("/a/b/..", "/a/"),
+    ("/%7euser/a%2fb?x=%3a/../", "/~user/a%2Fb?x=%3A/../"),  # the query is not a path
+])
+def test_normalize_path(path: str, normal: str) -> None:
+    assert normalize_path(path) == normal
+
+
 @pytest.mark.parametrize(("base", "control", "expected"), [
     ("rtsp://h:8554/test/", "stream=0", "rtsp://h:8554/test/stream=0"),
     ("rtsp://h:8554/test", "stream=0", "rtsp://h:8554/test/stream=0"),  # base without trailing slash
@@ -203,3 +230,16 @@ def test_server_forms_resolve_to_the_urls_players_set_up(request_url, headers, b
     assert [url_key(u) for u in resolved] == [url_key(u) for u in setup_urls]
     for url in resolved:
         assert is_within(url, parsed.aggregate_url(content_base(Headers(headers), request_url)))
+
+
+URLISH = st.text(alphabet=st.sampled_from("rtsp:/RTSP@[]:.%2eE7f?#=&~ abcé0123456554"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(URLISH, URLISH)
+def test_identity_never_raises_and_is_stable(a: str, b: str) -> None:
+    key = url_key(a)
+    assert url_key(key) == key  # the normal form is a fixed point
+    assert same_resource(a, b) == same_resource(b, a)
+    assert is_within(a, a)
+    url_prefix_key(a), normalize_path("/" + a)  # noqa: B018 - must not raise

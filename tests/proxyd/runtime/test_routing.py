@@ -35,6 +35,23 @@ def test_query_is_kept(router):
         "rtsp://origin.example:8600/media/a?x=1"
 
 
+def test_paths_are_matched_in_normal_form(router):
+    """proxyd.rtsp.uri.normalize_path: escapes of unreserved characters and dot segments."""
+    assert router.resolve("rtsp://127.0.0.1:8554/%76od/a%2emp4", *LOCAL).origin_url == \
+        "rtsp://origin.example:8600/media/a.mp4"
+    for escape in ("/vod/../etc/passwd", "/vod/%2e%2e/etc/passwd"):  # no way out of the route's base
+        with pytest.raises(RoutingError) as err:
+            router.resolve(f"rtsp://127.0.0.1:8554{escape}", *LOCAL)
+        assert err.value.status == 404
+    t = router.resolve("rtsp://127.0.0.1:8554/vod/hd/../x", *LOCAL)
+    assert t.origin_url == "rtsp://origin.example:8600/media/x"
+    assert t.to_player("rtsp://origin.example:8600/media/x/track1") == "rtsp://127.0.0.1:8554/vod/x/track1"
+    # an origin on the default port answering without it is still below the route's base
+    camera = Router(config_from_args(["--route", "/cam=rtsp://cam.example:554/live"], env={}))
+    t = camera.resolve("rtsp://127.0.0.1:8554/cam", *LOCAL)
+    assert t.to_player("rtsp://CAM.example/live/track1") == "rtsp://127.0.0.1:8554/cam/track1"
+
+
 def test_forward_proxy_only_for_allowed_origins(router):
     t = router.resolve("rtsp://CAM.example/stream1", *LOCAL)
     assert (t.forward, t.origin_url, t.origin_port) == (True, "rtsp://cam.example:554/stream1", 554)

@@ -86,6 +86,7 @@
     socket.onclose = function (event) {
       status.dataset.state = "closed";
       if (event.code === 4401) { status.textContent = "log in again for live updates"; return; }
+      if (event.code === 4403) { status.textContent = "your role does not include live updates"; return; }
       status.textContent = "reconnecting…";
       setTimeout(connect, RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)]);
     };
