@@ -9,11 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.interop.styles import CLIP, MOUNT, PERL_CLIP, STYLES, OriginStyle
-from tests.peers.origin import (DEFAULT_RTSP_PORT, GstOrigin, OriginError, PeerMissing,
-                                check_gst_origin_available, free_loopback_host)
+from tests.peers.origin import (DEFAULT_RTSP_PORT, GstOrigin, PeerMissing, check_gst_origin_available,
+                                start_on_free_loopback)
 from tests.peers.perl_origin import PerlRtspOrigin, check_perl_origin_available
-
-BIND_ATTEMPTS = 4  # another run may take the 127.0.0.N:554 we picked before our origin binds it
 
 
 def skip_if_missing(check) -> None:
@@ -25,19 +23,11 @@ def skip_if_missing(check) -> None:
 
 def _start_gst(style: OriginStyle, clip_path, log_dir) -> GstOrigin:
     vod = {} if style.live else {MOUNT: clip_path}
+    log = log_dir / "gst-origin.log"
     if not style.default_port:
-        return GstOrigin(vod=vod, shape=style.shape, stderr_path=log_dir / "gst-origin.log").start()
-    tried: tuple[str, ...] = ()
-    for _ in range(BIND_ATTEMPTS):
-        host = free_loopback_host(DEFAULT_RTSP_PORT, exclude=tried)
-        tried += (host,)
-        origin = GstOrigin(vod=vod, shape=style.shape, host=host, port=DEFAULT_RTSP_PORT,
-                           stderr_path=log_dir / "gst-origin.log")
-        try:
-            return origin.start()
-        except OriginError:
-            continue
-    raise OriginError(f"could not bind an origin on port {DEFAULT_RTSP_PORT} of {', '.join(tried)}")
+        return GstOrigin(vod=vod, shape=style.shape, stderr_path=log).start()
+    return start_on_free_loopback(lambda host: GstOrigin(vod=vod, shape=style.shape, host=host,
+                                                         port=DEFAULT_RTSP_PORT, stderr_path=log))
 
 
 @pytest.fixture(scope="module", params=STYLES, ids=[s.name for s in STYLES])

@@ -13,9 +13,9 @@ import dataclasses
 import json
 import os
 import random
-import socket
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -47,6 +47,20 @@ def free_loopback_host(port: int, *, exclude: tuple[str, ...] = ()) -> str:
                 continue
             return host
     raise OSError(f"no 127.0.0.N has TCP port {port} free")
+
+
+def start_on_free_loopback(make: Callable[[str], GstOrigin], port: int = DEFAULT_RTSP_PORT,
+                           attempts: int = 4) -> GstOrigin:
+    """make(host) for a free 127.0.0.N, started; another host when another run took that one first."""
+    tried: tuple[str, ...] = ()
+    for _ in range(attempts):
+        host = free_loopback_host(port, exclude=tried)
+        tried += (host,)
+        try:
+            return make(host).start()
+        except OriginError:
+            continue
+    raise OriginError(f"could not start an origin on port {port} of {', '.join(tried)}")
 
 Event = dict
 
