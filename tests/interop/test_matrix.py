@@ -9,10 +9,13 @@ video_span), so a frame lost anywhere lowers the count and where the player join
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from proxyd.rtsp.oneshot import rtsp_request
 from tests.interop.styles import MOUNT
+from tests.peers.proxyd_proc import log_tail
 from tests.proxyd.cache.helpers import committed_urls, wait_for_log
 
 pytestmark = pytest.mark.peers
@@ -29,14 +32,16 @@ def play(players, url: str, transport: str, live: bool):
     return players.ffmpeg_play(url, transport=transport, timeout=PLAY_TIMEOUT_S)
 
 
-def assert_as_good(played, direct, live: bool) -> None:
+def assert_as_good(played, direct, live: bool, proxyd_log: Path) -> None:
+    """`played` (through proxyd) got at least MIN_RATIO of the frames `direct` got."""
+    context = f"{played.describe()}\n--- {proxyd_log} ---\n{log_tail(proxyd_log)}"
     assert played.video_frames >= MIN_RATIO * direct.video_frames, (
-        f"{played.video_frames}/{direct.video_frames} video frames\n{played.describe()}")
+        f"{played.video_frames}/{direct.video_frames} video frames\n{context}")
     if live:  # audio is only counted up to the end of the video span: present is what we can say
-        assert played.audio_frames > 0, played.describe()
+        assert played.audio_frames > 0, context
     else:
         assert played.audio_frames >= MIN_RATIO * direct.audio_frames, (
-            f"{played.audio_frames}/{direct.audio_frames} audio frames\n{played.describe()}")
+            f"{played.audio_frames}/{direct.audio_frames} audio frames\n{context}")
 
 
 def test_origin_answers_in_its_style(running_origin):
@@ -73,7 +78,7 @@ def test_ffmpeg_through_proxyd_gets_what_it_gets_direct(request, running_origin,
                            extra_args=["--cache-ttl", CACHE_TTL_S] if cache else [])
     url = proxy.url(f"/o/{MOUNT}")
     through = play(peer_players, url, transport, style.live)
-    assert_as_good(through, direct, style.live)
+    assert_as_good(through, direct, style.live, proxy.log_path)
     if not cache or style.live:
         return
 
@@ -81,5 +86,5 @@ def test_ffmpeg_through_proxyd_gets_what_it_gets_direct(request, running_origin,
     assert len(committed_urls(cache_dir)) == 1
     origin.stop()
     replayed = play(peer_players, url, transport, live=False)
-    assert_as_good(replayed, direct, live=False)
+    assert_as_good(replayed, direct, False, proxy.log_path)
     assert replayed.first_video_crcs[:3] == direct.first_video_crcs[:3], replayed.describe()
