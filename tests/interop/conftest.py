@@ -38,6 +38,7 @@ def style_origin(request, test_clips, tmp_path_factory) -> Iterator[tuple[Origin
     if style.server == "perl":
         skip_if_missing(check_perl_origin_available)
         origin = PerlRtspOrigin(test_clips.make(PERL_CLIP).path, mount=MOUNT,
+                                port=DEFAULT_RTSP_PORT if style.default_port else None,
                                 log_path=log_dir / "perl-origin.log").start()
     else:
         skip_if_missing(check_gst_origin_available)

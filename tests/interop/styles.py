@@ -63,8 +63,9 @@ STYLES = (
                 origin_per_test=True, sdp_has=("a=range:npt=now-", "a=control:stream=0"),
                 cache_on_bug="DESCRIBE answers 503: the cache DESCRIBEs the origin, closes, and the next "
                              "strategy DESCRIBEs again while the origin unprepares the shared media"),
-    # Debian's rtsp-server-perl: publisher's SDP, streamid=N controls, no Content-Base, UDP only.
-    OriginStyle("perl-live", "perl", live=True, udp_only=True, content_base=None,
+    # Debian's rtsp-server-perl on its default port 554: the publisher's SDP, streamid=N controls
+    # relative to a port-less request URL (no Content-Base), UDP only.
+    OriginStyle("perl-live-554", "perl", live=True, default_port=True, udp_only=True, content_base=None,
                 sdp_has=("a=control:streamid=0", "a=control:streamid=1"),
                 sdp_lacks=("a=control:*", "a=type:broadcast")),
 )

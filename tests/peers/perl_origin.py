@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.peers.origin import PeerMissing, free_loopback_host
+from tests.peers.origin import DEFAULT_RTSP_PORT, PeerMissing, free_loopback_host
 from tests.peers.proxyd_proc import free_tcp_port
 
 SERVER_BINARY = "rtsp-server-perl"
@@ -55,7 +55,8 @@ class PerlRtspOrigin:
                  log_path: Path | None = None):
         self.clip = clip
         self.mount = mount.strip("/")
-        self.host = host or free_loopback_host(0)
+        # A 127.0.0.N of its own (on 554, one where 554 is free), so parallel runs do not collide.
+        self.host = host or free_loopback_host(port or 0)
         self.port = port if port is not None else free_tcp_port(self.host)
         self.source_port = free_tcp_port(self.host)
         self.rtp_start_port = random.choice(RTP_PORT_BASES)
@@ -64,7 +65,9 @@ class PerlRtspOrigin:
         self.publisher: subprocess.Popen | None = None
 
     def url(self, path: str | None = None) -> str:
-        return f"rtsp://{self.host}:{self.port}/{(path if path is not None else self.mount).lstrip('/')}"
+        """The stream's URL (or `path`'s); on the default port 554 the port is left out."""
+        authority = self.host if self.port == DEFAULT_RTSP_PORT else f"{self.host}:{self.port}"
+        return f"rtsp://{authority}/{(path if path is not None else self.mount).lstrip('/')}"
 
     def server_argv(self) -> list[str]:
         return [SERVER_BINARY, "--clientport", str(self.port), "--serverport", str(self.source_port),
