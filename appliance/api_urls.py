@@ -1,7 +1,7 @@
 """/api/v1/: the public REST API and its OpenAPI schema."""
 from django.urls import include, path
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.routers import DefaultRouter
 
@@ -28,7 +28,7 @@ router.register("audit", AuditLogViewSet, basename="audit")
 
 
 class SchemaBrowserView(SpectacularAPIView):
-    """The schema inside DRF's browsable page: works offline (Swagger UI/Redoc would load from a CDN)."""
+    """The schema inside DRF's browsable page (Swagger UI and Redoc: schema/swagger/, schema/redoc/)."""
 
     renderer_classes = [BrowsableAPIRenderer, OpenApiJsonRenderer]
 
@@ -37,5 +37,8 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(renderer_classes=[OpenApiYamlRenderer, OpenApiJsonRenderer]),
          name="schema"),
     path("schema/ui/", SchemaBrowserView.as_view(), name="schema-ui"),
+    # Their JavaScript and CSS come from drf-spectacular-sidecar's static files: no external host.
+    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-swagger"),
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="schema-redoc"),
     path("", include(router.urls)),
 ]

@@ -5,9 +5,12 @@ REDIS_URL unset -> embedded Celery broker and in-memory channel layer.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from appliance.dburl import parse_database_url
 from appliance.env import env_bool, env_fernet_keys, env_int, env_list, env_rate, env_secret, env_str
@@ -70,6 +73,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc files served locally (no CDN)
     "channels",
     "appliance.core",
     "appliance.nodes",
@@ -79,9 +83,11 @@ INSTALLED_APPS = [
     "appliance.uplink",
     "appliance.control",
     "appliance.ui",
+    "appliance.ops",
 ]
 
 MIDDLEWARE = [
+    "appliance.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,6 +196,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ContentStateEnum": "appliance.content.models.ContentState",
         "RequestStateEnum": "appliance.content.models.RequestState",
@@ -208,6 +217,7 @@ APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, mi
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)
+APPLIANCE_REPORT_EVENT_PRUNE_BATCH = env_int("APPLIANCE_REPORT_EVENT_PRUNE_BATCH", 10_000, minimum=100)
 APPLIANCE_UPLINK_MAX_ATTEMPTS = env_int("APPLIANCE_UPLINK_MAX_ATTEMPTS", 10, minimum=1)
 
 # --- celery & channels (dashboard/tasks engineer) ---
@@ -286,6 +296,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
         "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
     },
+    "report-events-prune": {
+        "task": "control.prune_report_events",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
 }
 
 ASGI_APPLICATION = "appliance.asgi.application"
@@ -298,3 +313,22 @@ else:
 # Without nginx in front (quick start, tests) the ASGI app serves static files itself.
 APPLIANCE_SERVE_STATIC = env_bool("APPLIANCE_SERVE_STATIC", DEBUG or EMBEDDED)
 # --- end celery & channels ---
+
+# --- operations: /metrics, /healthz, /readyz (appliance/ops) ---
+# Addresses allowed to read them (comma-separated IPs or networks); nginx does not forward them.
+try:
+    APPLIANCE_METRICS_ALLOW_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in
+                                        env_list("APPLIANCE_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"APPLIANCE_METRICS_ALLOW_IPS: {exc}") from None
+# Seconds each /readyz dependency check (Redis) may take.
+APPLIANCE_READY_TIMEOUT = env_int("APPLIANCE_READY_TIMEOUT", 2, minimum=1, maximum=60)
+# A node silent this many seconds is stale, then offline (its load is zeroed; the same names as the
+# dashboard's node health).
+APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minimum=5)
+APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
+# HOST:PORT of the Celery worker's own metrics listener; empty: off.
+APPLIANCE_WORKER_METRICS_LISTEN = env_str("APPLIANCE_WORKER_METRICS_LISTEN", "")
+if APPLIANCE_WORKER_METRICS_LISTEN and not APPLIANCE_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured("APPLIANCE_WORKER_METRICS_LISTEN must be HOST:PORT, "
+                               f"got {APPLIANCE_WORKER_METRICS_LISTEN!r}")

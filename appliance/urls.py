@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("appliance.api_urls")),
     path("internal/v1/", include("appliance.control.urls")),
+    path("", include("appliance.ops.urls")),
 ]
 
 # The dashboard is optional: the API keeps working without it.

@@ -6,6 +6,8 @@ live here; everything about the application comes from appliance.env through Dja
 
 import multiprocessing
 import os
+import shutil
+from pathlib import Path
 
 
 def _env_int(name: str, default: int) -> int:
@@ -33,3 +35,21 @@ forwarded_allow_ips = os.environ.get("APPLIANCE_WEB_FORWARDED_ALLOW_IPS", "127.0
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("APPLIANCE_WEB_LOG_LEVEL", "info")
+
+
+def on_starting(server):
+    """/metrics sums every worker's counters: prometheus-client multiprocess files in one fresh directory
+    per master (appliance/ops/multiproc.py), set before any worker imports prometheus_client."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    var_dir = Path(os.environ.get("APPLIANCE_VAR_DIR") or Path(server.cfg.chdir) / "var")
+    metrics_dir = var_dir / "metrics" / f"web-{os.getpid()}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

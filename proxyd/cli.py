@@ -47,6 +47,11 @@ LIMIT_HELP = {
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
     "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
+    "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
+    "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
+    "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "
+                              "/readyz says not ready",
+    "ready_max_spool_bytes": "undelivered report bytes on disk above which /readyz says not ready",
 }
 
 
@@ -91,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between config snapshot polls (PROXYD_CONTROL_POLL_INTERVAL; default 10)")
     add("--state-dir", metavar="DIR", help="state directory: report spool, snapshot (PROXYD_STATE_DIR)")
     add("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (PROXYD_LOG_LEVEL; default INFO)")
+    add("--log-format", choices=("text", "json"),
+        help="log lines as text or one JSON object each, with peer/cseq/session as fields "
+        "(PROXYD_LOG_FORMAT; default text)")
+    add("--metrics-listen", metavar="HOST:PORT",
+        help="serve Prometheus /metrics, /healthz and /readyz over HTTP here; off when unset; loopback only "
+        "unless --metrics-allow-public (PROXYD_METRICS_LISTEN)")
+    add("--metrics-allow-public", action="store_const", const="1",
+        help="allow a non-loopback --metrics-listen address (PROXYD_METRICS_ALLOW_PUBLIC=1)")
     defaults = Limits()
     for f in dataclasses.fields(Limits):
         add(f"--{flag(f.name)}", dest=f.name, metavar="N",
@@ -149,6 +162,10 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
         raise ConfigError("--control-url needs --control-token or --control-token-file")
     if control.url and not control.state_dir:
         raise ConfigError("--control-url needs --state-dir (report spool and last-known-good snapshot)")
+    metrics_listen = _pick(args, env, "metrics_listen")
+    allow_public = (_pick(args, env, "metrics_allow_public") or "0").lower()
+    if allow_public not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"PROXYD_METRICS_ALLOW_PUBLIC must be 1 or 0, got {allow_public!r}")
     return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
                   cache_dir=_pick(args, env, "cache_dir") or "",
                   cache_ttl=None if _pick(args, env, "cache_ttl") is None
@@ -160,6 +177,10 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                                       for p in _pick_list(args, env, "live")),
                   split_policy=_pick(args, env, "split") or "auto",
                   log_level=(_pick(args, env, "log_level") or "INFO").upper(),
+                  log_format=_pick(args, env, "log_format") or "text",
+                  metrics_listen=parse_hostport(metrics_listen, "--metrics-listen") if metrics_listen
+                  else None,
+                  metrics_allow_public=allow_public in ("1", "true", "yes"),
                   control=control, limits=Limits(**limit_values)).validate()
 
 

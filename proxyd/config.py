@@ -43,6 +43,10 @@ class Limits:
     split_keyframe_wait: float = 3.0
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
+    metrics_request_timeout: float = 5.0
+    metrics_max_connections: int = 16
+    ready_max_snapshot_age: float = 300.0
+    ready_max_spool_bytes: int = 32 << 20
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -110,6 +114,9 @@ class Config:
     live_prefixes: tuple[str, ...] = ()  # --live: operator says live (and splittable) under these paths
     split_policy: str = "auto"  # auto | always | never (proxyd.split.detect)
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json
+    metrics_listen: tuple[str, int] | None = None  # --metrics-listen: /metrics, /healthz, /readyz
+    metrics_allow_public: bool = False  # --metrics-allow-public: a non-loopback metrics address
     control: ControlSettings = field(default_factory=ControlSettings)
     limits: Limits = field(default_factory=Limits)
 
@@ -130,6 +137,12 @@ class Config:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError("--log-level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
                               f"got {self.log_level}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"--log-format must be text or json, got {self.log_format}")
+        if self.metrics_listen and not self.metrics_allow_public and not is_loopback(self.metrics_listen[0]):
+            raise ConfigError(f"--metrics-listen {self.metrics_listen[0]} is not a loopback address; metrics "
+                              "and health show sessions and URLs: add --metrics-allow-public to serve "
+                              "them there")
         if self.control.url and not self.control.url.startswith(("http://", "https://")):
             raise ConfigError("--control-url must be an http:// or https:// URL")
         if not self.control.poll_interval > 0:
@@ -176,6 +189,16 @@ def parse_route(text: str) -> Route:
         raise ConfigError(f"--route: bad port in {url!r}") from None
     return Route(prefix=prefix, origin_host=parts.hostname.lower(), origin_port=port,
                  origin_base=parts.path.rstrip("/"))
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost (any other name may resolve to a public address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_ip_literal(host: str) -> bool:

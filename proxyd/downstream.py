@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from proxyd.log import context, get_logger
+from proxyd.metrics.counters import RTSP_RESPONSES, method_label
 from proxyd.relay import InterleavedWriter, StreamRelay
 from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
@@ -174,6 +175,7 @@ class PlayerConnection(asyncio.Protocol):
     def _reject(self, status: int, reason: str, detail: str, cseq: str | None) -> None:
         log.warning("%s %d %s: %s", context(self.peer, cseq), status, reason, detail)
         headers = Headers([("CSeq", cseq)] if cseq else [])
+        RTSP_RESPONSES.inc("other", str(status))
         self.transport.write(self.conn.send_response(Response(status, reason, headers)))
         self.close_connection(f"protocol error {status}")
 
@@ -188,6 +190,7 @@ class PlayerConnection(asyncio.Protocol):
                 return
             response = wm_respond(self, request, response)  # Supported; remembers origin Cache-Control
             headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
+            RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
             self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
                                                                   response.body)))
         if self.close_when_idle and not self.requests:

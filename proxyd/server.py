@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from proxyd.config import Config
 from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger, setup_logging
+from proxyd.metrics.http import start_metrics
 from proxyd.routing import Router
 from proxyd.rtsp.connection import ParserLimits
 
@@ -29,6 +30,7 @@ class ProxyServer:
         self.background: set[asyncio.Task] = set()
         self.listener: asyncio.base_events.Server | None = None
         self.stopped = asyncio.Event()
+        self.cache_store = None  # proxyd.cache.store.CacheStore, set by the cache strategy when it starts
         self._last_load = (0.0, 0)
 
     @property
@@ -131,6 +133,7 @@ async def serve(config: Config) -> None:
     if control is not None:
         await control.start()
     await server.start()
+    metrics = await start_metrics(server, control)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -141,10 +144,12 @@ async def serve(config: Config) -> None:
     await server.stop()
     if control is not None:
         await control.stop(deadline=config.limits.shutdown_grace)
+    if metrics is not None:
+        await metrics.stop()
 
 
 def run(config: Config) -> int:
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     try:
         import uvloop
     except ImportError:

@@ -11,9 +11,12 @@ passwords are never logged."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
+from proxyd.config import format_hostport
 from proxyd.log import get_logger
+from proxyd.metrics.counters import ORIGIN_ERRORS, ORIGIN_REQUEST_SECONDS, ORIGIN_RESPONSES, method_label
 from proxyd.rtsp.auth import ClientAuth, Credentials
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
@@ -38,6 +41,7 @@ class OriginClient(asyncio.Protocol):
                  credentials: Credentials | None = None) -> None:
         self.host = host
         self.port = port
+        self.label = format_hostport(host, port)  # proxyd.metrics origin label
         self.credentials = credentials
         self.auth = ClientAuth(credentials) if credentials is not None else None
         self.conn = RtspConnection(Role.CLIENT, limits)
@@ -60,8 +64,10 @@ class OriginClient(asyncio.Protocol):
             async with asyncio.timeout(connect_timeout):
                 await loop.create_connection(lambda: client, host, port)
         except TimeoutError:
+            ORIGIN_ERRORS.inc(format_hostport(host, port), "connect_timeout")
             raise OriginError(504, "Gateway Timeout", f"connect to {host}:{port} timed out") from None
         except OSError as exc:
+            ORIGIN_ERRORS.inc(format_hostport(host, port), "connect_refused")
             raise OriginError(502, "Bad Gateway",
                               f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
         return client
@@ -96,6 +102,7 @@ class OriginClient(asyncio.Protocol):
 
     async def _exchange(self, method: str, url: str, headers: Headers, body: bytes) -> Response:
         if not self.is_open:
+            ORIGIN_ERRORS.inc(self.label, "connection_closed")
             raise OriginError(502, "Bad Gateway", f"origin {self.host}:{self.port} connection is closed")
         self._cseq += 1
         cseq = self._cseq
@@ -103,18 +110,27 @@ class OriginClient(asyncio.Protocol):
             headers = decorate_upstream(method, headers).set("CSeq", str(cseq))
             data = self.conn.send_request(Request(method, url, headers, body))
         except RtspError as exc:
+            ORIGIN_ERRORS.inc(self.label, "send_failed")
             raise OriginError(502, "Bad Gateway", f"cannot send {method} upstream: {exc}") from None
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self.pending[cseq] = future
         self.transport.write(data)
+        sent_at = time.monotonic()
         try:
             async with asyncio.timeout(self.response_timeout):
-                return await future
+                response = await future
         except TimeoutError:
+            ORIGIN_ERRORS.inc(self.label, "response_timeout")
             raise OriginError(504, "Gateway Timeout", f"origin did not answer {method} in "
                                                       f"{self.response_timeout}s") from None
+        except OriginError:  # the connection was lost while waiting
+            ORIGIN_ERRORS.inc(self.label, "connection_closed")
+            raise
         finally:
             self.pending.pop(cseq, None)
+        ORIGIN_REQUEST_SECONDS.observe(time.monotonic() - sent_at, self.label, method_label(method))
+        ORIGIN_RESPONSES.inc(self.label, str(response.status))
+        return response
 
     async def teardown_and_close(self, url: str, origin_session: str, timeout: float = 2.0) -> None:
         """Best-effort TEARDOWN of an origin session, then close the connection."""

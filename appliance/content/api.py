@@ -25,7 +25,7 @@ class CachedContentSerializer(serializers.ModelSerializer):
 class PurgeRequestSerializer(serializers.ModelSerializer):
     class Meta:
         model = PurgeRequest
-        fields = ["id", "url", "prefix", "state", "created_at", "completed_at"]
+        fields = ["id", "url", "prefix", "node", "state", "created_at", "completed_at"]
 
 
 class PurgeInputSerializer(serializers.Serializer):

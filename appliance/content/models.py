@@ -54,10 +54,13 @@ class RequestState(models.TextChoices):
 
 
 class PurgeRequest(TimeStampedModel):
-    """An operator's purge; carried in every node's snapshot until a node reports it purged."""
+    """A purge: an operator's (every node) or a node's quota purge (that node only); carried in the
+    snapshots of the nodes it concerns until one of them reports the URL purged."""
 
     url = models.CharField(max_length=2000)
     prefix = models.BooleanField(default=False)
+    node = models.ForeignKey("nodes.ProxyNode", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="purge_requests", help_text="empty: every node")
     state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.PENDING)
     completed_at = models.DateTimeField(null=True, blank=True)
 

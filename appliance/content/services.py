@@ -46,15 +46,15 @@ def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.dateti
     content.bytes_served = max(0, as_int(data.get("bytes_served")))
     content.save()
     if state == ContentState.PURGED:
-        _complete_purges_for(url, at)
+        _complete_purges_for(url, at, node)
     elif state == ContentState.COMPLETE:
         PrestuffRequest.objects.filter(url=url, state=RequestState.PENDING).filter(
             Q(node=node) | Q(node__isnull=True)).update(state=RequestState.DONE, completed_at=at)
     return content
 
 
-def _complete_purges_for(url: str, at: dt.datetime) -> None:
-    pending = PurgeRequest.objects.filter(state=RequestState.PENDING)
+def _complete_purges_for(url: str, at: dt.datetime, node: ProxyNode) -> None:
+    pending = PurgeRequest.objects.filter(state=RequestState.PENDING).filter(Q(node=node) | Q(node__isnull=True))
     done = [p.pk for p in pending.only("pk", "url", "prefix")
             if (url.startswith(url_prefix_key(p.url)) if p.prefix else url == url_key(p.url))]
     if done:

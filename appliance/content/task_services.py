@@ -271,8 +271,9 @@ def content_enforce_quota(*, quota_bytes: int, limit: int) -> int:
                 excess -= row.size_bytes
                 row.state = ContentState.PURGING
                 row.save(update_fields=["state", "updated_at"])
-                if not PurgeRequest.objects.filter(url=row.url, prefix=False, state=RequestState.PENDING).exists():
-                    purge = PurgeRequest.objects.create(url=row.url, prefix=False)
+                pending = PurgeRequest.objects.filter(url=row.url, prefix=False, state=RequestState.PENDING)
+                if not pending.filter(Q(node_id=row.node_id) | Q(node__isnull=True)).exists():
+                    purge = PurgeRequest.objects.create(url=row.url, prefix=False, node_id=row.node_id)
                     audit_record(actor=SYSTEM, action="content.quota_purge", obj=purge,
                                  changes={"url": row.url, "node_id": row.node_id, "size_bytes": row.size_bytes})
                 marked += 1

@@ -30,7 +30,8 @@ def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
                for row in origins_for_node(node).order_by("id").values_list(*_ORIGIN_FIELDS,
                                                                              "password_encrypted")]
     purges = [{"id": pk, "url": url, "prefix": prefix} for pk, url, prefix in
-              PurgeRequest.objects.filter(state=RequestState.PENDING).order_by("id")
+              PurgeRequest.objects.filter(state=RequestState.PENDING)
+              .filter(Q(node=node) | Q(node__isnull=True)).order_by("id")
               .values_list("id", "url", "prefix")[: settings.APPLIANCE_SNAPSHOT_MAX_PURGES]]
     prestuff = [{"id": pk, "url": url} for pk, url in
                 PrestuffRequest.objects.filter(state=RequestState.PENDING)

@@ -61,7 +61,14 @@ class CacheHitRatio(TypedDict):
     window_seconds: int
 
 
+class ActiveSessions(TypedDict):
+    """Every live session (the dashboard card; its table shows only the newest rows)."""
+
+    count: int
+
+
 EVENT_PAYLOADS: dict[str, type] = {
+    "sessions.active": ActiveSessions,
     "session.started": SessionState,
     "session.ended": SessionState,
     "split.changed": SplitStatus,

@@ -8,8 +8,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from appliance.nodes.models import ProxyNode
+from appliance.nodes.services import nodes_zero_offline_load
 from appliance.playback import live
 from appliance.playback.models import StreamSession
+from appliance.playback.selectors import live_sessions
 
 
 def cache_hit_ratio(*, since: dt.datetime) -> live.CacheHitRatio:
@@ -23,6 +25,8 @@ def cache_hit_ratio(*, since: dt.datetime) -> live.CacheHitRatio:
 @shared_task(name="playback.publish_live_stats", ignore_result=True, soft_time_limit=20, time_limit=30)
 def publish_live_stats() -> int:
     now = timezone.now()
+    for name in nodes_zero_offline_load(now=now):
+        live.publish("node.bandwidth", {"node": name, "sessions": 0, "bandwidth_bps": 0})
     seen_since = now - dt.timedelta(seconds=settings.APPLIANCE_LIVE_STATS_INTERVAL * 3)
     nodes = ProxyNode.objects.filter(last_seen__gte=seen_since).only("name", "load_sessions", "load_bandwidth_bps")
     published = 0
@@ -30,6 +34,7 @@ def publish_live_stats() -> int:
         live.publish("node.bandwidth", {"node": node.name, "sessions": node.load_sessions,
                                         "bandwidth_bps": node.load_bandwidth_bps})
         published += 1
+    live.publish("sessions.active", {"count": live_sessions().count()})  # resets the dashboard card's count
     live.publish("cache.hit_ratio",
                  cache_hit_ratio(since=now - dt.timedelta(seconds=settings.APPLIANCE_HIT_RATIO_WINDOW)))
-    return published + 1
+    return published + 2

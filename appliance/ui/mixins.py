@@ -1,5 +1,7 @@
 """Access rules and list plumbing shared by the dashboard pages (roles from appliance.core.permissions)."""
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
@@ -12,6 +14,8 @@ from appliance.core.exceptions import ApplicationError
 from appliance.core.permissions import can_read, can_write
 
 LOGIN_URL = "ui:login"
+
+log = logging.getLogger(__name__)
 
 
 class ViewerRequiredMixin(AccessMixin):
@@ -42,7 +46,9 @@ class OperatorRequiredMixin(ViewerRequiredMixin):
 
 
 class FilteredListView(ViewerRequiredMixin, ListView):
-    """A paginated list backed by a selector queryset and the FilterSet the API uses too."""
+    """A paginated list backed by a selector queryset and the FilterSet the API uses too: the same
+    validation, so a filter the API answers 400 to gets a 400 page with the form's errors and no rows
+    (never the unfiltered list)."""
 
     filterset_class = None
     paginate_by = 50
@@ -50,13 +56,25 @@ class FilteredListView(ViewerRequiredMixin, ListView):
     def base_queryset(self):
         raise NotImplementedError
 
+    def filters_rejected(self) -> bool:
+        return self.filterset is not None and self.filterset.is_bound and not self.filterset.is_valid()
+
     def get_queryset(self):
         queryset = self.base_queryset()
         if self.filterset_class is None:
             self.filterset = None
             return queryset
         self.filterset = self.filterset_class(self.request.GET or None, queryset=queryset, request=self.request)
-        return self.filterset.qs if self.filterset.is_bound and self.filterset.is_valid() else queryset
+        if self.filters_rejected():
+            log.info("%s: filters rejected: %s", self.request.path, dict(self.filterset.errors))
+            return queryset.none()
+        return self.filterset.qs if self.filterset.is_bound else queryset
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        if self.filters_rejected():
+            response.status_code = 400
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

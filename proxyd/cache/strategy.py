@@ -21,6 +21,7 @@ from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
+from proxyd.metrics.counters import CACHE_LOOKUPS, CACHE_REVALIDATIONS
 from proxyd.routing import forward_headers, rewrite_response_headers, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Response
 from proxyd.rtsp.uri import is_within, url_key
@@ -96,6 +97,7 @@ class CacheStrategy:
             return None
         now = time.time()
         entry = self.store.lookup(url)
+        CACHE_LOOKUPS.inc("miss" if entry is None else "hit" if entry.fresh(now) else "stale")
         if entry is not None:
             if entry.fresh(now):
                 return await self._hit(player, request, target, entry, now)
@@ -243,6 +245,7 @@ class CacheStrategy:
             else:
                 resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
         except OriginError as exc:
+            CACHE_REVALIDATIONS.inc("origin_error")
             grace = 0 if entry.body.get("revalidate") else policy.stale_if_error
             if now < entry.expires_at + grace:
                 log.warning("cache: origin unreachable (%s); serving stale %s", exc.detail, url)
@@ -261,8 +264,10 @@ class CacheStrategy:
             client.close()
             self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now)
             self.store.report(entry, "complete")
+            CACHE_REVALIDATIONS.inc("unchanged")
             log.info("cache: revalidated %s (unchanged)", url)
             return await self._hit(player, request, target, entry, now)
+        CACHE_REVALIDATIONS.inc("changed")
         log.info("cache: %s changed or no longer cacheable at the origin; purging", url)
         self.store.purge(url=url)
         if wm:

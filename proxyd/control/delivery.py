@@ -131,6 +131,7 @@ class Delivery:
         self._failures = 0
         self._logged_statuses: set[int] = set()
         self.delivered_events = 0
+        self.failed_posts = 0  # report POSTs that failed (retried later), for proxyd.metrics
         self.last_error: str | None = None
 
     @property
@@ -191,6 +192,7 @@ class Delivery:
             log.warning("%s; spooling reports in %s", message, self._spool.directory)
         self.last_error = str(exc)
         self._failures += 1
+        self.failed_posts += 1
         self._outbox.spooling = True
         await self._outbox.spool_memory()
         ceiling = self._retry_max if isinstance(exc, AuthError) else min(

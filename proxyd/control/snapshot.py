@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class SnapshotStore:
         self._subscribers: list[Subscriber] = []
         self._failing = False
         self.last_error: str | None = None
+        self.last_answer_at: float | None = None  # time.monotonic() of the last 200/304 (proxyd.metrics)
         self.changed = asyncio.Event()  # set on every accepted change (cleared by whoever waits)
 
     @property
@@ -77,6 +79,7 @@ class SnapshotStore:
         except ControlApiError as exc:
             self._failed(f"cannot fetch config snapshot: {exc}")
             return False
+        self.last_answer_at = time.monotonic()
         if self._failing:
             log.info("config snapshot fetch works again")
             self._failing = False
@@ -95,6 +98,10 @@ class SnapshotStore:
             log.error("cannot save snapshot to %s: %s (using it in memory anyway)", self.path, exc)
         self._apply(snapshot)
         return True
+
+    def age_seconds(self, now: float) -> float | None:
+        """Seconds since the control plane last answered a poll (`now`: time.monotonic()); None: never."""
+        return None if self.last_answer_at is None else max(0.0, now - self.last_answer_at)
 
     async def run(self) -> None:
         while True:

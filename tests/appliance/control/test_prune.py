@@ -19,3 +19,20 @@ def test_prune_forgets_only_old_ids_in_bounded_steps(make_event, post_batch):
     assert report_events_prune(older_than=cutoff, limit=2) == 1
     assert report_events_prune(older_than=cutoff, limit=2) == 0
     assert ReportEvent.objects.count() == 2
+
+
+def test_beat_runs_the_prune_with_the_configured_retention(make_event, post_batch, settings):
+    from appliance.celery import celery_app
+    from appliance.control.tasks import prune_report_events
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "control.prune_report_events" in scheduled
+    assert "control.prune_report_events" in celery_app.tasks
+    settings.APPLIANCE_REPORT_EVENT_RETENTION_DAYS = 3
+    post_batch([make_event("future.kind") for _ in range(3)])
+    ids = list(ReportEvent.objects.order_by("id").values_list("id", flat=True))
+    ReportEvent.objects.filter(id=ids[0]).update(received_at=timezone.now() - dt.timedelta(days=4))
+    ReportEvent.objects.filter(id=ids[1]).update(received_at=timezone.now() - dt.timedelta(days=2))
+    assert prune_report_events() == 1
+    assert list(ReportEvent.objects.order_by("id").values_list("id", flat=True)) == ids[1:]
+    assert prune_report_events() == 0  # running again is harmless

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from tests.appliance.tasks.harness import CeleryWorker
+from tests.peers.proxyd_proc import free_tcp_port
 from tests.appliance.tasks.rtsp_responder import RtspResponder
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -73,6 +74,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "APPLIANCE_VAR_DIR": str(workdir / "var"),
         # Same key as the test process, which wrote the encrypted origin passwords.
         "APPLIANCE_ORIGIN_CREDENTIALS_KEYS": ",".join(settings.APPLIANCE_ORIGIN_CREDENTIALS_KEYS),
+        "APPLIANCE_WORKER_METRICS_LISTEN": f"127.0.0.1:{free_tcp_port()}",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     worker = CeleryWorker(env=env, workdir=workdir).start()

@@ -60,3 +60,30 @@ def test_prune_deletes_only_old_sent_events():
     assert prune_sent() == 1
     assert set(UplinkEvent.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
     assert not UplinkEvent.objects.filter(pk=old.pk).exists()
+
+
+def test_a_quota_purge_concerns_only_the_node_over_quota(node, settings):
+    from appliance.content.services import content_apply_change
+    from appliance.control.snapshot import snapshot_content
+
+    settings.APPLIANCE_CACHE_QUOTA_BYTES = 150
+    other = ProxyNode.objects.create(name="node-2", token_hash="3" * 64)
+    now = timezone.now()
+    for owner, urls in ((node, ("rtsp://o/shared", "rtsp://o/mine")), (other, ("rtsp://o/shared",))):
+        for age, url in enumerate(urls):
+            CachedContent.objects.create(node=owner, url=url, state=ContentState.COMPLETE, size_bytes=100,
+                                         fetched_at=now - dt.timedelta(hours=3 - age),
+                                         expires_at=now + dt.timedelta(days=1))
+
+    assert housekeeping()["over_quota"] == 1
+    purge = PurgeRequest.objects.get()
+    assert (purge.url, purge.node) == ("rtsp://o/shared", node)
+    assert [p["url"] for p in snapshot_content(node=node, now=now)["purges"]] == ["rtsp://o/shared"]
+    assert snapshot_content(node=other, now=now)["purges"] == []
+    assert CachedContent.objects.get(node=other, url="rtsp://o/shared").state == ContentState.COMPLETE
+
+    # The other node dropping its own copy does not complete this node's purge; this node's report does.
+    content_apply_change(node=other, data={"url": "rtsp://o/shared", "state": "purged"}, seq=5, at=now)
+    assert PurgeRequest.objects.get().state == "pending"
+    content_apply_change(node=node, data={"url": "rtsp://o/shared", "state": "purged"}, seq=5, at=now)
+    assert PurgeRequest.objects.get().state == "done"

@@ -24,8 +24,8 @@ from proxyd.rtsp.uri import (
 
 def test_split_rtsp_url() -> None:
     url = split_rtsp_url("rtsp://user:pw@[::1]:8554/vod/clip.wmv?x=1")
-    assert (url.scheme, url.host, url.port, url.path, url.userinfo) == ("rtsp", "::1", 8554, "/vod/clip.wmv?x=1",
-                                                                        "user:pw")
+    assert (url.scheme, url.host, url.port, url.userinfo) == ("rtsp", "::1", 8554, "user:pw")
+    assert url.path == "/vod/clip.wmv?x=1"
     assert split_rtsp_url("RTSP://Origin.Example").host == "origin.example"
     assert split_rtsp_url("RTSP://Origin.example").port == 554
     assert split_rtsp_url("rtsps://h/x").port == 322
@@ -195,7 +195,8 @@ def sdp(session_control: str | None, *media_controls: str | None) -> bytes:
 # What real servers answer a DESCRIBE with, the request URL the player used, and the stream URLs
 # a player (or the proxy) SETUPs: each must be the same resource as the URL the proxy keys it by.
 SERVER_FORMS = [
-    pytest.param("rtsp://h:8554/clip", [("Content-Base", "rtsp://h:8554/clip/")], sdp(None, "stream=0", "stream=1"),
+    pytest.param("rtsp://h:8554/clip", [("Content-Base", "rtsp://h:8554/clip/")],
+                 sdp(None, "stream=0", "stream=1"),
                  ["rtsp://h:8554/clip/stream=0", "rtsp://h:8554/clip/stream=1"], id="gst-rtsp-server"),
     pytest.param("rtsp://h/clip.mkv", [("Content-Base", "rtsp://h/clip.mkv/")], sdp("*", "track1", "track2"),
                  ["rtsp://h/clip.mkv/track1", "rtsp://h/clip.mkv/track2"], id="live555"),
@@ -215,8 +216,22 @@ SERVER_FORMS = [
                  ["rtsp://h/file.wmv/audio"], id="base-without-trailing-slash"),
     pytest.param("rtsp://h/My%20Clip.mkv", [("Content-Base", "rtsp://h/My Clip.mkv/")], sdp(None, "track1"),
                  ["rtsp://h/My%20Clip.mkv/track1"], id="percent-encoded-path"),
-    pytest.param("rtsp://h/live?token=abc", [("Content-Base", "rtsp://h/live?token=abc/")], sdp("*", "track1"),
+    pytest.param("rtsp://h/live?token=abc", [("Content-Base", "rtsp://h/live?token=abc/")],
+                 sdp("*", "track1"),
                  ["rtsp://h/live/track1"], id="query-string"),
+    pytest.param("rtsp://c/Streaming/Channels/101",
+                 [("Content-Base", "rtsp://c:554/Streaming/Channels/101/")],
+                 sdp(None, "rtsp://c:554/Streaming/Channels/101/trackID=1?transportmode=unicast&profile=P1"),
+                 ["rtsp://c/Streaming/Channels/101/trackID=1?transportmode=unicast&profile=P1"],
+                 id="camera-absolute-control-with-query"),
+    pytest.param("rtsp://cam/axis-media/media.amp?videocodec=h264",
+                 [("Content-Base", "rtsp://cam/axis-media/media.amp/")],
+                 sdp("*", "rtsp://cam/axis-media/media.amp/trackID=1?videocodec=h264"),
+                 ["rtsp://CAM:554/axis-media/media.amp/trackID=1?videocodec=h264"], id="axis"),
+    pytest.param("rtsp://[2001:DB8::1]:554/clip", [("Content-Base", "rtsp://[2001:db8:0:0::1]/clip/")],
+                 sdp(None, "stream=0"), ["rtsp://[2001:db8::1]:554/clip/stream=0"], id="ipv6-origin"),
+    pytest.param("rtsps://h/clip", [("Content-Base", "rtsps://h:322/clip/")], sdp(None, "track1"),
+                 ["rtsps://h/clip/track1"], id="rtsps-default-port"),
     pytest.param("rtsp://h/clip", [("Content-Location", "rtsp://h/real/clip/")], sdp(None, "track1"),
                  ["rtsp://h/real/clip/track1"], id="content-location"),
     pytest.param("rtsp://h/clip", [], sdp(None, "track1"), ["rtsp://h/clip/track1"], id="request-url"),

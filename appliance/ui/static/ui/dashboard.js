@@ -7,6 +7,9 @@
   var activeCount = document.getElementById("active-sessions");
   var RETRY_MS = [1000, 2000, 5000, 10000];
   var attempt = 0;
+  // The table shows at most APPLIANCE_DASHBOARD rows; the card counts every live session: the server's
+  // count at page load, moved by each event, reset by the periodic "sessions.active" count.
+  var active = Number(activeCount.textContent) || 0;
 
   function bps(value) {
     var units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"], rate = Number(value) || 0, i = 0;
@@ -28,7 +31,7 @@
     return null;
   }
 
-  function recount() { activeCount.textContent = String(table.querySelectorAll("tr[data-key]").length); }
+  function setActive(n) { active = Math.max(0, n); activeCount.textContent = String(active); }
 
   var handlers = {
     "session.started": function (p) {
@@ -38,12 +41,15 @@
       tr.dataset.key = key;
       [p.node, p.session_id, p.url, p.player_addr, p.served_from, p.started_at].forEach(function (v) { tr.appendChild(cell(v)); });
       table.insertBefore(tr, table.firstChild);
-      recount();
+      setActive(active + 1);
     },
     "session.ended": function (p) {
       var tr = rowFor(p.node + "/" + p.session_id);
-      if (tr) { tr.remove(); recount(); }
+      // counted if its row is shown, or when it was live but beyond the rows the table shows
+      if (tr || (p.started_at && table.rows.length < active)) { setActive(active - 1); }
+      if (tr) { tr.remove(); }
     },
+    "sessions.active": function (p) { setActive(p.count); },
     "split.changed": function (p) {
       // One row per live split (URL, node, players, state, origin transport, reconnects, since).
       var key = p.node + "/" + p.split_id;
