@@ -58,6 +58,9 @@ STYLES = (
     # answer but for the range, which GStreamer writes npt=now-D).
     OriginStyle("vod-broadcast-finite", "gst", live=False, shape=OriginShape(vod_range_from_zero=True),
                 sdp_has=("a=type:broadcast", "a=control:*", "a=range:npt=0-2", "a=control:stream=0")),
+    # A live source built for each client (many cameras).
+    OriginStyle("live-per-client", "gst", live=True, shape=OriginShape(live_per_client=(MOUNT,)),
+                sdp_has=("a=range:npt=now-", "a=control:stream=0")),
     # A shared live mount that prepares on demand and slowly (a camera, a looped file).
     OriginStyle("live-shared-slow", "gst", live=True, shape=OriginShape(slow_live=(MOUNT,)),
                 origin_per_test=True, sdp_has=("a=range:npt=now-", "a=control:stream=0"),

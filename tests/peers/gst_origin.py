@@ -11,6 +11,7 @@ stdout: {"event": "ready", "port": N} first, then client/session/request events 
 timestamp `t`, so tests can count what a proxy did upstream. SIGTERM/SIGINT stop it cleanly.
 
 Shapes other servers take (the interop matrix, tests/interop/):
+* `--live-per-client MOUNT`: a live source built for each client, as many cameras do.
 * `--slow-live MOUNT`: a shared live mount that is not prepared up front, takes
   `--slow-live-prepare-ms` to set up and `--slow-live-teardown-ms` to shut down (a camera or a
   looped file source behaves so), and each DESCRIBE takes `--slow-live-describe-ms` before it looks
@@ -108,6 +109,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vod", action="append", default=[], metavar="MOUNT=PATH",
                    help="serve an MP4 (H.264 + AAC) on demand at /MOUNT; repeatable")
     p.add_argument("--live", metavar="MOUNT", help="serve a shared live source at /MOUNT")
+    p.add_argument("--live-per-client", action="append", default=[], metavar="MOUNT",
+                   help="serve a live source at /MOUNT built for each client (not shared); repeatable")
     p.add_argument("--slow-live", action="append", default=[], metavar="MOUNT",
                    help="serve a shared live source at /MOUNT, prepared on demand and slowly; repeatable")
     p.add_argument("--slow-live-prepare-ms", type=int, default=1500,
@@ -173,6 +176,8 @@ class Origin:
             self._add(mounts, args.live, live_launch(args), shared=True, protocols=protocols)
         for mount in args.slow_live:
             self._add(mounts, mount, live_launch(args), shared=True, protocols=protocols, slow=True)
+        for mount in args.live_per_client:
+            self._add(mounts, mount, live_launch(args), shared=False, protocols=protocols)
         for spec in args.relay:
             mount, sep, url = spec.partition("=")
             if not sep or not mount or not url:

@@ -106,6 +106,7 @@ class OriginShape:
     """How the origin shapes what it serves, as servers other than gst-rtsp-server do (see
     gst_origin.py's docstring). The defaults are gst-rtsp-server's own answers."""
 
+    live_per_client: tuple[str, ...] = ()  # live mounts built for each client
     slow_live: tuple[str, ...] = ()  # shared live mounts prepared on demand, slowly
     slow_live_prepare_ms: int = 1500
     slow_live_teardown_ms: int = 1000
@@ -117,6 +118,8 @@ class OriginShape:
 
     def argv(self) -> list[str]:
         argv = []
+        for mount in self.live_per_client:
+            argv += ["--live-per-client", mount.strip("/")]
         for mount in self.slow_live:
             argv += ["--slow-live", mount.strip("/")]
         if self.slow_live:
