@@ -62,7 +62,8 @@ STYLES = (
     OriginStyle("live-per-client", "gst", live=True, shape=OriginShape(live_per_client=(MOUNT,)),
                 sdp_has=("a=range:npt=now-", "a=control:stream=0")),
     # A shared live mount that prepares on demand and slowly (a camera, a looped file).
-    OriginStyle("live-shared-slow", "gst", live=True, shape=OriginShape(slow_live=(MOUNT,)),
+    OriginStyle("live-shared-slow", "gst", live=True,
+                shape=OriginShape(slow_live=(MOUNT,), slow_live_prepare_ms=800),
                 origin_per_test=True, sdp_has=("a=range:npt=now-", "a=control:stream=0"),
                 cache_on_bug="DESCRIBE answers 503: the cache DESCRIBEs the origin, closes, and the next "
                              "strategy DESCRIBEs again while the origin unprepares the shared media"),
