@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from appliance.content.api import CachedContentViewSet
 from appliance.core.api_audit import AuditLogViewSet
+from appliance.history.api import TrafficHistoryViewSet
 from appliance.nodes.api import ProxyNodeViewSet
 from appliance.origins.api import OriginViewSet
 from appliance.playback.api.playlogs import PlayLogViewSet
@@ -25,6 +26,7 @@ router.register("reports", ReportViewSet, basename="report")
 router.register("nodes", ProxyNodeViewSet, basename="node")
 router.register("uplink", UplinkEventViewSet, basename="uplink")
 router.register("audit", AuditLogViewSet, basename="audit")
+router.register("history", TrafficHistoryViewSet, basename="history")
 
 
 class SchemaBrowserView(SpectacularAPIView):

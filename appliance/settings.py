@@ -69,7 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "appliance.ui.apps.StaticFilesConfig",  # django.contrib.staticfiles, minus unused chart libraries
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -82,8 +82,10 @@ INSTALLED_APPS = [
     "appliance.playback",
     "appliance.uplink",
     "appliance.control",
+    "appliance.history",
     "appliance.ui",
     "appliance.ops",
+    "chartjs",  # django-chartjs: ships Chart.js as a static file (charts, no CDN)
 ]
 
 MIDDLEWARE = [
@@ -303,6 +305,39 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# --- traffic history (appliance.history) ---
+APPLIANCE_HISTORY_ROLLUP_INTERVAL = env_int("APPLIANCE_HISTORY_ROLLUP_INTERVAL", 60, minimum=10)
+APPLIANCE_HISTORY_LOOKBACK_MINUTES = env_int("APPLIANCE_HISTORY_LOOKBACK_MINUTES", 10, minimum=1,
+                                             maximum=1440)
+APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS = env_int("APPLIANCE_HISTORY_MINUTE_RETENTION_HOURS", 48, minimum=2)
+APPLIANCE_HISTORY_HOUR_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_HOUR_RETENTION_DAYS", 35, minimum=2)
+APPLIANCE_HISTORY_DAY_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_DAY_RETENTION_DAYS", 800, minimum=2)
+APPLIANCE_HISTORY_PRUNE_BATCH = env_int("APPLIANCE_HISTORY_PRUNE_BATCH", 100_000, minimum=100)
+APPLIANCE_HISTORY_MAX_POINTS = env_int("APPLIANCE_HISTORY_MAX_POINTS", 3000, minimum=10)
+APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minimum=5)
+APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
+APPLIANCE_DASHBOARD_MAX_ROWS = env_int("APPLIANCE_DASHBOARD_MAX_ROWS", 200, minimum=10)
+APPLIANCE_REPORT_MAX_ROWS = env_int("APPLIANCE_REPORT_MAX_ROWS", 500, minimum=1, maximum=100_000)
+APPLIANCE_DASHBOARD_TOP_CONTENT = env_int("APPLIANCE_DASHBOARD_TOP_CONTENT", 10, minimum=1, maximum=100)
+APPLIANCE_ORIGIN_PROBE_INTERVAL = env_int("APPLIANCE_ORIGIN_PROBE_INTERVAL", 60, minimum=0)  # 0: no probes
+CELERY_BEAT_SCHEDULE.update({
+    **({"history-probe-origins": {
+        "task": "history.probe_origins",
+        "schedule": float(APPLIANCE_ORIGIN_PROBE_INTERVAL),
+        "options": {"expires": APPLIANCE_ORIGIN_PROBE_INTERVAL * 0.9},
+    }} if APPLIANCE_ORIGIN_PROBE_INTERVAL else {}),
+    "history-rollup": {
+        "task": "history.rollup",
+        "schedule": float(APPLIANCE_HISTORY_ROLLUP_INTERVAL),
+        "options": {"expires": APPLIANCE_HISTORY_ROLLUP_INTERVAL * 0.9},
+    },
+    "history-prune": {
+        "task": "history.prune",
+        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
+        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
+    },
+})
+
 ASGI_APPLICATION = "appliance.asgi.application"
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -323,10 +358,6 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"APPLIANCE_METRICS_ALLOW_IPS: {exc}") from None
 # Seconds each /readyz dependency check (Redis) may take.
 APPLIANCE_READY_TIMEOUT = env_int("APPLIANCE_READY_TIMEOUT", 2, minimum=1, maximum=60)
-# A node silent this many seconds is stale, then offline (its load is zeroed; the same names as the
-# dashboard's node health).
-APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minimum=5)
-APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
 # HOST:PORT of the Celery worker's own metrics listener; empty: off.
 APPLIANCE_WORKER_METRICS_LISTEN = env_str("APPLIANCE_WORKER_METRICS_LISTEN", "")
 if APPLIANCE_WORKER_METRICS_LISTEN and not APPLIANCE_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():

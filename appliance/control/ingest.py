@@ -12,13 +12,15 @@ import logging
 
 from django.utils import timezone
 
+from appliance.content.models import CachedContent, ContentState
 from appliance.content.services import content_apply_change
 from appliance.control.coerce import as_str
 from appliance.core.live import publish_many_after_commit
+from appliance.history.services import TrafficDeltas
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.playback import services as playback
-from appliance.playback.models import PlayLog, StreamSession
+from appliance.playback.models import EndReason, PlayLog, ServedFrom, StreamSession
 from appliance.playback.split_services import split_live_payload, splits_apply
 from appliance.uplink.services import uplink_enqueue_from_report
 
@@ -44,6 +46,7 @@ class BatchApply:
         self.new: dict[str, StreamSession] = {}
         self.changed: set[str] = set()
         self.origins: list[Origin] | None = None
+        self.traffic = TrafficDeltas()  # flushed by the caller (report_batch_ingest)
 
     def run(self, events: list[dict]) -> None:
         """`events` are fresh (not stored before) and sorted by seq."""
@@ -70,24 +73,41 @@ class BatchApply:
             elif kind == "session.started":
                 playback.started_apply(session, data, at, origins=self._origins())
                 published.append(("session.started", session))
+                self.traffic.add(at, requests=1, cache_requests=int(session.served_from == ServedFrom.CACHE))
             elif kind == "session.counters":
+                before = (session.bytes_out, session.bytes_in)
                 if playback.counters_apply(session, data, seq):
                     self.changed.add(sid)
+                    self._session_traffic(session, before, at)
             else:
+                before = (session.bytes_out, session.bytes_in)
                 playback.ended_apply(session, data, seq, at)
                 published.append(("session.ended", session))
+                self._session_traffic(session, before, at)
+                self.traffic.add(at, errors=int(session.end_reason == EndReason.ORIGIN_ERROR))
             if session is not None and kind != "session.counters":
                 self.changed.add(sid)
         self._save_sessions()
         for playlog, session in playlogs:
             playlog.session = session  # sets session_id now that new sessions have primary keys
         PlayLog.objects.bulk_create([p for p, _ in playlogs], batch_size=BULK_BATCH)
-        changed_splits = splits_apply(node=self.node, events=splits, origins=self._origins)
+        changed_splits = splits_apply(node=self.node, events=splits, origins=self._origins,
+                                      moved=self._split_traffic)
         publish_many_after_commit([(kind, playback.live_payload(self.node, session))
                                    for kind, session in published]
                                   + [(SPLIT_KIND, split_live_payload(split)) for split in changed_splits])
         for event in later:
             self._apply_other(event)
+
+    def _session_traffic(self, session: StreamSession, before: tuple[int, int], at) -> None:
+        """Counter deltas of one session; a split session's bytes in are its hub's, counted once there."""
+        out, fetched = session.bytes_out - before[0], session.bytes_in - before[1]
+        kind = session.served_from
+        self.traffic.add(at, bytes_out=out, cache_bytes_out=out if kind == ServedFrom.CACHE else 0,
+                         origin_bytes=fetched if kind == ServedFrom.ORIGIN else 0)
+
+    def _split_traffic(self, at, bytes_in: int, origin_error: bool) -> None:
+        self.traffic.add(at, origin_bytes=bytes_in, errors=int(origin_error))
 
     def _load_sessions(self, ids: set[str]) -> None:
         if ids:
@@ -117,7 +137,12 @@ class BatchApply:
     def _apply_other(self, event: dict) -> None:
         kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
         if kind == "cache.changed":
-            content_apply_change(node=self.node, data=data, seq=seq, at=at)
+            before = (CachedContent.objects.filter(node=self.node, url=as_str(data.get("url"), 2000))
+                      .values_list("state", "report_seq").first())
+            content = content_apply_change(node=self.node, data=data, seq=seq, at=at)
+            if (content is not None and content.state == ContentState.COMPLETE and content.report_seq == seq
+                    and (before is None or (before[0] != ContentState.COMPLETE and before[1] < seq))):
+                self.traffic.add(at, origin_bytes=content.size_bytes)  # a fill finished: fetched from origin
         elif kind == "sendevent":
             sid = _session_id(event)
             session = self.sessions.get(sid) or (playback.session_locked(node=self.node, session_id=sid)

@@ -22,6 +22,7 @@ class NodeInfoSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     listen = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     load = LoadSerializer(required=False)
+    reporter = serializers.DictField(required=False)  # proxyd's report drop counters and spool size
 
 
 MAX_SEQ = 2**63 - 1

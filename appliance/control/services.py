@@ -31,7 +31,9 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
         # cannot race with a concurrent retry of the same batch.
         locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
         fresh = sorted(_store_new_events(locked, unique), key=lambda e: e["seq"])
-        BatchApply(locked).run(fresh)
+        batch = BatchApply(locked)
+        batch.run(fresh)
+        batch.traffic.flush(locked, spool_bytes=_spool_bytes(node_info), now=now)
         _touch_node(locked, node_info, now)
     publish_after_commit("node.bandwidth", {"node": locked.name, "sessions": locked.load_sessions,
                                        "bandwidth_bps": locked.load_bandwidth_bps})
@@ -61,6 +63,12 @@ def _store_new_events(node: ProxyNode, unique: dict) -> list[dict]:
     ReportEvent.objects.bulk_create(
         [ReportEvent(node=node, event_id=e["id"], seq=e["seq"], kind=e["kind"][:32], at=e["at"]) for e in fresh])
     return fresh
+
+
+def _spool_bytes(info: dict) -> int:
+    reporter = info.get("reporter")
+    value = reporter.get("spool_bytes") if isinstance(reporter, dict) else 0
+    return value if type(value) is int and value > 0 else 0
 
 
 def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> None:

@@ -8,11 +8,13 @@ from appliance.playback.models import LiveSplit, PlayLog, ServedFrom, SplitState
 
 class StreamSessionFilterSet(django_filters.FilterSet):
     live = django_filters.BooleanFilter(method="filter_live", label="still running")
-    url = django_filters.CharFilter(lookup_expr="icontains")
+    url = django_filters.CharFilter(lookup_expr="icontains", label="URL contains")
     player = django_filters.CharFilter(method="filter_player", label="player address or user agent")
-    served_from = django_filters.ChoiceFilter(choices=ServedFrom.choices)
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    served_from = django_filters.ChoiceFilter(choices=ServedFrom.choices, label="served from")
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte",
+                                                     label="started from (ISO 8601, inclusive)")
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt",
+                                                      label="started before (ISO 8601)")
 
     class Meta:
         model = StreamSession
@@ -49,10 +51,13 @@ class LiveSplitFilterSet(django_filters.FilterSet):
 
 
 class PlayLogFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="lt")
+    since = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="gte",
+                                             label="from (ISO 8601 date and time, inclusive)")
+    until = django_filters.IsoDateTimeFilter(field_name="logged_at", lookup_expr="lt",
+                                             label="until (ISO 8601 date and time, exclusive)")
     url = django_filters.CharFilter(method="filter_url", label="content URL (player-facing or cs-uri-stem)")
-    player = django_filters.CharFilter(method="filter_player", label="c-ip, player address or c-playerid")
+    player = django_filters.CharFilter(method="filter_player",
+                                       label="player (IP address, address:port or player id)")
 
     class Meta:
         model = PlayLog

@@ -55,9 +55,10 @@ class NodeBandwidth(TypedDict):
 
 
 class CacheHitRatio(TypedDict):
-    ratio: float  # 0.0-1.0; sessions served from cache / all sessions in the window
-    cache_sessions: int
-    total_sessions: int
+    ratio: float  # 0.0-1.0; bytes sent from the cache / all bytes sent to players in the window
+    ratio_requests: float  # sessions started from the cache / all sessions started
+    cache_bytes_out: int
+    bytes_out: int
     window_seconds: int
 
 

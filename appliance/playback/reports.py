@@ -41,11 +41,3 @@ def playlog_report(*, group: str, playlogs: QuerySet[PlayLog]) -> QuerySet:
     if group == "by-day":
         queryset = queryset.annotate(day=TruncDate("logged_at"))
     return queryset.values(*keys).annotate(**_metrics()).order_by("-plays", *keys)
-
-
-def playlog_report_rows(*, group: str, playlogs: QuerySet[PlayLog], filters: dict) -> list[dict]:
-    """Report rows: from the roll-ups when `filters` (a PlayLogFilterSet's cleaned data) allow it."""
-    from appliance.playback.rollup_reports import rollup_report
-
-    rows = rollup_report(group=group, filters=filters)
-    return rows if rows is not None else list(playlog_report(group=group, playlogs=playlogs))

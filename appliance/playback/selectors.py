@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Avg, Count, Q, QuerySet, Sum
 
 from appliance.playback.models import LiveSplit, PlayLog, SplitState, StreamSession
 
@@ -22,3 +22,17 @@ def split_list() -> QuerySet[LiveSplit]:
 def live_splits() -> QuerySet[LiveSplit]:
     """Splits whose hub has not reported `ended` (starting, live or reconnecting)."""
     return split_list().exclude(state=SplitState.ENDED)
+
+
+def session_qos_list() -> QuerySet[StreamSession]:
+    """Sessions with their players' LogPlay figures summed over the session's play logs (player_* names)."""
+    logplay = Q(playlogs__kind="logplay")
+    return session_list().annotate(
+        player_logs=Count("playlogs", filter=logplay),
+        player_received=Sum("playlogs__c_pkts_received", filter=logplay),
+        player_lost=Sum("playlogs__c_pkts_lost_client", filter=logplay),
+        player_buffer_count=Sum("playlogs__c_buffercount", filter=logplay),
+        player_buffer_seconds=Sum("playlogs__c_totalbuffertime", filter=logplay),
+        player_bandwidth=Avg("playlogs__avgbandwidth", filter=logplay),
+        player_quality=Avg("playlogs__c_quality", filter=logplay),
+    )

@@ -28,10 +28,11 @@ _TOTALS = ("packets_in", "bytes_in")
 BULK_BATCH = 500
 
 
-def splits_apply(*, node: ProxyNode, events: list[dict],
-                 origins: Callable[[], list[Origin]]) -> list[LiveSplit]:
+def splits_apply(*, node: ProxyNode, events: list[dict], origins: Callable[[], list[Origin]],
+                 moved: Callable[[dt.datetime, int, bool], None] | None = None) -> list[LiveSplit]:
     """Apply a batch's split.changed events (fresh, any order); returns the rows that changed.
-    `origins` gives the preloaded origin list (asked only when a new split needs its origin)."""
+    `origins` gives the preloaded origin list (asked only when a new split needs its origin);
+    `moved(at, bytes_in_delta, ended_by_origin_error)` is told each applied change (traffic history)."""
     newest: dict[str, dict] = {}
     for event in events:
         split_id = as_str(event["data"].get("split_id"), 64)
@@ -56,7 +57,12 @@ def splits_apply(*, node: ProxyNode, events: list[dict],
             continue
         else:
             updated.append(split)
+        before = (split.bytes_in, split.state)
         _status_apply(split, event["data"], event["seq"], event["at"])
+        if moved is not None:
+            ended_now = split.state == SplitState.ENDED and before[1] != SplitState.ENDED
+            by_origin_error = ended_now and split.end_reason == SplitEndReason.ORIGIN_ERROR
+            moved(event["at"], split.bytes_in - before[0], by_origin_error)
         if split.pk is None and split.url:
             split.origin = origin_for_url(split.url, origins=origins())
     LiveSplit.objects.bulk_create(created, batch_size=BULK_BATCH)

@@ -4,22 +4,18 @@ import datetime as dt
 
 from celery import shared_task
 from django.conf import settings
-from django.db.models import Count, Q
 from django.utils import timezone
 
+from appliance.history.selectors import hit_ratio
 from appliance.nodes.models import ProxyNode
 from appliance.nodes.services import nodes_zero_offline_load
 from appliance.playback import live
-from appliance.playback.models import StreamSession
 from appliance.playback.selectors import live_sessions
 
 
 def cache_hit_ratio(*, since: dt.datetime) -> live.CacheHitRatio:
-    counts = StreamSession.objects.filter(started_at__gte=since).aggregate(
-        total=Count("pk"), cache=Count("pk", filter=Q(served_from="cache")))
-    total, cache = counts["total"] or 0, counts["cache"] or 0
-    return {"ratio": (cache / total) if total else 0.0, "cache_sessions": cache, "total_sessions": total,
-            "window_seconds": settings.APPLIANCE_HIT_RATIO_WINDOW}
+    """By bytes sent to players (and by sessions started), from the traffic history."""
+    return {**hit_ratio(since=since), "window_seconds": settings.APPLIANCE_HIT_RATIO_WINDOW}
 
 
 @shared_task(name="playback.publish_live_stats", ignore_result=True, soft_time_limit=20, time_limit=30)

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from django.utils import timezone
 
 from appliance.control.models import ReportEvent
@@ -72,3 +71,23 @@ def test_split_fixture_is_applied_with_every_field(node_client):
         assert shown[key] == data[key], key
     assert dt.datetime.fromisoformat(shown["started_at"]) == dt.datetime.fromisoformat(data["started_at"])
     assert shown["end_reason"] == "" and data["end_reason"] is None
+
+
+def test_mixed_fixture_becomes_traffic_history(node_client):
+    """proxyd's own batch (written from its side) fills the history: session bytes, a relayed session's
+    origin bytes, a split hub's bytes in, a completed fill; the node's reporter block is read."""
+    from appliance.history.models import TrafficBucket
+
+    doc = json.loads((TESTS / "contract" / "fixtures" / "report_mixed.json").read_text(encoding="utf-8"))
+    doc = {**doc, "node": {**doc["node"], "reporter": {**doc["node"]["reporter"], "spool_bytes": 2048}}}
+    assert node_client.post("/internal/v1/reports", doc, format="json").status_code == 200
+    by_kind = {e["kind"]: e["data"] for e in doc["events"]}
+    columns = ("bytes_out", "origin_bytes", "requests", "errors", "spool_bytes")
+    totals = {grain: TrafficBucket.objects.filter(grain=grain).values_list(*columns)
+              for grain in ("minute", "hour", "day")}
+    expected = (by_kind["session.ended"]["bytes_out"],
+                by_kind["session.ended"]["bytes_in"] + by_kind["split.changed"]["bytes_in"]
+                + by_kind["cache.changed"]["size_bytes"], 1, 0, 2048)
+    for grain, rows in totals.items():
+        sums = tuple(sum(r[i] for r in rows) for i in range(4))
+        assert sums + (max(r[4] for r in rows),) == expected, grain

@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from appliance.playback.filters import PlayLogFilterSet
-from appliance.playback.reports import REPORT_GROUPS, playlog_report_rows
+from appliance.playback.report_selectors import report_rows
+from appliance.playback.reports import REPORT_GROUPS
 from appliance.playback.selectors import playlog_list
 
 
@@ -58,7 +59,7 @@ class ReportViewSet(viewsets.GenericViewSet):
         filterset = DjangoFilterBackend().get_filterset(request, playlog_list().order_by(), self)
         if not filterset.is_valid():
             raise translate_validation(filterset.errors)
-        rows = playlog_report_rows(group=group, playlogs=filterset.qs, filters=filterset.form.cleaned_data)
+        rows = report_rows(group=group, filterset=filterset)
         # One aggregate pass: paginating the queryset would run the whole aggregate again to count groups.
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(row_serializer(page, many=True).data)

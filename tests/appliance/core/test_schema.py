@@ -8,7 +8,8 @@ RESOURCES = ["/api/v1/origins/", "/api/v1/content/", "/api/v1/content/{id}/purge
              "/api/v1/sessions/{id}/terminate/", "/api/v1/splits/", "/api/v1/splits/{id}/",
              "/api/v1/playlogs/", "/api/v1/playlogs/export/",
              "/api/v1/reports/by-content/", "/api/v1/reports/by-day/", "/api/v1/reports/by-player-software/",
-             "/api/v1/reports/by-origin/", "/api/v1/nodes/", "/api/v1/uplink/", "/api/v1/uplink/{id}/retry/", "/api/v1/audit/"]
+             "/api/v1/reports/by-origin/", "/api/v1/nodes/", "/api/v1/uplink/", "/api/v1/uplink/{id}/retry/", "/api/v1/audit/",
+             "/api/v1/history/", "/api/v1/sessions/qos/"]
 
 
 def test_schema_generates_without_warnings_and_validates(tmp_path):

@@ -123,8 +123,8 @@ async def test_nothing_is_sent_when_the_transaction_rolls_back(channel_layer):
                 raise RuntimeError("abort")
         except RuntimeError:
             pass
-        live.publish("cache.hit_ratio", {"ratio": 0.5, "cache_sessions": 1, "total_sessions": 2,
-                                         "window_seconds": 60})
+        live.publish("cache.hit_ratio", {"ratio": 0.5, "ratio_requests": 0.5, "cache_bytes_out": 1,
+                                         "bytes_out": 2, "window_seconds": 60})
 
     await sync_to_async(publish_then_roll_back)()
     message = await communicator.receive_json_from(timeout=5)

@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from appliance.content.models import CachedContent, ContentState, PurgeRequest
 from appliance.core.models import AuditLog
+from appliance.history.models import TrafficBucket
 from appliance.nodes.models import ProxyNode
 from appliance.origins.credentials import decrypt_password
 from appliance.origins.models import Origin
-from appliance.playback.models import PlayLog, StreamSession
+from appliance.playback.models import StreamSession
 from tests.appliance.factories import LiveSplitFactory
 
 pytestmark = pytest.mark.django_db
@@ -128,11 +129,13 @@ def test_dashboard_summary_counts(client, viewer, node):
     StreamSession.objects.create(node=node, session_id="b", started_at=now, served_from="origin")
     StreamSession.objects.create(node=node, session_id="c", started_at=now - dt.timedelta(minutes=5),
                                  ended_at=now, served_from="origin")
+    TrafficBucket.objects.create(node=node, grain="minute", start=now - dt.timedelta(minutes=3),
+                                 bytes_out=4000, cache_bytes_out=3000, requests=4, cache_requests=1)
     response = client.get(reverse("ui:dashboard"))
     summary = response.context["summary"]
     assert summary["active_sessions"] == 2
     assert summary["bandwidth_bps"] == 2_500_000
-    assert summary["hit_ratio"]["cache_sessions"] == 1 and summary["hit_ratio"]["total_sessions"] == 3
+    assert summary["hit_ratio"]["ratio"] == 0.75 and summary["hit_ratio"]["ratio_requests"] == 0.25
     assert b'data-key="node-1/a"' in response.content and b"2.5 Mbit/s" in response.content
 
 
@@ -160,16 +163,3 @@ def test_split_list_uses_the_api_filterset(client, viewer, node):
     assert b"rtsp://p/tv/old" in body and b"origin_error" in body and b"rtsp://p/tv/news" not in body
     form = client.get(reverse("ui:split-list")).content
     assert b'name="url"' in form and b'name="state"' in form and b'name="node"' in form
-
-
-def test_report_csv_download(client, viewer, node):
-    client.force_login(viewer)
-    now = timezone.now()
-    for url in ("rtsp://p/a", "rtsp://p/a", "rtsp://p/b"):
-        PlayLog.objects.create(node=node, received_at=now, logged_at=now, kind="logplay", log_type="streaming", url=url)
-    response = client.get(reverse("ui:reports"), {"group": "by-content", "format": "csv"})
-    assert response["Content-Type"] == "text/csv"
-    lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0].startswith("url,plays,")
-    assert lines[1].startswith("rtsp://p/a,2,") and lines[2].startswith("rtsp://p/b,1,")
-    assert client.get(reverse("ui:reports"), {"group": "nonsense"}).status_code == 404
