@@ -2,7 +2,7 @@
 TCP, and gets at least 95% of the frames it gets from the origin directly in the same test; a VOD
 played with the cache on then replays from the committed entry with the origin stopped.
 
-Origin styles are in conftest.py. Counting: a VOD is played whole (a fixed number of frames); a live
+Origin styles are in styles.py, their origins in conftest.py. Counting: a VOD is played whole (a fixed number of frames); a live
 stream is counted over a fixed span of video time from the first video frame (players.ffmpeg_play's
 video_span), so a frame lost anywhere lowers the count and where the player joined does not.
 """
@@ -21,15 +21,14 @@ from tests.proxyd.cache.helpers import committed_urls, wait_for_log
 pytestmark = pytest.mark.peers
 
 MIN_RATIO = 0.95
-LIVE_SPAN_S = 3.0  # 75 frames at 25 fps: a 95% bar that one or two frames lost at the origin do not fail
 PLAY_TIMEOUT_S = 20.0
 CACHE_TTL_S = "300"  # the origins send no Cache-Control
 
 
-def play(players, url: str, transport: str, live: bool):
-    if live:
-        return players.ffmpeg_play(url, transport=transport, video_span=LIVE_SPAN_S, timeout=PLAY_TIMEOUT_S)
-    return players.ffmpeg_play(url, transport=transport, timeout=PLAY_TIMEOUT_S)
+def play(players, url: str, transport: str, style):
+    """A whole VOD, or `style.live_span_s` of a live stream's video."""
+    span = style.live_span_s if style.live else None
+    return players.ffmpeg_play(url, transport=transport, video_span=span, timeout=PLAY_TIMEOUT_S)
 
 
 def assert_as_good(played, direct, live: bool, proxyd_log: Path) -> None:
@@ -68,7 +67,7 @@ def test_ffmpeg_through_proxyd_gets_what_it_gets_direct(request, running_origin,
     if cache and style.cache_on_bug:
         request.applymarker(pytest.mark.xfail(strict=True, reason=f"issue 10: {style.cache_on_bug}"))
     before_direct = origin.mark() if style.shape.slow_live else 0
-    direct = play(peer_players, origin.url(MOUNT), style.direct_transport(transport), style.live)
+    direct = play(peer_players, origin.url(MOUNT), style.direct_transport(transport), style)
     assert direct.video_frames > 0 and direct.audio_frames > 0, direct.describe()
     if style.shape.slow_live:  # proxyd's first DESCRIBE meets an idle mount, as a first player would
         origin.wait_for(lambda e: e["event"] == "media-unprepared", timeout=10, after=before_direct)
@@ -77,7 +76,7 @@ def test_ffmpeg_through_proxyd_gets_what_it_gets_direct(request, running_origin,
     proxy = proxyd_process(routes={"/o": origin.url("/")}, cache_dir=cache_dir,
                            extra_args=["--cache-ttl", CACHE_TTL_S] if cache else [])
     url = proxy.url(f"/o/{MOUNT}")
-    through = play(peer_players, url, transport, style.live)
+    through = play(peer_players, url, transport, style)
     assert_as_good(through, direct, style.live, proxy.log_path)
     if not cache or style.live:
         return
@@ -85,6 +84,6 @@ def test_ffmpeg_through_proxyd_gets_what_it_gets_direct(request, running_origin,
     wait_for_log(proxy.log_path, rf"cache: committed rtsp://\S+/{MOUNT} ")
     assert len(committed_urls(cache_dir)) == 1
     origin.stop()
-    replayed = play(peer_players, url, transport, live=False)
+    replayed = play(peer_players, url, transport, style)
     assert_as_good(replayed, direct, False, proxy.log_path)
     assert replayed.first_video_crcs[:3] == direct.first_video_crcs[:3], replayed.describe()
