@@ -2,9 +2,10 @@
 TCP, and gets at least 95% of the frames it gets from the origin directly in the same test; a VOD
 played with the cache on then replays from the committed entry with the origin stopped.
 
-Origin styles are in styles.py, their origins in conftest.py. Counting: a VOD is played whole (a fixed number of frames); a live
-stream is counted over a fixed span of video time from the first video frame (players.ffmpeg_play's
-video_span), so a frame lost anywhere lowers the count and where the player joined does not.
+Origin styles are in styles.py, their origins in conftest.py. Counting: a VOD is played whole (a
+fixed number of frames); a live stream is counted over a fixed span of video time from the first
+video frame (players.ffmpeg_play's video_span), so a frame lost anywhere lowers the count and where
+the player joined does not.
 """
 
 from __future__ import annotations
