@@ -196,6 +196,9 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
         " && applianceCharts.sessions.data.datasets[0].data.some(p => p.y >= 3)"
         " && applianceCharts.topRange.data.labels.includes('/vod/clip')"
     )
+    # the probe's row arrives with a later panel load than the charts' points
+    page.wait_for_function("document.querySelector('#origin-health tr[data-origin=\"gst-vod\"] .badge')"
+                           "?.textContent !== 'unknown'")
     origin_row = page.inner_text('#origin-health tr[data-origin="gst-vod"]').split("\t")
     assert origin_row[:4] == ["gst-vod", "reachable", str(PLAYERS), "0"] and origin_row[6].endswith(" ms")
 

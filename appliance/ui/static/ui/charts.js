@@ -143,11 +143,13 @@
       pad(d.getMinutes()) + ":" + pad(d.getSeconds());
   }
 
+  var loads = 0;  // a slow answer to an older load must not overwrite a newer one
   function load() {
+    var mine = ++loads;
     return fetch(section.dataset.url + "?range=" + encodeURIComponent(range),
                  {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (response) { if (!response.ok) { throw new Error(response.status); } return response.json(); })
-      .then(render)
+      .then(function (body) { if (mine === loads) { render(body); } })
       .catch(function () { statusEl.textContent = "history unavailable"; });
   }
 
