@@ -119,6 +119,15 @@ TEMPLATES = [
 
 DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", ""), sqlite_path=VAR_DIR / "appliance.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("APPLIANCE_DB_CONN_MAX_AGE", 60, minimum=0)
+# A bounded connection pool per process (psycopg_pool), for the ASGI web process under many nodes:
+# there every request runs in a thread of its own and persistent per-thread connections pile up past
+# PostgreSQL's max_connections. Requests beyond the pool wait up to the timeout (then 500). 0: no pool.
+APPLIANCE_DB_POOL_MAX = env_int("APPLIANCE_DB_POOL_MAX", 0, minimum=0, maximum=1000)
+APPLIANCE_DB_POOL_TIMEOUT = env_int("APPLIANCE_DB_POOL_TIMEOUT", 10, minimum=1)
+if APPLIANCE_DB_POOL_MAX and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": APPLIANCE_DB_POOL_MAX,
+                                               "timeout": APPLIANCE_DB_POOL_TIMEOUT}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not DATABASES["default"]["NAME"].startswith(":"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -216,8 +225,17 @@ APPLIANCE_MAX_REPORT_EVENTS = env_int("APPLIANCE_MAX_REPORT_EVENTS", 1000, minim
 APPLIANCE_MAX_REPORT_BYTES = env_int("APPLIANCE_MAX_REPORT_BYTES", 8 << 20, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(APPLIANCE_MAX_REPORT_BYTES, 2621440)
 APPLIANCE_SNAPSHOT_MAX_PURGES = env_int("APPLIANCE_SNAPSHOT_MAX_PURGES", 500, minimum=1)
+# Seconds a node's report event may wait for its batch; 0: each node keeps its own (proxyd: 1 s). With
+# many nodes a few seconds cut the POSTs per second by that factor (docs/scaling.md); the dashboard lags as much.
+APPLIANCE_REPORT_BATCH_DELAY = env_int("APPLIANCE_REPORT_BATCH_DELAY", 0, minimum=0, maximum=60)
+# Seconds between a node's snapshot polls; 0: each node keeps its own (proxyd: 10 s). 1,000 nodes at
+# 10 s are 100 polls a second; terminations and purges reach a node within one poll.
+APPLIANCE_SNAPSHOT_POLL_INTERVAL = env_int("APPLIANCE_SNAPSHOT_POLL_INTERVAL", 0, minimum=0, maximum=300)
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
+# Play-log lists (API and page) count matching rows up to this many; beyond it the count says "at
+# least" (an exact COUNT over 10M rows takes seconds). Pages past it need narrower filters.
+APPLIANCE_PLAYLOG_COUNT_MAX = env_int("APPLIANCE_PLAYLOG_COUNT_MAX", 10_000, minimum=100)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)
 APPLIANCE_REPORT_EVENT_PRUNE_BATCH = env_int("APPLIANCE_REPORT_EVENT_PRUNE_BATCH", 10_000, minimum=100)
 APPLIANCE_UPLINK_MAX_ATTEMPTS = env_int("APPLIANCE_UPLINK_MAX_ATTEMPTS", 10, minimum=1)
@@ -265,6 +283,12 @@ APPLIANCE_UPLINK_BACKOFF_BASE = env_int("APPLIANCE_UPLINK_BACKOFF_BASE", 5, mini
 APPLIANCE_UPLINK_BACKOFF_CAP = env_int("APPLIANCE_UPLINK_BACKOFF_CAP", 900, minimum=1)
 APPLIANCE_UPLINK_SENT_RETENTION_DAYS = env_int("APPLIANCE_UPLINK_SENT_RETENTION_DAYS", 7, minimum=1)
 APPLIANCE_HOUSEKEEPING_INTERVAL = env_int("APPLIANCE_HOUSEKEEPING_INTERVAL", 300, minimum=30)
+# A node not seen (report or snapshot poll; proxyd polls every 10 s by default) for this long is
+# offline: its load counts as zero and the check closes its open sessions and splits as lost.
+# (Silent for APPLIANCE_NODE_STALE_SECONDS, below, it is shown stale first.)
+APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=2)
+APPLIANCE_NODE_CHECK_INTERVAL = env_int("APPLIANCE_NODE_CHECK_INTERVAL", 30, minimum=1)
+APPLIANCE_NODE_CHECK_BATCH = env_int("APPLIANCE_NODE_CHECK_BATCH", 100, minimum=1, maximum=10_000)
 APPLIANCE_LIVE_STATS_INTERVAL = env_int("APPLIANCE_LIVE_STATS_INTERVAL", 10, minimum=2)
 APPLIANCE_HIT_RATIO_WINDOW = env_int("APPLIANCE_HIT_RATIO_WINDOW", 86400, minimum=60)
 APPLIANCE_CACHE_QUOTA_BYTES = env_int("APPLIANCE_CACHE_QUOTA_BYTES", 0, minimum=0)  # 0: no quota
@@ -293,6 +317,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(APPLIANCE_LIVE_STATS_INTERVAL),
         "options": {"expires": APPLIANCE_LIVE_STATS_INTERVAL * 0.9},
     },
+    "nodes-close-lost": {
+        "task": "nodes.close_lost",
+        "schedule": float(APPLIANCE_NODE_CHECK_INTERVAL),
+        "options": {"expires": APPLIANCE_NODE_CHECK_INTERVAL * 0.9},
+    },
     "uplink-prune-sent": {
         "task": "uplink.prune_sent",
         "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
@@ -315,7 +344,6 @@ APPLIANCE_HISTORY_DAY_RETENTION_DAYS = env_int("APPLIANCE_HISTORY_DAY_RETENTION_
 APPLIANCE_HISTORY_PRUNE_BATCH = env_int("APPLIANCE_HISTORY_PRUNE_BATCH", 100_000, minimum=100)
 APPLIANCE_HISTORY_MAX_POINTS = env_int("APPLIANCE_HISTORY_MAX_POINTS", 3000, minimum=10)
 APPLIANCE_NODE_STALE_SECONDS = env_int("APPLIANCE_NODE_STALE_SECONDS", 60, minimum=5)
-APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=10)
 APPLIANCE_DASHBOARD_MAX_ROWS = env_int("APPLIANCE_DASHBOARD_MAX_ROWS", 200, minimum=10)
 APPLIANCE_REPORT_MAX_ROWS = env_int("APPLIANCE_REPORT_MAX_ROWS", 500, minimum=1, maximum=100_000)
 APPLIANCE_DASHBOARD_TOP_CONTENT = env_int("APPLIANCE_DASHBOARD_TOP_CONTENT", 10, minimum=1, maximum=100)

@@ -10,6 +10,13 @@ Prints, in one run:
             and bytes fetched from the origin (goal: one copy whatever K is)
   cpu/css   for each K: proxyd CPU milliseconds per served client-stream-second from the cache
             (one client receiving the clip, video and audio together, for one second)
+  replay    for each K of --replay-clients: K players of a 4 Mbit/s clip from the cache at staggered
+            start positions, then K players of a 4 Mbit/s live stream split by proxyd, in the same
+            run: CPU ms per client-stream-second and CPU us per packet delivered for both, and their
+            ratio (bench/replay_cost.py); --baseline-repo DIR repeats both with DIR's proxyd.
+
+    .venv/bin/python -m bench.cache --replay-only --replay-clients 1,10,100,300 --transport udp \
+        --baseline-repo /work/wt/baseline
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import replay_cost  # noqa: E402
 from bench.players_pool import run_players  # noqa: E402
 from bench.procstat import cpu_seconds  # noqa: E402
 from proxyd.rtp.sdp import Sdp  # noqa: E402
@@ -33,7 +41,7 @@ from proxyd.rtsp.connection import Role, RtspConnection  # noqa: E402
 from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response  # noqa: E402
 from proxyd.rtsp.uri import content_base  # noqa: E402
 from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
-from tests.peers.origin import GstOrigin  # noqa: E402
+from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402
 
 COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes\)")
@@ -94,10 +102,32 @@ def main(argv=None) -> int:
     p.add_argument("--transport", default="tcp", choices=("tcp", "udp", "mixed"))
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--clip-seconds", type=int, default=6)
+    p.add_argument("--replay-clients", default="1,10,100,300", help="K for the replay-vs-split section")
+    p.add_argument("--replay-clip-seconds", type=int, default=30, help="the replayed clip's length")
+    p.add_argument("--seconds", type=float, default=10.0, help="replay section: play time per player")
+    p.add_argument("--bitrate", type=int, default=4000, help="replay section: video kbit/s (clip and live)")
+    p.add_argument("--ramp-ms", type=float, default=20.0, help="replay section: spacing of player launches")
+    p.add_argument("--baseline-repo", help="replay section: also measure the proxyd of this checkout")
+    p.add_argument("--no-split", action="store_true", help="replay section: skip the split")
+    p.add_argument("--replay-only", action="store_true", help="run only the replay section")
+    p.add_argument("--no-replay", action="store_true", help="skip the replay section")
+    p.add_argument("--proxyd-arg", action="append", default=[], help="extra proxyd argument; repeatable")
     args = p.parse_args(argv)
+    args.replay_clients = [int(k) for k in args.replay_clients.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    if not args.replay_only:
+        start_fill_cpu(args, work)
+    if not args.no_replay:
+        spec = ClipSpec(duration_s=args.replay_clip_seconds, video_kbps=args.bitrate)
+        clip = make_clip(spec, default_cache_dir())
+        live = LiveOptions(bitrate_kbps=args.bitrate, pattern="snow")
+        print(replay_cost.run(args, clip, live, work))
+    return 0
+
+
+def start_fill_cpu(args, work: Path) -> None:
     ks = [int(k) for k in args.clients.split(",")]
     clip = make_clip(ClipSpec(duration_s=args.clip_seconds), default_cache_dir())
-    work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     mounts = {"clip": clip.path, **{f"k{k}": clip.path for k in ks}}
     with GstOrigin(vod=mounts, stderr_path=work / "origin.log") as origin:
         relay = ProxydProcess(routes={"/b": origin.url("/")}, log_path=work / "relay.log").start()
@@ -130,7 +160,6 @@ def main(argv=None) -> int:
         finally:
             relay.stop()
             cached.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.peers.players import PlayResult, ffmpeg_play
@@ -22,15 +23,17 @@ def transports_for(count: int, transport: str) -> list[str]:
 
 
 def run_players(url: str, count: int, seconds: float, transport: str,
-                ramp_s: float = 0.02) -> list[PlayResult]:
+                ramp_s: float = 0.02, start_at: Callable[[int], float] | None = None) -> list[PlayResult]:
     """Start `count` packet-copying ffmpeg players (no decoding, so the players stay cheap),
     `ramp_s` apart, each playing `seconds`; return their results in start order. Each player's
-    deadline counts from its own launch."""
+    deadline counts from its own launch. `start_at(i)`: player i's start position (npt seconds,
+    sent as PLAY Range by ffmpeg's -ss)."""
     transports = transports_for(count, transport)
 
     def play(index: int) -> PlayResult:
+        seek = ["-ss", f"{start_at(index):.3f}"] if start_at is not None else []
         return ffmpeg_play(url, transport=transports[index], duration=seconds, decode=False,
-                           timeout=seconds + STARTUP_ALLOWANCE_S)
+                           timeout=seconds + STARTUP_ALLOWANCE_S, extra_input_args=seek)
 
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="player") as pool:
         futures = []

@@ -2,6 +2,6 @@
 
 import sys
 
-from proxyd.cli import main
+from proxyd.app.cli import main
 
 sys.exit(main())

@@ -43,10 +43,13 @@ class Limits:
     split_keyframe_wait: float = 3.0
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
+    cache_pace_tick: float = 0.002
     metrics_request_timeout: float = 5.0
     metrics_max_connections: int = 16
     ready_max_snapshot_age: float = 300.0
     ready_max_spool_bytes: int = 32 << 20
+    event_spool_max_bytes: int = 64 << 20
+    event_retry_interval: float = 5.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

@@ -54,11 +54,32 @@ def content_apply_change(*, node: ProxyNode, data: dict, seq: int, at: dt.dateti
 
 
 def _complete_purges_for(url: str, at: dt.datetime, node: ProxyNode) -> None:
-    pending = PurgeRequest.objects.filter(state=RequestState.PENDING).filter(Q(node=node) | Q(node__isnull=True))
-    done = [p.pk for p in pending.only("pk", "url", "prefix")
-            if (url.startswith(url_prefix_key(p.url)) if p.prefix else url == url_key(p.url))]
+    """A purge is done once no enabled node it concerns still holds a matching copy: with several nodes
+    the first node's `purged` is not enough (the others keep getting the purge in their snapshot).
+    An operator's purge (no node) concerns every node, a quota purge only the node over quota."""
+    pending = PurgeRequest.objects.filter(state=RequestState.PENDING).filter(
+        Q(node=node) | Q(node__isnull=True))
+    candidates = [p.pk for p in pending.only("pk", "url", "prefix")
+                  if (url.startswith(url_prefix_key(p.url)) if p.prefix else url == url_key(p.url))]
+    if not candidates:
+        return
+    # Locked before looking at the other nodes' rows: two nodes reporting `purged` at once would
+    # otherwise each see the other's copy still held and neither would finish the purge.
+    matching = list(pending.select_for_update().filter(pk__in=candidates).order_by("pk")
+                    .only("pk", "url", "prefix", "node_id"))
+    held = CachedContent.objects.filter(node__enabled=True).exclude(state=ContentState.PURGED)
+    done = [p.pk for p in matching if not _still_held(held, p).exists()]
     if done:
         PurgeRequest.objects.filter(pk__in=done).update(state=RequestState.DONE, completed_at=at)
+
+
+def _still_held(held, purge: PurgeRequest):
+    """The copies `purge` still waits for (stored URLs are in normal form, the request's as entered)."""
+    if purge.prefix:
+        rows = held.filter(url__startswith=url_prefix_key(purge.url))
+    else:
+        rows = held.filter(url=url_key(purge.url))
+    return rows.filter(node_id=purge.node_id) if purge.node_id is not None else rows
 
 
 def purge_request_create(*, url: str, prefix: bool, actor: Actor) -> PurgeRequest:

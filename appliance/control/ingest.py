@@ -15,7 +15,6 @@ from django.utils import timezone
 from appliance.content.models import CachedContent, ContentState
 from appliance.content.services import content_apply_change
 from appliance.control.coerce import as_str
-from appliance.core.live import publish_many_after_commit
 from appliance.history.services import TrafficDeltas
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
@@ -48,8 +47,9 @@ class BatchApply:
         self.origins: list[Origin] | None = None
         self.traffic = TrafficDeltas()  # flushed by the caller (report_batch_ingest)
 
-    def run(self, events: list[dict]) -> None:
-        """`events` are fresh (not stored before) and sorted by seq."""
+    def run(self, events: list[dict]) -> list[tuple[str, dict]]:
+        """`events` are fresh (not stored before) and sorted by seq. Returns the live events to publish
+        after commit (the caller adds its own and publishes them together)."""
         self._load_sessions({_session_id(e) for e in events if e["kind"] in SESSION_KINDS} - {""})
         playlogs: list[tuple[PlayLog, StreamSession | None]] = []
         later: list[dict] = []
@@ -93,11 +93,10 @@ class BatchApply:
         PlayLog.objects.bulk_create([p for p, _ in playlogs], batch_size=BULK_BATCH)
         changed_splits = splits_apply(node=self.node, events=splits, origins=self._origins,
                                       moved=self._split_traffic)
-        publish_many_after_commit([(kind, playback.live_payload(self.node, session))
-                                   for kind, session in published]
-                                  + [(SPLIT_KIND, split_live_payload(split)) for split in changed_splits])
         for event in later:
             self._apply_other(event)
+        return ([(kind, playback.live_payload(self.node, session)) for kind, session in published]
+                + [(SPLIT_KIND, split_live_payload(split)) for split in changed_splits])
 
     def _session_traffic(self, session: StreamSession, before: tuple[int, int], at) -> None:
         """Counter deltas of one session; a split session's bytes in are its hub's, counted once there."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ from django.db import connection, transaction
 
 from appliance.control.ingest import BatchApply
 from appliance.control.models import ReportEvent
-from appliance.core.live import publish_after_commit
+from appliance.core.live import publish_many_after_commit
 from appliance.nodes.models import ProxyNode
 
 logger = logging.getLogger(__name__)
@@ -27,16 +28,15 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
     for event in events:
         unique.setdefault(event["id"], event)
     with transaction.atomic():
-        # Locking the node row serialises batches from one node, so the "already stored?" check below
-        # cannot race with a concurrent retry of the same batch.
-        locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
+        # Updating the node row first locks it: batches from one node are serialised, so the "already
+        # stored?" check below cannot race with a concurrent retry of the same batch.
+        locked = _touch_node(node, node_info, now)
         fresh = sorted(_store_new_events(locked, unique), key=lambda e: e["seq"])
         batch = BatchApply(locked)
-        batch.run(fresh)
+        live = batch.run(fresh)
         batch.traffic.flush(locked, spool_bytes=_spool_bytes(node_info), now=now)
-        _touch_node(locked, node_info, now)
-    publish_after_commit("node.bandwidth", {"node": locked.name, "sessions": locked.load_sessions,
-                                       "bandwidth_bps": locked.load_bandwidth_bps})
+        publish_many_after_commit(live + [("node.bandwidth", {
+            "node": locked.name, "sessions": locked.load_sessions, "bandwidth_bps": locked.load_bandwidth_bps})])
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
@@ -45,16 +45,16 @@ def _store_new_events(node: ProxyNode, unique: dict) -> list[dict]:
     if not unique:
         return []
     if connection.vendor == "postgresql":
-        # One statement for check + insert, parameters as arrays: the ORM path costs ~5x more per event.
-        events = list(unique.values())
+        # One statement for check + insert, the rows as one JSON parameter (parsed by PostgreSQL in C;
+        # per-element array adaptation in Python cost more than the insert itself).
+        rows = json.dumps([[str(e["id"]), e["seq"], e["kind"][:32], e["at"].isoformat()] for e in unique.values()])
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO control_reportevent (node_id, event_id, seq, kind, at, received_at) "
-                "SELECT %s, e.id, e.seq, e.kind, e.at, now() FROM unnest(%s::uuid[], %s::bigint[], "
-                "%s::varchar[], %s::timestamptz[]) AS e(id, seq, kind, at) "
+                "SELECT %s, (e->>0)::uuid, (e->>1)::bigint, e->>2, (e->>3)::timestamptz, now() "
+                "FROM json_array_elements(%s::json) AS e "
                 "ON CONFLICT (node_id, event_id) DO NOTHING RETURNING event_id",
-                [node.pk, [str(e["id"]) for e in events], [e["seq"] for e in events],
-                 [e["kind"][:32] for e in events], [e["at"] for e in events]])
+                [node.pk, rows])
             stored = {str(row[0]) for row in cursor.fetchall()}
         return [e for key, e in unique.items() if str(key) in stored]
     known = {str(k) for k in ReportEvent.objects.filter(node=node, event_id__in=list(unique))
@@ -71,14 +71,29 @@ def _spool_bytes(info: dict) -> int:
     return value if type(value) is int and value > 0 else 0
 
 
-def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> None:
-    node.last_seen = now
-    node.version = info.get("version") or node.version
-    node.listen = info.get("listen") or node.listen
+def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
+    """Record the node's liveness and load in one UPDATE, which also locks its row; returns the row."""
     load = info.get("load") or {}
-    node.load_sessions = load.get("sessions", node.load_sessions)
-    node.load_bandwidth_bps = load.get("bandwidth_bps", node.load_bandwidth_bps)
-    node.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps"])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE nodes_proxynode SET last_seen = %s, version = COALESCE(NULLIF(%s, ''), version), "
+                "listen = COALESCE(NULLIF(%s, ''), listen), load_sessions = COALESCE(%s, load_sessions), "
+                "load_bandwidth_bps = COALESCE(%s, load_bandwidth_bps) WHERE id = %s "
+                "RETURNING last_seen, version, listen, load_sessions, load_bandwidth_bps",
+                [now, info.get("version") or "", info.get("listen") or "", load.get("sessions"),
+                 load.get("bandwidth_bps"), node.pk])
+            (node.last_seen, node.version, node.listen, node.load_sessions,
+             node.load_bandwidth_bps) = cursor.fetchone()
+        return node
+    locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
+    locked.last_seen = now
+    locked.version = info.get("version") or locked.version
+    locked.listen = info.get("listen") or locked.listen
+    locked.load_sessions = load.get("sessions", locked.load_sessions)
+    locked.load_bandwidth_bps = load.get("bandwidth_bps", locked.load_bandwidth_bps)
+    locked.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps"])
+    return locked
 
 
 def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:

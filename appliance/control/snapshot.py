@@ -46,7 +46,12 @@ def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
                      .order_by("session_id").values_list("session_id", flat=True))
     return {"schema_version": SCHEMA_VERSION, "node": {"name": node.name}, "origins": origins,
             "purges": purges, "prestuff": prestuff, "revalidated": revalidated,
-            "terminate_sessions": terminate}
+            "terminate_sessions": terminate, "reporting": _only_set(batch_delay=settings.APPLIANCE_REPORT_BATCH_DELAY),
+            "polling": _only_set(interval=settings.APPLIANCE_SNAPSHOT_POLL_INTERVAL)}
+
+
+def _only_set(**values: int) -> dict:
+    return {key: value for key, value in values.items() if value}  # absent: the node keeps its own
 
 
 def snapshot_etag(content: dict) -> str:

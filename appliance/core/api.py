@@ -4,6 +4,7 @@ Every error body is {"error": {"code": str, "message": str, "fields": {field: [m
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -11,11 +12,31 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from appliance.core.exceptions import ApplicationError
+from appliance.core.pagination import CappedCountPaginator
 
 
 class StandardPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+class CappedCountPagination(StandardPagination):
+    """StandardPagination with the count capped at APPLIANCE_PLAYLOG_COUNT_MAX (huge tables):
+    `count_capped` tells a client that `count` is a lower bound."""
+
+    def django_paginator_class(self, object_list, per_page):
+        return CappedCountPaginator(object_list, per_page, count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX)
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["count_capped"] = self.page.paginator.count_capped
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["count_capped"] = {
+            "type": "boolean", "description": "true: more rows match than `count` (the count stops at a cap)"}
+        return paginated
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:

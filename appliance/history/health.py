@@ -10,21 +10,11 @@ from django.db.models import Avg, Count, Max, Q, Sum
 from appliance.content.models import CachedContent, ContentState
 from appliance.history.models import Grain, OriginCheck, TrafficBucket
 from appliance.nodes.models import ProxyNode
+from appliance.nodes.selectors import node_status
 from appliance.origins.models import Origin
 from appliance.playback.models import EndReason, LiveSplit, SplitEndReason, StreamSession
 
 CACHE_HELD = (ContentState.FILLING, ContentState.COMPLETE, ContentState.INCOMPLETE, ContentState.STALE)
-
-
-def node_status(last_seen: dt.datetime | None, now: dt.datetime) -> str:
-    """online: heard from within APPLIANCE_NODE_STALE_SECONDS; stale: within APPLIANCE_NODE_OFFLINE_SECONDS;
-    else offline."""
-    if last_seen is None:
-        return "offline"
-    age = (now - last_seen).total_seconds()
-    if age <= settings.APPLIANCE_NODE_STALE_SECONDS:
-        return "online"
-    return "stale" if age <= settings.APPLIANCE_NODE_OFFLINE_SECONDS else "offline"
 
 
 def node_health(*, now: dt.datetime) -> list[dict]:

@@ -20,6 +20,9 @@ class ProxyNode(models.Model):
     load_sessions = models.PositiveIntegerField(default=0)
     load_bandwidth_bps = models.BigIntegerField(default=0)
     enabled = models.BooleanField(default=True)
+    # Origins this node serves. An origin assigned to no node is served by every node (see
+    # appliance.origins.selectors.origins_for_node); the field lives here so assignment is a nodes migration.
+    origins = models.ManyToManyField("origins.Origin", blank=True, related_name="nodes")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

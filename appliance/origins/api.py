@@ -4,19 +4,24 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 
 from appliance.core.audit import Actor
+from appliance.nodes.models import ProxyNode
 from appliance.origins import services
 from appliance.origins.filters import OriginFilterSet
 from appliance.origins.models import Origin
 from appliance.origins.selectors import origin_list
 
 
+NODES_HELP = "names of the nodes that serve this origin; empty: every node"
+
+
 class OriginSerializer(serializers.ModelSerializer):
     has_credentials = serializers.SerializerMethodField()
+    nodes = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name", help_text=NODES_HELP)
 
     class Meta:
         model = Origin
         fields = ["id", "name", "base_url", "route_prefix", "allowed", "username", "has_credentials",
-                  "cache_policy", "cache_ttl", "stale_if_error", "transport", "live", "split",
+                  "cache_policy", "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes",
                   "created_at", "updated_at"]
 
     def get_has_credentials(self, obj) -> bool:
@@ -25,11 +30,13 @@ class OriginSerializer(serializers.ModelSerializer):
 
 class OriginInputSerializer(serializers.ModelSerializer):
     password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=255)
+    nodes = serializers.SlugRelatedField(many=True, required=False, slug_field="name",
+                                         queryset=ProxyNode.objects.all(), help_text=NODES_HELP)
 
     class Meta:
         model = Origin
         fields = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
-                  "cache_ttl", "stale_if_error", "transport", "live", "split"]
+                  "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes"]
         # Uniqueness is enforced by the service so both the API and the UI get the same error.
         extra_kwargs = {"name": {"validators": []}, "route_prefix": {"validators": []}}
 

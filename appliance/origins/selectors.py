@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from appliance.origins.models import Origin
 from proxyd.rtsp.uri import is_within, url_key
@@ -12,16 +12,15 @@ if TYPE_CHECKING:
 
 
 def origin_list() -> QuerySet[Origin]:
-    return Origin.objects.all()
+    return Origin.objects.prefetch_related("nodes")
 
 
 def origins_for_node(node: ProxyNode) -> QuerySet[Origin]:
-    """The origins a node serves, the only ones whose credentials it is sent.
-
-    No assignment of origins to nodes exists yet, so every node serves every origin; a per-node
-    assignment narrows this queryset and the snapshot follows.
-    """
-    return Origin.objects.all()
+    """The origins (and so the routes, credentials and policies) a node is given in its snapshot, the
+    only ones whose credentials it is sent: those assigned to it, and those assigned to no node at all
+    (served everywhere)."""
+    through = Origin.nodes.through.objects.filter(origin_id=OuterRef("pk"))
+    return Origin.objects.filter(Q(Exists(through.filter(proxynode_id=node.pk))) | ~Q(Exists(through)))
 
 
 def origin_for_url(url: str, *, origins: list[Origin] | None = None) -> Origin | None:

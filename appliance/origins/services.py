@@ -24,19 +24,29 @@ def _unique_error(exc: IntegrityError) -> ApplicationError:
     return ApplicationError("An origin with this value already exists.", fields={field: ["must be unique"]})
 
 
-def origin_create(*, actor: Actor, **fields) -> Origin:
+def _node_names(nodes) -> list[str]:
+    return sorted(node.name for node in nodes)
+
+
+def origin_create(*, actor: Actor, nodes=None, **fields) -> Origin:
+    """`nodes`: the nodes that serve this origin; none (or empty) means every node."""
     try:
         with transaction.atomic():
             stored = {name: value for name, value in fields.items() if name != "password"}
             origin = Origin.objects.create(**stored,
                                            password_encrypted=encrypt_password(fields.get("password", "")))
-            audit_record(actor=actor, action="origin.create", obj=origin, changes=_audit_changes(fields))
+            changes = _audit_changes(fields)
+            if nodes:
+                origin.nodes.set(nodes)
+                changes["nodes"] = _node_names(nodes)
+            audit_record(actor=actor, action="origin.create", obj=origin, changes=changes)
     except IntegrityError as exc:
         raise _unique_error(exc) from None
     return origin
 
 
-def origin_update(*, origin: Origin, actor: Actor, **fields) -> Origin:
+def origin_update(*, origin: Origin, actor: Actor, nodes=None, **fields) -> Origin:
+    """`nodes` None keeps the assignment; a list (empty: every node) replaces it."""
     try:
         with transaction.atomic():
             origin = Origin.objects.select_for_update().get(pk=origin.pk)
@@ -47,7 +57,11 @@ def origin_update(*, origin: Origin, actor: Actor, **fields) -> Origin:
             if "password" in fields and decrypt_password(origin.password_encrypted) != fields["password"]:
                 origin.password_encrypted = encrypt_password(fields["password"])
                 changed["password"] = fields["password"]
+            if nodes is not None and _node_names(nodes) != _node_names(origin.nodes.all()):
+                origin.nodes.set(nodes)
+                changed["nodes"] = _node_names(nodes)
             if changed:
+                # save() also when only the assignment changed: updated_at shows the change
                 origin.save()
                 audit_record(actor=actor, action="origin.update", obj=origin, changes=_audit_changes(changed))
     except IntegrityError as exc:

@@ -41,3 +41,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def live_event(self, message):
         await self.send_json({"event": message["event"], "payload": message["payload"]})
+
+    async def live_batch(self, message):
+        for event in message["events"]:  # one frame per event, as live_event sends
+            await self.send_json(event)

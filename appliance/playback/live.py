@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 LIVE_GROUP = "live"
 # Consumer method that receives the message: "live.event" -> LiveConsumer.live_event.
 MESSAGE_TYPE = "live.event"
+# Several events in one channel-layer message (a report batch's): LiveConsumer.live_batch.
+BATCH_MESSAGE_TYPE = "live.batch"
 
 
 class SessionState(TypedDict):
@@ -115,12 +117,10 @@ def _send_all(messages: list[dict]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-
-    async def send_all() -> None:
-        for message in messages:
-            await layer.group_send(LIVE_GROUP, message)
-
+    # One group_send for the lot: a report batch's events cost one channel-layer round trip, not one each.
+    batch = {"type": BATCH_MESSAGE_TYPE, "events": [{"event": m["event"], "payload": m["payload"]}
+                                                    for m in messages]}
     try:
-        async_to_sync(send_all)()
+        async_to_sync(layer.group_send)(LIVE_GROUP, batch)
     except Exception:  # committed already; lost live updates are only cosmetic
         logger.warning("%d live events not delivered to the channel layer", len(messages), exc_info=True)

@@ -23,6 +23,7 @@ class EndReason(models.TextChoices):
     ORIGIN_ERROR = "origin_error", "Origin error"
     TERMINATED = "terminated", "Terminated by an operator"
     SHUTDOWN = "shutdown", "proxyd shutdown"
+    NODE_LOST = "node_lost", "Node stopped reporting"
 
 
 class StreamSession(models.Model):
@@ -81,6 +82,7 @@ class SplitEndReason(models.TextChoices):
     NO_PLAYERS = "no_players", "No players left"
     ORIGIN_ERROR = "origin_error", "Origin unavailable"
     SHUTDOWN = "shutdown", "proxyd shutdown"
+    NODE_LOST = "node_lost", "Node stopped reporting"
 
 
 class OriginTransport(models.TextChoices):

@@ -142,3 +142,13 @@ def live_payload(node: ProxyNode, session: StreamSession) -> dict:
             "started_at": session.started_at.isoformat() if session.started_at else None,
             "ended_at": session.ended_at.isoformat() if session.ended_at else None,
             "bytes_out": session.bytes_out}
+
+
+def sessions_close_lost(*, node: ProxyNode, now: dt.datetime) -> list[StreamSession]:
+    """End the node's open sessions as `node_lost` (the node stopped reporting); returns them.
+    Runs with the node row locked; a later session.ended from the node still sets its own reason."""
+    sessions = list(StreamSession.objects.select_for_update().filter(node=node, ended_at__isnull=True))
+    for session in sessions:
+        session.ended_at, session.end_reason, session.updated_at = now, EndReason.NODE_LOST, now
+    StreamSession.objects.bulk_update(sessions, ["ended_at", "end_reason", "updated_at"], batch_size=500)
+    return sessions

@@ -97,3 +97,15 @@ def split_live_payload(split: LiveSplit) -> dict:
             "started_at": split.started_at.isoformat() if split.started_at else None,
             "ended_at": split.ended_at.isoformat() if split.ended_at else None,
             "end_reason": split.end_reason}
+
+
+def splits_close_lost(*, node: ProxyNode, now: dt.datetime) -> list[LiveSplit]:
+    """End the node's running splits as `node_lost`; a newer split.changed from the node still wins."""
+    splits = list(LiveSplit.objects.select_for_update().filter(node=node).exclude(state=SplitState.ENDED))
+    for split in splits:
+        split.node = node
+        split.state, split.ended_at, split.end_reason, split.players = SplitState.ENDED, now, SplitEndReason.NODE_LOST, 0
+        split.updated_at = now
+    LiveSplit.objects.bulk_update(splits, ["state", "ended_at", "end_reason", "players", "updated_at"],
+                                  batch_size=BULK_BATCH)
+    return splits

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 
 ORIGIN_FIELDS = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
@@ -11,10 +12,18 @@ ORIGIN_FIELDS = ["name", "base_url", "route_prefix", "allowed", "username", "pas
 class OriginForm(forms.ModelForm):
     password = forms.CharField(required=False, max_length=255, widget=forms.PasswordInput(render_value=False),
                                help_text="Leave empty to keep the stored password.")
+    nodes = forms.ModelMultipleChoiceField(
+        queryset=ProxyNode.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="The nodes that serve this origin; none ticked: every node.")
 
     class Meta:
         model = Origin
         fields = ORIGIN_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["nodes"] = list(self.instance.nodes.all())
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"].strip()

@@ -4,10 +4,15 @@ The same object serves a fill that is still growing (replays follow it) and an e
 disk. Each packet carries its stream index, a key-frame flag and its media time (microseconds
 from npt 0, derived from RTP timestamps so a faster-than-real-time fill keeps the original pacing).
 On disk: a sequence of records `RECORD` + packet bytes.
+
+Packet bytes live in a few large ctypes buffers (the loaded file, or fixed-size arenas a fill
+appends to), never moved or copied again: every replay of the entry reads the same bytes, by
+memoryview slice (TCP) or by address (UDP: memmove into the send batch, no Python object).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import struct
 from array import array
@@ -16,6 +21,7 @@ from collections.abc import Callable
 
 RECORD = struct.Struct("!BBHq")  # stream index, flags, packet length, media time (us)
 FLAG_KEY = 0x01
+ARENA_BYTES = 1 << 20  # a fill's packets are copied into buffers of this size (a larger packet gets its own)
 
 
 class MediaFormatError(ValueError):
@@ -23,12 +29,19 @@ class MediaFormatError(ValueError):
 
 
 class EntryMedia:
-    """Packets (bytes or memoryview slices) plus parallel arrays of stream, flags and media time."""
+    """Packets (memoryview slices of stable buffers) plus parallel arrays of their address, stream,
+    flags and media time."""
 
     def __init__(self, stream_count: int, key_streams: tuple[int, ...] = ()) -> None:
         self.stream_count = stream_count
         self.key_streams = key_streams  # streams whose key frames define seek points
         self.packets: list = []
+        self.addresses = array("Q")  # where packet i's bytes are (they stay there while this object lives)
+        self._buffers: list = []  # keeps the memory behind `addresses` alive
+        self._arena_view = memoryview(bytearray())
+        self._arena_readonly = self._arena_view
+        self._arena_base = 0
+        self._arena_used = 0
         self.streams = array("B")
         self.flags = array("B")
         self.times = array("q")
@@ -39,8 +52,26 @@ class EntryMedia:
     def __len__(self) -> int:
         return len(self.packets)
 
-    def append(self, stream: int, packet: bytes, media_us: int, key: bool) -> None:
+    def append(self, stream: int, packet, media_us: int, key: bool) -> None:
+        n = len(packet)
+        if self._arena_used + n > len(self._arena_view):
+            self._new_arena(max(ARENA_BYTES, n))
+        start = self._arena_used
+        self._arena_view[start:start + n] = packet
+        self._arena_used = start + n
+        self._add(stream, self._arena_readonly[start:start + n], self._arena_base + start, media_us, key)
+
+    def _new_arena(self, size: int) -> None:
+        arena = ctypes.create_string_buffer(size)
+        self._buffers.append(arena)
+        self._arena_view = memoryview(arena).cast("B")
+        self._arena_readonly = self._arena_view.toreadonly()
+        self._arena_base = ctypes.addressof(arena)
+        self._arena_used = 0
+
+    def _add(self, stream: int, packet, address: int, media_us: int, key: bool) -> None:
         self.packets.append(packet)
+        self.addresses.append(address)
         self.streams.append(stream)
         self.flags.append(FLAG_KEY if key else 0)
         self.times.append(media_us)
@@ -101,8 +132,10 @@ class EntryMedia:
     @classmethod
     def decode(cls, blob: bytes, stream_count: int, key_streams: tuple[int, ...]) -> EntryMedia:
         media = cls(stream_count, key_streams)
-        view = memoryview(blob)
         pos, size = 0, len(blob)
+        loaded = (ctypes.c_char * size).from_buffer_copy(blob) if size else ctypes.create_string_buffer(1)
+        media._buffers.append(loaded)
+        view, base = memoryview(loaded).cast("B").toreadonly(), ctypes.addressof(loaded)
         while pos < size:
             if pos + RECORD.size > size:
                 raise MediaFormatError(f"truncated record header at byte {pos}")
@@ -110,7 +143,7 @@ class EntryMedia:
             pos += RECORD.size
             if pos + length > size or stream >= stream_count or length < 12:
                 raise MediaFormatError(f"bad record at byte {pos - RECORD.size}")
-            media.append(stream, view[pos:pos + length], media_us, bool(flags & FLAG_KEY))
+            media._add(stream, view[pos:pos + length], base + pos, media_us, bool(flags & FLAG_KEY))
             pos += length
         media.finished = True
         return media

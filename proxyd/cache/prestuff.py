@@ -11,23 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from proxyd.cache.freshness import decide
+from proxyd.cache.freshness import OriginPolicy, decide
 from proxyd.cache.recorder import Fill, describe_body
+from proxyd.cache.store import CacheStore
 from proxyd.log import get_logger
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers
 from proxyd.rtsp.uri import split_rtsp_url, url_key
-from proxyd.upstream import OriginClient, OriginError
-
-if TYPE_CHECKING:
-    from proxyd.cache.strategy import CacheStrategy
+from proxyd.origin.client import OriginError
+from proxyd.serving.contracts import ServerContext
 
 log = get_logger("cache.prestuff")
 
 
-async def prestuff(strategy: CacheStrategy, url: str) -> bool:
+class FillRegistry(Protocol):
+    """What prestuff uses of proxyd.cache.strategy.CacheStrategy (one fill per URL, shared)."""
+
+    context: ServerContext
+    store: CacheStore
+    fills: dict[str, Fill]
+    describing: dict[str, asyncio.Future]
+
+    def policy_for(self, url: str) -> OriginPolicy: ...
+
+    def fill_done(self, fill: Fill) -> None: ...
+
+
+async def prestuff(strategy: FillRegistry, url: str) -> bool:
     """Fill `url` (an origin URL) into the cache; True when it is stored or being filled, False when
     it cannot be (unreachable origin, refused, not cacheable, live): worth asking again later."""
     url = url.rstrip("/")
@@ -55,14 +67,10 @@ async def prestuff(strategy: CacheStrategy, url: str) -> bool:
         strategy.describing.pop(key).set_result(None)
 
 
-async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port: int) -> bool:
-    server = strategy.server
-    limits = server.config.limits
+async def _describe_and_fill(strategy: FillRegistry, url: str, host: str, port: int) -> bool:
+    context = strategy.context
     try:
-        client = await OriginClient.connect(host, port, limits=server.parser_limits,
-                                            connect_timeout=limits.origin_connect_timeout,
-                                            response_timeout=limits.origin_response_timeout,
-                                            credentials=server.router.credentials_for(url))
+        client = await context.origin_connector.connect(host, port, context.router.credentials_for(url))
     except OriginError as exc:
         log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
         return False
@@ -80,7 +88,7 @@ async def _describe_and_fill(strategy: CacheStrategy, url: str, host: str, port:
         strategy.store.report(None, "incomplete", {"url": url})
         return False
     fill = Fill(strategy.store, client, describe_body(url, resp, decision, time.time()),
-                max_bytes=strategy.store.max_bytes, on_done=strategy._fill_done)
+                max_bytes=strategy.store.max_bytes, on_done=strategy.fill_done)
     strategy.fills[url_key(url)] = fill.start()
     log.info("cache: prestuffing %s", url)
     return True

@@ -5,6 +5,11 @@ replayed from the growing recording, so the origin sees one session whatever the
 players, and the fill completes even when the first player stops early. A fill is committed only
 when every stream reached the presentation's end (within a tolerance); otherwise it is reported
 `incomplete` and discarded. With `com.microsoft.wm.fastcache` the fill asks for `Speed`.
+
+A server-side playlist ([MS-RTSP] 3.2.4.1-2) is recorded whole: at an EndOfStream with
+End-Of-Playlist-Entry the fill waits for the Announce of the next entry, deselects the old streams,
+selects the new ones and plays with X-Playlist-Seek-Id (4.4.5, 3.1.5.16.1); every entry is one
+FillItem, and the presentation is committed only when every entry was recorded to its end.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import time
 
 from proxyd.cache.freshness import sdp_duration
 from proxyd.cache.media import EntryMedia
+from proxyd.cache.playlist import Playlist, stored_gen_id
+from proxyd.cache.replay import ReplaySource
 from proxyd.rtp.keyframe import key_start_test
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
@@ -23,8 +30,10 @@ from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import parse_rtp_info, parse_session
 from proxyd.rtsp.uri import content_base, same_resource
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.origin.client import OriginClient, OriginError
+from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wm.supported import FASTCACHE, parse_supported
+from proxyd.wmext.playlist import parse_gen_id
 
 log = get_logger("cache.fill")
 
@@ -33,6 +42,7 @@ RTCP_BYE = 203
 END_TOLERANCE_S = 1.0  # a stream ending this close to the announced duration counts as complete
 IDLE_END_S = 3.0  # no media this long after the end was reached: the fill is over
 STALL_S = 20.0  # no media this long at all: the fill failed
+ANNOUNCE_WAIT_S = 10.0  # an EndOfStream announcing more entries, then no Announce this long: failed
 
 
 def rtcp_has_bye(data: bytes) -> bool:
@@ -72,17 +82,14 @@ def describe_body(url: str, resp: Response, decision, now: float) -> dict:
             "duration": sdp_duration(resp.body)}
 
 
-class Fill:
-    def __init__(self, store: CacheStore, client: OriginClient, body: dict, *, max_bytes: int,
-                 on_done=None) -> None:
-        self.store = store
-        self.client = client
-        self.body = body
-        self.url = body["url"]
-        self.max_bytes = max_bytes
-        self.on_done = on_done
-        sdp = Sdp.parse(body["sdp"].encode("latin-1"))
-        base = body["content_base"]
+class FillItem:
+    """One presentation or playlist entry being recorded: its streams, media, and the source that
+    replays it (shared by every player of the fill; `rtptime0` is filled in as the origin tells)."""
+
+    def __init__(self, meta: dict, url: str) -> None:
+        self.meta = meta  # sdp, content_base, cache_control, gen_id, duration, supported
+        sdp = Sdp.parse(meta["sdp"].encode("latin-1"))
+        base = meta["content_base"]
         self.aggregate = sdp.aggregate_url(base)
         self.streams: list[StreamInfo] = []
         for section, control in zip(sdp.media, sdp.media_urls(base)):
@@ -92,6 +99,46 @@ class Fill:
                                            rtpmap.encoding if rtpmap else ""))
         keys = tuple(i for i, s in enumerate(self.streams) if s.is_key is not None)
         self.media = EntryMedia(len(self.streams), keys)
+        self.rtptime0: list[int | None] = [None] * len(self.streams)
+        self.complete = False
+        self.source = ReplaySource(self.media, [s.control for s in self.streams],
+                                   [s.clock_rate for s in self.streams], self.rtptime0, meta.get("duration"),
+                                   release=lambda n: None, served_from="origin", content_url=url,
+                                   gen_id=meta["gen_id"], sdp=meta["sdp"],
+                                   cache_control=meta.get("cache_control"), supported=meta.get("supported"))
+
+    def anchor(self, index: int, rtptime: int) -> None:
+        self.streams[index].rtptime0 = self.rtptime0[index] = rtptime
+
+    def stored(self) -> dict:
+        """The entry's metadata as committed (the media's checksum is added by the store)."""
+        return {**self.meta, "streams": [{"control": s.control, "clock_rate": s.clock_rate,
+                                          "encoding": s.encoding, "key_frames": s.is_key is not None,
+                                          "rtptime0": s.rtptime0} for s in self.streams]}
+
+
+def supported_of(headers) -> str | None:
+    values = [v for n, v in headers if n.lower() == "supported"]
+    return ", ".join(values) if values else None
+
+
+class Fill:
+    def __init__(self, store: CacheStore, client: OriginClient, body: dict, *, max_bytes: int,
+                 on_done=None) -> None:
+        self.store = store
+        self.client = client
+        self.body = body
+        self.url = body["url"]
+        self.max_bytes = max_bytes
+        self.on_done = on_done
+        first = FillItem({"sdp": body["sdp"], "content_base": body["content_base"],
+                          "cache_control": body.get("cache_control"), "gen_id": stored_gen_id(body),
+                          "duration": body.get("duration"), "supported": supported_of(body["headers"])},
+                         self.url)
+        self.items = [first]
+        self.playlist: Playlist[ReplaySource] = Playlist([first.source], complete=False)
+        self.item = first
+        self.streams, self.media, self.aggregate = first.streams, first.media, first.aggregate
         self.entry: Entry | None = None
         self.failed = False
         self.session: str | None = None
@@ -99,11 +146,18 @@ class Fill:
         self.play_at = 0.0
         self.last_packet_at = 0.0
         self.ended = asyncio.Event()
+        self.more_entries = False  # the last EndOfStream said another entry follows
+        self.announce: Request | None = None
+        self.announced = asyncio.Event()
         self.task: asyncio.Task | None = None
 
     @property
     def duration(self) -> float | None:
-        return self.body.get("duration")
+        return self.item.meta.get("duration")
+
+    @property
+    def bytes(self) -> int:
+        return sum(item.media.bytes for item in self.items)
 
     def start(self) -> Fill:
         self.store.report(None, "filling", self.body)
@@ -113,21 +167,57 @@ class Fill:
     async def _run(self) -> None:
         try:
             await self._setup_and_play()
-            await self._watch()
+            while True:
+                await self._watch()
+                self.item.complete = not self.failed and self._reached_end()
+                if not self.item.complete or not self.more_entries:
+                    break
+                await self._next_entry()
         except (OriginError, RtspError, OSError, ValueError) as exc:
             log.warning("cache: fill of %s failed: %s", self.url, exc)
             self.failed = True
         finally:
             await self._finish()
 
-    async def _setup_and_play(self) -> None:
+    async def _next_entry(self) -> None:
+        """After an EndOfStream with End-Of-Playlist-Entry: the Announce names the next entry (3.2.4.2)."""
+        try:
+            async with asyncio.timeout(ANNOUNCE_WAIT_S):
+                await self.announced.wait()
+        except TimeoutError:
+            raise OriginError(504, "Gateway Timeout", "no Announce after an entry's EndOfStream") from None
+        announce, self.announce = self.announce, None
+        self.announced.clear()
+        previous = self.item
+        gen_id = parse_gen_id(announce.headers.get("X-Playlist-Gen-Id")) or 0
+        item = FillItem({"sdp": announce.body.decode("latin-1"), "content_base": announce.uri,
+                         "cache_control": announce.headers.get("Cache-Control"), "gen_id": gen_id,
+                         "duration": sdp_duration(announce.body),
+                         "supported": announce.headers.get("Supported") or previous.meta.get("supported")},
+                        self.url)
+        self.items.append(item)
+        self.item, self.streams, self.media, self.aggregate = item, item.streams, item.media, item.aggregate
+        self.ended = asyncio.Event()
+        self.more_entries = False
+        self.playlist.add(item.source)
+        previous.media.finish()  # replays at its end now know what follows
+        session = [("Session", self.session)] if self.session else []
+        for stream in previous.streams:  # SelectStream: the old entry's streams go (4.4.5)
+            await self.client.request("TEARDOWN", stream.control, Headers(session))
+        await self._setup_and_play([("X-Playlist-Gen-Id", str(gen_id)), ("X-Playlist-Seek-Id", str(gen_id))]
+                                   if gen_id else [])
+
+    async def _setup_and_play(self, playlist_headers: list[tuple[str, str]] | None = None) -> None:
+        """SETUP every stream of the current item and PLAY it; the first item from npt 0, a later
+        playlist entry with X-Playlist-Seek-Id and no Range (3.1.5.16.1)."""
         c = self.client
         c.on_frame = self._on_frame
         c.on_request = self._on_request
-        c.on_lost = lambda why: self.ended.set()
+        c.on_lost = self._on_lost
         timeout = 60
+        extra = playlist_headers or []
         for i, stream in enumerate(self.streams):
-            headers = [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}")]
+            headers = [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"), *extra]
             if self.session:
                 headers.append(("Session", self.session))
             resp = await c.request("SETUP", stream.control, Headers(headers))
@@ -136,7 +226,7 @@ class Fill:
             if self.session is None and resp.headers.get("Session"):
                 parsed = parse_session(resp.headers.get("Session"))
                 self.session, timeout = parsed.id, parsed.timeout or 60
-        headers = [("Range", "npt=0.000-")]
+        headers = list(extra) if playlist_headers else [("Range", "npt=0.000-")]
         if self.session:
             headers.append(("Session", self.session))
         if FASTCACHE in parse_supported(", ".join(h for n, h in self.body["headers"] if n.lower() == "supported")):
@@ -147,11 +237,11 @@ class Fill:
             raise OriginError(resp.status, resp.reason, f"origin refused PLAY: {resp.status}")
         info = resp.headers.get("RTP-Info")
         for entry in parse_rtp_info(info) if info else []:
-            for stream in self.streams:
+            for i, stream in enumerate(self.streams):
                 if entry.rtptime is not None and stream.rtptime0 is None and \
                         (same_resource(entry.url, stream.control)
                          or entry.url.rstrip("/") == stream.control.rsplit("/", 1)[-1]):
-                    stream.rtptime0 = entry.rtptime
+                    self.item.anchor(i, entry.rtptime)
         self.keepalive_every = max(1.0, timeout / 2)
         log.info("cache: filling %s (%d streams)", self.url, len(self.streams))
 
@@ -169,7 +259,7 @@ class Fill:
             idle = now - self.last_packet_at
             if (self._reached_end() and idle >= IDLE_END_S) or idle >= STALL_S:
                 break
-            if self.media.bytes > self.max_bytes:
+            if self.bytes > self.max_bytes:
                 log.warning("cache: %s exceeds the entry limit (%d bytes); not cached", self.url, self.max_bytes)
                 self.failed = True
                 break
@@ -205,7 +295,7 @@ class Fill:
         self.last_packet_at = now
         ts = int.from_bytes(payload[4:8], "big")
         if stream.rtptime0 is None:  # no RTP-Info: anchor at arrival time
-            stream.rtptime0 = (ts - int((now - self.play_at) * stream.clock_rate)) & 0xFFFFFFFF
+            self.item.anchor(index, (ts - int((now - self.play_at) * stream.clock_rate)) & 0xFFFFFFFF)
         media_us = max(0, ts_diff(ts, stream.rtptime0) * 1_000_000 // stream.clock_rate)
         key = stream.is_key(payload) if stream.is_key is not None else False
         stream.packets += 1
@@ -214,10 +304,18 @@ class Fill:
         self.media.append(index, payload, media_us, key)
 
     def _on_request(self, request: Request) -> None:
-        if "2101" in (request.headers.get("X-Notice") or ""):  # EndOfStream (MS-RTSP 2.2.7.3)
+        if request.method == "ANNOUNCE":  # the next playlist entry (3.2.4.2)
+            self.announce = request
+            self.announced.set()
+        elif "2101" in (request.headers.get("X-Notice") or ""):  # EndOfStream (MS-RTSP 2.2.7.3)
+            self.more_entries = parse_end_of_stream_body(request.body).end_of_playlist_entry
             for s in self.streams:
                 s.bye = True
             self.ended.set()
+
+    def _on_lost(self, why) -> None:
+        self.more_entries = False
+        self.ended.set()
 
     async def _finish(self) -> None:
         c = self.client
@@ -226,24 +324,25 @@ class Fill:
             await c.teardown_and_close(self.aggregate, self.session)
         else:
             c.close()
-        complete = not self.failed and self._reached_end()
+        complete = not self.failed and all(item.complete for item in self.items)
         if complete:
             now = time.time()
             ttl = self.body["ttl"]
-            body = {**self.body, "fetched_at": now, "expires_at": now + ttl,
-                    "streams": [{"control": s.control, "clock_rate": s.clock_rate, "encoding": s.encoding,
-                                 "key_frames": s.is_key is not None, "rtptime0": s.rtptime0}
-                                for s in self.streams]}
+            first, *more = self.items
+            body = {**self.body, "fetched_at": now, "expires_at": now + ttl, "streams": first.stored()["streams"]}
+            if more:
+                body["playlist"] = [item.stored() for item in more]
             try:
-                self.entry = self.store.commit(body, self.media)
-                log.info("cache: committed %s (%d packets, %d bytes)", self.url, len(self.media),
-                         self.media.bytes)
+                self.entry = self.store.commit(body, [item.media for item in self.items])
+                log.info("cache: committed %s (%d packets, %d bytes, %d entries)", self.url,
+                         sum(len(item.media) for item in self.items), self.bytes, len(self.items))
             except OSError as exc:
                 log.warning("cache: cannot store %s: %s", self.url, exc)
         else:
             log.info("cache: fill of %s incomplete (%d packets); discarded", self.url, len(self.media))
             self.store.report(None, "incomplete", self.body)
             self.failed = True
+        self.playlist.close()
         self.media.finish()
         if self.on_done is not None:
             self.on_done(self)

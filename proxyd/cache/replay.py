@@ -3,7 +3,13 @@
 Packets go out paced by their media time, with this session's own SSRC, continuous sequence
 numbers and timestamps shifted by a random per-stream offset; RTP-Info and RTCP sender reports
 match them. PLAY with Range seeks to the preceding key frame, PAUSE/resume keep the position, and
-the end of the media is signalled with RTCP BYE. Offers downstream.py the ProxySession interface.
+the end of the media is signalled with RTCP BYE. A PlayerSession (proxyd.serving.contracts).
+
+A server-side playlist is played entry by entry ([MS-RTSP] 3.2.4.1-2, 3.2.5.8): at the end of an
+entry an EndOfStream with End-Of-Playlist-Entry, then the Announce of the next entry (its SDP,
+X-Playlist-Gen-Id and Cache-Control); the player deselects the old streams (TEARDOWN of a stream
+URL), selects the new ones and plays. X-Playlist pl-offset skips, X-Playlist-Seek-Id naming the
+previous entry resends the EndOfStream. The last EndOfStream leaves the session READY.
 """
 
 from __future__ import annotations
@@ -11,26 +17,30 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import secrets
-import socket
 import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from proxyd.log import context, get_logger
+from proxyd.cache.playlist import Playlist
+from proxyd.log import get_logger
+from proxyd.cache.pacer import pacer_for
+from proxyd.net.burst import BurstBatch, UdpBurstFanout
 from proxyd.net.udp import bind_port_pair
-from proxyd.relay import StreamRelay, UdpPair, aggregate_counters
-from proxyd.rtp.packet import build_bye, build_sr, rewrite_rtp_header
+from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
+from proxyd.rtp.packet import SEQ_TS_SSRC, build_bye, build_sr
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
 from proxyd.rtsp.uri import url_key
-from proxyd.serving import Resumable, park_relays, unpark_relays
-from proxyd.session import SessionTimers, run_due_timer_actions
+from proxyd.serving.contracts import Player, ServerContext
+from proxyd.serving.resumable import park_relays, unpark_relays
+from proxyd.serving.session_base import SessionBase
 from proxyd.wm.supported import EOSMSG, parse_supported
 from proxyd.wmext.events import remote_close, remote_open
-from proxyd.wmext.playlist import generation_mismatch, send_end_of_stream
+from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
+from proxyd.routing import rewrite_sdp_controls
+from proxyd.wmext.playlist import generation_mismatch, parse_gen_id, send_end_of_stream
 
 if TYPE_CHECKING:
     from proxyd.cache.media import EntryMedia
@@ -41,7 +51,6 @@ BURST = 256  # packets sent per wakeup at most before yielding to the loop
 SR_INTERVAL = 1.0  # seconds between RTCP sender reports per stream
 NTP_EPOCH_OFFSET = 2208988800
 TIMESTAMP = struct.Struct("!I")
-MAX_PACKET = 65536
 
 
 @dataclasses.dataclass
@@ -57,10 +66,19 @@ class ReplaySource:
     served_from: str = "cache"
     content_url: str = ""  # origin URL of the presentation (the entry's URL)
     gen_id: int = 0  # X-Playlist-Gen-Id of the stored entry (0: none)
+    # What the Announce of this entry carries when it follows another playlist entry:
+    sdp: str = ""
+    cache_control: str | None = None
+    supported: str | None = None
+    age: float = 0.0  # seconds since the origin answered (for the Announce's Cache-Control)
+    playlist: Playlist | None = None  # every entry of a server-side playlist, this one included
 
 
 class ReplayStream:
-    __slots__ = ("relay", "ssrc", "seq", "ts_offset", "rtptime0", "rate", "buf", "view", "octets")
+    """One stream of a replay: its own SSRC, sequence and timestamp offset; packets of a wakeup go
+    out as one batch (UDP: one sendmmsg with GSO runs; TCP: into the connection's joined write)."""
+
+    __slots__ = ("relay", "ssrc", "seq", "ts_offset", "rtptime0", "rate", "octets", "fanout", "dest")
 
     def __init__(self, relay: StreamRelay, rate: int, rtptime0: int | None) -> None:
         self.relay = relay
@@ -69,84 +87,114 @@ class ReplayStream:
         self.ts_offset = random.getrandbits(32)
         self.rtptime0 = rtptime0 or 0
         self.rate = rate
-        self.buf = bytearray(MAX_PACKET)
-        self.view = memoryview(self.buf)
         self.octets = 0
+        self.fanout: UdpBurstFanout | None = None
+        self.dest: tuple | None = None
 
     def rtp_time(self, media_us: int) -> int:
         return (self.ts_offset + self.rtptime0 + media_us * self.rate // 1_000_000) & 0xFFFFFFFF
 
-    def send(self, packet) -> None:
-        n = len(packet)
-        buf = self.buf
-        buf[0:n] = packet
-        ts = (TIMESTAMP.unpack_from(packet, 4)[0] + self.ts_offset) & 0xFFFFFFFF
-        rewrite_rtp_header(buf, self.seq, ts, self.ssrc)
-        self.seq = (self.seq + 1) & 0xFFFF
+    def udp_fanout(self) -> UdpBurstFanout | None:
+        """The batch sender toward the player's RTP address (None: not sending over UDP now)."""
         relay = self.relay
-        c = relay.counters
-        if relay.player_writer is not None:
-            relay.player_writer.add(relay.player_channels[0], self.view[:n])
-        elif relay.pair is not None and relay.player_rtp_addr is not None:
-            try:
-                relay.pair.rtp.sendto(self.view[:n], relay.player_rtp_addr)
-            except OSError:
-                c.packets_dropped += 1
-                return
+        addr = relay.player_rtp_addr
+        if addr is None or relay.pair is None:
+            return None
+        if self.fanout is None or addr != self.dest:
+            self.fanout = UdpBurstFanout(relay.pair.rtp, 1, batch=shared_batch())
+            self.fanout.set_destinations((addr,))
+            self.dest = addr
+        return self.fanout
+
+    def send(self, media: EntryMedia, first: int, last: int, index: int) -> None:
+        """Packets first..last-1 of `media` that belong to stream `index`, rewritten to this stream."""
+        relay = self.relay
+        streams, packets = media.streams, media.packets
+        seq, ts_offset, ssrc = self.seq, self.ts_offset, self.ssrc
+        count = octets = 0
+        writer = relay.player_writer
+        if writer is not None:
+            channel = relay.player_channels[0]
+            for i in range(first, last):
+                if streams[i] == index:
+                    octets += writer.add_rtp(channel, packets[i], seq, ts_offset, ssrc)
+                    seq = (seq + 1) & 0xFFFF
+                    count += 1
+            dropped = 0
         else:
-            return
-        c.packets_out += 1
-        c.bytes_out += n
-        self.octets += n - 12
+            fanout = self.udp_fanout()
+            if fanout is None:
+                return
+            view, addresses = fanout.batch.view, media.addresses
+            add, unpack, pack = fanout.add_from, TIMESTAMP.unpack_from, SEQ_TS_SSRC.pack_into
+            errors = fanout.send_errors
+            for i in range(first, last):
+                if streams[i] == index:
+                    n = len(packets[i])
+                    at = add(addresses[i], n)
+                    pack(view, at + 2, seq, (unpack(view, at + 4)[0] + ts_offset) & 0xFFFFFFFF, ssrc)
+                    seq = (seq + 1) & 0xFFFF
+                    count += 1
+                    octets += n
+            fanout.flush()
+            dropped = fanout.send_errors - errors
+        self.seq = seq
+        c = relay.counters
+        c.packets_out += count - dropped
+        c.packets_dropped += dropped
+        c.bytes_out += octets
+        self.octets += octets - 12 * count
 
     def send_rtcp(self, data: bytes) -> None:
         self.relay.rtcp_from_origin(data)  # the relay's path toward the player (TCP or UDP)
 
 
-class ReplaySession(Resumable):
-    def __init__(self, server, player, target, source: ReplaySource) -> None:
-        self.id = secrets.token_hex(8)
-        self.server = server
-        self.limits = server.config.limits
-        self.player = player
-        self.target = target
+_batch: list[BurstBatch] = []
+
+
+def shared_batch() -> BurstBatch:
+    """The process's one UDP send batch: replays fill and flush it one after another, never interleaved."""
+    if not _batch:
+        _batch.append(BurstBatch())
+    return _batch[0]
+
+
+class ReplaySession(SessionBase):
+    kind = "cache session"
+
+    def __init__(self, context: ServerContext, player: Player, target, source: ReplaySource) -> None:
+        super().__init__(context, player, target)
         self.source = source
         self.media = source.media
-        self.state = "init"
         self.streams: list[StreamRelay] = []
         self.outs: list[ReplayStream | None] = [None] * len(source.controls)
-        self.loop = asyncio.get_running_loop()
         self.pos = 0
         self.start_us = 0
         self.start_wall = 0.0
         self.next_sr = 0.0
-        self.pump_handle: asyncio.Handle | None = None
+        self.pace_slot: int | None = None  # the pacer's tick this replay waits for
+        self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
-        self.timers: SessionTimers | None = None
-        self.timer_handle: asyncio.TimerHandle | None = None
-        self.ended = False
-        self.started_reported = False
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
+        self.release_source = source.release  # once, for the whole playlist
+        self.playlist = source.playlist
+        self.entry_index = 0
+        self.previous_gen_id = 0
+        self.previous_controls: list[str] = []
+        self.previous_outs: list[ReplayStream | None] = []
+        self.pause_in_ready = False  # just after an entry boundary EndOfStream (3.2.5.11)
 
     @property
-    def player_session_header(self) -> str:
-        return f"{self.id};timeout={self.limits.session_timeout}"
-
-    @property
-    def aggregate_url(self) -> str:
+    def presentation_url(self) -> str:
         return self.source.content_url or self.target.origin_url
 
     def _stale_generation(self, request: Request) -> Response | None:
         """412 for a request naming another playlist generation than the stored entry's (3.2.5.1)."""
-        resp = generation_mismatch(request, self.source.gen_id)
+        resp = generation_mismatch(request, self.source.gen_id, self.previous_gen_id)
         if resp is not None and self.state != "init":
             resp = Response(resp.status, resp.reason, resp.headers.set("Session", self.player_session_header))
         return resp
-
-    def touch(self) -> None:
-        if self.timers is not None:
-            self.timers.touch(self.loop.time())
 
     def _stream_index(self, origin_url: str) -> int | None:
         wanted = url_key(origin_url)
@@ -154,6 +202,37 @@ class ReplaySession(Resumable):
             if url_key(control) == wanted:
                 return i
         return None
+
+    def addressed_stream(self, request: Request) -> object | None:
+        """A control URL of the current or the previous entry (None for the aggregate URL)."""
+        if request.uri == "*":
+            return None
+        wanted = url_key(self.target.to_origin(request.uri))
+        if wanted == url_key(self.presentation_url):
+            return None
+        for controls, outs in ((self.source.controls, self.outs), (self.previous_controls, self.previous_outs)):
+            for i, control in enumerate(controls):
+                if url_key(control) == wanted:
+                    return outs[i] if outs[i] is not None else control
+        return None
+
+    async def deselect(self, request: Request) -> Response:
+        """TEARDOWN of a stream URL removes that stream only (SelectStream, 2.2.7.10.2); at a playlist
+        entry change the player deselects the old entry's streams this way (4.4.5)."""
+        stale = self._stale_generation(request)
+        if stale is not None:
+            return stale
+        stream = self.addressed_stream(request)
+        for outs in (self.outs, self.previous_outs):
+            for i, out in enumerate(outs):
+                if out is not None and out is stream:
+                    outs[i] = None
+                    self.player.unregister_stream(out.relay)
+                    out.relay.close()
+        if all(out is None for out in self.outs) and self.state == "playing":
+            self._stop_pump()
+            self.state = "ready"
+        return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     # --- requests ---
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response:
@@ -189,11 +268,7 @@ class ReplaySession(Resumable):
         self.outs[index] = out
         self.streams.append(relay)
         self.state = "ready"
-        if self.timers is None:
-            self.timers = SessionTimers(self.loop.time(), keepalive_interval=1e9,
-                                        idle_timeout=self.limits.session_timeout,
-                                        counters_interval=self.limits.counters_interval)
-            self._arm_timer()
+        self.start_timers()
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(), delivery="unicast",
             interleaved=relay.player_channels if spec.is_tcp else None,
@@ -219,9 +294,13 @@ class ReplaySession(Resumable):
                 return Response(457, "Invalid Range", Headers([("Session", self.player_session_header)]))
             if not parsed.start_now:
                 position = parsed.start or 0.0
+        skip = self._playlist_skip(request)
+        if skip is not None:
+            return skip
         duration = self.source.duration
         if position is not None and duration is not None and position > duration:
             return Response(457, "Invalid Range", Headers([("Session", self.player_session_header)]))
+        self.pause_in_ready = False
         self._stop_pump()
         if position is not None:
             self.pos = self.media.seek_index(int(position * 1_000_000))
@@ -238,17 +317,41 @@ class ReplaySession(Resumable):
                 infos.append(f"url={url};seq={out.seq};rtptime={out.rtp_time(self.start_us)}")
         shown = RangeHeader("npt", self.start_us / 1e6, duration)
         self.state = "playing"
-        self.loop.call_soon(self._pump)
+        self.pacer.schedule(self, self.start_wall)
         if not self.started_reported:
-            self.started_reported = True
-            self.server.emit("session.started", self.started_data())
+            self.report_started()
             if self.source.served_from == "cache":  # the origin does not see this session otherwise
-                remote_open(self.server, self)
+                remote_open(self.context, self)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Range", format_range(shown)), ("RTP-Info", ",".join(infos))]))
 
+    def _playlist_skip(self, request: Request) -> Response | None:
+        """X-Playlist pl-offset (skip to the next/previous entry) and X-Playlist-Seek-Id naming the
+        previous entry (the player missed the last Announce), [MS-RTSP] 3.2.5.8 steps 8-10."""
+        session = [("Session", self.player_session_header)]
+        offset = (request.headers.get("X-Playlist") or "").replace(" ", "").lower()
+        if offset:
+            playlist = self.playlist
+            step = {"pl-offset=1": 1, "pl-offset=-1": -1}.get(offset)
+            target = self.entry_index + (step or 0)
+            if step is None or playlist is None or not 0 <= target < len(playlist.entries):
+                return Response(400, "Bad Request", Headers(session))
+            self._stop_pump()
+            self.state = "ready"
+            self.loop.call_soon(self._entry_boundary, target)
+            return Response(200, "OK", Headers([*session, ("X-Playlist-Change-Notice", "true")]))
+        seek = parse_gen_id(request.headers.get("X-Playlist-Seek-Id"))
+        if seek and seek == self.previous_gen_id and self.entry_index > 0:
+            self._stop_pump()
+            self._switch_to(self.entry_index - 1)  # current again, at its end: resend what follows
+            self.previous_gen_id = 0
+            self.pos = len(self.media)
+            self.loop.call_soon(self._entry_boundary, self.entry_index + 1)
+            return Response(200, "OK", Headers([*session, ("X-Playlist-Change-Notice", "true")]))
+        return None
+
     async def pause(self, request: Request) -> Response:
-        if self.state not in ("ready", "playing"):
+        if self.state not in ("ready", "playing") or (self.state == "ready" and not self.pause_in_ready):
             return Response(455, "Method Not Valid in This State", Headers())
         stale = self._stale_generation(request)
         if stale is not None:
@@ -272,18 +375,16 @@ class ReplaySession(Resumable):
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) ---
-    def _park(self) -> None:
+    def park(self) -> None:
         self._stop_pump()  # the position stays: PLAY without Range continues from it
         self.parked = park_relays(self.streams)
 
-    def _unpark(self, player) -> None:
+    def unpark(self, player: Player) -> None:
         unpark_relays(self.streams, self.parked, player)
 
-    # --- pacing ---
+    # --- pacing (proxyd.cache.pacer: one loop timer for every replay) ---
     def _stop_pump(self) -> None:
-        if self.pump_handle is not None:
-            self.pump_handle.cancel()
-            self.pump_handle = None
+        self.pacer.cancel(self)
         if self.waiting:
             self.media.forget_waiter(self._wake)
             self.waiting = False
@@ -291,40 +392,41 @@ class ReplaySession(Resumable):
     def _wake(self) -> None:
         self.waiting = False
         if not self.ended and self.state == "playing":
-            self._pump()
+            self.pacer.schedule(self, self.loop.time())
 
-    def _pump(self) -> None:
-        self.pump_handle = None
+    def paced(self, now: float, horizon: float) -> None:
+        """Send every packet due before `horizon` (stream by stream, one batch each), then ask the
+        pacer for the next packet's time."""
         if self.ended or self.state != "playing":
             return
-        now = self.loop.time()
-        if now >= self.next_sr:
+        if horizon > self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
             self._send_reports(now)
-        media, outs = self.media, self.outs
-        times, streams, packets = media.times, media.streams, media.packets
-        due = self.start_us + int((now - self.start_wall) * 1_000_000)
-        pos, n, sent = self.pos, len(packets), 0
-        while pos < n:
-            t = times[pos]
-            if t > due:
-                at = min(self.start_wall + (t - self.start_us) / 1e6, self.next_sr)
-                self.pump_handle = self.loop.call_at(at, self._pump)
-                break
-            out = outs[streams[pos]]
-            if out is not None:
-                out.send(packets[pos])
-            pos += 1
-            sent += 1
-            if sent >= BURST:
-                self.pump_handle = self.loop.call_soon(self._pump)
-                break
-        self.pos = pos
-        if pos >= n:
-            if media.finished:
-                self._end_of_media()
-            else:
-                self.waiting = True
-                media.when_grown(self._wake)
+        media = self.media
+        times = media.times
+        due = self.start_us + int((horizon - self.start_wall) * 1_000_000)
+        first, n = self.pos, len(times)
+        end = min(n, first + BURST)
+        last = first
+        # In order up to the first packet not due (media times need not be sorted: B-frames).
+        while last < end and times[last] < due:
+            last += 1
+        if last > first:
+            outs = self.outs
+            for index, out in enumerate(outs):
+                if out is not None:
+                    out.send(media, first, last, index)
+            for out in outs:  # one joined write per TCP connection (no-op when already flushed)
+                if out is not None and out.relay.player_writer is not None:
+                    out.relay.player_writer.flush()
+        self.pos = last
+        if last < n:
+            at = self.start_wall + (times[last] - self.start_us) / 1e6 if last < end else now
+            self.pacer.schedule(self, min(at, self.next_sr))
+        elif media.finished:
+            self._end_of_media()
+        else:
+            self.waiting = True
+            media.when_grown(self._wake)
 
     def _send_reports(self, now: float) -> None:
         self.next_sr = now + SR_INTERVAL
@@ -350,28 +452,69 @@ class ReplaySession(Resumable):
         for out in self.outs:
             if out is not None:
                 out.send_rtcp(self._sender_report(out, now) + build_bye((out.ssrc,)))
+        self._end_of_entry()
+        log.debug("%s end of media", self.log_ctx)
+
+    def _end_of_entry(self) -> None:
+        playlist = self.playlist
+        if playlist is not None and not playlist.known_after(self.entry_index):
+            playlist.when_changed(self._playlist_grew)  # the fill has not heard what follows yet
+            return
+        if playlist is not None and playlist.has_after(self.entry_index):
+            self.state = "ready"
+            # After the joined media write of this loop iteration, like the EndOfStream below.
+            self.loop.call_soon(self._entry_boundary, self.entry_index + 1)
+            return
         if self.eos_message:  # [MS-RTSP] 3.2.4.1: RTP-Info seq = the next sequence number per stream
-            streams = [(self.target.to_player(self.source.controls[i]), out.seq)
-                       for i, out in enumerate(self.outs) if out is not None]
+            streams = self._eos_streams()
             # After the joined media write of this loop iteration (queued first), never before it.
             self.loop.call_soon(lambda: send_end_of_stream(self, streams, playlist_gen_id=self.source.gen_id))
-        log.debug("%s end of media", context(self.player.peer, None, self.id))
+        self.state = "ready"  # the presentation's end (3.2.4.1)
 
-    # --- timers (idle reaping, counters) ---
-    def _arm_timer(self) -> None:
-        if self.ended or self.timers is None:
-            return
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-        self.timer_handle = self.loop.call_at(self.timers.deadline(), self._on_timer)
+    def _playlist_grew(self) -> None:
+        if not self.ended and self.state == "playing" and self.pos >= len(self.media) and self.media.finished:
+            self._end_of_entry()
 
-    def _on_timer(self) -> None:
-        self.timer_handle = None
+    def _eos_streams(self) -> list[tuple[str, int]]:
+        return [(self.target.to_player(self.source.controls[i]), out.seq)
+                for i, out in enumerate(self.outs) if out is not None]
+
+    def _entry_boundary(self, target: int) -> None:
+        """EndOfStream (more entries follow) for the current entry, then the Announce of entry `target`
+        with its own SDP, X-Playlist-Gen-Id and Cache-Control (3.2.4.1-2). The session is READY until
+        the player has selected the new streams and plays."""
         if self.ended:
             return
-        tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
-        if run_due_timer_actions(self, tcp_player_open=tcp_player):
-            self._arm_timer()
+        streams, gen_id = self._eos_streams(), self.source.gen_id
+        self.state = "ready"
+        self.pause_in_ready = True
+        send_end_of_stream(self, streams, playlist_gen_id=gen_id, more_entries=True)
+        self.previous_gen_id = gen_id
+        self._switch_to(target)
+        entry = self.source
+        headers = [("Content-Type", "application/sdp"), ("Session", self.id)]
+        if entry.gen_id:
+            headers.append(("X-Playlist-Gen-Id", str(entry.gen_id)))
+        if entry.cache_control:
+            value = reemit_for_hit(parse_cache_control(entry.cache_control), age_seconds=entry.age)
+            if value:
+                headers.append(("Cache-Control", value))
+        if entry.supported:
+            headers.append(("Supported", entry.supported))
+        url = self.target.to_player(self.presentation_url)
+        self.context.wm.observe_cache_control(self.presentation_url, entry.cache_control)  # 4.4.5
+        body = rewrite_sdp_controls(entry.sdp.encode("latin-1"), self.target.to_player)
+        self.player.send_server_request(Request("ANNOUNCE", url, Headers(headers), body))
+
+    def _switch_to(self, index: int) -> None:
+        """Make playlist entry `index` current; the old entry's streams stay until deselected."""
+        entry = self.playlist.entries[index]
+        self.previous_controls, self.previous_outs = self.source.controls, self.outs
+        self.entry_index = index
+        self.source, self.media = entry, entry.media
+        self.outs = [None] * len(entry.controls)
+        self.pos = 0
+        self.start_us = 0
 
     # --- reports and teardown ---
     def started_data(self) -> dict:
@@ -383,20 +526,12 @@ class ReplaySession(Resumable):
     def counters_data(self) -> dict:
         return {"session_id": self.id, **aggregate_counters(self.streams)}
 
-    def close(self, reason: str, detail: str = "", *, origin_teardown: bool = True) -> None:
-        if self.ended:
-            return
-        self.ended = True
+    def release(self, reason: str, origin_teardown: bool) -> None:
         self._stop_pump()
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-            self.timer_handle = None
-        log.info("%s cache session ended: %s %s", context(self.player.peer, None, self.id), reason, detail)
-        for stream in self.streams:
-            stream.close()
-        self.player.forget_session(self)
-        self.server.forget_session(self)
-        if self.started_reported:
-            self.server.emit("session.ended", {**self.counters_data(), "end_reason": reason})
-        remote_close(self.server, self)
-        self.source.release(aggregate_counters(self.streams)["bytes_out"])
+        if self.playlist is not None:
+            self.playlist.forget(self._playlist_grew)
+        super().release(reason, origin_teardown)
+
+    def after_close(self) -> None:
+        remote_close(self.context, self)
+        self.release_source(aggregate_counters(self.streams)["bytes_out"])

@@ -3,6 +3,7 @@
 Layout under the cache directory:
     entries/<key>/meta.json   {"body": {...}, "sha256": <of the canonical body>}
     entries/<key>/media.rtp   records (see media.py); its SHA-256 is in the body
+    entries/<key>/media.N.rtp a server-side playlist's entry N (N >= 1), described by body["playlist"][N-1]
     tmp/                      entries being written; wiped at start (a crash mid-write leaves only this)
 An entry becomes visible by one rename of its finished, fsynced directory into entries/. Meta
 updates (freshness) are written to a temp file and renamed over meta.json.
@@ -15,7 +16,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +35,18 @@ DATA = "media.rtp"
 def entry_key(url: str) -> str:
     """Directory name of the entry for `url`: spellings of the same resource share it."""
     return hashlib.sha256(url_key(url).encode()).hexdigest()[:32]
+
+
+def media_file(item: int) -> str:
+    return DATA if item == 0 else f"media.{item}.rtp"
+
+
+def _write_media(path: Path, media: EntryMedia) -> tuple[str, int]:
+    with open(path, "wb") as f:
+        digest = media.encode_into(f.write)
+        f.flush()
+        os.fsync(f.fileno())
+        return digest, f.tell()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -98,6 +113,11 @@ class CacheStore:
         self.clock = clock
         self.entries: dict[str, Entry] = {}  # by url_key(url)
         self._tmp_counter = 0
+        # Media in use stays shared: players arriving together or while others replay get the same
+        # loaded bytes instead of each reading, checking and decoding the file again.
+        self._media: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (key, sha256) -> media
+        self._media_locks: dict[tuple, threading.Lock] = {}
+        self._media_locks_guard = threading.Lock()
 
     @property
     def total_bytes(self) -> int:
@@ -120,7 +140,8 @@ class CacheStore:
                 shutil.rmtree(directory, ignore_errors=True)
                 continue
             self.entries[url_key(body["url"])] = Entry(directory.name, body,
-                                                       size + (directory / META).stat().st_size,
+                                                       size + (directory / META).stat().st_size
+                                                       + sum(m.get("data_bytes", 0) for m in body.get("playlist", [])),
                                                        last_used=(directory / META).stat().st_mtime)
         self.enforce_quota()
         log.info("cache: %d entries, %d bytes in %s", len(self.entries), self.total_bytes, self.root)
@@ -130,19 +151,23 @@ class CacheStore:
         return self.entries.get(url_key(url))
 
     # --- writing ---
-    def commit(self, body: dict, media: EntryMedia) -> Entry:
-        """Write the entry to tmp/, fsync, rename into entries/ (replacing an older version)."""
+    def commit(self, body: dict, media: EntryMedia | list[EntryMedia]) -> Entry:
+        """Write the entry to tmp/, fsync, rename into entries/ (replacing an older version). A
+        server-side playlist passes one media per entry, the later ones described by body["playlist"]."""
+        medias = media if isinstance(media, list) else [media]
         key = entry_key(body["url"])
         self._tmp_counter += 1
         work = self.root / "tmp" / f"{key}.{os.getpid()}.{self._tmp_counter}"
         work.mkdir()
         try:
-            with open(work / DATA, "wb") as f:
-                digest = media.encode_into(f.write)
-                f.flush()
-                os.fsync(f.fileno())
-                data_bytes = f.tell()
-            body = {**body, "data_sha256": digest, "data_bytes": data_bytes, "packets": len(media)}
+            digest, data_bytes = _write_media(work / DATA, medias[0])
+            more = []
+            for item, (extra, media_n) in enumerate(zip(body.get("playlist", []), medias[1:]), 1):
+                sha, size = _write_media(work / media_file(item), media_n)
+                more.append({**extra, "data_sha256": sha, "data_bytes": size, "packets": len(media_n)})
+            body = {**body, "data_sha256": digest, "data_bytes": data_bytes, "packets": len(medias[0])}
+            if more:
+                body["playlist"] = more
             meta = _meta_bytes(body)
             with open(work / META, "wb") as f:
                 f.write(meta)
@@ -160,7 +185,8 @@ class CacheStore:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        entry = Entry(key, body, data_bytes + len(meta), last_used=self.clock())
+        size = data_bytes + sum(m["data_bytes"] for m in body.get("playlist", [])) + len(meta)
+        entry = Entry(key, body, size, last_used=self.clock())
         if old is not None:
             entry.hits, entry.bytes_served = old.hits, old.bytes_served
         self.entries[entry.url_key] = entry
@@ -189,17 +215,36 @@ class CacheStore:
             self.report(entry, "stale")
 
     # --- reading ---
-    def read_media(self, entry: Entry) -> EntryMedia | None:
-        """The entry's media, checksum verified; None when unreadable or corrupt (the caller purges).
-        Touches no shared state, so it may run in a worker thread."""
+    def read_media(self, entry: Entry, item: int = 0) -> EntryMedia | None:
+        """The entry's media (a playlist's entry `item`), checksum verified; None when unreadable or
+        corrupt (the caller purges). Thread-safe (runs in worker threads): concurrent and later readers
+        of the same entry version share one EntryMedia while it is in use."""
+        playlist = entry.body.get("playlist") or []
+        described = entry.body if item == 0 else playlist[item - 1] if item <= len(playlist) else {}
+        version = (entry.key, item, described.get("data_sha256"))
+        with self._media_locks_guard:
+            lock = self._media_locks.setdefault(version, threading.Lock())
+        with lock:
+            media = self._media.get(version)
+            if media is None:
+                media = self._load_media(entry, item)
+                if media is not None:
+                    self._media[version] = media
+        with self._media_locks_guard:
+            if self._media_locks.get(version) is lock and not lock.locked():
+                del self._media_locks[version]
+        return media
+
+    def _load_media(self, entry: Entry, item: int) -> EntryMedia | None:
         try:
-            blob = (self.root / "entries" / entry.key / DATA).read_bytes()
-            if hashlib.sha256(blob).hexdigest() != entry.body["data_sha256"]:
+            described = entry.body if item == 0 else entry.body["playlist"][item - 1]
+            blob = (self.root / "entries" / entry.key / media_file(item)).read_bytes()
+            if hashlib.sha256(blob).hexdigest() != described["data_sha256"]:
                 raise MediaFormatError("checksum mismatch")
-            streams = entry.body["streams"]
+            streams = described["streams"]
             key_streams = tuple(i for i, s in enumerate(streams) if s.get("key_frames"))
             return EntryMedia.decode(blob, len(streams), key_streams)
-        except (OSError, MediaFormatError, KeyError) as exc:
+        except (OSError, MediaFormatError, KeyError, IndexError) as exc:
             log.warning("cache: entry for %s is unreadable (%s)", entry.url, exc)
             return None
 

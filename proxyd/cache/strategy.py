@@ -11,48 +11,61 @@ Anything not cacheable goes to the relay with the origin's DESCRIBE answer passe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import weakref
+from urllib.parse import urlsplit
 
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
+from proxyd.cache.playlist import Playlist, stored_gen_id
 from proxyd.cache.prestuff import prestuff
 from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
 from proxyd.metrics.counters import CACHE_LOOKUPS, CACHE_REVALIDATIONS
-from proxyd.routing import forward_headers, rewrite_response_headers, rewrite_sdp_controls
+from proxyd.origin.exchange import OriginExchange
+from proxyd.routing import rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Response
+from proxyd.origin.client import OriginError
 from proxyd.rtsp.uri import is_within, url_key
-from proxyd.upstream import OriginClient, OriginError
 from proxyd.wm.cache_control import parse_cache_control, reemit_for_hit
 from proxyd.wm.messages import get_content_info_request
 from proxyd.wm.supported import parse_supported
 from proxyd.wm.validators import comparable, content_changed
-from proxyd.wmext.playlist import generation_mismatch, parse_gen_id
+from proxyd.serving.contracts import ServerContext
+from proxyd.wmext.gci import ContentInfo
+from proxyd.wmext.playlist import generation_mismatch
 
 log = get_logger("cache")
 
-DEFAULT_MAX_BYTES = 1 << 30
+GCI_ROLLOVER_TRIES = 1  # new connections tried after a failed GetContentInfo before answering 404
+DEFAULT_RTSP_PORT = 554
+
+
+def speaks_wm_headers(headers) -> bool:
+    return any(t.startswith("com.microsoft.wm.") for n, v in headers if n.lower() == "supported"
+               for t in parse_supported(v))
 
 
 class CacheStrategy:
     name = "cache"
 
-    def __init__(self, server) -> None:
-        self.server = server
-        config = server.config
-        self.store = CacheStore(config.cache_dir, max_bytes=getattr(config, "cache_max_bytes", DEFAULT_MAX_BYTES),
-                                emit=server.emit).open()
-        server.cache_store = self.store  # proxyd.snapshot_apply purges through it
-        self.default_policy = policy_from_flags(getattr(config, "cache_ttl", None),
-                                                getattr(config, "stale_if_error", 0))
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        config = context.config
+        self.store = CacheStore(config.cache_dir, max_bytes=config.cache_max_bytes,
+                                emit=context.emit).open()
+        self.default_policy = policy_from_flags(config.cache_ttl, config.stale_if_error)
         self.origin_policies: dict[str, OriginPolicy] = {}  # origin base URL -> policy (snapshot)
         # the three below are keyed by url_key(origin URL)
         self.fills: dict[str, Fill] = {}
         self.describing: dict[str, asyncio.Future] = {}  # a miss DESCRIBE in flight
-        self.loaded: dict[str, tuple[Entry, EntryMedia]] = {}
+        self.loaded: dict[str, tuple[Entry, list[EntryMedia]]] = {}  # media per playlist entry
+        self.wm_origins: set[tuple[str, int]] = set()  # (host, port) that answered as WM servers
+        for entry in self.store.entries.values():
+            self.learn_wm(entry.url, entry.body.get("headers", []))
         # player -> {url_key(player-facing presentation URL): source maker}
         self.claims: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -62,7 +75,7 @@ class CacheStrategy:
         cache_ttl, stale_if_error, live); replaces the previous set."""
         policies = {}
         for o in origins:
-            kind = "never" if getattr(o, "live", False) else o.cache_policy
+            kind = "never" if o.live else o.cache_policy
             if kind in ("obey", "force_ttl", "never"):
                 policies[o.base_url.rstrip("/")] = OriginPolicy(kind, int(o.cache_ttl), int(o.stale_if_error))
         self.origin_policies = policies
@@ -80,16 +93,17 @@ class CacheStrategy:
 
     def live_by_operator(self, player, request) -> bool:
         path = request.uri.split("://", 1)[-1].partition("/")[2]
-        prefixes = getattr(self.server.config, "live_prefixes", ()) or ()
+        prefixes = self.context.config.live_prefixes or ()
         return any(("/" + path).startswith(p.rstrip("/") + "/") or "/" + path.rstrip("/") == p.rstrip("/")
                    for p in prefixes)
 
     # --- ServingStrategy ---
-    async def describe(self, player, request, target) -> Response | None:
+    async def describe(self, player, exchange: OriginExchange) -> Response | None:
+        request, target = exchange.request, exchange.target
         url = target.origin_url.rstrip("/")
         policy = self.policy_for(url)
         if policy.policy == "never" or self.live_by_operator(player, request) \
-                or getattr(self.server.config, "split_policy", "auto") == "always":
+                or self.context.config.split_policy == "always":
             return None
         if "authorization" in request.headers:
             # The player's own credentials: never cached, and the relay answers on the connection
@@ -98,30 +112,65 @@ class CacheStrategy:
         now = time.time()
         entry = self.store.lookup(url)
         CACHE_LOOKUPS.inc("miss" if entry is None else "hit" if entry.fresh(now) else "stale")
-        if entry is not None:
-            if entry.fresh(now):
-                return await self._hit(player, request, target, entry, now)
-            self.store.mark_stale(entry)
-            return await self._revalidate(player, request, target, entry, policy, now)
+        if entry is not None and entry.fresh(now):
+            return await self._hit(player, request, target, entry, now)
         key = url_key(url)
         fill = self.fills.get(key)
         if fill is not None:
             return self._follow(player, request, target, fill)
         pending = self.describing.get(key)
-        if pending is not None:  # another player's miss is asking the origin: share its outcome
+        if pending is not None:  # another player's miss or revalidation is asking: share its outcome
             await asyncio.shield(pending)
-            return await self.describe(player, request, target)
+            return await self.describe(player, exchange)
         self.describing[key] = self.loop_future()
         try:
-            try:
-                client = await self._connect(target)
-                resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
-            except OriginError as exc:
-                log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
-                return None  # the relay tries and answers the error
-            return self._after_describe(player, request, target, url, client, resp, policy)
+            if entry is not None:
+                self.store.mark_stale(entry)
+                return await self._revalidate(player, exchange, entry, policy, now)
+            return await self._miss(player, exchange, url, policy, content_info=True)
         finally:
             self.describing.pop(key).set_result(None)
+
+    async def _miss(self, player, exchange: OriginExchange, url: str, policy, *, content_info: bool):
+        """Ask the origin: GetContentInfo first when it is a Windows Media server ([MS-RTSP] 4.6.1
+        steps 1-2), then DESCRIBE (unless already asked), then fill or leave it to split and relay."""
+        if not exchange.asked:
+            if content_info and self.speaks_wm(exchange.target):
+                unreachable = await self._content_info_first(exchange)
+                if unreachable is not None:
+                    return unreachable
+            try:
+                await exchange.describe()
+            except OriginError as exc:
+                log.info("cache: origin DESCRIBE of %s failed (%s); relaying", url, exc.detail)
+                return None  # the relay answers the same error
+        return self._after_describe(player, exchange, url, policy)
+
+    async def _content_info_first(self, exchange: OriginExchange) -> Response | None:
+        """The miss's GetContentInfo; when the origin cannot be reached, one more try on a new
+        connection (the spec's protocol rollover; RTSP control is TCP only), then 404: the content
+        cannot be found (WMS Protocol Rollover)."""
+        headers, body = get_content_info_request(
+            [("User-Agent", exchange.request.headers.get("User-Agent") or "")])
+        for attempt in range(1 + GCI_ROLLOVER_TRIES):
+            try:
+                client = await (exchange.connection() if attempt == 0 else exchange.reconnect())
+                await client.request("GET_PARAMETER", exchange.target.origin_url, Headers(headers), body)
+                return None
+            except OriginError as exc:
+                failure = exc
+        log.warning("cache: GetContentInfo for %s failed %d times (%s); 404", exchange.target.origin_url,
+                    1 + GCI_ROLLOVER_TRIES, failure.detail)
+        return Response(404, "Not Found", Headers())
+
+    def speaks_wm(self, target) -> bool:
+        return (target.origin_host.lower(), target.origin_port) in self.wm_origins
+
+    def learn_wm(self, url: str, headers) -> None:
+        """Remember origins that answered as Windows Media servers (Supported com.microsoft.wm.*)."""
+        if speaks_wm_headers(headers):
+            parts = urlsplit(url)
+            self.wm_origins.add(((parts.hostname or "").lower(), parts.port or DEFAULT_RTSP_PORT))
 
     @staticmethod
     def loop_future() -> asyncio.Future:
@@ -134,41 +183,49 @@ class CacheStrategy:
                 return make(player, target) if make is not None else None
         return None
 
+    def stop(self) -> None:
+        """Server shutdown: running fills end with the process (their files are wiped at start)."""
+
+    def content_info(self, origin_url: str) -> ContentInfo | None:
+        """GetContentInfo answer for a fresh stored entry (a proxyd.wmext.gci source), else None."""
+        entry = self.store.lookup(origin_url.rstrip("/"))
+        now = time.time()
+        if entry is None or not entry.fresh(now) or not entry.body.get("cache_control"):
+            return None
+        cc = reemit_for_hit(parse_cache_control(entry.body["cache_control"]),
+                            age_seconds=now - float(entry.body.get("fetched_at", now)))
+        return ContentInfo(cc, entry.body.get("last_modified"), entry.body.get("etag"))
+
     # --- paths ---
     def _claim(self, player, request, make) -> None:
         self.claims.setdefault(player, {})[url_key(request.uri)] = make
 
-    def _after_describe(self, player, request, target, url, client, resp, policy) -> Response:
+    def _after_describe(self, player, exchange: OriginExchange, url: str, policy) -> Response | None:
+        """Fill on a cacheable miss; anything else (live, errors, not cacheable) is left with the
+        same answer to the split strategy and the relay."""
+        request, target, resp = exchange.request, exchange.target, exchange.response
+        if url_key(url) in self.fills:  # another player's miss started it meanwhile
+            return self._follow(player, request, target, self.fills[url_key(url)])
+        self.learn_wm(url, resp.headers.items())
         decision = decide(resp, policy, live_by_operator=False)
-        if decision.reason in ("live", "broadcast"):
-            client.close()
-            return None  # live: the split strategy (or the relay) serves it
-        if resp.status != 200 or not decision.cacheable or url_key(url) in self.fills:
-            if resp.status in (401, 407):
-                hand_to_relay(player, target, client)  # the player's retry goes on the challenged connection
-            else:
-                client.close()
-            self._claim(player, request, None)
+        if resp.status != 200 or not decision.cacheable:
             log.debug("cache: %s not cached (%s)", url, decision.reason)
-            return self._passthrough(player, target, resp)
-        fill = Fill(self.store, client, describe_body(url, resp, decision, time.time()),
-                    max_bytes=self.store.max_bytes, on_done=self._fill_done)
+            return None
+        fill = Fill(self.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
+                    max_bytes=self.store.max_bytes, on_done=self.fill_done)
         self.fills[url_key(url)] = fill.start()
         return self._follow(player, request, target, fill)
 
-    def _fill_done(self, fill: Fill) -> None:
+    def fill_done(self, fill: Fill) -> None:
         if self.fills.get(url_key(fill.url)) is fill:
             del self.fills[url_key(fill.url)]
 
     def _follow(self, player, request, target, fill: Fill) -> Response:
-        """A player of a URL being filled: replayed from the growing recording."""
+        """A player of a URL being filled: replayed from the growing recording, entry by entry."""
         def make(player, target):
-            source = ReplaySource(fill.media, [s.control for s in fill.streams],
-                                  [s.clock_rate for s in fill.streams],
-                                  [s.rtptime0 for s in fill.streams], fill.duration,
-                                  release=lambda n: None, served_from="origin", content_url=fill.url,
-                                  gen_id=stored_gen_id(fill.body))
-            return ReplaySession(self.server, player, target, source)
+            first = fill.playlist.entries[0]
+            return ReplaySession(self.context, player, target,
+                                 dataclasses.replace(first, playlist=fill.playlist))
 
         self._claim(player, request, make)
         return self._sdp_response(target, fill.body, None)
@@ -180,29 +237,40 @@ class CacheStrategy:
         key = url_key(entry.url)
         loaded = self.loaded.get(key)
         if loaded is None or loaded[0] is not entry:
-            media = await asyncio.to_thread(self.store.read_media, entry)
-            if media is None:
-                self.store.purge(url=entry.url)
-                return None
-            self.loaded[key] = (entry, media)
-        media = self.loaded[key][1]
+            medias = []
+            for item in range(1 + len(entry.body.get("playlist", []))):
+                media = await asyncio.to_thread(self.store.read_media, entry, item)
+                if media is None:
+                    self.store.purge(url=entry.url)  # a playlist is kept or dropped whole
+                    return None
+                medias.append(media)
+            self.loaded[key] = (entry, medias)
+        medias = self.loaded[key][1]
         body = entry.body
+        age = now - float(body.get("fetched_at", now))
 
         def release(bytes_served: int) -> None:
             self.store.release(entry, bytes_served)
             if entry.users <= 0 and self.loaded.get(key, (None,))[0] is entry:
                 del self.loaded[key]
 
+        def source(described: dict, media: EntryMedia, gen_id: int) -> ReplaySource:
+            streams = described["streams"]
+            return ReplaySource(media, [s["control"] for s in streams], [s["clock_rate"] for s in streams],
+                                [s["rtptime0"] for s in streams], described.get("duration"), release=release,
+                                content_url=entry.url, gen_id=gen_id, sdp=described["sdp"],
+                                cache_control=described.get("cache_control"),
+                                supported=described.get("supported"), age=age)
+
         def make(player, target):
             self.store.acquire(entry)
-            streams = body["streams"]
-            source = ReplaySource(media, [s["control"] for s in streams], [s["clock_rate"] for s in streams],
-                                  [s["rtptime0"] for s in streams], body.get("duration"), release=release,
-                                  content_url=entry.url, gen_id=stored_gen_id(body))
-            return ReplaySession(self.server, player, target, source)
+            sources = [source(body, medias[0], stored_gen_id(body))]
+            sources += [source(item, media, item.get("gen_id", 0))
+                        for item, media in zip(body.get("playlist", []), medias[1:])]
+            playlist = Playlist(sources) if len(sources) > 1 else None
+            return ReplaySession(self.context, player, target, dataclasses.replace(sources[0], playlist=playlist))
 
         self._claim(player, request, make)
-        age = now - float(body.get("fetched_at", now))
         return self._sdp_response(target, body, age)
 
     def _sdp_response(self, target, body: dict, age: float | None) -> Response:
@@ -219,31 +287,19 @@ class CacheStrategy:
         sdp = rewrite_sdp_controls(body["sdp"].encode("latin-1"), target.to_player)
         return Response(200, "OK", Headers(headers), sdp)
 
-    def _passthrough(self, player, target, resp: Response) -> Response:
-        """The origin's DESCRIBE answer for the relay (as downstream.on_describe would give it)."""
-        from proxyd.downstream import sdp_clock_rates
-        from proxyd.rtsp.uri import content_base
-
-        body = resp.body
-        if 200 <= resp.status < 300 and body:
-            base = content_base(resp.headers, target.origin_url)
-            for url, rate in sdp_clock_rates(body, base).items():
-                player.clock_rates[url_key(target.to_player(url))] = rate
-            body = rewrite_sdp_controls(body, target.to_player)
-        return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, target, None)), body)
-
     # --- revalidation ---
-    async def _revalidate(self, player, request, target, entry: Entry, policy: OriginPolicy, now: float):
+    async def _revalidate(self, player, exchange: OriginExchange, entry: Entry, policy: OriginPolicy,
+                          now: float):
+        request, target = exchange.request, exchange.target
         url = entry.url
-        wm = any(t.startswith("com.microsoft.wm.") for n, v in entry.body.get("headers", [])
-                 if n.lower() == "supported" for t in parse_supported(v))
+        wm = speaks_wm_headers(entry.body.get("headers", []))
         try:
-            client = await self._connect(target)
             if wm:
+                client = await exchange.connection()
                 headers, body = get_content_info_request([("User-Agent", request.headers.get("User-Agent") or "")])
                 resp = await client.request("GET_PARAMETER", target.origin_url, Headers(headers), body)
             else:
-                resp = await client.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+                resp = await exchange.describe()
         except OriginError as exc:
             CACHE_REVALIDATIONS.inc("origin_error")
             grace = 0 if entry.body.get("revalidate") else policy.stale_if_error
@@ -261,73 +317,15 @@ class CacheStrategy:
         else:
             changed = resp.status != 200 or describe_changed(entry.body, resp)
         if resp.status == 200 and decision.cacheable and not changed:
-            client.close()
-            self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now)
+            cc = resp.headers.get_all("Cache-Control")  # the origin's current value is served from now on
+            self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now,
+                              cache_control=", ".join(cc) if cc else entry.body.get("cache_control"))
             self.store.report(entry, "complete")
             CACHE_REVALIDATIONS.inc("unchanged")
             log.info("cache: revalidated %s (unchanged)", url)
             return await self._hit(player, request, target, entry, now)
         CACHE_REVALIDATIONS.inc("changed")
         log.info("cache: %s changed or no longer cacheable at the origin; purging", url)
-        self.store.purge(url=url)
-        if wm:
-            client.close()
-            return await self.describe(player, request, target)
-        return self._after_describe(player, request, target, url, client, resp, policy)
+        self.store.purge(url=url)  # a playlist goes whole: its entries are one stored entry
+        return await self._miss(player, exchange, url, policy, content_info=False)
 
-    async def _connect(self, target) -> OriginClient:
-        limits = self.server.config.limits
-        return await OriginClient.connect(target.origin_host, target.origin_port, limits=self.server.parser_limits,
-                                          connect_timeout=limits.origin_connect_timeout,
-                                          response_timeout=limits.origin_response_timeout,
-                                          credentials=target.credentials)
-
-
-def hand_to_relay(player, target, client: OriginClient) -> None:
-    """Leave an origin connection where the relay looks for it (downstream.PlayerConnection._origin_for)."""
-    key = (target.origin_host, target.origin_port)
-    if key in player.origins or player.closing:
-        client.close()
-    else:
-        player.origins[key] = client
-
-
-def stored_gen_id(body: dict) -> int:
-    """The X-Playlist-Gen-Id the origin answered the stored DESCRIBE with (0: none)."""
-    for name, value in body.get("headers", []):
-        if name.lower() == "x-playlist-gen-id":
-            return parse_gen_id(value) or 0
-    return 0
-
-
-def cache_strategy(server) -> CacheStrategy | None:
-    """Factory for proxyd.serving.STRATEGY_FACTORIES: None when no --cache-dir is configured."""
-    if not server.config.cache_dir:
-        return None
-    return CacheStrategy(server)
-
-
-def content_info(server, origin_url: str):
-    """GetContentInfo answer for a fresh stored entry (proxyd.wmext.gci source), else None."""
-    store = getattr(server, "cache_store", None)
-    entry = store.lookup(origin_url.rstrip("/")) if store is not None else None
-    now = time.time()
-    if entry is None or not entry.fresh(now) or not entry.body.get("cache_control"):
-        return None
-    from proxyd.wmext.gci import ContentInfo
-
-    cc = reemit_for_hit(parse_cache_control(entry.body["cache_control"]),
-                        age_seconds=now - float(entry.body.get("fetched_at", now)))
-    return ContentInfo(cc, entry.body.get("last_modified"), entry.body.get("etag"))
-
-
-def _register_content_info() -> None:
-    try:
-        from proxyd.wmext.gci import CONTENT_INFO_SOURCES
-    except ImportError:  # Windows Media runtime integration not installed
-        return
-    if content_info not in CONTENT_INFO_SOURCES:
-        CONTENT_INFO_SOURCES.append(content_info)
-
-
-_register_content_info()

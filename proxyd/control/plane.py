@@ -25,6 +25,7 @@ from proxyd.control.client import ControlClient
 from proxyd.control.delivery import Delivery, Outbox
 from proxyd.control.files import ensure_private_dir
 from proxyd.control.reports import Reporter
+from proxyd.control.schema import Snapshot
 from proxyd.control.seqstate import SeqReservation
 from proxyd.control.snapshot import SnapshotStore
 from proxyd.control.spool import Spool
@@ -113,8 +114,21 @@ class ControlPlane:
                                  retry_max=config.retry_max, seq_block=config.seq_block)
         self.snapshot = SnapshotStore(path=state_dir / "snapshot.json", fetch=self._fetch_snapshot,
                                       run_io=self._run_io, poll_interval=config.poll_interval)
+        self.snapshot.subscribe(self.apply_reporting)
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
+
+    def apply_reporting(self, snapshot: Snapshot) -> None:
+        """The control plane may ask for longer report batches and rarer snapshot polls (fewer
+        requests when it serves many nodes); without its say the node's own settings apply."""
+        delay = snapshot.report_batch_delay or self.config.batch_max_delay
+        if delay != self.reporter.batch_max_delay:
+            log.info("report batch delay %.1fs (was %.1fs)", delay, self.reporter.batch_max_delay)
+            self.reporter.batch_max_delay = delay
+        interval = snapshot.poll_interval or self.config.poll_interval
+        if interval != self.snapshot.poll_interval:
+            log.info("snapshot poll interval %.1fs (was %.1fs)", interval, self.snapshot.poll_interval)
+            self.snapshot.poll_interval = interval
 
     async def start(self) -> None:
         """Load the last-known-good snapshot, try one fetch (bounded by request_timeout), start tasks."""

@@ -70,6 +70,10 @@ class Snapshot:
     prestuff: tuple[PrestuffRequest, ...]
     revalidated: tuple[RevalidatedItem, ...]
     terminate_sessions: tuple[str, ...]
+    # seconds a report event may wait for its batch, as the control plane asks (None: the node's own)
+    report_batch_delay: float | None = None
+    # seconds between snapshot polls, as the control plane asks (None: the node's own)
+    poll_interval: float | None = None
 
 
 def _field(obj: dict, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
@@ -155,4 +159,19 @@ def parse_snapshot(doc: Any) -> Snapshot:
                                           state=_field(r, "state", str, w, ""))
                           for w, r in _objects(doc, "revalidated")),
         terminate_sessions=tuple(terminate),
+        report_batch_delay=_seconds(_field(doc, "reporting", dict, "snapshot", {}), "batch_delay",
+                                    "snapshot.reporting", MAX_REPORT_BATCH_DELAY),
+        poll_interval=_seconds(_field(doc, "polling", dict, "snapshot", {}), "interval", "snapshot.polling",
+                               MAX_POLL_INTERVAL),
     )
+
+
+MAX_REPORT_BATCH_DELAY = 60.0  # seconds; a longer wait would make the dashboard useless
+MAX_POLL_INTERVAL = 300.0  # seconds; terminations and purges wait up to one poll
+
+
+def _seconds(obj: dict, key: str, where: str, maximum: float) -> float | None:
+    value = _field(obj, key, (int, float), where, None)
+    if value is not None and not 0 < value <= maximum:
+        raise SnapshotError(f"{where}.{key}: must be in (0, {maximum:g}]")
+    return None if value is None else float(value)

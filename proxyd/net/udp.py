@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterable, Iterator
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_sendmmsg = getattr(_libc, "sendmmsg", None)
+libc_sendmmsg = getattr(_libc, "sendmmsg", None)
 
 
 class _Iovec(ctypes.Structure):
@@ -26,11 +26,11 @@ class _Msghdr(ctypes.Structure):
                 ("msg_flags", ctypes.c_int)]
 
 
-class _Mmsghdr(ctypes.Structure):
+class Mmsghdr(ctypes.Structure):
     _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
 
 
-def _sockaddr(family: int, host: str, port: int) -> bytes:
+def sockaddr_of(family: int, host: str, port: int) -> bytes:
     if family == socket.AF_INET:
         # struct sockaddr_in: family (host order), port (network order), addr, zero padding
         return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8)

@@ -28,6 +28,7 @@ from .rtcp import (  # noqa: F401 - re-exported: packet.py is the public RTP/RTC
     build_rr,
     build_sdes_cname,
     build_sr,
+    first_report_block,
     parse_rtcp,
 )
 

@@ -173,6 +173,19 @@ def parse_rtcp(buf) -> list[RtcpPacket]:
     return packets
 
 
+def first_report_block(buf) -> ReportBlock | None:
+    """The first reception report block of a compound packet's SR or RR (a player's receiver
+    report), or None when there is none or the packet is malformed. The one receiver-report reader."""
+    try:
+        packets = parse_rtcp(buf)
+    except PacketError:
+        return None
+    for packet in packets:
+        if isinstance(packet, ReceiverReport | SenderReport) and packet.reports:
+            return packet.reports[0]
+    return None
+
+
 def _parse_reports(body: bytes, offset: int, count: int, what: str) -> tuple[tuple[ReportBlock, ...], bytes]:
     need = offset + 24 * count
     if len(body) < need:

@@ -239,6 +239,17 @@ class Sdp(_Section):
         return self.duration_seconds is not None
 
 
+def media_clock_rates(body: bytes, base: str) -> dict[str, int]:
+    """Each media section's resolved control URL -> its RTP clock rate (90000 when the SDP does not
+    say); empty for an unparsable SDP. The one SDP clock-rate reading of the proxy."""
+    try:
+        sdp = parse_sdp(body)
+    except SdpError:
+        return {}
+    return {url: section.clock_rate or 90000 for url, section in zip(sdp.media_urls(base), sdp.media,
+                                                                       strict=True)}
+
+
 def parse_sdp(body: bytes) -> Sdp:
     return Sdp.parse(body)
 

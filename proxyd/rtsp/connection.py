@@ -19,7 +19,7 @@ from .events import (
     InterleavedFrame,
     Request,
     Response,
-    _NeedData,
+    NeedData,
 )
 from .grammar import (
     FORBIDDEN_VALUE_RE,
@@ -86,7 +86,7 @@ class RtspConnection:
         else:
             self.their_eof = True
 
-    def next_event(self) -> Request | Response | InterleavedFrame | ConnectionClosed | _NeedData:
+    def next_event(self) -> Request | Response | InterleavedFrame | ConnectionClosed | NeedData:
         if self._head is None and self._error is None:
             frame = self._buffer.pop_frame(self.limits.max_frame_bytes)  # fast path for media
             if frame is not None:
@@ -103,7 +103,7 @@ class RtspConnection:
             self._match_response(event)
         return event
 
-    def _next_event(self) -> Request | Response | InterleavedFrame | ConnectionClosed | _NeedData:
+    def _next_event(self) -> Request | Response | InterleavedFrame | ConnectionClosed | NeedData:
         buf = self._buffer
         if self._head is None:
             buf.skip_blank_lines()
@@ -127,12 +127,12 @@ class RtspConnection:
         status, reason = head.status_line or (0, "")
         return Response(status, reason, head.headers, body)
 
-    def _need_more(self) -> _NeedData:
+    def _need_more(self) -> NeedData:
         if self.their_eof:
             raise RemoteProtocolError("connection closed in the middle of a message")
         return NEED_DATA
 
-    def _next_frame(self) -> InterleavedFrame | _NeedData:
+    def _next_frame(self) -> InterleavedFrame | NeedData:
         header = self._buffer.peek_frame_header()
         if header is None:
             return self._need_more()

@@ -121,13 +121,13 @@ class ConnectionClosed:
     """The peer closed its sending side (receive_data(b"")) at a message boundary."""
 
 
-class _NeedData:
+class NeedData:
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
-NEED_DATA = _NeedData()
+NEED_DATA = NeedData()
 
 Event = Request | Response | InterleavedFrame | ConnectionClosed

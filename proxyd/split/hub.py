@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from proxyd.log import get_logger
 from proxyd.net.udp import bind_port_pair
@@ -32,10 +32,8 @@ from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.status import SplitStatus
 from proxyd.split.stream import HubStream
-from proxyd.upstream import OriginClient, OriginError
-
-if TYPE_CHECKING:
-    from proxyd.split.player import SplitSession
+from proxyd.origin.client import OriginClient, OriginError
+from proxyd.serving.contracts import ServerContext
 
 log = get_logger("split")
 
@@ -43,11 +41,21 @@ BACKOFF_START = 0.25
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
+class HubMember(Protocol):
+    """What the hub uses of its players (proxyd.split.player.HubMember)."""
+
+    streams: list
+
+    def relay_origin_request(self, request) -> None: ...
+
+    def end_from_origin(self, reason: str, detail: str) -> None: ...
+
+
 class Hub:
-    def __init__(self, server, registry: dict, origin_url: str, describe: Response, origin: OriginClient,
+    def __init__(self, context: ServerContext, registry: dict, origin_url: str, describe: Response, origin: OriginClient,
                  origin_headers: Headers, transport: str = "") -> None:
-        self.server = server
-        self.limits = server.config.limits
+        self.context = context
+        self.limits = context.config.limits
         self.registry = registry
         self.origin_url = origin_url  # the presentation URL at the origin
         self.registry_key = url_key(origin_url)
@@ -62,7 +70,7 @@ class Hub:
         self.media_urls = self.sdp.media_urls(base)
         self.state = "starting"  # starting | live | reconnecting | ended
         self.ready = asyncio.Event()  # set once live for the first time, or ended
-        self.players: set[SplitSession] = set()
+        self.players: set[HubMember] = set()
         self.tcp_groups: dict[tuple, TcpGroup] = {}
         key_index, key_test = self._key_stream()
         self.join = JoinBuffer(len(self.sdp.media), key_index, self.limits.split_gop_max_bytes, key_test)
@@ -80,7 +88,7 @@ class Hub:
         self.task: asyncio.Task | None = None
         self.media_timeout = float(self.limits.split_media_timeout)
         self.media_stalls = 0
-        self.transport = transport or server.config.origin_transport  # auto | udp | tcp
+        self.transport = transport or context.config.origin_transport  # auto | udp | tcp
         self.use_tcp = self.transport == "tcp"  # once set (461, no UDP media), for the hub's life
         self.status = SplitStatus(self)
 
@@ -156,14 +164,14 @@ class Hub:
                 waiter.set_result(None)
 
     # --- players --------------------------------------------------------------------------------
-    def attach(self, player: SplitSession) -> None:
+    def attach(self, player: HubMember) -> None:
         self.players.add(player)
         self.status.player_attached(player)
         if self.linger_handle is not None:
             self.linger_handle.cancel()
             self.linger_handle = None
 
-    def detach(self, player: SplitSession, *, linger: bool = True) -> None:
+    def detach(self, player: HubMember, *, linger: bool = True) -> None:
         self.players.discard(player)
         if not self.players and self.state != "ended":
             if linger:
@@ -221,7 +229,7 @@ class Hub:
                 origin, self.origin = self.origin, None
                 origin.on_frame = origin.on_lost = origin.on_request = None
                 if self.origin_session and origin.is_open:  # e.g. a media stall: free it at the origin
-                    self.server.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+                    self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
                 else:
                     origin.close()
             waited = self.loop.time() - lost_at
@@ -237,12 +245,8 @@ class Hub:
 
     async def _reconnect(self) -> None:
         self.reconnect_attempts += 1
-        limits = self.limits
-        self.origin = await OriginClient.connect(self.origin_host, self.origin_port,
-                                                 limits=self.server.parser_limits,
-                                                 connect_timeout=limits.origin_connect_timeout,
-                                                 response_timeout=limits.origin_response_timeout,
-                                                 credentials=self.origin_credentials)
+        self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
+                                                                 self.origin_credentials)
         resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
@@ -384,7 +388,7 @@ class Hub:
         if origin is not None:
             origin.on_frame = origin.on_lost = origin.on_request = None
             if self.origin_session and origin.is_open:
-                self.server.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+                self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
             else:
                 origin.close()
         for group in self.tcp_groups.values():

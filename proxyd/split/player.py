@@ -1,25 +1,23 @@
-"""SplitSession: one player's session on a shared live split (the session interface downstream.py
-expects, see proxyd/serving.py). PAUSE and TEARDOWN touch only this player; the origin session
-belongs to the hub."""
+"""SplitSession: one player's session on a shared live split (a PlayerSession, see
+proxyd.serving.contracts). PAUSE and TEARDOWN touch only this player; the origin session belongs to
+the hub."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 import struct
 from typing import TYPE_CHECKING
 
-from proxyd.log import context, get_logger
+from proxyd.log import get_logger
 from proxyd.routing import Target, forward_headers
-from proxyd.rtp.errors import PacketError
-from proxyd.rtp.packet import ReceiverReport, SenderReport, parse_rtcp
+from proxyd.rtp.rtcp import first_report_block
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RtpInfoEntry, TransportSpec, format_rtp_info, format_transport
 from proxyd.rtsp.uri import url_key
-from proxyd.serving import Resumable
-from proxyd.session import SessionTimers, run_due_timer_actions
+from proxyd.serving.contracts import Player, ServerContext
+from proxyd.serving.session_base import NO_KEEPALIVE, SessionBase
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
 from proxyd.wmext.events import remote_close, remote_open
 
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
 
 log = get_logger("split")
 SEQ_TS = struct.Struct("!HI")
-NO_KEEPALIVE = 1e9  # the hub keeps the origin session alive, not each player
 
 
 class PlayerStream:
@@ -69,45 +66,28 @@ class PlayerStream:
 
     def rtcp_from_player(self, data) -> None:
         self.player_seen = True
-        try:
-            packets = parse_rtcp(data)
-        except PacketError:
-            return
-        for packet in packets:
-            if isinstance(packet, ReceiverReport | SenderReport) and packet.reports:
-                self.stats.on_report_block(packet.reports[0])
+        block = first_report_block(data)
+        if block is not None:
+            self.stats.on_report_block(block)
 
 
-class SplitSession(Resumable):
-    def __init__(self, server, player, target: Target, hub: Hub) -> None:
-        self.id = secrets.token_hex(8)
-        self.server = server
-        self.limits = server.config.limits
-        self.player = player
-        self.target = target
+class SplitSession(SessionBase):
+    """The hub keeps the origin session alive, not each player (no keepalive of its own)."""
+
+    kind = "split session"
+
+    def __init__(self, context: ServerContext, player: Player, target: Target, hub: Hub) -> None:
+        super().__init__(context, player, target)
         self.hub = hub
-        self.state = "init"
         self.streams: list[PlayerStream] = []
         self.member: TcpMember | None = None
         self.group = None
         self.played_once = False
-        self.started_reported = False
-        self.ended = False
-        self.loop = asyncio.get_running_loop()
-        self.timers: SessionTimers | None = None
-        self.timer_handle: asyncio.TimerHandle | None = None
+        self.hub_ended = False  # the hub gave up on the origin (end_from_origin)
 
     @property
-    def player_session_header(self) -> str:
-        return f"{self.id};timeout={self.limits.session_timeout}"
-
-    @property
-    def log_ctx(self) -> str:
-        return context(self.player.peer, None, self.id)
-
-    def touch(self) -> None:
-        if self.timers is not None:
-            self.timers.touch(self.loop.time())
+    def presentation_url(self) -> str:
+        return self.hub.aggregate_url
 
     # --- SETUP ----------------------------------------------------------------------------------
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec,
@@ -135,11 +115,7 @@ class SplitSession(Resumable):
         self.streams.append(ps)
         self.hub.attach(self)
         self.state = "ready"
-        if self.timers is None:
-            self.timers = SessionTimers(self.loop.time(), keepalive_interval=NO_KEEPALIVE,
-                                        idle_timeout=self.limits.session_timeout,
-                                        counters_interval=self.limits.counters_interval)
-            self._arm_timer()
+        self.start_timers(NO_KEEPALIVE)
         # [MS-RTSP] players over UDP tell streams on one port pair apart by the SSRC SETUP named:
         # when the origin named none, the stream's first packet fixes it (bounded wait; without
         # it the answer names none, as an origin may).
@@ -178,9 +154,8 @@ class SplitSession(Resumable):
                 headers.append(("RTP-Info", format_rtp_info(entries)))
         self.state = "playing"
         if not self.started_reported:
-            self.started_reported = True
-            self.server.emit("session.started", self.started_data())
-            remote_open(self.server, self)  # [MS-WMSP] 3.2.5.11: only when the origin subscribed
+            self.report_started()
+            remote_open(self.context, self)  # [MS-WMSP] 3.2.5.11: only when the origin subscribed
         return Response(200, "OK", Headers(headers))
 
     def _join(self) -> list[RtpInfoEntry]:
@@ -264,7 +239,7 @@ class SplitSession(Resumable):
         self.close("teardown")
         return Response(200, "OK", Headers())
 
-    async def origin_request(self, request: Request) -> Response:
+    async def origin_request(self, request: Request, timeout: float | None = None) -> Response:
         """GET/SET_PARAMETER in a split session: keepalives and player logs are answered here."""
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
@@ -274,25 +249,16 @@ class SplitSession(Resumable):
         self.player.send_server_request(Request(request.method, url, headers, request.body))
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) -------------
-    def _park(self) -> None:
+    def park(self) -> None:
         self._leave()  # still a member of the hub (it lingers for no one else), not fanned out to
 
-    def _unpark(self, player) -> None:
+    def unpark(self, player: Player) -> None:
         for ps in self.streams:
             if ps.channels is not None:
                 player.register_channel(ps.channels[1], ps)  # PLAY joins the new connection's group
 
-    # --- timers ---------------------------------------------------------------------------------
-    def _arm_timer(self) -> None:
-        if not self.ended and self.timers is not None:
-            self.timer_handle = self.loop.call_at(self.timers.deadline(), self._on_timer)
-
-    def _on_timer(self) -> None:
-        if self.ended:
-            return
-        tcp_open = any(ps.channels is not None for ps in self.streams) and self.player.is_open
-        if run_due_timer_actions(self, tcp_player_open=tcp_open):
-            self._arm_timer()
+    def tcp_streams(self) -> bool:
+        return any(ps.channels is not None for ps in self.streams)
 
     # --- reports and end ------------------------------------------------------------------------
     def started_data(self) -> dict:
@@ -322,28 +288,17 @@ class SplitSession(Resumable):
                 if self.member is not None:
                     self.member.release()
                 self.player.transport.write(FRAME_HEADER.pack(b"$", ps.channels[1], len(bye)) + bye)
-        self.close("origin_error", detail, hub_ended=True)
+        self.hub_ended = True
+        self.close("origin_error", detail)
 
-    def close(self, reason: str, detail: str = "", *, origin_teardown: bool = True,
-              hub_ended: bool = False) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        log.info("%s split session ended: %s %s", self.log_ctx, reason, detail)
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-        data = self.counters_data()
-        if not hub_ended:
+    def release(self, reason: str, origin_teardown: bool) -> None:
+        if not self.hub_ended:
             self._leave()
         for ps in self.streams:
             if ps.rtcp_addr is not None:
                 ps.hub_stream.rtcp_players.pop(ps.rtcp_addr, None)
-        if not hub_ended:
+        if not self.hub_ended:
             self.hub.detach(self, linger=reason != "shutdown")
-        self.player.forget_session(self)
-        self.server.forget_session(self)
-        if self.started_reported:
-            self.server.emit("session.ended", {**data, "end_reason": reason})
-        remote_close(self.server, self)
-        if reason == "origin_error":
-            self.player.close_connection("origin session lost")
+
+    def after_close(self) -> None:
+        remote_close(self.context, self)

@@ -10,17 +10,31 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from proxyd.config import Limits
 from proxyd.control.reports import iso_utc
 from proxyd.rtsp.uri import url_key
+from proxyd.serving.contracts import ServerContext
 
-if TYPE_CHECKING:
-    from proxyd.split.hub import Hub
+
+class SplitView(Protocol):
+    """What the status reads of its hub (proxyd.split.hub.Hub)."""
+
+    context: ServerContext
+    limits: Limits
+    players: set
+    streams: list
+    aggregate_url: str
+    state: str
+    end_reason: str
+    reconnects: int
+    media_stalls: int
+    use_tcp: bool
 
 
 class SplitStatus:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: SplitView) -> None:
         self.hub = hub
         self.split_id = str(uuid.uuid4())
         self.started_at = iso_utc(time.time())
@@ -39,7 +53,7 @@ class SplitStatus:
         """Emit the hub's current status now (state changes call this)."""
         data = self.data()
         self._reported = self._mark(data)
-        self.hub.server.emit("split.changed", data)
+        self.hub.context.emit("split.changed", data)
         self._arm()
 
     def stop(self) -> None:
@@ -76,5 +90,5 @@ class SplitStatus:
             data = self.data()
             if self._mark(data) != self._reported:
                 self._reported = self._mark(data)
-                self.hub.server.emit("split.changed", data)
+                self.hub.context.emit("split.changed", data)
         self._arm()

@@ -5,9 +5,9 @@
 - logs.py        LogPlay/LogConnect -> `playlog` reports; legacy logs -> rendering remote-log
 - events.py      SendEvent -> `sendevent` reports (proxy rewrites applied); proxyd's own
                  remote-open / remote-close / remote-log for content served from cache or split
-- state.py       per-server state: origin event subscriptions per content, origin features
-- identity.py    identity and Supported headers on every upstream request
 - negotiate.py   Supported on responses to players (server role)
 - playlist.py    X-Playlist-Gen-Id check (412), EndOfStream/Announce relayed to players,
                  EndOfStream built by proxyd when it plays a playlist entry from cache
+The per-server state is proxyd.wm.state.WmState (ServerContext.wm); the identity headers on every
+upstream request are proxyd.origin.wm_identity; SelectStream deselect is the relay session's.
 """

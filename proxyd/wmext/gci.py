@@ -2,11 +2,8 @@
 proxies (so proxies can be chained), else forwarded upstream by the caller (miss policy
 FORWARD_REQUEST, brief 5.6.3).
 
-The cache registers a source with one line::
-
-    from proxyd.wmext.gci import CONTENT_INFO_SOURCES
-    CONTENT_INFO_SOURCES.append(lookup)   # lookup(server, origin_url) -> ContentInfo | None
-
+Sources are registered explicitly in the ServerContext by the app (proxyd.app.strategies):
+`context.content_info_sources.append(lookup)`, `lookup(origin_url) -> ContentInfo | None`.
 `lookup` answers only for a stored, unexpired entry; its Cache-Control must already be the
 re-emitted one (proxyd.wm.cache_control.reemit_for_hit: max-age lowered to the remaining lifetime).
 """
@@ -16,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxyd.rtsp.events import Headers, Response
+from proxyd.serving.contracts import ServerContext
 from proxyd.wm.messages import get_content_info_response
 
 
@@ -26,12 +24,9 @@ class ContentInfo:
     etag: str | None = None
 
 
-CONTENT_INFO_SOURCES: list = []
-
-
-def cached_content_info(server, origin_url: str) -> ContentInfo | None:
-    for source in CONTENT_INFO_SOURCES:
-        info = source(server, origin_url)
+def cached_content_info(context: ServerContext, origin_url: str) -> ContentInfo | None:
+    for source in context.content_info_sources:
+        info = source(origin_url)
         if info is not None:
             return info
     return None

@@ -13,7 +13,7 @@ from proxyd.wm.wmlog_forward import forwarding_action
 from proxyd.wmext.events import legacy_log_to_remote_log
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.serving.contracts import Player
     from proxyd.routing import Target
     from proxyd.rtsp.events import Request
 
@@ -21,13 +21,13 @@ MAX_RAW_CHARS = 256 * 1024
 MAX_ERROR_CHARS = 2000
 
 
-def handle_log(player: PlayerConnection, request: Request, kind: RequestKind, target: Target,
+def handle_log(player: Player, request: Request, kind: RequestKind, target: Target,
                session_id: str | None) -> None:
     hint = "logplay" if kind is RequestKind.LOG_PLAY else "logconnect"
     log = parse_log(request.body, hint=hint)
     user_agent = (request.headers.get("User-Agent") or player.user_agent)[:512]
     url = url_key(request.uri)
-    player.server.emit("playlog", {
+    player.context.emit("playlog", {
         "session_id": session_id, "url": url, "kind": hint, "log_type": log.log_type,
         "player_addr": player.peer, "user_agent": user_agent,
         "raw": request.body[:MAX_RAW_CHARS].decode("utf-8", "replace"), "fields": dict(log.fields),

@@ -16,10 +16,9 @@ from proxyd.routing import RoutingError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.wm.classify import classify_request, response_carries_supported
 from proxyd.wm.supported import FASTCACHE, format_supported, server_role_features
-from proxyd.wmext.state import wm_state
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.serving.contracts import Player
 
 BASE = format_supported(server_role_features(honours_speed=False))
 WITH_FASTCACHE = format_supported(server_role_features(honours_speed=True))
@@ -32,11 +31,11 @@ def is_content_info(request: Request) -> bool:
         .strip().lower() == "application/x-wms-getcontentinfo")
 
 
-def respond(player: PlayerConnection, request: Request, response: Response) -> Response:
+def respond(player: Player, request: Request, response: Response) -> Response:
     """The response as the player gets it; records what the origin told us on the way."""
-    state = wm_state(player.server)
+    state = player.context.wm
     try:
-        target = player.server.router.resolve(request.uri, player.local_host, player.local_port) \
+        target = player.context.router.resolve(request.uri, player.local_host, player.local_port) \
             if request.uri != "*" else None
     except RoutingError:
         target = None

@@ -16,29 +16,29 @@ from proxyd.wmext.gci import cached_content_info, content_info_response
 from proxyd.wmext.logs import handle_log
 
 if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
+    from proxyd.serving.contracts import Player
 
 LOG_KINDS = (RequestKind.LOG_PLAY, RequestKind.LOG_CONNECT)
 
 
-async def handle_parameter(player: PlayerConnection, request: Request) -> Response | None:
+async def handle_parameter(player: Player, request: Request) -> Response | None:
     kind = classify_request(request.method, request.headers.get("Content-Type"), bool(request.body))
     if kind in LOG_KINDS:
-        session = player._session(request, required=False)  # unknown session: 454 (3.2.5.1)
-        target = player._target(request)
+        session = player.session_for(request, required=False)  # unknown session: 454 (3.2.5.1)
+        target = player.target_for(request)
         handle_log(player, request, kind, target, session.id if session else None)
         headers = [("Session", session.player_session_header)] if session is not None else []
         return Response(200, "OK", Headers(headers))
     if kind is RequestKind.SEND_EVENT:
-        target = player._target(request)  # no session lookup for SendEvent (3.2.5.16)
+        target = player.target_for(request)  # no session lookup for SendEvent (3.2.5.16)
         value = request.headers.get("Session")
         session_id = value.split(";")[0].strip() if value else None
-        player_sendevent(player, target, session_id if session_id in player.server.sessions else None,
+        player_sendevent(player, target, session_id if session_id in player.context.sessions else None,
                          request.uri.rstrip("/"), request.body)
         return Response(200, "OK", Headers())
     if kind is RequestKind.GET_CONTENT_INFO:
-        target = player._target(request)
-        info = cached_content_info(player.server, target.origin_url)
+        target = player.target_for(request)
+        info = cached_content_info(player.context, target.origin_url)
         if info is not None:
             return content_info_response(info)
     return None

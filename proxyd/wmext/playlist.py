@@ -16,7 +16,6 @@ from proxyd.routing import HOP_HEADERS, rewrite_rtp_info, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.wm.classify import CT_EXTENSION_CMD, media_type
 from proxyd.wm.messages import EosReason, end_of_stream_request
-from proxyd.wmext.state import wm_state
 
 _BODY_SESSION = re.compile(rb"(?im)^(session[ \t]*:[ \t]*)[^\r\n]*")
 MAX_GEN_ID = 0xFFFFFFFF
@@ -38,7 +37,7 @@ def relay_to_player(session, request: Request) -> Request:
         if body:
             body = rewrite_sdp_controls(body, target.to_player)
         if request.uri != "*":  # the next entry's Cache-Control replaces the subscription (4.4.5)
-            wm_state(session.server).observe_cache_control(request.uri, request.headers.get("Cache-Control"))
+            session.context.wm.observe_cache_control(request.uri, request.headers.get("Cache-Control"))
     return Request(request.method, url, Headers(headers), body)
 
 
@@ -52,7 +51,7 @@ def send_end_of_stream(session, streams: list[tuple[str, int]], *, playlist_gen_
         reason = "end-of-playlist-entry"
     headers, body = end_of_stream_request(session_id=session.id, streams=streams,
                                           playlist_gen_id=playlist_gen_id, reason=reason)
-    url = session.target.to_player(getattr(session, "aggregate_url", None) or session.target.origin_url)
+    url = session.target.to_player(session.presentation_url)
     session.player.send_server_request(Request("SET_PARAMETER", url, Headers(headers), body))
 
 

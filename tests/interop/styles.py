@@ -66,9 +66,7 @@ STYLES = (
     # A shared live mount that prepares on demand and slowly (a camera, a looped file).
     OriginStyle("live-shared-slow", "gst", live=True,
                 shape=OriginShape(slow_live=(MOUNT,), slow_live_prepare_ms=800),
-                origin_per_test=True, sdp_has=("a=range:npt=now-", "a=control:stream=0"),
-                cache_on_bug="DESCRIBE answers 503: the cache DESCRIBEs the origin, closes, and the next "
-                             "strategy DESCRIBEs again while the origin unprepares the shared media"),
+                origin_per_test=True, sdp_has=("a=range:npt=now-", "a=control:stream=0")),
     # Debian's rtsp-server-perl on its default port 554: the publisher's SDP, streamid=N controls
     # relative to a port-less request URL (no Content-Base), UDP only.
     # Counted over 4 s: the Perl server drops a few packets when the machine is loaded (seen 71/75

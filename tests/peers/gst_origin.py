@@ -84,12 +84,21 @@ def live_launch(args: argparse.Namespace) -> str:
     # so benchmarks get the load they ask for.
     return (f"( videotestsrc is-live=true pattern={args.live_pattern} ! "
             f"video/x-raw,width={args.live_width},height={args.live_height},framerate={args.live_fps}/1 ! "
-            f"x264enc tune=zerolatency speed-preset=ultrafast threads=1 bitrate={args.live_bitrate_kbps} "
+            f"{slow_start(args.live_lazy_ms)}x264enc tune=zerolatency speed-preset=ultrafast threads=1 bitrate={args.live_bitrate_kbps} "
             f"vbv-buf-capacity=1000 key-int-max={args.live_gop} option-string=nal-hrd=cbr:filler=1 ! "
             "video/x-h264,profile=constrained-baseline ! "
             "rtph264pay name=pay0 pt=96 config-interval=1 "
             "audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=48000,channels=1 ! "
             f"audioconvert ! {aac} ! aacparse ! rtpmp4gpay name=pay1 pt=97 )")
+
+
+def slow_start(delay_ms: int | None) -> str:
+    """A queue that lets nothing through until it holds `delay_ms` of video, so the media's prepare
+    takes that long (the stream then runs with that much latency)."""
+    if not delay_ms:
+        return ""
+    ns = delay_ms * 1_000_000
+    return f"queue min-threshold-time={ns} max-size-time={2 * ns} max-size-buffers=0 max-size-bytes=0 ! "
 
 
 def relay_launch(url: str) -> str:
@@ -135,6 +144,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--live-gop", type=int, default=25, help="frames between IDR frames")
     p.add_argument("--live-bitrate-kbps", type=int, default=500)
     p.add_argument("--live-pattern", default="ball", help="videotestsrc pattern")
+    p.add_argument("--live-lazy-ms", type=int, default=None, metavar="MS",
+                   help="do not preroll the live mount: it prepares on the first DESCRIBE and its "
+                        "first video buffer is held back MS milliseconds (a camera or looped file that "
+                        "prepares slowly); unprepared again when its last client leaves")
     p.add_argument("--protocols", choices=("udp", "tcp", "both"), default="both")
     p.add_argument("--session-timeout", type=int, default=60, help="seconds (Session: ...;timeout=)")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
@@ -231,7 +244,7 @@ class Origin:
             raise SystemExit(f"gst_origin: cannot listen on {self.args.address}:{self.args.port}")
         GLib.timeout_add(500, self.cleanup_sessions)
         port = self.server.get_bound_port()
-        if self.args.live:
+        if self.args.live and self.args.live_lazy_ms is None:
             self.preroll_live(port)
         emit("ready", port=port, address=self.args.address)
         return port

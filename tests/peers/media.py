@@ -35,9 +35,12 @@ class ClipSpec:
     audio_rate: int = 44100
     audio_channels: int = 1
     variant: int = 0
+    video_kbps: int | None = None  # constant video bitrate (with filler); None: x264's choice
 
     def cache_key(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        # Unset optional fields are left out, so specs from before they existed keep their key.
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     @property
@@ -91,11 +94,18 @@ def encode_command(spec: ClipSpec, out: Path) -> list[str]:
         # Single-threaded, bitexact, no metadata: same spec gives the same bytes.
         "-c:v", "libx264", "-profile:v", spec.h264_profile, "-preset", "ultrafast", "-threads", "1",
         "-g", str(spec.gop_frames), "-keyint_min", str(spec.gop_frames), "-sc_threshold", "0", "-bf", "0",
-        "-pix_fmt", "yuv420p",
+        "-pix_fmt", "yuv420p", *_constant_bitrate(spec.video_kbps),
         "-c:a", "aac", "-b:a", "64k", "-ac", str(spec.audio_channels), "-ar", str(spec.audio_rate),
         "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
         "-movflags", "+faststart", "-shortest", str(out),
     ]
+
+
+def _constant_bitrate(kbps: int | None) -> list[str]:
+    if kbps is None:
+        return []
+    rate = f"{kbps}k"
+    return ["-b:v", rate, "-minrate", rate, "-maxrate", rate, "-bufsize", rate, "-x264-params", "nal-hrd=cbr"]
 
 
 def make_clip(spec: ClipSpec, cache_dir: Path) -> Clip:

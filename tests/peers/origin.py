@@ -94,11 +94,17 @@ class LiveOptions:
     gop_frames: int = 25
     bitrate_kbps: int = 500
     pattern: str = "ball"
+    # Not prerolled: prepared on the first DESCRIBE, its first video held back this long (a shared
+    # camera or looped-file mount that prepares slowly), unprepared when its last client leaves.
+    lazy_prepare_ms: int | None = None
 
     def argv(self, mount: str) -> list[str]:
-        return ["--live", mount, "--live-width", str(self.width), "--live-height", str(self.height),
+        argv = ["--live", mount, "--live-width", str(self.width), "--live-height", str(self.height),
                 "--live-fps", str(self.fps), "--live-gop", str(self.gop_frames),
                 "--live-bitrate-kbps", str(self.bitrate_kbps), "--live-pattern", self.pattern]
+        if self.lazy_prepare_ms is not None:
+            argv += ["--live-lazy-ms", str(self.lazy_prepare_ms)]
+        return argv
 
 
 @dataclasses.dataclass(frozen=True)

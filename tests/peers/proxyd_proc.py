@@ -48,7 +48,8 @@ class ProxydProcess:
     def __init__(self, *, routes: Mapping[str, str], log_path: Path, host: str = "127.0.0.1",
                  port: int | None = None, cache_dir: Path | None = None,
                  allow_origins: Sequence[str] = (), extra_args: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None, python: str = sys.executable):
+                 env: Mapping[str, str] | None = None, python: str = sys.executable,
+                 repo: Path = REPO_ROOT):
         self.host = host
         self.port = port if port is not None else free_tcp_port(host)
         self.routes = dict(routes)
@@ -58,6 +59,7 @@ class ProxydProcess:
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
         self.python = python
+        self.repo = repo  # the checkout whose proxyd runs (a benchmark may run an older one beside this)
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self.killed = False
@@ -85,7 +87,7 @@ class ProxydProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv(), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.argv(), cwd=self.repo, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         try:
             self._wait_listening(timeout)

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, renderers, serializers, viewsets
 from rest_framework.decorators import action
 
+from appliance.core.api import CappedCountPagination
 from appliance.playback.filters import PlayLogFilterSet
 from appliance.playback.models import PlayLog
 from appliance.playback.selectors import playlog_list
@@ -64,6 +65,7 @@ class PlayLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     ordering = ["-logged_at", "-id"]
     lookup_value_regex = r"\d+"
     renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
+    pagination_class = CappedCountPagination
 
     def get_serializer_class(self):
         return PlayLogDetailSerializer if self.action == "retrieve" else PlayLogSerializer

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appliance.core.models import AuditLog
-from appliance.nodes.models import ProxyNode
+from appliance.nodes.selectors import node_list
 from appliance.ui.mixins import FilteredListView, ServiceActionView
 from appliance.uplink.filters import UplinkEventFilterSet
 from appliance.uplink.models import UplinkEvent
@@ -17,7 +17,7 @@ class NodeListView(FilteredListView):
     template_name = "ui/node_list.html"
 
     def base_queryset(self):
-        return ProxyNode.objects.order_by("name")
+        return node_list(now=timezone.now()).order_by("name")
 
 
 class UplinkListView(FilteredListView):

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.views.generic import TemplateView
 
+from appliance.core.pagination import CappedCountPaginator
 from appliance.playback.filters import PlayLogFilterSet, StreamSessionFilterSet
 from appliance.playback.report_selectors import report_rows
 from appliance.playback.reports import REPORT_GROUPS
@@ -18,6 +19,11 @@ class PlayLogListView(FilteredListView):
 
     def base_queryset(self):
         return playlog_list().order_by("-logged_at", "-pk")
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        return CappedCountPaginator(queryset, per_page, orphans=orphans,
+                                    allow_empty_first_page=allow_empty_first_page,
+                                    count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX)
 
 
 class _Echo:

@@ -115,6 +115,26 @@ def test_cache_purged_completes_matching_purge_requests(make_event, post_batch):
     assert states == {exact.id: "done", prefix.id: "done", other.id: "pending"}
 
 
+def test_a_purge_stays_pending_until_every_node_holding_the_url_purged_it(node, make_event, post_batch):
+    from rest_framework.test import APIClient
+
+    from tests.appliance.factories import CachedContentFactory, ProxyNodeFactory
+
+    url = "rtsp://127.0.0.1:8600/clip"
+    other = ProxyNodeFactory(name="node-2")
+    CachedContentFactory(node=node, url=url, state="purging")
+    CachedContentFactory(node=other, url=url, state="purging")
+    CachedContentFactory(node=ProxyNodeFactory(name="retired", enabled=False), url=url, state="complete")
+    purge = PurgeRequest.objects.create(url=url)
+    post_batch([cache_changed(make_event, state="purged")])
+    assert PurgeRequest.objects.get(pk=purge.pk).state == "pending"  # node-2 still holds it
+    second = APIClient()
+    second.credentials(HTTP_AUTHORIZATION=f"Bearer {other.token}")
+    assert second.get("/internal/v1/snapshot").json()["purges"] == [{"id": purge.id, "url": url, "prefix": False}]
+    post_batch([cache_changed(make_event, state="purged")], client=second)
+    assert PurgeRequest.objects.get(pk=purge.pk).state == "done"
+
+
 def test_cache_changed_with_unknown_state_is_ignored_not_fatal(make_event, post_batch):
     response = post_batch([cache_changed(make_event, state="exploded")])
     assert response.json() == {"accepted": 1, "duplicates": 0}

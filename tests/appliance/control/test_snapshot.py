@@ -23,6 +23,14 @@ def test_snapshot_carries_origins_with_credentials_for_the_node(node_client):
     assert response["ETag"] == f'"{body["etag"]}"'
     for key in ("purges", "prestuff", "revalidated", "terminate_sessions"):
         assert body[key] == []
+    assert body["reporting"] == body["polling"] == {}  # settings unset: each node keeps its own
+
+
+def test_the_batch_delay_and_poll_interval_settings_reach_the_node(node_client, settings):
+    settings.APPLIANCE_REPORT_BATCH_DELAY = 5
+    settings.APPLIANCE_SNAPSHOT_POLL_INTERVAL = 30
+    body = node_client.get("/internal/v1/snapshot").json()
+    assert (body["reporting"], body["polling"]) == ({"batch_delay": 5}, {"interval": 30})
 
 
 def test_if_none_match_gives_304_until_something_changes(node_client):

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appliance.content.models import CachedContent, ContentState
-from appliance.history.health import node_status
 from appliance.history.models import TrafficBucket
+from appliance.nodes.selectors import node_status
 from appliance.origins.models import Origin
 from tests.appliance.factories import LiveSplitFactory, ProxyNodeFactory, StreamSessionFactory
 from tests.appliance.tasks.rtsp_responder import RtspResponder

@@ -80,12 +80,12 @@ print(json.dumps({"status": r.status_code, "body": r.json(), "metrics_status": m
 def test_not_ready_when_a_dependency_is_down(broken, tmp_path, db):
     from django.db import connection
 
-    from tests.appliance.tasks.conftest import _database_url
+    from tests.appliance.tasks.harness import database_url_of
     from tests.peers.proxyd_proc import free_tcp_port
 
     dead = free_tcp_port()  # nothing listens there
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "appliance.settings", "APPLIANCE_VAR_DIR": str(tmp_path),
-           "APPLIANCE_READY_TIMEOUT": "1", "DATABASE_URL": _database_url(connection.settings_dict)}
+           "APPLIANCE_READY_TIMEOUT": "1", "DATABASE_URL": database_url_of(connection.settings_dict)}
     if broken == "database":
         env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{dead}/nothing"
     else:

@@ -71,3 +71,21 @@ def test_list_query_count_is_constant(viewer_client, assert_list_queries_constan
     node, origin = ProxyNodeFactory(), OriginFactory()
     assert_list_queries_constant(viewer_client, URL,
                                  lambda n: PlayLogFactory.create_batch(n, node=node, origin=origin))
+
+
+def test_the_list_count_stops_at_the_cap_and_says_so(viewer_client, client, viewer, settings):
+    from django.urls import reverse
+
+    settings.APPLIANCE_PLAYLOG_COUNT_MAX = 100
+    node = ProxyNodeFactory()
+    PlayLogFactory.create_batch(101, node=node, url="rtsp://p/many")
+    PlayLogFactory.create_batch(3, node=node, url="rtsp://p/few")
+    capped = viewer_client.get(URL, {"page_size": 40}).json()
+    assert (capped["count"], capped["count_capped"], len(capped["results"])) == (100, True, 40)
+    assert viewer_client.get(URL, {"page_size": 40, "page": 3}).json()["results"]  # up to the cap
+    assert viewer_client.get(URL, {"page_size": 40, "page": 4}).status_code == 404  # past the cap
+    exact = viewer_client.get(URL, {"url": "rtsp://p/few"}).json()
+    assert (exact["count"], exact["count_capped"]) == (3, False)
+    client.force_login(viewer)
+    page = client.get(reverse("ui:playlog-list")).content.decode()
+    assert "page 1 of 2+" in page

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 
-from tests.appliance.tasks.harness import CeleryWorker
+from tests.appliance.tasks.harness import CeleryWorker, database_url_of, redis_url_with_db
 from tests.peers.proxyd_proc import free_tcp_port
 from tests.appliance.tasks.rtsp_responder import RtspResponder
 
@@ -31,23 +30,10 @@ WORKER_SETTINGS = {
     "APPLIANCE_PROXY_GUID": PROXY_GUID,
     "APPLIANCE_HISTORY_ROLLUP_INTERVAL": "10",
     "APPLIANCE_ORIGIN_PROBE_INTERVAL": "0",  # no OPTIONS at the other tests' scripted responders
+    # The worker outlives these tests: its lost-node check would end other tests' sessions on nodes that
+    # never reported (tests/appliance/nodes and tests/e2e/test_multinode_e2e.py exercise it).
+    "APPLIANCE_NODE_CHECK_INTERVAL": "3600",
 }
-
-
-def _redis_url_with_db(url: str, db: int) -> str:
-    base = url.split("?", 1)[0].rstrip("/")
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
-
-
-def _database_url(settings_dict: dict) -> str:
-    user = quote(settings_dict.get("USER") or "")
-    password = settings_dict.get("PASSWORD") or ""
-    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or "5432"
-    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +44,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     if connection.vendor != "postgresql":
         pytest.skip("the Celery worker tests need PostgreSQL (set DATABASE_URL=postgres://...)")
     redis = pytest.importorskip("redis")
-    broker = _redis_url_with_db(REDIS_URL, CELERY_TEST_REDIS_DB)
+    broker = redis_url_with_db(REDIS_URL, CELERY_TEST_REDIS_DB)
     try:
         redis.Redis.from_url(broker, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
@@ -69,7 +55,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         **os.environ,
         **WORKER_SETTINGS,
         "DJANGO_SETTINGS_MODULE": "appliance.settings",
-        "DATABASE_URL": _database_url(connection.settings_dict),
+        "DATABASE_URL": database_url_of(connection.settings_dict),
         "APPLIANCE_DB_CONN_MAX_AGE": "0",  # no idle connections left to block the flush between tests
         "REDIS_URL": broker,
         "APPLIANCE_CELERY_QUEUE": queue_name,

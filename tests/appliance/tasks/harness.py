@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
@@ -57,6 +58,23 @@ class OutputWatcher:
             self.lines.append(line)
             if predicate(line):
                 return line
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    base = url.split("?", 1)[0].rstrip("/")
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}"
+
+
+def database_url_of(settings_dict: dict) -> str:
+    """DATABASE_URL for a child process using the same database as Django's connection settings."""
+    user = quote(settings_dict.get("USER") or "")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or "5432"
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:

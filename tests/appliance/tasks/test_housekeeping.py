@@ -87,3 +87,24 @@ def test_a_quota_purge_concerns_only_the_node_over_quota(node, settings):
     assert PurgeRequest.objects.get().state == "pending"
     content_apply_change(node=node, data={"url": "rtsp://o/shared", "state": "purged"}, seq=5, at=now)
     assert PurgeRequest.objects.get().state == "done"
+
+
+def test_a_quota_purge_waits_only_for_its_node_an_operators_purge_for_every_node(node):
+    from appliance.content.services import content_apply_change
+
+    other = ProxyNode.objects.create(name="node-2", token_hash="3" * 64)
+    now = timezone.now()
+    for owner in (node, other):
+        for url in ("rtsp://o/quota", "rtsp://o/operator"):
+            CachedContent.objects.create(node=owner, url=url, state=ContentState.COMPLETE, size_bytes=100)
+    quota = PurgeRequest.objects.create(url="rtsp://o/quota", prefix=False, node=node)
+    operator = PurgeRequest.objects.create(url="rtsp://o/operator", prefix=False)
+
+    for url in ("rtsp://o/quota", "rtsp://o/operator"):
+        content_apply_change(node=node, data={"url": url, "state": "purged"}, seq=5, at=now)
+    states = dict(PurgeRequest.objects.values_list("pk", "state"))
+    assert states == {quota.pk: "done", operator.pk: "pending"}  # node-2 still holds the operator's URL
+    assert CachedContent.objects.get(node=other, url="rtsp://o/quota").state == ContentState.COMPLETE
+
+    content_apply_change(node=other, data={"url": "rtsp://o/operator", "state": "purged"}, seq=5, at=now)
+    assert PurgeRequest.objects.get(pk=operator.pk).state == "done"

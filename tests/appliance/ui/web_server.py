@@ -10,8 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.appliance.tasks.harness import REPO, VENV_BIN, OutputWatcher, stop_process
-from tests.appliance.tasks.conftest import _database_url
+from tests.appliance.tasks.harness import REPO, VENV_BIN, OutputWatcher, database_url_of, stop_process
 
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
@@ -21,7 +20,7 @@ class WebServer:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "appliance.settings",
-            "DATABASE_URL": _database_url(database),
+            "DATABASE_URL": database_url_of(database),
             "APPLIANCE_DB_CONN_MAX_AGE": "0",
             "APPLIANCE_WEB_BIND": "127.0.0.1:0",  # gunicorn prints the port it got
             "APPLIANCE_WEB_WORKERS": "1",

@@ -30,8 +30,8 @@ async def test_cache_replay_reconnects_and_resumes_from_its_position(gst_origin,
         session = server.sessions[player.session]
         assert isinstance(session, ReplaySession)
         await player.close()
-        await eventually(lambda: not server.connections, what="connection gone")
-        assert session.state == "ready" and session.detached and session.pump_handle is None
+        await eventually(lambda: not server.context.connections, what="connection gone")
+        assert session.state == "ready" and session.detached and session.pace_slot is None
         position = session.pos
         assert position > 0
 

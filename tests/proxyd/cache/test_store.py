@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -135,3 +138,29 @@ def test_stale_is_reported_once_until_freshness_is_renewed(store, events):
     store.purge(url="rtsp://o/a")
     store.mark_stale(entry)  # gone from the store: nothing to report
     assert [d["state"] for k, d in events][-1] == "purged"
+
+
+def test_a_playlist_is_committed_and_read_back_entry_by_entry(tmp_path, store):
+    second = {**body("rtsp://o/pl"), "gen_id": 7}
+    entry = store.commit({**body("rtsp://o/pl"), "playlist": [second]}, [media(10), media(6, size=50)])
+    again = CacheStore(tmp_path, max_bytes=1 << 20).open()
+    reopened = again.lookup("rtsp://o/pl")
+    assert reopened.size_bytes == entry.size_bytes  # every entry's media counts toward the quota
+    assert reopened.body["playlist"][0]["gen_id"] == 7 and reopened.body["playlist"][0]["packets"] == 6
+    assert [bytes(p) for p in again.read_media(reopened, 1).packets] == [bytes(p) for p in media(6, size=50).packets]
+    assert len(again.read_media(reopened, 0)) == 10
+    (tmp_path / "entries" / reopened.key / "media.1.rtp").write_bytes(b"\x00" * 64)
+    assert again.read_media(reopened, 1) is None  # checksum per entry: the caller purges the whole playlist
+def test_readers_of_an_entry_in_use_share_one_loaded_media(tmp_path, store):
+    entry = store.commit(body("rtsp://o/a"), media(packets=200, size=1000))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # players arriving together
+        loaded = list(pool.map(lambda _: store.read_media(entry), range(8)))
+    assert all(m is loaded[0] for m in loaded)
+    assert store.read_media(entry) is loaded[0]  # a later player of the same entry, while in use
+    first_packet = ctypes.string_at(loaded[0].addresses[0], len(loaded[0].packets[0]))
+    assert first_packet == bytes(loaded[0].packets[0]) == rtp(0, bytes([0]) * 1000)
+    del loaded, first_packet
+    gc.collect()
+    data = tmp_path / "entries" / entry.key / "media.rtp"
+    data.write_bytes(data.read_bytes()[:-1])  # out of use: the next reader reads (and checks) the file
+    assert store.read_media(entry) is None

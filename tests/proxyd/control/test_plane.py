@@ -79,3 +79,28 @@ async def test_a_crashed_loop_is_restarted(make_config, fake_api, planes, caplog
         await fake_api.wait_for_events(1)
     assert [e["data"] for e in fake_api.events.values()] == [{"n": 2}]
     assert any("pump loop failed" in r.getMessage() for r in caplog.records)
+
+
+def snapshot_with(**extra):
+    from proxyd.control.schema import parse_snapshot
+
+    return parse_snapshot({"schema_version": 1, "etag": "e", "node": {"name": "node-1"}, **extra})
+
+
+def test_the_control_plane_sets_batch_delay_and_poll_interval_and_their_absence_restores_ours(tmp_path):
+    plane = ControlPlane(config(tmp_path, batch_max_delay=1.0, poll_interval=10.0))
+    plane.apply_reporting(snapshot_with(reporting={"batch_delay": 5}, polling={"interval": 30}))
+    assert (plane.reporter.batch_max_delay, plane.snapshot.poll_interval) == (5.0, 30.0)
+    plane.apply_reporting(snapshot_with())
+    assert (plane.reporter.batch_max_delay, plane.snapshot.poll_interval) == (1.0, 10.0)
+
+
+@pytest.mark.parametrize("extra,where", [
+    *(({"reporting": {"batch_delay": bad}}, "reporting") for bad in (0, -1, 61, "5", True)),
+    *(({"polling": {"interval": bad}}, "polling") for bad in (0, 301, "10", False)),
+])
+def test_a_bad_batch_delay_or_poll_interval_rejects_the_snapshot(extra, where):
+    from proxyd.control.schema import SnapshotError
+
+    with pytest.raises(SnapshotError, match=where):
+        snapshot_with(**extra)

@@ -8,7 +8,7 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxyd.cli import config_from_args
+from proxyd.app.cli import config_from_args
 from proxyd.config import ConfigError
 from proxyd.control.reports import NullSink
 from proxyd.log import JsonFormatter, context

@@ -20,7 +20,7 @@ from proxyd.config import Config, parse_route
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.events import NEED_DATA, Headers, Request, Response
 from proxyd.rtsp.oneshot import rtsp_request
-from proxyd.server import ProxyServer
+from proxyd.app.server import ProxyServer
 from tests.proxyd.wmext.harness import RecordingSink
 
 USER, PASSWORD, REALM = "viewer", "their-own-secret", "strict"

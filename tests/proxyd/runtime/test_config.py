@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from proxyd.cli import build_parser, config_from_args, main
+from proxyd.app.cli import build_parser, config_from_args, main
 from proxyd.config import ConfigError, Limits, Route, flag
 
 

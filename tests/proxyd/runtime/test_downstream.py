@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from proxyd.cli import config_from_args
-from proxyd.downstream import PlayerConnection
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.player.connection import PlayerConnection
+from proxyd.app.server import ProxyServer
 from tests.proxyd.runtime.fakes import FakeTransport
 
 URL = "rtsp://127.0.0.1:8554/vod/clip"
@@ -25,7 +25,7 @@ def free_port() -> int:
 def connect(*args: str, origin_port: int | None = None):
     argv = ["--route", f"/vod=rtsp://127.0.0.1:{origin_port or free_port()}", *args]
     server = ProxyServer(config_from_args(argv, env={}))
-    conn = PlayerConnection(server)
+    conn = PlayerConnection(server.context)
     transport = FakeTransport()
     conn.connection_made(transport)
     return server, conn, transport
@@ -191,7 +191,7 @@ async def test_pipelined_requests_answered_in_order_and_reading_paused_at_limit(
 
 async def test_connection_limit_answers_503_and_closes():
     server, first, t1 = connect("--max-connections", "1")
-    second = PlayerConnection(server)
+    second = PlayerConnection(server.context)
     t2 = FakeTransport(peer=("127.0.0.1", 40001))
     second.connection_made(t2)
     (resp,) = await ask(second, t2, req("OPTIONS", 1, "*"))

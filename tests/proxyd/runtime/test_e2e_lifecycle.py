@@ -5,10 +5,10 @@ import contextlib
 
 import pytest
 
-from proxyd.cli import config_from_args
+from proxyd.app.cli import config_from_args
 from proxyd.net.udp import open_fd_count
-from proxyd.server import ProxyServer
-from proxyd.session import ProxySession
+from proxyd.app.server import ProxyServer
+from proxyd.relay.session import ProxySession
 from tests.peers.fixtures import LIVE_MOUNT
 from tests.proxyd.runtime.rawplayer import RawPlayer
 
@@ -53,7 +53,7 @@ async def eventually(condition, timeout: float = 10.0, what: str = "condition"):
 
 def idle_state(server: ProxyServer, fds: int, tasks: set):
     current = asyncio.all_tasks() - tasks
-    return (not server.sessions and not server.connections and not server.background
+    return (not server.sessions and not server.context.connections and not server.context.background
             and open_fd_count() == fds and not current)
 
 
@@ -87,7 +87,7 @@ async def test_connection_loss_tears_down_upstream_and_frees_everything_after_th
         await asyncio.wait_for(player.frame_seen.wait(), 10)
         assert len(gst_origin.open_sessions()) == 1
         await player.close()  # no TEARDOWN: connection loss
-        await eventually(lambda: not server.connections, what="connection gone")
+        await eventually(lambda: not server.context.connections, what="connection gone")
         assert player.session in server.sessions and "session.ended" not in server.sink.kinds()
         dropped = len(server.sink.events)
         await eventually(lambda: idle_state(server, fds, tasks), what="proxy idle")

@@ -2,8 +2,8 @@
 
 import asyncio
 
-from proxyd.cli import config_from_args
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.app.server import ProxyServer
 from tests.proxyd.runtime.rawplayer import RawPlayer
 from tests.proxyd.runtime.scripted_origin import ScriptedOrigin
 

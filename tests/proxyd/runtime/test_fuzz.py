@@ -6,9 +6,9 @@ import logging
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxyd.cli import config_from_args
-from proxyd.downstream import PlayerConnection
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.player.connection import PlayerConnection
+from proxyd.app.server import ProxyServer
 from tests.proxyd.runtime.fakes import FakeTransport
 
 PIECES = [b"OPTIONS", b"SETUP", b"PLAY", b"FOO", b" ", b"* ", b"rtsp://127.0.0.1:8554/vod/a ", b"RTSP/1.0",
@@ -23,7 +23,7 @@ message = st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=20)), m
 def test_arbitrary_bytes_give_only_clean_protocol_answers(chunks):
     async def run():
         server = ProxyServer(config_from_args(["--route", "/vod=rtsp://127.0.0.1:9"], env={}))
-        conn = PlayerConnection(server)
+        conn = PlayerConnection(server.context)
         transport = FakeTransport()
         conn.connection_made(transport)
         errors = []

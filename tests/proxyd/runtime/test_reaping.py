@@ -3,8 +3,8 @@
 import asyncio
 import socket
 
-from proxyd.cli import config_from_args
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.app.server import ProxyServer
 from tests.proxyd.runtime.rawplayer import RawPlayer
 from tests.proxyd.runtime.scripted_origin import ScriptedOrigin
 

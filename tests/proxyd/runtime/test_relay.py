@@ -3,12 +3,18 @@
 import asyncio
 import struct
 
-from proxyd.relay import InterleavedWriter, StreamCounters, receiver_report_jitter
+from proxyd.origin.stream_relay import InterleavedWriter, StreamCounters
+from proxyd.rtp.rtcp import first_report_block
 from tests.proxyd.runtime.fakes import FakeTransport
 
 
 def rtp(seq: int, payload: bytes = b"x" * 10) -> bytes:
     return struct.pack("!BBHII", 0x80, 96, seq, 0, 0x1234) + payload
+
+
+def jitter_of(data: bytes) -> int | None:
+    block = first_report_block(data)
+    return block.jitter if block is not None else None
 
 
 def test_loss_from_sequence_gaps_with_wraparound_and_reordering():
@@ -23,13 +29,13 @@ def test_loss_from_sequence_gaps_with_wraparound_and_reordering():
 def test_jitter_from_receiver_report_and_sender_report():
     block = struct.pack("!IIIIII", 0xAAAA, 0, 100, 4500, 0, 0)
     rr = struct.pack("!BBHI", 0x81, 201, 7, 0xBBBB) + block
-    assert receiver_report_jitter(rr) == 4500
+    assert jitter_of(rr) == 4500
     sr = struct.pack("!BBHI", 0x81, 200, 12, 0xCCCC) + bytes(20) + struct.pack("!IIIIII", 1, 0, 0, 900, 0, 0)
-    assert receiver_report_jitter(sr + rr) == 900
+    assert jitter_of(sr + rr) == 900
     empty_rr = struct.pack("!BBHI", 0x80, 201, 1, 0xBBBB)
-    assert receiver_report_jitter(empty_rr + rr) == 4500
-    assert receiver_report_jitter(b"\x00" * 40) is None
-    assert receiver_report_jitter(rr[:20]) is None
+    assert jitter_of(empty_rr + rr) == 4500
+    assert jitter_of(b"\x00" * 40) is None
+    assert jitter_of(rr[:20]) is None
 
 
 async def test_frames_from_one_iteration_are_joined_into_one_write():
@@ -88,7 +94,7 @@ async def test_udp_pair_forwards_only_origin_media_and_routes_rtcp_by_source():
     import socket
 
     from proxyd.net.udp import bind_port_pair
-    from proxyd.relay import StreamRelay, UdpPair
+    from proxyd.origin.stream_relay import StreamRelay, UdpPair
 
     def udp(host="127.0.0.1"):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -26,9 +26,9 @@ async def connect(server, source: str = "127.0.0.1", session: str | None = None)
 
 async def drop(server, player: RawPlayer) -> None:
     """Close the player's connection without TEARDOWN; returns once proxyd has seen it go."""
-    before = len(server.connections)
+    before = len(server.context.connections)
     await player.close()
-    await eventually(lambda: len(server.connections) < before, what="connection gone")
+    await eventually(lambda: len(server.context.connections) < before, what="connection gone")
 
 
 async def resumes(server, player: RawPlayer, url: str) -> None:

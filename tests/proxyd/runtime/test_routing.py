@@ -2,7 +2,7 @@
 
 import pytest
 
-from proxyd.cli import config_from_args
+from proxyd.app.cli import config_from_args
 from proxyd.routing import Router, RoutingError, rewrite_rtp_info, rewrite_sdp_controls
 
 LOCAL = ("127.0.0.1", 8554)

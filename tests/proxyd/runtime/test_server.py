@@ -2,15 +2,16 @@
 
 import asyncio
 
-from proxyd.cli import config_from_args
-from proxyd.server import NullSink, ProxyServer, _control_plane
+from proxyd.app.cli import config_from_args
+from proxyd.app.server import ProxyServer, _control_plane
+from proxyd.control.reports import NullSink
 
 
 async def test_without_control_url_reports_go_nowhere():
     config = config_from_args(["--listen", "127.0.0.1:0"], env={})
     server = ProxyServer(config)
     assert _control_plane(config, server) is None
-    assert isinstance(server.reporter, NullSink)
+    assert isinstance(server.context.reporter, NullSink)
 
 
 async def test_control_plane_reporter_is_the_server_sink(tmp_path):
@@ -19,8 +20,8 @@ async def test_control_plane_reporter_is_the_server_sink(tmp_path):
                               env={})
     server = ProxyServer(config)
     plane = _control_plane(config, server)
-    assert server.reporter is plane.reporter
-    server.emit("session.started", {"session_id": "x"})  # must not raise or block
+    assert server.context.reporter is plane.reporter
+    server.context.emit("session.started", {"session_id": "x"})  # must not raise or block
     assert server.load() == {"sessions": 0, "bandwidth_bps": 0}
 
 

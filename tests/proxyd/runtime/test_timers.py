@@ -1,6 +1,6 @@
 """SessionTimers driven by an injected clock: keepalive, counters and idle reaping deadlines."""
 
-from proxyd.session import SessionTimers
+from proxyd.serving.timers import SessionTimers
 
 
 def timers(now=100.0):

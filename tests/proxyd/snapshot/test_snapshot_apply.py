@@ -13,8 +13,8 @@ from proxyd.config import Config, ControlSettings, parse_route
 from proxyd.control.schema import parse_snapshot
 from proxyd.routing import RoutingError
 from proxyd.rtsp.oneshot import rtsp_request
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier, cache_store_of, merge_routes, snapshot_routes
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier, merge_routes, snapshot_routes
 
 
 def origin(id_, prefix, base, **extra):
@@ -28,7 +28,7 @@ def snapshot(*origins, purges=(), terminate=()):
 
 
 def resolve(server, path):
-    return server.router.resolve(f"rtsp://127.0.0.1:8554{path}", "127.0.0.1", 8554)
+    return server.context.router.resolve(f"rtsp://127.0.0.1:8554{path}", "127.0.0.1", 8554)
 
 
 def test_allowed_origins_become_routes_and_bad_rows_are_skipped():
@@ -51,7 +51,7 @@ def test_cli_routes_win_over_snapshot_routes_with_the_same_prefix():
 
 def test_applier_swaps_the_router_and_removes_disallowed_routes():
     server = ProxyServer(Config(listen_port=8554, routes=(parse_route("/cli=rtsp://cli.example:554"),)))
-    applier = SnapshotApplier(server)
+    applier = SnapshotApplier(server.context, server.strategies.cache)
     with pytest.raises(RoutingError):
         resolve(server, "/vod/clip")
     applier.apply(snapshot(origin(1, "/vod", "rtsp://a.example:8600/base", transport="udp"),
@@ -90,7 +90,7 @@ def test_terminate_sessions_closes_listed_sessions_and_lone_player_connections()
     shared, alone = RecordingPlayer(), RecordingPlayer()
     a, b, c = RecordingSession("a", shared), RecordingSession("b", shared), RecordingSession("c", alone)
     server.sessions.update({"a": a, "b": b, "c": c})
-    SnapshotApplier(server).apply(snapshot(terminate=["a", "c", "not-here"]))
+    SnapshotApplier(server.context, server.strategies.cache).apply(snapshot(terminate=["a", "c", "not-here"]))
     assert (a.closed_with, b.closed_with, c.closed_with) == ("terminated", None, "terminated")
     assert shared.closed is None  # still carries session b
     assert alone.closed is not None
@@ -106,29 +106,38 @@ class RecordingStore:
             raise OSError("disk gone")
 
 
+class StoreOnly:
+    """Stands in for CacheStrategy: purges use its store; policies and prestuff are not exercised."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def set_origin_policies(self, origins):
+        pass
+
+
 def test_purges_reach_the_cache_store_once_per_request_and_failures_retry():
     server = ProxyServer(Config())
-    server.cache_store = RecordingStore(fail_first=True)
-    applier = SnapshotApplier(server)
+    store = RecordingStore(fail_first=True)
+    applier = SnapshotApplier(server.context, StoreOnly(store))
     purges = [{"id": 7, "url": "rtsp://o/clip", "prefix": False}, {"id": 8, "url": "rtsp://o/dir", "prefix": True}]
     applier.apply(snapshot(purges=purges))
     applier.apply(snapshot(purges=purges))
-    assert server.cache_store.calls == [("rtsp://o/clip", None), (None, "rtsp://o/dir"), ("rtsp://o/clip", None)]
+    assert store.calls == [("rtsp://o/clip", None), (None, "rtsp://o/dir"), ("rtsp://o/clip", None)]
 
 
 def test_without_a_cache_store_purges_are_a_no_op():
     server = ProxyServer(Config())
-    assert cache_store_of(server) is None
-    SnapshotApplier(server).apply(snapshot(purges=[{"id": 1, "url": "rtsp://o/clip", "prefix": False}]))
+    assert server.strategies.cache is None
+    SnapshotApplier(server.context, server.strategies.cache).apply(snapshot(purges=[{"id": 1, "url": "rtsp://o/clip", "prefix": False}]))
 
 
 def test_a_cache_in_proxyd_is_reachable_for_purges(tmp_path):
-    """Tells when proxyd.cache lands without being attached as server.cache_store (purges would be lost)."""
+    """The node's cache strategy is what the applier purges through (purges would be lost otherwise)."""
     if importlib.util.find_spec("proxyd.cache") is None:
         pytest.skip("proxyd.cache not built yet: purges are a no-op (nothing is cached on this node)")
     server = ProxyServer(Config(cache_dir=str(tmp_path)))
-    assert cache_store_of(server) is not None, \
-        "proxyd.cache exists but neither server.cache_store nor a serving strategy's .store offers purge()"
+    assert server.strategies.cache is not None and callable(server.strategies.cache.store.purge)
 
 
 @pytest.mark.peers
@@ -138,7 +147,7 @@ async def test_snapshot_route_serves_describe_from_a_real_origin(shared_gst_orig
     try:
         url = f"rtsp://127.0.0.1:{server.port}/cp/clip"
         before = await asyncio.to_thread(rtsp_request, url, "DESCRIBE", timeout=10)
-        SnapshotApplier(server).apply(snapshot(origin(1, "/cp", shared_gst_origin.url())))
+        SnapshotApplier(server.context, server.strategies.cache).apply(snapshot(origin(1, "/cp", shared_gst_origin.url())))
         after = await asyncio.to_thread(rtsp_request, url, "DESCRIBE", timeout=10)
     finally:
         await server.stop()
@@ -153,7 +162,7 @@ async def test_origin_transport_preference_overrides_the_global_flag(gst_origin_
     """Global --origin-transport udp against a TCP-only origin: only the origin's tcp preference plays."""
     tcp_only = gst_origin_factory(vod={"clip": test_clips.main.path}, protocols="tcp")
     server = ProxyServer(Config(listen_port=0, origin_transport="udp"))
-    SnapshotApplier(server).apply(snapshot(origin(1, "/t", tcp_only.url(), transport=preference)))
+    SnapshotApplier(server.context, server.strategies.cache).apply(snapshot(origin(1, "/t", tcp_only.url(), transport=preference)))
     await server.start()
     try:
         result = await asyncio.to_thread(peer_players.ffmpeg_play, f"rtsp://127.0.0.1:{server.port}/t/clip",

@@ -17,8 +17,8 @@ import pytest
 from proxyd.config import Config
 from proxyd.control.schema import parse_snapshot
 from proxyd.rtsp.oneshot import rtsp_request
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier
 from tests.proxyd.wmext.harness import RecordingSink
 
 pytestmark = pytest.mark.peers
@@ -40,7 +40,7 @@ def snapshot(*origins, prestuff=()):
 async def proxy(*rows, config: Config | None = None, prestuff=()):
     server = ProxyServer(config or Config(listen_port=0), reporter=RecordingSink())
     await server.start()
-    SnapshotApplier(server).apply(snapshot(*rows, prestuff=prestuff))
+    SnapshotApplier(server.context, server.strategies.cache).apply(snapshot(*rows, prestuff=prestuff))
     try:
         yield server
     finally:
@@ -105,7 +105,7 @@ async def test_without_credentials_the_player_gets_the_challenge_and_its_own_cre
     assert challenge.lower().startswith(scheme) and 'realm="gst-origin"' in challenge
     assert result.ok, result.describe()
     assert origin.session_count("/clip") == 1
-    assert server.reporter.of("cache.changed") == []  # what a player's own credentials fetched is not stored
+    assert server.context.reporter.of("cache.changed") == []  # what a player's own credentials fetched is not stored
 
 
 async def test_a_wrong_password_gives_the_player_401_once_per_request(gst_origin_factory, test_clips,
@@ -132,7 +132,7 @@ async def test_a_cache_fill_and_prestuff_authenticate(gst_origin_factory, test_c
     row = origin_row(origin.url(), cache_policy="force_ttl", cache_ttl=300)
     config = Config(listen_port=0, cache_dir=str(tmp_path / "cache"))
     async with proxy(row, config=config, prestuff=[{"id": 1, "url": origin.url("/other")}]) as server:
-        sink = server.reporter
+        sink = server.context.reporter
 
         def stored(url):
             return any(c["url"] == url and c["state"] == "complete" for c in sink.of("cache.changed"))

@@ -13,8 +13,8 @@ import pytest
 from proxyd.cache.freshness import OriginPolicy
 from proxyd.config import Config
 from proxyd.control.schema import parse_snapshot
-from proxyd.server import ProxyServer
-from proxyd.snapshot_apply import SnapshotApplier, cache_strategy_of
+from proxyd.app.server import ProxyServer
+from proxyd.app.snapshot_apply import SnapshotApplier
 from tests.proxyd.wmext.harness import RecordingSink
 
 
@@ -29,23 +29,25 @@ def snapshot(*origins, prestuff=()):
 
 def test_origin_rows_set_the_cache_policy_per_origin(tmp_path):
     server = ProxyServer(Config(cache_dir=str(tmp_path), cache_ttl=30, stale_if_error=2))
-    SnapshotApplier(server).apply(snapshot(
+    SnapshotApplier(server.context, server.strategies.cache).apply(snapshot(
         origin(1, "/a", "rtsp://a.example/base/", cache_policy="force_ttl", cache_ttl=600, stale_if_error=60),
         origin(2, "/b", "rtsp://b.example", cache_policy="never"),
         origin(3, "/c", "rtsp://c.example", cache_policy="force_ttl", cache_ttl=600, live=True),
         origin(4, "/d", "rtsp://d.example")))
-    strategy = cache_strategy_of(server)
+    strategy = server.strategies.cache
     assert strategy.policy_for("rtsp://a.example/base/clip") == OriginPolicy("force_ttl", 600, 60)
     assert strategy.policy_for("rtsp://a.example/other") == OriginPolicy("force_ttl", 30, 2)  # not under base
     assert strategy.policy_for("rtsp://b.example/x").policy == "never"
     assert strategy.policy_for("rtsp://c.example/x").policy == "never"  # live origins are never cached
     assert strategy.policy_for("rtsp://d.example/x") == OriginPolicy("obey", 0, 0)  # the row's default wins
-    SnapshotApplier(server).apply(snapshot())
+    SnapshotApplier(server.context, server.strategies.cache).apply(snapshot())
     assert strategy.policy_for("rtsp://b.example/x") == OriginPolicy("force_ttl", 30, 2)  # back to the flags
 
 
 class RecordingCache:
     """Stands in for CacheStrategy: prestuff(url) fails the first time for each URL listed in `flaky`."""
+
+    store = None  # no purges in these snapshots
 
     def __init__(self, flaky=()):
         self.calls, self.flaky, self.done = [], set(flaky), asyncio.Event()
@@ -65,8 +67,7 @@ class RecordingCache:
 async def test_prestuff_starts_once_per_request_and_retries_a_failed_one():
     server = ProxyServer(Config())
     cache = RecordingCache(flaky={"rtsp://o/b"})
-    server._serving_strategies = [cache]  # what proxyd.serving.strategies_for returns
-    applier = SnapshotApplier(server)
+    applier = SnapshotApplier(server.context, cache)
     requests = [{"id": 1, "url": "rtsp://o/a"}, {"id": 2, "url": "rtsp://o/b"}]
     applier.apply(snapshot(prestuff=requests))
     await asyncio.gather(*applier.prestuff_tasks)
@@ -91,7 +92,7 @@ async def start_proxy(tmp_path, snap) -> tuple[ProxyServer, RecordingSink, Snaps
     sink = RecordingSink()
     server = ProxyServer(Config(listen_port=0, cache_dir=str(tmp_path / "cache")), reporter=sink)
     await server.start()
-    applier = SnapshotApplier(server)
+    applier = SnapshotApplier(server.context, server.strategies.cache)
     applier.apply(snap)
     return server, sink, applier
 

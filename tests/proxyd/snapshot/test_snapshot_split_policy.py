@@ -48,7 +48,7 @@ async def test_origin_row_policy_decides_splitting(gst_origin_factory, peer_play
 
 
 def test_snapshot_routes_carry_the_rows_policies():
-    from proxyd.snapshot_apply import snapshot_routes
+    from proxyd.app.snapshot_apply import snapshot_routes
 
     snap = snapshot(row("rtsp://o:554/", live=True, split="always"),
                     {**row("rtsp://p:554/", split="auto"), "id": 2, "route_prefix": "/b"})

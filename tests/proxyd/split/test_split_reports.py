@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from proxyd.cli import config_from_args
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.app.server import ProxyServer
 from tests.contract.test_reports_proxyd import documented_data_keys
 from tests.peers.players import ffmpeg_play
 

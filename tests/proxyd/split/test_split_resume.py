@@ -24,7 +24,7 @@ async def test_split_player_reconnects_and_resumes(live_origin):
         assert isinstance(session, SplitSession)
         hub = session.hub
         await player.close()
-        await eventually(lambda: not server.connections, what="connection gone")
+        await eventually(lambda: not server.context.connections, what="connection gone")
 
         assert session.state == "ready" and session.detached and server.sessions[player.session] is session
         assert hub.players == {session} and hub.state != "ended"  # membership kept, paused

@@ -107,7 +107,7 @@ class ListSink:
 
 async def test_split_sessions_report_served_from_split_with_their_own_counters(live_origin):
     from proxyd.config import Config, parse_route
-    from proxyd.server import ProxyServer
+    from proxyd.app.server import ProxyServer
 
     sink = ListSink()
     server = ProxyServer(Config(listen_port=0, routes=(parse_route(f"/tv={live_origin.url('/')}"),),

@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from proxyd.cli import config_from_args
-from proxyd.server import ProxyServer
+from proxyd.app.cli import config_from_args
+from proxyd.app.server import ProxyServer
 
 
 class RecordingSink:

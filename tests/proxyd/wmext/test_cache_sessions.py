@@ -14,7 +14,7 @@ from tests.wmorigin.player import WMPlayer
 async def fill_cache(server, url: str) -> None:
     result = await WMPlayer(url, speed=5, send_event=False).run()
     assert result.error is None, result.error
-    sink = server.reporter
+    sink = server.context.reporter
     await sink.wait_for(lambda: any(c["state"] == "complete" for c in sink.of("cache.changed")))
 
 
@@ -62,7 +62,7 @@ async def test_no_remote_events_without_subscription(wm_origin, tmp_path):
         await fill_cache(server, url)
         hit = await WMPlayer(url, speed=5, send_event=False).run()
         assert hit.error is None, hit.error
-        sink = server.reporter
+        sink = server.context.reporter
         await sink.wait_for(lambda: len(sink.of("session.ended")) == 2)
     assert wm_origin.count("PLAY", "/clip.wmv") == 1  # the hit was served from cache
     assert sink.of("sendevent") == []  # the origin listed no x-wms-event-subscription
@@ -70,15 +70,15 @@ async def test_no_remote_events_without_subscription(wm_origin, tmp_path):
 
 async def test_prestuff_of_wm_content_uses_speed_and_serves_players_from_cache(wm_origin, tmp_path):
     from proxyd.control.schema import parse_snapshot
-    from proxyd.snapshot_apply import SnapshotApplier
+    from proxyd.app.snapshot_apply import SnapshotApplier
 
     wm_origin.set_entry("/clip.wmv", seed="prestuff", duration_ms=800, max_age=3600)
     origin_url = wm_origin.url("/clip.wmv")
     snap = parse_snapshot({"schema_version": 1, "etag": "e", "node": {"name": "n"}, "origins": [],
                            "purges": [], "prestuff": [{"id": 1, "url": origin_url}], "terminate_sessions": []})
     async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
-        SnapshotApplier(server).apply(snap)
-        sink = server.reporter
+        SnapshotApplier(server.context, server.strategies.cache).apply(snap)
+        sink = server.context.reporter
         await sink.wait_for(lambda: any(c["state"] == "complete" for c in sink.of("cache.changed")))
         (fill_play,) = [r for r in wm_origin.requests if r.method == "PLAY"]
         assert fill_play.header("Speed")  # the origin offered com.microsoft.wm.fastcache

@@ -15,20 +15,24 @@ GCI = [("Content-Type", "application/x-wms-getcontentinfo")]
 
 @pytest.fixture
 def cache_source():
-    """A content-info source as the cache registers one; answers for the servers listed in `stored`."""
+    """A content-info source as the cache registers one; answers for the servers listed in `stored`
+    (register(server) adds it to that server's context)."""
     stored: dict = {}
 
-    def lookup(server, origin_url):
-        return stored.get((id(server), origin_url))
+    class Source(dict):
+        def register(self, server) -> None:
+            server.context.content_info_sources.append(lambda origin_url: stored.get((id(server), origin_url)))
 
-    gci.CONTENT_INFO_SOURCES.append(lookup)
-    yield stored
-    gci.CONTENT_INFO_SOURCES.remove(lookup)
+        def __setitem__(self, key, value) -> None:
+            stored[key] = value
+
+    return Source()
 
 
 async def test_gci_miss_is_forwarded_and_a_stored_entry_is_answered_locally(wm_origin, cache_source):
     entry = wm_origin.set_entry("/clip.wmv", seed="gci")
     async with running_proxy(wm_origin.url("")) as server:
+        cache_source.register(server)
         url = proxy_url(server, "/clip.wmv")
         miss = await rtsp_exchange(url, "GET_PARAMETER", GCI, b"\x00")
         cache_source[(id(server), wm_origin.url("/clip.wmv"))] = gci.ContentInfo(
@@ -45,10 +49,11 @@ async def test_gci_miss_is_forwarded_and_a_stored_entry_is_answered_locally(wm_o
 async def test_chained_proxies_play_and_answer_gci_from_the_downstream_cache(wm_origin, cache_source):
     entry = wm_origin.set_entry("/clip.wmv", seed="chain", duration_ms=1000)
     async with running_proxy(wm_origin.url(""), prefix="/b") as upper:
+        cache_source.register(upper)
         async with running_proxy(f"rtsp://127.0.0.1:{upper.port}/b", prefix="/a") as lower:
             url = proxy_url(lower, "/clip.wmv", prefix="/a")
             result = await WMPlayer(url, speed=5).run()
-            await lower.reporter.wait_for(lambda: len(lower.reporter.of("sendevent")) == 2)
+            await lower.context.reporter.wait_for(lambda: len(lower.context.reporter.of("sendevent")) == 2)
             cache_source[(id(upper), wm_origin.url("/clip.wmv"))] = gci.ContentInfo("max-age=50, public")
             info = await rtsp_exchange(url, "GET_PARAMETER", GCI, b"\x00")
     assert result.error is None, result.error
@@ -63,7 +68,7 @@ async def test_chained_proxies_play_and_answer_gci_from_the_downstream_cache(wm_
     assert describe.header("User-Agent").startswith("WMCacheProxy/")
 
     # The lower proxy learned the origin's subscription through the upper one (Cache-Control passed on).
-    assert all(e["subscribed"] for e in lower.reporter.of("sendevent"))
-    assert [p["kind"] for p in lower.reporter.of("playlog")] == ["logconnect", "logplay"]
-    assert upper.reporter.of("playlog") == []  # logs stay at the first proxy
+    assert all(e["subscribed"] for e in lower.context.reporter.of("sendevent"))
+    assert [p["kind"] for p in lower.context.reporter.of("playlog")] == ["logconnect", "logplay"]
+    assert upper.context.reporter.of("playlog") == []  # logs stay at the first proxy
     assert entry.cache_control_value(0) in result.describe.header("Cache-Control")

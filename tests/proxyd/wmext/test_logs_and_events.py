@@ -23,7 +23,7 @@ LOGPLAY = "application/x-wms-Logplaystats;charset=UTF-8"
 async def test_wmplayer_through_proxy_reports_logs_and_rewritten_events(wm_origin):
     wm_origin.set_entry("/clip.wmv", seed="logs", duration_ms=1000)
     async with running_proxy(wm_origin.url("")) as server:
-        sink = server.reporter
+        sink = server.context.reporter
         url = proxy_url(server, "/clip.wmv")
         result = await WMPlayer(url, speed=5).run()
         await sink.wait_for(lambda: len(sink.of("sendevent")) >= 2)
@@ -91,7 +91,7 @@ async def test_unsubscribed_origin_gets_nothing_forwarded(wm_origin):
     wm_origin.set_entry("/quiet.wmv", seed="q", duration_ms=500,
                         cache_control="max-age=600, public, proxy-revalidate")
     async with running_proxy(wm_origin.url("")) as server:
-        sink = server.reporter
+        sink = server.context.reporter
         url = proxy_url(server, "/quiet.wmv")
         result = await WMPlayer(url, speed=5, send_event=False).run()
         # The player would not send it (not subscribed); a misbehaving one still gets 200, no forward.
@@ -109,7 +109,7 @@ async def test_unsubscribed_origin_gets_nothing_forwarded(wm_origin):
 async def test_logs_are_answered_at_once_even_with_the_origin_down(wm_origin):
     wm_origin.set_entry("/clip.wmv", seed="down")
     async with running_proxy(wm_origin.url("")) as server:
-        sink = server.reporter
+        sink = server.context.reporter
         url = proxy_url(server, "/clip.wmv")
         await rtsp_exchange(url, "DESCRIBE", [])  # learns the subscription
         wm_origin.take_down()

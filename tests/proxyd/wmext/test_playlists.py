@@ -84,6 +84,7 @@ class _Target:
 class _Session:
     id = "1234567890123456"
     player, target = _Player(), _Target()
+    presentation_url = "rtsp://origin/pl.wsx"  # PlayerSession.presentation_url
 
 
 def test_own_end_of_stream_for_an_entry_played_from_cache():

@@ -26,7 +26,7 @@ async def test_miss_relays_from_the_origin_and_reports_logs(wm_origin, tmp_path)
     wm_origin.set_entry("/clip.wmv", seed="461", duration_ms=800)
     async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
         result = await play(proxy_url(server, "/clip.wmv"))
-        sink = server.reporter
+        sink = server.context.reporter
         await sink.wait_for(lambda: len(sink.of("sendevent")) >= 2)
     assert wm_origin.count("DESCRIBE", "/clip.wmv") >= 1
     assert "x-wms-event-subscription" in result.describe.header("Cache-Control")
@@ -39,7 +39,7 @@ async def test_fresh_hit_stale_revalidated_and_changed_content(wm_origin, tmp_pa
     async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
         url = proxy_url(server, "/clip.wmv")
         first = await play(url)
-        sink = server.reporter
+        sink = server.context.reporter
         await sink.wait_for(lambda: any(c.get("state") == "complete" for c in sink.of("cache.changed")))
         describes = wm_origin.count("DESCRIBE", "/clip.wmv")
 
@@ -56,7 +56,7 @@ async def test_fresh_hit_stale_revalidated_and_changed_content(wm_origin, tmp_pa
         # The origin's new max-age cannot reach a stored copy (its freshness is the Cache-Control it was
         # stored with): age the stored copy as time passing would, then revalidate.
         wm_origin.set_entry("/clip.wmv", seed="461", duration_ms=800, max_age=0)
-        store = server.cache_store
+        store = server.strategies.cache.store
         store.update(store.lookup(wm_origin.url("/clip.wmv")), expires_at=time.time() - 1)
         plays = wm_origin.count("PLAY", "/clip.wmv")
         revalidated = await play(url)  # stale hit: revalidated with GCI, unchanged, served from cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxyd.wmext.state import WmState
+from proxyd.wm.state import WmState
 
 SUBSCRIBED = 'no-cache, x-wms-event-subscription="remote-open, remote-close"'
 

@@ -14,8 +14,12 @@ import struct
 from collections.abc import Callable
 
 from proxyd.net.udp import drain
+from proxyd.rtp.rtcp import first_report_block
 
 FRAME_HEADER = struct.Struct("!cBH")
+FRAME_PLACEHOLDER = bytes(FRAME_HEADER.size)
+RTP_TIMESTAMP = struct.Struct("!I")  # at byte 4 of an RTP header
+SEQ_TS_SSRC = struct.Struct("!HII")  # at byte 2
 MAX_DATAGRAM = 65536
 
 
@@ -43,21 +47,6 @@ class StreamCounters:
                 return
             self.packets_lost += gap - 1
         self._last_seq = seq
-
-
-def receiver_report_jitter(data: bytes) -> int | None:
-    """Interarrival jitter (RTP timestamp units) from the first report block of an RTCP RR/SR, if any."""
-    offset = 0
-    while offset + 8 <= len(data):
-        if data[offset] >> 6 != 2:
-            return None
-        count, ptype = data[offset] & 0x1F, data[offset + 1]
-        length = (((data[offset + 2] << 8) | data[offset + 3]) + 1) * 4
-        block = offset + (8 if ptype == 201 else 28 if ptype == 200 else -1)
-        if block > offset and count and block + 24 <= len(data) and block + 24 <= offset + length:
-            return int.from_bytes(data[block + 12:block + 16], "big")
-        offset += length
-    return None
 
 
 def aggregate_counters(streams) -> dict:
@@ -98,6 +87,23 @@ class InterleavedWriter:
         self.pending += FRAME_HEADER.pack(b"$", channel, len(data))
         self.pending += data
         self.pending_packets += 1
+
+    def add_rtp(self, channel: int, packet, seq: int, ts_offset: int, ssrc: int) -> int:
+        """Append RTP `packet` as a frame with its header rewritten in place (sequence `seq`, timestamp
+        moved by `ts_offset`, `ssrc`): no object per packet. The caller flushes (once per wakeup).
+        Returns the packet's size."""
+        n = len(packet)
+        if self.closed:
+            return n
+        pending = self.pending
+        at = len(pending)
+        pending += FRAME_PLACEHOLDER
+        pending += packet
+        FRAME_HEADER.pack_into(pending, at, b"$", channel, n)
+        ts = (RTP_TIMESTAMP.unpack_from(pending, at + 8)[0] + ts_offset) & 0xFFFFFFFF
+        SEQ_TS_SSRC.pack_into(pending, at + 6, seq, ts, ssrc)
+        self.pending_packets += 1
+        return n
 
     def flush(self) -> None:
         if not self.pending or self.closed:
@@ -175,9 +181,9 @@ class StreamRelay:
     # --- player -> origin (receiver reports) ---
     def rtcp_from_player(self, data) -> None:
         self.player_seen = True
-        jitter = receiver_report_jitter(bytes(data))
-        if jitter is not None:
-            self.counters.jitter_units = jitter
+        block = first_report_block(data)
+        if block is not None:
+            self.counters.jitter_units = block.jitter
         if self.origin_frame_sender is not None:
             self.origin_frame_sender(self.origin_channels[1], bytes(data))
         elif self.origin_rtcp_addr is not None and self.pair is not None:

@@ -5,50 +5,29 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from typing import TYPE_CHECKING
 
+from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.metrics.counters import RTSP_RESPONSES, method_label
-from proxyd.relay import InterleavedWriter, StreamRelay
+from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay
 from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
+from proxyd.rtp.sdp import media_clock_rates
 from proxyd.rtsp.headers import TransportSpec, parse_transport
-from proxyd.rtsp.uri import content_base, is_within, join_control_url, url_key
+from proxyd.rtsp.uri import content_base, is_within, url_key
 from proxyd.routing import forward_headers, rewrite_response_headers
-from proxyd.serving import strategies_for
-from proxyd.session import ProxySession
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.relay.session import ProxySession
+from proxyd.serving.contracts import PlayerSession, ServerContext
+from proxyd.origin.client import OriginClient, OriginError
 from proxyd.wmext.negotiate import respond as wm_respond
 from proxyd.wmext.parameters import handle_parameter
-from proxyd.wmext.selectstream import deselect, stream_of
-
-if TYPE_CHECKING:
-    from proxyd.server import ProxyServer
 
 log = get_logger("downstream")
 
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
-RTPMAP = re.compile(r"^a=rtpmap:\s*\d+\s+[^/\s]+/(\d+)", re.I)
-
-
-def sdp_clock_rates(sdp: bytes, base: str) -> dict[str, int]:
-    """Absolute control URL -> RTP clock rate, per media section."""
-    rates: dict[str, int] = {}
-    control, rate, in_media = None, 90000, False
-    for raw in sdp.decode("utf-8", "replace").splitlines() + ["m=end"]:
-        line = raw.strip()
-        if line.startswith("m="):
-            if in_media and control:
-                rates[join_control_url(base, control)] = rate
-            control, rate, in_media = None, 90000, True
-        elif in_media and line.lower().startswith("a=control:"):
-            control = line[10:].strip()
-        elif in_media and (m := RTPMAP.match(line)):
-            rate = int(m.group(1))
-    return rates
 
 
 def choose_player_transport(value: str | None) -> TransportSpec | None:
@@ -76,11 +55,13 @@ class Reply(Exception):
 
 
 class PlayerConnection(asyncio.Protocol):
-    def __init__(self, server: ProxyServer) -> None:
-        self.server = server
-        self.config = server.config
-        self.limits = server.config.limits
-        self.conn = RtspConnection(Role.SERVER, server.parser_limits)
+    """A player's RTSP connection (the Player of proxyd.serving.contracts)."""
+
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.config = context.config
+        self.limits = context.config.limits
+        self.conn = RtspConnection(Role.SERVER, context.parser_limits)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.peer_ip = ""
@@ -88,7 +69,7 @@ class PlayerConnection(asyncio.Protocol):
         self.user_agent = ""
         self.requests: collections.deque[Request] = collections.deque()
         self.worker: asyncio.Task | None = None
-        self.sessions: dict[str, ProxySession] = {}
+        self.sessions: dict[str, PlayerSession] = {}
         self.channels: dict[int, StreamRelay] = {}
         self.origins: dict[tuple[str, int], OriginClient] = {}  # DESCRIBE connections, adopted by SETUP
         self.clock_rates: dict[str, int] = {}  # url_key(player-facing stream URL) -> RTP clock rate
@@ -112,7 +93,7 @@ class PlayerConnection(asyncio.Protocol):
         self.peer_ip = peer[0]
         self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
         self.local_host, self.local_port = local[0], local[1]
-        self.overloaded = not self.server.add_connection(self)
+        self.overloaded = not self.context.add_connection(self)
 
     def data_received(self, data: bytes) -> None:
         self._last_data = data[-4096:]
@@ -137,7 +118,7 @@ class PlayerConnection(asyncio.Protocol):
         self.origins.clear()
         if self.worker is not None and not self.worker.done():
             self.worker.cancel()
-        self.server.remove_connection(self)
+        self.context.remove_connection(self)
 
     @property
     def is_open(self) -> bool:
@@ -237,13 +218,13 @@ class PlayerConnection(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
         return Response(status, reason, Headers(headers))
 
-    def _session(self, request: Request, required: bool = True) -> ProxySession | None:
+    def session_for(self, request: Request, required: bool = True) -> PlayerSession | None:
         value = request.headers.get("Session")
         if not value:
             if required:
                 raise Reply(455, "Method Not Valid in This State", f"{request.method} without a session")
             return None
-        session = self.server.sessions.get(value.split(";")[0].strip())
+        session = self.context.sessions.get(value.split(";")[0].strip())
         if session is None:
             raise Reply(454, "Session Not Found", f"unknown session {value[:64]!r}")
         if session.player is not self:
@@ -273,64 +254,74 @@ class PlayerConnection(asyncio.Protocol):
                 return strategy.create_session(self, request, target)
         return None
 
-    def _target(self, request: Request) -> Target:
-        return self.server.router.resolve(request.uri, self.local_host, self.local_port)
+    def target_for(self, request: Request) -> Target:
+        return self.context.router.resolve(request.uri, self.local_host, self.local_port)
 
     async def _origin_for(self, target: Target, adopt: bool) -> OriginClient:
         key = (target.origin_host, target.origin_port)
         client = self.origins.pop(key, None) if adopt else self.origins.get(key)
         if client is not None and client.is_open:
             return client
-        client = await OriginClient.connect(target.origin_host, target.origin_port,
-                                            limits=self.server.parser_limits,
-                                            connect_timeout=self.limits.origin_connect_timeout,
-                                            response_timeout=self.limits.origin_response_timeout,
-                                            credentials=target.credentials)
+        client = await self.context.origin_connector.connect_target(target)
         if not adopt:
             self.origins[key] = client
         return client
 
+    def _keep_for_setup(self, exchange: OriginExchange) -> None:
+        """The relay's SETUP continues on the connection that DESCRIBEd (a challenge's nonce, an
+        origin that ties SETUP to its DESCRIBE connection)."""
+        key = (exchange.target.origin_host, exchange.target.origin_port)
+        if exchange.has_client and not self.closing and key not in self.origins:
+            self.origins[key] = exchange.take_client()
+
     # --- handlers (each returns the Response; CSeq is added by the worker) ---------------------
     async def on_options(self, request: Request) -> Response:
-        session = self._session(request, required=False)
+        session = self.session_for(request, required=False)
         headers = [("Public", PUBLIC)]
         if session is not None:
             headers.append(("Session", session.player_session_header))
         return Response(200, "OK", Headers(headers))
 
     async def on_describe(self, request: Request) -> Response:
-        target = self._target(request)
-        for strategy in strategies_for(self.server):
-            resp = await strategy.describe(self, request, target)
-            if resp is not None:
-                self.claimed[url_key(request.uri)] = strategy
-                return resp
-        origin = await self._origin_for(target, adopt=False)
-        resp = await origin.request("DESCRIBE", target.origin_url, forward_headers(request.headers))
+        target = self.target_for(request)
+        presentation = url_key(request.uri)
+        previous = self.origins.pop((target.origin_host, target.origin_port), None)
+        exchange = OriginExchange(target, request, self.context.origin_connector, previous)
+        try:
+            for strategy in self.context.strategies:
+                resp = await strategy.describe(self, exchange)
+                if resp is not None:
+                    self.claimed[presentation] = strategy
+                    return resp
+            self.claimed.pop(presentation, None)  # the relay serves it
+            resp = await exchange.describe()
+            self._keep_for_setup(exchange)
+        finally:
+            exchange.close()
         headers = rewrite_response_headers(resp, target, None)
         body = resp.body
         if 200 <= resp.status < 300 and body:
             base = content_base(resp.headers, target.origin_url)
-            for url, rate in sdp_clock_rates(body, base).items():
+            for url, rate in media_clock_rates(body, base).items():
                 self.clock_rates[url_key(target.to_player(url))] = rate
             body = rewrite_sdp_controls(body, target.to_player)
         return Response(resp.status, resp.reason, Headers(headers), body)
 
     async def on_setup(self, request: Request) -> Response:
-        session = self._session(request, required=False)
-        target = self._target(request)
+        session = self.session_for(request, required=False)
+        target = self.target_for(request)
         spec = choose_player_transport(request.headers.get("Transport"))
         if spec is None:
             raise Reply(461, "Unsupported Transport",
                         f"no usable transport in {request.headers.get('Transport')!r}")
         created = session is None
         if created:
-            if len(self.server.sessions) >= self.limits.max_sessions:
+            if len(self.context.sessions) >= self.limits.max_sessions:
                 raise Reply(453, "Not Enough Bandwidth", "session limit reached")
             session = self._claimed_session(request, target)
             if session is None:
                 origin = await self._origin_for(target, adopt=True)
-                session = ProxySession(self.server, self, target, origin)
+                session = ProxySession(self.context, self, target, origin)
         elif (target.origin_host, target.origin_port) != (session.target.origin_host,
                                                           session.target.origin_port):
             raise Reply(459, "Aggregate Operation Not Allowed", "SETUP for another origin within a session")
@@ -345,40 +336,40 @@ class PlayerConnection(asyncio.Protocol):
             if 200 <= resp.status < 300:
                 session.created_ip, session.setup_uri = self.peer_ip, request.uri
                 self.sessions[session.id] = session
-                self.server.sessions[session.id] = session
+                self.context.sessions[session.id] = session
             else:
                 session.close("origin_error", "setup refused", origin_teardown=False)
         return resp
 
     async def on_play(self, request: Request) -> Response:
-        return await self._session(request).play(request)
+        return await self.session_for(request).play(request)
 
     async def on_pause(self, request: Request) -> Response:
-        return await self._session(request).pause(request)
+        return await self.session_for(request).pause(request)
 
     async def on_teardown(self, request: Request) -> Response:
-        session = self._session(request)
-        if stream_of(session, request) is not None:  # SelectStream deselect, not the session's end
-            return await deselect(session, request)
+        session = self.session_for(request)
+        if session.addressed_stream(request) is not None:  # SelectStream deselect, not the session's end
+            return await session.deselect(request)
         return await session.teardown(request)
 
     async def on_parameter(self, request: Request) -> Response:
         answered = await handle_parameter(self, request)  # WM logs, SendEvent, GCI from cache
         if answered is not None:
             return answered
-        session = self._session(request, required=False)
+        session = self.session_for(request, required=False)
         if session is not None:
             return await session.origin_request(request)
         if not request.body:  # session-less keepalive
             return Response(200, "OK", Headers())
-        target = self._target(request)
+        target = self.target_for(request)
         origin = await self._origin_for(target, adopt=False)
         resp = await origin.request(request.method, target.origin_url, forward_headers(request.headers),
                                     request.body)
         headers = Headers(rewrite_response_headers(resp, target, None))
         return Response(resp.status, resp.reason, headers, resp.body)
 
-    # --- used by ProxySession ------------------------------------------------------------------
+    # --- used by sessions (the Player contract) ------------------------------------------------------------------
     def media_writer(self) -> InterleavedWriter:
         if self.writer is None:
             self.writer = InterleavedWriter(self.transport, high_water=self.limits.write_high_water,
@@ -390,7 +381,11 @@ class PlayerConnection(asyncio.Protocol):
     def register_channel(self, channel: int, stream: StreamRelay) -> None:
         self.channels[channel] = stream
 
-    def forget_session(self, session: ProxySession) -> None:
+    def unregister_stream(self, stream) -> None:
+        for channel in [c for c, s in self.channels.items() if s is stream]:
+            del self.channels[channel]
+
+    def forget_session(self, session: PlayerSession) -> None:
         if self.sessions.pop(session.id, None) is not None:
             for channel in [c for c, s in self.channels.items() if s in session.streams]:
                 del self.channels[channel]

@@ -1,6 +1,6 @@
-"""Apply the control-plane config snapshot to a running ProxyServer.
+"""Apply the control-plane config snapshot to a running node.
 
-    applier = SnapshotApplier(server)
+    applier = SnapshotApplier(server.context, server.strategies.cache)
     plane.snapshot.subscribe(applier.apply)     # before plane.start(), so the on-disk copy applies too
 
 - routes: every allowed Origin row becomes a route `route_prefix -> base_url`; a disallowed or
@@ -14,8 +14,8 @@
 - terminate_sessions: those sessions end with end_reason "terminated"; a player connection left
   without sessions is closed so the player notices at once.
 - purges: handed to the cache store (proxyd.cache.store.CacheStore.purge(url=...) or
-  purge(prefix=...)), found as `server.cache_store` or a serving strategy's `store`; without a
-  cache nothing is stored on this node, so there is nothing to remove.
+  purge(prefix=...)) of the node's cache strategy, given to the applier; without a cache nothing is
+  stored on this node, so there is nothing to remove.
 - cache policies: every origin's cache_policy / cache_ttl / stale_if_error (live origins: never
   cached) go to CacheStrategy.set_origin_policies; origins not listed keep the command-line policy.
 - prestuff: each request id is handed once to CacheStrategy.prestuff(url) (a fill without a
@@ -24,7 +24,7 @@
 - origin credentials: an origin row's username/password (either set) ride on its route (Route and
   the resolved Target carry `credentials`); every origin connection made for that route (relay,
   split, cache fill and revalidation, prestuff via Router.credentials_for, GetContentInfo) answers
-  the origin's 401 with them (proxyd.upstream.OriginClient). Command-line routes have none: a 401
+  the origin's 401 with them (proxyd.origin.client.OriginClient). Command-line routes have none: a 401
   and its challenge reach the player, whose own Authorization is forwarded. Passwords are kept out
   of reprs and logs.
 """
@@ -42,7 +42,8 @@ from proxyd.routing import Router
 from proxyd.rtsp.auth import Credentials
 
 if TYPE_CHECKING:
-    from proxyd.server import ProxyServer
+    from proxyd.cache.strategy import CacheStrategy
+    from proxyd.serving.contracts import ServerContext
 
 log = logging.getLogger("proxyd.snapshot")
 
@@ -85,13 +86,14 @@ def merge_routes(cli_routes: tuple[Route, ...], control_routes: list[Route]) -> 
 
 
 class SnapshotApplier:
-    def __init__(self, server: ProxyServer) -> None:
-        self.server = server
-        self.cli_config = server.config  # the command-line routes, kept for every rebuild
+    def __init__(self, context: ServerContext, cache: CacheStrategy | None) -> None:
+        self.context = context
+        self.cache = cache
+        self.cli_config = context.config  # the command-line routes, kept for every rebuild
         self.done_purges: set[int] = set()
         self.started_prestuff: set[int] = set()
         self.prestuff_tasks: set[asyncio.Task] = set()
-        self.last_routes: tuple[Route, ...] = server.config.routes
+        self.last_routes: tuple[Route, ...] = context.config.routes
 
     def apply(self, snapshot: Snapshot) -> None:
         """Subscriber for SnapshotStore: runs on the event loop, never raises for bad rows."""
@@ -110,14 +112,14 @@ class SnapshotApplier:
         # Transport preferences only for routes that came from the control plane.
         transports = {p: t for p, t in transports.items() if p not in shadowed}
         config = dataclasses.replace(self.cli_config, routes=routes)
-        self.server.router = Router(config, transports=transports)
+        self.context.router = Router(config, transports=transports)
         if routes != self.last_routes:
             log.info("routes now %s", [f"{r.prefix}={r.origin_url}" for r in routes])
             self.last_routes = routes
 
     def _terminate(self, session_ids: tuple[str, ...]) -> None:
         for session_id in session_ids:
-            session = self.server.sessions.get(session_id)
+            session = self.context.sessions.get(session_id)
             if session is None:
                 continue  # already ended, or another node's
             log.info("session %s terminated by the control plane", session_id)
@@ -127,7 +129,7 @@ class SnapshotApplier:
                 player.close_connection("session terminated by operator")
 
     def _purge(self, snapshot: Snapshot) -> None:
-        store = cache_store_of(self.server)
+        store = self.cache.store if self.cache is not None else None
         for purge in snapshot.purges:
             if purge.id in self.done_purges:
                 continue
@@ -145,15 +147,13 @@ class SnapshotApplier:
         live = {p.id for p in snapshot.purges}
         self.done_purges &= live  # bounded by the snapshot's own purge list
 
-
     def _cache_policies(self, snapshot: Snapshot) -> None:
-        strategy = cache_strategy_of(self.server)
-        if strategy is not None:
-            strategy.set_origin_policies(snapshot.origins)
+        if self.cache is not None:
+            self.cache.set_origin_policies(snapshot.origins)
 
     def _prestuff(self, snapshot: Snapshot) -> None:
         self.started_prestuff &= {p.id for p in snapshot.prestuff}  # bounded by the snapshot's list
-        strategy = cache_strategy_of(self.server)
+        strategy = self.cache
         if strategy is None:
             return
         for request in snapshot.prestuff:
@@ -168,7 +168,7 @@ class SnapshotApplier:
             self.prestuff_tasks.add(task)
             task.add_done_callback(self.prestuff_tasks.discard)
 
-    async def _run_prestuff(self, strategy, request_id: int, url: str) -> None:
+    async def _run_prestuff(self, strategy: CacheStrategy, request_id: int, url: str) -> None:
         try:
             started = await strategy.prestuff(url)
         except Exception:  # a cache bug must not take the applier down
@@ -176,19 +176,3 @@ class SnapshotApplier:
             started = False
         if not started:
             self.started_prestuff.discard(request_id)
-
-
-def cache_strategy_of(server: ProxyServer):
-    """The node's cache serving strategy (proxyd.cache), or None when this node has no cache."""
-    from proxyd.serving import strategies_for
-
-    return next((s for s in strategies_for(server) if callable(getattr(s, "set_origin_policies", None))), None)
-
-
-def cache_store_of(server: ProxyServer):
-    """The node's cache store (proxyd.cache), or None when this node has no cache."""
-    from proxyd.serving import strategies_for
-
-    candidates = [getattr(server, "cache_store", None)]
-    candidates += [getattr(s, "store", None) for s in strategies_for(server)]
-    return next((c for c in candidates if callable(getattr(c, "purge", None))), None)

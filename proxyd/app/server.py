@@ -4,94 +4,97 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
+from pathlib import Path
 
+from proxyd.app.snapshot_apply import SnapshotApplier
+from proxyd.app.strategies import build_strategies
+from proxyd.cache.store import CacheStore
 from proxyd.config import Config
-from proxyd.control.reports import NullSink, ReportSink
+from proxyd.control.reports import ReportSink
 from proxyd.log import get_logger, setup_logging
 from proxyd.metrics.http import start_metrics
-from proxyd.routing import Router
-from proxyd.rtsp.connection import ParserLimits
+from proxyd.player.connection import PlayerConnection
+from proxyd.serving.contracts import ServerContext
 
 log = get_logger("server")
 
 
 class ProxyServer:
+    """Lifecycle of one node: listener, strategies, graceful drain. Everything below the app gets
+    the ServerContext, never this object."""
+
     def __init__(self, config: Config, reporter: ReportSink | None = None) -> None:
         self.config = config
-        self.router = Router(config)
-        self.reporter: ReportSink = reporter or NullSink()
-        limits = config.limits
-        self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes,
-                                          max_headers=limits.max_headers,
-                                          max_body_bytes=limits.max_body_bytes)
-        self.sessions: dict = {}
-        self.connections: set = set()
-        self.background: set[asyncio.Task] = set()
+        self.context = ServerContext(config, reporter)
+        self.strategies = build_strategies(self.context)
         self.listener: asyncio.base_events.Server | None = None
         self.stopped = asyncio.Event()
-        self.cache_store = None  # proxyd.cache.store.CacheStore, set by the cache strategy when it starts
         self._last_load = (0.0, 0)
+
+    # --- what the metrics collector reads (proxyd.metrics.collect.MetricsSource) ---
+    @property
+    def sessions(self) -> dict:
+        return self.context.sessions
+
+    @property
+    def connections(self) -> set:
+        return self.context.connections
+
+    @property
+    def cache_store(self) -> CacheStore | None:
+        return self.strategies.cache.store if self.strategies.cache is not None else None
+
+    @property
+    def reporter(self) -> ReportSink:
+        return self.context.reporter
+
+    @reporter.setter
+    def reporter(self, sink: ReportSink) -> None:
+        """proxyd.metrics wraps the sink to count what is reported."""
+        self.context.reporter = sink
 
     @property
     def port(self) -> int:
         return self.listener.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        from proxyd.downstream import PlayerConnection
-
         loop = asyncio.get_running_loop()
-        self.listener = await loop.create_server(lambda: PlayerConnection(self), self.config.listen_host,
-                                                 self.config.listen_port, reuse_address=True)
+        self.listener = await loop.create_server(lambda: PlayerConnection(self.context),
+                                                 self.config.listen_host, self.config.listen_port,
+                                                 reuse_address=True)
         log.info("listening on %s:%d routes=%s allow_origins=%s", self.config.listen_host, self.port,
                  [f"{r.prefix}={r.origin_url}" for r in self.config.routes],
                  sorted(f"{h}:{p}" for h, p in self.config.allow_origins))
 
     async def stop(self) -> None:
         """Stop accepting, end sessions (TEARDOWN upstream), close players, wait up to shutdown_grace."""
+        context = self.context
         if self.listener is not None:
             self.listener.close()
-        for session in list(self.sessions.values()):
+        for session in list(context.sessions.values()):
             session.close("shutdown")
-        for strategy in getattr(self, "_serving_strategies", ()):  # shared origin sessions (split hubs)
-            if hasattr(strategy, "stop"):
-                strategy.stop()
-        for conn in list(self.connections):
+        for strategy in context.strategies:  # shared origin sessions (split hubs)
+            strategy.stop()
+        for conn in list(context.connections):
             conn.close_connection("shutdown")
-        if self.background:
-            await asyncio.wait(list(self.background), timeout=self.config.limits.shutdown_grace)
-        for task in list(self.background):
+        if context.background:
+            await asyncio.wait(list(context.background), timeout=self.config.limits.shutdown_grace)
+        for task in list(context.background):
             task.cancel()
         if self.listener is not None:
             await self.listener.wait_closed()
         self.stopped.set()
 
-    # --- registry used by connections and sessions ---
-    def add_connection(self, conn) -> bool:
-        self.connections.add(conn)
-        return len(self.connections) <= self.config.limits.max_connections
-
-    def remove_connection(self, conn) -> None:
-        self.connections.discard(conn)
-
-    def forget_session(self, session) -> None:
-        self.sessions.pop(session.id, None)
-
-    def spawn(self, coro: Coroutine) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-        return task
-
     def load(self) -> dict:
         """Node load for control-plane reports: open sessions and outgoing bandwidth since the last call."""
         now = asyncio.get_running_loop().time() if self._loop_running() else 0.0
-        total = sum(s.counters_data()["bytes_out"] for s in list(self.sessions.values()))
+        sessions = list(self.context.sessions.values())
+        total = sum(s.counters_data()["bytes_out"] for s in sessions)
         last_time, last_total = self._last_load
         self._last_load = (now, total)
         elapsed = now - last_time
         rate = int(8 * max(0, total - last_total) / elapsed) if last_time and elapsed > 0 else 0
-        return {"sessions": len(self.sessions), "bandwidth_bps": rate}
+        return {"sessions": len(sessions), "bandwidth_bps": rate}
 
     @staticmethod
     def _loop_running() -> bool:
@@ -100,12 +103,6 @@ class ProxyServer:
         except RuntimeError:
             return False
         return True
-
-    def emit(self, kind: str, data: dict) -> None:
-        try:
-            self.reporter.emit(kind, data)
-        except Exception:  # the sink contract says never raises; a broken one must not stop media
-            log.exception("report sink failed for %s", kind)
 
 
 def _control_plane(config: Config, server: ProxyServer):
@@ -120,11 +117,26 @@ def _control_plane(config: Config, server: ProxyServer):
                                        state_dir=control.state_dir, poll_interval=control.poll_interval,
                                        listen=f"{config.listen_host}:{config.listen_port}"),
                          node_load=server.load)
-    server.reporter = plane.reporter
-    from proxyd.snapshot_apply import SnapshotApplier
-
-    plane.snapshot.subscribe(SnapshotApplier(server).apply)  # before start: the on-disk copy applies too
+    server.context.reporter = plane.reporter
+    plane.snapshot.subscribe(SnapshotApplier(server.context, server.strategies.cache).apply)  # before start: the on-disk copy applies too
     return plane
+
+
+def _standalone_events(config: Config, server: ProxyServer):
+    """Without a control plane, subscribed SendEvents go to the origins from proxyd itself, spooled
+    under --state-dir (else --cache-dir); with neither there is nowhere durable and they are dropped."""
+    directory = config.control.state_dir or config.cache_dir
+    if config.control.url or not directory:
+        if not config.control.url:
+            log.info("no --control-url, --state-dir or --cache-dir: SendEvents for origins are not delivered")
+        return None
+    from proxyd.wmext.event_sender import OriginEventSender
+
+    sender = OriginEventSender(Path(directory) / "sendevents", server.context.origin_connector,
+                               max_bytes=config.limits.event_spool_max_bytes,
+                               retry_interval=config.limits.event_retry_interval)
+    server.context.reporter = sender
+    return sender
 
 
 async def serve(config: Config) -> None:
@@ -132,6 +144,9 @@ async def serve(config: Config) -> None:
     control = _control_plane(config, server)
     if control is not None:
         await control.start()
+    events = _standalone_events(config, server)
+    if events is not None:
+        events.start()
     await server.start()
     metrics = await start_metrics(server, control)
     loop = asyncio.get_running_loop()
@@ -142,6 +157,8 @@ async def serve(config: Config) -> None:
     await stop.wait()
     log.info("shutting down")
     await server.stop()
+    if events is not None:
+        await events.stop()
     if control is not None:
         await control.stop(deadline=config.limits.shutdown_grace)
     if metrics is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from proxyd.config import format_hostport
 from proxyd.log import get_logger
@@ -21,7 +22,7 @@ from proxyd.rtsp.auth import ClientAuth, Credentials
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
-from proxyd.wmext.identity import decorate_upstream
+from proxyd.origin.wm_identity import decorate_upstream
 
 log = get_logger("upstream")
 
@@ -34,6 +35,24 @@ class OriginError(Exception):
         self.status = status
         self.reason = reason
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class OriginConnector:
+    """The one way to open an origin connection: the node's parser limits and timeouts bound once."""
+
+    parser_limits: ParserLimits
+    connect_timeout: float
+    response_timeout: float
+
+    async def connect(self, host: str, port: int, credentials: Credentials | None = None) -> OriginClient:
+        return await OriginClient.connect(host, port, limits=self.parser_limits,
+                                          connect_timeout=self.connect_timeout,
+                                          response_timeout=self.response_timeout, credentials=credentials)
+
+    async def connect_target(self, target) -> OriginClient:
+        """For a routing.Target: its origin's host and port, the route's credentials."""
+        return await self.connect(target.origin_host, target.origin_port, target.credentials)
 
 
 class OriginClient(asyncio.Protocol):

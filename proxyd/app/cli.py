@@ -36,6 +36,8 @@ LIMIT_HELP = {
     "max_dropped_packets": "dropped media packets after which a slow player is disconnected",
     "counters_interval": "seconds between session.counters reports",
     "shutdown_grace": "seconds to drain sessions on SIGTERM before cancelling",
+    "event_spool_max_bytes": "disk spool for SendEvents a standalone proxyd (no --control-url) owes origins",
+    "event_retry_interval": "seconds before a standalone proxyd retries a SendEvent its origin did not take",
     "rtp_port_min": "lowest local UDP port for RTP/RTCP pairs (0: ephemeral)",
     "rtp_port_max": "highest local UDP port for RTP/RTCP pairs (0: ephemeral)",
     "split_linger": "seconds a split's origin session stays up after its last player leaves",
@@ -47,6 +49,8 @@ LIMIT_HELP = {
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
     "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
+    "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
+                       "timer and send what is due before it ends (a packet leaves at most this much early)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
     "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "
@@ -190,6 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"proxyd: configuration error: {exc}", file=sys.stderr)
         return 2
-    from proxyd.server import run
+    from proxyd.app.server import run
 
     return run(config)

@@ -1,101 +1,37 @@
-"""ProxySession: one player session <-> its own origin session (streams, state, timers, teardown)."""
+"""ProxySession: one player session <-> its own origin session (streams, SETUP/PLAY/PAUSE, keepalive,
+UDP -> TCP fallback, SelectStream deselect); the shared machinery is proxyd.serving.session_base."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 import socket
-from typing import TYPE_CHECKING
 
-from proxyd.log import context, get_logger
+from proxyd.log import get_logger
 from proxyd.net.udp import bind_port_pair
-from proxyd.relay import StreamRelay, UdpPair, aggregate_counters
+from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
+from proxyd.origin.client import OriginClient, OriginError
 from proxyd.rtsp.uri import same_resource, url_key
-from proxyd.serving import Resumable, park_relays, unpark_relays
-from proxyd.upstream import OriginClient, OriginError
+from proxyd.serving.contracts import Player, ServerContext
+from proxyd.serving.resumable import park_relays, unpark_relays
+from proxyd.serving.session_base import SessionBase
 from proxyd.wmext.playlist import relay_to_player
-
-if TYPE_CHECKING:
-    from proxyd.downstream import PlayerConnection
-    from proxyd.server import ProxyServer
 
 log = get_logger("session")
 
 TEARDOWN_TIMEOUT = 2.0
 
 
-class SessionTimers:
-    """Deadlines of one session, driven by an injected `now`: keepalive toward the origin, idle-player
-    reaping and counters reports. The session keeps one loop timer armed at `deadline()`."""
+class ProxySession(SessionBase):
+    kind = "session"
 
-    def __init__(self, now: float, *, keepalive_interval: float, idle_timeout: float,
-                 counters_interval: float) -> None:
-        self.keepalive_interval = keepalive_interval
-        self.idle_timeout = idle_timeout
-        self.counters_interval = counters_interval
-        self.next_keepalive = now + keepalive_interval
-        self.next_counters = now + counters_interval
-        self.last_activity = now
-
-    def touch(self, now: float) -> None:
-        self.last_activity = now
-
-    def deadline(self) -> float:
-        return min(self.next_keepalive, self.next_counters, self.last_activity + self.idle_timeout)
-
-    def due(self, now: float, *, player_active: bool, reapable: bool) -> list[str]:
-        """Actions due at `now` ("keepalive", "counters", "reap"); advances their deadlines.
-        `player_active`: the player showed life since the last call (e.g. RTCP receiver reports);
-        `reapable`: idle reaping applies (not while a TCP player's connection is open)."""
-        actions = []
-        if now >= self.next_keepalive:
-            actions.append("keepalive")
-            self.next_keepalive = now + self.keepalive_interval
-        if now >= self.next_counters:
-            actions.append("counters")
-            self.next_counters = now + self.counters_interval
-        idle = now >= self.last_activity + self.idle_timeout
-        if player_active or (idle and not reapable):
-            self.last_activity = now  # alive: the idle period starts again
-        elif idle:
-            actions.append("reap")
-        return actions
-
-
-def run_due_timer_actions(session, *, tcp_player_open: bool, keepalive=None) -> bool:
-    """Run what `session.timers` says is due now (reap, keepalive, counters) for any session kind
-    (relay, cache replay, split). Returns False when the session was reaped. A detached session
-    (its player's connection dropped) is reaped after the Idle-Timeout whatever RTCP still arrives."""
-    player_active = any(s.player_seen for s in session.streams) and not session.detached
-    for s in session.streams:
-        s.player_seen = False
-    for action in session.timers.due(session.loop.time(), player_active=player_active,
-                                     reapable=not tcp_player_open):
-        if action == "reap":
-            session.close("timeout", "player idle")
-            return False
-        if action == "keepalive" and keepalive is not None:
-            keepalive()
-        elif action == "counters" and session.started_reported:
-            session.server.emit("session.counters", session.counters_data())
-    return True
-
-
-class ProxySession(Resumable):
-    def __init__(self, server: ProxyServer, player: PlayerConnection, target: Target,
-                 origin: OriginClient) -> None:
-        self.id = secrets.token_hex(8)
-        self.server = server
-        self.limits = server.config.limits
-        self.player = player
-        self.target = target
+    def __init__(self, context: ServerContext, player: Player, target: Target, origin: OriginClient) -> None:
+        super().__init__(context, player, target)
         self.origin = origin
-        self.state = "init"
         self.streams: list[StreamRelay] = []
         self.stream_urls: dict[str, StreamRelay] = {}
         self.origin_channels: dict[int, tuple[StreamRelay, bool]] = {}
@@ -107,39 +43,18 @@ class ProxySession(Resumable):
         self.setup_headers: dict[str, Headers] = {}
         self.last_play: Request | None = None
         self.aggregate_url = target.origin_url  # replaced by the PLAY URL once the player plays
-        self.loop = asyncio.get_running_loop()
-        self.timers: SessionTimers | None = None
-        self.timer_handle: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
-        self.tasks: set[asyncio.Task] = set()
-        self.ended = False
-        self.started_reported = False
         origin.on_frame = self._on_origin_frame
         origin.on_request = self._on_origin_request
         origin.on_lost = lambda why: self.close("origin_error", why)
 
     @property
-    def log_ctx(self) -> str:
-        return context(self.player.peer, None, self.id)
-
-    @property
-    def player_session_header(self) -> str:
-        return f"{self.id};timeout={self.limits.session_timeout}"
+    def presentation_url(self) -> str:
+        return self.aggregate_url
 
     @property
     def origin_transport(self) -> str:
         """auto/udp/tcp: the route's preference from the control plane, else --origin-transport."""
-        return self.target.transport or self.server.config.origin_transport
-
-    def touch(self) -> None:
-        if self.timers is not None:
-            self.timers.touch(self.loop.time())
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = self.loop.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
+        return self.target.transport or self.context.config.origin_transport
 
     # --- SETUP ---------------------------------------------------------------------------------
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec,
@@ -183,12 +98,7 @@ class ProxySession(Resumable):
         self.stream_urls[origin_url] = stream
         self.setup_headers[origin_url] = request.headers
         self.state = "ready"
-        if self.timers is None:
-            self.timers = SessionTimers(
-                self.loop.time(), idle_timeout=self.limits.session_timeout,
-                keepalive_interval=max(1.0, self.origin_timeout * self.limits.keepalive_fraction),
-                counters_interval=self.limits.counters_interval)
-            self._arm_timer()
+        self.start_timers(max(1.0, self.origin_timeout * self.limits.keepalive_fraction))
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(),
             interleaved=stream.player_channels if spec.is_tcp else None,
@@ -264,12 +174,10 @@ class ProxySession(Resumable):
             self.last_play = request
             if request.uri != "*":
                 self.aggregate_url = self.target.to_origin(request.uri)
-            if not self.started_reported:
-                self.started_reported = True
-                self.server.emit("session.started", self.started_data())
+            self.report_started()
             auto = self.origin_transport == "auto"
             if not self.upstream_tcp and not self.fallback_done and auto:
-                self._spawn(self._udp_watchdog())
+                self.spawn(self._udp_watchdog())
         return resp
 
     async def pause(self, request: Request) -> Response:
@@ -305,12 +213,12 @@ class ProxySession(Resumable):
         return Response(resp.status, resp.reason, Headers(headers), resp.body)
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) ------------
-    def _park(self) -> None:
+    def park(self) -> None:
         if self.state == "playing" and self.origin_session:  # READY at the origin too, until resumed
-            self._spawn(self._pause_upstream())
+            self.spawn(self._pause_upstream())
         self.parked = park_relays(self.streams)
 
-    def _unpark(self, player: PlayerConnection) -> None:
+    def unpark(self, player: Player) -> None:
         unpark_relays(self.streams, self.parked, player)
 
     async def _pause_upstream(self) -> None:
@@ -338,27 +246,9 @@ class ProxySession(Resumable):
         """EndOfStream SET_PARAMETER, ANNOUNCE...: already answered upstream; relay to the player."""
         self.player.send_server_request(relay_to_player(self, request))  # URLs, Session, RTP-Info
 
-    # --- timers --------------------------------------------------------------------------------
-    def _arm_timer(self) -> None:
-        """One loop timer per session, re-armed only when the deadline moves."""
-        if self.ended or self.timers is None:
-            return
-        deadline = self.timers.deadline()
-        if self.timer_handle is not None and deadline == self.timer_at:
-            return
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-        self.timer_at = deadline
-        self.timer_handle = self.loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self.timer_handle = None
-        if self.ended:
-            return
-        tcp_player = any(s.player_writer is not None for s in self.streams) and self.player.is_open
-        if run_due_timer_actions(self, tcp_player_open=tcp_player,
-                                 keepalive=lambda: self._spawn(self._keepalive())):
-            self._arm_timer()
+    # --- timers ------------------------------------------------------------------------------
+    def origin_keepalive(self) -> None:
+        self.spawn(self._keepalive())
 
     async def _keepalive(self) -> None:
         """GET_PARAMETER (OPTIONS if the origin refuses it) so the origin session never times out."""
@@ -416,31 +306,38 @@ class ProxySession(Resumable):
     def counters_data(self) -> dict:
         return {"session_id": self.id, **aggregate_counters(self.streams)}
 
-    def close(self, reason: str, detail: str = "", *, origin_teardown: bool = True) -> None:
-        """Release every socket, task and registration; idempotent."""
-        if self.ended:
-            return
-        self.ended = True
-        log.info("%s session ended: %s %s", self.log_ctx, reason, detail)
-        if self.timer_handle is not None:
-            self.timer_handle.cancel()
-            self.timer_handle = None
-        current = asyncio.current_task()
-        for task in list(self.tasks):
-            if task is not current:
-                task.cancel()
-        for stream in self.streams:
-            stream.close()
-        self.player.forget_session(self)
-        self.server.forget_session(self)
-        if self.started_reported:
-            self.server.emit("session.ended", {**self.counters_data(), "end_reason": reason})
+    def release(self, reason: str, origin_teardown: bool) -> None:
+        super().release(reason, origin_teardown)
         origin = self.origin
         origin.on_frame = origin.on_request = origin.on_lost = None
         if origin_teardown and self.origin_session and origin.is_open:
-            self.server.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+            self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
         else:
             origin.close()
-        if reason == "origin_error":
-            self.player.close_connection("origin session lost")
 
+    # --- SelectStream deselect ([MS-RTSP] 2.2.7.10.2, 4.4.5) -----------------------------------
+    def addressed_stream(self, request: Request) -> StreamRelay | None:
+        """The stream this request's URL names, or None for the aggregate URL."""
+        if not self.stream_urls or request.uri == "*":
+            return None
+        wanted = url_key(self.target.to_origin(request.uri))
+        return next((stream for url, stream in self.stream_urls.items() if url_key(url) == wanted), None)
+
+    async def deselect(self, request: Request) -> Response:
+        """A TEARDOWN on a stream control URL removes that stream only; the session stays. At a
+        server-side playlist entry change the player deselects the old entry's streams this way and
+        selects the new ones with SETUP, so once no stream is left the session is `ready` again."""
+        stream = self.addressed_stream(request)
+        resp = await self.origin_request(request)
+        if not 200 <= resp.status < 300 or stream is None:
+            return resp
+        self.stream_urls = {url: s for url, s in self.stream_urls.items() if s is not stream}
+        self.setup_headers = {url: h for url, h in self.setup_headers.items() if url in self.stream_urls}
+        self.origin_channels = {ch: entry for ch, entry in self.origin_channels.items() if entry[0] is not stream}
+        self.player.unregister_stream(stream)
+        if stream in self.streams:
+            self.streams.remove(stream)
+        stream.close()
+        if not self.streams:
+            self.state = "ready"  # the next entry's streams are selected with SETUP (4.4.5)
+        return resp

@@ -64,11 +64,3 @@ class WmState:
 
     def origin_supports(self, origin: tuple[str, int], feature: str) -> bool:
         return feature in self.origin_features.get(origin, frozenset())
-
-
-def wm_state(server) -> WmState:
-    """The WmState of a ProxyServer (created on first use)."""
-    state = getattr(server, "_wm_state", None)
-    if state is None:
-        state = server._wm_state = WmState()
-    return state

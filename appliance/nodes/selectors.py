@@ -1,0 +1,43 @@
+"""Node reads: a node's status is derived from last_seen (every report and snapshot poll sets it).
+
+online: seen within APPLIANCE_NODE_STALE_SECONDS; stale: within APPLIANCE_NODE_OFFLINE_SECONDS; else
+offline (its load counts as zero and the beat task nodes.close_lost ends its sessions and splits).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db.models import BooleanField, Case, CharField, Q, QuerySet, Value, When
+
+from appliance.nodes.models import ProxyNode
+
+
+def offline_cutoff(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(seconds=settings.APPLIANCE_NODE_OFFLINE_SECONDS)
+
+
+def stale_cutoff(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(seconds=settings.APPLIANCE_NODE_STALE_SECONDS)
+
+
+def node_status(last_seen: dt.datetime | None, now: dt.datetime) -> str:
+    """One node's status (the rule node_list annotates in SQL)."""
+    if last_seen is None or last_seen < offline_cutoff(now):
+        return "offline"
+    return "online" if last_seen >= stale_cutoff(now) else "stale"
+
+
+def node_list(*, now: dt.datetime) -> QuerySet[ProxyNode]:
+    """Every node, each with `status` (online/stale/offline) and `online` (not offline)."""
+    return ProxyNode.objects.annotate(
+        status=Case(When(last_seen__gte=stale_cutoff(now), then=Value("online")),
+                    When(last_seen__gte=offline_cutoff(now), then=Value("stale")),
+                    default=Value("offline"), output_field=CharField()),
+        online=Case(When(last_seen__gte=offline_cutoff(now), then=Value(True)),
+                    default=Value(False), output_field=BooleanField()))
+
+
+def nodes_offline(*, now: dt.datetime) -> QuerySet[ProxyNode]:
+    """Nodes that stopped reporting (or never did)."""
+    return ProxyNode.objects.filter(Q(last_seen__lt=offline_cutoff(now)) | Q(last_seen__isnull=True))

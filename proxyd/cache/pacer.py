@@ -1,0 +1,95 @@
+"""One pacing clock for every cache replay of the process (a timer wheel with one loop timer).
+
+A replay asks to be woken when its next packet is due. Wake-ups are rounded down to a tick
+(--cache-pace-tick): all replays due in one tick are woken by the same loop timer, one after the
+other, and each sends every packet due before the tick ends in one batch. So the loop holds one
+timer, not one per packet or per player, and a packet leaves at most one tick early, never late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import weakref
+from typing import Protocol
+
+from proxyd.log import get_logger
+
+log = get_logger("cache.pacer")
+
+
+class Paced(Protocol):
+    pace_slot: int | None  # the tick it is scheduled in (None: not scheduled)
+
+    def paced(self, now: float, horizon: float) -> None:
+        """Send what is due before `horizon` (loop time), then schedule the next wake-up."""
+
+
+class ReplayPacer:
+    def __init__(self, loop: asyncio.AbstractEventLoop, tick: float) -> None:
+        self.loop = loop
+        self.tick = tick
+        self.slots: dict[int, list[Paced]] = {}
+        self.heap: list[int] = []  # slot numbers with members, earliest first
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed: int | None = None  # the slot the loop timer is set for
+        self.wakeups = 0  # loop timers fired (for tests and benchmarks)
+
+    def schedule(self, member: Paced, when: float) -> None:
+        """Wake `member` in the tick holding loop time `when` (replaces an earlier schedule)."""
+        slot = int(when / self.tick)
+        member.pace_slot = slot
+        members = self.slots.get(slot)
+        if members is not None:
+            members.append(member)
+            return
+        self.slots[slot] = [member]
+        heapq.heappush(self.heap, slot)
+        if self.armed is None or slot < self.armed:
+            self._arm(slot)
+
+    @staticmethod
+    def cancel(member: Paced) -> None:
+        member.pace_slot = None  # its entry is skipped when the slot fires
+
+    def _arm(self, slot: int) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.armed = slot
+        self.handle = self.loop.call_at(slot * self.tick, self._fire)
+
+    def _fire(self) -> None:
+        # The slot the timer was set for is due even if the loop clock (uvloop: milliseconds) reads
+        # a little earlier: waiting for the clock would spin on a timer that keeps firing early.
+        last = max(self.armed, int(self.loop.time() / self.tick))
+        self.handle = self.armed = None
+        self.wakeups += 1
+        heap, slots, tick = self.heap, self.slots, self.tick
+        now = self.loop.time()
+        due = []
+        while heap and heap[0] <= last:
+            slot = heapq.heappop(heap)
+            due.append((slot, slots.pop(slot)))
+        for slot, members in due:  # members rescheduled meanwhile wait for the next timer
+            horizon = max(now, slot * tick) + tick
+            for member in members:
+                if member.pace_slot != slot:
+                    continue
+                member.pace_slot = None
+                try:
+                    member.paced(now, horizon)
+                except Exception:  # one broken replay must not stop the others
+                    log.exception("cache replay pacing failed")
+        if heap and (self.armed is None or heap[0] < self.armed):
+            self._arm(heap[0])
+
+
+_pacers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def pacer_for(loop: asyncio.AbstractEventLoop, tick: float) -> ReplayPacer:
+    """The loop's pacer (one per event loop and tick)."""
+    pacer = _pacers.get(loop)
+    if pacer is None or pacer.tick != tick:
+        pacer = _pacers[loop] = ReplayPacer(loop, tick)
+    return pacer

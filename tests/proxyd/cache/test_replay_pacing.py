@@ -1,0 +1,67 @@
+"""Cache replay pacing: a player from the cache sees packets arrive on the recorded media clock, as
+steadily as a player of the origin itself (the shared pacer sends at most one tick early)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from proxyd.rtp.packet import RtpPacket
+from proxyd.rtp.sdp import Sdp
+from proxyd.rtsp.uri import content_base
+from tests.proxyd.cache.helpers import wait_for_log
+from tests.proxyd.cache.test_e2e_replay_protocol import RawClient
+
+pytestmark = pytest.mark.peers
+
+VIDEO_CLOCK = 90000
+PLAY_SECONDS = 4.0
+SETTLE_SECONDS = 0.5  # both the origin and proxyd may send the first packets back to back
+
+
+def arrival_spread(url: str) -> tuple[float, int]:
+    """Play `url` over TCP for PLAY_SECONDS; (spread, packets): the 10-90 percentile width, in
+    seconds, of each video packet's arrival time minus its RTP time (0 for perfect pacing)."""
+    c = RawClient(url)
+    resp = c.request("DESCRIBE", url, [("Accept", "application/sdp")])
+    assert resp.status == 200, resp
+    base = content_base(resp.headers, url)
+    sdp = Sdp.parse(resp.body)
+    session: list = []
+    for i, media_url in enumerate(sdp.media_urls(base)):
+        transport = f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"
+        r = c.request("SETUP", media_url, [("Transport", transport), *session])
+        assert r.status == 200, r
+        session = [("Session", r.headers.get("Session").split(";")[0])]
+    assert c.request("PLAY", sdp.aggregate_url(base), [("Range", "npt=0-"), *session]).status == 200
+    offsets = []
+    started = time.monotonic()
+    first_ts = None
+    while (now := time.monotonic()) - started < PLAY_SECONDS:
+        packet = RtpPacket.parse(c.frame(0).payload)
+        now = time.monotonic()
+        if first_ts is None:
+            first_ts = packet.timestamp
+        media_s = ((packet.timestamp - first_ts) & 0xFFFFFFFF) / VIDEO_CLOCK
+        if now - started >= SETTLE_SECONDS:
+            offsets.append(now - started - media_s)
+    c.request("TEARDOWN", sdp.aggregate_url(base), session)
+    offsets.sort()
+    return offsets[len(offsets) * 9 // 10] - offsets[len(offsets) // 10], len(offsets)
+
+
+def test_cache_replay_arrivals_follow_the_media_clock_like_the_origin(gst_origin, proxyd_process,
+                                                                      peer_players, tmp_path):
+    proxy = proxyd_process(routes={"/vod": gst_origin.url("/")}, cache_dir=tmp_path / "cache",
+                           extra_args=["--cache-ttl", "300"])
+    url = proxy.url("/vod/clip")
+    assert peer_players.ffmpeg_play(url, transport="tcp", decode=False).ok
+    wait_for_log(proxy.log_path, r"cache: committed")
+
+    origin_spread, origin_packets = arrival_spread(gst_origin.url("/clip"))
+    cache_spread, cache_packets = arrival_spread(url)
+    # Paced, not dumped: as many packets in the same playing time as from the origin.
+    assert cache_packets == pytest.approx(origin_packets, rel=0.2)
+    # No worse than the origin, give or take the pacer's 2 ms tick and scheduling on a busy machine.
+    assert cache_spread <= max(2 * origin_spread, origin_spread + 0.01), (cache_spread, origin_spread)

@@ -1,0 +1,53 @@
+"""A proxyd without a control plane delivers the SendEvents its origins subscribed to itself, from a
+disk spool, exactly once, also across a restart while the origin was down ([MS-RTSP] 2.2.7.11)."""
+
+from __future__ import annotations
+
+from tests.proxyd.cache.helpers import wait_for_log
+from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
+from tests.wmorigin.player import WMPlayer
+
+DELIVERED = r"sendevent: delivered event (\w+) to "
+
+
+def event_types(origin, path: str) -> list[str]:
+    return sorted(e.parsed.name for e in origin.send_events if e.url.endswith(path) and e.parsed)
+
+
+async def test_relayed_remote_log_reaches_the_origin_once(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="events", duration_ms=800, cache_control=(
+        'max-age=60, no-cache, x-wms-event-subscription="remote-log"'))
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, extra_args=["--state-dir", str(tmp_path / "state")])
+    result = await WMPlayer(proxy.url("/wm/clip.wmv"), transport="tcp", send_event=True).run()
+    assert result.error is None, result.error
+    assert result.status("SendEvent") == [200]
+    # the player's SendEvent and its legacy LogPlay converted to a rendering log ([MS-WMSP] 3.2.5.11)
+    lines = wait_for_log(proxy.log_path, DELIVERED, count=2)
+    assert event_types(wm_origin, "/clip.wmv") == ["remote-log", "remote-log"]
+    assert len({line.split()[-3] for line in lines}) == 2
+    assert list((tmp_path / "state" / "sendevents").glob("*.jsonl")) == []  # delivered: spool empty
+
+
+async def test_events_spooled_while_the_origin_is_down_are_sent_after_a_restart(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="spool", duration_ms=800)
+    cache_dir = tmp_path / "cache"
+    first = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=cache_dir)
+    url = first.url("/wm/clip.wmv")
+    assert (await WMPlayer(url, transport="tcp", send_event=True).run()).error is None  # fills
+    wait_for_log(first.log_path, r"cache: committed")
+    wait_for_log(first.log_path, DELIVERED, count=2)  # the relayed player's SendEvent and LogPlay
+    before = len(wm_origin.send_events)
+    wm_origin.take_down()
+    from_cache = await WMPlayer(url, transport="tcp", send_event=True).run()
+    assert from_cache.error is None, from_cache.error
+    wait_for_log(first.log_path, r"sendevent: origin for \S+ unreachable")
+    first.stop()
+    assert len(wm_origin.send_events) == before
+    wm_origin.bring_up()
+    again = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=cache_dir, port=first.port)
+    # proxyd's own remote-open/close for the cached play, the player's SendEvent and its LogPlay
+    lines = wait_for_log(again.log_path, DELIVERED, count=4)
+    sent = wm_origin.send_events[before:]  # nothing sent before the restart is sent again
+    assert sorted(e.parsed.name for e in sent) == ["remote-close", "remote-log", "remote-log", "remote-open"]
+    assert len(lines) == 4 and len({line.split()[-3] for line in lines}) == 4
