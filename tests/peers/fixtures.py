@@ -19,6 +19,7 @@ import pytest
 from tests.peers import players
 from tests.peers.media import Clip, ClipSpec, MediaToolMissing, default_cache_dir, ffmpeg_binary, make_clip
 from tests.peers.origin import GstOrigin, PeerMissing, check_gst_origin_available
+from tests.peers.perl_origin import PerlRtspOrigin, check_perl_origin_available
 from tests.peers.proxyd_proc import ProxydProcess, free_tcp_port, log_tail
 
 LIVE_MOUNT = "live"
@@ -100,6 +101,24 @@ def shared_gst_origin(_gst_origin_available, test_clips, tmp_path_factory) -> It
     log = tmp_path_factory.mktemp("shared-origin") / "gst-origin.log"
     with _default_origin(test_clips, log) as origin:
         yield origin
+
+
+@pytest.fixture
+def perl_origin_factory(tmp_path) -> Iterator[Callable[..., PerlRtspOrigin]]:
+    """Start rtsp-server-perl origins, each fed a looped clip by ffmpeg:
+    perl_origin_factory(clip_path, mount="live") -> started PerlRtspOrigin (url() is the stream)."""
+    _skip_if_missing(check_perl_origin_available)
+    started: list[PerlRtspOrigin] = []
+
+    def start(clip_path: Path, **kwargs) -> PerlRtspOrigin:
+        kwargs.setdefault("log_path", tmp_path / f"perl-origin-{len(started)}.log")
+        origin = PerlRtspOrigin(clip_path, **kwargs)
+        started.append(origin)
+        return origin.start()
+
+    yield start
+    for origin in started:
+        origin.stop()
 
 
 @pytest.fixture

@@ -10,14 +10,30 @@ mount (test pattern + tone, x264 zerolatency with a short GOP). Prints one JSON 
 stdout: {"event": "ready", "port": N} first, then client/session/request events with a monotonic
 timestamp `t`, so tests can count what a proxy did upstream. SIGTERM/SIGINT stop it cleanly.
 
-`--content-base portless` always drops the default port 554 from Content-Base, as servers on 554
-do (GStreamer itself echoes the request URL, port-less only when the request omitted it).
+Shapes other servers take (the interop matrix, tests/interop/):
+* `--live-per-client MOUNT`: a live source built for each client, as many cameras do.
+* `--slow-live MOUNT`: a shared live mount that is not prepared up front, takes
+  `--slow-live-prepare-ms` to set up and `--slow-live-teardown-ms` to shut down (a camera or a
+  looped file source behaves so), and each DESCRIBE takes `--slow-live-describe-ms` before it looks
+  the media up. A DESCRIBE that finds it idle waits for the set-up; the last client leaving
+  unprepares it, and a DESCRIBE arriving meanwhile gets gst-rtsp-server's 503.
+  Emits `media-unprepared` when the shutdown is done. Clients get a thread each (as with
+  gst-rtsp-server's default of one thread, one client's shutdown would hold up all the others).
+* `--controls stream|track|absolute`: stream controls `stream=N` (GStreamer's own), `trackN` (set on
+  each stream, so SETUPs naming them match by configuration), or absolute URLs (the DESCRIBE answer's
+  SDP is rewritten in `send-message`; SETUPs on those URLs carry the same path, so they match).
+* `--content-base echo|portless`: echo the request URL (GStreamer's own: port-less only when the
+  request omitted it) or always drop the default port 554, as servers on 554 do (header rewritten).
+* `--sdp-omit LINE` / `--vod-range-from-zero`: drop SDP lines such as `a=type:broadcast` or
+  `a=control:*` (GStreamer sends both), and answer a finite VOD range as `npt=0-D` instead of
+  GStreamer's `npt=now-D` (SDP rewritten).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import time
@@ -31,8 +47,13 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 AAC_ENCODERS = ("avenc_aac", "voaacenc", "fdkaacenc")
 AUTH_ROLE = "user"
+CONTROL_STYLES = ("stream", "track", "absolute")
 CONTENT_BASE_STYLES = ("echo", "portless")
 DEFAULT_RTSP_PORT = 554
+SDP_CONTROL = re.compile(r"^a=control:(stream=\d+)$")
+SDP_NOW_RANGE = re.compile(r"^a=range:npt=now-(\d+(?:\.\d+)?)$")
+# The last path segment of a SETUP URL that names a stream, in any --controls style.
+STREAM_CONTROL_SUFFIX = re.compile(r"/(?:stream=\d+|track\d+)$")
 REQUEST_SIGNALS = ("options", "describe", "setup", "play", "pause", "teardown",
                    "get-parameter", "set-parameter", "announce")
 
@@ -97,8 +118,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vod", action="append", default=[], metavar="MOUNT=PATH",
                    help="serve an MP4 (H.264 + AAC) on demand at /MOUNT; repeatable")
     p.add_argument("--live", metavar="MOUNT", help="serve a shared live source at /MOUNT")
+    p.add_argument("--live-per-client", action="append", default=[], metavar="MOUNT",
+                   help="serve a live source at /MOUNT built for each client (not shared); repeatable")
+    p.add_argument("--slow-live", action="append", default=[], metavar="MOUNT",
+                   help="serve a shared live source at /MOUNT, prepared on demand and slowly; repeatable")
+    p.add_argument("--slow-live-prepare-ms", type=int, default=1500,
+                   help="how long each --slow-live prepare holds the pipeline's first buffer")
+    p.add_argument("--slow-live-teardown-ms", type=int, default=1000,
+                   help="how long each --slow-live shutdown holds its EOS")
+    p.add_argument("--slow-live-describe-ms", type=int, default=200,
+                   help="how long each DESCRIBE of a --slow-live mount takes before it looks the media up")
+    p.add_argument("--controls", choices=CONTROL_STYLES, default="stream",
+                   help="stream control form in the SDP: stream=N, trackN (N from 1) or absolute URLs")
     p.add_argument("--content-base", choices=CONTENT_BASE_STYLES, default="echo",
                    help="Content-Base: echo the request URL, or drop the default port 554 from it")
+    p.add_argument("--sdp-omit", action="append", default=[], metavar="LINE",
+                   help="drop this exact line from every SDP (e.g. a=type:broadcast); repeatable")
+    p.add_argument("--vod-range-from-zero", action="store_true",
+                   help="answer a finite range as a=range:npt=0-D (GStreamer sends npt=now-D)")
     p.add_argument("--relay", action="append", default=[], metavar="MOUNT=URL",
                    help="relay the H.264 + AAC RTSP stream at URL, shared, at /MOUNT; repeatable")
     p.add_argument("--live-width", type=int, default=320)
@@ -128,6 +165,8 @@ class Origin:
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(args.address)
         self.server.set_service(str(args.port))
+        if args.slow_live:  # a thread per client, so one client's slow unprepare does not hold the others
+            self.server.get_thread_pool().set_max_threads(-1)
         self.extra_headers = [tuple(h.split(":", 1)) for h in args.header]
         for h in self.extra_headers:
             if len(h) != 2 or not h[0].strip():
@@ -148,6 +187,10 @@ class Origin:
             self._add(mounts, mount, vod_launch(path), shared=False, protocols=protocols)
         if args.live:
             self._add(mounts, args.live, live_launch(args), shared=True, protocols=protocols)
+        for mount in args.slow_live:
+            self._add(mounts, mount, live_launch(args), shared=True, protocols=protocols, slow=True)
+        for mount in args.live_per_client:
+            self._add(mounts, mount, live_launch(args), shared=False, protocols=protocols)
         for spec in args.relay:
             mount, sep, url = spec.partition("=")
             if not sep or not mount or not url:
@@ -178,7 +221,12 @@ class Origin:
             auth.add_digest(user, password, token)
         return auth
 
-    def _add(self, mounts, mount: str, launch: str, *, shared: bool, protocols) -> None:
+    def rewrites_describe(self) -> bool:
+        a = self.args
+        return (a.controls == "absolute" or a.content_base != "echo" or bool(a.sdp_omit)
+                or a.vod_range_from_zero)
+
+    def _add(self, mounts, mount: str, launch: str, *, shared: bool, protocols, slow: bool = False) -> None:
         factory = GstRtspServer.RTSPMediaFactory()
         if self.args.auth:  # only the --auth user's token may open and build the media
             factory.add_role_from_structure(Gst.Structure.from_string(
@@ -187,6 +235,8 @@ class Origin:
         factory.set_shared(shared)
         factory.set_protocols(protocols)
         factory.connect("media-configure", self.on_media_configure, mount)
+        if slow:
+            factory.connect("media-configure", self.on_slow_media_configure, mount)
         mounts.add_factory("/" + mount.strip("/"), factory)
 
     def start(self) -> int:
@@ -232,13 +282,15 @@ class Origin:
         client.connect("pre-setup-request", self.on_pre_setup, cid)
         client.connect("new-session", self.on_new_session, cid)
         client.connect("closed", self.on_client_closed, cid)
-        if self.extra_headers or self.args.auth or self.args.content_base != "echo":
+        if self.extra_headers or self.args.auth or self.rewrites_describe():
             client.connect("send-message", self.on_send_message, cid)
         if self.args.auth:  # pre-*-request runs before the auth check: note what the request carried
             for name in REQUEST_SIGNALS:
                 client.connect(f"pre-{name}-request", self.on_pre_request, cid)
         for name in REQUEST_SIGNALS:
             client.connect(f"{name}-request", self.on_request, cid, name)
+        if self.args.slow_live:
+            client.connect("pre-describe-request", self.on_pre_describe_slow)
 
     def on_request(self, client, ctx, cid: int, method: str) -> None:
         uri = ctx.uri.get_request_uri() if ctx.uri is not None else None
@@ -254,6 +306,13 @@ class Origin:
         self.sent_authorization[cid] = res == GstRtsp.RTSPResult.OK
         return GstRtsp.RTSPStatusCode.OK
 
+    def on_pre_describe_slow(self, client, ctx):
+        # Runs before the media lookup: a DESCRIBE right after another client closed finds the
+        # media already shutting down, whichever of the two the server's threads served first.
+        if ctx.uri is not None and ctx.uri.abspath.strip("/") in {m.strip("/") for m in self.args.slow_live}:
+            time.sleep(self.args.slow_live_describe_ms / 1000)
+        return GstRtsp.RTSPStatusCode.OK
+
     def on_pre_setup(self, client, ctx, cid: int):
         # new-session carries no URI; remember the SETUP's path so session-created can name it.
         self.setup_paths[cid] = ctx.uri.abspath if ctx.uri is not None else None
@@ -263,7 +322,7 @@ class Origin:
         session.set_timeout(self.args.session_timeout)
         path = self.setup_paths.get(cid)
         if path is not None:
-            path = path.rsplit("/stream=", 1)[0]
+            path = STREAM_CONTROL_SUFFIX.sub("", path)
         emit("session-created", client=cid, session=session.get_sessionid(), path=path)
 
     def on_session_removed(self, pool, session) -> None:
@@ -279,18 +338,56 @@ class Origin:
             return
         for name, value in self.extra_headers:
             message.add_header_by_name(name.strip(), value.strip())
-        if self.args.content_base == "portless":
-            res, base = message.get_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, 0)
-            if res == GstRtsp.RTSPResult.OK:  # a DESCRIBE answer
-                message.remove_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, -1)
-                message.add_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, portless(base))
+        if self.rewrites_describe():
+            self.rewrite_describe_answer(message)
         if self.args.auth:  # tests count challenges and what was let through
             _res, code, _uri, _version = message.parse_response()
             emit("response", client=cid, status=int(code),
                  authorization=self.sent_authorization.get(cid, False))
 
+    def rewrite_describe_answer(self, message) -> None:
+        """Give a DESCRIBE answer the configured shape: Content-Base and the SDP body."""
+        res, base = message.get_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, 0)
+        if res != GstRtsp.RTSPResult.OK:
+            return  # not a DESCRIBE answer
+        if self.args.content_base == "portless":
+            base = portless(base)
+            message.remove_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, -1)
+            message.add_header(GstRtsp.RTSPHeaderField.CONTENT_BASE, base)
+        res, body = message.get_body()
+        if res != GstRtsp.RTSPResult.OK or not body:
+            return
+        lines = []
+        for line in bytes(body).decode().rstrip("\r\n").split("\r\n"):
+            if line in self.args.sdp_omit:
+                continue
+            if self.args.controls == "absolute":
+                line = SDP_CONTROL.sub(lambda m: f"a=control:{base}{m.group(1)}", line)
+            if self.args.vod_range_from_zero:
+                line = SDP_NOW_RANGE.sub(r"a=range:npt=0-\1", line)
+            lines.append(line)
+        message.set_body(("\r\n".join(lines) + "\r\n").encode())
+
     def on_media_configure(self, factory, media, mount: str) -> None:
+        if self.args.controls == "track":  # SETUP matching follows the control set here
+            for index in range(media.n_streams()):
+                media.get_stream(index).set_control(f"track{index + 1}")
         emit("media-configured", path="/" + mount.strip("/"))
+
+    def on_slow_media_configure(self, factory, media, mount: str) -> None:
+        """Take a while to set the media up (the DESCRIBE that builds it waits) and to shut it down:
+        the unprepare holds the media's state lock, so a DESCRIBE that found it in the factory meanwhile
+        cannot prepare it again (it is not reusable) and gets 503."""
+        teardown_s = self.args.slow_live_teardown_ms / 1000
+
+        def hold_shutdown(_media, state):
+            if state == Gst.State.NULL:
+                time.sleep(teardown_s)
+
+        media.connect("target-state", hold_shutdown)
+        # Not a buffer probe: held buffers would leave a gap in a live stream's first seconds.
+        time.sleep(self.args.slow_live_prepare_ms / 1000)
+        media.connect("unprepared", lambda _media: emit("media-unprepared", path="/" + mount.strip("/")))
 
 
 def portless(url: str) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -26,6 +28,39 @@ GST_PYTHON = "/usr/bin/python3"  # Debian's python has `gi`; the venv does not
 SCRIPT = Path(__file__).with_name("gst_origin.py")
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
+DEFAULT_RTSP_PORT = 554
+LOOPBACK_HOSTS = range(2, 255)  # 127.0.0.N
+
+
+def free_loopback_host(port: int, *, exclude: tuple[str, ...] = ()) -> str:
+    """A 127.0.0.N (N random) where TCP `port` is free now, so parallel runs each get their own
+    address for a fixed port such as 554 (binding below 1024 needs root). Racy by nature: callers
+    retry with another address when the server then fails to bind."""
+    for n in random.sample(LOOPBACK_HOSTS, len(LOOPBACK_HOSTS)):
+        host = f"127.0.0.{n}"
+        if host in exclude:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return host
+    raise OSError(f"no 127.0.0.N has TCP port {port} free")
+
+
+def start_on_free_loopback(make: Callable[[str], GstOrigin], port: int = DEFAULT_RTSP_PORT,
+                           attempts: int = 4) -> GstOrigin:
+    """make(host) for a free 127.0.0.N, started; another host when another run took that one first."""
+    tried: tuple[str, ...] = ()
+    for _ in range(attempts):
+        host = free_loopback_host(port, exclude=tried)
+        tried += (host,)
+        try:
+            return make(host).start()
+        except OriginError:
+            continue
+    raise OriginError(f"could not start an origin on port {port} of {', '.join(tried)}")
 
 Event = dict
 
@@ -72,6 +107,42 @@ class LiveOptions:
         return argv
 
 
+@dataclasses.dataclass(frozen=True)
+class OriginShape:
+    """How the origin shapes what it serves, as servers other than gst-rtsp-server do (see
+    gst_origin.py's docstring). The defaults are gst-rtsp-server's own answers."""
+
+    live_per_client: tuple[str, ...] = ()  # live mounts built for each client
+    slow_live: tuple[str, ...] = ()  # shared live mounts prepared on demand, slowly
+    slow_live_prepare_ms: int = 1500
+    slow_live_teardown_ms: int = 1000
+    slow_live_describe_ms: int = 200
+    controls: str = "stream"  # stream (stream=N) | track (trackN) | absolute (URLs)
+    content_base: str = "echo"  # echo (the request URL) | portless (drop :554)
+    sdp_omit: tuple[str, ...] = ()  # exact SDP lines to drop, e.g. "a=type:broadcast"
+    vod_range_from_zero: bool = False  # a=range:npt=0-D instead of npt=now-D
+
+    def argv(self) -> list[str]:
+        argv = []
+        for mount in self.live_per_client:
+            argv += ["--live-per-client", mount.strip("/")]
+        for mount in self.slow_live:
+            argv += ["--slow-live", mount.strip("/")]
+        if self.slow_live:
+            argv += ["--slow-live-prepare-ms", str(self.slow_live_prepare_ms),
+                     "--slow-live-teardown-ms", str(self.slow_live_teardown_ms),
+                     "--slow-live-describe-ms", str(self.slow_live_describe_ms)]
+        if self.controls != "stream":
+            argv += ["--controls", self.controls]
+        if self.content_base != "echo":
+            argv += ["--content-base", self.content_base]
+        for line in self.sdp_omit:
+            argv += ["--sdp-omit", line]
+        if self.vod_range_from_zero:
+            argv += ["--vod-range-from-zero"]
+        return argv
+
+
 class GstOrigin:
     """One gst_origin.py subprocess. Events are collected by a reader thread; all access is locked."""
 
@@ -79,7 +150,8 @@ class GstOrigin:
                  live_options: LiveOptions = LiveOptions(), protocols: str = "both",
                  session_timeout: int = 60, headers: Mapping[str, str] | None = None,
                  port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None,
-                 relay: Mapping[str, str] | None = None, auth: tuple[str, str, str] | None = None):
+                 relay: Mapping[str, str] | None = None, auth: tuple[str, str, str] | None = None,
+                 shape: OriginShape | None = None):
         self._proc: subprocess.Popen | None = None
         # Mounts point at symlinks so set_vod_content() can swap what new sessions get.
         self._link_dir = Path(tempfile.mkdtemp(prefix="gst-origin-mounts-"))
@@ -96,6 +168,7 @@ class GstOrigin:
         # (scheme, user, password): every mount needs that user, scheme "basic" or "digest"; the
         # origin then emits a {"event": "response", "status", "authorization"} line per response
         self.auth = auth
+        self.shape = shape if shape is not None else OriginShape()
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -119,7 +192,7 @@ class GstOrigin:
             argv += ["--header", f"{name}:{value}"]
         if self.auth:
             argv += ["--auth", ":".join(self.auth)]
-        return argv
+        return argv + self.shape.argv()
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> GstOrigin:
         if self._proc is not None:
@@ -224,7 +297,9 @@ class GstOrigin:
         return f"{self.host}:{self.port}"
 
     def url(self, path: str = "") -> str:
-        return f"rtsp://{self.authority}/{path.lstrip('/')}"
+        """rtsp://host:port/path; on the default port 554 the port is left out, as players write it."""
+        authority = self.host if self.port == DEFAULT_RTSP_PORT else self.authority
+        return f"rtsp://{authority}/{path.lstrip('/')}"
 
     # --- events ---
 

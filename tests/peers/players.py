@@ -87,6 +87,12 @@ class _FrameCounter:
         self.first_any: float | None = None
         self.stream_kinds: dict[str, str] = {}
         self.video_crcs: list[str] = []
+        # ffmpeg only: count video frames whose pts lies within this many seconds of the first
+        # video frame's, then stop the player (see ffmpeg_play's video_span).
+        self.video_span: float | None = None
+        self.time_bases: dict[str, float] = {}
+        self.first_video_pts: int | None = None
+        self.span_done = False
 
     def feed(self, line: str, now: float) -> None:
         kind = self.classify(line, self)
@@ -101,13 +107,15 @@ class _FrameCounter:
 
 def _run_counting(player: str, argv: list[str], url: str, transport: str, *, timeout: float,
                   classify: Callable[[str, _FrameCounter], str | None],
-                  interrupt_after: float | None = None) -> PlayResult:
+                  interrupt_after: float | None = None, video_span: float | None = None) -> PlayResult:
     """Run `argv`, feed stdout lines to a counter. SIGINT after `interrupt_after` s (graceful stop
-    for players without a duration option); SIGKILL at `timeout`."""
+    for players without a duration option) or once the counter's `video_span` is done; SIGKILL at
+    `timeout`."""
     with tempfile.TemporaryFile() as err:
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         counter = _FrameCounter(started, classify)
+        counter.video_span = video_span
         timed_out = False
         interrupted = False
         try:
@@ -119,7 +127,8 @@ def _run_counting(player: str, argv: list[str], url: str, transport: str, *, tim
                 if now - started >= timeout:
                     timed_out = True
                     break
-                if interrupt_after is not None and not interrupted and now - started >= interrupt_after:
+                if not interrupted and (counter.span_done or (
+                        interrupt_after is not None and now - started >= interrupt_after)):
                     proc.send_signal(signal.SIGINT)
                     interrupted = True
                 wait = timeout - (now - started)
@@ -156,6 +165,7 @@ def _run_counting(player: str, argv: list[str], url: str, transport: str, *, tim
 
 
 _FRAMECRC_KIND = re.compile(r"^#media_type (\d+): (\w+)")
+_FRAMECRC_TB = re.compile(r"^#tb (\d+): (\d+)/(\d+)")
 
 
 def _classify_framecrc(line: str, counter: _FrameCounter) -> str | None:
@@ -163,20 +173,39 @@ def _classify_framecrc(line: str, counter: _FrameCounter) -> str | None:
         m = _FRAMECRC_KIND.match(line)
         if m:
             counter.stream_kinds[m.group(1)] = m.group(2)
+        m = _FRAMECRC_TB.match(line)
+        if m:
+            counter.time_bases[m.group(1)] = int(m.group(2)) / int(m.group(3))
         return None
     index, sep, rest = line.partition(",")
     kind = counter.stream_kinds.get(index.strip()) if sep else None
+    if counter.video_span is not None and kind is not None:
+        if counter.span_done:
+            return None
+        if kind == "video":
+            pts = int(rest.split(",", 2)[1])
+            if counter.first_video_pts is None:
+                counter.first_video_pts = pts
+            if (pts - counter.first_video_pts) * counter.time_bases[index.strip()] >= counter.video_span:
+                counter.span_done = True
+                return None
     if kind == "video" and len(counter.video_crcs) < KEPT_VIDEO_CRCS:
         counter.video_crcs.append(rest.rsplit(",", 1)[-1].strip())
     return kind
 
 
 def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = None, decode: bool = True,
-                timeout: float = 30.0, extra_input_args: Sequence[str] = ()) -> PlayResult:
+                timeout: float = 30.0, extra_input_args: Sequence[str] = (),
+                video_span: float | None = None) -> PlayResult:
     """Play `url` with ffmpeg and count frames per stream.
 
     decode=False copies packets instead of decoding (cheap: for many concurrent players); each
     counted video packet is then one access unit as depacketized by ffmpeg's RTSP client.
+    video_span=S counts the video frames whose pts is within S seconds of the first video frame's
+    (audio frames until then) and stops ffmpeg there (SIGINT: returncode 255). For live streams:
+    `duration` (-t) runs from the earliest stream's first timestamp, so how many video frames it
+    holds depends on how audio and video lined up when the player joined; a span of video time
+    holds a fixed number unless frames were lost.
     """
     if transport not in ("udp", "tcp"):
         raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -188,7 +217,8 @@ def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = No
     if duration is not None:
         argv += ["-t", f"{duration:.3f}"]
     argv += ["-flush_packets", "1", "-f", "framecrc", "-"]
-    return _run_counting("ffmpeg", argv, url, transport, timeout=timeout, classify=_classify_framecrc)
+    return _run_counting("ffmpeg", argv, url, transport, timeout=timeout, classify=_classify_framecrc,
+                         video_span=video_span)
 
 
 _GST_FRAME = re.compile(r'^Got message #\d+ from element "(video|audio)" \(element\): GstMultiFileSink')
