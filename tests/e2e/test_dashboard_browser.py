@@ -171,7 +171,7 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     assert page.inner_text("#active-sessions") == "0"
 
     results: list = []
-    threads = play_in_background(peer_players, proxy.url("/vod/clip"), results)
+    threads = play_in_background(peer_players, proxy.url("/vod/long"), results)  # 6 s: the panels reload while they play
     # the sessions card and the live points of both charts follow proxyd's reports while they play
     page.wait_for_function("Number(document.getElementById('active-sessions').textContent) >= 2")
     page.wait_for_function("applianceCharts.bandwidth.data.datasets[2].data.some(p => p.y > 0.05)")
@@ -194,7 +194,7 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     page.wait_for_function(
         "applianceCharts.bandwidth.data.datasets[0].data.some(p => p.y > 0.05)"
         " && applianceCharts.sessions.data.datasets[0].data.some(p => p.y >= 3)"
-        " && applianceCharts.topRange.data.labels.includes('/vod/clip')"
+        " && applianceCharts.topRange.data.labels.includes('/vod/long')"
     )
     # the probe's row arrives with a later panel load than the charts' points
     page.wait_for_function("document.querySelector('#origin-health tr[data-origin=\"gst-vod\"] .badge')"
@@ -205,7 +205,7 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     page.goto(web_server.url + "/reports/qos/")
     qos = [row.split("\t") for row in page.inner_text("#qos tbody").splitlines()]
     assert len(qos) == PLAYERS and all(int(row[6]) > 100 for row in qos)  # proxy packets sent per session
-    post_player_logs(web_server.url, node.token, proxy.url("/vod/clip"), [row[1] for row in qos])
+    post_player_logs(web_server.url, node.token, proxy.url("/vod/long"), [row[1] for row in qos])
     page.reload()
     joined = [row.split("\t") for row in page.inner_text("#qos tbody").splitlines()]
     # the player's figures now sit next to the proxy's own counters of the same session
@@ -217,7 +217,7 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     page.wait_for_selector("#report-presets a.active:text('Today')")
     page.wait_for_selector("#report-chart-canvas")
     shown = [row.split("\t") for row in page.inner_text("#report tbody").splitlines()]
-    assert shown == [[proxy.url("/vod/clip"), "3", "3", "1.50", "2.00", "1.00", "3", "0.3"]]
+    assert shown == [[proxy.url("/vod/long"), "3", "3", "1.50", "2.00", "1.00", "3", "0.3"]]
     with page.expect_download() as download:
         page.click("#report-csv")
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))

@@ -83,7 +83,7 @@ def gst_origin_factory(_gst_origin_available, tmp_path) -> Iterator[Callable[...
 
 
 def _default_origin(clips: TestClips, stderr_path: Path) -> GstOrigin:
-    return GstOrigin(vod={"clip": clips.main.path, "changed": clips.changed.path}, live=LIVE_MOUNT,
+    return GstOrigin(vod={"clip": clips.main.path, "changed": clips.changed.path, "long": clips.long.path}, live=LIVE_MOUNT,
                      stderr_path=stderr_path)
 
 
