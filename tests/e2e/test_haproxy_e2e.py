@@ -99,12 +99,14 @@ def test_ffmpeg_over_tcp_through_haproxy_reaches_both_nodes_and_survives_one_goi
     wait_until(lambda: {s["status"] for s in stats.servers().values()} == {"UP"}, timeout=15,
                what="both nodes UP by the RTSP health check")
 
-    url = f"rtsp://127.0.0.1:{port}/vod/clip"
+    url = f"rtsp://127.0.0.1:{port}/vod/long"  # 6 s: the first player is still connected when the second arrives
     results = []
     players = [threading.Thread(target=lambda: results.append(
         peer_players.ffmpeg_play(url, transport="tcp", decode=False))) for _ in NODE_HOSTS]
-    for player in players:
-        player.start()
+    players[0].start()
+    wait_until(lambda: sum(int(s["scur"]) for s in stats.servers().values()) == 1, timeout=15,
+               what="the first player connected through haproxy")
+    players[1].start()
     for player in players:
         player.join(60)
     assert len(results) == 2 and all(r.ok for r in results), [r.describe() for r in results] + [
