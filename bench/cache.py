@@ -44,7 +44,7 @@ from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E4
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402
 
-COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes\)")
+COMMITTED = replay_cost.COMMITTED  # proxyd's "cache: committed URL (N packets, B bytes[, E entries])" line
 TIMEOUT_S = 15.0
 
 

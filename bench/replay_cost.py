@@ -27,7 +27,7 @@ from proxyd.rtsp.uri import content_base
 from tests.peers.origin import GstOrigin
 from tests.peers.proxyd_proc import REPO_ROOT, ProxydProcess
 
-COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes\)")
+COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes(?:, \d+ entries)?\)")
 TIMEOUT_S = 15.0
 
 
