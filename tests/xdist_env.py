@@ -3,9 +3,9 @@
 Loaded with `-p tests.xdist_env` (pyproject addopts), so it runs at argument parsing, before
 pytest-django imports appliance.settings. pytest-django already gives each worker its own test
 database (suffix _gwN); this gives each worker its own Redis databases, so channel-layer groups and
-Celery broadcasts of two workers never meet: worker gwN adds N * REDIS_DB_STRIDE (mod 64) to the db
-numbers of REDIS_URL and APPLIANCE_TEST_CELERY_REDIS_DB. With the defaults (0 and 11) eight workers
-get sixteen distinct databases.
+Celery broadcasts of two workers never meet: worker gwN adds N * REDIS_DB_STRIDE (mod 16, Redis'
+default "databases") to the db numbers of REDIS_URL and APPLIANCE_TEST_CELERY_REDIS_DB. With the
+defaults (0 and 11: one even, one odd) and a stride of 2, eight workers get sixteen distinct databases.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import re
 
-REDIS_DB_STRIDE = int(os.environ.get("APPLIANCE_TEST_REDIS_DB_STRIDE", "8"))
-REDIS_DATABASES = 64  # redis.conf "databases" on the test machines; db numbers wrap inside it
+REDIS_DB_STRIDE = int(os.environ.get("APPLIANCE_TEST_REDIS_DB_STRIDE", "2"))
+REDIS_DATABASES = 16  # Redis' default "databases" (./runtests starts it so); db numbers wrap inside it
 
 
 def worker_index() -> int:
