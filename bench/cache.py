@@ -22,8 +22,6 @@ Prints, in one run:
 from __future__ import annotations
 
 import argparse
-import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,10 +34,7 @@ if __package__ in (None, ""):
 from bench import replay_cost  # noqa: E402
 from bench.players_pool import run_players  # noqa: E402
 from bench.procstat import cpu_seconds  # noqa: E402
-from proxyd.rtp.sdp import Sdp  # noqa: E402
-from proxyd.rtsp.connection import Role, RtspConnection  # noqa: E402
-from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response  # noqa: E402
-from proxyd.rtsp.uri import content_base  # noqa: E402
+from bench.rtsp_tcp_player import TcpPlayer  # noqa: E402
 from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402
@@ -50,37 +45,11 @@ TIMEOUT_S = 15.0
 
 def time_to_first_rtp(url: str) -> float:
     """Seconds from sending DESCRIBE to receiving the first interleaved RTP packet."""
-    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    conn = RtspConnection(Role.CLIENT)
-    with socket.create_connection((host, int(port)), timeout=TIMEOUT_S) as sock:
-        def exchange(method: str, uri: str, headers: list) -> Response:
-            sock.sendall(conn.send_request(Request(method, uri, Headers(headers))))
-            while True:
-                event = conn.next_event()
-                if event is NEED_DATA:
-                    conn.receive_data(sock.recv(65536))
-                elif isinstance(event, Response):
-                    return event
-
+    with TcpPlayer(url, TIMEOUT_S) as player:
         started = time.perf_counter()
-        resp = exchange("DESCRIBE", url, [("Accept", "application/sdp")])
-        sdp = Sdp.parse(resp.body)
-        base = content_base(resp.headers, url)
-        session: list = []
-        for i, media_url in enumerate(sdp.media_urls(base)):
-            r = exchange("SETUP", media_url, [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"),
-                                              *session])
-            session = [("Session", r.headers.get("Session").split(";")[0])]
-        exchange("PLAY", sdp.aggregate_url(base), [("Range", "npt=0-"), *session])
-        while True:
-            event = conn.next_event()
-            if event is NEED_DATA:
-                conn.receive_data(sock.recv(65536))
-            elif isinstance(event, InterleavedFrame) and event.channel % 2 == 0:
-                elapsed = time.perf_counter() - started
-                break
-        sock.sendall(conn.send_request(Request("TEARDOWN", sdp.aggregate_url(base), Headers(session))))
-        return elapsed
+        player.play()
+        player.next_rtp()
+        return time.perf_counter() - started
 
 
 def committed(log: Path) -> list[tuple[str, int]]:

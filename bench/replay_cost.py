@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import socket
 import time
 from pathlib import Path
 
 from bench.players_pool import run_players, summarize
 from bench.procstat import cpu_times
 from bench.relay import LIVE_MOUNT, ROUTE_PREFIX, ModeResult, measure
-from proxyd.rtp.sdp import Sdp
-from proxyd.rtsp.connection import Role, RtspConnection
-from proxyd.rtsp.events import NEED_DATA, Headers, InterleavedFrame, Request, Response
-from proxyd.rtsp.uri import content_base
+from bench.rtsp_tcp_player import TcpPlayer
 from tests.peers.origin import GstOrigin
 from tests.peers.proxyd_proc import REPO_ROOT, ProxydProcess
 
@@ -55,40 +51,15 @@ class CostRow:
 
 def count_rtp_packets(url: str, seconds: float) -> float:
     """RTP packets per second (all streams) that one RTSP/TCP player of `url` receives."""
-    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    conn = RtspConnection(Role.CLIENT)
-    with socket.create_connection((host, int(port)), timeout=TIMEOUT_S) as sock:
-        def exchange(method: str, uri: str, headers: list) -> Response:
-            sock.sendall(conn.send_request(Request(method, uri, Headers(headers))))
-            while True:
-                event = conn.next_event()
-                if event is NEED_DATA:
-                    conn.receive_data(sock.recv(65536))
-                elif isinstance(event, Response):
-                    return event
-
-        resp = exchange("DESCRIBE", url, [("Accept", "application/sdp")])
-        sdp = Sdp.parse(resp.body)
-        base = content_base(resp.headers, url)
-        session: list = []
-        for i, media_url in enumerate(sdp.media_urls(base)):
-            transport = f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"
-            r = exchange("SETUP", media_url, [("Transport", transport), *session])
-            session = [("Session", r.headers.get("Session").split(";")[0])]
-        exchange("PLAY", sdp.aggregate_url(base), [("Range", "npt=0-"), *session])
-        packets, started = 0, None
-        while True:
-            event = conn.next_event()
-            if event is NEED_DATA:
-                conn.receive_data(sock.recv(65536))
-            elif isinstance(event, InterleavedFrame) and event.channel % 2 == 0:
-                now = time.monotonic()
-                if started is None:
-                    started = now  # counted from the first packet: set-up time is not stream time
-                elif now - started >= seconds:
-                    break
-                packets += 1
-        sock.sendall(conn.send_request(Request("TEARDOWN", sdp.aggregate_url(base), Headers(session))))
+    with TcpPlayer(url, TIMEOUT_S) as player:
+        player.play()
+        player.next_rtp()
+        started = now = time.monotonic()  # from the first packet: set-up time is not stream time
+        packets = 0
+        while now - started < seconds:
+            player.next_rtp()
+            now = time.monotonic()
+            packets += 1
         return packets / (now - started)
 
 
