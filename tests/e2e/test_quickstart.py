@@ -48,9 +48,11 @@ def wait_for(check, timeout: float, what: str, proc: subprocess.Popen, log: Path
 @pytest.fixture
 def quickstart(tmp_path):
     web, rtsp = f"127.0.0.1:{free_tcp_port()}", f"127.0.0.1:{free_tcp_port()}"
+    metrics = f"127.0.0.1:{free_tcp_port()}"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(QUICKSTART_NO_INSTALL="1", QUICKSTART_VAR=str(tmp_path / "var"), QUICKSTART_WEB=web,
-               QUICKSTART_RTSP=rtsp, PYTHONUNBUFFERED="1")
+               QUICKSTART_RTSP=rtsp, QUICKSTART_METRICS=metrics,
+               PYTHONUNBUFFERED="1")
     log = tmp_path / "quickstart.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(REPO_ROOT / "quickstart")], cwd=REPO_ROOT, env=env, stdout=out,
@@ -89,6 +91,8 @@ def test_quickstart_serves_dashboard_api_and_sees_proxyd(quickstart):
         return next((n for n in nodes if n["name"] == "local" and n["last_seen"]), None)
 
     wait_for(node_seen, NODE_DEADLINE_S, "proxyd's node with last_seen", proc, log)
+    status, metrics = http_get(f"http://{env['QUICKSTART_METRICS']}/metrics")
+    assert status == 200 and b"proxyd_" in metrics  # the operator's scrape target is on by default
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
