@@ -307,6 +307,11 @@ class CacheStrategy:
                 log.warning("cache: origin unreachable (%s); serving stale %s", exc.detail, url)
                 return await self._hit(player, request, target, entry, now)
             return None
+        if resp.status in (404, 410):  # gone at the origin: the copy goes, the player is told at once
+            CACHE_REVALIDATIONS.inc("changed")
+            log.info("cache: %s answered %d at the origin; purging", url, resp.status)
+            self.store.purge(url=url)
+            return Response(404, "Not Found", Headers())
         decision = decide(resp, policy, live_by_operator=False) if not wm else \
             decide(Response(resp.status, resp.reason, resp.headers, entry.body["sdp"].encode("latin-1")),
                    policy, live_by_operator=False)
