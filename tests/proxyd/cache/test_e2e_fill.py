@@ -1,0 +1,50 @@
+"""The cache fill (the proxy's download session) through a real proxyd process in front of the WM test
+origin: one download per URL whatever the number of concurrent misses, and Speed only toward an
+origin that listed com.microsoft.wm.fastcache ([MS-RTSP] 2.2.6.10.2, 3.1.5.9.1)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.proxyd.cache.helpers import committed_urls, wait_for_log
+from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
+from tests.wmorigin.player import WMPlayer
+from tests.wmorigin.server import WMOrigin
+
+WITHOUT_FASTCACHE = "com.microsoft.wm.sswitch, com.microsoft.wm.eosmsg"
+
+
+def packets(result) -> list[int]:
+    assert result.error is None, result.error
+    return [s.packets for s in result.entries[0].streams.values()]
+
+
+async def test_concurrent_misses_share_one_download(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="one-fill", duration_ms=1500)
+    direct = await WMPlayer(wm_origin.url("/clip.wmv"), send_event=False).run()
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache")
+    before = wm_origin.counts("/clip.wmv")
+    results = await asyncio.gather(*(WMPlayer(proxy.url("/wm/clip.wmv"), transport=t, send_event=False).run()
+                                     for t in ("tcp", "udp", "tcp")))
+    after = wm_origin.counts("/clip.wmv")
+    assert after["PLAY"] - before["PLAY"] == 1  # one download; every player replays it as it grows
+    assert all(packets(r) == packets(direct) for r in results)
+    wait_for_log(proxy.log_path, r"cache: committed")
+    assert committed_urls(tmp_path / "cache") == [wm_origin.url("/clip.wmv")]
+
+
+async def test_the_download_sends_speed_only_to_an_origin_offering_fastcache(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="fast", duration_ms=800)
+    with WMOrigin(supported=WITHOUT_FASTCACHE) as plain:
+        plain.set_entry("/clip.wmv", seed="plain", duration_ms=800)
+        proxy = proxyd_process(routes={"/fast": wm_origin.url("/"), "/plain": plain.url("/")},
+                               cache_dir=tmp_path / "cache")
+        for prefix in ("/fast", "/plain"):
+            result = await WMPlayer(proxy.url(prefix + "/clip.wmv"), speed=5, send_event=False).run()
+            assert result.error is None, result.error
+        wait_for_log(proxy.log_path, r"cache: committed", count=2)
+        (fast_play,) = [r for r in wm_origin.requests if r.method == "PLAY"]
+        (plain_play,) = [r for r in plain.requests if r.method == "PLAY"]
+    assert float(fast_play.header("Speed")) > 1
+    assert plain_play.header("Speed") is None  # the player asked for 5x: never passed to this origin
