@@ -91,6 +91,14 @@ class Hub:
         self.transport = transport or context.config.origin_transport  # auto | udp | tcp
         self.use_tcp = self.transport == "tcp"  # once set (461, no UDP media), for the hub's life
         self.status = SplitStatus(self)
+        self.permission_expires_at: float | None = None  # loop time; None: the permission never expires
+        self.permission_check: asyncio.Future | None = None  # one GetContentInfo for concurrent joiners
+
+    def permission_expired(self) -> bool:
+        return self.permission_expires_at is not None and self.loop.time() >= self.permission_expires_at
+
+    def renew_permission(self, lifetime: int | None) -> None:
+        self.permission_expires_at = None if lifetime is None else self.loop.time() + lifetime
 
     def _key_stream(self):
         """(index, key-frame test) of the first video stream whose format has key frames we can

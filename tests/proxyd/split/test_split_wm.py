@@ -4,6 +4,7 @@ x-wms-proxy-split, so proxyd splits it without any --live policy (MS-RTSP 4.6.2)
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -78,3 +79,38 @@ async def test_late_wm_joiners_start_at_a_video_key_frame(wm_origin, proxyd_proc
         assert_starts_at_a_key_frame(result)
     assert wm_origin.count("PLAY", "/live") == 1
     assert proxy.log_path.read_text().count("joins split") == 3
+
+
+async def wait_described(player: WMPlayer) -> float:
+    """Monotonic time by which the player's DESCRIBE was answered (the split permission's start)."""
+    async with asyncio.timeout(15):
+        while player.result.describe is None:
+            await asyncio.sleep(0.02)  # polling another task's state, bounded by the timeout
+    return time.monotonic()
+
+
+async def sleep_until(moment: float) -> None:
+    await asyncio.sleep(max(0.0, moment - time.monotonic()))  # the permission's lifetime is wall-clock time
+
+
+async def test_an_expired_split_permission_is_revalidated_before_a_player_joins(
+        wm_origin, proxyd_process):  # noqa: F811
+    splittable = 'max-age=1, public, x-wms-stream-type="broadcast", x-wms-proxy-split'
+    wm_origin.set_entry("/live", seed="expiry", broadcast=True, cache_control=splittable)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    first = WMPlayer(url, stop_after_s=8.0, send_event=False)
+    first_task = asyncio.create_task(first.run())
+    await sleep_until(await wait_described(first) + 1.1)
+    renewed = await WMPlayer(url, stop_after_s=1.0, send_event=False).run()  # still splittable: joins
+    assert renewed.error is None, renewed.error
+    assert (wm_origin.count("GetContentInfo", "/live"), wm_origin.count("PLAY", "/live")) == (1, 1)
+    renewed_at = time.monotonic()
+
+    wm_origin.set_cache_control("/live", 'max-age=1, public, x-wms-stream-type="broadcast"')  # no split now
+    await sleep_until(renewed_at + 1.1)
+    own = await WMPlayer(url, stop_after_s=1.0, send_event=False).run()
+    assert own.error is None, own.error
+    assert (wm_origin.count("GetContentInfo", "/live"), wm_origin.count("PLAY", "/live")) == (2, 2)
+    assert (await first_task).error is None  # the split's players were not disturbed
+    assert proxy.log_path.read_text().count("joins split") == 2
