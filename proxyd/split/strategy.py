@@ -41,11 +41,8 @@ class SplitStrategy:
         if policy == "never":
             return None
         operator = target.live or operator_live(self._path(target), self.config.live_prefixes)
-        hub = self.hubs.get(url_key(target.origin_url))
-        if hub is not None and hub.accepting:
-            if hub.permission_expired() and not await self._renew_permission(exchange, hub, policy):
-                return None  # no longer splittable: this player gets its own origin session (relay)
-            return self._claim(player, request, hub, hub.describe, target)
+        if url_key(target.origin_url) in self.hubs:
+            return await self.join_running(player, exchange)
         if "authorization" in request.headers:
             # The player's own credentials: never split, and the relay answers on the connection
             # that challenged it (Digest nonces may be per connection).
@@ -65,6 +62,19 @@ class SplitStrategy:
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)
         return self._claim(player, request, hub, hub.describe, target)
+
+    async def join_running(self, player, exchange: OriginExchange) -> Response | None:
+        """A player of a URL whose split runs joins it: no request to the origin ([MS-RTSP] 4.6.2
+        step 3), unless the split permission expired (one GetContentInfo). None: no running split,
+        or no longer splittable (this player gets its own origin session)."""
+        target = exchange.target
+        policy = target.split or self.config.split_policy
+        hub = self.hubs.get(url_key(target.origin_url))
+        if policy == "never" or hub is None or not hub.accepting:
+            return None
+        if hub.permission_expired() and not await self._renew_permission(exchange, hub, policy):
+            return None
+        return self._claim(player, exchange.request, hub, hub.describe, target)
 
     async def _renew_permission(self, exchange: OriginExchange, hub: Hub, policy: str) -> bool:
         """The split permission expired: one GetContentInfo (shared by concurrent joiners) says
@@ -111,3 +121,23 @@ class SplitStrategy:
                     return None
                 return SplitSession(self.context, player, target, hub)
         return None
+
+
+class SplitJoin:
+    """Asked first, before the cache: joins a running split without the cache's GetContentInfo and
+    DESCRIBE of a miss ([MS-RTSP] 4.6.2 step 3: a new player of a live split costs the origin
+    nothing). New splits are still started by the SplitStrategy after the cache declined."""
+
+    name = "split"
+
+    def __init__(self, split: SplitStrategy) -> None:
+        self.split = split
+
+    async def describe(self, player, exchange: OriginExchange) -> Response | None:
+        return await self.split.join_running(player, exchange)
+
+    def create_session(self, player, request: Request, target: Target):
+        return self.split.create_session(player, request, target)
+
+    def stop(self) -> None:
+        """The SplitStrategy ends the hubs."""

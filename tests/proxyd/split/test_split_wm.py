@@ -114,3 +114,18 @@ async def test_an_expired_split_permission_is_revalidated_before_a_player_joins(
     assert (wm_origin.count("GetContentInfo", "/live"), wm_origin.count("PLAY", "/live")) == (2, 2)
     assert (await first_task).error is None  # the split's players were not disturbed
     assert proxy.log_path.read_text().count("joins split") == 2
+
+
+async def test_a_joiner_costs_the_origin_no_request_even_with_a_cache(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/live", seed="no-request", broadcast=True)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache")
+    url = proxy.url("/wm/live")
+    first = asyncio.create_task(WMPlayer(url, stop_after_s=4.0, send_event=False).run())
+    assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("PLAY", "/live") == 1)
+    before = wm_origin.counts("/live")
+    second = await WMPlayer(url, stop_after_s=1.0, transport="udp", send_event=False).run()
+    after = wm_origin.counts("/live")
+    assert second.error is None and (await first).error is None, second.error
+    assert {k: after[k] - before[k] for k in ("GetContentInfo", "DESCRIBE", "SETUP", "PLAY")} == \
+        {"GetContentInfo": 0, "DESCRIBE": 0, "SETUP": 0, "PLAY": 0}
+    assert proxy.log_path.read_text().count("joins split") == 2
