@@ -213,7 +213,8 @@ class CacheStrategy:
             return None
         fill = Fill(self.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
                     max_bytes=self.store.max_bytes, on_done=self.fill_done)
-        self.fills[url_key(url)] = fill.start()
+        limits = self.context.config.limits
+        self.fills[url_key(url)] = fill.start_when_played(limits.session_timeout + limits.session_idle_margin)
         return self._follow(player, request, target, fill)
 
     def fill_done(self, fill: Fill) -> None:
@@ -225,7 +226,7 @@ class CacheStrategy:
         def make(player, target):
             first = fill.playlist.entries[0]
             return ReplaySession(self.context, player, target,
-                                 dataclasses.replace(first, playlist=fill.playlist))
+                                 dataclasses.replace(first, playlist=fill.playlist, on_play=fill.played))
 
         self._claim(player, request, make)
         return self._sdp_response(target, fill.body, None)

@@ -1,12 +1,15 @@
 """The cache fill (the proxy's download session) through a real proxyd process in front of the WM test
-origin: one download per URL whatever the number of concurrent misses, and Speed only toward an
-origin that listed com.microsoft.wm.fastcache ([MS-RTSP] 2.2.6.10.2, 3.1.5.9.1)."""
+origin: one download per URL whatever the number of concurrent misses, Speed only toward an origin
+that listed com.microsoft.wm.fastcache ([MS-RTSP] 2.2.6.10.2, 3.1.5.9.1), and the download's SETUP
+and PLAY sent upstream at the player's PLAY, its SETUPs answered by the proxy (Figure 21)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from tests.proxyd.cache.helpers import committed_urls, wait_for_log
+from tests.proxyd.cache.test_e2e_playlist import RawPlayer
+from tests.proxyd.wmext.harness import rtsp_exchange
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
 from tests.wmorigin.player import WMPlayer
 from tests.wmorigin.server import WMOrigin
@@ -48,3 +51,29 @@ async def test_the_download_sends_speed_only_to_an_origin_offering_fastcache(
         (plain_play,) = [r for r in plain.requests if r.method == "PLAY"]
     assert float(fast_play.header("Speed")) > 1
     assert plain_play.header("Speed") is None  # the player asked for 5x: never passed to this origin
+
+
+async def test_setups_are_answered_locally_and_the_download_starts_at_the_players_play(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="at-play", duration_ms=800)
+    wm_origin.set_entry("/looked.wmv", seed="looked", duration_ms=800)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache",
+                           extra_args=["--session-timeout", "1", "--session-idle-margin", "0.5"])
+    url = proxy.url("/wm/clip.wmv")
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        await player.setup_all(describe.body, describe.header("X-Playlist-Gen-Id"))
+        assert wm_origin.count("SETUP", "/clip.wmv") == 0  # both SETUPs answered by the proxy
+        play = await player.request("PLAY", url, [("Range", "npt=0-")])
+        assert play.status == 200
+        # the Play response came after the download's upstream SETUPs and PLAY were answered
+        assert [r.kind for r in wm_origin.requests if r.path.startswith("/clip.wmv")][-3:] == \
+            ["SETUP", "SETUP", "PLAY"]
+        async with asyncio.timeout(10):
+            while player.rtp_packets == 0:  # the media comes through
+                await player.next_item()
+    # a DESCRIBE nobody plays starts no download; it is dropped after the Idle-Timeout
+    looked = await rtsp_exchange(proxy.url("/wm/looked.wmv"), "DESCRIBE", [("Accept", "application/sdp")])
+    assert looked.status == 200
+    wait_for_log(proxy.log_path, r"looked\.wmv was described but never played")
+    assert wm_origin.count("SETUP", "/looked.wmv") == wm_origin.count("PLAY", "/looked.wmv") == 0
