@@ -77,3 +77,21 @@ async def test_setups_are_answered_locally_and_the_download_starts_at_the_player
     assert looked.status == 200
     wait_for_log(proxy.log_path, r"looked\.wmv was described but never played")
     assert wm_origin.count("SETUP", "/looked.wmv") == wm_origin.count("PLAY", "/looked.wmv") == 0
+
+
+async def test_the_download_selects_every_stream_whatever_the_player_selected(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="all-streams", duration_ms=800)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache")
+    url = proxy.url("/wm/clip.wmv")
+    async with RawPlayer(url) as player:  # a player that wants the audio stream only
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        streams = describe.body.decode().count("m=")
+        setup = await player.request("SETUP", f"{url}/audio", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        assert setup.status == 200
+        assert (await player.request("PLAY", url, [("Range", "npt=0-")])).status == 200
+        assert wm_origin.count("SETUP", "/clip.wmv") == streams == 3  # audio, video and rtx
+    wait_for_log(proxy.log_path, r"cache: committed")
+    wm_origin.take_down()
+    full = await WMPlayer(url, send_event=False).run()  # audio and video, from the cache
+    assert full.error is None and all(s.packets for s in full.entries[0].streams.values()), full.error
