@@ -50,7 +50,7 @@ async def test_the_download_sends_speed_only_to_an_origin_offering_fastcache(
         (fast_play,) = [r for r in wm_origin.requests if r.method == "PLAY"]
         (plain_play,) = [r for r in plain.requests if r.method == "PLAY"]
     assert float(fast_play.header("Speed")) > 1
-    assert plain_play.header("Speed") is None  # the player asked for 5x: never passed to this origin
+    assert plain_play.header("Speed") is None  # nor was fastcache offered to the player for it
 
 
 async def test_setups_are_answered_locally_and_the_download_starts_at_the_players_play(
