@@ -39,6 +39,8 @@ LIMIT_HELP = {
     "session_max_transactions": "most transactions one player session may send per --session-heartbeat; "
                                 "more get 503 (a burst of per-stream SETUPs or TEARDOWNs counts as one)",
     "session_heartbeat": "seconds of the transaction-counting heartbeat of a player session",
+    "max_redirects": "most 301/302/305 redirects a cache revalidation (GetContentInfo) follows, only to "
+                     "origins a route or --allow-origin names",
     "keepalive_fraction": "keepalive toward the origin after this fraction of its session timeout",
     "write_high_water": "player write buffer (bytes) above which media packets are dropped",
     "write_drop_limit": "player write buffer (bytes) above which the player is disconnected",
