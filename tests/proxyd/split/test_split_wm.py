@@ -9,6 +9,9 @@ import time
 import pytest
 
 from proxyd.rtsp.headers import parse_rtp_info
+from tests.proxyd.cache.helpers import committed_urls
+from tests.proxyd.cache.test_e2e_content_info import known_wm_origin
+from tests.proxyd.cache.test_e2e_playlist import RawPlayer
 from tests.wmorigin import asfpf
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401 - fixture
 from tests.wmorigin.player import PlayResult, WMPlayer
@@ -129,3 +132,24 @@ async def test_a_joiner_costs_the_origin_no_request_even_with_a_cache(wm_origin,
     assert {k: after[k] - before[k] for k in ("GetContentInfo", "DESCRIBE", "SETUP", "PLAY")} == \
         {"GetContentInfo": 0, "DESCRIBE": 0, "SETUP": 0, "PLAY": 0}
     assert proxy.log_path.read_text().count("joins split") == 2
+
+
+async def test_a_new_broadcast_asks_get_content_info_then_describe_and_sets_up_and_plays_with_its_first_player(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    cache_dir = tmp_path / "cache"
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=cache_dir)
+    await known_wm_origin(wm_origin, proxy)
+    wm_origin.set_entry("/live", seed="deferred", broadcast=True)
+    url = proxy.url("/wm/live")
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        assert describe.status == 200
+        assert [r.kind for r in wm_origin.requests if r.path == "/live"] == ["GetContentInfo", "DESCRIBE"]
+        await player.setup_all(describe.body, "0")
+        assert (wm_origin.count("SETUP", "/live"), wm_origin.count("PLAY", "/live")) == (3, 0)
+        assert (await player.request("PLAY", url)).status == 200
+        assert wm_origin.count("PLAY", "/live") == 1  # the Play response followed the origin's
+        async with asyncio.timeout(10):
+            while player.rtp_packets == 0:
+                await player.next_item()
+    assert committed_urls(cache_dir) == []  # the live data is never stored
