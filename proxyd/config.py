@@ -30,6 +30,10 @@ class Limits:
     origin_response_timeout: float = 10.0
     udp_fallback_timeout: float = 3.0
     session_timeout: int = 60
+    session_idle_margin: float = 5.0
+    session_max_transactions: int = 240
+    session_heartbeat: float = 30.0
+    max_redirects: int = 3
     keepalive_fraction: float = 0.5
     write_high_water: int = 1 << 20
     write_drop_limit: int = 4 << 20

@@ -122,6 +122,12 @@ class Router:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")
 
+    def may_reach(self, host: str, port: int) -> bool:
+        """An origin a route or --allow-origin names: the only ones an origin's redirect may send
+        proxyd to (never an arbitrary host a Location names)."""
+        return (host.lower(), port) in self.allow_origins or any(
+            (r.origin_host, r.origin_port) == (host.lower(), port) for r in self.routes)
+
     def credentials_for(self, origin_url: str) -> Credentials | None:
         """Credentials of the most specific route whose origin URL covers `origin_url` (for work that
         starts from an origin URL, e.g. prestuff); None when no route with credentials covers it."""

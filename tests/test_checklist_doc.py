@@ -22,6 +22,12 @@ def defined_tests(path: Path) -> set[str]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")}
 
 
+def items_with_rows(text: str) -> set[int]:
+    """Checklist items named in the first cell of a row ("| 39, 41, 42 | ..." names three)."""
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2:3].isdigit()]
+    return {int(item) for row in rows for item in row.split("|")[1].split(",")}
+
+
 def missing(text: str) -> list[str]:
     out = []
     for path, name in named_tests(text):
@@ -41,3 +47,11 @@ def test_every_row_names_at_least_one_test_and_all_exist():
 def test_the_check_catches_a_test_that_does_not_exist():
     row = "| 1 | x | y | `tests/test_checklist_doc.py::test_no_such_test` |"
     assert missing(row) == ["tests/test_checklist_doc.py::test_no_such_test"]
+
+
+def test_items_1_to_34_each_have_a_row():
+    assert set(range(1, 35)) - items_with_rows(DOC.read_text()) == set()
+
+
+def test_a_row_naming_several_items_counts_for_each():
+    assert items_with_rows("| 39, 41, 42 | x | y | z |\n| 7 | x | y | z |") == {7, 39, 41, 42}

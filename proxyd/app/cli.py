@@ -33,7 +33,14 @@ LIMIT_HELP = {
     "origin_connect_timeout": "seconds to connect to an origin before 502",
     "origin_response_timeout": "seconds to wait for an origin response before 504",
     "udp_fallback_timeout": "seconds without UDP media from the origin before re-SETUP over TCP",
-    "session_timeout": "player session timeout announced in Session: ;timeout= (idle players are reaped)",
+    "session_timeout": "player session timeout announced in Session: ;timeout= (seconds)",
+    "session_idle_margin": "seconds an idle player session is kept past its announced ;timeout= before it "
+                           "is reaped ([MS-RTSP] 3.2.5.2: the Idle-Timeout is a few seconds longer)",
+    "session_max_transactions": "most transactions one player session may send per --session-heartbeat; "
+                                "more get 503 (a burst of per-stream SETUPs or TEARDOWNs counts as one)",
+    "session_heartbeat": "seconds of the transaction-counting heartbeat of a player session",
+    "max_redirects": "most 301/302/305 redirects a cache revalidation (GetContentInfo) follows, only to "
+                     "origins a route or --allow-origin names",
     "keepalive_fraction": "keepalive toward the origin after this fraction of its session timeout",
     "write_high_water": "player write buffer (bytes) above which media packets are dropped",
     "write_drop_limit": "player write buffer (bytes) above which the player is disconnected",

@@ -1,7 +1,8 @@
 """The serving strategies of a node, built once from its config and registered in its context.
 
-Order matters: the cache first (it claims only cacheable on-demand content and returns None for
-live, so split still sees those), then split; the relay is the implicit fallback of the player
+Order matters: a running split is joined first (SplitJoin: no origin request for its new players),
+then the cache (it claims only cacheable on-demand content and returns None for live, so split
+still sees those), then split; the relay is the implicit fallback of the player
 connection. Each strategy's extras are registered here, explicitly: the cache's GetContentInfo
 source (proxyd.wmext.gci) and its store (purged by proxyd.app.snapshot_apply).
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from proxyd.cache.strategy import CacheStrategy
 from proxyd.serving.contracts import ServerContext
-from proxyd.split.strategy import SplitStrategy
+from proxyd.split.strategy import SplitJoin, SplitStrategy
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,6 @@ def build_strategies(context: ServerContext) -> Strategies:
     split = SplitStrategy(context) if config.split_policy != "never" else None
     if cache is not None:
         context.content_info_sources.append(cache.content_info)
-    context.strategies = [s for s in (cache, split) if s is not None]
+    joiner = SplitJoin(split) if split is not None and cache is not None else None
+    context.strategies = [s for s in (joiner, cache, split) if s is not None]
     return Strategies(cache, split)

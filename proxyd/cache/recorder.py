@@ -150,6 +150,8 @@ class Fill:
         self.announce: Request | None = None
         self.announced = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.upstream_playing: asyncio.Future[bool] = self.loop.create_future()  # the first PLAY's outcome
+        self.abandon_handle: asyncio.TimerHandle | None = None
 
     @property
     def duration(self) -> float | None:
@@ -160,9 +162,40 @@ class Fill:
         return sum(item.media.bytes for item in self.items)
 
     def start(self) -> Fill:
+        if self.task is not None:
+            return self
+        if self.abandon_handle is not None:
+            self.abandon_handle.cancel()
+            self.abandon_handle = None
         self.store.report(None, "filling", self.body)
         self.task = self.loop.create_task(self._run())
         return self
+
+    def start_when_played(self, idle_timeout: float) -> Fill:
+        """[MS-RTSP] Figure 21: the download's SETUP and PLAY go upstream at a player's PLAY
+        (`played`), not at its DESCRIBE; a fill nobody plays within `idle_timeout` is dropped."""
+        self.abandon_handle = self.loop.call_later(idle_timeout, self._abandon)
+        return self
+
+    async def played(self) -> None:
+        """A player's PLAY: the download starts if it has not, and this returns once the origin
+        answered its PLAY (the player's Play response and RTP come after that)."""
+        self.start()
+        if not await asyncio.shield(self.upstream_playing):
+            raise OriginError(502, "Bad Gateway", f"the origin did not play {self.url}")
+
+    def _abandon(self) -> None:
+        self.abandon_handle = None
+        if self.task is not None:
+            return
+        log.info("cache: %s was described but never played; no download", self.url)
+        self.failed = True
+        self.client.close()
+        self.upstream_playing.set_result(False)
+        self.playlist.close()
+        self.media.finish()
+        if self.on_done is not None:
+            self.on_done(self)
 
     async def _run(self) -> None:
         try:
@@ -243,6 +276,8 @@ class Fill:
                          or entry.url.rstrip("/") == stream.control.rsplit("/", 1)[-1]):
                     self.item.anchor(i, entry.rtptime)
         self.keepalive_every = max(1.0, timeout / 2)
+        if not self.upstream_playing.done():
+            self.upstream_playing.set_result(True)
         log.info("cache: filling %s (%d streams)", self.url, len(self.streams))
 
     async def _watch(self) -> None:
@@ -318,6 +353,8 @@ class Fill:
         self.ended.set()
 
     async def _finish(self) -> None:
+        if not self.upstream_playing.done():
+            self.upstream_playing.set_result(False)
         c = self.client
         c.on_frame = c.on_request = c.on_lost = None
         if self.session and c.is_open:

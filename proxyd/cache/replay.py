@@ -19,7 +19,7 @@ import dataclasses
 import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from proxyd.cache.playlist import Playlist
@@ -72,6 +72,7 @@ class ReplaySource:
     supported: str | None = None
     age: float = 0.0  # seconds since the origin answered (for the Announce's Cache-Control)
     playlist: Playlist | None = None  # every entry of a server-side playlist, this one included
+    on_play: Callable[[], Awaitable[None]] | None = None  # a fill's: its upstream PLAY, before ours
 
 
 class ReplayStream:
@@ -300,6 +301,8 @@ class ReplaySession(SessionBase):
         duration = self.source.duration
         if position is not None and duration is not None and position > duration:
             return Response(457, "Invalid Range", Headers([("Session", self.player_session_header)]))
+        if self.source.on_play is not None:
+            await self.source.on_play()  # OriginError: the player gets the origin's failure
         self.pause_in_ready = False
         self._stop_pump()
         if position is not None:

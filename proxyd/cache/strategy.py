@@ -16,6 +16,7 @@ import time
 import weakref
 from urllib.parse import urlsplit
 
+from proxyd.cache.content_info import entry_content_info
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
 from proxyd.cache.playlist import Playlist, stored_gen_id
@@ -213,7 +214,8 @@ class CacheStrategy:
             return None
         fill = Fill(self.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
                     max_bytes=self.store.max_bytes, on_done=self.fill_done)
-        self.fills[url_key(url)] = fill.start()
+        limits = self.context.config.limits
+        self.fills[url_key(url)] = fill.start_when_played(limits.session_timeout + limits.session_idle_margin)
         return self._follow(player, request, target, fill)
 
     def fill_done(self, fill: Fill) -> None:
@@ -225,7 +227,7 @@ class CacheStrategy:
         def make(player, target):
             first = fill.playlist.entries[0]
             return ReplaySession(self.context, player, target,
-                                 dataclasses.replace(first, playlist=fill.playlist))
+                                 dataclasses.replace(first, playlist=fill.playlist, on_play=fill.played))
 
         self._claim(player, request, make)
         return self._sdp_response(target, fill.body, None)
@@ -295,9 +297,9 @@ class CacheStrategy:
         wm = speaks_wm_headers(entry.body.get("headers", []))
         try:
             if wm:
-                client = await exchange.connection()
-                headers, body = get_content_info_request([("User-Agent", request.headers.get("User-Agent") or "")])
-                resp = await client.request("GET_PARAMETER", target.origin_url, Headers(headers), body)
+                answer = await entry_content_info(self.context, exchange, entry.body.get("moved_to") or url,
+                                                  request.headers.get("User-Agent") or "")
+                resp, moved = answer.response, {"moved_to": answer.url} if answer.url != url else {}
             else:
                 resp = await exchange.describe()
         except OriginError as exc:
@@ -306,7 +308,13 @@ class CacheStrategy:
             if now < entry.expires_at + grace:
                 log.warning("cache: origin unreachable (%s); serving stale %s", exc.detail, url)
                 return await self._hit(player, request, target, entry, now)
+            log.warning("cache: revalidation of %s failed (%s); the stale copy is not served", url, exc.detail)
             return None
+        if resp.status in (404, 410):  # gone at the origin: the copy goes, the player is told at once
+            CACHE_REVALIDATIONS.inc("changed")
+            log.info("cache: %s answered %d at the origin; purging", url, resp.status)
+            self.store.purge(url=url)
+            return Response(404, "Not Found", Headers())
         decision = decide(resp, policy, live_by_operator=False) if not wm else \
             decide(Response(resp.status, resp.reason, resp.headers, entry.body["sdp"].encode("latin-1")),
                    policy, live_by_operator=False)
@@ -319,7 +327,8 @@ class CacheStrategy:
         if resp.status == 200 and decision.cacheable and not changed:
             cc = resp.headers.get_all("Cache-Control")  # the origin's current value is served from now on
             self.store.update(entry, expires_at=now + (decision.ttl_seconds or 0), fetched_at=now,
-                              cache_control=", ".join(cc) if cc else entry.body.get("cache_control"))
+                              cache_control=", ".join(cc) if cc else entry.body.get("cache_control"),
+                              **(moved if wm else {}))
             self.store.report(entry, "complete")
             CACHE_REVALIDATIONS.inc("unchanged")
             log.info("cache: revalidated %s (unchanged)", url)

@@ -253,6 +253,9 @@ class PlayerConnection(asyncio.Protocol):
         if session.player is not self:
             self._adopt(session, request)
         session.touch()
+        if not session.admit_transaction(request.method):
+            raise Reply(503, "Service Unavailable",
+                        f"session {session.id} over --session-max-transactions this heartbeat")
         return session
 
     def _adopt(self, session, request: Request) -> None:

@@ -144,6 +144,9 @@ class PlayerSession(Protocol):
 
     def touch(self) -> None: ...
 
+    def admit_transaction(self, method: str) -> bool:
+        """False past --session-max-transactions this heartbeat ([MS-RTSP] 3.2.5.1: 503)."""
+
     async def setup(self, request: Request, origin_url: str, spec: TransportSpec, clock_rate: int) -> Response: ...
 
     async def play(self, request: Request) -> Response: ...

@@ -21,7 +21,7 @@ from proxyd.routing import Target
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.resumable import Resumable
-from proxyd.serving.timers import SessionTimers
+from proxyd.serving.timers import SessionTimers, TransactionCounter
 
 log = get_logger("session")
 
@@ -46,6 +46,8 @@ class SessionBase(Resumable):
         self.tasks: set[asyncio.Task] = set()
         self.ended = False
         self.started_reported = False
+        self.transactions = TransactionCounter(self.loop.time(), limit=self.limits.session_max_transactions,
+                                               heartbeat=self.limits.session_heartbeat)
 
     @property
     def player_session_header(self) -> str:
@@ -62,6 +64,10 @@ class SessionBase(Resumable):
     def touch(self) -> None:
         if self.timers is not None:
             self.timers.touch(self.loop.time())
+
+    def admit_transaction(self, method: str) -> bool:
+        """False when the session sent more transactions than allowed this heartbeat (3.2.5.1: 503)."""
+        return self.transactions.admit(method, self.loop.time())
 
     def spawn(self, coro: Coroutine) -> asyncio.Task:
         """A task cancelled when the session closes."""
@@ -82,8 +88,10 @@ class SessionBase(Resumable):
         """At the first successful SETUP: one loop timer from now on."""
         if self.timers is not None:
             return
+        # the Idle-Timeout runs a few seconds past the ;timeout= announced (3.2.5.2: 60 vs 65 s)
+        idle_timeout = self.limits.session_timeout + self.limits.session_idle_margin
         self.timers = SessionTimers(self.loop.time(), keepalive_interval=keepalive_interval,
-                                    idle_timeout=self.limits.session_timeout,
+                                    idle_timeout=idle_timeout,
                                     counters_interval=self.limits.counters_interval)
         self.arm_timer()
 

@@ -59,3 +59,28 @@ def run_due_timer_actions(session, *, tcp_player_open: bool, keepalive=None) -> 
         elif action == "counters" and session.started_reported:
             session.context.emit("session.counters", session.counters_data())
     return True
+
+
+class TransactionCounter:
+    """[MS-RTSP] 3.2.5.1 step 5 rate limit, as intended (the spec's counters never fire as written):
+    transactions of one session per heartbeat period, a burst of per-stream SETUPs or TEARDOWNs
+    counting as one. `admit` is False once more than `limit` arrived within the current heartbeat."""
+
+    BURST_METHODS = ("SETUP", "TEARDOWN")
+
+    def __init__(self, now: float, *, limit: int, heartbeat: float) -> None:
+        self.limit = limit
+        self.heartbeat = heartbeat
+        self.period_end = now + heartbeat
+        self.count = 0
+        self.burst = ""  # SETUP or TEARDOWN while a burst of them runs
+
+    def admit(self, method: str, now: float) -> bool:
+        if now >= self.period_end:  # the heartbeat fired (maybe several times): a new period
+            self.count = 0
+            self.period_end = now + self.heartbeat
+        if method in self.BURST_METHODS and method == self.burst:
+            return self.count <= self.limit
+        self.burst = method if method in self.BURST_METHODS else ""
+        self.count += 1
+        return self.count <= self.limit

@@ -67,3 +67,12 @@ def decide_split(status: int, cache_control: str | None, sdp_body: bytes, *, ope
         return SplitDecision(False, True, "private" if cc is not None and cc.private else "not-permitted")
     return SplitDecision(True, True, "operator-live" if operator_says_live else
                          ("proxy-split" if cc is not None and cc.proxy_split else "policy-always"))
+
+
+def permission_lifetime(decision: SplitDecision, cache_control: str | None) -> int | None:
+    """Seconds the origin's permission to split lasts: its max-age ([MS-WMSP] 4.12.1.2, revalidated
+    with GetContentInfo before a new player joins after it). None: no expiry (the operator's own
+    permission, or an origin that gave no max-age)."""
+    if decision.reason != "proxy-split" or not cache_control:
+        return None
+    return parse_cache_control(cache_control).max_age

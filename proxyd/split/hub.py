@@ -1,7 +1,9 @@
 """One origin session per live URL, shared by every player of it (MS-RTSP 4.6.2).
 
 The first DESCRIBE creates the hub with the origin connection it used; the hub SETUPs every stream
-and PLAYs once. Players attach at SETUP and join the fan-out at PLAY. When the last player leaves,
+when the first player SETUPs and PLAYs when the first player PLAYs ([MS-RTSP] 4.6.2 step 2, Figure
+22); a stream whose SETUP answer named no SSRC makes it PLAY at once (UDP players need the SSRC in
+their SETUP answer, known only from the first packet then). Players attach at SETUP and join the fan-out at PLAY. When the last player leaves,
 the origin session lingers (`--split-linger`) then is torn down. When the origin session fails, the
 hub reconnects with capped backoff while players wait; past `--split-reconnect-wait` every player
 gets an RTCP BYE and its session ends (origin_error). An origin session that answers PLAY but
@@ -70,6 +72,8 @@ class Hub:
         self.media_urls = self.sdp.media_urls(base)
         self.state = "starting"  # starting | live | reconnecting | ended
         self.ready = asyncio.Event()  # set once live for the first time, or ended
+        self.set_up = asyncio.Event()  # the origin answered every SETUP (first time), or ended
+        self.play_wanted = asyncio.Event()  # a player PLAYs: the origin session may PLAY
         self.players: set[HubMember] = set()
         self.tcp_groups: dict[tuple, TcpGroup] = {}
         key_index, key_test = self._key_stream()
@@ -91,6 +95,14 @@ class Hub:
         self.transport = transport or context.config.origin_transport  # auto | udp | tcp
         self.use_tcp = self.transport == "tcp"  # once set (461, no UDP media), for the hub's life
         self.status = SplitStatus(self)
+        self.permission_expires_at: float | None = None  # loop time; None: the permission never expires
+        self.permission_check: asyncio.Future | None = None  # one GetContentInfo for concurrent joiners
+
+    def permission_expired(self) -> bool:
+        return self.permission_expires_at is not None and self.loop.time() >= self.permission_expires_at
+
+    def renew_permission(self, lifetime: int | None) -> None:
+        self.permission_expires_at = None if lifetime is None else self.loop.time() + lifetime
 
     def _key_stream(self):
         """(index, key-frame test) of the first video stream whose format has key frames we can
@@ -115,9 +127,16 @@ class Hub:
             self.streams.append(HubStream(index, url, media.clock_rate or 90000,
                                           index == self.join.video_index, pair, self.join, self.tcp_groups))
         self.registry[self.registry_key] = self
-        self.task = self.loop.create_task(self._run())
         self._arm_linger()  # a hub nobody SETUPs does not live forever
         self.status.report()
+
+    def want_setup(self) -> None:
+        """A player SETUPs: open the origin session (once)."""
+        if self.task is None and self.state != "ended":
+            self.task = self.loop.create_task(self._run())
+
+    def want_play(self) -> None:
+        self.play_wanted.set()
 
     def _set_state(self, state: str) -> None:
         """starting -> live <-> reconnecting; ended only through end()."""
@@ -135,9 +154,15 @@ class Hub:
         return None
 
     async def wait_ready(self, timeout: float) -> bool:
+        return await self._wait(self.ready, timeout)
+
+    async def wait_set_up(self, timeout: float) -> bool:
+        return await self._wait(self.set_up, timeout)
+
+    async def _wait(self, event: asyncio.Event, timeout: float) -> bool:
         try:
             async with asyncio.timeout(timeout):
-                await self.ready.wait()
+                await event.wait()
         except TimeoutError:
             return False
         return self.state != "ended"
@@ -264,6 +289,10 @@ class Hub:
                 resp = await self._setup(stream, True)
             if not 200 <= resp.status < 300:
                 raise OriginError(502, "Bad Gateway", f"origin SETUP answered {resp.status}")
+        self.set_up.set()
+        if not all(stream.ssrc_fixed.is_set() for stream in self.streams):
+            self.play_wanted.set()  # only the first packet tells the SSRC the players' SETUP answers name
+        await self.play_wanted.wait()
         resp = await origin.request("PLAY", self.aggregate_url, self._headers())
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin PLAY answered {resp.status}")
@@ -372,6 +401,7 @@ class Hub:
         self.state = "ended"
         self.end_reason = reason
         self.ready.set()
+        self.set_up.set()
         log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s)",
                  self.origin_url, reason, detail, len(self.players), self.reconnects, self.reconnect_attempts,
                  [f"{s.packets_sent}/{s.fanout.flushes}" for s in self.streams])

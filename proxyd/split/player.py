@@ -95,7 +95,8 @@ class SplitSession(SessionBase):
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
         wait = self.limits.origin_connect_timeout + self.limits.origin_response_timeout
-        if not await self.hub.wait_ready(wait):
+        self.hub.want_setup()
+        if not await self.hub.wait_set_up(wait):
             return Response(502 if self.hub.state == "ended" else 504,
                             "Bad Gateway" if self.hub.state == "ended" else "Gateway Timeout", Headers())
         hub_stream = self.hub.stream_for(origin_url)
@@ -144,6 +145,10 @@ class SplitSession(SessionBase):
         if self.hub.state == "ended":
             return Response(503, "Service Unavailable", Headers())
         headers = [("Session", self.player_session_header), ("Range", "npt=now-")]
+        self.hub.want_play()  # the first player's PLAY is the origin session's PLAY (4.6.2 step 2)
+        if not await self.hub.wait_ready(self.limits.origin_connect_timeout + self.limits.origin_response_timeout):
+            return Response(502 if self.hub.state == "ended" else 504,
+                            "Bad Gateway" if self.hub.state == "ended" else "Gateway Timeout", Headers())
         if self.state == "ready" and not self.played_once:
             await self.hub.wait_key_frame(self.limits.split_keyframe_wait)
             if self.ended or self.state != "ready":

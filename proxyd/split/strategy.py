@@ -4,17 +4,20 @@ same origin answer and connection (proxyd.origin.exchange)."""
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 
+from proxyd.origin.client import OriginError
 from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.routing import Target, forward_headers, rewrite_response_headers, rewrite_sdp_controls
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.uri import is_within, url_key
 from proxyd.serving.contracts import ServerContext
-from proxyd.split.detect import decide_split, operator_live
+from proxyd.split.detect import decide_split, operator_live, permission_lifetime
 from proxyd.split.hub import Hub
 from proxyd.split.player import SplitSession
+from proxyd.wm.messages import get_content_info_request
 
 log = get_logger("split")
 
@@ -38,9 +41,8 @@ class SplitStrategy:
         if policy == "never":
             return None
         operator = target.live or operator_live(self._path(target), self.config.live_prefixes)
-        hub = self.hubs.get(url_key(target.origin_url))
-        if hub is not None and hub.accepting:
-            return self._claim(player, request, hub, hub.describe, target)
+        if url_key(target.origin_url) in self.hubs:
+            return await self.join_running(player, exchange)
         if "authorization" in request.headers:
             # The player's own credentials: never split, and the relay answers on the connection
             # that challenged it (Digest nonces may be per connection).
@@ -56,9 +58,49 @@ class SplitStrategy:
         if hub is None or not hub.accepting:  # else another player created it while we waited
             hub = Hub(self.context, self.hubs, target.origin_url, resp, exchange.take_client(),
                       forward_headers(request.headers), transport=target.transport)
+            hub.renew_permission(permission_lifetime(decision, resp.headers.get("Cache-Control")))
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)
         return self._claim(player, request, hub, hub.describe, target)
+
+    async def join_running(self, player, exchange: OriginExchange) -> Response | None:
+        """A player of a URL whose split runs joins it: no request to the origin ([MS-RTSP] 4.6.2
+        step 3), unless the split permission expired (one GetContentInfo). None: no running split,
+        or no longer splittable (this player gets its own origin session)."""
+        target = exchange.target
+        policy = target.split or self.config.split_policy
+        hub = self.hubs.get(url_key(target.origin_url))
+        if policy == "never" or hub is None or not hub.accepting:
+            return None
+        if hub.permission_expired() and not await self._renew_permission(exchange, hub, policy):
+            return None
+        return self._claim(player, exchange.request, hub, hub.describe, target)
+
+    async def _renew_permission(self, exchange: OriginExchange, hub: Hub, policy: str) -> bool:
+        """The split permission expired: one GetContentInfo (shared by concurrent joiners) says
+        whether the origin still lets this stream be shared ([MS-WMSP] 4.12.1.2)."""
+        if hub.permission_check is None:
+            hub.permission_check = asyncio.ensure_future(self._ask_permission(exchange, hub, policy))
+            hub.permission_check.add_done_callback(lambda _: setattr(hub, "permission_check", None))
+        return await asyncio.shield(hub.permission_check)
+
+    async def _ask_permission(self, exchange: OriginExchange, hub: Hub, policy: str) -> bool:
+        headers, body = get_content_info_request([("User-Agent", exchange.request.headers.get("User-Agent") or "")])
+        try:
+            client = await exchange.connection()
+            resp = await client.request("GET_PARAMETER", hub.origin_url, Headers(headers), body)
+        except OriginError as exc:
+            log.warning("split %s: GetContentInfo for the split permission failed (%s)", hub.origin_url,
+                        exc.detail)
+            return False
+        cache_control = resp.headers.get("Cache-Control")
+        decision = decide_split(resp.status, cache_control, hub.describe.body, operator_says_live=False,
+                                policy=policy)
+        log.info("split %s permission revalidated: %s", hub.origin_url, decision.reason)
+        if not decision.split:
+            return False
+        hub.renew_permission(permission_lifetime(decision, cache_control))
+        return True
 
     def _claim(self, player, request: Request, hub: Hub, resp: Response, target: Target) -> Response:
         self.claims.setdefault(player, {})[url_key(request.uri)] = hub
@@ -79,3 +121,23 @@ class SplitStrategy:
                     return None
                 return SplitSession(self.context, player, target, hub)
         return None
+
+
+class SplitJoin:
+    """Asked first, before the cache: joins a running split without the cache's GetContentInfo and
+    DESCRIBE of a miss ([MS-RTSP] 4.6.2 step 3: a new player of a live split costs the origin
+    nothing). New splits are still started by the SplitStrategy after the cache declined."""
+
+    name = "split"
+
+    def __init__(self, split: SplitStrategy) -> None:
+        self.split = split
+
+    async def describe(self, player, exchange: OriginExchange) -> Response | None:
+        return await self.split.join_running(player, exchange)
+
+    def create_session(self, player, request: Request, target: Target):
+        return self.split.create_session(player, request, target)
+
+    def stop(self) -> None:
+        """The SplitStrategy ends the hubs."""

@@ -3,6 +3,8 @@
 LogPlay, LogConnect and SendEvent are answered 200 with no body at once (never waiting for anything
 upstream); GetContentInfo is answered from the cache when a source has the entry. Everything else
 (KeepAlive, SelectStream, plain parameters, GCI misses) returns None: the caller relays it.
+A UdpPacketPair is refused here (451): we never list com.microsoft.wm.srvppair, and the origin's
+packet pair would measure the origin-proxy path and land on the proxy's ports, not the player's.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ async def handle_parameter(player: Player, request: Request) -> Response | None:
         player_sendevent(player, target, session_id if session_id in player.context.sessions else None,
                          request.uri.rstrip("/"), request.body)
         return Response(200, "OK", Headers())
+    if kind is RequestKind.UDP_PACKET_PAIR:
+        player.session_for(request, required=False)  # an unknown session is still 454 (3.2.5.1)
+        return Response(451, "Parameter Not Understood", Headers())
     if kind is RequestKind.GET_CONTENT_INFO:
         target = player.target_for(request)
         info = cached_content_info(player.context, target.origin_url)

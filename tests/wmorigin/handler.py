@@ -111,6 +111,11 @@ class OriginConnection:
                 allowed.add(session.previous_gen_id)
             if int(gen) not in allowed:
                 return self.reply(req, 412, "Precondition Failed", session)
+        redirect = self.origin.redirects.get(path.rstrip("/")) if kind == "GetContentInfo" else None
+        if redirect is not None:  # 3.1.5.4: a redirect's Location names another server or a proxy
+            status, location = redirect
+            reason = {301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy"}[status]
+            return self.reply(req, status, reason, None, [("Location", location)], supported=False)
         handler = getattr(self, "on_" + kind.lower(), None)
         if handler is None:
             return self.reply(req, 405, "Method Not Allowed", session)

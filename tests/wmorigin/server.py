@@ -13,6 +13,7 @@ The test API (called from the test thread) configures content and reads what cli
     origin.setup_ssrc = "none"    # SETUP answers name no ssrc ("other": one its RTP does not carry)
     origin.media_delay_s = 0.5    # first RTP packet half a second after a PLAY answer
     origin.setup_ssrcs            # per SETUP answered: url, ssrc named (or None), ssrc sent
+    origin.redirects["/clip.wmv"] = (301, "rtsp://elsewhere/clip.wmv")  # GetContentInfo answered so
     origin.requests, origin.send_events, origin.logs, origin.count("DESCRIBE", "/clip.wmv")
     origin.wait_for(lambda: origin.count("PLAY") >= 1, timeout=5)
     origin.stop()
@@ -94,6 +95,7 @@ class WMOrigin:
         self.media_delay_s = media_delay_s
         self.port = 0
         self.entries: dict[str, Entry] = {}
+        self.redirects: dict[str, tuple[int, str]] = {}  # path -> (301/302/305, Location) for GetContentInfo
         self.sessions: dict[str, OriginSession] = {}
         self._state = _State()
         self._cond = threading.Condition()

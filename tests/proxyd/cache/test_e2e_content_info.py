@@ -14,6 +14,7 @@ from tests.proxyd.cache.helpers import wait_for_log
 from tests.proxyd.wmext.harness import rtsp_exchange
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
 from tests.wmorigin.player import WMPlayer
+from tests.wmorigin.server import WMOrigin
 
 DESCRIBE = [("Accept", "application/sdp")]
 
@@ -78,3 +79,41 @@ async def test_concurrent_stale_describes_share_one_revalidation_and_keep_the_ne
         assert 3500 < parse_cache_control(answer.header("Cache-Control")).max_age <= 3600
     stored = [json.loads(m.read_text())["body"] for m in (cache_dir / "entries").glob("*/meta.json")]
     assert [b["cache_control"] for b in stored] == ["max-age=3600, public, proxy-revalidate"]
+
+
+async def test_get_content_info_redirects_remap_the_entry_or_go_through_the_named_proxy(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    with WMOrigin() as elsewhere:  # the new home of /moved.wmv, and the proxy a 305 names
+        for path in ("/moved.wmv", "/via.wmv", "/far.wmv"):
+            wm_origin.set_entry(path, seed=path, duration_ms=600, max_age=1)
+            elsewhere.set_entry(path, seed=path, duration_ms=600, max_age=1)  # same content, same validators
+        cache_dir = tmp_path / "cache"
+        proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=cache_dir,
+                               allow_origins=[f"127.0.0.1:{elsewhere.port}"])
+        for path in ("/moved.wmv", "/via.wmv", "/far.wmv"):
+            assert (await WMPlayer(proxy.url("/wm" + path), send_event=False).run()).error is None
+        wait_for_log(proxy.log_path, r"cache: committed", count=3)
+        wm_origin.redirects.update({"/moved.wmv": (301, elsewhere.url("/moved.wmv")),
+                                    "/via.wmv": (305, elsewhere.url("/")),
+                                    "/far.wmv": (302, "rtsp://127.0.0.1:9/far.wmv")})  # no route names it
+        describes = {path: wm_origin.count("DESCRIBE", path) for path in ("/moved.wmv", "/via.wmv", "/far.wmv")}
+        infos = {path: wm_origin.count("GetContentInfo", path) for path in ("/moved.wmv", "/via.wmv")}  # misses'
+        for round_ in (1, 2):
+            wait_expired(cache_dir)
+            answers = {path: await rtsp_exchange(proxy.url("/wm" + path), "DESCRIBE", DESCRIBE)
+                       for path in ("/moved.wmv", "/via.wmv", "/far.wmv")}
+            assert [a.status for a in answers.values()] == [200] * 3
+            # a redirect to an origin no route names is not followed: an origin error, and with
+            # proxy-revalidate the stale copy is not served; the relay asks the origin itself
+            assert wm_origin.count("DESCRIBE", "/far.wmv") == describes["/far.wmv"] + round_
+            # 301: followed once, then the entry revalidates at its new URL
+            assert wm_origin.count("GetContentInfo", "/moved.wmv") == infos["/moved.wmv"] + 1
+            assert elsewhere.count("GetContentInfo", "/moved.wmv") == round_
+            # 305: through the named proxy, for the same URL, every time
+            assert wm_origin.count("GetContentInfo", "/via.wmv") == infos["/via.wmv"] + round_
+            via = [r for r in elsewhere.requests if r.kind == "GetContentInfo" and r.path == "/via.wmv"]
+            assert [r.url for r in via] == [wm_origin.url("/via.wmv")] * round_
+        assert [wm_origin.count("DESCRIBE", p) for p in ("/moved.wmv", "/via.wmv")] == \
+            [describes["/moved.wmv"], describes["/via.wmv"]]
+        assert elsewhere.counts()["DESCRIBE"] == 0
+    assert wait_for_log(proxy.log_path, r"127\.0\.0\.1:9, an origin no route or --allow-origin names")

@@ -99,10 +99,10 @@ class RawPlayer:
     async def __aexit__(self, *exc) -> None:
         self.writer.close()
 
-    async def request(self, method: str, uri: str, headers=()) -> wire.Message:
+    async def request(self, method: str, uri: str, headers=(), body: bytes = b"") -> wire.Message:
         self.cseq += 1
         extra = [("Session", self.session)] if self.session else []
-        msg = wire.Message(method=method, uri=uri, headers=[("CSeq", str(self.cseq)), *extra, *headers])
+        msg = wire.Message(method=method, uri=uri, headers=[("CSeq", str(self.cseq)), *extra, *headers], body=body)
         self.writer.write(msg.encode())
         async with asyncio.timeout(10):
             while True:

@@ -80,7 +80,7 @@ async def test_player_teardown_releases_every_socket_and_task(shared_gst_origin,
 async def test_connection_loss_tears_down_upstream_and_frees_everything_after_the_idle_timeout(gst_origin):
     """[MS-RTSP] 3.2.7.2: the session waits for a reconnect (test_resume.py) for the Idle-Timeout."""
     async with running_proxy(gst_origin.url(), "--origin-transport", "udp", "--session-timeout", "2",
-                             "--counters-interval", "0.5") as server:
+                             "--session-idle-margin", "0.5", "--counters-interval", "0.5") as server:
         fds, tasks = open_fd_count(), set(asyncio.all_tasks())
         player = await RawPlayer.connect("127.0.0.1", server.port)
         await player.play_tcp(proxy_url(server, "clip"))

@@ -25,7 +25,8 @@ async def test_silent_udp_player_is_reaped_but_tcp_player_is_not():
     sink = Sink()
     server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0",
                                            "--route", f"/vod=rtsp://127.0.0.1:{origin.port}",
-                                           "--origin-transport", "tcp", "--session-timeout", "1"], env={}),
+                                           "--origin-transport", "tcp", "--session-timeout", "1",
+                                           "--session-idle-margin", "0.5"], env={}),
                          reporter=sink)
     await server.start()
     udp_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

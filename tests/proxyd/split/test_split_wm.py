@@ -4,10 +4,14 @@ x-wms-proxy-split, so proxyd splits it without any --live policy (MS-RTSP 4.6.2)
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from proxyd.rtsp.headers import parse_rtp_info
+from tests.proxyd.cache.helpers import committed_urls
+from tests.proxyd.cache.test_e2e_content_info import known_wm_origin
+from tests.proxyd.cache.test_e2e_playlist import RawPlayer
 from tests.wmorigin import asfpf
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401 - fixture
 from tests.wmorigin.player import PlayResult, WMPlayer
@@ -78,3 +82,74 @@ async def test_late_wm_joiners_start_at_a_video_key_frame(wm_origin, proxyd_proc
         assert_starts_at_a_key_frame(result)
     assert wm_origin.count("PLAY", "/live") == 1
     assert proxy.log_path.read_text().count("joins split") == 3
+
+
+async def wait_described(player: WMPlayer) -> float:
+    """Monotonic time by which the player's DESCRIBE was answered (the split permission's start)."""
+    async with asyncio.timeout(15):
+        while player.result.describe is None:
+            await asyncio.sleep(0.02)  # polling another task's state, bounded by the timeout
+    return time.monotonic()
+
+
+async def sleep_until(moment: float) -> None:
+    await asyncio.sleep(max(0.0, moment - time.monotonic()))  # the permission's lifetime is wall-clock time
+
+
+async def test_an_expired_split_permission_is_revalidated_before_a_player_joins(
+        wm_origin, proxyd_process):  # noqa: F811
+    splittable = 'max-age=1, public, x-wms-stream-type="broadcast", x-wms-proxy-split'
+    wm_origin.set_entry("/live", seed="expiry", broadcast=True, cache_control=splittable)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    first = WMPlayer(url, stop_after_s=8.0, send_event=False)
+    first_task = asyncio.create_task(first.run())
+    await sleep_until(await wait_described(first) + 1.1)
+    renewed = await WMPlayer(url, stop_after_s=1.0, send_event=False).run()  # still splittable: joins
+    assert renewed.error is None, renewed.error
+    assert (wm_origin.count("GetContentInfo", "/live"), wm_origin.count("PLAY", "/live")) == (1, 1)
+    renewed_at = time.monotonic()
+
+    wm_origin.set_cache_control("/live", 'max-age=1, public, x-wms-stream-type="broadcast"')  # no split now
+    await sleep_until(renewed_at + 1.1)
+    own = await WMPlayer(url, stop_after_s=1.0, send_event=False).run()
+    assert own.error is None, own.error
+    assert (wm_origin.count("GetContentInfo", "/live"), wm_origin.count("PLAY", "/live")) == (2, 2)
+    assert (await first_task).error is None  # the split's players were not disturbed
+    assert proxy.log_path.read_text().count("joins split") == 2
+
+
+async def test_a_joiner_costs_the_origin_no_request_even_with_a_cache(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/live", seed="no-request", broadcast=True)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache")
+    url = proxy.url("/wm/live")
+    first = asyncio.create_task(WMPlayer(url, stop_after_s=4.0, send_event=False).run())
+    assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("PLAY", "/live") == 1)
+    before = wm_origin.counts("/live")
+    second = await WMPlayer(url, stop_after_s=1.0, transport="udp", send_event=False).run()
+    after = wm_origin.counts("/live")
+    assert second.error is None and (await first).error is None, second.error
+    assert {k: after[k] - before[k] for k in ("GetContentInfo", "DESCRIBE", "SETUP", "PLAY")} == \
+        {"GetContentInfo": 0, "DESCRIBE": 0, "SETUP": 0, "PLAY": 0}
+    assert proxy.log_path.read_text().count("joins split") == 2
+
+
+async def test_a_new_broadcast_asks_get_content_info_then_describe_and_sets_up_and_plays_with_its_first_player(
+        wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    cache_dir = tmp_path / "cache"
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=cache_dir)
+    await known_wm_origin(wm_origin, proxy)
+    wm_origin.set_entry("/live", seed="deferred", broadcast=True)
+    url = proxy.url("/wm/live")
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        assert describe.status == 200
+        assert [r.kind for r in wm_origin.requests if r.path == "/live"] == ["GetContentInfo", "DESCRIBE"]
+        await player.setup_all(describe.body, "0")
+        assert (wm_origin.count("SETUP", "/live"), wm_origin.count("PLAY", "/live")) == (3, 0)
+        assert (await player.request("PLAY", url)).status == 200
+        assert wm_origin.count("PLAY", "/live") == 1  # the Play response followed the origin's
+        async with asyncio.timeout(10):
+            while player.rtp_packets == 0:
+                await player.next_item()
+    assert committed_urls(cache_dir) == []  # the live data is never stored
