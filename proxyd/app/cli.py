@@ -36,7 +36,8 @@ LIMIT_HELP = {
     "udp_fallback_timeout": "seconds without UDP media from the origin before re-SETUP over TCP",
     "session_timeout": "player session timeout announced in Session: ;timeout= (idle players are reaped)",
     "keepalive_fraction": "keepalive toward the origin after this fraction of its session timeout",
-    "write_high_water": "player write buffer (bytes) above which media packets are dropped",
+    "write_high_water": "player write buffer (bytes) above which live media packets are dropped "
+                        "(a replay from the cache waits for it to drain instead)",
     "write_drop_limit": "player write buffer (bytes) above which the player is disconnected",
     "max_dropped_packets": "dropped media packets after which a slow player is disconnected",
     "counters_interval": "seconds between session.counters reports",
