@@ -73,6 +73,13 @@ def assert_player_sequence(result, entries: int) -> None:
             [int(a.header("X-Playlist-Gen-Id")) for a in result.announces]
 
 
+def assert_sent_by_the_uplink(origin) -> None:
+    """Every SendEvent came from the Celery worker (its proxy GUID), none from proxyd itself: with a
+    control plane only the uplink sends them, never both."""
+    agents = [dict((k.lower(), v) for k, v in e.headers)["user-agent"] for e in origin.send_events]
+    assert agents and all(PROXY_GUID in agent for agent in agents), agents
+
+
 def parse_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -115,9 +122,8 @@ def test_seed_4_6_1_sequence_through_proxyd_web_app_and_celery(
     assert from_proxyd(wm_origin, "DESCRIBE", path) == 1 and from_proxyd(wm_origin, "PLAY", path) == entries
     # The subscribed events reach the origin through the uplink: the player's remote-log and its
     # legacy LogPlay converted to a rendering log, per entry.
-    wm_origin.wait_for(lambda: len(remote_events(wm_origin, path, REMOTE_LOG)) >= 1 + entries, timeout=45)
-    assert all(PROXY_GUID in dict((k.lower(), v) for k, v in e.headers)["user-agent"]
-               for e in wm_origin.send_events)  # sent by the Celery worker, not by proxyd itself
+    assert wm_origin.wait_for(lambda: len(remote_events(wm_origin, path, REMOTE_LOG)) >= 1 + entries, timeout=45)
+    assert_sent_by_the_uplink(wm_origin)
 
     # The play log row in the REST API.
     def playlogs():
@@ -153,3 +159,4 @@ def test_seed_4_6_1_sequence_through_proxyd_web_app_and_celery(
     assert from_proxyd(wm_origin, "DESCRIBE", path) == describes + 1
     assert from_proxyd(wm_origin, "PLAY", path) == plays + entries
     assert all(new != old for new, old in zip(asf_packets(changed), asf_packets(first)))
+    assert_sent_by_the_uplink(wm_origin)
