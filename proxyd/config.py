@@ -83,9 +83,10 @@ def flag(field_name: str) -> str:
 class Route:
     """Reverse-proxy route: requests under `prefix` are served from `origin` (rtsp://host:port/base).
 
-    `credentials`: what proxyd answers the origin's 401 with (control-plane origin rows only; a
-    command-line route has none, and its players' own Authorization goes through). `live` and
-    `split`: the origin row's live/split policy (control plane only)."""
+    `credentials`: what proxyd answers the origin's 401 with (a control-plane origin row's, or for a
+    command-line route one from --origin-credentials-file); without them the players' own
+    Authorization goes through. `live` and `split`: the origin row's live/split policy (control
+    plane only)."""
 
     prefix: str
     origin_host: str
@@ -198,6 +199,29 @@ def parse_route(text: str) -> Route:
         raise ConfigError(f"--route: bad port in {url!r}") from None
     return Route(prefix=prefix, origin_host=parts.hostname.lower(), origin_port=port,
                  origin_base=parts.path.rstrip("/"))
+
+
+def parse_route_credentials(text: str, routes: tuple[Route, ...], source: str) -> tuple[Route, ...]:
+    """`routes` with the credentials of an --origin-credentials-file: one `/PREFIX=USER:PASSWORD` per
+    line (the prefix of a --route; '#' lines and blank lines skipped; the password is everything
+    after the first ':')."""
+    by_prefix = {r.prefix: r for r in routes}
+    found: dict[str, Credentials] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        prefix, sep, userinfo = line.partition("=")
+        username, colon, password = userinfo.partition(":")
+        prefix = "/" + prefix.strip().strip("/")
+        if not sep or not colon or not username.strip():
+            raise ConfigError(f"{source} line {number}: expected /PREFIX=USER:PASSWORD")
+        if prefix not in by_prefix:
+            raise ConfigError(f"{source} line {number}: no --route with prefix {prefix}")
+        if prefix in found:
+            raise ConfigError(f"{source} line {number}: {prefix} given twice")
+        found[prefix] = Credentials(username.strip(), password)
+    return tuple(dataclasses.replace(r, credentials=found[r.prefix]) if r.prefix in found else r for r in routes)
 
 
 def is_loopback(host: str) -> bool:

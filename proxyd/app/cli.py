@@ -17,6 +17,7 @@ from proxyd.config import (
     flag,
     parse_hostport,
     parse_route,
+    parse_route_credentials,
 )
 
 LIMIT_HELP = {
@@ -42,7 +43,8 @@ LIMIT_HELP = {
     "max_redirects": "most 301/302/305 redirects a cache revalidation (GetContentInfo) follows, only to "
                      "origins a route or --allow-origin names",
     "keepalive_fraction": "keepalive toward the origin after this fraction of its session timeout",
-    "write_high_water": "player write buffer (bytes) above which media packets are dropped",
+    "write_high_water": "player write buffer (bytes) above which live media packets are dropped "
+                        "(a replay from the cache waits for it to drain instead)",
     "write_drop_limit": "player write buffer (bytes) above which the player is disconnected",
     "max_dropped_packets": "dropped media packets after which a slow player is disconnected",
     "counters_interval": "seconds between session.counters reports",
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--listen", metavar="HOST:PORT", help="RTSP listen address (PROXYD_LISTEN; default 127.0.0.1:8554)")
     add("--route", action="append", metavar="/PREFIX=rtsp://HOST:PORT[/BASE]",
         help="reverse-proxy route, repeatable; longest prefix wins (PROXYD_ROUTE)")
+    add("--origin-credentials-file", metavar="FILE",
+        help="credentials proxyd answers an origin's 401 with, one /PREFIX=USER:PASSWORD line per --route "
+        "(relay, cache, split, SendEvent; the players' own Authorization is then not forwarded); "
+        "the file must not be readable by group or others (PROXYD_ORIGIN_CREDENTIALS_FILE)")
     add("--allow-origin", action="append", metavar="HOST:PORT",
         help="origin a forward-proxy request may name, repeatable; others get 403 (PROXYD_ALLOW_ORIGIN)")
     add("--cache-dir", metavar="DIR", help="cache directory; caching is off without it (PROXYD_CACHE_DIR)")
@@ -148,12 +154,26 @@ def _number(text: str, kind: type, name: str) -> int | float:
                           f"got {text!r}") from None
 
 
+def read_private_file(path: str, what: str) -> str:
+    """A secret's file: refused when group or others may read it (as ssh does with keys)."""
+    try:
+        if os.stat(path).st_mode & 0o077:
+            raise ConfigError(f"{what}: {path} is readable by group or others; chmod 600 it")
+        return pathlib.Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
 def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     args = build_parser().parse_args(list(argv))
     listen = _pick(args, env, "listen") or "127.0.0.1:8554"
     host, port = parse_hostport(listen, "--listen")
     routes = tuple(parse_route(r) for r in _pick_list(args, env, "route"))
+    credentials_file = _pick(args, env, "origin_credentials_file")
+    if credentials_file:
+        routes = parse_route_credentials(read_private_file(credentials_file, "--origin-credentials-file"),
+                                         routes, "--origin-credentials-file")
     allow = frozenset(parse_hostport(a, "--allow-origin", 554) for a in _pick_list(args, env, "allow_origin"))
     limit_values = {}
     for f in dataclasses.fields(Limits):

@@ -134,7 +134,8 @@ def _standalone_events(config: Config, server: ProxyServer):
 
     sender = OriginEventSender(Path(directory) / "sendevents", server.context.origin_connector,
                                max_bytes=config.limits.event_spool_max_bytes,
-                               retry_interval=config.limits.event_retry_interval)
+                               retry_interval=config.limits.event_retry_interval,
+                               credentials_for=lambda url: server.context.router.credentials_for(url))
     server.context.reporter = sender
     return sender
 

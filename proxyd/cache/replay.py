@@ -5,6 +5,10 @@ numbers and timestamps shifted by a random per-stream offset; RTP-Info and RTCP 
 match them. PLAY with Range seeks to the preceding key frame, PAUSE/resume keep the position, and
 the end of the media is signalled with RTCP BYE. A PlayerSession (proxyd.serving.contracts).
 
+Recorded media can wait, so a TCP player whose connection buffer is past --write-high-water is not
+dropped packets as a live player is: its replay stops pacing until the buffer drains, then goes on
+from where it stopped (its media clock shifted by the wait); other replays are not held up.
+
 A server-side playlist is played entry by entry ([MS-RTSP] 3.2.4.1-2, 3.2.5.8): at the end of an
 entry an EndOfStream with End-Of-Playlist-Entry, then the Announce of the next entry (its SDP,
 X-Playlist-Gen-Id and Cache-Control); the player deselects the old streams (TEARDOWN of a stream
@@ -27,7 +31,7 @@ from proxyd.log import get_logger
 from proxyd.cache.pacer import pacer_for
 from proxyd.net.burst import BurstBatch, UdpBurstFanout
 from proxyd.net.udp import bind_port_pair
-from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
+from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay, UdpPair, aggregate_counters
 from proxyd.rtp.packet import SEQ_TS_SSRC, build_bye, build_sr
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
@@ -176,6 +180,9 @@ class ReplaySession(SessionBase):
         self.pace_slot: int | None = None  # the pacer's tick this replay waits for
         self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
+        self.stalled_on: InterleavedWriter | None = None  # the TCP writer it waits on (a slow player)
+        self.stalled_at = 0.0
+        self.stalls = 0
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
         self.release_source = source.release  # once, for the whole playlist
@@ -391,6 +398,36 @@ class ReplaySession(SessionBase):
         if self.waiting:
             self.media.forget_waiter(self._wake)
             self.waiting = False
+        if self.stalled_on is not None:  # PLAY sets the media clock afresh
+            self.stalled_on.forget_drained(self._drained)
+            self.stalled_on = None
+
+    def _congested_writer(self) -> InterleavedWriter | None:
+        for out in self.outs:
+            if out is not None:
+                writer = out.relay.player_writer
+                if writer is not None and writer.congested:
+                    return writer
+        return None
+
+    def _stall(self, writer: InterleavedWriter, now: float) -> None:
+        """The player's TCP buffer is past the high-water mark: wait for it to drain, send nothing."""
+        self.stalled_on, self.stalled_at = writer, now
+        self.stalls += 1
+        if self.stalls == 1:  # once per session: a slow reader may stall on every drain cycle
+            log.info("%s slow player: replay paused until its connection drains (%d bytes buffered)",
+                     self.log_ctx, writer.buffered)
+        writer.when_drained(self._drained)
+
+    def _drained(self) -> None:
+        if self.stalled_on is None:
+            return
+        waited = self.loop.time() - self.stalled_at
+        self.stalled_on = None
+        self.start_wall += waited  # the media clock stood still while the player could not take more
+        self.next_sr += waited
+        if not self.ended and self.state == "playing":
+            self.pacer.schedule(self, self.loop.time())
 
     def _wake(self) -> None:
         self.waiting = False
@@ -400,7 +437,11 @@ class ReplaySession(SessionBase):
     def paced(self, now: float, horizon: float) -> None:
         """Send every packet due before `horizon` (stream by stream, one batch each), then ask the
         pacer for the next packet's time."""
-        if self.ended or self.state != "playing":
+        if self.ended or self.state != "playing" or self.stalled_on is not None:
+            return
+        writer = self._congested_writer()
+        if writer is not None:
+            self._stall(writer, now)
             return
         if horizon > self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
             self._send_reports(now)

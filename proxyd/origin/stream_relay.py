@@ -3,7 +3,10 @@
 Hot path rules: UDP sockets are read with add_reader into one preallocated 64 KiB buffer (no stdlib
 datagram transport, so no 256 KiB max_size allocation per datagram), a burst is drained per wakeup,
 UDP is forwarded with sendto from the advertised server port, TCP interleaved frames are joined
-into one write per loop iteration, and a slow TCP player gets packets dropped, then disconnected.
+into one write per loop iteration, and a slow TCP player gets packets dropped, then disconnected
+(live media cannot wait). A sender that can wait (a cache replay) asks `congested` first and, when
+it is, `when_drained`: the transport's own flow control (limits set to the high-water mark) calls
+the player connection's resume_writing once the buffer is down to a quarter of it.
 """
 
 from __future__ import annotations
@@ -77,7 +80,37 @@ class InterleavedWriter:
         self.pending_packets = 0
         self.dropped = 0
         self.closed = False
+        self.drain_waiters: list[Callable[[], None]] = []
         self._loop = asyncio.get_running_loop()
+        # pause_writing/resume_writing at our mark (low: a quarter of it), so a waiting sender is
+        # woken by the transport rather than by polling its buffer.
+        transport.set_write_buffer_limits(high=high_water)
+
+    @property
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    @property
+    def congested(self) -> bool:
+        """Past the high-water mark: what is flushed now would be dropped."""
+        return self.buffered > self.high_water
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the buffer has drained (at once, on the loop, if it already has)."""
+        if not self.congested:
+            self._loop.call_soon(callback)
+        elif callback not in self.drain_waiters:
+            self.drain_waiters.append(callback)
+
+    def forget_drained(self, callback: Callable[[], None]) -> None:
+        if callback in self.drain_waiters:
+            self.drain_waiters.remove(callback)
+
+    def drained(self) -> None:
+        """The player connection's resume_writing: wake the waiting senders."""
+        waiters, self.drain_waiters = self.drain_waiters, []
+        for callback in waiters:
+            callback()
 
     def add(self, channel: int, data) -> None:
         if self.closed:
@@ -122,6 +155,7 @@ class InterleavedWriter:
     def close(self) -> None:
         self.closed = True
         self.pending.clear()
+        self.drain_waiters.clear()
 
 
 class StreamRelay:

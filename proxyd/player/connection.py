@@ -120,6 +120,11 @@ class PlayerConnection(asyncio.Protocol):
         self.conn.receive_data(data)
         self._drain_events()
 
+    def resume_writing(self) -> None:
+        # The transport's buffer drained below the media writer's low mark (its limits).
+        if self.writer is not None:
+            self.writer.drained()
+
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
         self._drain_events()

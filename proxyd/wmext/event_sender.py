@@ -7,6 +7,9 @@ on a connection of its own to the event's origin; a 2xx (or a 4xx: the origin re
 itself, retrying cannot help) is recorded in a fsynced ledger of delivered ids, so an event is sent
 again after a restart only if proxyd died between the origin's answer and that fsync. A spool
 segment is removed once every event in it is delivered. Other reports are dropped, as with no sink.
+An origin's 401 is answered with the credentials of the route that covers the event's URL
+(Router.credentials_for: --origin-credentials-file), Basic or Digest as the origin asks; refused
+credentials are a 4xx like any other (logged by the origin client, the event dropped).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +27,7 @@ from proxyd.control.reports import Batch
 from proxyd.control.spool import Spool
 from proxyd.log import get_logger
 from proxyd.origin.client import OriginConnector, OriginError
+from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.events import Headers
 from proxyd.wm.classify import CT_SEND_EVENT
 
@@ -67,9 +72,10 @@ class OriginEventSender:
     """A ReportSink for a standalone proxyd; `start()` on the event loop, `stop()` at shutdown."""
 
     def __init__(self, directory: str | os.PathLike, connector: OriginConnector, *, max_bytes: int,
-                 retry_interval: float) -> None:
+                 retry_interval: float, credentials_for: Callable[[str], Credentials | None]) -> None:
         self.directory = ensure_private_dir(Path(directory))
         self.connector = connector
+        self.credentials_for = credentials_for  # origin URL -> the covering route's credentials
         self.retry_interval = retry_interval
         self.spool = Spool(self.directory, max_bytes=max_bytes, max_segments=MAX_SEGMENTS,
                            segment_max_bytes=SEGMENT_MAX_BYTES, dead_letter_max_bytes=max_bytes)
@@ -133,7 +139,8 @@ class OriginEventSender:
         url = event["url"]
         parts = urlsplit(url)
         try:
-            client = await self.connector.connect(parts.hostname or "", parts.port or DEFAULT_RTSP_PORT)
+            client = await self.connector.connect(parts.hostname or "", parts.port or DEFAULT_RTSP_PORT,
+                                                  self.credentials_for(url))
         except OriginError as exc:
             log.warning("sendevent: origin for %s unreachable (%s); retrying in %.0fs", url, exc.detail,
                         self.retry_interval)

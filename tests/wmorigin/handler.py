@@ -94,6 +94,8 @@ class OriginConnection:
         kind = self.origin.classify(req)
         if kind == "unknown":
             return self.reply(req, 451, "Parameter Not Understood")
+        if not self.origin.authorizes(kind, req):
+            return self.reply(req, 401, "Unauthorized", headers=[("WWW-Authenticate", self.origin.auth.challenge())])
         if entry is None and req.method not in ("OPTIONS",):
             return self.reply(req, 404, "Not Found")
         session = None

@@ -14,6 +14,7 @@ The test API (called from the test thread) configures content and reads what cli
     origin.media_delay_s = 0.5    # first RTP packet half a second after a PLAY answer
     origin.setup_ssrcs            # per SETUP answered: url, ssrc named (or None), ssrc sent
     origin.redirects["/clip.wmv"] = (301, "rtsp://elsewhere/clip.wmv")  # GetContentInfo answered so
+    origin.require_auth("u", "p", scheme="Digest")  # 401 + WWW-Authenticate without credentials
     origin.requests, origin.send_events, origin.logs, origin.count("DESCRIBE", "/clip.wmv")
     origin.wait_for(lambda: origin.count("PLAY") >= 1, timeout=5)
     origin.stop()
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tests.wmorigin import wire
+from tests.wmorigin.auth import RequiredAuth
 from tests.wmorigin.content import Entry
 from tests.wmorigin.events import RemoteEvent, parse_remote_event
 from tests.wmorigin.handler import OriginConnection
@@ -58,6 +60,7 @@ class RecordedRequest:
     body: bytes
     time: float  # time.monotonic()
     peer: str
+    authorized: bool = True  # False: answered 401 (the origin requires credentials it did not carry)
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
@@ -70,6 +73,7 @@ class RecordedEvent:
     parsed: RemoteEvent | None
     error: str | None
     headers: tuple[tuple[str, str], ...]
+    authorized: bool = True
 
 
 @dataclass
@@ -93,6 +97,7 @@ class WMOrigin:
         self.rtx = rtx
         self.setup_ssrc = setup_ssrc
         self.media_delay_s = media_delay_s
+        self.auth: RequiredAuth | None = None
         self.port = 0
         self.entries: dict[str, Entry] = {}
         self.redirects: dict[str, tuple[int, str]] = {}  # path -> (301/302/305, Location) for GetContentInfo
@@ -186,6 +191,11 @@ class WMOrigin:
                               broadcast=old.broadcast, playlist=old.playlist, duration_ms=old.duration_ms,
                               rtp_payload_limit=old.rtp_payload_limit, max_age=old.max_age)
 
+    def require_auth(self, username: str, password: str, *, scheme: str = "Basic", kinds: tuple = ()) -> None:
+        """Answer 401 with a `scheme` challenge to requests of `kinds` (all when empty) that do not
+        carry these credentials (tests.wmorigin.auth)."""
+        self.auth = RequiredAuth(username, password, scheme, tuple(kinds))
+
     def set_cache_control(self, path: str, value: str | None) -> None:
         """Change only the Cache-Control of `path` (None: back to the default); content unchanged."""
         self.entries[path].cache_control = value
@@ -201,6 +211,10 @@ class WMOrigin:
     def live_position_ms(self, entry: Entry) -> int:
         return int((time.monotonic() - self._live_epoch) * 1000) % entry.duration_ms
 
+    def authorizes(self, kind: str, req: wire.Message) -> bool:
+        auth = self.auth
+        return auth is None or not auth.applies(kind) or auth.authorized(req.method, req.header("Authorization"))
+
     @staticmethod
     def classify(req: wire.Message) -> str:
         if req.method in ("DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "OPTIONS"):
@@ -214,8 +228,9 @@ class WMOrigin:
     # -- recording (called on the origin thread) ------------------------------------------------
     def record(self, peer: str, req: wire.Message) -> None:
         path = urlsplit(req.uri).path
-        rec = RecordedRequest(req.method, self.classify(req), req.uri, path, tuple(req.headers), req.body,
-                              time.monotonic(), peer)
+        kind = self.classify(req)
+        rec = RecordedRequest(req.method, kind, req.uri, path, tuple(req.headers), req.body,
+                              time.monotonic(), peer, self.authorizes(kind, req))
         with self._cond:
             self._state.requests.append(rec)
             self._cond.notify_all()
@@ -273,7 +288,7 @@ class WMOrigin:
         for req in self.requests:
             if req.kind == "SendEvent":
                 parsed, error = parse_remote_event(req.body)
-                out.append(RecordedEvent(req.url, req.body, parsed, error, req.headers))
+                out.append(RecordedEvent(req.url, req.body, parsed, error, req.headers, req.authorized))
         return out
 
     @property

@@ -327,3 +327,19 @@ def test_play_blocking_runs_from_synchronous_code(wm_origin):
     wm_origin.set_entry("/clip.wmv", seed="sync", duration_ms=500)
     result = play_blocking(wm_origin.url("/clip.wmv"), transport="udp", speed=5)
     assert result.error is None and result.entries[0].streams[1].packets > 0
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Digest"])
+def test_required_credentials_are_challenged_and_checked(wm_origin, scheme):
+    from proxyd.rtsp.oneshot import rtsp_request
+
+    wm_origin.set_entry("/clip.wmv", seed="auth")
+    wm_origin.require_auth("alice", "pw", scheme=scheme)
+    url = wm_origin.url("/clip.wmv")
+    bare = rtsp_request(url, "DESCRIBE", [("Accept", "application/sdp")])
+    assert bare.status == 401 and bare.headers.get("WWW-Authenticate").startswith(scheme)
+    wrong = rtsp_request(url, "DESCRIBE", [("Accept", "application/sdp")], username="alice", password="nope")
+    assert wrong.status == 401
+    right = rtsp_request(url, "DESCRIBE", [("Accept", "application/sdp")], username="alice", password="pw")
+    assert right.status == 200 and right.body.startswith(b"v=0")
+    assert [r.authorized for r in wm_origin.requests] == [False, False, False, False, True]

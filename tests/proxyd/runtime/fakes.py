@@ -47,6 +47,9 @@ class FakeTransport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         return self.buffer_size
 
+    def set_write_buffer_limits(self, high=None, low=None) -> None:
+        self.write_limits = (high, low)  # flow control is the test's: it sets buffer_size
+
     async def wait_for(self, predicate, timeout: float = 10.0):
         async with asyncio.timeout(timeout):
             while not predicate():

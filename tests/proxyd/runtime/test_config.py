@@ -102,3 +102,28 @@ def test_module_exits_2_with_one_clear_line_on_bad_configuration():
     assert out.returncode == 2
     assert out.stderr.strip() == (
         "proxyd: configuration error: --route: origin must be an rtsp:// URL, got 'http://x'")
+
+
+def test_origin_credentials_file_attaches_credentials_to_its_routes(tmp_path):
+    creds = tmp_path / "creds"
+    creds.write_text("# comment\n\n/a=alice:pa:ss word\n")
+    creds.chmod(0o600)
+    cfg = config_from_args(["--route", "/a=rtsp://h:1", "--route", "/b=rtsp://h:2"],
+                           env={"PROXYD_ORIGIN_CREDENTIALS_FILE": str(creds)})
+    a, b = cfg.routes
+    assert (a.credentials.username, a.credentials.password, b.credentials) == ("alice", "pa:ss word", None)
+    assert "pa:ss" not in repr(cfg)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("/a alice:x\n", "line 1: expected /PREFIX=USER:PASSWORD"),
+    ("/a=alice\n", "expected /PREFIX=USER:PASSWORD"),
+    ("\n/zzz=alice:x\n", "line 2: no --route with prefix /zzz"),
+    ("/a=alice:x\n/a=bob:y\n", "given twice"),
+])
+def test_bad_origin_credentials_file_is_rejected(tmp_path, text, message):
+    creds = tmp_path / "creds"
+    creds.write_text(text)
+    creds.chmod(0o600)
+    with pytest.raises(ConfigError, match=message):
+        config_from_args(["--route", "/a=rtsp://h:1", "--origin-credentials-file", str(creds)], env={})

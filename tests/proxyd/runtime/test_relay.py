@@ -129,3 +129,19 @@ async def test_udp_pair_forwards_only_origin_media_and_routes_rtcp_by_source():
         for s in (origin_rtp, origin_rtcp, player_rtp, player_rtcp, stranger):
             s.close()
     assert stream.pair is None
+
+
+async def test_a_sender_that_can_wait_is_woken_when_the_buffer_drains():
+    transport = FakeTransport()
+    w = InterleavedWriter(transport, high_water=1000, drop_limit=5000, max_dropped=3, on_overflow=print)
+    assert transport.write_limits == (1000, None)  # the transport's flow control at our mark
+    woken = []
+    transport.buffer_size = 2000
+    assert w.congested
+    w.when_drained(lambda: woken.append("replay"))
+    transport.buffer_size = 200
+    w.drained()  # what the player connection's resume_writing does
+    assert woken == ["replay"] and w.drain_waiters == []
+    w.when_drained(lambda: woken.append("at once"))  # not congested: on the next loop pass
+    await asyncio.sleep(0)
+    assert woken == ["replay", "at once"] and w.dropped == 0

@@ -3,6 +3,10 @@ disk spool, exactly once, also across a restart while the origin was down ([MS-R
 
 from __future__ import annotations
 
+import pytest
+
+from tests.appliance.tasks.harness import wait_until
+from tests.peers.proxyd_proc import ProxydError
 from tests.proxyd.cache.helpers import wait_for_log
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
 from tests.wmorigin.player import WMPlayer
@@ -25,7 +29,9 @@ async def test_relayed_remote_log_reaches_the_origin_once(wm_origin, proxyd_proc
     lines = wait_for_log(proxy.log_path, DELIVERED, count=2)
     assert event_types(wm_origin, "/clip.wmv") == ["remote-log", "remote-log"]
     assert len({line.split()[-3] for line in lines}) == 2
-    assert list((tmp_path / "state" / "sendevents").glob("*.jsonl")) == []  # delivered: spool empty
+    # delivered: the spool empties (its segment is removed just after the last event's delivery line)
+    wait_until(lambda: not list((tmp_path / "state" / "sendevents").glob("*.jsonl")), timeout=10,
+               what="the SendEvent spool emptied")
 
 
 async def test_events_spooled_while_the_origin_is_down_are_sent_after_a_restart(
@@ -51,3 +57,34 @@ async def test_events_spooled_while_the_origin_is_down_are_sent_after_a_restart(
     sent = wm_origin.send_events[before:]  # nothing sent before the restart is sent again
     assert sorted(e.parsed.name for e in sent) == ["remote-close", "remote-log", "remote-log", "remote-open"]
     assert len(lines) == 4 and len({line.split()[-3] for line in lines}) == 4
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Digest"])
+async def test_an_origin_requiring_credentials_gets_them_from_the_route(
+        scheme, wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    wm_origin.set_entry("/clip.wmv", seed="auth", duration_ms=800)
+    wm_origin.require_auth("proxy-user", "s3cret:with colon", scheme=scheme)
+    credentials = tmp_path / "origin-credentials"
+    credentials.write_text("# prefix=user:password\n/wm=proxy-user:s3cret:with colon\n")
+    credentials.chmod(0o600)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, extra_args=[
+        "--state-dir", str(tmp_path / "state"), "--origin-credentials-file", str(credentials)])
+    result = await WMPlayer(proxy.url("/wm/clip.wmv"), transport="tcp", send_event=True).run()
+    assert result.error is None, result.error  # the relay answered the origin's 401 too
+    wait_for_log(proxy.log_path, DELIVERED, count=2)
+    events = [e for e in wm_origin.send_events if e.url.endswith("/clip.wmv")]
+    accepted = [e for e in events if e.authorized]
+    assert sorted(e.parsed.name for e in accepted) == ["remote-log", "remote-log"]
+    assert any(not e.authorized for e in events)  # challenged first: the answer came from the 401
+    scheme_sent = {dict((k.lower(), v) for k, v in e.headers)["authorization"].split()[0] for e in accepted}
+    assert scheme_sent == {scheme}
+    assert "s3cret" not in proxy.log_path.read_text()  # the password is never logged
+
+
+async def test_a_readable_credentials_file_is_refused(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    credentials = tmp_path / "origin-credentials"
+    credentials.write_text("/wm=proxy-user:secret\n")
+    credentials.chmod(0o644)
+    with pytest.raises(ProxydError, match="readable by group or others"):
+        proxyd_process(routes={"/wm": wm_origin.url("/")}, expect_clean_exit=False,
+                       extra_args=["--origin-credentials-file", str(credentials)])
