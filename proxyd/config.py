@@ -8,6 +8,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from proxyd.rtsp.auth import Credentials
+from proxyd.rtsp.player_auth import PlayerAuthPolicy
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,11 @@ class Limits:
     ready_max_spool_bytes: int = 32 << 20
     event_spool_max_bytes: int = 64 << 20
     event_retry_interval: float = 5.0
+    auth_max_failures: int = 10
+    auth_failure_window: float = 300.0
+    auth_nonce_lifetime: float = 300.0
+    auth_max_nonces: int = 10000
+    auth_max_addresses: int = 10000
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -81,7 +87,8 @@ class Route:
 
     `credentials`: what proxyd answers the origin's 401 with (control-plane origin rows only; a
     command-line route has none, and its players' own Authorization goes through). `live` and
-    `split`: the origin row's live/split policy (control plane only)."""
+    `split`: the origin row's live/split policy (control plane only). `player_auth`: who may play
+    under it (the origin row's player access, or --player-auth for a command-line route); None: open."""
 
     prefix: str
     origin_host: str
@@ -90,6 +97,7 @@ class Route:
     credentials: Credentials | None = None
     live: bool = False  # the origin row says its content is live (like --live for this prefix)
     split: str = ""  # the origin row's split policy (always/never); "" defers to --split
+    player_auth: PlayerAuthPolicy | None = None
 
     @property
     def origin_url(self) -> str:
@@ -122,6 +130,8 @@ class Config:
     log_format: str = "text"  # text | json
     metrics_listen: tuple[str, int] | None = None  # --metrics-listen: /metrics, /healthz, /readyz
     metrics_allow_public: bool = False  # --metrics-allow-public: a non-loopback metrics address
+    # --player-auth/--player-auth-file: players of command-line routes and --allow-origin origins
+    player_auth: PlayerAuthPolicy | None = None
     control: ControlSettings = field(default_factory=ControlSettings)
     limits: Limits = field(default_factory=Limits)
 
