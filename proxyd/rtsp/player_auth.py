@@ -1,5 +1,6 @@
 """Server-side RTSP authentication of players (sans-IO): Basic (RFC 7617) and Digest (RFC 7616:
-SHA-256 and MD5, qop=auth, nonces with a sliding expiry, stale=true, nc replay check), as
+SHA-256 and MD5, qop=auth, nonces with a sliding expiry, stale=true, nc replay check; the RFC 2069
+form without qop that GStreamer and live555 players send is accepted too), as
 401 + WWW-Authenticate for content proxyd serves and 407 + Proxy-Authenticate when a player uses it
 as a forward proxy ([MS-RTSP] checklist item 66).
 
@@ -214,29 +215,32 @@ class PlayerAuthenticator:
         p = creds.params
         username = _digest_username(p)
         algorithm = (p.get("algorithm") or "MD5").strip().upper()
-        required = ("nonce", "uri", "response", "qop", "nc", "cnonce")
-        if username is None or any(not p.get(name) for name in required) \
-                or p["qop"].strip().lower() != "auth":
+        # RFC 2069 answers (no qop: GStreamer's rtspsrc, live555 players such as VLC) carry no nc to
+        # check; their nonce still expires.
+        qop = (p.get("qop") or "").strip().lower() or None
+        required = ("nonce", "uri", "response") + (("nc", "cnonce") if qop else ())
+        if username is None or any(not p.get(name) for name in required) or qop not in (None, "auth"):
             return self._failed(policy, address, now, proxy, username or "",
                                 "malformed Digest credentials", bad_request=True)
         if p["uri"] != uri and url_key(p["uri"]) != url_key(uri):
             return self._failed(policy, address, now, proxy, username,
                                 "Digest uri does not match the request-URI", bad_request=True)
         try:
-            nc = int(p["nc"], 16)
+            nc = int(p["nc"], 16) if qop else 0
         except ValueError:
             return self._failed(policy, address, now, proxy, username, "malformed Digest nc", bad_request=True)
         ha1 = policy.users.get(username, {}).get(algorithm)
         if p.get("realm") != policy.realm or ha1 is None:
             return self._failed(policy, address, now, proxy, username, "unknown user, realm or algorithm")
         expected = digest_response_from_ha1(algorithm=algorithm, ha1=ha1, method=method, uri=p["uri"],
-                                            nonce=p["nonce"], qop="auth", nc=p["nc"], cnonce=p["cnonce"])
+                                            nonce=p["nonce"], qop=qop, nc=p.get("nc", ""),
+                                            cnonce=p.get("cnonce", ""))
         if not hmac.compare_digest(expected, p["response"].strip().lower()):
             return self._failed(policy, address, now, proxy, username, "wrong password")
         nonce = self._live_nonce(p["nonce"], now)
         if nonce is None:  # the right password with an old nonce: the client retries with a new one
             return self._challenge(policy, now, proxy, "player auth: stale nonce", stale=True)
-        if not nonce.use(nc):
+        if qop and not nonce.use(nc):
             return self._failed(policy, address, now, proxy, username, f"nonce count {nc} replayed")
         nonce.last_used = now
         return Verdict(True, username=username)

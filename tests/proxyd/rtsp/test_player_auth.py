@@ -161,3 +161,18 @@ def test_htdigest_file_and_policy_validation():
         with pytest.raises(PolicyError):
             parse_htdigest(bad)
     assert make_policy("open", "", {}) is None
+
+
+def test_rfc2069_answers_without_qop_are_accepted_while_the_nonce_lives():
+    """What GStreamer's rtspsrc and live555 players send: no qop, so no nc to check."""
+    from proxyd.rtsp.auth import digest_response
+
+    auth, policy = authenticator(), mufasa_policy()
+    check(auth, policy, None)
+    response = digest_response(algorithm="MD5", username="Mufasa", realm=REALM, password="Circle of Life",
+                               method="GET", uri="/dir/index.html", nonce=NONCE)
+    value = f'Digest username="Mufasa", realm="{REALM}", nonce="{NONCE}", uri="/dir/index.html", ' \
+            f'response="{response}"'
+    assert check(auth, policy, value, now=1.0).ok and check(auth, policy, value, now=2.0).ok
+    assert check(auth, policy, value.replace(response[:6], "000000"), now=3.0).status == 401
+    assert "stale" in check(auth, policy, value, now=40.0).detail
