@@ -83,6 +83,7 @@ def test_dashboard_form_sets_players_and_shows_the_same_errors(client, operator)
     assert bob.ha1_sha256 == ha1("sha256", "bob", "Members", "b0b!:with colon")
     page = client.get(reverse("ui:origin-edit", args=[origin.pk])).content.decode()
     assert "wonder land" not in page and bob.ha1_md5 not in page
+    assert "<td>digest: 2</td>" in client.get(reverse("ui:origin-list")).content.decode()
     kept = client.post(reverse("ui:origin-edit", args=[origin.pk]), {**form, "player_credentials": ""})
     assert kept.status_code == 302 and origin.player_credentials.count() == 2
     bad = client.post(reverse("ui:origin-edit", args=[origin.pk]), {**form, "player_credentials": "a:b:c\nx:"})
