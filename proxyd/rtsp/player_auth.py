@@ -42,6 +42,7 @@ MODES = ("open", "basic", "digest")
 # GStreamer) answers the MD5 one.
 ALGORITHMS = ("SHA-256", "MD5")
 HA1_HEX_LENGTHS = {"MD5": 32, "SHA-256": 64}
+_NO_USER = {"SHA-256": ""}
 NC_WINDOW = 64  # nonce-counts this far below the highest seen are still accepted once (pipelining)
 
 
@@ -201,11 +202,12 @@ class PlayerAuthenticator:
         except (binascii.Error, UnicodeDecodeError):
             return self._failed(policy, address, now, proxy, "", "malformed Basic credentials")
         username, colon, password = decoded.partition(":")
-        hashes = policy.users.get(username)
-        if not colon or hashes is None:
-            return self._failed(policy, address, now, proxy, username, "unknown user")
+        hashes = policy.users.get(username) or _NO_USER
         algorithm = next(a for a in ALGORITHMS if a in hashes)
+        # hashed for an unknown user too: the answer's timing does not tell which usernames exist
         candidate = digest_hash(algorithm, f"{username}:{policy.realm}:{password}".encode())
+        if not colon or hashes is _NO_USER:
+            return self._failed(policy, address, now, proxy, username, "unknown user")
         if not hmac.compare_digest(candidate, hashes[algorithm]):
             return self._failed(policy, address, now, proxy, username, "wrong password")
         return Verdict(True, username=username)
