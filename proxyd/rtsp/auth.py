@@ -102,20 +102,22 @@ class _Scanner:
         return self.s[start:self.i]
 
     def quoted(self) -> str:
-        """A quoted-string starting at the opening quote; an unterminated one runs to the end."""
+        """A quoted-string starting at the opening quote; an unterminated one runs to the end.
+        Copies runs between escapes (every player request's Authorization goes through here)."""
+        s, end = self.s, len(self.s)
         self.i += 1
         out = []
-        while self.i < len(self.s):
-            c = self.s[self.i]
-            self.i += 1
-            if c == "\\" and self.i < len(self.s):
-                out.append(self.s[self.i])
-                self.i += 1
-            elif c == '"':
-                break
-            else:
-                out.append(c)
-        return "".join(out)
+        while True:
+            close = s.find('"', self.i)
+            close = end if close < 0 else close
+            escape = s.find("\\", self.i, close)
+            if escape < 0 or escape + 1 >= end:  # no escape before the end (a trailing one is kept)
+                out.append(s[self.i:close])
+                self.i = min(close + 1, end)
+                return "".join(out)
+            out.append(s[self.i:escape])
+            out.append(s[escape + 1])
+            self.i = escape + 2
 
     def skip_to_comma(self) -> None:
         while self.i < len(self.s) and self.s[self.i] != ",":
