@@ -75,7 +75,8 @@ class PlayerCredential(models.Model):
 
     class Meta:
         ordering = ["username"]
-        constraints = [models.UniqueConstraint(fields=["origin", "username"], name="player_credential_unique")]
+        constraints = [models.UniqueConstraint(fields=["origin", "username"],
+                                               name="player_credential_unique")]
 
     def __str__(self) -> str:
         return self.username

@@ -40,7 +40,8 @@ def validate_player_access(*, access: str, realm: str, accounts: list[PlayerAcco
     `accounts` None keeps the stored ones (hashed with `stored_realm`), a list replaces them."""
     errors: dict[str, list[str]] = {}
     if not realm or '"' in realm or _bad_text(realm):
-        errors.setdefault("player_realm", []).append("A realm without quotes or control characters is needed.")
+        errors.setdefault("player_realm", []).append(
+            "A realm without quotes or control characters is needed.")
     if accounts is None and stored_count and stored_realm is not None and realm != stored_realm:
         errors.setdefault("player_realm", []).append(
             "The stored player passwords were hashed with the old realm: give every player password again.")
@@ -57,7 +58,8 @@ def validate_player_access(*, access: str, realm: str, accounts: list[PlayerAcco
             errors.setdefault("player_credentials", []).append("Player usernames must be unique.")
     count = stored_count if accounts is None else len(accounts)
     if access != PlayerAccess.OPEN and not count:
-        errors.setdefault("player_credentials", []).append(f"{access.title()} access needs at least one player.")
+        errors.setdefault("player_credentials", []).append(
+            f"{access.title()} access needs at least one player.")
     if errors:
         raise ApplicationError("Invalid player access settings.", fields=errors)
 

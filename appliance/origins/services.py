@@ -10,7 +10,11 @@ from appliance.core.audit import Actor, audit_record
 from appliance.core.exceptions import ApplicationError
 from appliance.origins.credentials import decrypt_password, encrypt_password, reencrypt_password
 from appliance.origins.models import Origin
-from appliance.origins.player_credentials import PlayerAccount, replace_player_accounts, validate_player_access
+from appliance.origins.player_credentials import (
+    PlayerAccount,
+    replace_player_accounts,
+    validate_player_access,
+)
 
 _SECRET_FIELDS = {"password"}
 _NOT_STORED = {"password", "player_credentials"}  # handled apart from the model fields
@@ -39,8 +43,8 @@ def origin_create(*, actor: Actor, nodes=None, player_credentials: list[PlayerAc
     """`nodes`: the nodes that serve this origin; none (or empty) means every node.
     `player_credentials`: the players allowed when player_access is basic or digest."""
     probe = Origin(**{name: value for name, value in fields.items() if name not in _NOT_STORED})
-    validate_player_access(access=probe.player_access, realm=probe.player_realm, accounts=player_credentials or [],
-                           stored_realm=None, stored_count=0)
+    validate_player_access(access=probe.player_access, realm=probe.player_realm,
+                           accounts=player_credentials or [], stored_realm=None, stored_count=0)
     try:
         with transaction.atomic():
             stored = {name: value for name, value in fields.items() if name != "password"}

@@ -50,7 +50,8 @@ def choose_player_transport(value: str | None) -> TransportSpec | None:
 class Reply(Exception):
     """Raised inside a handler to answer with a status (logged as a warning once)."""
 
-    def __init__(self, status: int, reason: str, detail: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, status: int, reason: str, detail: str,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(detail)
         self.status, self.reason, self.detail, self.headers = status, reason, detail, headers
 
@@ -283,8 +284,9 @@ class PlayerConnection(asyncio.Protocol):
             return request
         name = "Proxy-Authorization" if target.forward else "Authorization"
         verdict = self.context.player_auth.check(
-            target.player_auth, method=request.method, uri=request.uri, authorization=request.headers.get(name),
-            address=self.peer_ip, now=asyncio.get_running_loop().time(), proxy=target.forward)
+            target.player_auth, method=request.method, uri=request.uri,
+            authorization=request.headers.get(name), address=self.peer_ip,
+            now=asyncio.get_running_loop().time(), proxy=target.forward)
         if not verdict.ok:
             raise Reply(verdict.status, verdict.reason, verdict.detail, verdict.headers)
         return dataclasses.replace(request, headers=request.headers.remove(name))

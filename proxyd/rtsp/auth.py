@@ -260,7 +260,8 @@ def digest_response(*, algorithm: str, username: str, realm: str, password: str,
 
 
 def digest_response_from_ha1(*, algorithm: str, ha1: str, method: str, uri: str, nonce: str,
-                             qop: str | None = None, nc: str = "", cnonce: str = "", body: bytes = b"") -> str:
+                             qop: str | None = None, nc: str = "", cnonce: str = "",
+                             body: bytes = b"") -> str:
     """The request-digest from a stored H(A1): the client computes it from the password, the server
     (proxyd.rtsp.player_auth) from its stored hash."""
     algorithm = algorithm.upper()

@@ -230,7 +230,8 @@ class PlayerAuthenticator:
         try:
             nc = int(p["nc"], 16) if qop else 0
         except ValueError:
-            return self._failed(policy, address, now, proxy, username, "malformed Digest nc", bad_request=True)
+            return self._failed(policy, address, now, proxy, username, "malformed Digest nc",
+                                bad_request=True)
         ha1 = policy.users.get(username, {}).get(algorithm)
         if p.get("realm") != policy.realm or ha1 is None:
             return self._failed(policy, address, now, proxy, username, "unknown user, realm or algorithm")

@@ -10,8 +10,8 @@ from tests.proxyd.cache.helpers import wait_for_log
 pytestmark = [pytest.mark.peers, pytest.mark.django_db(transaction=True)]
 
 
-def test_player_credentials_from_the_control_plane_protect_the_route(api, live_server, control_node,
-                                                                     controlled_proxyd, gst_origin, peer_players):
+def test_player_credentials_from_the_control_plane_protect_the_route(
+        api, live_server, control_node, controlled_proxyd, gst_origin, peer_players):
     node, _ = control_node
     status, created = api.post("/api/v1/origins/", {
         "name": "members", "base_url": gst_origin.url(), "route_prefix": "/members", "transport": "tcp",

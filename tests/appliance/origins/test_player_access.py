@@ -41,8 +41,9 @@ def test_api_stores_only_hashes_shows_usernames_and_audits_no_password(operator_
                                                                                       ["alice", "bob"])
     assert "player_credentials" not in body and "wonder land" not in created.content.decode()
     alice = PlayerCredential.objects.get(username="alice")
-    assert (alice.realm, alice.ha1_md5, alice.ha1_sha256) == (
-        "Members", ha1("md5", "alice", "Members", "wonder land"), ha1("sha256", "alice", "Members", "wonder land"))
+    assert alice.realm == "Members" and "wonder" not in alice.ha1_md5 + alice.ha1_sha256
+    assert alice.ha1_md5 == ha1("md5", "alice", "Members", "wonder land")
+    assert alice.ha1_sha256 == ha1("sha256", "alice", "Members", "wonder land")
     audit = AuditLog.objects.get(action="origin.create")
     assert audit.changes["player_credentials"] == ["alice", "bob"] and "wonder" not in str(audit.changes)
 
@@ -86,7 +87,8 @@ def test_dashboard_form_sets_players_and_shows_the_same_errors(client, operator)
     assert "<td>digest: 2</td>" in client.get(reverse("ui:origin-list")).content.decode()
     kept = client.post(reverse("ui:origin-edit", args=[origin.pk]), {**form, "player_credentials": ""})
     assert kept.status_code == 302 and origin.player_credentials.count() == 2
-    bad = client.post(reverse("ui:origin-edit", args=[origin.pk]), {**form, "player_credentials": "a:b:c\nx:"})
+    bad = client.post(reverse("ui:origin-edit", args=[origin.pk]),
+                      {**form, "player_credentials": "a:b:c\nx:"})
     assert bad.status_code == 200 and "Every player needs a password." in bad.content.decode()
     none = client.post(reverse("ui:origin-create"), {**form, "name": "g2", "route_prefix": "/g2",
                                                      "player_credentials": ""})

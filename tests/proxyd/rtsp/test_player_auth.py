@@ -45,7 +45,8 @@ def authenticator(**overrides) -> PlayerAuthenticator:
 
 def check(auth, policy, value, *, uri="/dir/index.html", now=0.0, address="192.0.2.1", proxy=False,
           method="GET"):
-    return auth.check(policy, method=method, uri=uri, authorization=value, address=address, now=now, proxy=proxy)
+    return auth.check(policy, method=method, uri=uri, authorization=value, address=address, now=now,
+                      proxy=proxy)
 
 
 def test_stored_hashes_are_rfc7616_ha1():
@@ -112,8 +113,8 @@ def test_sliding_nonce_lifetime_and_nc_window():
 
 
 def test_basic_rfc7617_example_checked_against_the_stored_hash():
-    policy = make_policy("basic", "WallyWorld",
-                         {"Aladdin": {"SHA-256": digest_ha1("SHA-256", "Aladdin", "WallyWorld", "open sesame")}})
+    hashes = {"SHA-256": digest_ha1("SHA-256", "Aladdin", "WallyWorld", "open sesame")}
+    policy = make_policy("basic", "WallyWorld", {"Aladdin": hashes})
     auth = authenticator()
     challenge = check(auth, policy, None)
     assert challenge.headers == (("WWW-Authenticate", 'Basic realm="WallyWorld", charset="UTF-8"'),)

@@ -8,19 +8,17 @@ import threading
 
 import pytest
 
-from proxyd.rtsp.auth import digest_ha1
 from tests.peers.fixtures import LIVE_MOUNT
 from tests.proxyd.cache.helpers import wait_for_log
+from tests.proxyd.runtime.test_player_auth import USER, htdigest
 
 pytestmark = pytest.mark.peers
 
-USER, PASSWORD, REALM = "viewer", "Pl4yer-pw", "proxy players"
+PASSWORD = "Pl4yer-pw"
 
 
 def credentials_file(tmp_path) -> str:
-    path = tmp_path / "players.htdigest"
-    path.write_text("".join(f"{USER}:{REALM}:{digest_ha1(a, USER, REALM, PASSWORD)}\n" for a in ("MD5", "SHA-256")))
-    return str(path)
+    return htdigest(tmp_path, USER, PASSWORD)  # no space in the password: gst-launch splits on spaces
 
 
 def protected_proxy(proxyd_process, origin, tmp_path, mode: str, *extra: str):
@@ -61,8 +59,8 @@ def test_gst_rtspsrc_user_id_and_user_pw(gst_origin, proxyd_process, peer_player
 
 
 def test_cached_and_split_content_still_needs_credentials(gst_origin, proxyd_process, peer_players, tmp_path):
-    proxy = protected_proxy(proxyd_process, gst_origin, tmp_path, "digest", "--cache-dir", str(tmp_path / "cache"),
-                            "--cache-ttl", "300", "--live", f"/vod/{LIVE_MOUNT}")
+    proxy = protected_proxy(proxyd_process, gst_origin, tmp_path, "digest", "--cache-dir",
+                            str(tmp_path / "cache"), "--cache-ttl", "300", "--live", f"/vod/{LIVE_MOUNT}")
     clip = proxy.url("/vod/clip")
     first = peer_players.ffmpeg_play(with_credentials(clip), transport="tcp")
     assert first.ok, first.describe()

@@ -18,7 +18,8 @@ USER, PASSWORD, REALM = "viewer", "s3cret pass", "proxy players"
 
 def htdigest(tmp_path, user=USER, password=PASSWORD):
     path = tmp_path / "players.htdigest"
-    path.write_text("".join(f"{user}:{REALM}:{digest_ha1(a, user, REALM, password)}\n" for a in ("MD5", "SHA-256")))
+    path.write_text("".join(f"{user}:{REALM}:{digest_ha1(a, user, REALM, password)}\n"
+                            for a in ("MD5", "SHA-256")))
     return str(path)
 
 
