@@ -50,10 +50,12 @@ def test_ffmpeg_plays_with_its_credentials_and_gets_nothing_without(gst_origin, 
     assert PASSWORD not in log and "wrong@" not in log
 
 
-def test_gst_rtspsrc_user_id_and_user_pw(gst_origin, proxyd_process, peer_players, tmp_path):
+def test_gst_rtspsrc_user_id_and_user_pw(gst_origin, proxyd_process, peer_players, test_clips, tmp_path):
     proxy = protected_proxy(proxyd_process, gst_origin, tmp_path, "digest")
-    played = peer_players.gst_play(proxy.url("/vod/clip"), transport="tcp", user_id=USER, user_pw=PASSWORD)
-    assert played.ok, played.describe()
+    # duration: rtspsrc now and then misses the end of a clip under load, played directly too (then -e's EOS)
+    played = peer_players.gst_play(proxy.url("/vod/clip"), transport="tcp", user_id=USER, user_pw=PASSWORD,
+                                   duration=10)
+    assert played.ok and played.video_frames >= 0.95 * test_clips.main.video_frames, played.describe()
     refused = peer_players.gst_play(proxy.url("/vod/clip"), transport="tcp", user_id=USER, user_pw="wrong")
     assert not refused.ok and refused.video_frames == 0, refused.describe()
 
