@@ -8,6 +8,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from proxyd.rtsp.auth import Credentials
+from proxyd.rtsp.player_auth import PlayerAuthPolicy
 
 
 class ConfigError(ValueError):
@@ -56,6 +57,11 @@ class Limits:
     ready_max_spool_bytes: int = 32 << 20
     event_spool_max_bytes: int = 64 << 20
     event_retry_interval: float = 5.0
+    auth_max_failures: int = 10
+    auth_failure_window: float = 300.0
+    auth_nonce_lifetime: float = 300.0
+    auth_max_nonces: int = 10000
+    auth_max_addresses: int = 10000
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -85,8 +91,9 @@ class Route:
 
     `credentials`: what proxyd answers the origin's 401 with (a control-plane origin row's, or for a
     command-line route one from --origin-credentials-file); without them the players' own
-    Authorization goes through. `live` and `split`: the origin row's live/split policy (control
-    plane only)."""
+    Authorization goes through. `live` and
+    `split`: the origin row's live/split policy (control plane only). `player_auth`: who may play
+    under it (the origin row's player access, or --player-auth for a command-line route); None: open."""
 
     prefix: str
     origin_host: str
@@ -95,6 +102,7 @@ class Route:
     credentials: Credentials | None = None
     live: bool = False  # the origin row says its content is live (like --live for this prefix)
     split: str = ""  # the origin row's split policy (always/never); "" defers to --split
+    player_auth: PlayerAuthPolicy | None = None
 
     @property
     def origin_url(self) -> str:
@@ -127,6 +135,8 @@ class Config:
     log_format: str = "text"  # text | json
     metrics_listen: tuple[str, int] | None = None  # --metrics-listen: /metrics, /healthz, /readyz
     metrics_allow_public: bool = False  # --metrics-allow-public: a non-loopback metrics address
+    # --player-auth/--player-auth-file: players of command-line routes and --allow-origin origins
+    player_auth: PlayerAuthPolicy | None = None
     control: ControlSettings = field(default_factory=ControlSettings)
     limits: Limits = field(default_factory=Limits)
 
@@ -199,7 +209,6 @@ def parse_route(text: str) -> Route:
         raise ConfigError(f"--route: bad port in {url!r}") from None
     return Route(prefix=prefix, origin_host=parts.hostname.lower(), origin_port=port,
                  origin_base=parts.path.rstrip("/"))
-
 
 def parse_route_credentials(text: str, routes: tuple[Route, ...], source: str) -> tuple[Route, ...]:
     """`routes` with the credentials of an --origin-credentials-file: one `/PREFIX=USER:PASSWORD` per

@@ -13,6 +13,7 @@ from proxyd.config import Config, Route
 from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.errors import HeaderParseError
 from proxyd.rtsp.events import Headers, Response
+from proxyd.rtsp.player_auth import PlayerAuthPolicy
 from proxyd.rtsp.uri import RtspUrl, normalize_path, split_rtsp_url
 
 
@@ -59,6 +60,8 @@ class Target:
     credentials: Credentials | None = None  # the route's origin credentials (control plane); None: none
     live: bool = False  # the route's origin is live by policy (control plane)
     split: str = ""  # the route's split policy: always/never, "" = the global --split
+    # who may play it (None: anyone); forward: asked with 407/Proxy-Authenticate, else 401
+    player_auth: PlayerAuthPolicy | None = None
 
     def to_origin(self, url: str) -> str:
         return _rebase(url, self.proxy_base, self.origin_base)
@@ -94,6 +97,7 @@ class Router:
                                                       reverse=True))
         self.allow_origins = config.allow_origins
         self.listen_host = config.listen_host
+        self.forward_auth = config.player_auth
         self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
 
     def resolve(self, uri: str, local_host: str, local_port: int) -> Target:
@@ -104,7 +108,8 @@ class Router:
                                                               "127.0.0.1", "::1"}
         if not is_self and (parts.host, parts.port) in self.allow_origins:
             base = f"rtsp://{parts.authority}"
-            return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True)
+            return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True,
+                          player_auth=self._forward_auth(parts))
         if is_self or parts.port == local_port:
             for route in self.routes:
                 rest = _under(parts.path, route.prefix)
@@ -117,7 +122,7 @@ class Router:
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
                               route.origin_url, forward=False,
                               transport=self.transports.get(route.prefix, ""), credentials=route.credentials,
-                              live=route.live, split=route.split)
+                              live=route.live, split=route.split, player_auth=route.player_auth)
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")
@@ -132,16 +137,25 @@ class Router:
         """Credentials of the most specific route whose origin URL covers `origin_url` (for work that
         starts from an origin URL, e.g. prestuff); None when no route with credentials covers it."""
         parts = _routable(origin_url)
-        if parts is None:
-            return None
+        route = self._covering(parts, lambda r: r.credentials is not None) if parts else None
+        return route.credentials if route is not None else None
+
+    def _forward_auth(self, parts: RtspUrl) -> PlayerAuthPolicy | None:
+        """A forward-proxy request for content a protected route serves needs that route's
+        credentials (else the route could be bypassed); otherwise --player-auth's."""
+        route = self._covering(parts, lambda r: r.player_auth is not None)
+        return route.player_auth if route is not None else self.forward_auth
+
+    def _covering(self, parts: RtspUrl, wanted) -> Route | None:
+        """The most specific `wanted` route whose origin URL covers the origin-side URL `parts`."""
         best: Route | None = None
         for route in self.routes:
             same_origin = (route.origin_host, route.origin_port) == (parts.host, parts.port)
-            if route.credentials is None or not same_origin or _under(parts.path, route.origin_base) is None:
+            if not wanted(route) or not same_origin or _under(parts.path, route.origin_base) is None:
                 continue
             if best is None or len(route.origin_base) > len(best.origin_base):
                 best = route
-        return best.credentials if best is not None else None
+        return best
 
 
 # --- rewriting of URLs carried in headers and SDP --------------------------------------------------

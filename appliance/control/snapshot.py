@@ -12,7 +12,7 @@ from appliance.content.models import CachedContent, PrestuffRequest, PurgeReques
 from appliance.control.schemas import SCHEMA_VERSION
 from appliance.nodes.models import ProxyNode
 from appliance.origins.credentials import decrypt_password
-from appliance.origins.selectors import origins_for_node
+from appliance.origins.selectors import origins_for_node, snapshot_player_access
 from appliance.playback.models import StreamSession
 
 _ORIGIN_FIELDS = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
@@ -29,6 +29,9 @@ def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
     origins = [{**dict(zip(_ORIGIN_FIELDS, row[:-1], strict=True)), "password": decrypt_password(row[-1])}
                for row in origins_for_node(node).order_by("id").values_list(*_ORIGIN_FIELDS,
                                                                              "password_encrypted")]
+    # Player hashes likewise only for this node's origins, and only where players must authenticate.
+    access = snapshot_player_access([o["id"] for o in origins])
+    origins = [{**o, **access[o["id"]]} for o in origins]
     purges = [{"id": pk, "url": url, "prefix": prefix} for pk, url, prefix in
               PurgeRequest.objects.filter(state=RequestState.PENDING)
               .filter(Q(node=node) | Q(node__isnull=True)).order_by("id")

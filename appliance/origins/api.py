@@ -8,7 +8,8 @@ from appliance.nodes.models import ProxyNode
 from appliance.origins import services
 from appliance.origins.filters import OriginFilterSet
 from appliance.origins.models import Origin
-from appliance.origins.selectors import origin_list
+from appliance.origins.player_credentials import PlayerAccount
+from appliance.origins.selectors import origin_list, player_usernames
 
 
 NODES_HELP = "names of the nodes that serve this origin; empty: every node"
@@ -16,27 +17,42 @@ NODES_HELP = "names of the nodes that serve this origin; empty: every node"
 
 class OriginSerializer(serializers.ModelSerializer):
     has_credentials = serializers.SerializerMethodField()
+    player_usernames = serializers.SerializerMethodField(help_text="players allowed when player_access is "
+                                                         "basic or digest (their passwords are never shown)")
     nodes = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name", help_text=NODES_HELP)
 
     class Meta:
         model = Origin
         fields = ["id", "name", "base_url", "route_prefix", "allowed", "username", "has_credentials",
                   "cache_policy", "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes",
-                  "created_at", "updated_at"]
+                  "player_access", "player_realm", "player_usernames", "created_at", "updated_at"]
 
     def get_has_credentials(self, obj) -> bool:
         return bool(obj.username or obj.has_password)
+
+    def get_player_usernames(self, obj) -> list[str]:
+        return player_usernames(obj)
+
+
+class PlayerAccountSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=255, trim_whitespace=False)
+    password = serializers.CharField(max_length=255, write_only=True, trim_whitespace=False)
 
 
 class OriginInputSerializer(serializers.ModelSerializer):
     password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=255)
     nodes = serializers.SlugRelatedField(many=True, required=False, slug_field="name",
                                          queryset=ProxyNode.objects.all(), help_text=NODES_HELP)
+    player_credentials = PlayerAccountSerializer(
+        many=True, required=False, write_only=True,
+        help_text="the players allowed when player_access is basic or digest, replacing the stored ones "
+                  "(stored only as hashes); omitted: kept")
 
     class Meta:
         model = Origin
         fields = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
-                  "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes"]
+                  "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes", "player_access",
+                  "player_realm", "player_credentials"]
         # Uniqueness is enforced by the service so both the API and the UI get the same error.
         extra_kwargs = {"name": {"validators": []}, "route_prefix": {"validators": []}}
 
@@ -50,6 +66,9 @@ class OriginInputSerializer(serializers.ModelSerializer):
         if not value.startswith("/") or any(c.isspace() for c in value):
             raise serializers.ValidationError("Must start with '/' and contain no spaces.")
         return value.rstrip("/") or "/"
+
+    def validate_player_credentials(self, value: list[dict]) -> list[PlayerAccount]:
+        return [PlayerAccount(item["username"], item["password"]) for item in value]
 
 
 class OriginViewSet(viewsets.ModelViewSet):

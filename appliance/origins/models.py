@@ -21,6 +21,15 @@ class SplitPolicy(models.TextChoices):
     NEVER = "never", "Never split"
 
 
+class PlayerAccess(models.TextChoices):
+    OPEN = "open", "Open: any player"
+    BASIC = "basic", "Basic authentication"
+    DIGEST = "digest", "Digest authentication (SHA-256, MD5)"
+
+
+DEFAULT_PLAYER_REALM = "RTSP proxy"
+
+
 class Origin(TimeStampedModel):
     """An upstream RTSP server and the route prefix that reaches it through the proxy."""
 
@@ -38,6 +47,10 @@ class Origin(TimeStampedModel):
                                  default=TransportPreference.AUTO)
     live = models.BooleanField(default=False)
     split = models.CharField(max_length=8, choices=SplitPolicy.choices, default=SplitPolicy.AUTO)
+    # Who may play this origin's content through the proxy (proxyd.rtsp.player_auth).
+    player_access = models.CharField(max_length=8, choices=PlayerAccess.choices, default=PlayerAccess.OPEN)
+    player_realm = models.CharField(max_length=128, default=DEFAULT_PLAYER_REALM,
+                                    help_text="shown to players; the stored hashes depend on it")
 
     class Meta:
         ordering = ["name"]
@@ -48,3 +61,22 @@ class Origin(TimeStampedModel):
     @property
     def has_password(self) -> bool:
         return bool(self.password_encrypted)
+
+
+class PlayerCredential(models.Model):
+    """A player account of one origin: only H(A1) = H(username:realm:password) per Digest algorithm,
+    never the password (appliance.origins.player_credentials). `realm` is the one hashed with."""
+
+    origin = models.ForeignKey(Origin, on_delete=models.CASCADE, related_name="player_credentials")
+    username = models.CharField(max_length=255)
+    realm = models.CharField(max_length=128)
+    ha1_md5 = models.CharField(max_length=32)
+    ha1_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [models.UniqueConstraint(fields=["origin", "username"],
+                                               name="player_credential_unique")]
+
+    def __str__(self) -> str:
+        return self.username

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from appliance.origins.models import Origin
+from appliance.origins.models import Origin, PlayerAccess
 from proxyd.rtsp.uri import is_within, url_key
 
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def origin_list() -> QuerySet[Origin]:
-    return Origin.objects.prefetch_related("nodes")
+    return Origin.objects.prefetch_related("nodes", "player_credentials")
 
 
 def origins_for_node(node: ProxyNode) -> QuerySet[Origin]:
@@ -32,3 +32,20 @@ def origin_for_url(url: str, *, origins: list[Origin] | None = None) -> Origin |
         if is_within(url, origin.base_url) and len(url_key(origin.base_url)) > best_length:
             best, best_length = origin, len(url_key(origin.base_url))
     return best
+
+
+def player_usernames(origin: Origin) -> list[str]:
+    return [c.username for c in origin.player_credentials.all()]
+
+
+def snapshot_player_access(origin_ids: list[int]) -> dict[int, dict]:
+    """The snapshot's player access fields per origin id: only for protected origins (an open one's
+    row stays as it was: proxyd reads a missing player_access as open)."""
+    rows = Origin.objects.filter(pk__in=origin_ids).exclude(player_access=PlayerAccess.OPEN)
+    out: dict[int, dict] = {pk: {} for pk in origin_ids}
+    for origin in rows.prefetch_related("player_credentials"):
+        out[origin.pk] = {"player_access": origin.player_access, "player_realm": origin.player_realm,
+                          "player_users": [{"username": c.username, "md5": c.ha1_md5, "sha256": c.ha1_sha256}
+                                           for c in origin.player_credentials.all()
+                                           if c.realm == origin.player_realm]}
+    return out

@@ -19,6 +19,7 @@ from proxyd.config import (
     parse_route,
     parse_route_credentials,
 )
+from proxyd.rtsp.player_auth import PlayerAuthPolicy, PolicyError, parse_htdigest
 
 LIMIT_HELP = {
     "max_header_bytes": "largest RTSP header block accepted (bytes); larger gets 431/400",
@@ -69,6 +70,12 @@ LIMIT_HELP = {
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "
                               "/readyz says not ready",
     "ready_max_spool_bytes": "undelivered report bytes on disk above which /readyz says not ready",
+    "auth_max_failures": "failed player authentications from one address after which its requests get 403 "
+                         "unchecked until the window ends",
+    "auth_failure_window": "seconds of the window in which --auth-max-failures are counted",
+    "auth_nonce_lifetime": "seconds a Digest nonce stays valid after its last use (then stale=true)",
+    "auth_max_nonces": "most Digest nonces remembered (least recently used dropped: stale=true)",
+    "auth_max_addresses": "most player addresses whose failed authentications are counted",
 }
 
 
@@ -93,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the file must not be readable by group or others (PROXYD_ORIGIN_CREDENTIALS_FILE)")
     add("--allow-origin", action="append", metavar="HOST:PORT",
         help="origin a forward-proxy request may name, repeatable; others get 403 (PROXYD_ALLOW_ORIGIN)")
+    add("--player-auth", choices=("open", "basic", "digest"),
+        help="players of --route and --allow-origin content must authenticate: 401 (407 as a forward "
+        "proxy) with Basic or Digest (SHA-256, MD5) challenges; needs --player-auth-file "
+        "(PROXYD_PLAYER_AUTH; default digest with a file, else open)")
+    add("--player-auth-file", metavar="FILE",
+        help="player credentials as htdigest lines user:realm:H(A1), H(A1) = MD5 (32 hex) or SHA-256 "
+        "(64 hex) of user:realm:password, one realm per file (PROXYD_PLAYER_AUTH_FILE)")
     add("--cache-dir", metavar="DIR", help="cache directory; caching is off without it (PROXYD_CACHE_DIR)")
     add("--cache-ttl", metavar="SECONDS", help="freshness when the origin sends no Cache-Control; 0: never "
         "cache; unset: obey the origin (PROXYD_CACHE_TTL)")
@@ -169,7 +183,9 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     args = build_parser().parse_args(list(argv))
     listen = _pick(args, env, "listen") or "127.0.0.1:8554"
     host, port = parse_hostport(listen, "--listen")
-    routes = tuple(parse_route(r) for r in _pick_list(args, env, "route"))
+    player_auth = _player_auth(_pick(args, env, "player_auth"), _pick(args, env, "player_auth_file"))
+    routes = tuple(dataclasses.replace(parse_route(r), player_auth=player_auth)
+                   for r in _pick_list(args, env, "route"))
     credentials_file = _pick(args, env, "origin_credentials_file")
     if credentials_file:
         routes = parse_route_credentials(read_private_file(credentials_file, "--origin-credentials-file"),
@@ -215,8 +231,25 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                   log_format=_pick(args, env, "log_format") or "text",
                   metrics_listen=parse_hostport(metrics_listen, "--metrics-listen") if metrics_listen
                   else None,
-                  metrics_allow_public=allow_public in ("1", "true", "yes"),
+                  metrics_allow_public=allow_public in ("1", "true", "yes"), player_auth=player_auth,
                   control=control, limits=Limits(**limit_values)).validate()
+
+
+def _player_auth(mode: str | None, path: str | None) -> PlayerAuthPolicy | None:
+    if not path:
+        if mode not in (None, "open"):
+            raise ConfigError(f"--player-auth {mode} needs --player-auth-file")
+        return None
+    if mode == "open":
+        raise ConfigError("--player-auth open contradicts --player-auth-file")
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--player-auth-file: cannot read {path}: {exc}") from None
+    try:
+        return parse_htdigest(text, mode or "digest")
+    except PolicyError as exc:
+        raise ConfigError(f"--player-auth-file {path}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,10 @@
   the origin's 401 with them (proxyd.origin.client.OriginClient). Command-line routes have none: a 401
   and its challenge reach the player, whose own Authorization is forwarded. Passwords are kept out
   of reprs and logs.
+- player access: an origin row's `player_access` basic/digest with its realm and users' H(A1)
+  hashes becomes its route's PlayerAuthPolicy (players get 401 without valid credentials); a row
+  whose policy is unusable is skipped like a bad route (fail closed: its content is not served).
+  Command-line routes keep --player-auth's.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from proxyd.config import ConfigError, Route, parse_route
 from proxyd.control.schema import OriginConfig, Snapshot
 from proxyd.routing import Router
 from proxyd.rtsp.auth import Credentials
+from proxyd.rtsp.player_auth import PlayerAuthPolicy, PolicyError, make_policy
 
 if TYPE_CHECKING:
     from proxyd.cache.strategy import CacheStrategy
@@ -70,6 +75,12 @@ def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dic
             log.warning("snapshot origin %r (id %d) ignored: prefix %s is already routed", origin.name,
                         origin.id, route.prefix)
             continue
+        try:
+            player_auth = origin_player_auth(origin)
+        except PolicyError as exc:
+            log.warning("snapshot origin %r (id %d) ignored: %s", origin.name, origin.id, exc)
+            continue
+        route = dataclasses.replace(route, player_auth=player_auth)
         if origin.username or origin.password:
             route = dataclasses.replace(route, credentials=Credentials(origin.username, origin.password))
         route = dataclasses.replace(route, live=origin.live, split="" if origin.split == "auto" else origin.split)
@@ -77,6 +88,11 @@ def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dic
         if origin.transport != "auto":
             transports[route.prefix] = origin.transport
     return list(routes.values()), transports
+
+
+def origin_player_auth(origin: OriginConfig) -> PlayerAuthPolicy | None:
+    users = {u.username: {"MD5": u.md5, "SHA-256": u.sha256} for u in origin.player_users}
+    return make_policy(origin.player_access, origin.player_realm, users)
 
 
 def merge_routes(cli_routes: tuple[Route, ...], control_routes: list[Route]) -> tuple[Route, ...]:

@@ -13,10 +13,23 @@ SCHEMA_VERSION = 1
 CACHE_POLICIES = ("obey", "force_ttl", "never")
 TRANSPORTS = ("auto", "udp", "tcp")
 SPLIT_MODES = ("auto", "always", "never")
+PLAYER_ACCESS = ("open", "basic", "digest")
 
 
 class SnapshotError(ValueError):
     """The snapshot document does not match the contract."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerUser:
+    """One player credential of an origin: H(A1) per algorithm (hex; "" when not stored)."""
+
+    username: str
+    md5: str
+    sha256: str
+
+    def __repr__(self) -> str:  # the hashes are password equivalents for the realm
+        return f"PlayerUser({self.username!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,10 @@ class OriginConfig:
     split: str
     username: str
     password: str
+    # who may play it (proxyd.rtsp.player_auth): open, basic or digest with these users' hashes
+    player_access: str = "open"
+    player_realm: str = ""
+    player_users: tuple[PlayerUser, ...] = ()
 
     def __repr__(self) -> str:  # keep origin passwords out of logs
         return f"OriginConfig(id={self.id}, name={self.name!r}, base_url={self.base_url!r})"
@@ -123,7 +140,18 @@ def _origin(o: dict, w: str) -> OriginConfig:
         cache_ttl=_non_negative(o, "cache_ttl", w), stale_if_error=_non_negative(o, "stale_if_error", w),
         transport=_choice(o, "transport", TRANSPORTS, w, "auto"), live=_field(o, "live", bool, w, False),
         split=_choice(o, "split", SPLIT_MODES, w, "auto"),
-        username=_field(o, "username", str, w, ""), password=_field(o, "password", str, w, ""))
+        username=_field(o, "username", str, w, ""), password=_field(o, "password", str, w, ""),
+        player_access=_choice(o, "player_access", PLAYER_ACCESS, w, "open"),
+        player_realm=_field(o, "player_realm", str, w, ""),
+        player_users=tuple(_player_user(u, f"{w}.player_users[{i}]")
+                           for i, u in enumerate(_field(o, "player_users", list, w, []))))
+
+
+def _player_user(u: Any, w: str) -> PlayerUser:
+    if not isinstance(u, dict):
+        raise SnapshotError(f"{w}: expected object")
+    return PlayerUser(username=_field(u, "username", str, w), md5=_field(u, "md5", str, w, ""),
+                      sha256=_field(u, "sha256", str, w, ""))
 
 
 def _non_negative(o: dict, key: str, where: str) -> int:

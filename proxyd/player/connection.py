@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import re
 
 from proxyd.origin.exchange import OriginExchange
@@ -49,9 +50,10 @@ def choose_player_transport(value: str | None) -> TransportSpec | None:
 class Reply(Exception):
     """Raised inside a handler to answer with a status (logged as a warning once)."""
 
-    def __init__(self, status: int, reason: str, detail: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(detail)
-        self.status, self.reason, self.detail = status, reason, detail
+        self.status, self.reason, self.detail, self.headers = status, reason, detail, headers
 
 
 class PlayerConnection(asyncio.Protocol):
@@ -211,11 +213,14 @@ class PlayerConnection(asyncio.Protocol):
         if request.headers.get("User-Agent"):
             self.user_agent = request.headers.get("User-Agent")[:256]
         handler = self.dispatch.get(request.method)
+        extra: tuple[tuple[str, str], ...] = ()
         try:
             if self.overloaded:
                 raise Reply(503, "Service Unavailable", "too many connections")
             if handler is None:
                 raise Reply(501, "Not Implemented", f"method {request.method[:32]!r} not implemented")
+            if request.method != "OPTIONS":  # OPTIONS names no content: players discover methods first
+                request = self._authenticate(request)
             response = await handler(request)
             if response.status >= 400:  # origin errors passed through, session state errors
                 log.warning("%s %s -> %d %s", context(self.peer, request.cseq, session_id), request.method,
@@ -226,6 +231,7 @@ class PlayerConnection(asyncio.Protocol):
             return response
         except Reply as exc:
             status, reason, detail = exc.status, exc.reason, exc.detail
+            extra = exc.headers
         except RoutingError as exc:
             status, reason, detail = exc.status, exc.reason, exc.detail
         except OriginError as exc:
@@ -241,7 +247,7 @@ class PlayerConnection(asyncio.Protocol):
             return Response(500, "Internal Server Error", Headers())
         log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
                     status, reason, detail)
-        headers = [("Public", PUBLIC)] if status == 501 else []
+        headers = [("Public", PUBLIC)] if status == 501 else list(extra)
         if self.overloaded:
             asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
         return Response(status, reason, Headers(headers))
@@ -277,6 +283,30 @@ class PlayerConnection(asyncio.Protocol):
         log.info("%s resumes session %s", context(self.peer, request.cseq), session.id)
         session.attach(self)
         self.sessions[session.id] = session
+
+    def _authenticate(self, request: Request) -> Request:
+        """Check the player's credentials for the content the request names (its URL, else its
+        session's); the request goes on without them, so they never reach the origin."""
+        target = self._protected_target(request)
+        if target is None:
+            return request
+        name = "Proxy-Authorization" if target.forward else "Authorization"
+        verdict = self.context.player_auth.check(
+            target.player_auth, method=request.method, uri=request.uri,
+            authorization=request.headers.get(name), address=self.peer_ip,
+            now=asyncio.get_running_loop().time(), proxy=target.forward)
+        if not verdict.ok:
+            raise Reply(verdict.status, verdict.reason, verdict.detail, verdict.headers)
+        return dataclasses.replace(request, headers=request.headers.remove(name))
+
+    def _protected_target(self, request: Request) -> Target | None:
+        try:
+            target = self.target_for(request)
+        except RoutingError:  # "*" or not ours: the session's content, else the handler answers
+            value = request.headers.get("Session")
+            session = self.context.sessions.get(value.split(";")[0].strip()) if value else None
+            target = session.target if session is not None else None
+        return target if target is not None and target.player_auth is not None else None
 
     def _claimed_session(self, request: Request, target: Target):
         """A session from the strategy that answered DESCRIBE for this presentation, if any."""

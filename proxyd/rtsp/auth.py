@@ -1,7 +1,9 @@
 """Client-side RTSP authentication (RFC 2326 uses HTTP's): Basic (RFC 7617) and Digest (RFC 2617,
 RFC 7616: MD5, MD5-sess, SHA-256, SHA-256-sess, SHA-512-256, qop auth / auth-int, userhash, stale).
 
-Sans-IO: no sockets, no clock; the Digest client nonce comes from an injected source.
+Sans-IO: no sockets, no clock; the Digest client nonce comes from an injected source. The hashing
+primitives (digest_ha1, digest_response_from_ha1) and the parser also serve the server role
+(proxyd.rtsp.player_auth: players authenticating to proxyd).
 
     auth = ClientAuth(Credentials("user", "secret"))     # one per origin connection
     attempt = auth.attempt("DESCRIBE", url)               # one per request
@@ -100,20 +102,22 @@ class _Scanner:
         return self.s[start:self.i]
 
     def quoted(self) -> str:
-        """A quoted-string starting at the opening quote; an unterminated one runs to the end."""
+        """A quoted-string starting at the opening quote; an unterminated one runs to the end.
+        Copies runs between escapes (every player request's Authorization goes through here)."""
+        s, end = self.s, len(self.s)
         self.i += 1
         out = []
-        while self.i < len(self.s):
-            c = self.s[self.i]
-            self.i += 1
-            if c == "\\" and self.i < len(self.s):
-                out.append(self.s[self.i])
-                self.i += 1
-            elif c == '"':
-                break
-            else:
-                out.append(c)
-        return "".join(out)
+        while True:
+            close = s.find('"', self.i)
+            close = end if close < 0 else close
+            escape = s.find("\\", self.i, close)
+            if escape < 0 or escape + 1 >= end:  # no escape before the end (a trailing one is kept)
+                out.append(s[self.i:close])
+                self.i = min(close + 1, end)
+                return "".join(out)
+            out.append(s[self.i:escape])
+            out.append(s[escape + 1])
+            self.i = escape + 2
 
     def skip_to_comma(self) -> None:
         while self.i < len(self.s) and self.s[self.i] != ",":
@@ -235,13 +239,33 @@ def basic_authorization(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+def digest_hash(algorithm: str, data: bytes) -> str:
+    """H(data) for a Digest algorithm name (its -sess variant uses the same hash)."""
+    return _HASHES[algorithm.upper().removesuffix("-SESS")](data)
+
+
+def digest_ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """H(A1) = H(username:realm:password) (RFC 7616 section 3.4.2): what a server stores instead of
+    the password."""
+    return digest_hash(algorithm, f"{username}:{realm}:{password}".encode())
+
+
 def digest_response(*, algorithm: str, username: str, realm: str, password: str, method: str, uri: str,
                     nonce: str, qop: str | None = None, nc: str = "", cnonce: str = "",
                     body: bytes = b"") -> str:
     """The request-digest (RFC 7616 section 3.4.1; RFC 2069 form when qop is None)."""
+    return digest_response_from_ha1(algorithm=algorithm, ha1=digest_ha1(algorithm, username, realm, password),
+                                    method=method, uri=uri, nonce=nonce, qop=qop, nc=nc, cnonce=cnonce,
+                                    body=body)
+
+
+def digest_response_from_ha1(*, algorithm: str, ha1: str, method: str, uri: str, nonce: str,
+                             qop: str | None = None, nc: str = "", cnonce: str = "",
+                             body: bytes = b"") -> str:
+    """The request-digest from a stored H(A1): the client computes it from the password, the server
+    (proxyd.rtsp.player_auth) from its stored hash."""
     algorithm = algorithm.upper()
     h = _HASHES[algorithm.removesuffix("-SESS")]
-    ha1 = h(f"{username}:{realm}:{password}".encode())
     if algorithm.endswith("-SESS"):
         ha1 = h(f"{ha1}:{nonce}:{cnonce}".encode())
     a2 = f"{method}:{uri}"

@@ -25,6 +25,7 @@ from proxyd.routing import Router, Target
 from proxyd.rtsp.connection import ParserLimits
 from proxyd.rtsp.events import Request, Response
 from proxyd.rtsp.headers import TransportSpec
+from proxyd.rtsp.player_auth import PlayerAuthenticator
 from proxyd.wm.state import WmState
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ class ServerContext:
         self.connections: set[Player] = set()
         self.background: set[asyncio.Task] = set()
         self.wm = WmState()
+        self.player_auth = PlayerAuthenticator(  # nonces and failure counts shared by every connection
+            max_failures=limits.auth_max_failures, failure_window=limits.auth_failure_window,
+            nonce_lifetime=limits.auth_nonce_lifetime, max_nonces=limits.auth_max_nonces,
+            max_addresses=limits.auth_max_addresses)
         # Registered by the app when it builds the strategies (proxyd.app.strategies):
         self.strategies: list[ServingStrategy] = []
         self.content_info_sources: list[Callable[[str], object]] = []  # origin URL -> ContentInfo | None

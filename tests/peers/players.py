@@ -230,7 +230,7 @@ def _classify_gst(line: str, counter: _FrameCounter) -> str | None:
 
 
 def gst_play(url: str, *, transport: str = "udp", duration: float | None = None,
-             timeout: float = 30.0) -> PlayResult:
+             timeout: float = 30.0, user_id: str | None = None, user_pw: str | None = None) -> PlayResult:
     """Play `url` with gst-launch-1.0 rtspsrc, decode video and audio, count decoded buffers.
 
     Each branch ends in a multifilesink that posts one bus message per buffer; `-m` prints bus
@@ -238,6 +238,7 @@ def gst_play(url: str, *, transport: str = "udp", duration: float | None = None,
     buffer with an atomic replace, so it must target a scratch file: pointed at /dev/null it
     replaces the device node with a regular file for the whole machine.
     With `duration`, the player gets SIGINT (EOS through -e) after that many seconds.
+    `user_id`/`user_pw`: rtspsrc's credentials for a 401 (Basic or Digest).
     """
     if transport not in ("udp", "tcp"):
         raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -245,8 +246,9 @@ def gst_play(url: str, *, transport: str = "udp", duration: float | None = None,
     branch = "! application/x-rtp,media={kind} ! queue ! decodebin ! {kind}/x-raw " \
              "! multifilesink name={kind} location={scratch}/{kind}.raw post-messages=true sync=false async=false"
     with tempfile.TemporaryDirectory(prefix="gst-play-") as scratch:
+        credentials = [f"user-id={user_id}", f"user-pw={user_pw}"] if user_id is not None else []
         argv = [binary("gst-launch-1.0"), "-m", "-e", "rtspsrc", f"location={url}", f"protocols={transport}",
-                "name=src", *("src. " + branch.format(kind="video", scratch=scratch)).split(),
+                *credentials, "name=src", *("src. " + branch.format(kind="video", scratch=scratch)).split(),
                 *("src. " + branch.format(kind="audio", scratch=scratch)).split()]
         return _run_counting("gst-launch", argv, url, transport, timeout=timeout, classify=_classify_gst,
                              interrupt_after=duration)

@@ -45,6 +45,8 @@ class OriginFormView(OperatorRequiredMixin, FormView):
         fields = dict(form.cleaned_data)
         if self.origin is not None and not fields.get("password"):
             fields.pop("password")  # empty means "keep"
+        if fields.get("player_credentials") is None:
+            fields.pop("player_credentials")  # empty means "keep"
         actor = Actor.from_request(self.request)
         try:
             if self.origin is None:

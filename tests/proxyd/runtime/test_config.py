@@ -72,6 +72,8 @@ def test_control_token_file_is_read(tmp_path):
     (["--control-url", "http://x"], "needs --control-token"),
     (["--log-level", "loud"], "log-level"),
 ])
+
+
 def test_bad_configuration_is_rejected_with_a_clear_message(argv, message):
     with pytest.raises(ConfigError, match=message):
         config_from_args(argv, env={})
@@ -121,9 +123,34 @@ def test_origin_credentials_file_attaches_credentials_to_its_routes(tmp_path):
     ("\n/zzz=alice:x\n", "line 2: no --route with prefix /zzz"),
     ("/a=alice:x\n/a=bob:y\n", "given twice"),
 ])
+
+
 def test_bad_origin_credentials_file_is_rejected(tmp_path, text, message):
     creds = tmp_path / "creds"
     creds.write_text(text)
     creds.chmod(0o600)
     with pytest.raises(ConfigError, match=message):
         config_from_args(["--route", "/a=rtsp://h:1", "--origin-credentials-file", str(creds)], env={})
+
+
+def test_player_auth_flags_file_and_environment(tmp_path):
+    from proxyd.rtsp.auth import digest_ha1
+
+    path = tmp_path / "players"
+    path.write_text(f"alice:R:{digest_ha1('SHA-256', 'alice', 'R', 'pw')}\n")
+    config = config_from_args(["--route", "/vod=rtsp://o:554"], env={"PROXYD_PLAYER_AUTH_FILE": str(path)})
+    assert config.player_auth.mode == "digest" and config.routes[0].player_auth is config.player_auth
+    basic = config_from_args(["--player-auth", "basic", "--player-auth-file", str(path)], env={})
+    assert basic.player_auth.mode == "basic"
+    assert config_from_args([], env={}).player_auth is None
+    for argv, message in ((["--player-auth", "digest"], "needs --player-auth-file"),
+                          (["--player-auth", "open", "--player-auth-file", str(path)], "contradicts"),
+                          (["--player-auth-file", str(tmp_path / "missing")], "cannot read"),
+                          (["--auth-max-failures", "0"], "--auth-max-failures must be positive")):
+        with pytest.raises(ConfigError, match=message):
+            config_from_args(argv, env={})
+    path.write_text("alice:R:nothex\n")
+    with pytest.raises(ConfigError, match="neither MD5"):
+        config_from_args(["--player-auth-file", str(path)], env={})
+    help_text = build_parser().format_help()
+    assert "PROXYD_PLAYER_AUTH_FILE" in help_text and "PROXYD_AUTH_MAX_FAILURES" in help_text

@@ -90,3 +90,23 @@ def test_rtp_info_and_sdp_rewrite(router):
            b"a=control:stream=1\n")
     out = rewrite_sdp_controls(sdp, t.to_player)
     assert out == sdp.replace(b"rtsp://origin.example:8600/media/clip", b"rtsp://127.0.0.1:8554/vod/clip")
+
+
+def test_forward_use_of_a_protected_routes_origin_needs_that_routes_credentials():
+    """A protected route cannot be bypassed by naming its origin as a forward proxy."""
+    import dataclasses
+
+    from proxyd.config import Config, parse_route
+    from proxyd.rtsp.player_auth import make_policy
+
+    policy = make_policy("basic", "R", {"u": {"MD5": "0" * 32}})
+    config = Config(routes=(dataclasses.replace(parse_route("/m=rtsp://origin.example:8600/members"),
+                                                player_auth=policy),
+                            parse_route("/o=rtsp://origin.example:8600/open")),
+                    allow_origins=frozenset({("origin.example", 8600)}))
+    router = Router(config)
+    assert router.resolve("rtsp://127.0.0.1:8554/m/a", *LOCAL).player_auth is policy
+    forward = router.resolve("rtsp://origin.example:8600/members/a", *LOCAL)
+    assert forward.forward and forward.player_auth is policy
+    assert router.resolve("rtsp://origin.example:8600/open/a", *LOCAL).player_auth is None
+    assert router.resolve("rtsp://127.0.0.1:8554/o/a", *LOCAL).player_auth is None

@@ -172,3 +172,26 @@ async def test_origin_transport_preference_overrides_the_global_flag(gst_origin_
     finally:
         await server.stop()
     assert result.ok is plays, result.describe()
+
+
+def test_player_access_rides_on_the_route_and_an_unusable_row_is_not_served():
+    from proxyd.control.schema import SnapshotError
+    from proxyd.rtsp.auth import digest_ha1
+
+    md5, sha = digest_ha1("MD5", "alice", "M", "pw"), digest_ha1("SHA-256", "alice", "M", "pw")
+    users = [{"username": "alice", "md5": md5, "sha256": sha}]
+    snap = snapshot(origin(1, "/members", "rtsp://a.example/m", player_access="digest", player_realm="M",
+                           player_users=users),
+                    origin(2, "/nobody", "rtsp://a.example/n", player_access="basic", player_realm="M"),
+                    origin(3, "/short", "rtsp://a.example/s", player_access="digest", player_realm="M",
+                           player_users=[{"username": "bob", "md5": "abc"}]),
+                    origin(4, "/open", "rtsp://a.example/o"))
+    assert "pw" not in repr(snap) and md5 not in repr(snap)
+    routes = {r.prefix: r for r in snapshot_routes(snap.origins)[0]}
+    assert sorted(routes) == ["/members", "/open"]  # no users / a bad hash: fail closed, not open
+    policy = routes["/members"].player_auth
+    assert (policy.mode, policy.realm) == ("digest", "M")
+    assert policy.users == {"alice": {"MD5": md5, "SHA-256": sha}}
+    assert routes["/open"].player_auth is None
+    with pytest.raises(SnapshotError):
+        snapshot(origin(5, "/x", "rtsp://a.example/x", player_access="ntlm"))
