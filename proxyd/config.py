@@ -210,6 +210,7 @@ def parse_route(text: str) -> Route:
     return Route(prefix=prefix, origin_host=parts.hostname.lower(), origin_port=port,
                  origin_base=parts.path.rstrip("/"))
 
+
 def parse_route_credentials(text: str, routes: tuple[Route, ...], source: str) -> tuple[Route, ...]:
     """`routes` with the credentials of an --origin-credentials-file: one `/PREFIX=USER:PASSWORD` per
     line (the prefix of a --route; '#' lines and blank lines skipped; the password is everything
