@@ -246,7 +246,8 @@ class Hub:
     async def _reconnect(self) -> None:
         self.reconnect_attempts += 1
         self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
-                                                                 self.origin_credentials)
+                                                                 self.origin_credentials, tls=self.origin.tls,
+                                                                 verify=self.origin.tls_verify)
         resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")

@@ -294,11 +294,12 @@ class GstOrigin:
     def authority(self) -> str:
         if self.port is None:
             raise OriginError("origin not started")
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def url(self, path: str = "") -> str:
         """rtsp://host:port/path; on the default port 554 the port is left out, as players write it."""
-        authority = self.host if self.port == DEFAULT_RTSP_PORT else self.authority
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        authority = host if self.port == DEFAULT_RTSP_PORT else self.authority
         return f"rtsp://{authority}/{path.lstrip('/')}"
 
     # --- events ---
