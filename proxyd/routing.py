@@ -92,6 +92,11 @@ def _loopback_alias(a: str, b: str) -> bool:
     return a in loop and b in loop
 
 
+# Media from an rtsps:// origin stays inside its TLS connection (interleaved) unless the route's own
+# transport preference (control plane) says udp.
+TLS_MEDIA_TRANSPORT = "tcp"
+
+
 class Router:
     def __init__(self, config: Config, transports: Mapping[str, str] | None = None) -> None:
         # Longest prefix first, so the first match is the most specific route.
@@ -110,7 +115,8 @@ class Router:
                                                               "127.0.0.1", "::1"}
         if not is_self and (parts.host, parts.port) in self.allow_origins:
             base = f"{scheme}://{parts.authority}"  # an rtsps:// request-URI goes on over TLS
-            return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True)
+            return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True,
+                          transport=TLS_MEDIA_TRANSPORT if scheme == "rtsps" else "")
         if is_self or parts.port == local_port:
             for route in self.routes:
                 rest = _under(parts.path, route.prefix)
@@ -122,7 +128,9 @@ class Router:
                 origin_url = route.origin_url + rest
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
                               route.origin_url, forward=False,
-                              transport=self.transports.get(route.prefix, ""), credentials=route.credentials,
+                              transport=self.transports.get(route.prefix, "")
+                              or (TLS_MEDIA_TRANSPORT if route.origin_scheme == "rtsps" else ""),
+                              credentials=route.credentials,
                               live=route.live, split=route.split, tls_verify=route.tls_verify)
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")

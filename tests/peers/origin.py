@@ -151,7 +151,7 @@ class GstOrigin:
                  session_timeout: int = 60, headers: Mapping[str, str] | None = None,
                  port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None,
                  relay: Mapping[str, str] | None = None, auth: tuple[str, str, str] | None = None,
-                 shape: OriginShape | None = None):
+                 shape: OriginShape | None = None, tls: tuple[os.PathLike, os.PathLike] | None = None):
         self._proc: subprocess.Popen | None = None
         # Mounts point at symlinks so set_vod_content() can swap what new sessions get.
         self._link_dir = Path(tempfile.mkdtemp(prefix="gst-origin-mounts-"))
@@ -169,6 +169,7 @@ class GstOrigin:
         # origin then emits a {"event": "response", "status", "authorization"} line per response
         self.auth = auth
         self.shape = shape if shape is not None else OriginShape()
+        self.tls = tls  # (certificate, key) PEM files: serve rtsps://, url() says so
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -192,6 +193,8 @@ class GstOrigin:
             argv += ["--header", f"{name}:{value}"]
         if self.auth:
             argv += ["--auth", ":".join(self.auth)]
+        if self.tls:
+            argv += ["--tls-cert", os.fspath(self.tls[0]), "--tls-key", os.fspath(self.tls[1])]
         return argv + self.shape.argv()
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> GstOrigin:
@@ -300,7 +303,7 @@ class GstOrigin:
         """rtsp://host:port/path; on the default port 554 the port is left out, as players write it."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         authority = host if self.port == DEFAULT_RTSP_PORT else self.authority
-        return f"rtsp://{authority}/{path.lstrip('/')}"
+        return f"{'rtsps' if self.tls else 'rtsp'}://{authority}/{path.lstrip('/')}"
 
     # --- events ---
 
