@@ -50,9 +50,9 @@ def test_split_over_ipv6_udp_and_tcp_players_share_one_origin_session(v6_origin,
         results = list(pool.map(lambda t: peer_players.ffmpeg_play(proxy.url("/tv/live"), transport=t,
                                                                    video_span=3, decode=False, timeout=40),
                                 ["udp", "tcp", "udp"]))
-    assert all(r.ok or (r.returncode == 255 and r.video_frames) for r in results), \
-        [r.describe() for r in results]
-    assert all(r.video_frames >= 0.9 * 3 * LIVE.fps for r in results), [r.describe() for r in results]
+    for r in results:  # stopped by SIGINT once 3 s of video arrived
+        assert r.returncode in (0, 255) and not r.timed_out, r.describe()
+        assert r.video_frames >= 0.9 * 3 * LIVE.fps, r.describe()
     assert v6_origin.session_count("/live", after=mark) == 1
 
 

@@ -3,13 +3,17 @@ split); a player asking UDP media over TLS; certificate reload on SIGHUP."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import ssl
 import socket
+import ssl
+import warnings
 
 import pytest
 
+from tests.peers.proxyd_proc import REPO_ROOT
 from tests.peers.tls import TestCa
+from tests.proxyd.runtime.rawplayer import RawPlayer
 from tests.proxyd.cache.helpers import wait_for_log
 from tests.proxyd.split.conftest import LIVE
 
@@ -47,6 +51,34 @@ def test_ffmpeg_plays_rtsps_relay(gst_origin, rtsps_proxy, peer_players, test_cl
     assert played.video_frames >= 0.95 * test_clips.main.spec.video_frames, played.describe()
 
 
+def test_rtsps_cache_hit_with_the_origin_stopped(gst_origin, rtsps_proxy, peer_players, test_clips, tmp_path):
+    proxy = rtsps_proxy(routes={"/vod": gst_origin.url("/")}, cache_dir=tmp_path / "cache",
+                        extra_args=["--cache-ttl", "300", "--log-level", "DEBUG"])
+    first = peer_players.ffmpeg_play(proxy.tls_url("/vod/clip"), transport="tcp")
+    assert first.ok, first.describe()
+    wait_for_log(proxy.log_path, COMMITTED)
+    gst_origin.stop()
+    second = peer_players.ffmpeg_play(proxy.tls_url("/vod/clip"), transport="tcp")
+    assert second.ok, second.describe()
+    assert second.video_frames >= 0.95 * test_clips.main.spec.video_frames, second.describe()
+    assert second.first_video_crcs[:3] == first.first_video_crcs[:3]
+
+
+def test_rtsps_and_plain_players_share_one_split(gst_origin_factory, rtsps_proxy, peer_players):
+    from concurrent.futures import ThreadPoolExecutor
+
+    origin = gst_origin_factory(live="live", live_options=LIVE)
+    proxy = rtsps_proxy(routes={"/tv": origin.url("/")}, extra_args=["--live", "/tv"])
+    urls = [proxy.tls_url("/tv/live"), proxy.tls_url("/tv/live"), proxy.url("/tv/live")]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda url: peer_players.ffmpeg_play(url, transport="tcp", video_span=3,
+                                                                     decode=False, timeout=40), urls))
+    for r in results:  # stopped by SIGINT once 3 s of video arrived
+        assert r.returncode in (0, 255) and not r.timed_out, r.describe()
+        assert r.video_frames >= 0.9 * 3 * LIVE.fps, r.describe()
+    assert origin.session_count("/live") == 1
+
+
 @pytest.fixture
 def tls_origin(gst_origin_factory, test_clips, test_ca):
     """A GStreamer origin speaking rtsps:// only, its certificate from the test CA (for 127.0.0.1)."""
@@ -78,3 +110,114 @@ def test_rtsps_origin_with_an_unknown_certificate_is_a_bad_gateway(tls_origin, p
     unchecked = proxyd_process(routes={"/vod": tls_origin.url("/")}, extra_args=["--origin-tls-no-verify"])
     played = peer_players.ffmpeg_play(unchecked.url("/vod/clip"), transport="tcp")
     assert played.ok, played.describe()
+
+
+def client_context(ca: TestCa) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca.cert))
+
+
+def tls11_client(ca: TestCa) -> ssl.SSLContext:
+    """A client that can only speak TLS 1.0/1.1 (it succeeds against a server that allows them)."""
+    context = client_context(ca)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version, context.maximum_version = ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    return context
+
+
+def test_udp_setup_over_tls_gets_461_and_tcp_in_the_same_request_is_chosen(gst_origin, rtsps_proxy, test_ca):
+    proxy = rtsps_proxy(routes={"/vod": gst_origin.url("/")})
+
+    async def scenario():
+        player = await RawPlayer.connect("127.0.0.1", proxy.tls_port, ssl=client_context(test_ca))
+        try:
+            url = proxy.tls_url("/vod/clip")
+            desc = await player.request("DESCRIBE", url, ("Accept", "application/sdp"))
+            assert desc.status == 200, desc
+            # URLs handed back keep the scheme the player used
+            assert desc.headers.get("Content-Base").startswith(f"rtsps://127.0.0.1:{proxy.tls_port}/vod/clip")
+            stream = url + "/stream=0"
+            udp = await player.request("SETUP", stream, ("Transport", "RTP/AVP;unicast;client_port=5000-5001"))
+            both = await player.request("SETUP", stream, ("Transport", "RTP/AVP;unicast;client_port=5000-5001,"
+                                                                       "RTP/AVP/TCP;unicast;interleaved=0-1"))
+            return udp, both
+        finally:
+            await player.close()
+
+    udp, both = asyncio.run(scenario())
+    assert udp.status == 461, udp
+    assert both.status == 200 and "RTP/AVP/TCP" in both.headers.get("Transport"), both
+    wait_for_log(proxy.log_path, r"461 .*over TLS \(TCP only\)")
+
+
+def test_tls_allow_udp_lets_a_tls_player_take_udp(gst_origin, rtsps_proxy, test_ca):
+    proxy = rtsps_proxy(routes={"/vod": gst_origin.url("/")}, extra_args=["--tls-allow-udp"])
+
+    async def scenario():
+        player = await RawPlayer.connect("127.0.0.1", proxy.tls_port, ssl=client_context(test_ca))
+        try:
+            url = proxy.tls_url("/vod/clip")
+            assert (await player.request("DESCRIBE", url, ("Accept", "application/sdp"))).status == 200
+            return await player.request("SETUP", url + "/stream=0",
+                                        ("Transport", "RTP/AVP;unicast;client_port=5000-5001"))
+        finally:
+            await player.close()
+
+    resp = asyncio.run(scenario())
+    assert resp.status == 200 and "client_port=5000-5001" in resp.headers.get("Transport"), resp
+
+
+def test_tls_listener_certificate_and_versions(gst_origin, rtsps_proxy, test_ca):
+    proxy = rtsps_proxy(routes={"/vod": gst_origin.url("/")})
+    with socket.create_connection(("127.0.0.1", proxy.tls_port)) as raw:
+        with client_context(test_ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            tls.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            assert tls.recv(4096).startswith(b"RTSP/1.0 200 OK")
+    with socket.create_connection(("127.0.0.1", proxy.tls_port)) as raw:
+        with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|UNEXPECTED_EOF"):  # the server refuses
+            tls11_client(test_ca).wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def peer_certificate_name(port: int, ca: TestCa) -> str:
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with client_context(ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            subject = dict(item[0] for item in tls.getpeercert()["subject"])
+    return subject["commonName"]
+
+
+def test_sighup_reloads_the_certificate_and_a_bad_one_keeps_the_old(gst_origin, proxyd_process, test_ca,
+                                                                    free_port, tmp_path):
+    first = test_ca.issue("first")
+    cert, key = tmp_path / "live.crt", tmp_path / "live.key"
+    cert.write_bytes(first.cert.read_bytes())
+    key.write_bytes(first.key.read_bytes())
+    proxy = proxyd_process(routes={"/vod": gst_origin.url("/")},
+                           extra_args=["--listen-tls", f"127.0.0.1:{free_port}", "--tls-cert", str(cert),
+                                       "--tls-key", str(key)])
+    assert peer_certificate_name(free_port, test_ca) == "first"
+
+    second = test_ca.issue("second")
+    cert.write_bytes(second.cert.read_bytes())
+    key.write_bytes(second.key.read_bytes())
+    proxy.proc.send_signal(signal.SIGHUP)
+    wait_for_log(proxy.log_path, "TLS certificate reloaded")
+    assert peer_certificate_name(free_port, test_ca) == "second"
+
+    key.write_bytes(first.key.read_bytes())  # does not match the certificate
+    proxy.proc.send_signal(signal.SIGHUP)
+    wait_for_log(proxy.log_path, "TLS certificate not reloaded, the previous one stays in use")
+    assert peer_certificate_name(free_port, test_ca) == "second"
+
+
+def test_unreadable_certificate_stops_the_start_with_one_line(tmp_path, free_port):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "proxyd", "--listen", "127.0.0.1:0", "--listen-tls",
+                           f"127.0.0.1:{free_port}", "--tls-cert", str(tmp_path / "missing.crt"), "--tls-key",
+                           str(tmp_path / "missing.key")], capture_output=True, text=True, timeout=30,
+                          cwd=REPO_ROOT)
+    assert done.returncode == 2, done
+    assert "configuration error: cannot read" in done.stderr and "Traceback" not in done.stderr, done.stderr
