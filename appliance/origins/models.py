@@ -38,6 +38,10 @@ class Origin(TimeStampedModel):
                                  default=TransportPreference.AUTO)
     live = models.BooleanField(default=False)
     split = models.CharField(max_length=8, choices=SplitPolicy.choices, default=SplitPolicy.AUTO)
+    tls_verify = models.BooleanField(
+        default=True, verbose_name="Verify TLS certificate",
+        help_text="rtsps:// origins: check the origin's certificate and host name (turn off only for an "
+                  "origin with a self-signed certificate on a trusted network)")
 
     class Meta:
         ordering = ["name"]

@@ -4,9 +4,10 @@ from django import forms
 
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
+from appliance.origins.urls import clean_origin_url
 
 ORIGIN_FIELDS = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
-                 "cache_ttl", "stale_if_error", "transport", "live", "split"]
+                 "cache_ttl", "stale_if_error", "transport", "live", "split", "tls_verify"]
 
 
 class OriginForm(forms.ModelForm):
@@ -26,10 +27,10 @@ class OriginForm(forms.ModelForm):
             self.initial["nodes"] = list(self.instance.nodes.all())
 
     def clean_base_url(self):
-        url = self.cleaned_data["base_url"].strip()
-        if not url.lower().startswith(("rtsp://", "rtspu://", "rtsps://")):
-            raise forms.ValidationError("Use an rtsp:// URL.")
-        return url
+        try:
+            return clean_origin_url(self.cleaned_data["base_url"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_route_prefix(self):
         prefix = self.cleaned_data["route_prefix"].strip()

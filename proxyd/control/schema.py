@@ -34,6 +34,7 @@ class OriginConfig:
     split: str
     username: str
     password: str
+    tls_verify: bool = True  # rtsps:// origins: check the certificate (absent from older control planes)
 
     def __repr__(self) -> str:  # keep origin passwords out of logs
         return f"OriginConfig(id={self.id}, name={self.name!r}, base_url={self.base_url!r})"
@@ -123,7 +124,8 @@ def _origin(o: dict, w: str) -> OriginConfig:
         cache_ttl=_non_negative(o, "cache_ttl", w), stale_if_error=_non_negative(o, "stale_if_error", w),
         transport=_choice(o, "transport", TRANSPORTS, w, "auto"), live=_field(o, "live", bool, w, False),
         split=_choice(o, "split", SPLIT_MODES, w, "auto"),
-        username=_field(o, "username", str, w, ""), password=_field(o, "password", str, w, ""))
+        username=_field(o, "username", str, w, ""), password=_field(o, "password", str, w, ""),
+        tls_verify=_field(o, "tls_verify", bool, w, True))
 
 
 def _non_negative(o: dict, key: str, where: str) -> int:

@@ -61,6 +61,7 @@ class Hub:
         self.describe = describe
         self.origin = origin
         self.origin_host, self.origin_port = origin.host, origin.port
+        self.origin_tls, self.origin_tls_verify = origin.tls, origin.tls_verify  # reconnects reach it so too
         self.origin_credentials = origin.credentials  # the route's, for reconnects
         self.origin_headers = origin_headers  # forwarded player headers (User-Agent...) for our requests
         self.sdp: Sdp = parse_sdp(describe.body)
@@ -244,8 +245,8 @@ class Hub:
     async def _reconnect(self) -> None:
         self.reconnect_attempts += 1
         self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
-                                                                 self.origin_credentials, tls=self.origin.tls,
-                                                                 verify=self.origin.tls_verify)
+                                                                 self.origin_credentials, tls=self.origin_tls,
+                                                                 verify=self.origin_tls_verify)
         resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")

@@ -221,3 +221,21 @@ def test_unreadable_certificate_stops_the_start_with_one_line(tmp_path, free_por
                           cwd=REPO_ROOT)
     assert done.returncode == 2, done
     assert "configuration error: cannot read" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_split_of_an_rtsps_origin_reconnects_over_tls_after_an_origin_restart(tls_origin, proxyd_process,
+                                                                               peer_players, test_ca):
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy = proxyd_process(routes={"/tv": tls_origin.url("/")},
+                           extra_args=["--live", "/tv", "--origin-ca-file", str(test_ca.cert)])
+    with ThreadPoolExecutor(1) as pool:
+        play = pool.submit(peer_players.ffmpeg_play, proxy.url("/tv/live"), transport="tcp", duration=14,
+                           decode=False, timeout=60)
+        wait_for_log(proxy.log_path, "joins split")  # playing, not still setting up
+        mark = tls_origin.mark()
+        tls_origin.restart()
+        # the hub's reconnect is a TLS connection again: a new origin session at the restarted origin
+        tls_origin.wait_for(lambda e: e["event"] == "session-created", 20, after=mark)
+        result = play.result()
+    assert result.ok, result.describe()
