@@ -143,6 +143,14 @@ class ProxyServer:
         return True
 
 
+def _listen_label(config: Config) -> str:
+    """The node's listen addresses for the control plane: "[::]:554" or "[::]:554 rtsps=[::]:322"."""
+    label = format_hostport(config.listen_host, config.listen_port)
+    if config.tls.listen:
+        label += " rtsps=" + format_hostport(*config.tls.listen)
+    return label
+
+
 async def _listen(factory, host: str, port: int, ssl: ssl.SSLContext | None = None) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     sock = listening_socket(host, port)  # dual-stack [::]
@@ -161,7 +169,7 @@ def _control_plane(config: Config, server: ProxyServer):
     plane = ControlPlane(ControlConfig(url=control.url, token=control.token,
                                        node_name=control.node_name or config.listen_host,
                                        state_dir=control.state_dir, poll_interval=control.poll_interval,
-                                       listen=f"{config.listen_host}:{config.listen_port}"),
+                                       listen=_listen_label(config)),
                          node_load=server.load)
     server.context.reporter = plane.reporter
     plane.snapshot.subscribe(SnapshotApplier(server.context, server.strategies.cache).apply)  # before start: the on-disk copy applies too
