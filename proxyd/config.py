@@ -96,7 +96,8 @@ class Route:
 
     @property
     def origin_url(self) -> str:
-        return f"{self.origin_scheme}://{format_hostport(self.origin_host, self.origin_port)}{self.origin_base}"
+        authority = format_hostport(self.origin_host, self.origin_port)
+        return f"{self.origin_scheme}://{authority}{self.origin_base}"
 
 
 @dataclass(frozen=True)

@@ -27,5 +27,6 @@ def clean_origin_url(value: str) -> str:
     if port == 0:
         raise ValueError("Port 0 cannot be connected to.")
     if parts.username is not None or parts.query or parts.fragment:
-        raise ValueError("The URL takes no user, query or fragment (credentials go in username and password).")
+        raise ValueError("The URL takes no user, query or fragment "
+                         "(credentials go in username and password).")
     return url

@@ -198,7 +198,8 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     allow_public = _switch(args, env, "metrics_allow_public")
     tls_listen = _pick(args, env, "listen_tls")
     tls = TlsSettings(listen=parse_hostport(tls_listen, "--listen-tls") if tls_listen else None,
-                      cert_file=_pick(args, env, "tls_cert") or "", key_file=_pick(args, env, "tls_key") or "",
+                      cert_file=_pick(args, env, "tls_cert") or "",
+                      key_file=_pick(args, env, "tls_key") or "",
                       allow_udp=_switch(args, env, "tls_allow_udp"),
                       origin_ca_file=_pick(args, env, "origin_ca_file") or "",
                       origin_verify=not _switch(args, env, "origin_tls_no_verify"))

@@ -64,6 +64,12 @@ class ProxyServer:
         return self.listener.sockets[0].getsockname()[1]
 
     @property
+    def listening(self) -> bool:
+        """Every RTSP listener accepts (the /readyz `listening` check)."""
+        listeners = (self.listener, self.tls_listener) if self.config.tls.listen else (self.listener,)
+        return all(listener is not None and listener.is_serving() for listener in listeners)
+
+    @property
     def tls_port(self) -> int:
         return self.tls_listener.sockets[0].getsockname()[1]
 
@@ -84,8 +90,10 @@ class ProxyServer:
         self.listener = await _listen(lambda: PlayerConnection(self.context), config.listen_host,
                                       config.listen_port)
         if tls.listen:
+            # a client that never finishes its handshake is dropped like one that never sends a request
             self.tls_listener = await _listen(lambda: PlayerConnection(self.context, tls=True), *tls.listen,
-                                              ssl=self.tls_context)
+                                              ssl=self.tls_context,
+                                              ssl_handshake_timeout=config.limits.request_timeout)
             log.info("listening for RTSP over TLS on %s", format_hostport(tls.listen[0], self.tls_port))
         log.info("listening on %s routes=%s allow_origins=%s", format_hostport(config.listen_host, self.port),
                  [f"{r.prefix}={r.origin_url}" for r in config.routes],
@@ -151,12 +159,12 @@ def _listen_label(config: Config) -> str:
     return label
 
 
-async def _listen(factory, host: str, port: int, ssl: ssl.SSLContext | None = None) -> asyncio.Server:
+async def _listen(factory, host: str, port: int, **tls) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     sock = listening_socket(host, port)  # dual-stack [::]
     if sock is not None:
-        return await loop.create_server(factory, sock=sock, ssl=ssl)
-    return await loop.create_server(factory, host, port, reuse_address=True, ssl=ssl)
+        return await loop.create_server(factory, sock=sock, **tls)
+    return await loop.create_server(factory, host, port, reuse_address=True, **tls)
 
 
 def _control_plane(config: Config, server: ProxyServer):

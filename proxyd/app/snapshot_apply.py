@@ -72,7 +72,8 @@ def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dic
             continue
         if origin.username or origin.password:
             route = dataclasses.replace(route, credentials=Credentials(origin.username, origin.password))
-        route = dataclasses.replace(route, live=origin.live, split="" if origin.split == "auto" else origin.split,
+        route = dataclasses.replace(route, live=origin.live,
+                                    split="" if origin.split == "auto" else origin.split,
                                     tls_verify=origin.tls_verify)
         routes[route.prefix] = route
         if origin.transport != "auto":

@@ -56,7 +56,8 @@ def origin_context(ca_file: str = "", verify: bool = True) -> ssl.SSLContext:
     except FileNotFoundError as exc:
         raise TlsConfigError(f"cannot read {exc.filename or ca_file}: {exc.strerror}") from None
     except (ssl.SSLError, OSError) as exc:
-        raise TlsConfigError(f"cannot load CA bundle {ca_file}: {getattr(exc, 'reason', None) or exc}") from None
+        reason = getattr(exc, "reason", None) or exc
+        raise TlsConfigError(f"cannot load CA bundle {ca_file}: {reason}") from None
     return context
 
 

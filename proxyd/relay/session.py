@@ -158,8 +158,8 @@ class ProxySession(SessionBase):
             self.origin_channels[stream.origin_channels[0]] = (stream, False)
             self.origin_channels[stream.origin_channels[1]] = (stream, True)
         else:
-            origin_ip = peer_address(stream.pair.rtp.family,
-                                     origin_spec.source or self.origin.transport.get_extra_info("peername")[0])
+            source = origin_spec.source or self.origin.transport.get_extra_info("peername")[0]
+            origin_ip = peer_address(stream.pair.rtp.family, source)
             stream.origin_ip = origin_ip
             if origin_spec.server_port:
                 low, high = origin_spec.server_port

@@ -194,7 +194,9 @@ def content_base(headers: Headers, request_url: str) -> str:
         value = headers.get(name)
         if value and value.strip():
             value = value.strip()
-            return keep_tls(value, request_url) if is_absolute_url(value) else urllib.parse.urljoin(request_url, value)
+            if is_absolute_url(value):
+                return keep_tls(value, request_url)
+            return urllib.parse.urljoin(request_url, value)
     return request_url
 
 

@@ -296,8 +296,8 @@ class Hub:
             self.origin_channels[low] = (stream, False)
             self.origin_channels[high if high != low else low + 1] = (stream, True)
         else:
-            stream.origin_ip = peer_address(stream.rtp.family,
-                                            spec.source or self.origin.transport.get_extra_info("peername")[0])
+            source = spec.source or self.origin.transport.get_extra_info("peername")[0]
+            stream.origin_ip = peer_address(stream.rtp.family, source)
             stream.origin_rtp_port = None
             if spec.server_port:
                 low, high = spec.server_port

@@ -70,7 +70,8 @@ def v4_origin(gst_origin_factory, test_clips):
     return gst_origin_factory(vod={"clip": test_clips.main.path}, live="live", live_options=LIVE)
 
 
-def test_ipv6_udp_player_of_an_ipv4_origin_keeps_udp_media(v4_origin, proxyd_process, peer_players, free_port):
+def test_ipv6_udp_player_of_an_ipv4_origin_keeps_udp_media(v4_origin, proxyd_process, peer_players,
+                                                           free_port):
     """The relay's port pair receives the origin's IPv4 media and sends to the player's IPv6 address."""
     proxy = proxyd_process(host="::", port=free_port, routes={"/vod": v4_origin.url("/")},
                            extra_args=["--origin-transport", "udp"])
@@ -84,13 +85,16 @@ def test_split_mixes_ipv4_and_ipv6_udp_players_whatever_the_origin_family(v4_ori
                                                                           free_port):
     from concurrent.futures import ThreadPoolExecutor
 
-    proxy = proxyd_process(host="::", port=free_port, routes={"/v4": v4_origin.url("/"), "/v6": v6_origin.url("/")},
+    proxy = proxyd_process(host="::", port=free_port,
+                           routes={"/v4": v4_origin.url("/"), "/v6": v6_origin.url("/")},
                            extra_args=["--live", "/v4", "--live", "/v6", "--origin-transport", "udp"])
-    urls = [f"rtsp://{host}:{free_port}/{prefix}/live" for prefix in ("v4", "v6") for host in ("127.0.0.1", "[::1]")]
+    urls = [f"rtsp://{host}:{free_port}/{prefix}/live"
+            for prefix in ("v4", "v6") for host in ("127.0.0.1", "[::1]")]
     direct = [v4_origin.url("/live"), v6_origin.url("/live")]  # the same load, for what a busy machine loses
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda url: peer_players.ffmpeg_play(url, transport="udp", video_span=3,
-                                                                     decode=False, timeout=40), urls + direct))
+                                                                     decode=False, timeout=40),
+                                urls + direct))
     baseline = min(r.video_frames for r in results[4:])
     for r in results:
         assert r.returncode in (0, 255) and not r.timed_out, r.describe()

@@ -138,9 +138,10 @@ def test_udp_setup_over_tls_gets_461_and_tcp_in_the_same_request_is_chosen(gst_o
             # URLs handed back keep the scheme the player used
             assert desc.headers.get("Content-Base").startswith(f"rtsps://127.0.0.1:{proxy.tls_port}/vod/clip")
             stream = url + "/stream=0"
-            udp = await player.request("SETUP", stream, ("Transport", "RTP/AVP;unicast;client_port=5000-5001"))
-            both = await player.request("SETUP", stream, ("Transport", "RTP/AVP;unicast;client_port=5000-5001,"
-                                                                       "RTP/AVP/TCP;unicast;interleaved=0-1"))
+            udp_only = "RTP/AVP;unicast;client_port=5000-5001"
+            udp = await player.request("SETUP", stream, ("Transport", udp_only))
+            udp_or_tcp = udp_only + ",RTP/AVP/TCP;unicast;interleaved=0-1"
+            both = await player.request("SETUP", stream, ("Transport", udp_or_tcp))
             return udp, both
         finally:
             await player.close()
@@ -178,6 +179,20 @@ def test_tls_listener_certificate_and_versions(gst_origin, rtsps_proxy, test_ca)
     with socket.create_connection(("127.0.0.1", proxy.tls_port)) as raw:
         with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|UNEXPECTED_EOF"):  # the server refuses
             tls11_client(test_ca).wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_plain_rtsp_and_stalled_handshakes_on_the_tls_port_are_dropped_quietly(gst_origin, rtsps_proxy, test_ca):
+    proxy = rtsps_proxy(routes={"/vod": gst_origin.url("/")}, extra_args=["--request-timeout", "1"])
+    with socket.create_connection(("127.0.0.1", proxy.tls_port), timeout=10) as plain:
+        plain.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+        assert not plain.recv(4096).startswith(b"RTSP/1.0")  # a TLS alert or a close, never an answer
+    with socket.create_connection(("127.0.0.1", proxy.tls_port), timeout=10) as stalled:
+        assert stalled.recv(4096) == b""  # closed at --request-timeout without a ClientHello
+    with socket.create_connection(("127.0.0.1", proxy.tls_port)) as raw:  # still serving
+        with client_context(test_ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            assert tls.recv(4096).startswith(b"RTSP/1.0 200 OK")
+    assert "Traceback" not in proxy.log_path.read_text()
 
 
 def peer_certificate_name(port: int, ca: TestCa) -> str:

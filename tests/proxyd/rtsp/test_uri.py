@@ -275,6 +275,7 @@ def test_content_base_keeps_tls_for_the_authority_reached_over_tls(header, reque
 
 def test_absolute_controls_keep_tls_for_the_base_authority():
     base = "rtsps://127.0.0.1:8322/live/"
-    assert join_control_url(base, "rtsp://127.0.0.1:8322/live/stream=0") == "rtsps://127.0.0.1:8322/live/stream=0"
+    joined = join_control_url(base, "rtsp://127.0.0.1:8322/live/stream=0")
+    assert joined == "rtsps://127.0.0.1:8322/live/stream=0"
     assert join_control_url(base, "rtsp://127.0.0.1:9000/x") == "rtsp://127.0.0.1:9000/x"
     assert join_control_url("rtsp://h/live/", "rtsp://h/live/stream=0") == "rtsp://h/live/stream=0"

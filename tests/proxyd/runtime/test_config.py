@@ -22,11 +22,13 @@ def test_contract_flags_build_routes_and_allow_list():
 
 def test_tls_and_ipv6_settings_from_flags_and_environment():
     env = {"PROXYD_LISTEN": "[::]:8554", "PROXYD_LISTEN_TLS": "[::1]:8322", "PROXYD_TLS_CERT": "/etc/p/c.pem",
-           "PROXYD_TLS_KEY": "/etc/p/k.pem", "PROXYD_TLS_ALLOW_UDP": "1", "PROXYD_ORIGIN_CA_FILE": "/etc/p/ca.pem",
+           "PROXYD_TLS_KEY": "/etc/p/k.pem", "PROXYD_TLS_ALLOW_UDP": "1",
+           "PROXYD_ORIGIN_CA_FILE": "/etc/p/ca.pem",
            "PROXYD_ROUTE": "/s=rtsps://[2001:DB8::5]/live /p=rtsp://[::1]:8600"}
     cfg = config_from_args(["--origin-tls-no-verify"], env=env)
     assert (cfg.listen_host, cfg.listen_port) == ("::", 8554)
-    assert cfg.tls.listen == ("::1", 8322) and (cfg.tls.cert_file, cfg.tls.key_file) == ("/etc/p/c.pem", "/etc/p/k.pem")
+    assert cfg.tls.listen == ("::1", 8322)
+    assert (cfg.tls.cert_file, cfg.tls.key_file) == ("/etc/p/c.pem", "/etc/p/k.pem")
     assert cfg.tls.allow_udp and cfg.tls.origin_ca_file == "/etc/p/ca.pem" and not cfg.tls.origin_verify
     secure, plain = cfg.routes
     assert (secure.origin_scheme, secure.origin_host, secure.origin_port) == ("rtsps", "2001:db8::5", 322)
