@@ -11,6 +11,8 @@
 - live/split: an origin marked live is split like a `--live` prefix; its split policy `always` /
   `never` overrides `--split` for its route (`auto` defers to it; `--split never` turns splitting
   off on the node whatever the rows say).
+- tls: an rtsps:// base_url makes an RTSP-over-TLS route (proxyd.net.tls); the row's tls_verify
+  false turns certificate checking off for that route only (--origin-tls-no-verify: for all).
 - terminate_sessions: those sessions end with end_reason "terminated"; a player connection left
   without sessions is closed so the player notices at once.
 - purges: handed to the cache store (proxyd.cache.store.CacheStore.purge(url=...) or

@@ -254,3 +254,12 @@ def test_a_split_of_an_rtsps_origin_reconnects_over_tls_after_an_origin_restart(
         tls_origin.wait_for(lambda e: e["event"] == "session-created", 20, after=mark)
         result = play.result()
     assert result.ok, result.describe()
+
+
+def test_one_shot_client_speaks_tls_to_an_rtsps_origin(tls_origin):
+    """The control plane's probes, revalidations and SendEvents (proxyd.rtsp.oneshot) reach rtsps origins."""
+    from proxyd.rtsp.oneshot import RtspConnectError, rtsp_request
+
+    assert rtsp_request(tls_origin.url("/clip"), "OPTIONS", tls_verify=False).status == 200
+    with pytest.raises(RtspConnectError, match="CERTIFICATE_VERIFY_FAILED"):  # the test CA is not trusted
+        rtsp_request(tls_origin.url("/clip"), "OPTIONS")

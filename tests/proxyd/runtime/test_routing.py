@@ -90,3 +90,19 @@ def test_rtp_info_and_sdp_rewrite(router):
            b"a=control:stream=1\n")
     out = rewrite_sdp_controls(sdp, t.to_player)
     assert out == sdp.replace(b"rtsp://origin.example:8600/media/clip", b"rtsp://127.0.0.1:8554/vod/clip")
+
+
+def test_rtsps_routes_and_request_uris():
+    router = Router(config_from_args(["--route", "/s=rtsps://secure.example/live",
+                                      "--route", "/p=rtsp://[::1]:8600", "--allow-origin", "cam.example:322"],
+                                     env={}))
+    secure = router.resolve("rtsps://127.0.0.1:8322/s/ch1", "127.0.0.1", 8322)
+    assert secure.origin_url == "rtsps://secure.example:322/live/ch1" and secure.origin_tls
+    assert secure.transport == "tcp"  # media stays inside the origin's TLS connection by default
+    player_url = secure.to_player("rtsps://secure.example:322/live/ch1/stream=0")
+    assert player_url == "rtsps://127.0.0.1:8322/s/ch1/stream=0"
+    plain = router.resolve("rtsps://127.0.0.1:8322/p/x", "127.0.0.1", 8322)  # a TLS player, a plain origin
+    assert (plain.origin_url, plain.origin_tls, plain.transport) == ("rtsp://[::1]:8600/x", False, "")
+    assert plain.to_player("rtsp://[::1]:8600/x/") == "rtsps://127.0.0.1:8322/p/x/"
+    forward = router.resolve("rtsps://cam.example/live", "127.0.0.1", 8322)
+    assert forward.forward and forward.origin_tls and forward.origin_url == "rtsps://cam.example:322/live"
