@@ -181,7 +181,8 @@ def test_tls_listener_certificate_and_versions(gst_origin, rtsps_proxy, test_ca)
             tls11_client(test_ca).wrap_socket(raw, server_hostname="127.0.0.1")
 
 
-def test_plain_rtsp_and_stalled_handshakes_on_the_tls_port_are_dropped_quietly(gst_origin, rtsps_proxy, test_ca):
+def test_plain_rtsp_and_stalled_handshakes_on_the_tls_port_are_dropped_quietly(gst_origin, rtsps_proxy,
+                                                                                test_ca):
     proxy = rtsps_proxy(routes={"/vod": gst_origin.url("/")}, extra_args=["--request-timeout", "1"])
     with socket.create_connection(("127.0.0.1", proxy.tls_port), timeout=10) as plain:
         plain.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")
