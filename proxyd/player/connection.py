@@ -96,7 +96,7 @@ class PlayerConnection(asyncio.Protocol):
         local = transport.get_extra_info("sockname") or ("", 0)
         self.peer_ip = unmapped_ip(peer[0])  # an IPv4 player on a dual-stack listener is an IPv4 player
         self.peer = f"[{self.peer_ip}]:{peer[1]}" if ":" in self.peer_ip else f"{self.peer_ip}:{peer[1]}"
-        self.local_host, self.local_port = local[0], local[1]
+        self.local_host, self.local_port = unmapped_ip(local[0]), local[1]
         if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address:
             log.warning("%s refused: over --max-connections-per-address", context(self.peer))
             transport.abort()  # never registered, so connection_lost has nothing to undo
