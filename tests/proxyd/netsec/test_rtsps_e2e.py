@@ -69,14 +69,16 @@ def test_rtsps_and_plain_players_share_one_split(gst_origin_factory, rtsps_proxy
 
     origin = gst_origin_factory(live="live", live_options=LIVE)
     proxy = rtsps_proxy(routes={"/tv": origin.url("/")}, extra_args=["--live", "/tv"])
-    urls = [proxy.tls_url("/tv/live"), proxy.tls_url("/tv/live"), proxy.url("/tv/live")]
-    with ThreadPoolExecutor(3) as pool:
+    # the direct player: what a busy machine's players receive in the same 3 s of video
+    urls = [proxy.tls_url("/tv/live"), proxy.tls_url("/tv/live"), proxy.url("/tv/live"), origin.url("/live")]
+    with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda url: peer_players.ffmpeg_play(url, transport="tcp", video_span=3,
                                                                      decode=False, timeout=40), urls))
+    baseline = results[-1].video_frames
     for r in results:  # stopped by SIGINT once 3 s of video arrived
         assert r.returncode in (0, 255) and not r.timed_out, r.describe()
-        assert r.video_frames >= 0.9 * 3 * LIVE.fps, r.describe()
-    assert origin.session_count("/live") == 1
+        assert r.video_frames >= 0.9 * baseline, r.describe() + f"\ndirect: {baseline}"
+    assert origin.session_count("/live") == 2  # proxyd's one, the direct player's
 
 
 @pytest.fixture
