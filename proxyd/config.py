@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.player_auth import PlayerAuthPolicy
+from proxyd.rtsp.uri import DEFAULT_PORTS
 
 
 class ConfigError(ValueError):
@@ -102,11 +103,14 @@ class Route:
     credentials: Credentials | None = None
     live: bool = False  # the origin row says its content is live (like --live for this prefix)
     split: str = ""  # the origin row's split policy (always/never); "" defers to --split
+    origin_scheme: str = "rtsp"  # rtsps: RTSP over TLS to the origin
+    tls_verify: bool = True  # rtsps origin: check its certificate (an origin row may turn it off)
     player_auth: PlayerAuthPolicy | None = None
 
     @property
     def origin_url(self) -> str:
-        return f"rtsp://{format_hostport(self.origin_host, self.origin_port)}{self.origin_base}"
+        authority = format_hostport(self.origin_host, self.origin_port)
+        return f"{self.origin_scheme}://{authority}{self.origin_base}"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,24 @@ class ControlSettings:
     node_name: str = ""
     state_dir: str = ""
     poll_interval: float = 10.0  # seconds between config snapshot polls
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """RTSPS: the TLS player listener and TLS toward rtsps:// origins."""
+
+    listen: tuple[str, int] | None = None  # --listen-tls: RTSP over TLS for players
+    cert_file: str = ""  # PEM certificate chain of the TLS listener (re-read on SIGHUP)
+    key_file: str = ""  # its PEM private key
+    allow_udp: bool = False  # UDP media for a player that came over TLS (clear-text RTP: off by default)
+    origin_ca_file: str = ""  # CA bundle for rtsps:// origins; "" = the system's trust store
+    origin_verify: bool = True  # check rtsps:// origins' certificates and host names
+
+    def validate(self) -> None:
+        if self.listen and not (self.cert_file and self.key_file):
+            raise ConfigError("--listen-tls needs --tls-cert and --tls-key")
+        if (self.cert_file or self.key_file) and not self.listen:
+            raise ConfigError("--tls-cert/--tls-key need --listen-tls")
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,7 @@ class Config:
     # --player-auth/--player-auth-file: players of command-line routes and --allow-origin origins
     player_auth: PlayerAuthPolicy | None = None
     control: ControlSettings = field(default_factory=ControlSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     limits: Limits = field(default_factory=Limits)
 
     def validate(self) -> Config:
@@ -167,6 +190,7 @@ class Config:
             raise ConfigError("--control-url must be an http:// or https:// URL")
         if not self.control.poll_interval > 0:
             raise ConfigError("--control-poll-interval must be positive")
+        self.tls.validate()
         self.limits.validate()
         return self
 
@@ -193,22 +217,24 @@ def parse_hostport(text: str, what: str, default_port: int | None = None) -> tup
 
 
 def parse_route(text: str) -> Route:
-    """'/PREFIX=rtsp://HOST:PORT[/BASE]' -> Route."""
+    """'/PREFIX=rtsp://HOST:PORT[/BASE]' (or rtsps://, default port 322) -> Route."""
     prefix, sep, url = text.partition("=")
     if not sep or not prefix.startswith("/"):
         raise ConfigError(f"--route: expected /PREFIX=rtsp://HOST:PORT[/BASE], got {text!r}")
     prefix = "/" + prefix.strip("/")
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme.lower() != "rtsp" or not parts.hostname:
-        raise ConfigError(f"--route: origin must be an rtsp:// URL, got {url!r}")
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a bad port or an unclosed IPv6 bracket
+        raise ConfigError(f"--route: bad host or port in {url!r}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("rtsp", "rtsps") or not parts.hostname:
+        raise ConfigError(f"--route: origin must be an rtsp:// or rtsps:// URL, got {url!r}")
     if parts.query or parts.fragment or parts.username:
         raise ConfigError(f"--route: origin URL must not carry a query, fragment or credentials: {url!r}")
-    try:
-        port = parts.port or 554
-    except ValueError:
-        raise ConfigError(f"--route: bad port in {url!r}") from None
-    return Route(prefix=prefix, origin_host=parts.hostname.lower(), origin_port=port,
-                 origin_base=parts.path.rstrip("/"))
+    return Route(prefix=prefix, origin_host=parts.hostname.lower(), origin_port=port or DEFAULT_PORTS[scheme],
+                 origin_base=parts.path.rstrip("/"), origin_scheme=scheme)
+
 
 
 def parse_route_credentials(text: str, routes: tuple[Route, ...], source: str) -> tuple[Route, ...]:

@@ -27,12 +27,12 @@ class RoutingError(Exception):
 
 def _routable(url: str) -> RtspUrl | None:
     """`url` parsed with its path in normal form (proxyd.rtsp.uri: "%76od/../x" is "/x", so a route
-    cannot be left by dot segments), or None: not rtsp, TLS (not served here) or with credentials."""
+    cannot be left by dot segments), or None: not an RTSP URL, or with credentials."""
     try:
         parts = split_rtsp_url(url)
     except HeaderParseError:
         return None
-    if parts.scheme == "rtsps" or parts.userinfo:
+    if parts.userinfo:
         return None
     return dataclasses.replace(parts, path=normalize_path(parts.path))
 
@@ -60,8 +60,13 @@ class Target:
     credentials: Credentials | None = None  # the route's origin credentials (control plane); None: none
     live: bool = False  # the route's origin is live by policy (control plane)
     split: str = ""  # the route's split policy: always/never, "" = the global --split
+    tls_verify: bool = True  # rtsps origin: check its certificate (the route's switch)
     # who may play it (None: anyone); forward: asked with 407/Proxy-Authenticate, else 401
     player_auth: PlayerAuthPolicy | None = None
+
+    @property
+    def origin_tls(self) -> bool:
+        return self.origin_base.startswith("rtsps:")
 
     def to_origin(self, url: str) -> str:
         return _rebase(url, self.proxy_base, self.origin_base)
@@ -90,6 +95,11 @@ def _loopback_alias(a: str, b: str) -> bool:
     return a in loop and b in loop
 
 
+# Media from an rtsps:// origin stays inside its TLS connection (interleaved) unless the route's own
+# transport preference (control plane) says udp.
+TLS_MEDIA_TRANSPORT = "tcp"
+
+
 class Router:
     def __init__(self, config: Config, transports: Mapping[str, str] | None = None) -> None:
         # Longest prefix first, so the first match is the most specific route.
@@ -104,25 +114,30 @@ class Router:
         parts = _routable(uri)
         if parts is None:
             raise RoutingError(400, "Bad Request", f"request-URI is not an rtsp URL: {uri[:200]!r}")
+        scheme = "rtsps" if parts.scheme == "rtsps" else "rtsp"  # URLs handed back keep TLS
         is_self = parts.port == local_port and parts.host in {local_host, self.listen_host, "localhost",
                                                               "127.0.0.1", "::1"}
         if not is_self and (parts.host, parts.port) in self.allow_origins:
-            base = f"rtsp://{parts.authority}"
+            base = f"{scheme}://{parts.authority}"  # an rtsps:// request-URI goes on over TLS
             return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True,
+                          transport=TLS_MEDIA_TRANSPORT if scheme == "rtsps" else "",
                           player_auth=self._forward_auth(parts))
         if is_self or parts.port == local_port:
             for route in self.routes:
                 rest = _under(parts.path, route.prefix)
                 if rest is None:
                     continue
-                proxy_base = f"rtsp://{parts.authority}{'' if route.prefix == '/' else route.prefix}"
+                proxy_base = f"{scheme}://{parts.authority}{'' if route.prefix == '/' else route.prefix}"
                 if rest and not rest.startswith(("/", "?")):
                     rest = "/" + rest
                 origin_url = route.origin_url + rest
                 return Target(route.origin_host, route.origin_port, origin_url or "/", proxy_base,
                               route.origin_url, forward=False,
-                              transport=self.transports.get(route.prefix, ""), credentials=route.credentials,
-                              live=route.live, split=route.split, player_auth=route.player_auth)
+                              transport=self.transports.get(route.prefix, "")
+                              or (TLS_MEDIA_TRANSPORT if route.origin_scheme == "rtsps" else ""),
+                              credentials=route.credentials,
+                              live=route.live, split=route.split, tls_verify=route.tls_verify,
+                              player_auth=route.player_auth)
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")

@@ -16,7 +16,7 @@ from appliance.origins.selectors import origins_for_node, snapshot_player_access
 from appliance.playback.models import StreamSession
 
 _ORIGIN_FIELDS = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
-                  "stale_if_error", "transport", "live", "split", "username")
+                  "stale_if_error", "transport", "live", "split", "tls_verify", "username")
 
 
 def _iso(value: dt.datetime | None) -> str | None:

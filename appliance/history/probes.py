@@ -18,13 +18,14 @@ def origins_to_probe(*, limit: int) -> list[int]:
 
 def origin_probe(*, origin_id: int, timeout: float, now: dt.datetime) -> OriginCheck | None:
     """Time one OPTIONS to the origin's base URL and record it (None: the origin is gone or not allowed)."""
-    origin = Origin.objects.filter(pk=origin_id, allowed=True).only("pk", "base_url").first()
+    origin = Origin.objects.filter(pk=origin_id, allowed=True).only("pk", "base_url", "tls_verify").first()
     if origin is None:
         return None
     started = time.monotonic()
     try:
         response = rtsp_request(
-            origin.base_url, "OPTIONS", headers=[("User-Agent", proxy_user_agent())], timeout=timeout
+            origin.base_url, "OPTIONS", headers=[("User-Agent", proxy_user_agent())], timeout=timeout,
+            tls_verify=origin.tls_verify,
         )
     except RtspRequestError as exc:
         return OriginCheck.objects.create(

@@ -1,4 +1,3 @@
-from urllib.parse import urlsplit
 
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
@@ -10,6 +9,7 @@ from appliance.origins.filters import OriginFilterSet
 from appliance.origins.models import Origin
 from appliance.origins.player_credentials import PlayerAccount
 from appliance.origins.selectors import origin_list, player_usernames
+from appliance.origins.urls import clean_origin_url
 
 
 NODES_HELP = "names of the nodes that serve this origin; empty: every node"
@@ -24,8 +24,8 @@ class OriginSerializer(serializers.ModelSerializer):
     class Meta:
         model = Origin
         fields = ["id", "name", "base_url", "route_prefix", "allowed", "username", "has_credentials",
-                  "cache_policy", "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes",
-                  "player_access", "player_realm", "player_usernames", "created_at", "updated_at"]
+                  "cache_policy", "cache_ttl", "stale_if_error", "transport", "live", "split", "tls_verify",
+                  "nodes", "player_access", "player_realm", "player_usernames", "created_at", "updated_at"]
 
     def get_has_credentials(self, obj) -> bool:
         return bool(obj.username or obj.has_password)
@@ -51,16 +51,16 @@ class OriginInputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Origin
         fields = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
-                  "cache_ttl", "stale_if_error", "transport", "live", "split", "nodes", "player_access",
-                  "player_realm", "player_credentials"]
+                  "cache_ttl", "stale_if_error", "transport", "live", "split", "tls_verify", "nodes",
+                  "player_access", "player_realm", "player_credentials"]
         # Uniqueness is enforced by the service so both the API and the UI get the same error.
         extra_kwargs = {"name": {"validators": []}, "route_prefix": {"validators": []}}
 
     def validate_base_url(self, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("rtsp", "rtspu", "rtsps") or not parts.hostname:
-            raise serializers.ValidationError("Must be an rtsp:// URL with a host.")
-        return value
+        try:
+            return clean_origin_url(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate_route_prefix(self, value: str) -> str:
         if not value.startswith("/") or any(c.isspace() for c in value):

@@ -47,6 +47,10 @@ class Origin(TimeStampedModel):
                                  default=TransportPreference.AUTO)
     live = models.BooleanField(default=False)
     split = models.CharField(max_length=8, choices=SplitPolicy.choices, default=SplitPolicy.AUTO)
+    tls_verify = models.BooleanField(
+        default=True, verbose_name="Verify TLS certificate",
+        help_text="rtsps:// origins: check the origin's certificate and host name (turn off only for an "
+                  "origin with a self-signed certificate on a trusted network)")
     # Who may play this origin's content through the proxy (proxyd.rtsp.player_auth).
     player_access = models.CharField(max_length=8, choices=PlayerAccess.choices, default=PlayerAccess.OPEN)
     player_realm = models.CharField(max_length=128, default=DEFAULT_PLAYER_REALM,

@@ -5,10 +5,11 @@ from django import forms
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from appliance.origins.player_credentials import PlayerAccount
+from appliance.origins.urls import clean_origin_url
 
 ORIGIN_FIELDS = ["name", "base_url", "route_prefix", "allowed", "username", "password", "cache_policy",
-                 "cache_ttl", "stale_if_error", "transport", "live", "split", "player_access", "player_realm",
-                 "player_credentials"]
+                 "cache_ttl", "stale_if_error", "transport", "live", "split", "tls_verify", "player_access",
+                 "player_realm", "player_credentials"]
 
 
 class OriginForm(forms.ModelForm):
@@ -41,10 +42,10 @@ class OriginForm(forms.ModelForm):
         return self.cleaned_data["player_realm"].strip() or self.instance.player_realm
 
     def clean_base_url(self):
-        url = self.cleaned_data["base_url"].strip()
-        if not url.lower().startswith(("rtsp://", "rtspu://", "rtsps://")):
-            raise forms.ValidationError("Use an rtsp:// URL.")
-        return url
+        try:
+            return clean_origin_url(self.cleaned_data["base_url"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_route_prefix(self):
         prefix = self.cleaned_data["route_prefix"].strip()

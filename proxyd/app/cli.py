@@ -14,6 +14,7 @@ from proxyd.config import (
     ConfigError,
     ControlSettings,
     Limits,
+    TlsSettings,
     flag,
     parse_hostport,
     parse_route,
@@ -92,7 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = p.add_argument
     add("--listen", metavar="HOST:PORT", help="RTSP listen address (PROXYD_LISTEN; default 127.0.0.1:8554)")
-    add("--route", action="append", metavar="/PREFIX=rtsp://HOST:PORT[/BASE]",
+    add("--listen-tls", metavar="HOST:PORT",
+        help="RTSPS (RTSP over TLS 1.2+) listen address for players, beside --listen; needs --tls-cert and "
+        "--tls-key (PROXYD_LISTEN_TLS; off when unset)")
+    add("--tls-cert", metavar="FILE", help="PEM certificate chain of --listen-tls; re-read with --tls-key on "
+        "SIGHUP (PROXYD_TLS_CERT)")
+    add("--tls-key", metavar="FILE", help="PEM private key of --tls-cert (PROXYD_TLS_KEY)")
+    add("--tls-allow-udp", action="store_const", const="1",
+        help="let players on --listen-tls take UDP media (sent in clear text); without it such a SETUP "
+        "gets 461 and the player retries over TCP inside TLS (PROXYD_TLS_ALLOW_UDP=1)")
+    add("--origin-ca-file", metavar="FILE",
+        help="PEM CA bundle that rtsps:// origins' certificates must chain to (PROXYD_ORIGIN_CA_FILE; "
+        "default: the system trust store)")
+    add("--origin-tls-no-verify", action="store_const", const="1",
+        help="do not check rtsps:// origins' certificates (PROXYD_ORIGIN_TLS_NO_VERIFY=1; an origin row of "
+        "the control plane can turn checking off for itself only)")
+    add("--route", action="append", metavar="/PREFIX=rtsp[s]://HOST:PORT[/BASE]",
         help="reverse-proxy route, repeatable; longest prefix wins (PROXYD_ROUTE)")
     add("--origin-credentials-file", metavar="FILE",
         help="credentials proxyd answers an origin's 401 with, one /PREFIX=USER:PASSWORD line per --route "
@@ -160,6 +176,14 @@ def _pick_list(args: argparse.Namespace, env: Mapping[str, str], dest: str) -> l
     return env.get(env_name(dest), "").replace(",", " ").split()
 
 
+def _switch(args: argparse.Namespace, env: Mapping[str, str], dest: str) -> bool:
+    """An on/off flag: given, or its variable set to 1/true/yes (0/false/no: off)."""
+    value = (_pick(args, env, dest) or "0").lower()
+    if value not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"{env_name(dest)} must be 1 or 0, got {value!r}")
+    return value in ("1", "true", "yes")
+
+
 def _number(text: str, kind: type, name: str) -> int | float:
     try:
         return kind(text)
@@ -214,9 +238,14 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     if control.url and not control.state_dir:
         raise ConfigError("--control-url needs --state-dir (report spool and last-known-good snapshot)")
     metrics_listen = _pick(args, env, "metrics_listen")
-    allow_public = (_pick(args, env, "metrics_allow_public") or "0").lower()
-    if allow_public not in ("0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(f"PROXYD_METRICS_ALLOW_PUBLIC must be 1 or 0, got {allow_public!r}")
+    allow_public = _switch(args, env, "metrics_allow_public")
+    tls_listen = _pick(args, env, "listen_tls")
+    tls = TlsSettings(listen=parse_hostport(tls_listen, "--listen-tls") if tls_listen else None,
+                      cert_file=_pick(args, env, "tls_cert") or "",
+                      key_file=_pick(args, env, "tls_key") or "",
+                      allow_udp=_switch(args, env, "tls_allow_udp"),
+                      origin_ca_file=_pick(args, env, "origin_ca_file") or "",
+                      origin_verify=not _switch(args, env, "origin_tls_no_verify"))
     return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
                   cache_dir=_pick(args, env, "cache_dir") or "",
                   cache_ttl=None if _pick(args, env, "cache_ttl") is None
@@ -231,8 +260,8 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                   log_format=_pick(args, env, "log_format") or "text",
                   metrics_listen=parse_hostport(metrics_listen, "--metrics-listen") if metrics_listen
                   else None,
-                  metrics_allow_public=allow_public in ("1", "true", "yes"), player_auth=player_auth,
-                  control=control, limits=Limits(**limit_values)).validate()
+                  metrics_allow_public=allow_public, player_auth=player_auth,
+                  control=control, tls=tls, limits=Limits(**limit_values)).validate()
 
 
 def _player_auth(mode: str | None, path: str | None) -> PlayerAuthPolicy | None:

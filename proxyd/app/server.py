@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
+import sys
 from pathlib import Path
 
 from proxyd.app.snapshot_apply import SnapshotApplier
 from proxyd.app.strategies import build_strategies
 from proxyd.cache.store import CacheStore
-from proxyd.config import Config
+from proxyd.config import Config, format_hostport
 from proxyd.control.reports import ReportSink
 from proxyd.log import get_logger, setup_logging
 from proxyd.metrics.http import start_metrics
+from proxyd.net.listen import listening_socket
+from proxyd.net.tls import TlsConfigError, load_certificate, server_context
 from proxyd.player.connection import PlayerConnection
 from proxyd.serving.contracts import ServerContext
 
@@ -28,6 +32,8 @@ class ProxyServer:
         self.context = ServerContext(config, reporter)
         self.strategies = build_strategies(self.context)
         self.listener: asyncio.base_events.Server | None = None
+        self.tls_listener: asyncio.base_events.Server | None = None  # --listen-tls
+        self.tls_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._last_load = (0.0, 0)
 
@@ -57,20 +63,59 @@ class ProxyServer:
     def port(self) -> int:
         return self.listener.sockets[0].getsockname()[1]
 
+    @property
+    def listening(self) -> bool:
+        """Every RTSP listener accepts (the /readyz `listening` check)."""
+        listeners = (self.listener, self.tls_listener) if self.config.tls.listen else (self.listener,)
+        return all(listener is not None and listener.is_serving() for listener in listeners)
+
+    @property
+    def tls_port(self) -> int:
+        return self.tls_listener.sockets[0].getsockname()[1]
+
+    def load_tls(self) -> None:
+        """Load --tls-cert/--tls-key and --origin-ca-file now: a bad file stops the start (TlsConfigError)
+        rather than the first TLS player or rtsps origin."""
+        tls = self.config.tls
+        if tls.listen and self.tls_context is None:
+            self.tls_context = server_context(tls.cert_file, tls.key_file)
+        if tls.origin_ca_file:
+            self.context.origin_connector.tls.context()
+
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.listener = await loop.create_server(lambda: PlayerConnection(self.context),
-                                                 self.config.listen_host, self.config.listen_port,
-                                                 reuse_address=True)
-        log.info("listening on %s:%d routes=%s allow_origins=%s", self.config.listen_host, self.port,
-                 [f"{r.prefix}={r.origin_url}" for r in self.config.routes],
-                 sorted(f"{h}:{p}" for h, p in self.config.allow_origins))
+        """Listen (and on --listen-tls)."""
+        config = self.config
+        tls = config.tls
+        self.load_tls()
+        self.listener = await _listen(lambda: PlayerConnection(self.context), config.listen_host,
+                                      config.listen_port)
+        if tls.listen:
+            # a client that never finishes its handshake is dropped like one that never sends a request
+            self.tls_listener = await _listen(lambda: PlayerConnection(self.context, tls=True), *tls.listen,
+                                              ssl=self.tls_context,
+                                              ssl_handshake_timeout=config.limits.request_timeout)
+            log.info("listening for RTSP over TLS on %s", format_hostport(tls.listen[0], self.tls_port))
+        log.info("listening on %s routes=%s allow_origins=%s", format_hostport(config.listen_host, self.port),
+                 [f"{r.prefix}={r.origin_url}" for r in config.routes],
+                 sorted(format_hostport(h, p) for h, p in config.allow_origins))
+
+    def reload_tls(self) -> None:
+        """SIGHUP: re-read --tls-cert/--tls-key for new TLS connections; a bad file keeps the old pair."""
+        if self.tls_context is None:
+            return
+        try:
+            load_certificate(self.tls_context, self.config.tls.cert_file, self.config.tls.key_file)
+        except TlsConfigError as exc:
+            log.error("TLS certificate not reloaded, the previous one stays in use: %s", exc)
+        else:
+            log.info("TLS certificate reloaded from %s", self.config.tls.cert_file)
 
     async def stop(self) -> None:
         """Stop accepting, end sessions (TEARDOWN upstream), close players, wait up to shutdown_grace."""
         context = self.context
-        if self.listener is not None:
-            self.listener.close()
+        for listener in (self.listener, self.tls_listener):
+            if listener is not None:
+                listener.close()
         for session in list(context.sessions.values()):
             session.close("shutdown")
         for strategy in context.strategies:  # shared origin sessions (split hubs)
@@ -81,8 +126,9 @@ class ProxyServer:
             await asyncio.wait(list(context.background), timeout=self.config.limits.shutdown_grace)
         for task in list(context.background):
             task.cancel()
-        if self.listener is not None:
-            await self.listener.wait_closed()
+        for listener in (self.listener, self.tls_listener):
+            if listener is not None:
+                await listener.wait_closed()
         self.stopped.set()
 
     def load(self) -> dict:
@@ -105,6 +151,22 @@ class ProxyServer:
         return True
 
 
+def _listen_label(config: Config) -> str:
+    """The node's listen addresses for the control plane: "[::]:554" or "[::]:554 rtsps=[::]:322"."""
+    label = format_hostport(config.listen_host, config.listen_port)
+    if config.tls.listen:
+        label += " rtsps=" + format_hostport(*config.tls.listen)
+    return label
+
+
+async def _listen(factory, host: str, port: int, **tls) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    sock = listening_socket(host, port)  # dual-stack [::]
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock, **tls)
+    return await loop.create_server(factory, host, port, reuse_address=True, **tls)
+
+
 def _control_plane(config: Config, server: ProxyServer):
     """ControlPlane (proxyd.control.plane) when --control-url is set, else None (reports dropped)."""
     if not config.control.url:
@@ -115,7 +177,7 @@ def _control_plane(config: Config, server: ProxyServer):
     plane = ControlPlane(ControlConfig(url=control.url, token=control.token,
                                        node_name=control.node_name or config.listen_host,
                                        state_dir=control.state_dir, poll_interval=control.poll_interval,
-                                       listen=f"{config.listen_host}:{config.listen_port}"),
+                                       listen=_listen_label(config)),
                          node_load=server.load)
     server.context.reporter = plane.reporter
     plane.snapshot.subscribe(SnapshotApplier(server.context, server.strategies.cache).apply)  # before start: the on-disk copy applies too
@@ -142,6 +204,7 @@ def _standalone_events(config: Config, server: ProxyServer):
 
 async def serve(config: Config) -> None:
     server = ProxyServer(config)
+    server.load_tls()
     control = _control_plane(config, server)
     if control is not None:
         await control.start()
@@ -154,7 +217,8 @@ async def serve(config: Config) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"proxyd ready rtsp://{config.listen_host}:{server.port}/", flush=True)
+    loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
+    print(f"proxyd ready rtsp://{format_hostport(config.listen_host, server.port)}/", flush=True)
     await stop.wait()
     log.info("shutting down")
     await server.stop()
@@ -171,7 +235,13 @@ def run(config: Config) -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        runner = asyncio.run
     else:
-        uvloop.run(serve(config))
+        runner = uvloop.run
+    try:
+        runner(serve(config))
+    except TlsConfigError as exc:
+        log.error("configuration error: %s", exc)
+        print(f"proxyd: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0

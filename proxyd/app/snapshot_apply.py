@@ -11,6 +11,8 @@
 - live/split: an origin marked live is split like a `--live` prefix; its split policy `always` /
   `never` overrides `--split` for its route (`auto` defers to it; `--split never` turns splitting
   off on the node whatever the rows say).
+- tls: an rtsps:// base_url makes an RTSP-over-TLS route (proxyd.net.tls); the row's tls_verify
+  false turns certificate checking off for that route only (--origin-tls-no-verify: for all).
 - terminate_sessions: those sessions end with end_reason "terminated"; a player connection left
   without sessions is closed so the player notices at once.
 - purges: handed to the cache store (proxyd.cache.store.CacheStore.purge(url=...) or
@@ -83,7 +85,9 @@ def snapshot_routes(origins: tuple[OriginConfig, ...]) -> tuple[list[Route], dic
         route = dataclasses.replace(route, player_auth=player_auth)
         if origin.username or origin.password:
             route = dataclasses.replace(route, credentials=Credentials(origin.username, origin.password))
-        route = dataclasses.replace(route, live=origin.live, split="" if origin.split == "auto" else origin.split)
+        route = dataclasses.replace(route, live=origin.live,
+                                    split="" if origin.split == "auto" else origin.split,
+                                    tls_verify=origin.tls_verify)
         routes[route.prefix] = route
         if origin.transport != "auto":
             transports[route.prefix] = origin.transport

@@ -62,15 +62,15 @@ async def prestuff(strategy: FillRegistry, url: str) -> bool:
         return False
     strategy.describing[key] = asyncio.get_running_loop().create_future()
     try:
-        return await _describe_and_fill(strategy, url, parts.host, parts.port)
+        return await _describe_and_fill(strategy, url)
     finally:
         strategy.describing.pop(key).set_result(None)
 
 
-async def _describe_and_fill(strategy: FillRegistry, url: str, host: str, port: int) -> bool:
+async def _describe_and_fill(strategy: FillRegistry, url: str) -> bool:
     context = strategy.context
     try:
-        client = await context.origin_connector.connect(host, port, context.router.credentials_for(url))
+        client = await context.origin_connector.connect_url(url, context.router.credentials_for(url))
     except OriginError as exc:
         log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
         return False

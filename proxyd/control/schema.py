@@ -47,6 +47,7 @@ class OriginConfig:
     split: str
     username: str
     password: str
+    tls_verify: bool = True  # rtsps:// origins: check the certificate (absent from older control planes)
     # who may play it (proxyd.rtsp.player_auth): open, basic or digest with these users' hashes
     player_access: str = "open"
     player_realm: str = ""
@@ -141,6 +142,7 @@ def _origin(o: dict, w: str) -> OriginConfig:
         transport=_choice(o, "transport", TRANSPORTS, w, "auto"), live=_field(o, "live", bool, w, False),
         split=_choice(o, "split", SPLIT_MODES, w, "auto"),
         username=_field(o, "username", str, w, ""), password=_field(o, "password", str, w, ""),
+        tls_verify=_field(o, "tls_verify", bool, w, True),
         player_access=_choice(o, "player_access", PLAYER_ACCESS, w, "open"),
         player_realm=_field(o, "player_realm", str, w, ""),
         player_users=tuple(_player_user(u, f"{w}.player_users[{i}]")

@@ -53,8 +53,8 @@ ORIGIN_RESPONSES = LabelledCounter("proxyd_origin_responses_total", "RTSP respon
                                    ("origin", "status"))
 ORIGIN_ERRORS = LabelledCounter(
     "proxyd_origin_errors_total",
-    "origin requests that got no response (connect_refused, connect_timeout, response_timeout, "
-    "connection_closed, send_failed)", ("origin", "kind"))
+    "origin requests that got no response (connect_refused, connect_timeout, tls_failed, "
+    "response_timeout, connection_closed, send_failed)", ("origin", "kind"))
 CACHE_LOOKUPS = LabelledCounter(
     "proxyd_cache_requests_total",
     "cacheable DESCRIBEs by store lookup result: hit (fresh entry), stale (revalidated first), miss",

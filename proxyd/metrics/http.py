@@ -117,7 +117,7 @@ async def start_metrics(server, plane: ControlPlane | None) -> MetricsListener |
     totals = ReportTotals(server.reporter)
     server.reporter = totals
     metrics = MetricsListener(server, totals, plane,
-                              lambda: server.listener is not None and server.listener.is_serving())
+                              lambda: server.listening)
     host, port = config.metrics_listen
     await metrics.start(host, port)
     return metrics

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import socket
 import struct
@@ -35,7 +36,41 @@ def sockaddr_of(family: int, host: str, port: int) -> bytes:
         # struct sockaddr_in: family (host order), port (network order), addr, zero padding
         return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8)
     return (struct.pack("=H", socket.AF_INET6) + struct.pack("!H", port) + bytes(4)
-            + socket.inet_pton(socket.AF_INET6, host) + bytes(4))
+            + socket.inet_pton(socket.AF_INET6, peer_address(family, host)) + bytes(4))
+
+
+# --- address families: a media socket may face an IPv4 origin and an IPv6 player at once ---------
+
+ANY_V4, ANY_V6 = "0.0.0.0", "::"
+
+
+@functools.cache
+def ipv6_available() -> bool:
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+    except OSError:
+        return False
+    return True
+
+
+def wildcard_for(*peer_ips: str) -> str:
+    """Address to bind media sockets for these peers: IPv4 when all are IPv4, else dual-stack "::"
+    (bind_port_pair lets it take IPv4 too; peers' IPv4 addresses then go through peer_address)."""
+    return ANY_V6 if any(":" in ip for ip in peer_ips) else ANY_V4
+
+
+def dual_stack_wildcard() -> str:
+    """For sockets whose peers are not known yet (a split's players come and go): both families."""
+    return ANY_V6 if ipv6_available() else ANY_V4
+
+
+def peer_address(family: int, ip: str) -> str:
+    """`ip` as a socket of `family` sends to and receives from it: an IPv4 peer of an IPv6
+    (dual-stack) socket is ::ffff:a.b.c.d. Done once per SETUP, so that the per-packet source check
+    is a plain string comparison."""
+    if family == socket.AF_INET6 and "." in ip and ":" not in ip:
+        return "::ffff:" + ip
+    return ip
 
 
 def sendto_each(sock: socket.socket, datagrams, destinations) -> tuple[int, int]:
@@ -79,6 +114,7 @@ def bind_port_pair(host: str, port_min: int = 0, port_max: int = 0) -> tuple[soc
     for candidate in candidates:
         rtp = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            _dual_stack(rtp, host)
             rtp.bind((host, candidate))
             port = rtp.getsockname()[1]
             if port & 1:
@@ -86,6 +122,7 @@ def bind_port_pair(host: str, port_min: int = 0, port_max: int = 0) -> tuple[soc
                 continue
             rtcp = socket.socket(family, socket.SOCK_DGRAM)
             try:
+                _dual_stack(rtcp, host)
                 rtcp.bind((host, port + 1))
             except OSError:
                 rtcp.close()
@@ -99,6 +136,11 @@ def bind_port_pair(host: str, port_min: int = 0, port_max: int = 0) -> tuple[soc
             _set_buffers(s)
         return rtp, rtcp
     raise OSError(errno.EADDRINUSE, "no free UDP port pair")
+
+
+def _dual_stack(sock: socket.socket, host: str) -> None:
+    if host == ANY_V6:  # whatever net.ipv6.bindv6only says
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 
 
 def _set_buffers(sock: socket.socket, size: int = 1 << 20) -> None:

@@ -6,22 +6,29 @@ a 401 is answered by sending the same request again with Authorization (proxyd.r
 Digest, a stale nonce once more), later requests on the connection carry it from the start, and a
 player's own Authorization is never forwarded. Without credentials requests go as given (a
 player's Authorization included) and a 401 is returned to the caller. Authorization values and
-passwords are never logged."""
+passwords are never logged.
+
+rtsps:// origins are reached over TLS (proxyd.net.tls: TLS 1.2+, the certificate checked against
+--origin-ca-file or the system store and the origin's host name, unless the route turns checking
+off); a failed handshake is a 502 like a refused connection, counted as kind tls_failed."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxyd.config import format_hostport
 from proxyd.log import get_logger
 from proxyd.metrics.counters import ORIGIN_ERRORS, ORIGIN_REQUEST_SECONDS, ORIGIN_RESPONSES, method_label
+from proxyd.net.tls import OriginTls, TlsConfigError
 from proxyd.rtsp.auth import ClientAuth, Credentials
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
+from proxyd.rtsp.uri import split_rtsp_url
 from proxyd.origin.wm_identity import decorate_upstream
 
 log = get_logger("upstream")
@@ -44,15 +51,30 @@ class OriginConnector:
     parser_limits: ParserLimits
     connect_timeout: float
     response_timeout: float
+    tls: OriginTls = field(default_factory=OriginTls)  # client contexts for rtsps:// origins
 
-    async def connect(self, host: str, port: int, credentials: Credentials | None = None) -> OriginClient:
-        return await OriginClient.connect(host, port, limits=self.parser_limits,
-                                          connect_timeout=self.connect_timeout,
-                                          response_timeout=self.response_timeout, credentials=credentials)
+    async def connect(self, host: str, port: int, credentials: Credentials | None = None, *,
+                      tls: bool = False, verify: bool = True) -> OriginClient:
+        try:
+            context = self.tls.context(verify) if tls else None
+        except TlsConfigError as exc:
+            raise OriginError(502, "Bad Gateway", f"no TLS client context for {host}:{port}: {exc}") from None
+        client = await OriginClient.connect(host, port, limits=self.parser_limits,
+                                            connect_timeout=self.connect_timeout,
+                                            response_timeout=self.response_timeout, credentials=credentials,
+                                            tls=context)
+        client.tls, client.tls_verify = tls, verify  # so a reconnect (split hub) reaches it the same way
+        return client
 
     async def connect_target(self, target) -> OriginClient:
-        """For a routing.Target: its origin's host and port, the route's credentials."""
-        return await self.connect(target.origin_host, target.origin_port, target.credentials)
+        """For a routing.Target: its origin's host, port and scheme, the route's credentials."""
+        return await self.connect(target.origin_host, target.origin_port, target.credentials,
+                                  tls=target.origin_tls, verify=target.tls_verify)
+
+    async def connect_url(self, url: str, credentials: Credentials | None = None) -> OriginClient:
+        """For an absolute origin URL (rtsp:// or rtsps://, IPv6 literals in brackets)."""
+        parts = split_rtsp_url(url)
+        return await self.connect(parts.host, parts.port, credentials, tls=parts.scheme == "rtsps")
 
 
 class OriginClient(asyncio.Protocol):
@@ -62,6 +84,8 @@ class OriginClient(asyncio.Protocol):
         self.port = port
         self.label = format_hostport(host, port)  # proxyd.metrics origin label
         self.credentials = credentials
+        self.tls = False  # reached over TLS (an rtsps:// origin)
+        self.tls_verify = True
         self.auth = ClientAuth(credentials) if credentials is not None else None
         self.conn = RtspConnection(Role.CLIENT, limits)
         self.response_timeout = response_timeout
@@ -76,15 +100,21 @@ class OriginClient(asyncio.Protocol):
 
     @classmethod
     async def connect(cls, host: str, port: int, *, limits: ParserLimits, connect_timeout: float,
-                      response_timeout: float, credentials: Credentials | None = None) -> OriginClient:
+                      response_timeout: float, credentials: Credentials | None = None,
+                      tls: ssl.SSLContext | None = None) -> OriginClient:
         loop = asyncio.get_running_loop()
         client = cls(host, port, limits=limits, response_timeout=response_timeout, credentials=credentials)
         try:
             async with asyncio.timeout(connect_timeout):
-                await loop.create_connection(lambda: client, host, port)
+                await loop.create_connection(lambda: client, host, port, ssl=tls,
+                                             server_hostname=host if tls is not None else None)
         except TimeoutError:
             ORIGIN_ERRORS.inc(format_hostport(host, port), "connect_timeout")
             raise OriginError(504, "Gateway Timeout", f"connect to {host}:{port} timed out") from None
+        except ssl.SSLError as exc:  # before OSError: SSLError is one
+            ORIGIN_ERRORS.inc(format_hostport(host, port), "tls_failed")
+            raise OriginError(502, "Bad Gateway", f"TLS with {format_hostport(host, port)} failed: "
+                                                  f"{exc.reason or exc}") from None
         except OSError as exc:
             ORIGIN_ERRORS.inc(format_hostport(host, port), "connect_refused")
             raise OriginError(502, "Bad Gateway",

@@ -10,6 +10,7 @@ import re
 from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
 from proxyd.metrics.counters import RTSP_RESPONSES, method_label
+from proxyd.net.listen import unmapped_ip
 from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay
 from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
@@ -31,8 +32,9 @@ PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PA
 CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
 
 
-def choose_player_transport(value: str | None) -> TransportSpec | None:
-    """First acceptable alternative: RTP/AVP unicast over UDP (client_port) or TCP (interleaved)."""
+def choose_player_transport(value: str | None, tcp_only: bool = False) -> TransportSpec | None:
+    """First acceptable alternative: RTP/AVP unicast over UDP (client_port) or TCP (interleaved);
+    tcp_only (a TLS connection): interleaved only, so media stays inside TLS."""
     if not value:
         return None
     try:
@@ -42,7 +44,7 @@ def choose_player_transport(value: str | None) -> TransportSpec | None:
     for spec in specs:
         if spec.protocol.upper() != "RTP/AVP" or spec.delivery == "multicast":
             continue
-        if spec.is_tcp or spec.client_port is not None:
+        if spec.is_tcp or (spec.client_port is not None and not tcp_only):
             return spec
     return None
 
@@ -59,8 +61,9 @@ class Reply(Exception):
 class PlayerConnection(asyncio.Protocol):
     """A player's RTSP connection (the Player of proxyd.serving.contracts)."""
 
-    def __init__(self, context: ServerContext) -> None:
+    def __init__(self, context: ServerContext, tls: bool = False) -> None:
         self.context = context
+        self.tls = tls  # came in on --listen-tls: UDP media only with --tls-allow-udp
         self.config = context.config
         self.limits = context.config.limits
         self.conn = RtspConnection(Role.SERVER, context.parser_limits)
@@ -93,9 +96,9 @@ class PlayerConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername") or ("?", 0)
         local = transport.get_extra_info("sockname") or ("", 0)
-        self.peer_ip = peer[0]
-        self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
-        self.local_host, self.local_port = local[0], local[1]
+        self.peer_ip = unmapped_ip(peer[0])  # an IPv4 player on a dual-stack listener is an IPv4 player
+        self.peer = f"[{self.peer_ip}]:{peer[1]}" if ":" in self.peer_ip else f"{self.peer_ip}:{peer[1]}"
+        self.local_host, self.local_port = unmapped_ip(local[0]), local[1]
         if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address:
             log.warning("%s refused: over --max-connections-per-address", context(self.peer))
             transport.abort()  # never registered, so connection_lost has nothing to undo
@@ -371,10 +374,12 @@ class PlayerConnection(asyncio.Protocol):
     async def on_setup(self, request: Request) -> Response:
         session = self.session_for(request, required=False)
         target = self.target_for(request)
-        spec = choose_player_transport(request.headers.get("Transport"))
+        tcp_only = self.tls and not self.config.tls.allow_udp
+        spec = choose_player_transport(request.headers.get("Transport"), tcp_only)
         if spec is None:
             raise Reply(461, "Unsupported Transport",
-                        f"no usable transport in {request.headers.get('Transport')!r}")
+                        f"no usable transport{' over TLS (TCP only)' if tcp_only else ''} in "
+                        f"{request.headers.get('Transport')!r}")
         created = session is None
         if created:
             if len(self.context.sessions) >= self.limits.max_sessions:

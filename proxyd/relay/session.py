@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 
 from proxyd.log import get_logger
-from proxyd.net.udp import bind_port_pair
+from proxyd.net.udp import bind_port_pair, peer_address, wildcard_for
 from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
@@ -120,10 +119,13 @@ class ProxySession(SessionBase):
         """SETUP one stream at the origin; allocates the UDP pair when either side uses UDP."""
         needs_pair = not use_tcp or stream.player_writer is None
         if needs_pair and stream.pair is None:
-            family = socket.AF_INET6 if ":" in self.player.peer_ip else socket.AF_INET
-            rtp, rtcp = bind_port_pair("::" if family == socket.AF_INET6 else "0.0.0.0",
+            origin_ip = self.origin.transport.get_extra_info("peername")[0]
+            rtp, rtcp = bind_port_pair(wildcard_for(self.player.peer_ip, origin_ip),
                                        self.limits.rtp_port_min, self.limits.rtp_port_max)
             stream.pair = UdpPair(rtp, rtcp, stream)
+            if stream.player_rtp_addr is not None:  # an IPv4 player of a dual-stack pair
+                stream.player_rtp_addr = _as_peer(rtp.family, stream.player_rtp_addr)
+                stream.player_rtcp_addr = _as_peer(rtp.family, stream.player_rtcp_addr)
         if use_tcp:
             channels = (2 * stream.index, 2 * stream.index + 1)
             transport = f"RTP/AVP/TCP;unicast;interleaved={channels[0]}-{channels[1]}"
@@ -156,7 +158,8 @@ class ProxySession(SessionBase):
             self.origin_channels[stream.origin_channels[0]] = (stream, False)
             self.origin_channels[stream.origin_channels[1]] = (stream, True)
         else:
-            origin_ip = origin_spec.source or self.origin.transport.get_extra_info("peername")[0]
+            source = origin_spec.source or self.origin.transport.get_extra_info("peername")[0]
+            origin_ip = peer_address(stream.pair.rtp.family, source)
             stream.origin_ip = origin_ip
             if origin_spec.server_port:
                 low, high = origin_spec.server_port
@@ -341,3 +344,7 @@ class ProxySession(SessionBase):
         if not self.streams:
             self.state = "ready"  # the next entry's streams are selected with SETUP (4.4.5)
         return resp
+
+
+def _as_peer(family: int, addr: tuple[str, int]) -> tuple[str, int]:
+    return peer_address(family, addr[0]), addr[1]

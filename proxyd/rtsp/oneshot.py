@@ -18,6 +18,8 @@ import socket
 import time
 from collections.abc import Iterable
 
+from proxyd.net.tls import origin_context
+
 from .auth import ClientAuth, Credentials
 from .connection import ParserLimits, Role, RtspConnection
 from .errors import HeaderParseError, LocalProtocolError, RemoteProtocolError
@@ -53,6 +55,7 @@ def rtsp_request(
     limits: ParserLimits | None = None,
     username: str = "",
     password: str = "",
+    tls_verify: bool = True,
 ) -> Response:
     """Send one request to `url` (also the request-URI) and return its response.
 
@@ -62,8 +65,6 @@ def rtsp_request(
         target = split_rtsp_url(url)
     except HeaderParseError as exc:
         raise RtspConnectError(str(exc)) from exc
-    if target.scheme == "rtsps":
-        raise RtspConnectError("rtsps is not supported by the one-shot client")
     conn = RtspConnection(Role.CLIENT, limits)
     request_headers = Headers(headers)
     if "CSeq" not in request_headers:
@@ -85,9 +86,11 @@ def rtsp_request(
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((target.host, target.port), timeout=timeout)
+        if target.scheme == "rtsps":  # TLS 1.2+, the system trust store, unless tls_verify is off
+            sock = origin_context(verify=tls_verify).wrap_socket(sock, server_hostname=target.host)
     except TimeoutError as exc:
         raise RtspTimeoutError(f"connect to {target.host}:{target.port} timed out") from exc
-    except OSError as exc:
+    except OSError as exc:  # ssl.SSLError included: a refused certificate
         raise RtspConnectError(f"connect to {target.host}:{target.port} failed: {exc}") from exc
     with sock:
         try:

@@ -176,7 +176,7 @@ def join_control_url(base: str, control: str) -> str:
     if not control or control == "*":
         return base
     if is_absolute_url(control):
-        return control
+        return keep_tls(control, base)
     if control.startswith("/"):
         split_rtsp_url(base)  # validates the base
         scheme, rest = base.split("://", 1)
@@ -194,5 +194,22 @@ def content_base(headers: Headers, request_url: str) -> str:
         value = headers.get(name)
         if value and value.strip():
             value = value.strip()
-            return value if is_absolute_url(value) else urllib.parse.urljoin(request_url, value)
+            if is_absolute_url(value):
+                return keep_tls(value, request_url)
+            return urllib.parse.urljoin(request_url, value)
     return request_url
+
+
+def keep_tls(url: str, reached_as: str) -> str:
+    """`url` with the scheme rtsps when it names, as rtsp://, the host and port that were reached
+    over TLS as `reached_as` (servers such as gst-rtsp-server write rtsp:// in Content-Base and
+    controls whatever connection the request came on): the same resource, on the same connection."""
+    if not (url[:7].lower() == "rtsp://" and reached_as[:8].lower() == "rtsps://"):
+        return url
+    try:
+        plain, secure = split_rtsp_url(url), split_rtsp_url(reached_as)
+    except HeaderParseError:
+        return url
+    if (_normal_host(plain.host), plain.port) != (_normal_host(secure.host), secure.port):
+        return url
+    return "rtsps" + url[4:]

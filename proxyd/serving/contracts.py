@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from proxyd.config import Config
 from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger
+from proxyd.net.tls import OriginTls
 from proxyd.origin.client import OriginConnector
 from proxyd.routing import Router, Target
 from proxyd.rtsp.connection import ParserLimits
@@ -46,8 +47,9 @@ class ServerContext:
         self.parser_limits = ParserLimits(max_header_bytes=limits.max_header_bytes,
                                           max_headers=limits.max_headers,
                                           max_body_bytes=limits.max_body_bytes)
+        origin_tls = OriginTls(config.tls.origin_ca_file, config.tls.origin_verify)
         self.origin_connector = OriginConnector(self.parser_limits, limits.origin_connect_timeout,
-                                                limits.origin_response_timeout)
+                                                limits.origin_response_timeout, origin_tls)
         self.sessions: dict[str, PlayerSession] = {}
         self.connections: set[Player] = set()
         self.background: set[asyncio.Task] = set()

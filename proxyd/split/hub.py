@@ -18,11 +18,10 @@ State and origin-transport changes are reported as `split.changed` (proxyd.split
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Protocol
 
 from proxyd.log import get_logger
-from proxyd.net.udp import bind_port_pair
+from proxyd.net.udp import bind_port_pair, dual_stack_wildcard, peer_address
 from proxyd.routing import forward_headers
 from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp, parse_sdp
@@ -64,6 +63,7 @@ class Hub:
         self.describe = describe
         self.origin = origin
         self.origin_host, self.origin_port = origin.host, origin.port
+        self.origin_tls, self.origin_tls_verify = origin.tls, origin.tls_verify  # reconnects reach it so too
         self.origin_credentials = origin.credentials  # the route's, for reconnects
         self.origin_headers = origin_headers  # forwarded player headers (User-Agent...) for our requests
         self.sdp: Sdp = parse_sdp(describe.body)
@@ -120,8 +120,7 @@ class Hub:
         return self.state != "ended"
 
     def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.origin.host else socket.AF_INET
-        host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        host = dual_stack_wildcard()  # players of either family may join whatever the origin's is
         for index, (media, url) in enumerate(zip(self.sdp.media, self.media_urls, strict=True)):
             pair = bind_port_pair(host, self.limits.rtp_port_min, self.limits.rtp_port_max)
             self.streams.append(HubStream(index, url, media.clock_rate or 90000,
@@ -271,7 +270,8 @@ class Hub:
     async def _reconnect(self) -> None:
         self.reconnect_attempts += 1
         self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
-                                                                 self.origin_credentials)
+                                                                 self.origin_credentials, tls=self.origin_tls,
+                                                                 verify=self.origin_tls_verify)
         resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
@@ -325,7 +325,8 @@ class Hub:
             self.origin_channels[low] = (stream, False)
             self.origin_channels[high if high != low else low + 1] = (stream, True)
         else:
-            stream.origin_ip = spec.source or self.origin.transport.get_extra_info("peername")[0]
+            source = spec.source or self.origin.transport.get_extra_info("peername")[0]
+            stream.origin_ip = peer_address(stream.rtp.family, source)
             stream.origin_rtp_port = None
             if spec.server_port:
                 low, high = spec.server_port

@@ -10,6 +10,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from proxyd.log import get_logger
+from proxyd.net.udp import peer_address
 from proxyd.routing import Target, forward_headers
 from proxyd.rtp.rtcp import first_report_block
 from proxyd.rtp.stats import StreamStats
@@ -110,7 +111,7 @@ class SplitSession(SessionBase):
             ps.channels = (channels[0], channels[1] if channels[1] != channels[0] else channels[0] + 1)
             self.player.register_channel(ps.channels[1], ps)
         else:
-            ip, (low, high) = self.player.peer_ip, spec.client_port
+            ip, (low, high) = peer_address(hub_stream.rtp.family, self.player.peer_ip), spec.client_port
             ps.rtp_addr, ps.rtcp_addr = (ip, low), (ip, high if high != low else low + 1)
             hub_stream.rtcp_players[ps.rtcp_addr] = ps
         self.streams.append(ps)

@@ -20,13 +20,13 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from proxyd.control.files import ensure_private_dir, fsync_dir
 from proxyd.control.reports import Batch
 from proxyd.control.spool import Spool
 from proxyd.log import get_logger
 from proxyd.origin.client import OriginConnector, OriginError
+from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.events import Headers
 from proxyd.wm.classify import CT_SEND_EVENT
@@ -36,7 +36,6 @@ log = get_logger("wmext.sendevent")
 LEDGER = "delivered.ids"
 SEGMENT_MAX_BYTES = 1 << 20
 MAX_SEGMENTS = 10_000
-DEFAULT_RTSP_PORT = 554
 
 
 class DeliveredLedger:
@@ -137,10 +136,11 @@ class OriginEventSender:
     async def send(self, event: dict) -> bool:
         """True when the event needs no further attempt (taken, or refused for good)."""
         url = event["url"]
-        parts = urlsplit(url)
         try:
-            client = await self.connector.connect(parts.hostname or "", parts.port or DEFAULT_RTSP_PORT,
-                                                  self.credentials_for(url))
+            client = await self.connector.connect_url(url, self.credentials_for(url))
+        except RtspError as exc:
+            log.warning("sendevent: %r is not an origin URL (%s); dropped", url[:200], exc)
+            return True
         except OriginError as exc:
             log.warning("sendevent: origin for %s unreachable (%s); retrying in %.0fs", url, exc.detail,
                         self.retry_interval)

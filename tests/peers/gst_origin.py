@@ -43,7 +43,7 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 AAC_ENCODERS = ("avenc_aac", "voaacenc", "fdkaacenc")
 AUTH_ROLE = "user"
@@ -156,6 +156,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="require this user on every mount; SCHEME is basic or digest (the password may "
                         "contain ':')")
     p.add_argument("--auth-realm", default="gst-origin", help="realm of the --auth challenge")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve RTSP over TLS (rtsps) with this PEM certificate")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     return p.parse_args(argv)
 
 
@@ -196,8 +198,11 @@ class Origin:
             if not sep or not mount or not url:
                 raise SystemExit(f"gst_origin: bad --relay {spec!r}, expected MOUNT=URL")
             self._add(mounts, mount, relay_launch(url), shared=True, protocols=protocols)
-        if args.auth:
-            self.server.set_auth(self._auth(args.auth, args.auth_realm))
+        if args.auth or args.tls_cert:
+            auth = self._auth(args.auth, args.auth_realm) if args.auth else self._anonymous_auth()
+            if args.tls_cert:  # gst-rtsp-server speaks TLS (rtsps) when its auth holds a certificate
+                auth.set_tls_certificate(Gio.TlsCertificate.new_from_files(args.tls_cert, args.tls_key))
+            self.server.set_auth(auth)
         self.server.connect("client-connected", self.on_client_connected)
         self.server.get_session_pool().connect("session-removed", self.on_session_removed)
 
@@ -221,6 +226,15 @@ class Origin:
             auth.add_digest(user, password, token)
         return auth
 
+    @staticmethod
+    def _anonymous_auth():
+        """RTSPAuth letting every client in (the holder of a TLS certificate, nothing more)."""
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, AUTH_ROLE)
+        auth.set_default_token(token)
+        return auth
+
     def rewrites_describe(self) -> bool:
         a = self.args
         return (a.controls == "absolute" or a.content_base != "echo" or bool(a.sdp_omit)
@@ -228,7 +242,7 @@ class Origin:
 
     def _add(self, mounts, mount: str, launch: str, *, shared: bool, protocols, slow: bool = False) -> None:
         factory = GstRtspServer.RTSPMediaFactory()
-        if self.args.auth:  # only the --auth user's token may open and build the media
+        if self.args.auth or self.args.tls_cert:  # only the auth's token may open and build the media
             factory.add_role_from_structure(Gst.Structure.from_string(
                 f"{AUTH_ROLE}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
         factory.set_launch(launch)

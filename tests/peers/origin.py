@@ -151,7 +151,7 @@ class GstOrigin:
                  session_timeout: int = 60, headers: Mapping[str, str] | None = None,
                  port: int = 0, host: str = "127.0.0.1", stderr_path: Path | None = None,
                  relay: Mapping[str, str] | None = None, auth: tuple[str, str, str] | None = None,
-                 shape: OriginShape | None = None):
+                 shape: OriginShape | None = None, tls: tuple[os.PathLike, os.PathLike] | None = None):
         self._proc: subprocess.Popen | None = None
         # Mounts point at symlinks so set_vod_content() can swap what new sessions get.
         self._link_dir = Path(tempfile.mkdtemp(prefix="gst-origin-mounts-"))
@@ -169,6 +169,7 @@ class GstOrigin:
         # origin then emits a {"event": "response", "status", "authorization"} line per response
         self.auth = auth
         self.shape = shape if shape is not None else OriginShape()
+        self.tls = tls  # (certificate, key) PEM files: serve rtsps://, url() says so
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -192,6 +193,8 @@ class GstOrigin:
             argv += ["--header", f"{name}:{value}"]
         if self.auth:
             argv += ["--auth", ":".join(self.auth)]
+        if self.tls:
+            argv += ["--tls-cert", os.fspath(self.tls[0]), "--tls-key", os.fspath(self.tls[1])]
         return argv + self.shape.argv()
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> GstOrigin:
@@ -294,12 +297,13 @@ class GstOrigin:
     def authority(self) -> str:
         if self.port is None:
             raise OriginError("origin not started")
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def url(self, path: str = "") -> str:
         """rtsp://host:port/path; on the default port 554 the port is left out, as players write it."""
-        authority = self.host if self.port == DEFAULT_RTSP_PORT else self.authority
-        return f"rtsp://{authority}/{path.lstrip('/')}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        authority = host if self.port == DEFAULT_RTSP_PORT else self.authority
+        return f"{'rtsps' if self.tls else 'rtsp'}://{authority}/{path.lstrip('/')}"
 
     # --- events ---
 

@@ -29,7 +29,7 @@ class ProxydError(RuntimeError):
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -65,7 +65,7 @@ class ProxydProcess:
         self.killed = False
 
     def argv(self) -> list[str]:
-        argv = [self.python, "-m", "proxyd", "--listen", f"{self.host}:{self.port}"]
+        argv = [self.python, "-m", "proxyd", "--listen", self.authority]
         for prefix, origin in self.routes.items():
             argv += ["--route", f"/{prefix.strip('/')}={origin}"]
         if self.cache_dir is not None:
@@ -80,8 +80,12 @@ class ProxydProcess:
             raise ProxydError("proxyd not started")
         return self.proc.pid
 
+    @property
+    def authority(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
     def url(self, path: str = "") -> str:
-        return f"rtsp://{self.host}:{self.port}/{path.lstrip('/')}"
+        return f"rtsp://{self.authority}/{path.lstrip('/')}"
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> ProxydProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

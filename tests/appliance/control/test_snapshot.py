@@ -19,7 +19,8 @@ def test_snapshot_carries_origins_with_credentials_for_the_node(node_client):
     assert body["origins"] == [{
         "id": origin.id, "name": "gst", "route_prefix": "/vod", "base_url": "rtsp://127.0.0.1:8600/",
         "allowed": True, "cache_policy": "force_ttl", "cache_ttl": 30, "stale_if_error": 0,
-        "transport": "auto", "live": False, "split": "auto", "username": "u", "password": "p"}]
+        "transport": "auto", "live": False, "split": "auto", "tls_verify": True, "username": "u",
+        "password": "p"}]
     assert response["ETag"] == f'"{body["etag"]}"'
     for key in ("purges", "prestuff", "revalidated", "terminate_sessions"):
         assert body[key] == []

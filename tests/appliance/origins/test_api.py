@@ -49,12 +49,32 @@ def test_operator_creates_origin_credentials_are_write_only_and_audited(operator
 
 @pytest.mark.parametrize("field,value", [
     ("base_url", "http://example.com/"), ("base_url", "rtsp://"), ("route_prefix", "vod"),
+    ("base_url", "rtsp://[::1:8554/x"), ("base_url", "rtsp://[fe80::zz]:554/"),
+    ("base_url", "rtsp://h:port/"),
+    ("base_url", "rtsp://user:pw@h/"), ("base_url", "rtspu://h/"),
     ("cache_policy", "sometimes"), ("cache_ttl", -1), ("transport", "carrier-pigeon"), ("name", ""),
 ])
 def test_invalid_input_gets_400_with_field_errors(operator_client, field, value):
     response = operator_client.post(URL, {**VALID, field: value}, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("base_url", ["rtsp://[::1]:8554/vod", "rtsps://[2001:db8::5]/live",
+                                      "rtsps://origin.example/"])
+def test_ipv6_literals_and_rtsps_are_accepted_and_reach_the_node_snapshot(operator_client, base_url):
+    from proxyd.app.snapshot_apply import snapshot_routes
+    from proxyd.control.schema import OriginConfig
+
+    response = operator_client.post(URL, {**VALID, "base_url": base_url, "tls_verify": False}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["tls_verify"] is False
+    origin = Origin.objects.get(pk=response.json()["id"])
+    names = ("id", "name", "route_prefix", "base_url", "allowed", "cache_policy", "cache_ttl",
+             "stale_if_error", "transport", "live", "split", "username", "tls_verify")
+    fields = {f: getattr(origin, f) for f in names}
+    (route,), _ = snapshot_routes((OriginConfig(**fields, password=""),))  # proxyd makes a route of it
+    assert route.origin_url.split("://")[0] == base_url.split("://")[0] and route.tls_verify is False
 
 
 def test_duplicate_name_or_prefix_gets_400(operator_client):

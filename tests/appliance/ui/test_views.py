@@ -85,7 +85,7 @@ def test_bad_origin_input_shows_field_errors(client, operator):
     client.force_login(operator)
     client.post(reverse("ui:origin-create"), ORIGIN_FORM)
     response = client.post(reverse("ui:origin-create"), {**ORIGIN_FORM, "base_url": "http://x/"})
-    assert response.status_code == 200 and b"Use an rtsp:// URL." in response.content
+    assert response.status_code == 200 and b"Use an rtsp:// or rtsps:// URL with a host." in response.content
     duplicate = client.post(reverse("ui:origin-create"), {**ORIGIN_FORM, "route_prefix": "/other"})
     assert duplicate.status_code == 200 and b"must be unique" in duplicate.content
     assert Origin.objects.count() == 1

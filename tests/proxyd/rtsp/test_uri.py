@@ -258,3 +258,24 @@ def test_identity_never_raises_and_is_stable(a: str, b: str) -> None:
     assert same_resource(a, b) == same_resource(b, a)
     assert is_within(a, a)
     url_prefix_key(a), normalize_path("/" + a)  # noqa: B018 - must not raise
+
+
+@pytest.mark.parametrize("header, request_url, expected", [
+    # gst-rtsp-server writes rtsp:// in Content-Base over TLS: the same authority keeps rtsps
+    ("rtsp://127.0.0.1:8322/live/", "rtsps://127.0.0.1:8322/live", "rtsps://127.0.0.1:8322/live/"),
+    ("rtsp://[::1]:8322/live/", "rtsps://[0:0::1]:8322/live", "rtsps://[::1]:8322/live/"),
+    # another port or host is another server: left alone
+    ("rtsp://127.0.0.1:554/live/", "rtsps://127.0.0.1:8322/live", "rtsp://127.0.0.1:554/live/"),
+    ("rtsp://other:8322/live/", "rtsps://origin:8322/live", "rtsp://other:8322/live/"),
+    ("rtsp://h:8322/live/", "rtsp://h:8322/live", "rtsp://h:8322/live/"),
+])
+def test_content_base_keeps_tls_for_the_authority_reached_over_tls(header, request_url, expected):
+    assert content_base(Headers([("Content-Base", header)]), request_url) == expected
+
+
+def test_absolute_controls_keep_tls_for_the_base_authority():
+    base = "rtsps://127.0.0.1:8322/live/"
+    joined = join_control_url(base, "rtsp://127.0.0.1:8322/live/stream=0")
+    assert joined == "rtsps://127.0.0.1:8322/live/stream=0"
+    assert join_control_url(base, "rtsp://127.0.0.1:9000/x") == "rtsp://127.0.0.1:9000/x"
+    assert join_control_url("rtsp://h/live/", "rtsp://h/live/stream=0") == "rtsp://h/live/stream=0"

@@ -24,8 +24,9 @@ class RawPlayer:
         self._pump = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def connect(cls, host: str, port: int) -> RawPlayer:
-        reader, writer = await asyncio.open_connection(host, port)
+    async def connect(cls, host: str, port: int, ssl=None) -> RawPlayer:
+        """ssl: an ssl.SSLContext for an RTSPS listener (its certificate checked for `host`)."""
+        reader, writer = await asyncio.open_connection(host, port, ssl=ssl)
         return cls(reader, writer)
 
     async def _read(self) -> None:

@@ -20,6 +20,24 @@ def test_contract_flags_build_routes_and_allow_list():
     assert cfg.cache_dir == "/var/cache/p"
 
 
+def test_tls_and_ipv6_settings_from_flags_and_environment():
+    env = {"PROXYD_LISTEN": "[::]:8554", "PROXYD_LISTEN_TLS": "[::1]:8322", "PROXYD_TLS_CERT": "/etc/p/c.pem",
+           "PROXYD_TLS_KEY": "/etc/p/k.pem", "PROXYD_TLS_ALLOW_UDP": "1",
+           "PROXYD_ORIGIN_CA_FILE": "/etc/p/ca.pem",
+           "PROXYD_ROUTE": "/s=rtsps://[2001:DB8::5]/live /p=rtsp://[::1]:8600"}
+    cfg = config_from_args(["--origin-tls-no-verify"], env=env)
+    assert (cfg.listen_host, cfg.listen_port) == ("::", 8554)
+    assert cfg.tls.listen == ("::1", 8322)
+    assert (cfg.tls.cert_file, cfg.tls.key_file) == ("/etc/p/c.pem", "/etc/p/k.pem")
+    assert cfg.tls.allow_udp and cfg.tls.origin_ca_file == "/etc/p/ca.pem" and not cfg.tls.origin_verify
+    secure, plain = cfg.routes
+    assert (secure.origin_scheme, secure.origin_host, secure.origin_port) == ("rtsps", "2001:db8::5", 322)
+    assert secure.origin_url == "rtsps://[2001:db8::5]:322/live"
+    assert plain.origin_url == "rtsp://[::1]:8600"
+    assert not config_from_args([], env={}).tls.listen  # off by default, origins checked by default
+    assert config_from_args([], env={}).tls.origin_verify
+
+
 def test_environment_is_read_and_flag_wins():
     env = {"PROXYD_LISTEN": "127.0.0.1:7000", "PROXYD_ROUTE": "/a=rtsp://h:1 /b=rtsp://h:2/x",
            "PROXYD_ALLOW_ORIGIN": "o1:10,o2:20", "PROXYD_MAX_SESSIONS": "7", "PROXYD_SESSION_TIMEOUT": "30",
@@ -60,7 +78,11 @@ def test_control_token_file_is_read(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--route", "vod=rtsp://h:1"], "expected /PREFIX="),
-    (["--route", "/vod=http://h:1"], "rtsp:// URL"),
+    (["--route", "/vod=http://h:1"], "rtsp:// or rtsps:// URL"),
+    (["--route", "/vod=rtsp://[::1:554/x"], "bad host or port"),
+    (["--listen-tls", "127.0.0.1:8322"], "--listen-tls needs --tls-cert and --tls-key"),
+    (["--tls-cert", "c.pem", "--tls-key", "k.pem"], "need --listen-tls"),
+    (["--listen-tls", "[::1]"], "missing port"),
     (["--route", "/v=rtsp://h:1", "--route", "/v=rtsp://h:2"], "unique"),
     (["--listen", "nohost"], "missing port"),
     (["--listen", "h:99999"], "bad port"),
@@ -103,7 +125,7 @@ def test_module_exits_2_with_one_clear_line_on_bad_configuration():
                          text=True, timeout=30)
     assert out.returncode == 2
     assert out.stderr.strip() == (
-        "proxyd: configuration error: --route: origin must be an rtsp:// URL, got 'http://x'")
+        "proxyd: configuration error: --route: origin must be an rtsp:// or rtsps:// URL, got 'http://x'")
 
 
 def test_origin_credentials_file_attaches_credentials_to_its_routes(tmp_path):
@@ -123,8 +145,6 @@ def test_origin_credentials_file_attaches_credentials_to_its_routes(tmp_path):
     ("\n/zzz=alice:x\n", "line 2: no --route with prefix /zzz"),
     ("/a=alice:x\n/a=bob:y\n", "given twice"),
 ])
-
-
 def test_bad_origin_credentials_file_is_rejected(tmp_path, text, message):
     creds = tmp_path / "creds"
     creds.write_text(text)

@@ -110,3 +110,19 @@ def test_forward_use_of_a_protected_routes_origin_needs_that_routes_credentials(
     assert forward.forward and forward.player_auth is policy
     assert router.resolve("rtsp://origin.example:8600/open/a", *LOCAL).player_auth is None
     assert router.resolve("rtsp://127.0.0.1:8554/o/a", *LOCAL).player_auth is None
+
+
+def test_rtsps_routes_and_request_uris():
+    router = Router(config_from_args(["--route", "/s=rtsps://secure.example/live",
+                                      "--route", "/p=rtsp://[::1]:8600", "--allow-origin", "cam.example:322"],
+                                     env={}))
+    secure = router.resolve("rtsps://127.0.0.1:8322/s/ch1", "127.0.0.1", 8322)
+    assert secure.origin_url == "rtsps://secure.example:322/live/ch1" and secure.origin_tls
+    assert secure.transport == "tcp"  # media stays inside the origin's TLS connection by default
+    player_url = secure.to_player("rtsps://secure.example:322/live/ch1/stream=0")
+    assert player_url == "rtsps://127.0.0.1:8322/s/ch1/stream=0"
+    plain = router.resolve("rtsps://127.0.0.1:8322/p/x", "127.0.0.1", 8322)  # a TLS player, a plain origin
+    assert (plain.origin_url, plain.origin_tls, plain.transport) == ("rtsp://[::1]:8600/x", False, "")
+    assert plain.to_player("rtsp://[::1]:8600/x/") == "rtsps://127.0.0.1:8322/p/x/"
+    forward = router.resolve("rtsps://cam.example/live", "127.0.0.1", 8322)
+    assert forward.forward and forward.origin_tls and forward.origin_url == "rtsps://cam.example:322/live"
