@@ -28,6 +28,10 @@ log = get_logger("downstream")
 
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
+# proxyd's own refusal of a request (an ACL: forward origin not allowed, player not authorised):
+# [MS-RTSP] 3.2.7.6 deletes the session state and closes TCP; the status is still sent, so the
+# player can tell why.
+REJECTED = 403
 
 
 def choose_player_transport(value: str | None) -> TransportSpec | None:
@@ -77,7 +81,8 @@ class PlayerConnection(asyncio.Protocol):
         self.writer: InterleavedWriter | None = None
         self.overloaded = False
         self.closing = False
-        self.close_when_idle = False  # the player half-closed with requests still queued
+        self.close_when_idle = False  # the player half-closed, or tore its last session down
+        self.rejected = False  # proxyd refused a request: close once its answer is written
         self.request_timer: asyncio.TimerHandle | None = None  # closes idle and slow-header connections
         self._last_data = b""
         self.dispatch = {
@@ -197,6 +202,9 @@ class PlayerConnection(asyncio.Protocol):
             RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
             self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
                                                                   response.body)))
+            if self.rejected:
+                self._end_after_rejection()
+                return
         if self.close_when_idle and not self.requests:
             self.close_connection("player closed")
 
@@ -236,10 +244,16 @@ class PlayerConnection(asyncio.Protocol):
             return Response(500, "Internal Server Error", Headers())
         log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
                     status, reason, detail)
+        self.rejected = status == REJECTED
         headers = [("Public", PUBLIC)] if status == 501 else []
         if self.overloaded:
             asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
         return Response(status, reason, Headers(headers))
+
+    def _end_after_rejection(self) -> None:
+        for session in list(self.sessions.values()):
+            session.close("terminated", "a request was refused")
+        self.close_connection(f"request refused ({REJECTED})")
 
     def session_for(self, request: Request, required: bool = True) -> PlayerSession | None:
         value = request.headers.get("Session")
@@ -374,7 +388,10 @@ class PlayerConnection(asyncio.Protocol):
         session = self.session_for(request)
         if session.addressed_stream(request) is not None:  # SelectStream deselect, not the session's end
             return await session.deselect(request)
-        return await session.teardown(request)
+        response = await session.teardown(request)
+        if response.status < 300 and not self.sessions:  # [MS-RTSP] 3.2.5.17: then close TCP
+            self.close_when_idle = True
+        return response
 
     async def on_parameter(self, request: Request) -> Response:
         answered = await handle_parameter(self, request)  # WM logs, SendEvent, GCI from cache

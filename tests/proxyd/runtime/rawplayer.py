@@ -55,7 +55,8 @@ class RawPlayer:
         desc = await self.request("DESCRIBE", url, ("Accept", "application/sdp"))
         assert desc.status == 200, desc
         base = content_base(desc.headers, url)
-        controls = re.findall(r"(?m)^a=control:(\S+)\s*$", desc.body.decode())
+        media_part = desc.body.decode().partition("\nm=")[2]  # a session-level control is the aggregate's
+        controls = re.findall(r"(?m)^a=control:(\S+)\s*$", media_part)
         media = [join_control_url(base, c) for c in controls if c != "*"]
         for i, stream_url in enumerate(media):
             resp = await self.request("SETUP", stream_url,

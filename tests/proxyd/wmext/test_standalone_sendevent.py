@@ -25,6 +25,7 @@ async def test_relayed_remote_log_reaches_the_origin_once(wm_origin, proxyd_proc
     lines = wait_for_log(proxy.log_path, DELIVERED, count=2)
     assert event_types(wm_origin, "/clip.wmv") == ["remote-log", "remote-log"]
     assert len({line.split()[-3] for line in lines}) == 2
+    wait_for_log(proxy.log_path, r"sendevent: spool empty, 2 events delivered")
     assert list((tmp_path / "state" / "sendevents").glob("*.jsonl")) == []  # delivered: spool empty
 
 
