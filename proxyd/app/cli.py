@@ -16,6 +16,7 @@ from proxyd.config import (
     Limits,
     flag,
     parse_hostport,
+    parse_redirect,
     parse_route,
 )
 
@@ -72,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m proxyd",
         description="Caching RTSP streaming proxy daemon. Every flag can also be set with the PROXYD_* "
         "environment variable shown; a flag given on the command line wins. List-valued variables "
-        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN) take whitespace- or comma-separated items.",
+        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN, PROXYD_REDIRECT, PROXYD_REDIRECT_PROXY) take whitespace- or "
+        "comma-separated items.",
     )
     add = p.add_argument
     add("--listen", metavar="HOST:PORT", help="RTSP listen address (PROXYD_LISTEN; default 127.0.0.1:8554)")
@@ -80,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reverse-proxy route, repeatable; longest prefix wins (PROXYD_ROUTE)")
     add("--allow-origin", action="append", metavar="HOST:PORT",
         help="origin a forward-proxy request may name, repeatable; others get 403 (PROXYD_ALLOW_ORIGIN)")
+    add("--redirect", action="append", metavar="/PREFIX=rtsp://HOST[:PORT][/PATH]",
+        help="DESCRIBE under PREFIX answered 302 with Location on that server (the rest of the path "
+        "appended), then the connection closed; repeatable, longest prefix wins (PROXYD_REDIRECT)")
+    add("--redirect-proxy", action="append", metavar="/PREFIX=rtsp://PROXY[:PORT]",
+        help="DESCRIBE under PREFIX answered 305 Use Proxy naming that proxy, then the connection "
+        "closed; repeatable (PROXYD_REDIRECT_PROXY)")
     add("--cache-dir", metavar="DIR", help="cache directory; caching is off without it (PROXYD_CACHE_DIR)")
     add("--cache-ttl", metavar="SECONDS", help="freshness when the origin sends no Cache-Control; 0: never "
         "cache; unset: obey the origin (PROXYD_CACHE_TTL)")
@@ -148,6 +156,8 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     host, port = parse_hostport(listen, "--listen")
     routes = tuple(parse_route(r) for r in _pick_list(args, env, "route"))
     allow = frozenset(parse_hostport(a, "--allow-origin", 554) for a in _pick_list(args, env, "allow_origin"))
+    redirects = tuple([parse_redirect(r, False) for r in _pick_list(args, env, "redirect")]
+                      + [parse_redirect(r, True) for r in _pick_list(args, env, "redirect_proxy")])
     limit_values = {}
     for f in dataclasses.fields(Limits):
         raw = _pick(args, env, f.name)
@@ -174,7 +184,7 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     allow_public = (_pick(args, env, "metrics_allow_public") or "0").lower()
     if allow_public not in ("0", "1", "true", "false", "yes", "no"):
         raise ConfigError(f"PROXYD_METRICS_ALLOW_PUBLIC must be 1 or 0, got {allow_public!r}")
-    return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
+    return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow, redirects=redirects,
                   cache_dir=_pick(args, env, "cache_dir") or "",
                   cache_ttl=None if _pick(args, env, "cache_ttl") is None
                   else _number(_pick(args, env, "cache_ttl"), int, "cache_ttl"),

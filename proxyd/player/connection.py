@@ -30,8 +30,9 @@ PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PA
 CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
 # proxyd's own refusal of a request (an ACL: forward origin not allowed, player not authorised):
 # [MS-RTSP] 3.2.7.6 deletes the session state and closes TCP; the status is still sent, so the
-# player can tell why.
+# player can tell why. A redirect (302/305, 3.2.5.4) ends the connection the same way.
 REJECTED = 403
+REDIRECT_REASONS = {302: "Moved Temporarily", 305: "Use Proxy"}
 
 
 def choose_player_transport(value: str | None) -> TransportSpec | None:
@@ -82,7 +83,7 @@ class PlayerConnection(asyncio.Protocol):
         self.overloaded = False
         self.closing = False
         self.close_when_idle = False  # the player half-closed, or tore its last session down
-        self.rejected = False  # proxyd refused a request: close once its answer is written
+        self.ending: str | None = None  # refused or redirected: why it closes once the answer is written
         self.request_timer: asyncio.TimerHandle | None = None  # closes idle and slow-header connections
         self._last_data = b""
         self.dispatch = {
@@ -202,8 +203,8 @@ class PlayerConnection(asyncio.Protocol):
             RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
             self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
                                                                   response.body)))
-            if self.rejected:
-                self._end_after_rejection()
+            if self.ending:
+                self._end_after_answer(self.ending)
                 return
         if self.close_when_idle and not self.requests:
             self.close_connection("player closed")
@@ -244,16 +245,17 @@ class PlayerConnection(asyncio.Protocol):
             return Response(500, "Internal Server Error", Headers())
         log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
                     status, reason, detail)
-        self.rejected = status == REJECTED
+        if status == REJECTED:
+            self.ending = f"request refused ({REJECTED})"
         headers = [("Public", PUBLIC)] if status == 501 else []
         if self.overloaded:
             asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
         return Response(status, reason, Headers(headers))
 
-    def _end_after_rejection(self) -> None:
+    def _end_after_answer(self, why: str) -> None:
         for session in list(self.sessions.values()):
-            session.close("terminated", "a request was refused")
-        self.close_connection(f"request refused ({REJECTED})")
+            session.close("terminated", why)
+        self.close_connection(why)
 
     def session_for(self, request: Request, required: bool = True) -> PlayerSession | None:
         value = request.headers.get("Session")
@@ -320,6 +322,13 @@ class PlayerConnection(asyncio.Protocol):
         return Response(200, "OK", Headers(headers))
 
     async def on_describe(self, request: Request) -> Response:
+        redirect = self.context.router.redirect_for(request.uri)
+        if redirect is not None:  # policy: never the REDIRECT method
+            status, location = redirect
+            log.info("%s DESCRIBE %s -> %d %s", context(self.peer, request.cseq), request.uri[:200], status,
+                     location)
+            self.ending = f"redirected ({status})"
+            return Response(status, REDIRECT_REASONS[status], Headers([("Location", location)]))
         target = self.target_for(request)
         presentation = url_key(request.uri)
         previous = self.origins.pop((target.origin_host, target.origin_port), None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.proxyd.runtime.rawplayer import RawPlayer
-from tests.proxyd.wmext.harness import proxy_url, running_proxy
+from tests.proxyd.wmext.harness import proxy_url, rtsp_exchange, running_proxy
 
 
 async def closed_by_proxy(player: RawPlayer, timeout: float = 5.0) -> bool:
@@ -71,3 +71,28 @@ async def test_a_refused_request_deletes_the_sessions_and_closes_the_connection(
         assert server.context.sessions == {}
         assert wm_origin.wait_for(lambda: wm_origin.client_sessions() == [])
     assert len(origin_teardowns(wm_origin, "/clip.wmv")) == 1  # the deleted session's upstream Teardown
+
+
+async def test_redirect_policy_answers_302_or_305_with_location_then_closes(wm_origin):
+    """[MS-RTSP] 3.2.5.4, 3.2.7.4: a redirect is a 302 (another server: the same content under its URL)
+    or a 305 (another proxy: ask it for the same URL), never the REDIRECT method; then the session
+    state is deleted and TCP closed."""
+    wm_origin.set_entry("/clip.wmv", seed="moved", duration_ms=20_000)
+    async with running_proxy(wm_origin.url("")) as server:
+        own = f"rtsp://127.0.0.1:{server.port}"
+        async with running_proxy(wm_origin.url(""), "--redirect", f"/old={own}/wm",
+                                 "--redirect-proxy", f"/elsewhere=rtsp://proxy2.example:8554") as redirecting:
+            player = await RawPlayer.connect("127.0.0.1", redirecting.port)
+            try:
+                await player.play_tcp(proxy_url(redirecting, "/clip.wmv"))  # a session on this connection
+                moved = await player.request("DESCRIBE", f"rtsp://127.0.0.1:{redirecting.port}/old/clip.wmv")
+                assert (moved.status, moved.headers.get("Location")) == (302, f"{own}/wm/clip.wmv")
+                assert await closed_by_proxy(player)
+            finally:
+                await player.close()
+            assert redirecting.context.sessions == {}
+            via = await rtsp_exchange(f"rtsp://127.0.0.1:{redirecting.port}/elsewhere/x.wmv", "DESCRIBE", [])
+            assert (via.status, via.header("Location")) == (305, "rtsp://proxy2.example:8554")
+        followed = await rtsp_exchange(moved.headers.get("Location"), "DESCRIBE", [])  # the player goes there
+    assert followed.status == 200 and followed.body.startswith(b"v=0")
+    assert wm_origin.count("DESCRIBE", "/clip.wmv") == 2  # the redirected DESCRIBE never reached it
