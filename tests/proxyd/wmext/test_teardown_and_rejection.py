@@ -4,20 +4,8 @@ else only the TCP closed) and a request proxyd refuses (3.2.7.6: session state d
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.proxyd.runtime.rawplayer import RawPlayer
 from tests.proxyd.wmext.harness import proxy_url, rtsp_exchange, running_proxy
-
-
-async def closed_by_proxy(player: RawPlayer, timeout: float = 5.0) -> bool:
-    """True once the proxy closed the player's connection (the reader saw EOF)."""
-    try:
-        async with asyncio.timeout(timeout):
-            await asyncio.shield(player._pump)
-    except TimeoutError:
-        return False
-    return True
 
 
 def origin_teardowns(wm_origin, path: str) -> list:
@@ -32,10 +20,10 @@ async def test_aggregate_teardown_answers_then_closes_the_connection_and_the_ori
         try:
             streams = await player.play_tcp(url)
             deselect = await player.request("TEARDOWN", streams[0])  # SelectStream: connection stays
-            assert deselect.status == 200 and not await closed_by_proxy(player, timeout=0.3)
+            assert deselect.status == 200 and not await player.closed_by_server(timeout=0.3)
             response = await player.request("TEARDOWN", url)
             assert (response.status, response.body) == (200, b"")
-            assert await closed_by_proxy(player)
+            assert await player.closed_by_server()
         finally:
             await player.close()
         assert server.context.sessions == {}
@@ -65,7 +53,7 @@ async def test_a_refused_request_deletes_the_sessions_and_closes_the_connection(
             assert len(server.context.sessions) == 1
             refused = await player.request("DESCRIBE", "rtsp://192.0.2.1/elsewhere.wmv")  # not an allowed origin
             assert refused.status == 403
-            assert await closed_by_proxy(player)
+            assert await player.closed_by_server()
         finally:
             await player.close()
         assert server.context.sessions == {}
@@ -87,7 +75,7 @@ async def test_redirect_policy_answers_302_or_305_with_location_then_closes(wm_o
                 await player.play_tcp(proxy_url(redirecting, "/clip.wmv"))  # a session on this connection
                 moved = await player.request("DESCRIBE", f"rtsp://127.0.0.1:{redirecting.port}/old/clip.wmv")
                 assert (moved.status, moved.headers.get("Location")) == (302, f"{own}/wm/clip.wmv")
-                assert await closed_by_proxy(player)
+                assert await player.closed_by_server()
             finally:
                 await player.close()
             assert redirecting.context.sessions == {}

@@ -19,10 +19,7 @@ def upstream_kinds(wm_origin, path: str) -> list[str]:
 async def playing(server, path: str) -> RawPlayer:
     player = await RawPlayer.connect("127.0.0.1", server.port)
     await player.play_tcp(proxy_url(server, path))
-    async with asyncio.timeout(10):
-        while player.count() < 20:  # some media relayed before it stops
-            player.frame_seen.clear()
-            await player.frame_seen.wait()
+    await player.media_flowing()  # some media relayed before it stops
     return player
 
 
