@@ -19,6 +19,7 @@ from proxyd.rtsp.uri import same_resource, url_key
 from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.resumable import park_relays, unpark_relays
 from proxyd.serving.session_base import SessionBase
+from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wmext.playlist import relay_to_player
 from proxyd.wmext.upstream_log import is_wm_origin, own_logplay
 
@@ -46,6 +47,7 @@ class ProxySession(SessionBase):
         self.aggregate_url = target.origin_url  # replaced by the PLAY URL once the player plays
         self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
         self.play_began = (0.0, 0.0, None)  # loop time, npt and counters of the current play period
+        self.change_notice = False  # the last PLAY answer carried X-Playlist-Change-Notice: true
         origin.on_frame = self._on_origin_frame
         origin.on_request = self._on_origin_request
         origin.on_lost = lambda why: self.close("origin_error", why)
@@ -176,6 +178,7 @@ class ProxySession(SessionBase):
             self.state = "playing"
             self.last_play = request
             self.wm_origin = self.wm_origin or is_wm_origin(resp.headers.get("Supported"))
+            self.change_notice = (resp.headers.get("X-Playlist-Change-Notice") or "").strip().lower() == "true"
             self.play_began = (self.loop.time(), _npt_start(request.headers.get("Range")),
                                aggregate_counters(self.streams))
             if request.uri != "*":
@@ -288,6 +291,11 @@ class ProxySession(SessionBase):
     def _on_origin_request(self, request: Request) -> None:
         """EndOfStream SET_PARAMETER, ANNOUNCE...: already answered upstream; relay to the player."""
         self.player.send_server_request(relay_to_player(self, request))  # URLs, Session, RTP-Info
+        if request.method == "SET_PARAMETER" and self.state == "playing" and not self.change_notice \
+                and parse_end_of_stream_body(request.body).end_of_playlist_entry:
+            # [MS-RTSP] 3.1.5.13: the client role logs the playlist entry that ended, unless the Play
+            # that led to it was answered with X-Playlist-Change-Notice (skipped, not played)
+            self.spawn(self._own_logplay())
 
     # --- timers ------------------------------------------------------------------------------
     def origin_keepalive(self) -> None:
