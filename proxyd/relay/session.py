@@ -19,6 +19,7 @@ from proxyd.rtsp.uri import same_resource, url_key
 from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.resumable import park_relays, unpark_relays
 from proxyd.serving.session_base import SessionBase
+from proxyd.wm.classify import CT_EXTENSION_CMD, media_type
 from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wmext.playlist import relay_to_player
 from proxyd.wmext.upstream_log import is_wm_origin, own_logplay
@@ -291,11 +292,16 @@ class ProxySession(SessionBase):
     def _on_origin_request(self, request: Request) -> None:
         """EndOfStream SET_PARAMETER, ANNOUNCE...: already answered upstream; relay to the player."""
         self.player.send_server_request(relay_to_player(self, request))  # URLs, Session, RTP-Info
-        if request.method == "SET_PARAMETER" and self.state == "playing" and not self.change_notice \
-                and parse_end_of_stream_body(request.body).end_of_playlist_entry:
-            # [MS-RTSP] 3.1.5.13: the client role logs the playlist entry that ended, unless the Play
-            # that led to it was answered with X-Playlist-Change-Notice (skipped, not played)
-            self.spawn(self._own_logplay())
+        if request.method != "SET_PARAMETER" or self.state != "playing" \
+                or media_type(request.headers.get("Content-Type")) != CT_EXTENSION_CMD.lower():
+            return
+        eos = parse_end_of_stream_body(request.body)
+        if eos.eof or eos.end_of_playlist_entry:
+            self.state = "ready"  # [MS-RTSP] 3.1.5.13: READY at the origin; no Pause at a later stop
+            if eos.end_of_playlist_entry and not self.change_notice:
+                # the client role logs the entry that ended, unless the Play that led to it was
+                # answered with X-Playlist-Change-Notice (skipped, not played)
+                self.spawn(self._own_logplay())
 
     # --- timers ------------------------------------------------------------------------------
     def origin_keepalive(self) -> None:

@@ -113,11 +113,11 @@ async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the
     answered = {r.cseq: r.status for r in wm_origin.client_responses}
     assert [m.method for m in sent] == ["SET_PARAMETER", "ANNOUNCE", "SET_PARAMETER"]
     assert all(answered.get(m.cseq) == 200 for m in sent)
-    kinds = [r.kind for r in wm_origin.requests if r.kind in ("PLAY", "LogPlay", "TEARDOWN", "SETUP")]
+    kinds = [r.kind for r in wm_origin.requests if r.kind in ("PLAY", "PAUSE", "LogPlay", "TEARDOWN", "SETUP")]
     first_play, second_play = (i for i, k in enumerate(kinds) if k == "PLAY")
     between = kinds[first_play + 1:second_play]
     assert between[0] == "LogPlay" and between.count("LogPlay") == 1  # ours, the player's stays local
     assert between[1:] == ["TEARDOWN"] * 2 + ["SETUP"] * 2  # audio and video of each entry
     play = [r for r in wm_origin.requests if r.kind == "PLAY"][1]
     assert play.header("X-Playlist-Seek-Id") == str(entry.items[1].gen_id)
-    assert kinds[second_play + 1:] == ["TEARDOWN"]  # the last entry ended READY: nothing more to log
+    assert kinds[second_play + 1:] == ["TEARDOWN"]  # the last entry ended READY: no Pause, no log
