@@ -22,7 +22,7 @@ from proxyd.serving.session_base import SessionBase
 from proxyd.wm.classify import CT_EXTENSION_CMD, media_type
 from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wmext.playlist import relay_to_player
-from proxyd.wmext.upstream_log import is_wm_origin, own_logplay
+from proxyd.wmext.upstream_log import is_wm_origin, send_own_logplay
 
 log = get_logger("session")
 
@@ -265,18 +265,9 @@ class ProxySession(SessionBase):
         began, npt, before = self.play_began
         now = aggregate_counters(self.streams)
         period = {key: now[key] - (before or {}).get(key, 0) for key in ("bytes_in", "packets_in", "packets_lost")}
-        sockname = self.origin.transport.get_extra_info("sockname") if self.origin.transport else None
-        headers, body = own_logplay(url=self.aggregate_url, origin_session=self.origin_session,
-                                    local_ip=sockname[0] if sockname else "", start_npt=npt,
-                                    played_s=self.loop.time() - began, counters=period,
-                                    tcp=bool(self.upstream_tcp))
-        try:
-            resp = await self.origin.request("SET_PARAMETER", self.aggregate_url, headers, body)
-        except OriginError as exc:
-            log.info("%s LogPlay to the origin failed: %s", self.log_ctx, exc.detail)
-            return
-        if resp.status >= 400:
-            log.info("%s origin refused our LogPlay: %d", self.log_ctx, resp.status)
+        await send_own_logplay(self.origin, self.aggregate_url, self.origin_session, start_npt=npt,
+                               played_s=self.loop.time() - began, counters=period, tcp=bool(self.upstream_tcp),
+                               log_ctx=self.log_ctx)
 
     # --- origin events -------------------------------------------------------------------------
     def _on_origin_frame(self, channel: int, payload: bytes) -> None:

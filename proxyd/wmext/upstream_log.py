@@ -1,7 +1,8 @@
 """proxyd's own LogPlay toward a Windows Media origin ([MS-RTSP] 3.1.4.7, 2.2.7.7; [MS-WMLOG] 2.4).
 
-When the proxy's client role stops a PLAYING origin session (the relayed player paused, tore down
-while playing, or lost its connection) it sends Pause, then a LogPlay of its own session. proxyd
+When the proxy's client role stops a PLAYING origin session (a relayed player paused, tore down
+while playing, or lost its connection; a split's origin session ending) it sends Pause, then a
+LogPlay of its own session. proxyd
 never sends remote-log of its own for that session (the players' remote-logs are forwarded as
 theirs), so the log is a legacy one: a 44-field summary (a streaming log MUST carry 47, [MS-WMLOG]
 2.6.1, and names no codecs, which proxyd does not know either). The proxy is the client; its
@@ -13,11 +14,14 @@ from __future__ import annotations
 import platform
 import time
 
+from proxyd.log import get_logger
+from proxyd.origin.client import OriginClient, OriginError
 from proxyd.origin.wm_identity import PRODUCT, PROXY_GUID, PROXY_HOST, proxy_user_agent
 from proxyd.rtsp.events import Headers
 from proxyd.wm.wmlog_fields import LOG_DATA44
 from proxyd.wm.wmlog_forward import serialize_xml_log
 
+log = get_logger("session")
 CT_LOGPLAY = "application/x-wms-Logplaystats"
 WM_FEATURE_PREFIX = "com.microsoft.wm."
 
@@ -46,3 +50,18 @@ def own_logplay(*, url: str, origin_session: str, local_ip: str, start_npt: floa
     body = serialize_xml_log(fields, layout=LOG_DATA44).encode("utf-8")
     headers = Headers([("Content-Type", f"{CT_LOGPLAY};charset=UTF-8"), ("Session", origin_session)])
     return headers, body
+
+
+async def send_own_logplay(origin: OriginClient, url: str, origin_session: str, *, start_npt: float,
+                           played_s: float, counters: dict, tcp: bool, log_ctx: str) -> None:
+    """Send the LogPlay of one play period; a failure is logged and changes nothing else."""
+    sockname = origin.transport.get_extra_info("sockname") if origin.transport else None
+    headers, body = own_logplay(url=url, origin_session=origin_session, local_ip=sockname[0] if sockname else "",
+                                start_npt=start_npt, played_s=played_s, counters=counters, tcp=tcp)
+    try:
+        resp = await origin.request("SET_PARAMETER", url, headers, body)
+    except OriginError as exc:
+        log.info("%s LogPlay to the origin failed: %s", log_ctx, exc.detail)
+        return
+    if resp.status >= 400:
+        log.info("%s origin refused our LogPlay: %d", log_ctx, resp.status)

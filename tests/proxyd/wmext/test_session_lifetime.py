@@ -108,6 +108,7 @@ async def test_the_origin_going_away_ends_players_and_marks_a_fill_incomplete(wm
 
 
 async def test_the_last_split_player_leaving_tears_the_origin_down_with_remote_close(wm_origin):
+    """The split's origin session still sends when its linger ends: Pause and our LogPlay first."""
     wm_origin.set_entry("/live", seed="split-end", broadcast=True)
     async with running_proxy(wm_origin.url(""), "--split-linger", "0.5") as server:
         sink = server.context.reporter
@@ -117,6 +118,8 @@ async def test_the_last_split_player_leaving_tears_the_origin_down_with_remote_c
         assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("TEARDOWN", "/live") == 1)
         await sink.wait_for(lambda: len([e for e in sink.of("sendevent") if e["event_type"] == "remote-close"]) == 2)
     assert wm_origin.count("PLAY", "/live") == 1
+    stop = [r.kind for r in wm_origin.requests if r.kind in ("PAUSE", "LogPlay", "TEARDOWN")]
+    assert stop == ["PAUSE", "LogPlay", "TEARDOWN"]  # 3.1.4.7 then 3.1.4.10, by the hub
     kinds = sorted(e["event_type"] for e in sink.of("sendevent") if e["event_type"] != "remote-log")
     assert kinds == ["remote-close", "remote-close", "remote-open", "remote-open"]  # one pair per player
 
