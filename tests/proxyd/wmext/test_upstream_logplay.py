@@ -54,3 +54,24 @@ async def test_a_relayed_pause_is_followed_by_our_logplay_and_a_stop_in_ready_se
         finally:
             await player.close()
     assert upstream_kinds(wm_origin, "/clip.wmv") == ["PLAY", "PAUSE", "LogPlay", "TEARDOWN"]
+
+
+async def test_a_fill_stopped_while_the_origin_sends_pauses_and_logs_before_its_teardown(wm_origin, tmp_path):
+    """A download over the cache quota stops mid-content (nothing stored): its origin session gets
+    Pause, our LogPlay, then Teardown."""
+    wm_origin.set_entry("/big.wmv", seed="over-quota", duration_ms=20_000)
+    async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache"),
+                             "--cache-max-bytes", "30000") as server:
+        sink = server.context.reporter
+        player = await RawPlayer.connect("127.0.0.1", server.port)
+        try:
+            await player.play_tcp(proxy_url(server, "/big.wmv"))
+            await sink.wait_for(lambda: any(c["state"] == "incomplete" for c in sink.of("cache.changed")))
+        finally:
+            await player.close()
+        assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("TEARDOWN", "/big.wmv") >= 1)
+    by_session: dict[str, list[str]] = {}
+    for r in wm_origin.requests:
+        if r.kind in ("PAUSE", "LogPlay", "TEARDOWN") and r.header("Session"):
+            by_session.setdefault(r.header("Session").split(";")[0], []).append(r.kind)
+    assert ["PAUSE", "LogPlay", "TEARDOWN"] in by_session.values(), by_session
