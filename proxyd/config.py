@@ -114,6 +114,17 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Redirect:
+    """--redirect / --redirect-proxy ([MS-RTSP] 3.2.5.4, 3.2.7.4): a DESCRIBE under `prefix` is answered
+    302 with Location = `location` + the rest of its path (another server), or, `to_proxy`, 305 with
+    Location = `location` (another proxy; the player asks it for the same URL)."""
+
+    prefix: str
+    location: str
+    to_proxy: bool = False
+
+
+@dataclass(frozen=True)
 class ControlSettings:
     url: str = ""
     token: str = ""
@@ -146,6 +157,7 @@ class Config:
     listen_port: int = 8554
     routes: tuple[Route, ...] = ()
     allow_origins: frozenset[tuple[str, int]] = frozenset()
+    redirects: tuple[Redirect, ...] = ()
     cache_dir: str = ""
     cache_ttl: int | None = None  # None: obey the origin; 0: never cache; N: lifetime when the origin is silent
     cache_max_bytes: int = 1 << 30  # store quota (LRU eviction beyond)
@@ -258,6 +270,18 @@ def parse_route_credentials(text: str, routes: tuple[Route, ...], source: str) -
             raise ConfigError(f"{source} line {number}: {prefix} given twice")
         found[prefix] = Credentials(username.strip(), password)
     return tuple(dataclasses.replace(r, credentials=found[r.prefix]) if r.prefix in found else r for r in routes)
+
+
+def parse_redirect(text: str, to_proxy: bool) -> Redirect:
+    """'/PREFIX=rtsp://HOST[:PORT][/BASE]' -> Redirect."""
+    flag = "--redirect-proxy" if to_proxy else "--redirect"
+    prefix, sep, url = text.partition("=")
+    parts = urllib.parse.urlsplit(url.strip())
+    if not sep or not prefix.startswith("/") or parts.scheme.lower() != "rtsp" or not parts.hostname:
+        raise ConfigError(f"{flag}: expected /PREFIX=rtsp://HOST[:PORT][/PATH], got {text!r}")
+    if parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"{flag}: the URL must not carry a query, fragment or credentials: {url!r}")
+    return Redirect("/" + prefix.strip("/"), url.strip().rstrip("/") if not to_proxy else url.strip(), to_proxy)
 
 
 def is_loopback(host: str) -> bool:

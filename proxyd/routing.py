@@ -106,6 +106,7 @@ class Router:
         self.routes: tuple[Route, ...] = tuple(sorted(config.routes, key=lambda r: len(r.prefix),
                                                       reverse=True))
         self.allow_origins = config.allow_origins
+        self.redirects = tuple(sorted(config.redirects, key=lambda r: len(r.prefix), reverse=True))
         self.listen_host = config.listen_host
         self.forward_auth = config.player_auth
         self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
@@ -147,6 +148,22 @@ class Router:
         proxyd to (never an arbitrary host a Location names)."""
         return (host.lower(), port) in self.allow_origins or any(
             (r.origin_host, r.origin_port) == (host.lower(), port) for r in self.routes)
+
+    def redirect_for(self, uri: str) -> tuple[int, str] | None:
+        """(302 or 305, Location) when a --redirect / --redirect-proxy policy covers this URI's path."""
+        parts = _routable(uri) if self.redirects else None
+        if parts is None:
+            return None
+        for redirect in self.redirects:
+            rest = _under(parts.path, redirect.prefix)
+            if rest is None:
+                continue
+            if redirect.to_proxy:
+                return 305, redirect.location
+            if rest and not rest.startswith(("/", "?")):
+                rest = "/" + rest
+            return 302, redirect.location + rest
+        return None
 
     def credentials_for(self, origin_url: str) -> Credentials | None:
         """Credentials of the most specific route whose origin URL covers `origin_url` (for work that

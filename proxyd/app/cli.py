@@ -17,6 +17,7 @@ from proxyd.config import (
     TlsSettings,
     flag,
     parse_hostport,
+    parse_redirect,
     parse_route,
     parse_route_credentials,
 )
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m proxyd",
         description="Caching RTSP streaming proxy daemon. Every flag can also be set with the PROXYD_* "
         "environment variable shown; a flag given on the command line wins. List-valued variables "
-        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN) take whitespace- or comma-separated items.",
+        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN, PROXYD_REDIRECT, PROXYD_REDIRECT_PROXY) take whitespace- or "
+        "comma-separated items.",
     )
     add = p.add_argument
     add("--listen", metavar="HOST:PORT", help="RTSP listen address (PROXYD_LISTEN; default 127.0.0.1:8554)")
@@ -123,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--player-auth-file", metavar="FILE",
         help="player credentials as htdigest lines user:realm:H(A1), H(A1) = MD5 (32 hex) or SHA-256 "
         "(64 hex) of user:realm:password, one realm per file (PROXYD_PLAYER_AUTH_FILE)")
+    add("--redirect", action="append", metavar="/PREFIX=rtsp://HOST[:PORT][/PATH]",
+        help="DESCRIBE under PREFIX answered 302 with Location on that server (the rest of the path "
+        "appended), then the connection closed; repeatable, longest prefix wins (PROXYD_REDIRECT)")
+    add("--redirect-proxy", action="append", metavar="/PREFIX=rtsp://PROXY[:PORT]",
+        help="DESCRIBE under PREFIX answered 305 Use Proxy naming that proxy, then the connection "
+        "closed; repeatable (PROXYD_REDIRECT_PROXY)")
     add("--cache-dir", metavar="DIR", help="cache directory; caching is off without it (PROXYD_CACHE_DIR)")
     add("--cache-ttl", metavar="SECONDS", help="freshness when the origin sends no Cache-Control; 0: never "
         "cache; unset: obey the origin (PROXYD_CACHE_TTL)")
@@ -215,6 +223,8 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
         routes = parse_route_credentials(read_private_file(credentials_file, "--origin-credentials-file"),
                                          routes, "--origin-credentials-file")
     allow = frozenset(parse_hostport(a, "--allow-origin", 554) for a in _pick_list(args, env, "allow_origin"))
+    redirects = tuple([parse_redirect(r, False) for r in _pick_list(args, env, "redirect")]
+                      + [parse_redirect(r, True) for r in _pick_list(args, env, "redirect_proxy")])
     limit_values = {}
     for f in dataclasses.fields(Limits):
         raw = _pick(args, env, f.name)
@@ -246,7 +256,7 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                       allow_udp=_switch(args, env, "tls_allow_udp"),
                       origin_ca_file=_pick(args, env, "origin_ca_file") or "",
                       origin_verify=not _switch(args, env, "origin_tls_no_verify"))
-    return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow,
+    return Config(listen_host=host, listen_port=port, routes=routes, allow_origins=allow, redirects=redirects,
                   cache_dir=_pick(args, env, "cache_dir") or "",
                   cache_ttl=None if _pick(args, env, "cache_ttl") is None
                   else _number(_pick(args, env, "cache_ttl"), int, "cache_ttl"),

@@ -34,6 +34,7 @@ from proxyd.origin.client import OriginClient, OriginError
 from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wm.supported import FASTCACHE, parse_supported
 from proxyd.wmext.playlist import parse_gen_id
+from proxyd.wmext.upstream_log import is_wm_origin, send_own_logplay
 
 log = get_logger("cache.fill")
 
@@ -43,6 +44,7 @@ END_TOLERANCE_S = 1.0  # a stream ending this close to the announced duration co
 IDLE_END_S = 3.0  # no media this long after the end was reached: the fill is over
 STALL_S = 20.0  # no media this long at all: the fill failed
 ANNOUNCE_WAIT_S = 10.0  # an EndOfStream announcing more entries, then no Announce this long: failed
+STOP_TIMEOUT = 2.0  # Pause + LogPlay before the Teardown of a fill stopped early
 
 
 def rtcp_has_bye(data: bytes) -> bool:
@@ -306,6 +308,23 @@ class Fill:
                 except OriginError:
                     break  # _finish decides from what was recorded
 
+    async def _pause_and_log(self) -> None:
+        """[MS-RTSP] 3.1.4.7 at a Windows Media origin: Pause, then our LogPlay (bounded, best effort)."""
+        supported = ", ".join(v for n, v in self.body["headers"] if n.lower() == "supported")
+        if not is_wm_origin(supported):
+            return
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                resp = await self.client.request("PAUSE", self.aggregate, Headers([("Session", self.session)]))
+                if resp.status < 300:
+                    counters = {"bytes_in": self.bytes, "packets_in": sum(len(i.media) for i in self.items),
+                                "packets_lost": 0}
+                    await send_own_logplay(self.client, self.aggregate, self.session, start_npt=0.0,
+                                           played_s=self.loop.time() - self.play_at, counters=counters,
+                                           tcp=True, log_ctx=f"cache fill {self.url}")
+        except (OriginError, TimeoutError):
+            pass
+
     def _reached_end(self) -> bool:
         if self.duration is None:
             return False
@@ -358,6 +377,8 @@ class Fill:
         c = self.client
         c.on_frame = c.on_request = c.on_lost = None
         if self.session and c.is_open:
+            if not self.ended.is_set():  # stopped while the origin still sends (limit, stall, shutdown)
+                await self._pause_and_log()
             await c.teardown_and_close(self.aggregate, self.session)
         else:
             c.close()

@@ -30,6 +30,11 @@ log = get_logger("downstream")
 
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
+# proxyd's own refusal of a request (an ACL: forward origin not allowed, player not authorised):
+# [MS-RTSP] 3.2.7.6 deletes the session state and closes TCP; the status is still sent, so the
+# player can tell why. A redirect (302/305, 3.2.5.4) ends the connection the same way.
+REJECTED = 403
+REDIRECT_REASONS = {302: "Moved Temporarily", 305: "Use Proxy"}
 
 
 def choose_player_transport(value: str | None, tcp_only: bool = False) -> TransportSpec | None:
@@ -82,7 +87,8 @@ class PlayerConnection(asyncio.Protocol):
         self.writer: InterleavedWriter | None = None
         self.overloaded = False
         self.closing = False
-        self.close_when_idle = False  # the player half-closed with requests still queued
+        self.close_when_idle = False  # the player half-closed, or tore its last session down
+        self.ending: str | None = None  # refused or redirected: why it closes once the answer is written
         self.request_timer: asyncio.TimerHandle | None = None  # closes idle and slow-header connections
         self._last_data = b""
         self.dispatch = {
@@ -207,6 +213,9 @@ class PlayerConnection(asyncio.Protocol):
             RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
             self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
                                                                   response.body)))
+            if self.ending:
+                self._end_after_answer(self.ending)
+                return
         if self.close_when_idle and not self.requests:
             self.close_connection("player closed")
 
@@ -250,10 +259,17 @@ class PlayerConnection(asyncio.Protocol):
             return Response(500, "Internal Server Error", Headers())
         log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
                     status, reason, detail)
+        if status == REJECTED:
+            self.ending = f"request refused ({REJECTED})"
         headers = [("Public", PUBLIC)] if status == 501 else list(extra)
         if self.overloaded:
             asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
         return Response(status, reason, Headers(headers))
+
+    def _end_after_answer(self, why: str) -> None:
+        for session in list(self.sessions.values()):
+            session.close("terminated", why)
+        self.close_connection(why)
 
     def session_for(self, request: Request, required: bool = True) -> PlayerSession | None:
         value = request.headers.get("Session")
@@ -347,6 +363,13 @@ class PlayerConnection(asyncio.Protocol):
         return Response(200, "OK", Headers(headers))
 
     async def on_describe(self, request: Request) -> Response:
+        redirect = self.context.router.redirect_for(request.uri)
+        if redirect is not None:  # policy: never the REDIRECT method
+            status, location = redirect
+            log.info("%s DESCRIBE %s -> %d %s", context(self.peer, request.cseq), request.uri[:200], status,
+                     location)
+            self.ending = f"redirected ({status})"
+            return Response(status, REDIRECT_REASONS[status], Headers([("Location", location)]))
         target = self.target_for(request)
         presentation = url_key(request.uri)
         previous = self.origins.pop((target.origin_host, target.origin_port), None)
@@ -417,7 +440,10 @@ class PlayerConnection(asyncio.Protocol):
         session = self.session_for(request)
         if session.addressed_stream(request) is not None:  # SelectStream deselect, not the session's end
             return await session.deselect(request)
-        return await session.teardown(request)
+        response = await session.teardown(request)
+        if response.status < 300 and not self.sessions:  # [MS-RTSP] 3.2.5.17: then close TCP
+            self.close_when_idle = True
+        return response
 
     async def on_parameter(self, request: Request) -> Response:
         answered = await handle_parameter(self, request)  # WM logs, SendEvent, GCI from cache

@@ -12,13 +12,16 @@ from proxyd.origin.stream_relay import StreamRelay, UdpPair, aggregate_counters
 from proxyd.routing import Target, forward_headers, rewrite_response_headers
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
-from proxyd.rtsp.headers import TransportSpec, format_transport, parse_session, parse_transport
+from proxyd.rtsp.headers import TransportSpec, format_transport, parse_range, parse_session, parse_transport
 from proxyd.origin.client import OriginClient, OriginError
 from proxyd.rtsp.uri import same_resource, url_key
 from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.resumable import park_relays, unpark_relays
 from proxyd.serving.session_base import SessionBase
+from proxyd.wm.classify import CT_EXTENSION_CMD, media_type
+from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wmext.playlist import relay_to_player
+from proxyd.wmext.upstream_log import is_wm_origin, send_own_logplay
 
 log = get_logger("session")
 
@@ -42,6 +45,9 @@ class ProxySession(SessionBase):
         self.setup_headers: dict[str, Headers] = {}
         self.last_play: Request | None = None
         self.aggregate_url = target.origin_url  # replaced by the PLAY URL once the player plays
+        self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
+        self.play_began = (0.0, 0.0, None)  # loop time, npt and counters of the current play period
+        self.change_notice = False  # the last PLAY answer carried X-Playlist-Change-Notice: true
         origin.on_frame = self._on_origin_frame
         origin.on_request = self._on_origin_request
         origin.on_lost = lambda why: self.close("origin_error", why)
@@ -175,6 +181,10 @@ class ProxySession(SessionBase):
         if 200 <= resp.status < 300:
             self.state = "playing"
             self.last_play = request
+            self.wm_origin = self.wm_origin or is_wm_origin(resp.headers.get("Supported"))
+            self.change_notice = (resp.headers.get("X-Playlist-Change-Notice") or "").strip().lower() == "true"
+            self.play_began = (self.loop.time(), _npt_start(request.headers.get("Range")),
+                               aggregate_counters(self.streams))
             if request.uri != "*":
                 self.aggregate_url = self.target.to_origin(request.uri)
             self.report_started()
@@ -186,12 +196,22 @@ class ProxySession(SessionBase):
     async def pause(self, request: Request) -> Response:
         if self.state not in ("ready", "playing"):
             return Response(455, "Method Not Valid in This State", Headers())
+        was_playing = self.state == "playing"
         resp = await self.origin_request(request)
         if 200 <= resp.status < 300:
             self.state = "ready"
+            if was_playing:
+                self.spawn(self._own_logplay())  # after the player's answer, never delaying it
         return resp
 
     async def teardown(self, request: Request) -> Response:
+        if self.state == "playing" and self.wm_origin:  # [MS-RTSP] 3.1.4.7: stop, log, then finish
+            try:
+                async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                    if await self._pause_upstream():
+                        await self._own_logplay()
+            except TimeoutError:
+                log.info("%s origin slow to PAUSE/LogPlay before TEARDOWN", self.log_ctx)
         try:
             resp = await self.origin_request(request, timeout=TEARDOWN_TIMEOUT)
         except OriginError:
@@ -218,21 +238,39 @@ class ProxySession(SessionBase):
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) ------------
     def park(self) -> None:
         if self.state == "playing" and self.origin_session:  # READY at the origin too, until resumed
-            self.spawn(self._pause_upstream())
+            self.spawn(self._pause_and_log())
         self.parked = park_relays(self.streams)
 
     def unpark(self, player: Player) -> None:
         unpark_relays(self.streams, self.parked, player)
 
-    async def _pause_upstream(self) -> None:
+    async def _pause_upstream(self) -> bool:
         try:
             resp = await self.origin.request("PAUSE", self.aggregate_url,
                                              Headers([("Session", self.origin_session)]))
         except OriginError as exc:
             log.info("%s PAUSE at the origin failed: %s", self.log_ctx, exc.detail)
-            return
+            return False
         if resp.status >= 400:  # its RTP is dropped here until the player resumes
             log.info("%s origin refused PAUSE: %d", self.log_ctx, resp.status)
+            return False
+        return True
+
+    async def _pause_and_log(self) -> None:
+        if await self._pause_upstream():
+            await self._own_logplay()
+
+    async def _own_logplay(self) -> None:
+        """[MS-RTSP] 3.1.4.7: once the origin paused, the client role's LogPlay of the play period
+        (Windows Media origins only; its failure changes nothing for the player)."""
+        if not (self.wm_origin and self.origin_session and self.origin.is_open):
+            return
+        began, npt, before = self.play_began
+        now = aggregate_counters(self.streams)
+        period = {key: now[key] - (before or {}).get(key, 0) for key in ("bytes_in", "packets_in", "packets_lost")}
+        await send_own_logplay(self.origin, self.aggregate_url, self.origin_session, start_npt=npt,
+                               played_s=self.loop.time() - began, counters=period, tcp=bool(self.upstream_tcp),
+                               log_ctx=self.log_ctx)
 
     # --- origin events -------------------------------------------------------------------------
     def _on_origin_frame(self, channel: int, payload: bytes) -> None:
@@ -248,6 +286,16 @@ class ProxySession(SessionBase):
     def _on_origin_request(self, request: Request) -> None:
         """EndOfStream SET_PARAMETER, ANNOUNCE...: already answered upstream; relay to the player."""
         self.player.send_server_request(relay_to_player(self, request))  # URLs, Session, RTP-Info
+        if request.method != "SET_PARAMETER" or self.state != "playing" \
+                or media_type(request.headers.get("Content-Type")) != CT_EXTENSION_CMD.lower():
+            return
+        eos = parse_end_of_stream_body(request.body)
+        if eos.eof or eos.end_of_playlist_entry:
+            self.state = "ready"  # [MS-RTSP] 3.1.5.13: READY at the origin; no Pause at a later stop
+            if eos.end_of_playlist_entry and not self.change_notice:
+                # the client role logs the entry that ended, unless the Play that led to it was
+                # answered with X-Playlist-Change-Notice (skipped, not played)
+                self.spawn(self._own_logplay())
 
     # --- timers ------------------------------------------------------------------------------
     def origin_keepalive(self) -> None:
@@ -348,3 +396,12 @@ class ProxySession(SessionBase):
 
 def _as_peer(family: int, addr: tuple[str, int]) -> tuple[str, int]:
     return peer_address(family, addr[0]), addr[1]
+
+
+def _npt_start(value: str | None) -> float:
+    """Where a PLAY's Range starts (0 when absent, "now" or not npt): c-starttime of our LogPlay."""
+    try:
+        start = parse_range(value).start if value else None
+    except RtspError:
+        return 0.0
+    return start if isinstance(start, float) else 0.0

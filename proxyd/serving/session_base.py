@@ -114,11 +114,15 @@ class SessionBase(Resumable):
         player_active = any(s.player_seen for s in self.streams) and not self.detached
         for s in self.streams:
             s.player_seen = False
-        tcp_player_open = self.tcp_streams() and self.player.is_open
+        # [MS-RTSP] 3.2.5.2: only PLAYING with RTP on the player's open TCP connection stops the
+        # Idle-Timeout; READY over TCP expires like any other session.
+        tcp_playing = self.state == "playing" and self.tcp_streams() and self.player.is_open
         for action in self.timers.due(self.loop.time(), player_active=player_active,
-                                      reapable=not tcp_player_open):
+                                      reapable=not tcp_playing):
             if action == "reap":  # a detached session too, whatever RTCP still arrives
                 self.close("timeout", "player idle")
+                if not self.player.sessions:  # 3.2.6.2: its TCP connection is closed too
+                    self.player.close_connection("session idle timeout")
                 return
             if action == "keepalive":
                 self.origin_keepalive()

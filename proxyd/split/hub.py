@@ -35,8 +35,10 @@ from proxyd.split.status import SplitStatus
 from proxyd.split.stream import HubStream
 from proxyd.origin.client import OriginClient, OriginError
 from proxyd.serving.contracts import ServerContext
+from proxyd.wmext.upstream_log import is_wm_origin, send_own_logplay
 
 log = get_logger("split")
+STOP_TIMEOUT = 2.0  # Pause + LogPlay before the Teardown of an ending split
 
 BACKOFF_START = 0.25
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -83,6 +85,8 @@ class Hub:
         self.streams: list[HubStream] = []
         self.origin_session: str | None = None
         self.origin_timeout = 60
+        self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
+        self.played_from: tuple[float, dict] = (0.0, {})  # loop time and counters at the origin PLAY
         self.origin_channels: dict[int, tuple[HubStream, bool]] = {}
         self.loop = asyncio.get_running_loop()
         self.linger_handle: asyncio.TimerHandle | None = None
@@ -296,6 +300,8 @@ class Hub:
         resp = await origin.request("PLAY", self.aggregate_url, self._headers())
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin PLAY answered {resp.status}")
+        self.wm_origin = is_wm_origin(resp.headers.get("Supported"))
+        self.played_from = (self.loop.time(), self._totals())
 
     def _headers(self, extra: list | None = None) -> Headers:
         items = [("Session", self.origin_session)] if self.origin_session else []
@@ -333,6 +339,28 @@ class Hub:
                 stream.origin_rtp_port = low
                 stream.origin_rtcp_addr = (stream.origin_ip, high if high != low else low + 1)
         return resp
+
+    def _totals(self) -> dict:
+        return {"bytes_in": sum(s.bytes_in for s in self.streams), "packets_in": self._packets_in(),
+                "packets_lost": sum(s.packets_lost for s in self.streams)}
+
+    async def _finish_origin(self, origin: OriginClient, playing: bool) -> None:
+        """[MS-RTSP] 3.1.4.7 before 3.1.4.10: a Windows Media origin still sending gets Pause and our
+        LogPlay, then the Teardown (all bounded, best effort)."""
+        if playing and self.wm_origin:
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    resp = await origin.request("PAUSE", self.aggregate_url, self._headers())
+                    if resp.status < 300:
+                        began, before = self.played_from
+                        now = self._totals()
+                        await send_own_logplay(
+                            origin, self.aggregate_url, self.origin_session, start_npt=0.0,
+                            played_s=self.loop.time() - began, counters={k: now[k] - before[k] for k in now},
+                            tcp=self.use_tcp, log_ctx=f"split {self.origin_url}")
+            except (OriginError, TimeoutError):
+                pass
+        await origin.teardown_and_close(self.aggregate_url, self.origin_session)
 
     def _packets_in(self) -> int:
         return sum(stream.packets_in for stream in self.streams)
@@ -399,6 +427,7 @@ class Hub:
     def end(self, reason: str, detail: str = "") -> None:
         if self.state == "ended":
             return
+        playing = self.state == "live"
         self.state = "ended"
         self.end_reason = reason
         self.ready.set()
@@ -419,7 +448,7 @@ class Hub:
         if origin is not None:
             origin.on_frame = origin.on_lost = origin.on_request = None
             if self.origin_session and origin.is_open:
-                self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+                self.context.spawn(self._finish_origin(origin, playing))
             else:
                 origin.close()
         for group in self.tcp_groups.values():

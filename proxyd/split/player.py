@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from proxyd.log import get_logger
 from proxyd.net.udp import peer_address
-from proxyd.routing import Target, forward_headers
+from proxyd.routing import Target
 from proxyd.rtp.rtcp import first_report_block
 from proxyd.rtp.stats import StreamStats
 from proxyd.rtsp.events import Headers, Request, Response
@@ -21,6 +21,7 @@ from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.session_base import NO_KEEPALIVE, SessionBase
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
 from proxyd.wmext.events import remote_close, remote_open
+from proxyd.wmext.playlist import relay_to_player
 
 if TYPE_CHECKING:
     from proxyd.split.hub import Hub
@@ -250,9 +251,10 @@ class SplitSession(SessionBase):
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     def relay_origin_request(self, request: Request) -> None:
-        url = self.target.to_player(request.uri) if request.uri != "*" else request.uri
-        headers = forward_headers(request.headers, [("Session", self.id)])
-        self.player.send_server_request(Request(request.method, url, headers, request.body))
+        """The origin's EndOfStream/Announce as this player's own: its session id (header and EndOfStream
+        body), URLs and RTP-Info at the proxy. The fan-out keeps the origin's sequence numbers, so the
+        origin's RTP-Info seq is this player's next packet too."""
+        self.player.send_server_request(relay_to_player(self, request))
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) -------------
     def park(self) -> None:

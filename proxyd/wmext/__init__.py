@@ -8,6 +8,7 @@
 - negotiate.py   Supported on responses to players (server role)
 - playlist.py    X-Playlist-Gen-Id check (412), EndOfStream/Announce relayed to players,
                  EndOfStream built by proxyd when it plays a playlist entry from cache
+- upstream_log.py proxyd's own LogPlay after it paused a PLAYING relay session at a WM origin
 The per-server state is proxyd.wm.state.WmState (ServerContext.wm); the identity headers on every
 upstream request are proxyd.origin.wm_identity; SelectStream deselect is the relay session's.
 """

@@ -112,11 +112,15 @@ class OriginEventSender:
 
     # --- delivery ---
     async def run(self) -> None:
+        drained = False  # a segment was removed since the spool was last seen empty
         while True:
             self.wake.clear()
             await asyncio.to_thread(self.write_unwritten)
             segment = await asyncio.to_thread(self.spool.load_oldest)
             if segment is None:
+                if drained:
+                    log.info("sendevent: spool empty, %d events delivered since start", self.sent)
+                    drained = False
                 if not self.unwritten:
                     await self.wake.wait()
                 continue
@@ -130,6 +134,7 @@ class OriginEventSender:
             else:
                 await asyncio.to_thread(self.spool.remove, segment.name)
                 await asyncio.to_thread(self.ledger.forget, [e["id"] for e in events])
+                drained = True
                 continue
             await asyncio.sleep(self.retry_interval)  # the origin is down: try again later
 

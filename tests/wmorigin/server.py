@@ -200,6 +200,20 @@ class WMOrigin:
         """Change only the Cache-Control of `path` (None: back to the default); content unchanged."""
         self.entries[path].cache_control = value
 
+    def end_entry_now(self, path: str) -> int:
+        """End the current item of every playing session of `path` at once, as a broadcast whose
+        encoder stops: EndOfStream, then the next entry's Announce when one follows (3.2.4.1-2).
+        Returns how many sessions it ended."""
+        return self._call(self._end_entries(path))
+
+    async def _end_entries(self, path: str) -> int:
+        playing = [s for s in self.sessions.values() if s.entry.path == path and s.sender is not None]
+        for session in playing:
+            session.sender.cancel()
+            session.sender, session.state = None, "READY"
+            await session.connection.end_of_entry(session)
+        return len(playing)
+
     def lookup(self, path: str) -> tuple[Entry | None, str]:
         """Entry for an aggregate or stream URL path, and the stream control name (or "")."""
         path = path.rstrip("/")

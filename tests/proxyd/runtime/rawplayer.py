@@ -53,22 +53,46 @@ class RawPlayer:
 
     async def play_tcp(self, url: str) -> list[str]:
         """DESCRIBE, SETUP every stream interleaved, PLAY; returns the stream URLs."""
+        base, media = await self.setup_tcp(url)
+        resp = await self.request("PLAY", base, ("Range", "npt=0-"))
+        assert resp.status == 200, resp
+        return media
+
+    async def setup_tcp(self, url: str) -> tuple[str, list[str]]:
+        """DESCRIBE, SETUP every stream interleaved (the session is READY); returns the aggregate
+        URL and the stream URLs."""
         desc = await self.request("DESCRIBE", url, ("Accept", "application/sdp"))
         assert desc.status == 200, desc
         base = content_base(desc.headers, url)
-        controls = re.findall(r"(?m)^a=control:(\S+)\s*$", desc.body.decode())
+        media_part = desc.body.decode().partition("\nm=")[2]  # a session-level control is the aggregate's
+        controls = re.findall(r"(?m)^a=control:(\S+)\s*$", media_part)
         media = [join_control_url(base, c) for c in controls if c != "*"]
         for i, stream_url in enumerate(media):
             resp = await self.request("SETUP", stream_url,
                                       ("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"))
             assert resp.status == 200, resp
             self.session = resp.headers.get("Session").split(";")[0]
-        resp = await self.request("PLAY", base, ("Range", "npt=0-"))
-        assert resp.status == 200, resp
-        return media
+        return base, media
 
     def count(self) -> int:
         return sum(self.frames.values())
+
+    async def closed_by_server(self, timeout: float = 5.0) -> bool:
+        """True once the server closed the connection (the reader saw EOF) within `timeout`."""
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._pump)
+        except TimeoutError:
+            return False
+        return True
+
+    async def media_flowing(self, frames: int = 20, timeout: float = 10.0) -> None:
+        """Until `frames` more interleaved frames arrived."""
+        target = self.count() + frames
+        async with asyncio.timeout(timeout):
+            while self.count() < target:
+                self.frame_seen.clear()
+                await self.frame_seen.wait()
 
     async def close(self) -> None:
         self.writer.close()

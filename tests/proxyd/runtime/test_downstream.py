@@ -132,7 +132,7 @@ async def test_state_session_transport_and_routing_errors(caplog, raw, status):
     _, conn, transport = connect()
     (resp,) = await ask(conn, transport, raw)
     assert (resp.status, resp.cseq) == (status, 2)
-    assert not transport.closed
+    assert transport.closed == (status == 403)  # a refusal ends the connection ([MS-RTSP] 3.2.7.6)
     assert_one_clean_warning(caplog, "cseq=2", "peer=127.0.0.1:40000")
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.peers.fixtures import LIVE_MOUNT
 from tests.peers.origin import LiveOptions
+from tests.peers.proxyd_proc import free_tcp_port
 
 pytestmark = pytest.mark.peers
 
@@ -151,3 +152,14 @@ def test_sigterm_tears_down_origin_sessions_and_exits_0(gst_origin, proxyd_proce
         result = playing.result()
     assert not result.timed_out and result.wall_s < 30  # the player was disconnected, not left hanging
     assert "Traceback" not in proxy.log_path.read_text()
+
+
+def test_ffmpeg_follows_a_redirect_to_where_the_content_moved(shared_gst_origin, proxyd_process, peer_players):
+    """--redirect: the DESCRIBE gets 302 with Location ([MS-RTSP] 3.2.5.4); ffmpeg plays from there."""
+    port = free_tcp_port()
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url()}, port=port,
+                           extra_args=["--redirect", f"/moved=rtsp://127.0.0.1:{port}/vod"])
+    played = peer_players.ffmpeg_play(proxy.url("/moved/clip"), transport="tcp", duration=2, decode=False)
+    assert played.ok and played.video_frames > 0, played.describe()
+    log = proxy.log_path.read_text()
+    assert "DESCRIBE rtsp://127.0.0.1:%d/moved/clip -> 302 rtsp://127.0.0.1:%d/vod/clip" % (port, port) in log

@@ -58,7 +58,11 @@ async def test_play_response_rtp_info_points_at_proxy():
         assert resp.status == 459  # already set up in this session
         resp = await player.request("TEARDOWN", base + "/")
         assert resp.status == 200
-        resp = await player.request("PLAY", base + "/")
+        assert await player.closed_by_server()  # [MS-RTSP] 3.2.5.17: then TCP is closed
+        again = await RawPlayer.connect("127.0.0.1", server.port)
+        again.session = player.session
+        resp = await again.request("PLAY", base + "/")
+        await again.close()
         assert resp.status == 454
         assert not server.sessions
     finally:

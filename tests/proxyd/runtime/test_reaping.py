@@ -48,7 +48,11 @@ async def test_silent_udp_player_is_reaped_but_tcp_player_is_not():
         assert [d["session_id"] for d in ended] == [udp_player.session]
         assert ended[0]["end_reason"] == "timeout"
         assert list(server.sessions) == [tcp_player.session]
-        assert (await udp_player.request("PLAY", base + "/")).status == 454
+        assert await udp_player.closed_by_server()  # its only session gone: so is its connection
+        again = await RawPlayer.connect("127.0.0.1", server.port)
+        again.session = udp_player.session
+        assert (await again.request("PLAY", base + "/")).status == 454
+        await again.close()
         assert (await tcp_player.request("GET_PARAMETER", base + "/")).status == 200
     finally:
         udp_sink.close()

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from proxyd.rtsp.headers import parse_rtp_info
+from proxyd.wm.messages import parse_end_of_stream_body
 from tests.proxyd.cache.helpers import committed_urls
 from tests.proxyd.cache.test_e2e_content_info import known_wm_origin
 from tests.proxyd.cache.test_e2e_playlist import RawPlayer
@@ -153,3 +154,38 @@ async def test_a_new_broadcast_asks_get_content_info_then_describe_and_sets_up_a
             while player.rtp_packets == 0:
                 await player.next_item()
     assert committed_urls(cache_dir) == []  # the live data is never stored
+
+
+async def test_origin_end_of_stream_reaches_every_split_player_as_its_own(wm_origin, proxyd_process):  # noqa: F811
+    """[MS-RTSP] 3.1.5.13, 3.2.4.1: the hub answers the origin's EndOfStream and each player gets one
+    with its own session id (header and body), its stream URLs and the seq of its next packet."""
+    wm_origin.set_entry("/live", seed="split-eos", broadcast=True)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    players = [WMPlayer(url, send_event=False) for _ in range(2)]
+    tasks = [asyncio.create_task(p.run()) for p in players]
+    async with asyncio.timeout(10):  # both joined and receiving before the origin ends the broadcast
+        while not all(p.result.entries and len(p.result.entries[0].streams) == 2
+                      and all(s.packets for s in p.result.entries[0].streams.values()) for p in players):
+            await asyncio.sleep(0.05)  # polling the players' counters, bounded by the timeout
+    assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1  # one origin session
+    results = await asyncio.gather(*tasks)
+    (origin_eos,) = [m for m in wm_origin.sent_requests if m.method == "SET_PARAMETER"]
+    assert any(r.status == 200 and r.cseq == origin_eos.cseq for r in wm_origin.client_responses)
+    sessions = set()
+    for result in results:
+        assert result.error is None, result.error
+        entry = result.entries[0]
+        eos = entry.eos
+        session = eos.header("Session")
+        sessions.add(session)
+        assert session == entry.play.header("Session").split(";")[0] != origin_eos.header("Session")
+        body = parse_end_of_stream_body(eos.body)
+        assert body.session_id == session and body.eof and not body.end_of_playlist_entry
+        assert eos.uri == url and eos.header("X-Playlist-Gen-Id") == origin_eos.header("X-Playlist-Gen-Id")
+        rtp_info = {e.url: e.seq for e in parse_rtp_info(eos.header("RTP-Info") or "")}
+        assert set(rtp_info) == {s.url for s in entry.streams.values()}
+        for stream in entry.streams.values():  # TCP, no loss: the next packet after the last received
+            assert rtp_info[stream.url] == (stream.first_seq + stream.packets) & 0xFFFF, stream.url
+        assert result.status("TEARDOWN") == [200]
+    assert len(sessions) == 2 and wm_origin.count("PLAY", "/live") == 1

@@ -15,7 +15,9 @@ from proxyd.wm.remote_event import parse_remote_event
 from proxyd.wm.wmlog import parse_log
 from tests.proxyd.wmext.harness import proxy_url, rtsp_exchange, running_proxy
 from tests.wmorigin.content import EVENT_SUBSCRIPTION
-from tests.wmorigin.player import USER_AGENT_VERSION, WMPlayer, fixture
+from tests.wmorigin.player import FIXTURES, USER_AGENT_VERSION, WMPlayer, fixture
+
+FIXTURES_WM = FIXTURES.parent / "wm"
 
 LOGPLAY = "application/x-wms-Logplaystats;charset=UTF-8"
 
@@ -35,6 +37,9 @@ async def test_wmplayer_through_proxy_reports_logs_and_rewritten_events(wm_origi
     for kind, response in result.responses:
         if kind in ("LogConnect", "LogPlay", "SendEvent"):
             assert response.body == b""
+    describe = result.describe  # the origin's subscription reaches the player, with fastcache (item 37)
+    assert 'x-wms-event-subscription="remote-log' in describe.header("Cache-Control")
+    assert "com.microsoft.wm.fastcache" in describe.header("Supported")
     send_event_response = dict(result.responses)["SendEvent"]
     assert send_event_response.header("Supported") is None
     assert "com.microsoft.wm.fastcache" in dict(result.responses)["LogPlay"].header("Supported")
@@ -141,3 +146,20 @@ async def test_sendevent_needs_no_session_but_a_log_with_an_unknown_one_is_454(w
     assert event.status == 200
     assert log.status == (454 if session_header else 200)
     assert unrouted.status == 404
+
+
+async def test_a_streaming_logplay_is_kept_local_as_the_player_sends_remote_log_itself(wm_origin):
+    """[MS-WMSP] 3.2.5.11, 4.12: a streaming log comes with the player's own remote-log SendEvent, so
+    only that one goes upstream; a converted copy of the LogPlay would count the play twice."""
+    wm_origin.set_entry("/clip.wmv", seed="streaming-log", duration_ms=500)
+    streaming = (FIXTURES_WM / "wmlog_3_3_streaming_xml.xml").read_bytes()
+    async with running_proxy(wm_origin.url("")) as server:
+        sink = server.context.reporter
+        result = await WMPlayer(proxy_url(server, "/clip.wmv"), speed=5, logplay=streaming).run()
+        await sink.wait_for(lambda: sink.of("sendevent"))
+    assert result.error is None, result.error
+    assert result.status("LogPlay") == [200] and result.status("SendEvent") == [200]
+    assert [p["log_type"] for p in sink.of("playlog") if p["kind"] == "logplay"] == ["streaming"]
+    (forwarded,) = sink.of("sendevent")  # the player's own; nothing built from the LogPlay
+    assert (forwarded["event_type"], forwarded["subscribed"]) == ("remote-log", True)
+    assert wm_origin.logs == []

@@ -99,3 +99,25 @@ def test_own_end_of_stream_for_an_entry_played_from_cache():
                                            "url=rtsp://proxy/wm/pl.wsx/video;seq=12")
     parsed = parse_end_of_stream_body(eos.body)
     assert parsed.eof and parsed.end_of_playlist_entry and parsed.session_id == session.id
+
+
+async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the_seek_id(wm_origin):
+    """[MS-RTSP] 3.1.5.13, 3.1.5.15, 3.1.4.5, 3.1.5.16.1 at the client role of a relayed playlist:
+    EndOfStream and Announce answered, the ended entry logged (LogPlay) before the new entry's
+    SelectStreams (old streams' TEARDOWN, new SETUPs) and its Play naming the new entry."""
+    entry = wm_origin.set_entry("/pl.wsx", seed="one", playlist=("two",), duration_ms=800)
+    async with running_proxy(wm_origin.url("")) as server:
+        result = await WMPlayer(proxy_url(server, "/pl.wsx"), speed=5, send_event=False).run()
+    assert result.error is None, result.error
+    sent = wm_origin.sent_requests
+    answered = {r.cseq: r.status for r in wm_origin.client_responses}
+    assert [m.method for m in sent] == ["SET_PARAMETER", "ANNOUNCE", "SET_PARAMETER"]
+    assert all(answered.get(m.cseq) == 200 for m in sent)
+    kinds = [r.kind for r in wm_origin.requests if r.kind in ("PLAY", "PAUSE", "LogPlay", "TEARDOWN", "SETUP")]
+    first_play, second_play = (i for i, k in enumerate(kinds) if k == "PLAY")
+    between = kinds[first_play + 1:second_play]
+    assert between[0] == "LogPlay" and between.count("LogPlay") == 1  # ours, the player's stays local
+    assert between[1:] == ["TEARDOWN"] * 2 + ["SETUP"] * 2  # audio and video of each entry
+    play = [r for r in wm_origin.requests if r.kind == "PLAY"][1]
+    assert play.header("X-Playlist-Seek-Id") == str(entry.items[1].gen_id)
+    assert kinds[second_play + 1:] == ["TEARDOWN"]  # the last entry ended READY: no Pause, no log

@@ -29,9 +29,8 @@ async def test_relayed_remote_log_reaches_the_origin_once(wm_origin, proxyd_proc
     lines = wait_for_log(proxy.log_path, DELIVERED, count=2)
     assert event_types(wm_origin, "/clip.wmv") == ["remote-log", "remote-log"]
     assert len({line.split()[-3] for line in lines}) == 2
-    # delivered: the spool empties (its segment is removed just after the last event's delivery line)
-    wait_until(lambda: not list((tmp_path / "state" / "sendevents").glob("*.jsonl")), timeout=10,
-               what="the SendEvent spool emptied")
+    wait_for_log(proxy.log_path, r"sendevent: spool empty, 2 events delivered")
+    assert list((tmp_path / "state" / "sendevents").glob("*.jsonl")) == []  # delivered: spool empty
 
 
 async def test_events_spooled_while_the_origin_is_down_are_sent_after_a_restart(
@@ -88,3 +87,19 @@ async def test_a_readable_credentials_file_is_refused(wm_origin, proxyd_process,
     with pytest.raises(ProxydError, match="readable by group or others"):
         proxyd_process(routes={"/wm": wm_origin.url("/")}, expect_clean_exit=False,
                        extra_args=["--origin-credentials-file", str(credentials)])
+
+
+async def test_event_types_the_origin_did_not_subscribe_to_never_reach_it(wm_origin, proxyd_process, tmp_path):  # noqa: F811
+    """[MS-RTSP] 2.2.7.11: subscribed to remote-log only, so proxyd's own remote-open/close for a play
+    from its cache stay local; the players' remote-logs go up."""
+    wm_origin.set_entry("/clip.wmv", seed="log-only", duration_ms=800, cache_control=(
+        'max-age=600, public, x-wms-event-subscription="remote-log"'))
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache")
+    url = proxy.url("/wm/clip.wmv")
+    assert (await WMPlayer(url, transport="tcp", send_event=True).run()).error is None  # fills
+    wait_for_log(proxy.log_path, r"cache: committed")
+    from_cache = await WMPlayer(url, transport="tcp", send_event=True).run()
+    assert from_cache.error is None, from_cache.error
+    wait_for_log(proxy.log_path, r"sendevent: spool empty, 4 events delivered")
+    assert event_types(wm_origin, "/clip.wmv") == ["remote-log"] * 4  # each play: its SendEvent and LogPlay
+    assert wm_origin.count("PLAY", "/clip.wmv") == 1  # the second play came from the cache
