@@ -52,6 +52,8 @@ class Limits:
     ready_max_spool_bytes: int = 32 << 20
     event_spool_max_bytes: int = 64 << 20
     event_retry_interval: float = 5.0
+    cluster_connect_timeout: float = 1.0
+    cluster_peer_retry: float = 30.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -123,6 +125,11 @@ class Config:
     metrics_listen: tuple[str, int] | None = None  # --metrics-listen: /metrics, /healthz, /readyz
     metrics_allow_public: bool = False  # --metrics-allow-public: a non-loopback metrics address
     control: ControlSettings = field(default_factory=ControlSettings)
+    # --cluster-peer / --cluster-self / --cluster-id (proxyd.cluster); with a control plane the
+    # snapshot's cluster section applies when no peer is given here
+    cluster_peers: tuple[tuple[str, int], ...] = ()
+    cluster_self: tuple[str, int] | None = None
+    cluster_id: str = "proxyd"
     limits: Limits = field(default_factory=Limits)
 
     def validate(self) -> Config:
@@ -152,6 +159,10 @@ class Config:
             raise ConfigError("--control-url must be an http:// or https:// URL")
         if not self.control.poll_interval > 0:
             raise ConfigError("--control-poll-interval must be positive")
+        if self.cluster_peers and self.cluster_self is None:
+            raise ConfigError("--cluster-peer needs --cluster-self (this node's address as its peers reach it)")
+        if not self.cluster_id or any(c in self.cluster_id for c in "\r\n,;"):
+            raise ConfigError("--cluster-id must be a non-empty token without , ; or line breaks")
         self.limits.validate()
         return self
 

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from proxyd.cluster import CLUSTER_HEADER
 from proxyd.config import Config, Route
 from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.errors import HeaderParseError
@@ -96,12 +97,21 @@ class Router:
         self.listen_host = config.listen_host
         self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
 
-    def resolve(self, uri: str, local_host: str, local_port: int) -> Target:
+    def resolve(self, uri: str, local_host: str, local_port: int, *, peer: bool = False) -> Target:
+        """`peer`: the request comes from a trusted cluster peer (proxyd.cluster), which names the
+        origin URL itself (a chained proxy): a URL under a route's origin is served like that route."""
         parts = _routable(uri)
         if parts is None:
             raise RoutingError(400, "Bad Request", f"request-URI is not an rtsp URL: {uri[:200]!r}")
         is_self = parts.port == local_port and parts.host in {local_host, self.listen_host, "localhost",
                                                               "127.0.0.1", "::1"}
+        if peer and not is_self:
+            route = self._route_of_origin(parts)
+            if route is not None:
+                return Target(route.origin_host, route.origin_port, f"rtsp://{parts.authority}{parts.path}",
+                              route.origin_url, route.origin_url, forward=True,
+                              transport=self.transports.get(route.prefix, ""), credentials=route.credentials,
+                              live=route.live, split=route.split)
         if not is_self and (parts.host, parts.port) in self.allow_origins:
             base = f"rtsp://{parts.authority}"
             return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True)
@@ -126,16 +136,20 @@ class Router:
         """Credentials of the most specific route whose origin URL covers `origin_url` (for work that
         starts from an origin URL, e.g. prestuff); None when no route with credentials covers it."""
         parts = _routable(origin_url)
-        if parts is None:
-            return None
+        route = self._route_of_origin(parts, with_credentials=True) if parts is not None else None
+        return route.credentials if route is not None else None
+
+    def _route_of_origin(self, parts: RtspUrl, *, with_credentials: bool = False) -> Route | None:
+        """The most specific route whose origin URL covers the origin URL `parts`."""
         best: Route | None = None
         for route in self.routes:
             same_origin = (route.origin_host, route.origin_port) == (parts.host, parts.port)
-            if route.credentials is None or not same_origin or _under(parts.path, route.origin_base) is None:
+            if (with_credentials and route.credentials is None) or not same_origin \
+                    or _under(parts.path, route.origin_base) is None:
                 continue
             if best is None or len(route.origin_base) > len(best.origin_base):
                 best = route
-        return best.credentials if best is not None else None
+        return best
 
 
 # --- rewriting of URLs carried in headers and SDP --------------------------------------------------
@@ -172,8 +186,10 @@ def rewrite_sdp_controls(sdp: bytes, convert) -> bytes:
 
 URL_HEADERS = frozenset({"content-base", "content-location", "location"})
 # Headers that describe one hop and are rebuilt, never copied across.
+# The cluster mark is added by the peer connection itself (proxyd.cluster), never copied from a player.
 HOP_HEADERS = frozenset({"cseq", "session", "transport", "content-length", "connection", "rtp-info",
-                         "content-base", "content-location", "location", "public", "server", "date"})
+                         "content-base", "content-location", "location", "public", "server", "date",
+                         CLUSTER_HEADER.lower()})
 
 
 def forward_headers(headers: Headers, extra: list[tuple[str, str]] | None = None) -> Headers:

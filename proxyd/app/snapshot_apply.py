@@ -21,6 +21,9 @@
 - prestuff: each request id is handed once to CacheStrategy.prestuff(url) (a fill without a
   player); one that could not start (origin down, not cacheable) is tried again with a later
   snapshot that still lists it. Without a cache there is nothing to fill into.
+- cluster: the cache cluster's members (address, online) and id configure the node's
+  proxyd.cluster.Membership (this node is the member named like it); off when the section says so
+  or this node is not listed yet. --cluster-peer on the command line wins: the section is ignored.
 - origin credentials: an origin row's username/password (either set) ride on its route (Route and
   the resolved Target carry `credentials`); every origin connection made for that route (relay,
   split, cache fill and revalidation, prestuff via Router.credentials_for, GetContentInfo) answers
@@ -36,7 +39,8 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from proxyd.config import ConfigError, Route, parse_route
+from proxyd.cluster import Peer
+from proxyd.config import ConfigError, Route, parse_hostport, parse_route
 from proxyd.control.schema import OriginConfig, Snapshot
 from proxyd.routing import Router
 from proxyd.rtsp.auth import Credentials
@@ -102,6 +106,7 @@ class SnapshotApplier:
         self._purge(snapshot)
         self._cache_policies(snapshot)
         self._prestuff(snapshot)
+        self._cluster(snapshot)
 
     def _apply_routes(self, snapshot: Snapshot) -> None:
         control_routes, transports = snapshot_routes(snapshot.origins)
@@ -116,6 +121,26 @@ class SnapshotApplier:
         if routes != self.last_routes:
             log.info("routes now %s", [f"{r.prefix}={r.origin_url}" for r in routes])
             self.last_routes = routes
+
+    def _cluster(self, snapshot: Snapshot) -> None:
+        if self.cli_config.cluster_peers:
+            return
+        cluster, me, members = snapshot.cluster, None, []
+        for node in cluster.nodes:
+            try:
+                host, port = parse_hostport(node.address, f"snapshot cluster node {node.name!r}", 554)
+            except ConfigError as exc:
+                log.warning("cluster member ignored: %s", exc)
+                continue
+            members.append(Peer(host, port, online=node.online))
+            if node.name == snapshot.node_name:
+                me = members[-1]
+        membership = self.context.cluster
+        before = (membership.me, membership.members)
+        membership.configure(me, members, cluster.id)
+        if (membership.me, membership.members) != before:
+            log.info("cache cluster %s", f"{cluster.id}: self {me.address}, members "
+                     f"{[(p.address, p.online) for p in membership.members]}" if membership.enabled else "off")
 
     def _terminate(self, session_ids: tuple[str, ...]) -> None:
         for session_id in session_ids:

@@ -243,7 +243,7 @@ class Fill:
                          or entry.url.rstrip("/") == stream.control.rsplit("/", 1)[-1]):
                     self.item.anchor(i, entry.rtptime)
         self.keepalive_every = max(1.0, timeout / 2)
-        log.info("cache: filling %s (%d streams)", self.url, len(self.streams))
+        log.info("cache: filling %s (%d streams) from %s", self.url, len(self.streams), self.client.label)
 
     async def _watch(self) -> None:
         next_keepalive = self.loop.time() + self.keepalive_every

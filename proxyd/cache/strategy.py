@@ -16,6 +16,7 @@ import time
 import weakref
 from urllib.parse import urlsplit
 
+from proxyd.cluster import is_marked
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
 from proxyd.cache.playlist import Playlist, stored_gen_id
@@ -124,12 +125,23 @@ class CacheStrategy:
             return await self.describe(player, exchange)
         self.describing[key] = self.loop_future()
         try:
+            self._through_owner(exchange, key)
             if entry is not None:
                 self.store.mark_stale(entry)
                 return await self._revalidate(player, exchange, entry, policy, now)
             return await self._miss(player, exchange, url, policy, content_info=True)
         finally:
             self.describing.pop(key).set_result(None)
+
+    def _through_owner(self, exchange: OriginExchange, key: str) -> None:
+        """Cache cluster: a URL another node owns is asked of (and filled through) that node, so the
+        origin sends it once per cluster; a request from a peer is never forwarded again."""
+        cluster = self.context.cluster
+        if is_marked(exchange.request.headers):
+            return
+        owner = cluster.owner(key)
+        if owner is not None:
+            exchange.through_peer(owner, cluster, self.context.config.limits.cluster_connect_timeout)
 
     async def _miss(self, player, exchange: OriginExchange, url: str, policy, *, content_info: bool):
         """Ask the origin: GetContentInfo first when it is a Windows Media server ([MS-RTSP] 4.6.1

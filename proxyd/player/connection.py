@@ -278,7 +278,8 @@ class PlayerConnection(asyncio.Protocol):
         return None
 
     def target_for(self, request: Request) -> Target:
-        return self.context.router.resolve(request.uri, self.local_host, self.local_port)
+        return self.context.router.resolve(request.uri, self.local_host, self.local_port,
+                                           peer=self.context.cluster.trusts(request.headers, self.peer_ip))
 
     async def _origin_for(self, target: Target, adopt: bool) -> OriginClient:
         key = (target.origin_host, target.origin_port)

@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Protocol
 
+from proxyd.cluster import Membership, Peer
 from proxyd.config import Config
 from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger
@@ -51,6 +52,11 @@ class ServerContext:
         self.connections: set[Player] = set()
         self.background: set[asyncio.Task] = set()
         self.wm = WmState()
+        # the cache cluster (proxyd.cluster): from --cluster-peer here, else the control-plane snapshot
+        self.cluster = Membership(peer_retry=limits.cluster_peer_retry)
+        if config.cluster_peers:
+            self.cluster.configure(Peer(*config.cluster_self), [Peer(h, p) for h, p in config.cluster_peers],
+                                   config.cluster_id)
         # Registered by the app when it builds the strategies (proxyd.app.strategies):
         self.strategies: list[ServingStrategy] = []
         self.content_info_sources: list[Callable[[str], object]] = []  # origin URL -> ContentInfo | None
