@@ -70,7 +70,7 @@ def test_each_clip_leaves_the_origin_once_per_cluster(gst_origin, counted_origin
             assert wait_for_log(node.log_path, rf"cache: filling {origin_url} .* from {source}$")
 
     assert [e["uri"] for e in gst_origin.requests("DESCRIBE")] == [
-        gst_origin.url("clip"), gst_origin.url("changed")]
+        counted_origin.url("clip"), counted_origin.url("changed")]
     assert gst_origin.session_count("/clip") == gst_origin.session_count("/changed") == 1
     one_copy = store_bytes(tmp_path / f"cache-{HOSTS[0]}")  # both clips, as stored by one node
     assert 0.8 * one_copy < counted_origin.bytes_down < 1.3 * one_copy, (counted_origin.bytes_down, one_copy)
