@@ -125,3 +125,14 @@ def test_a_request_from_a_peer_is_never_forwarded_again(gst_origin_factory, test
             conn.close()
             assert unmarked.result().status == 200
     assert len(origin.requests("DESCRIBE")) == 2
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_live_content_through_a_node_that_does_not_own_it_plays(gst_origin, proxyd_process, peer_players, tmp_path,
+                                                                transport):
+    """Not cacheable (no range end): asked of the owner like any miss, then relayed through it."""
+    nodes = start_cluster(proxyd_process, gst_origin.url("/"), tmp_path)
+    owner = owner_of(nodes, gst_origin.url("live"))
+    other = next(p for a, p in nodes.items() if a != owner)
+    played = peer_players.ffmpeg_play(other.url("/vod/live"), transport=transport, decode=False, video_span=2.0)
+    assert played.ok, played.describe()
