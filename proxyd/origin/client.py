@@ -105,6 +105,11 @@ class OriginClient(asyncio.Protocol):
         return client
 
     @property
+    def is_peer(self) -> bool:
+        """A connection to a cache-cluster peer (chained proxy): its media always comes over TCP."""
+        return bool(self.mark)
+
+    @property
     def is_open(self) -> bool:
         return self.transport is not None and not self.closed.is_set()
 
