@@ -163,7 +163,7 @@ def spread_players(nodes: list[ProxydProcess], path: str, k: int, args) -> list[
     counts = [k // len(nodes) + (1 if i < k % len(nodes) else 0) for i in range(len(nodes))]
     with ThreadPoolExecutor(len(nodes)) as pool:
         runs = pool.map(lambda nc: run_players(nc[0].url(path), nc[1], args.clip_seconds + 1, args.transport, ramp_s=0),
-                        zip(nodes, counts))
+                        zip(nodes, counts, strict=True))
         return [sum(r.ok for r in results) for results in runs]
 
 
@@ -190,7 +190,7 @@ def cluster_fill(args, work: Path) -> None:
                 for k in ks:
                     before, committed_before = counted.bytes_down, [len(committed(x.log_path)) for x in nodes]
                     ok = spread_players(nodes, f"/b/{mode}{k}", k, args)
-                    for node, had, played in zip(nodes, committed_before, ok):
+                    for node, had, played in zip(nodes, committed_before, ok, strict=True):
                         if played:  # a node whose players played it stores it (after its last byte came)
                             wait_committed(node.log_path, had + 1)
                     origin_bytes[mode, k] = (counted.bytes_down - before, sum(ok))

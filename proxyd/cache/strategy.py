@@ -16,7 +16,6 @@ import time
 import weakref
 from urllib.parse import urlsplit
 
-from proxyd.cluster import is_marked
 from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, policy_from_flags, validators_of
 from proxyd.cache.media import EntryMedia
 from proxyd.cache.playlist import Playlist, stored_gen_id
@@ -24,6 +23,7 @@ from proxyd.cache.prestuff import prestuff
 from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
+from proxyd.cluster import is_marked
 from proxyd.log import get_logger
 from proxyd.metrics.counters import CACHE_LOOKUPS, CACHE_REVALIDATIONS
 from proxyd.origin.exchange import OriginExchange

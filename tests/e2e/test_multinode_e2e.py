@@ -104,15 +104,9 @@ def test_three_nodes_play_report_once_follow_changes_and_a_silent_node_is_closed
     wait_statuses(proxies, "/x/clip", {"node-a": 404, "node-b": 404, "node-c": 200}, "/x moved to node-c")
 
     # ffmpeg through every node at once: each node fills its cache and reports concurrently.
-    results: dict[str, object] = {}
-    players = [threading.Thread(target=lambda n=n, p=p: results.update(
-        {n: peer_players.ffmpeg_play(p.url("/vod/clip"), transport="tcp", decode=False)}))
-        for n, p in proxies.items()]
-    for player in players:
-        player.start()
-    for player in players:
-        player.join(60)
-    assert all(results[n].ok for n in NODES), [r.describe() for r in results.values()]
+    results = peer_players.ffmpeg_play_all([p.url("/vod/clip") for p in proxies.values()], transport="tcp",
+                                           decode=False)
+    assert all(r.ok for r in results), [r.describe() for r in results]
     clip = gst_origin.url("clip")
     wait_until(lambda: CachedContent.objects.filter(url=clip, state="complete").count() == 3, timeout=30,
                what="every node's cached copy reported complete")
@@ -207,15 +201,9 @@ def test_the_snapshot_makes_three_nodes_one_cache(api, live_server, nodes, gst_o
         origin_describes = len(gst_origin.requests("DESCRIBE"))  # the probes above (each its own fill)
         assert origin_describes == 1, "the probes of one clip reached the origin once"
 
-        results: dict[str, object] = {}
-        players = [threading.Thread(target=lambda n=n, p=p: results.update(
-            {n: peer_players.ffmpeg_play(p.url("/vod/changed"), transport="tcp", decode=False)}))
-            for n, p in proxies.items()]
-        for player in players:
-            player.start()
-        for player in players:
-            player.join(60)
-        assert all(results[n].ok for n in NODES), [r.describe() for r in results.values()]
+        results = peer_players.ffmpeg_play_all([p.url("/vod/changed") for p in proxies.values()],
+                                               transport="tcp", decode=False)
+        assert all(r.ok for r in results), [r.describe() for r in results]
         changed = origin.url("changed")
         owner = rendezvous_owner(url_key(changed), [Peer(p.host, p.port) for p in proxies.values()])
         for proxy in proxies.values():

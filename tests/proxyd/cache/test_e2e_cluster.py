@@ -51,9 +51,7 @@ def owner_of(addresses, origin_url: str) -> str:
 
 
 def play_everywhere(peer_players, nodes: dict, path: str) -> None:
-    with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
-        results = list(pool.map(lambda p: peer_players.ffmpeg_play(p.url(path), transport="tcp", decode=False),
-                                nodes.values()))
+    results = peer_players.ffmpeg_play_all([p.url(path) for p in nodes.values()], transport="tcp", decode=False)
     assert all(r.ok for r in results), [r.describe() for r in results]
 
 
@@ -65,7 +63,7 @@ def test_each_clip_leaves_the_origin_once_per_cluster(gst_origin, counted_origin
         origin_url = counted_origin.url(clip)
         owner = owner_of(nodes, origin_url)
         for address, node in nodes.items():
-            source = "127.0.0.1:%d" % counted_origin.port if address == owner else owner
+            source = f"127.0.0.1:{counted_origin.port}" if address == owner else owner
             wait_for_log(node.log_path, rf"cache: committed {origin_url} ")
             assert wait_for_log(node.log_path, rf"cache: filling {origin_url} .* from {source}$")
 
