@@ -125,7 +125,7 @@ class CacheStrategy:
             return await self.describe(player, exchange)
         self.describing[key] = self.loop_future()
         try:
-            self._through_owner(exchange, key)
+            self.through_owner(exchange, key)
             if entry is not None:
                 self.store.mark_stale(entry)
                 return await self._revalidate(player, exchange, entry, policy, now)
@@ -133,9 +133,10 @@ class CacheStrategy:
         finally:
             self.describing.pop(key).set_result(None)
 
-    def _through_owner(self, exchange: OriginExchange, key: str) -> None:
+    def through_owner(self, exchange: OriginExchange, key: str) -> None:
         """Cache cluster: a URL another node owns is asked of (and filled through) that node, so the
-        origin sends it once per cluster; a request from a peer is never forwarded again."""
+        origin sends it once per cluster (player misses, revalidations and prestuff); a request from
+        a peer is never forwarded again."""
         cluster = self.context.cluster
         if is_marked(exchange.request.headers):
             return
