@@ -139,3 +139,20 @@ def test_live_content_through_a_node_that_does_not_own_it_plays(gst_origin, prox
     for played in (direct, chained):  # ended by SIGINT after 2 s of video
         assert played.video_frames >= 45, played.describe()
     assert "switching to TCP" not in other.log_path.read_text()
+
+
+def test_an_owner_refusing_the_origin_sends_the_node_to_the_origin(gst_origin_factory, test_clips, proxyd_process,
+                                                                   tmp_path):
+    """Configuration skew: the owner has no route to that origin (403 to the peer's request), so the
+    node asks the origin itself; the owner is not left out for it."""
+    origin = gst_origin_factory(vod={f"m{i}": test_clips.main.path for i in range(12)})
+    a_port, b_port = free_tcp_port(HOSTS[0]), free_tcp_port(HOSTS[1])
+    members = [Peer(HOSTS[0], a_port), Peer(HOSTS[1], b_port)]
+    clip = next(f"m{i}" for i in range(12) if rendezvous_owner(url_key(origin.url(f"m{i}")), members) == members[1])
+    proxyd_process(routes={}, host=HOSTS[1], port=b_port, extra_args=[f"--cluster-peer={members[0].address}"])
+    a = proxyd_process(routes={"/vod": origin.url("/")}, host=HOSTS[0], port=a_port, cache_dir=tmp_path / "cache",
+                       extra_args=[f"--cluster-peer={members[1].address}", "--cache-ttl", "300"])
+    assert rtsp_request(a.url(f"/vod/{clip}"), "DESCRIBE", [("Accept", "application/sdp")], timeout=8).status == 200
+    wait_for_log(a.log_path, rf"cluster: peer {members[1].address} answered 403 for {origin.url(clip)}; asking")
+    wait_for_log(a.log_path, rf"cache: committed {origin.url(clip)} ")
+    assert len(origin.requests("DESCRIBE")) == 1
