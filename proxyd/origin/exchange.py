@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from proxyd.cluster import Membership, Peer
 from proxyd.log import get_logger
+from proxyd.metrics.counters import CLUSTER_PEER_REQUESTS
 from proxyd.routing import Target, forward_headers
 from proxyd.rtsp.events import Request, Response
 from proxyd.origin.client import OriginClient, OriginConnector, OriginError
@@ -54,6 +55,7 @@ class OriginExchange:
                 try:
                     self.client = await self.connector.connect_peer(self.peer, self.membership,
                                                                     self.peer_connect_timeout)
+                    CLUSTER_PEER_REQUESTS.inc("asked")
                     return self.client
                 except OriginError as exc:
                     self._leave_peer(f"unreachable ({exc.detail})", down=True)
@@ -106,6 +108,7 @@ class OriginExchange:
         """Go to the origin directly from now on (one log line; an unreachable peer is left out)."""
         log.warning("cluster: peer %s %s for %s; asking the origin directly", self.peer.address, why,
                     self.target.origin_url)
+        CLUSTER_PEER_REQUESTS.inc("unreachable" if down else "refused")
         if down:
             self.membership.mark_down(self.peer)
         if self.client is not None and not self.taken:

@@ -16,6 +16,7 @@ from proxyd.rtsp.uri import url_key
 from tests.peers.proxyd_proc import free_tcp_port
 from tests.peers.tcp_forward import CountingForwarder
 from tests.proxyd.cache.helpers import store_bytes, wait_for_log
+from tests.proxyd.metrics.scrape import scrape, value
 
 pytestmark = pytest.mark.peers
 
@@ -150,9 +151,14 @@ def test_an_owner_refusing_the_origin_sends_the_node_to_the_origin(gst_origin_fa
     members = [Peer(HOSTS[0], a_port), Peer(HOSTS[1], b_port)]
     clip = next(f"m{i}" for i in range(12) if rendezvous_owner(url_key(origin.url(f"m{i}")), members) == members[1])
     proxyd_process(routes={}, host=HOSTS[1], port=b_port, extra_args=[f"--cluster-peer={members[0].address}"])
+    metrics_port = free_tcp_port()
     a = proxyd_process(routes={"/vod": origin.url("/")}, host=HOSTS[0], port=a_port, cache_dir=tmp_path / "cache",
-                       extra_args=[f"--cluster-peer={members[1].address}", "--cache-ttl", "300"])
+                       extra_args=[f"--cluster-peer={members[1].address}", "--cache-ttl", "300",
+                                   "--metrics-listen", f"127.0.0.1:{metrics_port}"])
     assert rtsp_request(a.url(f"/vod/{clip}"), "DESCRIBE", [("Accept", "application/sdp")], timeout=8).status == 200
     wait_for_log(a.log_path, rf"cluster: peer {members[1].address} answered 403 for {origin.url(clip)}; asking")
     wait_for_log(a.log_path, rf"cache: committed {origin.url(clip)} ")
     assert len(origin.requests("DESCRIBE")) == 1
+    samples = scrape(metrics_port)
+    assert [value(samples, "proxyd_cluster_peer_requests_total", outcome=o) for o in ("asked", "refused",
+                                                                                      "unreachable")] == [1, 1, 0]
