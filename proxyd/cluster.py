@@ -88,10 +88,13 @@ class Membership:
     def mark_down(self, peer: Peer) -> None:
         self.down_until[peer.address] = self.clock() + self.peer_retry
 
+    def is_member_address(self, ip: str) -> bool:
+        """A connection from a member node (its fills are many players' worth: not one player)."""
+        return self.enabled and any(p.host == ip for p in self.members)
+
     def trusts(self, headers, peer_ip: str) -> bool:
         """A peer's request: marked with our cluster id, from a member's address."""
-        return (self.enabled and headers.get(CLUSTER_HEADER, "").strip() == self.cluster_id
-                and any(p.host == peer_ip for p in self.members))
+        return self.is_member_address(peer_ip) and headers.get(CLUSTER_HEADER, "").strip() == self.cluster_id
 
     def mark(self) -> tuple[tuple[str, str], ...]:
         """The header every request to a peer carries."""

@@ -25,7 +25,7 @@ LIMIT_HELP = {
     "max_body_bytes": "largest RTSP body accepted (bytes); larger gets 413",
     "max_connections": "most concurrent player connections",
     "max_connections_per_address": "most concurrent connections from one player address "
-                                   "(more are closed at once)",
+                                   "(more are closed at once; cache-cluster peers are not limited)",
     "request_timeout": "seconds a connection without a session may go without a complete request "
                        "(idle and slow-header clients are closed)",
     "max_sessions": "most concurrent proxy sessions (453 beyond)",

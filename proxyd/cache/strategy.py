@@ -219,7 +219,8 @@ class CacheStrategy:
         request, target, resp = exchange.request, exchange.target, exchange.response
         if url_key(url) in self.fills:  # another player's miss started it meanwhile
             return self._follow(player, request, target, self.fills[url_key(url)])
-        self.learn_wm(url, resp.headers.items())
+        if not exchange.via_peer:  # a peer answers as a WM server whatever the origin is
+            self.learn_wm(url, resp.headers.items())
         decision = decide(resp, policy, live_by_operator=False)
         if resp.status != 200 or not decision.cacheable:
             log.debug("cache: %s not cached (%s)", url, decision.reason)

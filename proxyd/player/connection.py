@@ -94,7 +94,8 @@ class PlayerConnection(asyncio.Protocol):
         self.peer_ip = peer[0]
         self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
         self.local_host, self.local_port = local[0], local[1]
-        if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address:
+        if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address \
+                and not self.context.cluster.is_member_address(self.peer_ip):
             log.warning("%s refused: over --max-connections-per-address", context(self.peer))
             transport.abort()  # never registered, so connection_lost has nothing to undo
             self.closing = True

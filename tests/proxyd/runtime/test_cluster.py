@@ -138,3 +138,9 @@ def test_a_bad_cluster_section_rejects_the_snapshot():
         cluster_snapshot({"enabled": True, "nodes": []})  # no id
     with pytest.raises(SnapshotError):
         cluster_snapshot({"enabled": True, "id": "a", "nodes": [{"name": "a", "address": 5}]})
+
+
+def test_member_addresses_are_known_only_with_a_cluster():
+    m = membership()
+    assert m.is_member_address("10.0.0.3") and not m.is_member_address("10.0.0.9")
+    assert not membership(me=None).is_member_address("10.0.0.3")
