@@ -102,11 +102,11 @@ class SnapshotApplier:
     def apply(self, snapshot: Snapshot) -> None:
         """Subscriber for SnapshotStore: runs on the event loop, never raises for bad rows."""
         self._apply_routes(snapshot)
+        self._cluster(snapshot)  # before prestuff: its fills go through the owners
         self._terminate(snapshot.terminate_sessions)
         self._purge(snapshot)
         self._cache_policies(snapshot)
         self._prestuff(snapshot)
-        self._cluster(snapshot)
 
     def _apply_routes(self, snapshot: Snapshot) -> None:
         control_routes, transports = snapshot_routes(snapshot.origins)

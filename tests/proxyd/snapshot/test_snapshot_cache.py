@@ -171,12 +171,13 @@ async def test_a_prestuff_on_two_clustered_nodes_leaves_the_origin_once(gst_orig
     members = [{"name": n, "address": f"{hosts[n]}:{ports[n]}", "online": True} for n in hosts]
     nodes = {}
     try:
-        for name, host in hosts.items():
+        for name, host in hosts.items():  # both listening before either is told (an owner down is skipped)
             sink = RecordingSink()
             server = ProxyServer(Config(listen_host=host, listen_port=ports[name],
                                         cache_dir=str(tmp_path / f"cache-{name}")), reporter=sink)
             await server.start()
             nodes[name] = (server, sink)
+        for name, (server, _) in nodes.items():
             SnapshotApplier(server.context, server.strategies.cache).apply(parse_snapshot({
                 "schema_version": 1, "etag": "e", "node": {"name": name},
                 "origins": [origin(1, "/vod", gst_origin.url("/"), cache_policy="force_ttl", cache_ttl=300)],
