@@ -287,6 +287,10 @@ APPLIANCE_HOUSEKEEPING_INTERVAL = env_int("APPLIANCE_HOUSEKEEPING_INTERVAL", 300
 # offline: its load counts as zero and the check closes its open sessions and splits as lost.
 # (Silent for APPLIANCE_NODE_STALE_SECONDS, below, it is shown stale first.)
 APPLIANCE_NODE_OFFLINE_SECONDS = env_int("APPLIANCE_NODE_OFFLINE_SECONDS", 300, minimum=2)
+# The nodes as one cache (proxyd.cluster): each cacheable URL is filled through the online node owning
+# it. The snapshot lists every enabled node's RTSP address; the id marks requests between nodes.
+APPLIANCE_CLUSTER_CACHE = env_bool("APPLIANCE_CLUSTER_CACHE", False)
+APPLIANCE_CLUSTER_ID = env_str("APPLIANCE_CLUSTER_ID", "appliance")
 APPLIANCE_NODE_CHECK_INTERVAL = env_int("APPLIANCE_NODE_CHECK_INTERVAL", 30, minimum=1)
 APPLIANCE_NODE_CHECK_BATCH = env_int("APPLIANCE_NODE_CHECK_BATCH", 100, minimum=1, maximum=10_000)
 APPLIANCE_LIVE_STATS_INTERVAL = env_int("APPLIANCE_LIVE_STATS_INTERVAL", 10, minimum=2)

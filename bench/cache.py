@@ -14,6 +14,13 @@ Prints, in one run:
             start positions, then K players of a 4 Mbit/s live stream split by proxyd, in the same
             run: CPU ms per client-stream-second and CPU us per packet delivered for both, and their
             ratio (bench/replay_cost.py); --baseline-repo DIR repeats both with DIR's proxyd.
+  cluster   with --cluster N: for each K of --clients (K >= N), K players of an uncached clip spread
+            over N nodes (127.0.0.2...), once as independent nodes and once as one cache
+            (--cluster-peer): bytes the origin sent (counted by a TCP forwarder in front of it), in
+            copies of the clip (one node's fill of it alone), side by side (goal: one copy as one
+            cache, N copies independent).
+
+    .venv/bin/python -m bench.cache --cluster 3 --clients 3,30
 
     .venv/bin/python -m bench.cache --replay-only --replay-clients 1,10,100,300 --transport udp \
         --baseline-repo /work/wt/baseline
@@ -26,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -37,10 +45,12 @@ from bench.procstat import cpu_seconds  # noqa: E402
 from bench.rtsp_tcp_player import TcpPlayer  # noqa: E402
 from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
-from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402
+from tests.peers.proxyd_proc import ProxydProcess, free_tcp_port  # noqa: E402
+from tests.peers.tcp_forward import CountingForwarder  # noqa: E402
 
 COMMITTED = replay_cost.COMMITTED  # proxyd's "cache: committed URL (N packets, B bytes[, E entries])" line
 TIMEOUT_S = 15.0
+START_TIMEOUT_S = 60.0  # proxyd start on a loaded machine (the cluster section starts seven)
 
 
 def time_to_first_rtp(url: str) -> float:
@@ -81,9 +91,14 @@ def main(argv=None) -> int:
     p.add_argument("--replay-only", action="store_true", help="run only the replay section")
     p.add_argument("--no-replay", action="store_true", help="skip the replay section")
     p.add_argument("--proxyd-arg", action="append", default=[], help="extra proxyd argument; repeatable")
+    p.add_argument("--cluster", type=int, default=0, metavar="N",
+                   help="run only the cluster section: N nodes as one cache vs independent")
     args = p.parse_args(argv)
     args.replay_clients = [int(k) for k in args.replay_clients.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    if args.cluster:
+        cluster_fill(args, work)
+        return 0
     if not args.replay_only:
         start_fill_cpu(args, work)
     if not args.no_replay:
@@ -129,6 +144,65 @@ def start_fill_cpu(args, work: Path) -> None:
         finally:
             relay.stop()
             cached.stop()
+
+
+def start_nodes(count: int, origin_url: str, work: Path, mode: str, extra: list[str]) -> list[ProxydProcess]:
+    """`count` proxyd on 127.0.0.2...; as one cache each lists the others with --cluster-peer."""
+    addresses = [(host, free_tcp_port(host)) for host in (f"127.0.0.{2 + i}" for i in range(count))]
+    nodes = []
+    for host, port in addresses:
+        peers = [f"--cluster-peer={h}:{p}" for h, p in addresses if (h, p) != (host, port)] if mode == "cluster" else []
+        nodes.append(ProxydProcess(routes={"/b": origin_url}, host=host, port=port, log_path=work / f"{mode}-{host}.log",
+                                   cache_dir=work / f"{mode}-cache-{host}",
+                                   extra_args=["--cache-ttl", "3600", *peers, *extra]).start(timeout=START_TIMEOUT_S))
+    return nodes
+
+
+def spread_players(nodes: list[ProxydProcess], path: str, k: int, args) -> list[int]:
+    """K players, node i getting every len(nodes)-th one, all at once; how many played, per node."""
+    counts = [k // len(nodes) + (1 if i < k % len(nodes) else 0) for i in range(len(nodes))]
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        runs = pool.map(lambda nc: run_players(nc[0].url(path), nc[1], args.clip_seconds + 1, args.transport, ramp_s=0),
+                        zip(nodes, counts, strict=True))
+        return [sum(r.ok for r in results) for results in runs]
+
+
+def cluster_fill(args, work: Path) -> None:
+    n = args.cluster
+    ks = [int(k) for k in args.clients.split(",")]
+    if min(ks) < n:
+        raise SystemExit(f"--cluster {n}: every K of --clients must be at least {n} (a player per node)")
+    clip = make_clip(ClipSpec(duration_s=args.clip_seconds), default_cache_dir())
+    mounts = {"one": clip.path, **{f"{mode}{k}": clip.path for mode in ("independent", "cluster") for k in ks}}
+    with GstOrigin(vod=mounts, stderr_path=work / "origin.log") as origin, \
+            CountingForwarder(0, (origin.host, origin.port)) as counted:
+        [alone] = start_nodes(1, counted.url("/"), work, "alone", args.proxyd_arg)
+        try:
+            run_players(alone.url("/b/one"), 1, args.clip_seconds + 1, "tcp")
+            wait_committed(alone.log_path, 1)
+        finally:
+            alone.stop()
+        copy = counted.bytes_down
+        origin_bytes = {}
+        for mode in ("independent", "cluster"):
+            nodes = start_nodes(n, counted.url("/"), work, mode, args.proxyd_arg)
+            try:
+                for k in ks:
+                    before, committed_before = counted.bytes_down, [len(committed(x.log_path)) for x in nodes]
+                    ok = spread_players(nodes, f"/b/{mode}{k}", k, args)
+                    for node, had, played in zip(nodes, committed_before, ok, strict=True):
+                        if played:  # a node whose players played it stores it (after its last byte came)
+                            wait_committed(node.log_path, had + 1)
+                    origin_bytes[mode, k] = (counted.bytes_down - before, sum(ok))
+            finally:
+                for node in nodes:
+                    node.stop()
+        print(f"cluster: one copy of the clip from the origin = {copy} bytes (one node alone)")
+        for k in ks:
+            (ind, ind_ok), (one, one_ok) = origin_bytes["independent", k], origin_bytes["cluster", k]
+            print(f"cluster K={k} over {n} nodes: origin bytes independent {ind} ({ind / copy:.2f} copies, players ok "
+                  f"{ind_ok}/{k}), one cache {one} ({one / copy:.2f} copies, players ok {one_ok}/{k}); "
+                  f"{ind / one:.2f}x less from the origin")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class Limits:
     auth_nonce_lifetime: float = 300.0
     auth_max_nonces: int = 10000
     auth_max_addresses: int = 10000
+    cluster_connect_timeout: float = 1.0
+    cluster_peer_retry: float = 30.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -173,6 +175,11 @@ class Config:
     player_auth: PlayerAuthPolicy | None = None
     control: ControlSettings = field(default_factory=ControlSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # --cluster-peer / --cluster-self / --cluster-id (proxyd.cluster); with a control plane the
+    # snapshot's cluster section applies when no peer is given here
+    cluster_peers: tuple[tuple[str, int], ...] = ()
+    cluster_self: tuple[str, int] | None = None
+    cluster_id: str = "proxyd"
     limits: Limits = field(default_factory=Limits)
 
     def validate(self) -> Config:
@@ -203,6 +210,10 @@ class Config:
         if not self.control.poll_interval > 0:
             raise ConfigError("--control-poll-interval must be positive")
         self.tls.validate()
+        if self.cluster_peers and self.cluster_self is None:
+            raise ConfigError("--cluster-peer needs --cluster-self (this node's address as its peers reach it)")
+        if not self.cluster_id or any(c in self.cluster_id for c in "\r\n,;"):
+            raise ConfigError("--cluster-id must be a non-empty token without , ; or line breaks")
         self.limits.validate()
         return self
 

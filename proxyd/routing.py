@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from proxyd.cluster import CLUSTER_HEADER
 from proxyd.config import Config, Route
 from proxyd.rtsp.auth import Credentials
 from proxyd.rtsp.errors import HeaderParseError
@@ -111,13 +112,24 @@ class Router:
         self.forward_auth = config.player_auth
         self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
 
-    def resolve(self, uri: str, local_host: str, local_port: int) -> Target:
+    def resolve(self, uri: str, local_host: str, local_port: int, *, peer: bool = False) -> Target:
+        """`peer`: the request comes from a trusted cluster peer (proxyd.cluster), which names the
+        origin URL itself (a chained proxy): a URL under a route's origin is served like that route."""
         parts = _routable(uri)
         if parts is None:
             raise RoutingError(400, "Bad Request", f"request-URI is not an rtsp URL: {uri[:200]!r}")
         scheme = "rtsps" if parts.scheme == "rtsps" else "rtsp"  # URLs handed back keep TLS
         is_self = parts.port == local_port and parts.host in {local_host, self.listen_host, "localhost",
                                                               "127.0.0.1", "::1"}
+        if peer and not is_self:
+            route = self._covering(parts, lambda r: True)
+            if route is not None:
+                return Target(route.origin_host, route.origin_port, f"{scheme}://{parts.authority}{parts.path}",
+                              route.origin_url, route.origin_url, forward=True,
+                              transport=self.transports.get(route.prefix, "")
+                              or (TLS_MEDIA_TRANSPORT if route.origin_scheme == "rtsps" else ""),
+                              credentials=route.credentials, live=route.live, split=route.split,
+                              tls_verify=route.tls_verify)
         if not is_self and (parts.host, parts.port) in self.allow_origins:
             base = f"{scheme}://{parts.authority}"  # an rtsps:// request-URI goes on over TLS
             return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True,
@@ -224,8 +236,10 @@ def rewrite_sdp_controls(sdp: bytes, convert) -> bytes:
 
 URL_HEADERS = frozenset({"content-base", "content-location", "location"})
 # Headers that describe one hop and are rebuilt, never copied across.
+# The cluster mark is added by the peer connection itself (proxyd.cluster), never copied from a player.
 HOP_HEADERS = frozenset({"cseq", "session", "transport", "content-length", "connection", "rtp-info",
-                         "content-base", "content-location", "location", "public", "server", "date"})
+                         "content-base", "content-location", "location", "public", "server", "date",
+                         CLUSTER_HEADER.lower()})
 
 
 def forward_headers(headers: Headers, extra: list[tuple[str, str]] | None = None) -> Headers:

@@ -11,6 +11,7 @@ from django.db.models import Q
 from appliance.content.models import CachedContent, PrestuffRequest, PurgeRequest, RequestState
 from appliance.control.schemas import SCHEMA_VERSION
 from appliance.nodes.models import ProxyNode
+from appliance.nodes.selectors import cluster_members
 from appliance.origins.credentials import decrypt_password
 from appliance.origins.selectors import origins_for_node, snapshot_player_access
 from appliance.playback.models import StreamSession
@@ -50,7 +51,15 @@ def snapshot_content(*, node: ProxyNode, now: dt.datetime) -> dict:
     return {"schema_version": SCHEMA_VERSION, "node": {"name": node.name}, "origins": origins,
             "purges": purges, "prestuff": prestuff, "revalidated": revalidated,
             "terminate_sessions": terminate, "reporting": _only_set(batch_delay=settings.APPLIANCE_REPORT_BATCH_DELAY),
-            "polling": _only_set(interval=settings.APPLIANCE_SNAPSHOT_POLL_INTERVAL)}
+            "polling": _only_set(interval=settings.APPLIANCE_SNAPSHOT_POLL_INTERVAL),
+            "cluster": _cluster(now)}
+
+
+def _cluster(now: dt.datetime) -> dict:
+    """The cache cluster as every node sees it (the same list, so they agree on URL owners)."""
+    if not settings.APPLIANCE_CLUSTER_CACHE:
+        return {"enabled": False}
+    return {"enabled": True, "id": settings.APPLIANCE_CLUSTER_ID, "nodes": cluster_members(now=now)}
 
 
 def _only_set(**values: int) -> dict:

@@ -20,7 +20,7 @@ class ProxyNodeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ProxyNode
-        fields = ["id", "name", "version", "listen", "last_seen", "online", "load_sessions",
+        fields = ["id", "name", "version", "listen", "rtsp_address", "last_seen", "online", "load_sessions",
                   "load_bandwidth_bps", "enabled", "created_at"]
 
 

@@ -15,7 +15,10 @@ class ProxyNode(models.Model):
     name = models.CharField(max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True)
     version = models.CharField(max_length=64, blank=True)
-    listen = models.CharField(max_length=255, blank=True)
+    listen = models.CharField(max_length=255, blank=True)  # as the node reports it
+    # HOST:PORT its cache-cluster peers reach it at (proxyd --cluster-self); blank: `listen`, unless that
+    # is a wildcard address
+    rtsp_address = models.CharField(max_length=255, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     load_sessions = models.PositiveIntegerField(default=0)
     load_bandwidth_bps = models.BigIntegerField(default=0)

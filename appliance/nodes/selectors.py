@@ -41,3 +41,26 @@ def node_list(*, now: dt.datetime) -> QuerySet[ProxyNode]:
 def nodes_offline(*, now: dt.datetime) -> QuerySet[ProxyNode]:
     """Nodes that stopped reporting (or never did)."""
     return ProxyNode.objects.filter(Q(last_seen__lt=offline_cutoff(now)) | Q(last_seen__isnull=True))
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def peer_address(node: ProxyNode) -> str:
+    """HOST:PORT the node's cluster peers reach it at: its rtsp_address, else the listen address it
+    reports unless that is a wildcard; "" when unknown."""
+    if node.rtsp_address:
+        return node.rtsp_address
+    host = node.listen.rpartition(":")[0]
+    return "" if host in WILDCARD_HOSTS else node.listen
+
+
+def cluster_members(*, now: dt.datetime) -> list[dict]:
+    """Enabled nodes with a known address, in name order: {name, address, online} (online: the
+    dashboard's `online` status, seen within APPLIANCE_NODE_STALE_SECONDS)."""
+    members = []
+    for node in node_list(now=now).filter(enabled=True).order_by("name"):
+        address = peer_address(node)
+        if address:
+            members.append({"name": node.name, "address": address, "online": node.status == "online"})
+    return members

@@ -29,7 +29,7 @@ LIMIT_HELP = {
     "max_body_bytes": "largest RTSP body accepted (bytes); larger gets 413",
     "max_connections": "most concurrent player connections",
     "max_connections_per_address": "most concurrent connections from one player address "
-                                   "(more are closed at once)",
+                                   "(more are closed at once; cache-cluster peers are not limited)",
     "request_timeout": "seconds a connection without a session may go without a complete request "
                        "(idle and slow-header clients are closed)",
     "max_sessions": "most concurrent proxy sessions (453 beyond)",
@@ -78,6 +78,9 @@ LIMIT_HELP = {
     "auth_nonce_lifetime": "seconds a Digest nonce stays valid after its last use (then stale=true)",
     "auth_max_nonces": "most Digest nonces remembered (least recently used dropped: stale=true)",
     "auth_max_addresses": "most player addresses whose failed authentications are counted",
+    "cluster_connect_timeout": "seconds to connect to the cluster peer owning a URL before going to the origin "
+                               "directly",
+    "cluster_peer_retry": "seconds a cluster peer that could not be reached is left out of URL ownership",
 }
 
 
@@ -90,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m proxyd",
         description="Caching RTSP streaming proxy daemon. Every flag can also be set with the PROXYD_* "
         "environment variable shown; a flag given on the command line wins. List-valued variables "
-        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN, PROXYD_REDIRECT, PROXYD_REDIRECT_PROXY) take whitespace- or "
-        "comma-separated items.",
+        "(PROXYD_ROUTE, PROXYD_ALLOW_ORIGIN, PROXYD_REDIRECT, PROXYD_REDIRECT_PROXY, PROXYD_CLUSTER_PEER) take "
+        "whitespace- or comma-separated items.",
     )
     add = p.add_argument
     add("--listen", metavar="HOST:PORT", help="RTSP listen address (PROXYD_LISTEN; default 127.0.0.1:8554)")
@@ -163,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
         "unless --metrics-allow-public (PROXYD_METRICS_LISTEN)")
     add("--metrics-allow-public", action="store_const", const="1",
         help="allow a non-loopback --metrics-listen address (PROXYD_METRICS_ALLOW_PUBLIC=1)")
+    add("--cluster-peer", action="append", metavar="HOST:PORT",
+        help="RTSP address of another node of this cache cluster, repeatable: each cacheable URL is filled "
+        "through the node owning it (PROXYD_CLUSTER_PEER; with --control-url the snapshot's cluster "
+        "applies when unset)")
+    add("--cluster-self", metavar="HOST:PORT",
+        help="this node's RTSP address as its cluster peers reach it; peer connections leave from its host "
+        "(PROXYD_CLUSTER_SELF; default the --listen address)")
+    add("--cluster-id", metavar="ID",
+        help="cluster id marking requests between peers; only this id from a peer address is trusted "
+        "(PROXYD_CLUSTER_ID; default proxyd)")
     defaults = Limits()
     for f in dataclasses.fields(Limits):
         add(f"--{flag(f.name)}", dest=f.name, metavar="N",
@@ -247,6 +260,10 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
         raise ConfigError("--control-url needs --control-token or --control-token-file")
     if control.url and not control.state_dir:
         raise ConfigError("--control-url needs --state-dir (report spool and last-known-good snapshot)")
+    peers = tuple(parse_hostport(a, "--cluster-peer", 554) for a in _pick_list(args, env, "cluster_peer"))
+    cluster_self = _pick(args, env, "cluster_self")
+    cluster_self = parse_hostport(cluster_self, "--cluster-self", 554) if cluster_self \
+        else (host, port) if host not in ("0.0.0.0", "::") else None
     metrics_listen = _pick(args, env, "metrics_listen")
     allow_public = _switch(args, env, "metrics_allow_public")
     tls_listen = _pick(args, env, "listen_tls")
@@ -271,7 +288,9 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                   metrics_listen=parse_hostport(metrics_listen, "--metrics-listen") if metrics_listen
                   else None,
                   metrics_allow_public=allow_public, player_auth=player_auth,
-                  control=control, tls=tls, limits=Limits(**limit_values)).validate()
+                  control=control, tls=tls, cluster_peers=peers, cluster_self=cluster_self,
+                  cluster_id=_pick(args, env, "cluster_id") or "proxyd",
+                  limits=Limits(**limit_values)).validate()
 
 
 def _player_auth(mode: str | None, path: str | None) -> PlayerAuthPolicy | None:

@@ -23,6 +23,9 @@
 - prestuff: each request id is handed once to CacheStrategy.prestuff(url) (a fill without a
   player); one that could not start (origin down, not cacheable) is tried again with a later
   snapshot that still lists it. Without a cache there is nothing to fill into.
+- cluster: the cache cluster's members (address, online) and id configure the node's
+  proxyd.cluster.Membership (this node is the member named like it); off when the section says so
+  or this node is not listed yet. --cluster-peer on the command line wins: the section is ignored.
 - origin credentials: an origin row's username/password (either set) ride on its route (Route and
   the resolved Target carry `credentials`); every origin connection made for that route (relay,
   split, cache fill and revalidation, prestuff via Router.credentials_for, GetContentInfo) answers
@@ -42,7 +45,8 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from proxyd.config import ConfigError, Route, parse_route
+from proxyd.cluster import Peer
+from proxyd.config import ConfigError, Route, parse_hostport, parse_route
 from proxyd.control.schema import OriginConfig, Snapshot
 from proxyd.routing import Router
 from proxyd.rtsp.auth import Credentials
@@ -118,6 +122,7 @@ class SnapshotApplier:
     def apply(self, snapshot: Snapshot) -> None:
         """Subscriber for SnapshotStore: runs on the event loop, never raises for bad rows."""
         self._apply_routes(snapshot)
+        self._cluster(snapshot)  # before prestuff: its fills go through the owners
         self._terminate(snapshot.terminate_sessions)
         self._purge(snapshot)
         self._cache_policies(snapshot)
@@ -136,6 +141,26 @@ class SnapshotApplier:
         if routes != self.last_routes:
             log.info("routes now %s", [f"{r.prefix}={r.origin_url}" for r in routes])
             self.last_routes = routes
+
+    def _cluster(self, snapshot: Snapshot) -> None:
+        if self.cli_config.cluster_peers:
+            return
+        cluster, me, members = snapshot.cluster, None, []
+        for node in cluster.nodes:
+            try:
+                host, port = parse_hostport(node.address, f"snapshot cluster node {node.name!r}", 554)
+            except ConfigError as exc:
+                log.warning("cluster member ignored: %s", exc)
+                continue
+            members.append(Peer(host, port, online=node.online))
+            if node.name == snapshot.node_name:
+                me = members[-1]
+        membership = self.context.cluster
+        before = (membership.me, membership.members)
+        membership.configure(me, members, cluster.id)
+        if (membership.me, membership.members) != before:
+            log.info("cache cluster %s", f"{cluster.id}: self {me.address}, members "
+                     f"{[(p.address, p.online) for p in membership.members]}" if membership.enabled else "off")
 
     def _terminate(self, session_ids: tuple[str, ...]) -> None:
         for session_id in session_ids:

@@ -17,10 +17,12 @@ from proxyd.cache.freshness import OriginPolicy, decide
 from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.store import CacheStore
 from proxyd.log import get_logger
-from proxyd.rtsp.errors import RtspError
-from proxyd.rtsp.events import Headers
-from proxyd.rtsp.uri import split_rtsp_url, url_key
 from proxyd.origin.client import OriginError
+from proxyd.origin.exchange import OriginExchange
+from proxyd.routing import Target
+from proxyd.rtsp.errors import RtspError
+from proxyd.rtsp.events import Headers, Request
+from proxyd.rtsp.uri import split_rtsp_url, url_key
 from proxyd.serving.contracts import ServerContext
 
 log = get_logger("cache.prestuff")
@@ -37,6 +39,8 @@ class FillRegistry(Protocol):
     def policy_for(self, url: str) -> OriginPolicy: ...
 
     def fill_done(self, fill: Fill) -> None: ...
+
+    def through_owner(self, exchange: OriginExchange, key: str) -> None: ...
 
 
 async def prestuff(strategy: FillRegistry, url: str) -> bool:
@@ -62,32 +66,33 @@ async def prestuff(strategy: FillRegistry, url: str) -> bool:
         return False
     strategy.describing[key] = asyncio.get_running_loop().create_future()
     try:
-        return await _describe_and_fill(strategy, url)
+        return await _describe_and_fill(strategy, url, parts.host, parts.port)
     finally:
         strategy.describing.pop(key).set_result(None)
 
 
-async def _describe_and_fill(strategy: FillRegistry, url: str) -> bool:
+async def _describe_and_fill(strategy: FillRegistry, url: str, host: str, port: int) -> bool:
+    """DESCRIBE then fill, through the cluster peer owning the URL when there is one (the same
+    OriginExchange a player's miss uses: the origin directly when that peer cannot be reached)."""
     context = strategy.context
+    target = Target(host, port, url, url, url, forward=True, credentials=context.router.credentials_for(url))
+    exchange = OriginExchange(target, Request("DESCRIBE", url, Headers([("Accept", "application/sdp")])),
+                              context.origin_connector)
+    strategy.through_owner(exchange, url_key(url))
     try:
-        client = await context.origin_connector.connect_url(url, context.router.credentials_for(url))
+        resp = await exchange.describe()
     except OriginError as exc:
-        log.warning("cache: prestuff of %s: origin unreachable (%s)", url, exc.detail)
-        return False
-    try:
-        resp = await client.request("DESCRIBE", url, Headers([("Accept", "application/sdp")]))
-    except OriginError as exc:
-        client.close()
-        log.warning("cache: prestuff of %s: DESCRIBE failed (%s)", url, exc.detail)
+        exchange.close()
+        log.warning("cache: prestuff of %s: origin unreachable or DESCRIBE failed (%s)", url, exc.detail)
         return False
     decision = decide(resp, strategy.policy_for(url), live_by_operator=False)
     if resp.status != 200 or not decision.cacheable:
-        client.close()
+        exchange.close()
         why = f"status {resp.status}" if resp.status != 200 else decision.reason
         log.warning("cache: prestuff of %s not possible (%s)", url, why)
         strategy.store.report(None, "incomplete", {"url": url})
         return False
-    fill = Fill(strategy.store, client, describe_body(url, resp, decision, time.time()),
+    fill = Fill(strategy.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
                 max_bytes=strategy.store.max_bytes, on_done=strategy.fill_done)
     strategy.fills[url_key(url)] = fill.start()
     log.info("cache: prestuffing %s", url)

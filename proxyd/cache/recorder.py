@@ -280,7 +280,7 @@ class Fill:
         self.keepalive_every = max(1.0, timeout / 2)
         if not self.upstream_playing.done():
             self.upstream_playing.set_result(True)
-        log.info("cache: filling %s (%d streams)", self.url, len(self.streams))
+        log.info("cache: filling %s (%d streams) from %s", self.url, len(self.streams), self.client.label)
 
     async def _watch(self) -> None:
         next_keepalive = self.loop.time() + self.keepalive_every

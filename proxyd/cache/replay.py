@@ -312,10 +312,18 @@ class ReplaySession(SessionBase):
             await self.source.on_play()  # OriginError: the player gets the origin's failure
         self.pause_in_ready = False
         self._stop_pump()
+        await self._await_anchors()
+        if self.state not in ("ready", "playing"):  # torn down meanwhile
+            return Response(455, "Method Not Valid in This State", Headers())
         if position is not None:
             self.pos = self.media.seek_index(int(position * 1_000_000))
         media = self.media
-        self.start_us = media.times[self.pos] if self.pos < len(media) else int((duration or 0) * 1e6)
+        if self.pos < len(media):
+            self.start_us = media.times[self.pos]
+        elif media.finished:
+            self.start_us = int((duration or 0) * 1e6)
+        else:  # a growing fill with nothing recorded there yet: its next packets start at the position
+            self.start_us = int(position * 1e6) if position is not None else media.times[-1] if len(media) else 0
         self.start_wall = self.loop.time()
         self.next_sr = self.start_wall
         if request.uri != "*":
@@ -334,6 +342,32 @@ class ReplaySession(SessionBase):
                 remote_open(self.context, self)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Range", format_range(shown)), ("RTP-Info", ",".join(infos))]))
+
+    async def _await_anchors(self) -> None:
+        """A PLAY just after a fill started: each stream's timestamps are anchored when the origin
+        answers PLAY (RTP-Info) or sends its first packet. RTP-Info and sender reports need the
+        anchor (a chained proxy filling from this replay takes its timeline from RTP-Info), so wait
+        for it, at most --origin-response-timeout."""
+        deadline = self.loop.time() + self.limits.origin_response_timeout
+        while any(out is not None and self.source.rtptime0[i] is None for i, out in enumerate(self.outs)) \
+                and not self.media.finished and self.loop.time() < deadline:
+            grown = self.loop.create_future()
+
+            def wake(grown=grown) -> None:
+                if not grown.done():
+                    grown.set_result(None)
+
+            self.media.when_grown(wake)
+            try:
+                async with asyncio.timeout(deadline - self.loop.time()):
+                    await grown
+            except TimeoutError:
+                pass
+            finally:
+                self.media.forget_waiter(wake)
+        for i, out in enumerate(self.outs):
+            if out is not None and self.source.rtptime0[i] is not None:
+                out.rtptime0 = self.source.rtptime0[i]
 
     def _playlist_skip(self, request: Request) -> Response | None:
         """X-Playlist pl-offset (skip to the next/previous entry) and X-Playlist-Seek-Id naming the

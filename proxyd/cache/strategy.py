@@ -24,6 +24,7 @@ from proxyd.cache.prestuff import prestuff
 from proxyd.cache.recorder import Fill, describe_body
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
+from proxyd.cluster import is_marked
 from proxyd.log import get_logger
 from proxyd.metrics.counters import CACHE_LOOKUPS, CACHE_REVALIDATIONS
 from proxyd.origin.exchange import OriginExchange
@@ -125,12 +126,24 @@ class CacheStrategy:
             return await self.describe(player, exchange)
         self.describing[key] = self.loop_future()
         try:
+            self.through_owner(exchange, key)
             if entry is not None:
                 self.store.mark_stale(entry)
                 return await self._revalidate(player, exchange, entry, policy, now)
             return await self._miss(player, exchange, url, policy, content_info=True)
         finally:
             self.describing.pop(key).set_result(None)
+
+    def through_owner(self, exchange: OriginExchange, key: str) -> None:
+        """Cache cluster: a URL another node owns is asked of (and filled through) that node, so the
+        origin sends it once per cluster (player misses, revalidations and prestuff); a request from
+        a peer is never forwarded again."""
+        cluster = self.context.cluster
+        if is_marked(exchange.request.headers):
+            return
+        owner = cluster.owner(key)
+        if owner is not None:
+            exchange.through_peer(owner, cluster, self.context.config.limits.cluster_connect_timeout)
 
     async def _miss(self, player, exchange: OriginExchange, url: str, policy, *, content_info: bool):
         """Ask the origin: GetContentInfo first when it is a Windows Media server ([MS-RTSP] 4.6.1
@@ -207,7 +220,8 @@ class CacheStrategy:
         request, target, resp = exchange.request, exchange.target, exchange.response
         if url_key(url) in self.fills:  # another player's miss started it meanwhile
             return self._follow(player, request, target, self.fills[url_key(url)])
-        self.learn_wm(url, resp.headers.items())
+        if not exchange.via_peer:  # a peer answers as a WM server whatever the origin is
+            self.learn_wm(url, resp.headers.items())
         decision = decide(resp, policy, live_by_operator=False)
         if resp.status != 200 or not decision.cacheable:
             log.debug("cache: %s not cached (%s)", url, decision.reason)

@@ -78,6 +78,22 @@ class RevalidatedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterMember:
+    name: str
+    address: str  # HOST:PORT its peers reach it at
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """The cache cluster (proxyd.cluster): off, or every member with the cluster id."""
+
+    enabled: bool = False
+    id: str = ""
+    nodes: tuple[ClusterMember, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     schema_version: int
     etag: str
@@ -92,6 +108,7 @@ class Snapshot:
     report_batch_delay: float | None = None
     # seconds between snapshot polls, as the control plane asks (None: the node's own)
     poll_interval: float | None = None
+    cluster: ClusterConfig = ClusterConfig()
 
 
 def _field(obj: dict, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
@@ -193,7 +210,17 @@ def parse_snapshot(doc: Any) -> Snapshot:
                                     "snapshot.reporting", MAX_REPORT_BATCH_DELAY),
         poll_interval=_seconds(_field(doc, "polling", dict, "snapshot", {}), "interval", "snapshot.polling",
                                MAX_POLL_INTERVAL),
+        cluster=_cluster(_field(doc, "cluster", dict, "snapshot", {})),
     )
+
+
+def _cluster(obj: dict) -> ClusterConfig:
+    if not _field(obj, "enabled", bool, "snapshot.cluster", False):
+        return ClusterConfig()
+    nodes = tuple(ClusterMember(name=_field(n, "name", str, w), address=_field(n, "address", str, w),
+                                online=_field(n, "online", bool, w, True))
+                  for w, n in _objects(obj, "nodes"))
+    return ClusterConfig(enabled=True, id=_field(obj, "id", str, "snapshot.cluster"), nodes=nodes)
 
 
 MAX_REPORT_BATCH_DELAY = 60.0  # seconds; a longer wait would make the dashboard useless

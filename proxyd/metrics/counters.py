@@ -63,5 +63,10 @@ CACHE_REVALIDATIONS = LabelledCounter(
     "proxyd_cache_revalidations_total", "revalidations of stale entries by outcome: unchanged, changed, "
     "origin_error (stale served or relayed)", ("outcome",))
 
+CLUSTER_PEER_REQUESTS = LabelledCounter(
+    "proxyd_cluster_peer_requests_total", "cache misses, revalidations and prestuffs of URLs another cluster "
+    "node owns, by outcome: asked (connected to the owner), unreachable (origin asked instead, owner left out "
+    "for --cluster-peer-retry), refused (the owner answered 403 or 5xx: origin asked instead)", ("outcome",))
+
 FAMILIES = (RTSP_RESPONSES, ORIGIN_REQUEST_SECONDS, ORIGIN_RESPONSES, ORIGIN_ERRORS, CACHE_LOOKUPS,
-            CACHE_REVALIDATIONS)
+            CACHE_REVALIDATIONS, CLUSTER_PEER_REQUESTS)

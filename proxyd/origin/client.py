@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from proxyd.cluster import Membership, Peer
 from proxyd.config import format_hostport
 from proxyd.log import get_logger
 from proxyd.metrics.counters import ORIGIN_ERRORS, ORIGIN_REQUEST_SECONDS, ORIGIN_RESPONSES, method_label
@@ -66,6 +67,14 @@ class OriginConnector:
         client.tls, client.tls_verify = tls, verify  # so a reconnect (split hub) reaches it the same way
         return client
 
+    async def connect_peer(self, peer: Peer, membership: Membership, connect_timeout: float) -> OriginClient:
+        """To the cluster peer owning a URL (a chained proxy): from this node's own address (so the
+        peer knows it as a member), every request marked; no origin credentials (the owner has its
+        own)."""
+        return await OriginClient.connect(peer.host, peer.port, limits=self.parser_limits,
+                                          connect_timeout=connect_timeout, response_timeout=self.response_timeout,
+                                          local_host=membership.me.host, mark=membership.mark())
+
     async def connect_target(self, target) -> OriginClient:
         """For a routing.Target: its origin's host, port and scheme, the route's credentials."""
         return await self.connect(target.origin_host, target.origin_port, target.credentials,
@@ -79,8 +88,9 @@ class OriginConnector:
 
 class OriginClient(asyncio.Protocol):
     def __init__(self, host: str, port: int, *, limits: ParserLimits, response_timeout: float,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, mark: tuple[tuple[str, str], ...] = ()) -> None:
         self.host = host
+        self.mark = mark  # headers every request carries (the cluster peer mark)
         self.port = port
         self.label = format_hostport(host, port)  # proxyd.metrics origin label
         self.credentials = credentials
@@ -101,13 +111,16 @@ class OriginClient(asyncio.Protocol):
     @classmethod
     async def connect(cls, host: str, port: int, *, limits: ParserLimits, connect_timeout: float,
                       response_timeout: float, credentials: Credentials | None = None,
-                      tls: ssl.SSLContext | None = None) -> OriginClient:
+                      tls: ssl.SSLContext | None = None, local_host: str | None = None,
+                      mark: tuple[tuple[str, str], ...] = ()) -> OriginClient:
         loop = asyncio.get_running_loop()
-        client = cls(host, port, limits=limits, response_timeout=response_timeout, credentials=credentials)
+        client = cls(host, port, limits=limits, response_timeout=response_timeout, credentials=credentials,
+                     mark=mark)
         try:
             async with asyncio.timeout(connect_timeout):
                 await loop.create_connection(lambda: client, host, port, ssl=tls,
-                                             server_hostname=host if tls is not None else None)
+                                             server_hostname=host if tls is not None else None,
+                                             local_addr=(local_host, 0) if local_host else None)
         except TimeoutError:
             ORIGIN_ERRORS.inc(format_hostport(host, port), "connect_timeout")
             raise OriginError(504, "Gateway Timeout", f"connect to {host}:{port} timed out") from None
@@ -120,6 +133,11 @@ class OriginClient(asyncio.Protocol):
             raise OriginError(502, "Bad Gateway",
                               f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
         return client
+
+    @property
+    def is_peer(self) -> bool:
+        """A connection to a cache-cluster peer (chained proxy): its media always comes over TCP."""
+        return bool(self.mark)
 
     @property
     def is_open(self) -> bool:
@@ -157,6 +175,8 @@ class OriginClient(asyncio.Protocol):
         cseq = self._cseq
         try:
             headers = decorate_upstream(method, headers).set("CSeq", str(cseq))
+            for name, value in self.mark:
+                headers = headers.set(name, value)
             data = self.conn.send_request(Request(method, url, headers, body))
         except RtspError as exc:
             ORIGIN_ERRORS.inc(self.label, "send_failed")

@@ -5,13 +5,24 @@ that needs the origin's answer makes the exchange connect and DESCRIBE; the othe
 answer. A strategy that keeps the connection (a cache fill, a split hub) takes it; otherwise the
 relay leaves it for the player's SETUP; a connection nobody took is closed. So an origin sees one
 DESCRIBE per player DESCRIBE, whatever the strategies decide (GetContentInfo may come in addition).
+
+In a cache cluster the cache strategy may send the exchange through the peer owning the URL
+(`through_peer`): the same requests go to that node as a chained proxy. A peer that cannot be
+reached (connect timeout --cluster-connect-timeout, refused, no answer) is left out for
+--cluster-peer-retry seconds and the origin is asked directly; so is the origin when the peer
+answers 403 (it does not serve that origin) or 5xx.
 """
 
 from __future__ import annotations
 
+from proxyd.cluster import Membership, Peer
+from proxyd.log import get_logger
+from proxyd.metrics.counters import CLUSTER_PEER_REQUESTS
 from proxyd.routing import Target, forward_headers
 from proxyd.rtsp.events import Request, Response
 from proxyd.origin.client import OriginClient, OriginConnector, OriginError
+
+log = get_logger("cluster")
 
 
 class OriginExchange:
@@ -26,6 +37,9 @@ class OriginExchange:
         self.response: Response | None = None
         self.error: OriginError | None = None
         self.taken = False
+        self.peer: Peer | None = None  # the cluster peer to ask instead of the origin
+        self.membership: Membership | None = None
+        self.peer_connect_timeout = 0.0
 
     @property
     def asked(self) -> bool:
@@ -37,6 +51,14 @@ class OriginExchange:
         if self.error is not None:
             raise self.error
         if self.client is None or not self.client.is_open:
+            if self.peer is not None:
+                try:
+                    self.client = await self.connector.connect_peer(self.peer, self.membership,
+                                                                    self.peer_connect_timeout)
+                    CLUSTER_PEER_REQUESTS.inc("asked")
+                    return self.client
+                except OriginError as exc:
+                    self._leave_peer(f"unreachable ({exc.detail})", down=True)
             try:
                 self.client = await self.connector.connect_target(self.target)
             except OriginError as exc:
@@ -61,9 +83,37 @@ class OriginExchange:
             self.response = await client.request("DESCRIBE", self.target.origin_url,
                                                  forward_headers(self.request.headers))
         except OriginError as exc:
+            if self.via_peer:
+                self._leave_peer(f"failed ({exc.detail})", down=True)
+                return await self.describe()
             self.error = exc
             raise
+        if self.via_peer and (self.response.status == 403 or self.response.status >= 500):
+            self._leave_peer(f"answered {self.response.status}", down=False)
+            self.response = None
+            return await self.describe()
         return self.response
+
+    def through_peer(self, peer: Peer, membership: Membership, connect_timeout: float) -> None:
+        """Ask the cluster peer owning the URL instead of the origin (before anything was asked)."""
+        if self.client is None and not self.asked:
+            self.peer, self.membership, self.peer_connect_timeout = peer, membership, connect_timeout
+
+    @property
+    def via_peer(self) -> bool:
+        """The current connection goes to a cluster peer."""
+        return self.peer is not None and self.client is not None
+
+    def _leave_peer(self, why: str, *, down: bool) -> None:
+        """Go to the origin directly from now on (one log line; an unreachable peer is left out)."""
+        log.warning("cluster: peer %s %s for %s; asking the origin directly", self.peer.address, why,
+                    self.target.origin_url)
+        CLUSTER_PEER_REQUESTS.inc("unreachable" if down else "refused")
+        if down:
+            self.membership.mark_down(self.peer)
+        if self.client is not None and not self.taken:
+            self.client.close()
+        self.client, self.error, self.peer = None, None, None
 
     def take_client(self) -> OriginClient:
         """Hand the open connection to the caller, which now owns (and closes) it."""

@@ -105,7 +105,8 @@ class PlayerConnection(asyncio.Protocol):
         self.peer_ip = unmapped_ip(peer[0])  # an IPv4 player on a dual-stack listener is an IPv4 player
         self.peer = f"[{self.peer_ip}]:{peer[1]}" if ":" in self.peer_ip else f"{self.peer_ip}:{peer[1]}"
         self.local_host, self.local_port = unmapped_ip(local[0]), local[1]
-        if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address:
+        if self.context.connections_from(self.peer_ip) >= self.limits.max_connections_per_address \
+                and not self.context.cluster.is_member_address(self.peer_ip):
             log.warning("%s refused: over --max-connections-per-address", context(self.peer))
             transport.abort()  # never registered, so connection_lost has nothing to undo
             self.closing = True
@@ -335,7 +336,8 @@ class PlayerConnection(asyncio.Protocol):
         return None
 
     def target_for(self, request: Request) -> Target:
-        return self.context.router.resolve(request.uri, self.local_host, self.local_port)
+        return self.context.router.resolve(request.uri, self.local_host, self.local_port,
+                                           peer=self.context.cluster.trusts(request.headers, self.peer_ip))
 
     async def _origin_for(self, target: Target, adopt: bool) -> OriginClient:
         key = (target.origin_host, target.origin_port)

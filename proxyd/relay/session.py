@@ -58,7 +58,10 @@ class ProxySession(SessionBase):
 
     @property
     def origin_transport(self) -> str:
-        """auto/udp/tcp: the route's preference from the control plane, else --origin-transport."""
+        """auto/udp/tcp: the route's preference from the control plane, else --origin-transport; tcp
+        from a cluster peer (one connection between nodes; no UDP source address to match)."""
+        if self.origin.is_peer:
+            return "tcp"
         return self.target.transport or self.context.config.origin_transport
 
     # --- SETUP ---------------------------------------------------------------------------------

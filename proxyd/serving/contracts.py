@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Protocol
 
+from proxyd.cluster import Membership, Peer
 from proxyd.config import Config
 from proxyd.control.reports import NullSink, ReportSink
 from proxyd.log import get_logger
@@ -58,6 +59,11 @@ class ServerContext:
             max_failures=limits.auth_max_failures, failure_window=limits.auth_failure_window,
             nonce_lifetime=limits.auth_nonce_lifetime, max_nonces=limits.auth_max_nonces,
             max_addresses=limits.auth_max_addresses)
+        # the cache cluster (proxyd.cluster): from --cluster-peer here, else the control-plane snapshot
+        self.cluster = Membership(peer_retry=limits.cluster_peer_retry)
+        if config.cluster_peers:
+            self.cluster.configure(Peer(*config.cluster_self), [Peer(h, p) for h, p in config.cluster_peers],
+                                   config.cluster_id)
         # Registered by the app when it builds the strategies (proxyd.app.strategies):
         self.strategies: list[ServingStrategy] = []
         self.content_info_sources: list[Callable[[str], object]] = []  # origin URL -> ContentInfo | None

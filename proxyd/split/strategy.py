@@ -56,8 +56,9 @@ class SplitStrategy:
             return None  # the relay serves it with the same answer and connection
         hub = self.hubs.get(url_key(target.origin_url))
         if hub is None or not hub.accepting:  # else another player created it while we waited
-            hub = Hub(self.context, self.hubs, target.origin_url, resp, exchange.take_client(),
-                      forward_headers(request.headers), transport=target.transport)
+            client = exchange.take_client()
+            hub = Hub(self.context, self.hubs, target.origin_url, resp, client,
+                      forward_headers(request.headers), transport="tcp" if client.is_peer else target.transport)
             hub.renew_permission(permission_lifetime(decision, resp.headers.get("Cache-Control")))
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)

@@ -35,8 +35,7 @@ def respond(player: Player, request: Request, response: Response) -> Response:
     """The response as the player gets it; records what the origin told us on the way."""
     state = player.context.wm
     try:
-        target = player.context.router.resolve(request.uri, player.local_host, player.local_port) \
-            if request.uri != "*" else None
+        target = player.target_for(request) if request.uri != "*" else None
     except RoutingError:
         target = None
     origin = (target.origin_host, target.origin_port) if target is not None else None

@@ -104,15 +104,9 @@ def test_three_nodes_play_report_once_follow_changes_and_a_silent_node_is_closed
     wait_statuses(proxies, "/x/clip", {"node-a": 404, "node-b": 404, "node-c": 200}, "/x moved to node-c")
 
     # ffmpeg through every node at once: each node fills its cache and reports concurrently.
-    results: dict[str, object] = {}
-    players = [threading.Thread(target=lambda n=n, p=p: results.update(
-        {n: peer_players.ffmpeg_play(p.url("/vod/clip"), transport="tcp", decode=False)}))
-        for n, p in proxies.items()]
-    for player in players:
-        player.start()
-    for player in players:
-        player.join(60)
-    assert all(results[n].ok for n in NODES), [r.describe() for r in results.values()]
+    results = peer_players.ffmpeg_play_all([p.url("/vod/clip") for p in proxies.values()], transport="tcp",
+                                           decode=False)
+    assert all(r.ok for r in results), [r.describe() for r in results]
     clip = gst_origin.url("clip")
     wait_until(lambda: CachedContent.objects.filter(url=clip, state="complete").count() == 3, timeout=30,
                what="every node's cached copy reported complete")
@@ -178,3 +172,46 @@ def test_three_nodes_play_report_once_follow_changes_and_a_silent_node_is_closed
     finally:
         for player in live_players:
             player.join(LIVE_PLAY_TIMEOUT_S + 5)
+
+
+def test_the_snapshot_makes_three_nodes_one_cache(api, live_server, nodes, gst_origin, peer_players, settings,
+                                                  tmp_path):
+    """APPLIANCE_CLUSTER_CACHE on: every node learns the members from its snapshot, the clip's owner
+    (by that membership) fills it from the origin, the two others through the owner."""
+    from appliance.content.models import CachedContent
+    from appliance.nodes.models import ProxyNode
+    from proxyd.cluster import Peer, rendezvous_owner
+    from proxyd.rtsp.uri import url_key
+    from tests.peers.tcp_forward import CountingForwarder
+    from tests.proxyd.cache.helpers import store_bytes, wait_for_log
+
+    settings.APPLIANCE_CLUSTER_CACHE = True
+    proxies = {name: nodes(name) for name in NODES}
+    for name, proxy in proxies.items():  # the address peers use, as an operator sets it
+        ProxyNode.objects.filter(name=name).update(rtsp_address=f"{proxy.host}:{proxy.port}")
+    with CountingForwarder(0, (gst_origin.host, gst_origin.port)) as origin:
+        status, created = api.post("/api/v1/origins/", {
+            "name": "vod", "base_url": origin.url("/"), "route_prefix": "/vod", "transport": "tcp",
+            "cache_policy": "force_ttl", "cache_ttl": 600})
+        assert status == 201, created
+        members = r"\[" + ", ".join([r"\('[\d.:]+', True\)"] * 3) + r"\]"
+        for proxy in proxies.values():
+            wait_for_log(proxy.log_path, rf"cache cluster appliance: self {proxy.host}:{proxy.port}, members {members}")
+        wait_statuses(proxies, "/vod/clip", dict.fromkeys(NODES, 200), "/vod on every node")
+        origin_describes = len(gst_origin.requests("DESCRIBE"))  # the probes above (each its own fill)
+        assert origin_describes == 1, "the probes of one clip reached the origin once"
+
+        results = peer_players.ffmpeg_play_all([p.url("/vod/changed") for p in proxies.values()],
+                                               transport="tcp", decode=False)
+        assert all(r.ok for r in results), [r.describe() for r in results]
+        changed = origin.url("changed")
+        owner = rendezvous_owner(url_key(changed), [Peer(p.host, p.port) for p in proxies.values()])
+        for proxy in proxies.values():
+            source = f"127.0.0.1:{origin.port}" if proxy.port == owner.port else owner.address
+            wait_for_log(proxy.log_path, rf"cache: filling {changed} .* from {source}$")
+        assert len(gst_origin.requests("DESCRIBE")) == 2
+        wait_until(lambda: CachedContent.objects.filter(url__in=[origin.url("clip"), changed],
+                                                        state="complete").count() == 6,
+                   timeout=30, what="every node's two copies reported complete")
+        one_copy = store_bytes(tmp_path / "node-a-cache")
+        assert 0.8 * one_copy < origin.bytes_down < 1.3 * one_copy, (origin.bytes_down, one_copy)

@@ -7,6 +7,7 @@ Frames are counted from the player's own per-frame output (ffmpeg `framecrc`, GS
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import re
@@ -223,6 +224,12 @@ def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = No
 
 _GST_FRAME = re.compile(r'^Got message #\d+ from element "(video|audio)" \(element\): GstMultiFileSink')
 
+
+
+def ffmpeg_play_all(urls: Sequence[str], **kwargs) -> list[PlayResult]:
+    """ffmpeg_play of every URL at the same time (e.g. one player per proxy node); results in order."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(urls))) as pool:
+        return list(pool.map(lambda url: ffmpeg_play(url, **kwargs), urls))
 
 def _classify_gst(line: str, counter: _FrameCounter) -> str | None:
     m = _GST_FRAME.match(line)

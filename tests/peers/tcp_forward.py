@@ -61,3 +61,27 @@ class TcpForwarder:
             dst.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+
+class CountingForwarder(TcpForwarder):
+    """Counts the bytes the target sends (an origin's answers and interleaved media: what it served)."""
+
+    def __init__(self, listen_port: int, target: tuple[str, int]) -> None:
+        super().__init__(listen_port, target)
+        self.bytes_down = 0
+
+    def url(self, path: str = "/") -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def _forward_client(self, client: socket.socket, upstream: socket.socket) -> None:
+        TcpForwarder._pump(client, upstream)
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:  # target -> client
+        try:
+            while data := src.recv(65536):
+                with self.lock:
+                    self.bytes_down += len(data)
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass

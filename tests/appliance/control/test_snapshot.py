@@ -115,3 +115,26 @@ def test_a_password_under_a_removed_key_gives_503_and_one_log_line(node_client, 
     ours = [r for r in caplog.records if r.name == "appliance.control.views"]
     assert len(ours) == 1 and ours[0].exc_info is None and "node-1" in ours[0].getMessage()
     assert b"under-the-old-key" not in response.content
+
+
+def test_the_cache_cluster_lists_every_enabled_node_with_an_address(node_client, node, settings):
+    from tests.appliance.factories import ProxyNodeFactory
+
+    assert node_client.get("/internal/v1/snapshot").json()["cluster"] == {"enabled": False}
+    settings.APPLIANCE_CLUSTER_CACHE = True
+    settings.APPLIANCE_CLUSTER_ID = "edge"
+    now = timezone.now()
+    ProxyNodeFactory(name="node-2", listen="10.0.0.2:554", last_seen=now)
+    ProxyNodeFactory(name="node-3", rtsp_address="rtsp3.example:554", listen="0.0.0.0:554",
+                     last_seen=now - dt.timedelta(seconds=settings.APPLIANCE_NODE_OFFLINE_SECONDS + 1))
+    ProxyNodeFactory(name="node-4", listen="0.0.0.0:554", last_seen=now)  # no address peers can use
+    ProxyNodeFactory(name="node-5", listen="10.0.0.5:554", last_seen=now, enabled=False)
+    # node-1 (polling) is seen by its own poll, but has not reported an address yet
+    body = node_client.get("/internal/v1/snapshot").json()
+    assert body["cluster"] == {"enabled": True, "id": "edge", "nodes": [
+        {"name": "node-2", "address": "10.0.0.2:554", "online": True},
+        {"name": "node-3", "address": "rtsp3.example:554", "online": False}]}
+    node.rtsp_address = "10.0.0.1:554"
+    node.save()
+    nodes = node_client.get("/internal/v1/snapshot").json()["cluster"]["nodes"]
+    assert nodes[0] == {"name": "node-1", "address": "10.0.0.1:554", "online": True}

@@ -155,3 +155,44 @@ async def test_prestuffed_clip_plays_from_cache_with_the_origin_stopped(gst_orig
     assert result.audio_frames >= 0.95 * expected.audio_frames, result.describe()
     (started,) = sink.of("session.started")
     assert started["served_from"] == "cache"
+
+
+@pytest.mark.peers
+async def test_a_prestuff_on_two_clustered_nodes_leaves_the_origin_once(gst_origin, tmp_path):
+    """Both nodes get the prestuff (no node named); the snapshot's cluster makes them one cache:
+    the owner fills from the origin, the other through the owner."""
+    from proxyd.cluster import Peer, rendezvous_owner
+    from proxyd.rtsp.uri import url_key
+    from tests.peers.proxyd_proc import free_tcp_port
+
+    clip_url = gst_origin.url("/clip")
+    hosts = {"a": "127.0.0.2", "b": "127.0.0.3"}
+    ports = {name: free_tcp_port(host) for name, host in hosts.items()}
+    members = [{"name": n, "address": f"{hosts[n]}:{ports[n]}", "online": True} for n in hosts]
+    nodes = {}
+    try:
+        for name, host in hosts.items():  # both listening before either is told (an owner down is skipped)
+            sink = RecordingSink()
+            server = ProxyServer(Config(listen_host=host, listen_port=ports[name],
+                                        cache_dir=str(tmp_path / f"cache-{name}")), reporter=sink)
+            await server.start()
+            nodes[name] = (server, sink)
+        for name, (server, _) in nodes.items():
+            SnapshotApplier(server.context, server.strategies.cache).apply(parse_snapshot({
+                "schema_version": 1, "etag": "e", "node": {"name": name},
+                "origins": [origin(1, "/vod", gst_origin.url("/"), cache_policy="force_ttl", cache_ttl=300)],
+                "prestuff": [{"id": 3, "url": clip_url}],
+                "cluster": {"enabled": True, "id": "c", "nodes": members}}))
+        for _, sink in nodes.values():
+            await wait_state(sink, clip_url, "complete")
+    finally:
+        for server, _ in nodes.values():
+            await server.stop()
+    assert gst_origin.session_count("/clip") == 1
+    assert len(gst_origin.requests("DESCRIBE")) == 1
+    owner = rendezvous_owner(url_key(clip_url), [Peer(hosts[n], ports[n]) for n in hosts])
+    owner_name = next(n for n in hosts if hosts[n] == owner.host)
+    other_sink = next(sink for n, (_, sink) in nodes.items() if n != owner_name)
+    # the owner saw the other node as one player of the clip, served from its cache or fill
+    assert [s["served_from"] for s in nodes[owner_name][1].of("session.started")] in (["cache"], ["origin"])
+    assert other_sink.of("session.started") == []
