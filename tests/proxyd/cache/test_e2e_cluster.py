@@ -123,6 +123,8 @@ def test_a_request_from_a_peer_is_never_forwarded_again(gst_origin_factory, test
             assert CLUSTER_HEADER.encode() in conn.recv(4096)
             conn.close()
             assert unmarked.result().status == 200
+    # the origin's request events arrive from its process asynchronously
+    origin.wait_until(lambda events: sum(e["event"] == "request" and e["method"] == "DESCRIBE" for e in events) >= 2)
     assert len(origin.requests("DESCRIBE")) == 2
 
 
@@ -142,7 +144,7 @@ def test_live_content_through_a_node_that_does_not_own_it_plays(gst_origin, prox
 
 
 def test_an_owner_refusing_the_origin_sends_the_node_to_the_origin(gst_origin_factory, test_clips, proxyd_process,
-                                                                   tmp_path):
+                                                                   peer_players, tmp_path):
     """Configuration skew: the owner has no route to that origin (403 to the peer's request), so the
     node asks the origin itself; the owner is not left out for it."""
     origin = gst_origin_factory(vod={f"m{i}": test_clips.main.path for i in range(12)})
@@ -154,7 +156,8 @@ def test_an_owner_refusing_the_origin_sends_the_node_to_the_origin(gst_origin_fa
     a = proxyd_process(routes={"/vod": origin.url("/")}, host=HOSTS[0], port=a_port, cache_dir=tmp_path / "cache",
                        extra_args=[f"--cluster-peer={members[1].address}", "--cache-ttl", "300",
                                    "--metrics-listen", f"127.0.0.1:{metrics_port}"])
-    assert rtsp_request(a.url(f"/vod/{clip}"), "DESCRIBE", [("Accept", "application/sdp")], timeout=8).status == 200
+    played = peer_players.ffmpeg_play(a.url(f"/vod/{clip}"), transport="tcp", decode=False)  # a fill starts at PLAY
+    assert played.ok, played.describe()
     wait_for_log(a.log_path, rf"cluster: peer {members[1].address} answered 403 for {origin.url(clip)}; asking")
     wait_for_log(a.log_path, rf"cache: committed {origin.url(clip)} ")
     assert len(origin.requests("DESCRIBE")) == 1
