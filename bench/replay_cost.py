@@ -27,6 +27,8 @@ from tests.peers.proxyd_proc import REPO_ROOT, ProxydProcess
 
 COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes(?:, \d+ entries)?\)")
 TIMEOUT_S = 15.0
+# every bench player connects from 127.0.0.1: room for K = 300 (and more) beside the default's 100
+PLAYER_ROOM = ["--max-connections-per-address", "1000"]
 
 
 @dataclasses.dataclass
@@ -89,7 +91,7 @@ def measure_cache(code: str, repo: Path, clip, ks: list[int], args, workdir: Pat
     with GstOrigin(vod={"clip": clip.path}, stderr_path=workdir / f"replay-origin-{code}.log") as origin:
         proxyd = ProxydProcess(routes={"/b": origin.url("/")}, log_path=workdir / f"replay-{code}.log",
                                cache_dir=workdir / f"replay-cache-{code}", repo=repo,
-                               extra_args=["--cache-ttl", "3600", *args.proxyd_arg]).start()
+                               extra_args=["--cache-ttl", "3600", *PLAYER_ROOM, *args.proxyd_arg]).start()
         try:
             url = proxyd.url("/b/clip")
             run_players(url, 1, clip.duration_s + 1, "tcp")  # the fill
@@ -123,7 +125,7 @@ def measure_split(code: str, repo: Path, ks: list[int], args, live, workdir: Pat
             origin.restart()
             proxyd = ProxydProcess(routes={ROUTE_PREFIX: origin.url("/")},
                                    log_path=workdir / f"split-{code}-k{k}.log", repo=repo,
-                                   extra_args=["--live", ROUTE_PREFIX, *args.proxyd_arg]).start()
+                                   extra_args=["--live", ROUTE_PREFIX, *PLAYER_ROOM, *args.proxyd_arg]).start()
             try:
                 row: ModeResult = measure("proxyd", proxyd.url(f"{ROUTE_PREFIX}/{LIVE_MOUNT}"), k, args,
                                           proxyd=proxyd, origin=origin, play=players(args))
