@@ -42,7 +42,7 @@ if __package__ in (None, ""):
 from bench import replay_cost  # noqa: E402
 from bench.players_pool import run_players  # noqa: E402
 from bench.procstat import cpu_seconds  # noqa: E402
-from bench.rtsp_tcp_player import TcpPlayer  # noqa: E402
+from bench.rtsp_player import TcpPlayer  # noqa: E402
 from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.proxyd_proc import ProxydProcess, free_tcp_port  # noqa: E402
@@ -86,6 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="replay section: play time per player")
     p.add_argument("--bitrate", type=int, default=4000, help="replay section: video kbit/s (clip and live)")
     p.add_argument("--ramp-ms", type=float, default=20.0, help="replay section: spacing of player launches")
+    p.add_argument("--players", default="ffmpeg", choices=("ffmpeg", "raw"),
+                   help="replay section: ffmpeg players, or raw RTSP players (bench/raw_players.py; K = 300 fits)")
     p.add_argument("--baseline-repo", help="replay section: also measure the proxyd of this checkout")
     p.add_argument("--no-split", action="store_true", help="replay section: skip the split")
     p.add_argument("--replay-only", action="store_true", help="run only the replay section")

@@ -110,14 +110,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
-            origin: GstOrigin, other_pid: int | None = None) -> ModeResult:
-    """Play `url` with K players; CPU and peak memory of proxyd, or of `other_pid` (a reference proxy)."""
+            origin: GstOrigin, other_pid: int | None = None, play=run_players) -> ModeResult:
+    """Play `url` with K players (`play`: run_players' call, ffmpeg or raw players); CPU and peak memory
+    of proxyd, or of `other_pid` (a reference proxy)."""
     result = ModeResult(mode=mode, clients=k)
     origin_before = cpu_seconds(origin.pid)
     mark = origin.mark()
     pid = proxyd.pid if proxyd else other_pid
     cpu_before = cpu_times(pid) if pid else None
-    result.results = run_players(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000)
+    result.results = play(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000)
     if proxyd:
         if proxyd.proc.poll() is not None:
             result.error = (f"proxyd exited with {proxyd.proc.returncode} during the run; "

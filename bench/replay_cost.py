@@ -12,19 +12,23 @@ split. With --baseline-repo the same two measurements run again with the proxyd 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from pathlib import Path
 
 from bench.players_pool import run_players, summarize
+from bench.raw_players import run_raw_players
 from bench.procstat import cpu_times
 from bench.relay import LIVE_MOUNT, ROUTE_PREFIX, ModeResult, measure
-from bench.rtsp_tcp_player import TcpPlayer
+from bench.rtsp_player import TcpPlayer
 from tests.peers.origin import GstOrigin
 from tests.peers.proxyd_proc import REPO_ROOT, ProxydProcess
 
 COMMITTED = re.compile(r"cache: committed (\S+) \((\d+) packets, (\d+) bytes(?:, \d+ entries)?\)")
 TIMEOUT_S = 15.0
+# every bench player connects from 127.0.0.1: room for K = 300 (and more) beside the default's 100
+PLAYER_ROOM = ["--max-connections-per-address", "1000"]
 
 
 @dataclasses.dataclass
@@ -38,6 +42,7 @@ class CostRow:
     sys_s: float
     packets_per_s: float
     summary: str = ""
+    load: float = dataclasses.field(default_factory=lambda: os.getloadavg()[0])  # at the end of the run
 
     @property
     def ms_per_css(self) -> float:
@@ -76,12 +81,17 @@ def wait_for_entry(log: Path) -> None:
         time.sleep(0.05)  # polling another process's log
 
 
+def players(args):
+    """The players' runner: ffmpeg processes, or the cheap raw players (--players raw, for K = 300)."""
+    return run_raw_players if args.players == "raw" else run_players
+
+
 def measure_cache(code: str, repo: Path, clip, ks: list[int], args, workdir: Path) -> list[CostRow]:
     """Fill the clip once through a fresh proxyd of `repo`, then K staggered players per K."""
     with GstOrigin(vod={"clip": clip.path}, stderr_path=workdir / f"replay-origin-{code}.log") as origin:
         proxyd = ProxydProcess(routes={"/b": origin.url("/")}, log_path=workdir / f"replay-{code}.log",
                                cache_dir=workdir / f"replay-cache-{code}", repo=repo,
-                               extra_args=["--cache-ttl", "3600", *args.proxyd_arg]).start()
+                               extra_args=["--cache-ttl", "3600", *PLAYER_ROOM, *args.proxyd_arg]).start()
         try:
             url = proxyd.url("/b/clip")
             run_players(url, 1, clip.duration_s + 1, "tcp")  # the fill
@@ -91,7 +101,7 @@ def measure_cache(code: str, repo: Path, clip, ks: list[int], args, workdir: Pat
             rows = []
             for k in ks:
                 before = cpu_times(proxyd.pid)
-                results = run_players(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000,
+                results = players(args)(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000,
                                       start_at=lambda i, k=k: spare * i / k)
                 user, system = cpu_times(proxyd.pid)
                 expected = args.seconds * clip.spec.fps
@@ -115,10 +125,10 @@ def measure_split(code: str, repo: Path, ks: list[int], args, live, workdir: Pat
             origin.restart()
             proxyd = ProxydProcess(routes={ROUTE_PREFIX: origin.url("/")},
                                    log_path=workdir / f"split-{code}-k{k}.log", repo=repo,
-                                   extra_args=["--live", ROUTE_PREFIX, *args.proxyd_arg]).start()
+                                   extra_args=["--live", ROUTE_PREFIX, *PLAYER_ROOM, *args.proxyd_arg]).start()
             try:
                 row: ModeResult = measure("proxyd", proxyd.url(f"{ROUTE_PREFIX}/{LIVE_MOUNT}"), k, args,
-                                          proxyd=proxyd, origin=origin)
+                                          proxyd=proxyd, origin=origin, play=players(args))
             finally:
                 proxyd.stop()
             expected = args.seconds * live.fps
@@ -131,13 +141,13 @@ def measure_split(code: str, repo: Path, ks: list[int], args, live, workdir: Pat
 
 def format_rows(rows: list[CostRow]) -> str:
     header = (f"{'code':<9} {'kind':<6} {'K':>4} {'ok>=95%':>8} {'css':>8} {'cpu s':>7} {'sys%':>5} "
-              f"{'pkt/s':>6} {'cpu ms/css':>10} {'cpu us/pkt':>10}")
+              f"{'pkt/s':>6} {'cpu ms/css':>10} {'cpu us/pkt':>10} {'load1':>6}")
     lines = [header, "-" * len(header)]
     for r in rows:
         sys_share = 100 * r.sys_s / r.cpu_s if r.cpu_s else 0.0
         lines.append(f"{r.code:<9} {r.kind:<6} {r.clients:>4} {f'{r.ok}/{r.clients}':>8} {r.css:>8.1f} "
                      f"{r.cpu_s:>7.2f} {sys_share:>5.0f} {r.packets_per_s:>6.0f} {r.ms_per_css:>10.3f} "
-                     f"{r.us_per_packet:>10.2f}")
+                     f"{r.us_per_packet:>10.2f} {r.load:>6.1f}")
     lines.append("")
     for code in dict.fromkeys(r.code for r in rows):
         split = {r.clients: r for r in rows if r.code == code and r.kind == "split"}

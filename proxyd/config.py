@@ -16,6 +16,10 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the flag/variable and the problem."""
 
 
+# 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing)
+ZERO_ALLOWED = frozenset({"cache_tcp_flush_interval", "cache_udp_flush_interval"})
+
+
 @dataclass(frozen=True)
 class Limits:
     """Every size, count and time limit (seconds for times). Field names map to --kebab-case flags."""
@@ -52,6 +56,8 @@ class Limits:
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
     cache_pace_tick: float = 0.002
+    cache_tcp_flush_interval: float = 0.02
+    cache_udp_flush_interval: float = 0.02
     metrics_request_timeout: float = 5.0
     metrics_max_connections: int = 16
     ready_max_snapshot_age: float = 300.0
@@ -72,6 +78,9 @@ class Limits:
             if f.name.startswith("rtp_port_"):
                 if not 0 <= value <= 65535:
                     raise ConfigError(f"--{flag(f.name)} must be 0..65535, got {value}")
+            elif f.name in ZERO_ALLOWED:
+                if value < 0:
+                    raise ConfigError(f"--{flag(f.name)} must be >= 0, got {value}")
             elif value <= 0:
                 raise ConfigError(f"--{flag(f.name)} must be positive, got {value}")
         if not 0 < self.keepalive_fraction < 1:

@@ -67,6 +67,10 @@ LIMIT_HELP = {
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
     "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
                        "timer and send what is due before it ends (a packet leaves at most this much early)",
+    "cache_tcp_flush_interval": "seconds of media a cache replay sends to a TCP player in one joined write when "
+                                "woken (all its streams; a packet leaves at most this much early, never late)",
+    "cache_udp_flush_interval": "seconds of media a cache replay sends to a UDP player per wakeup (one sendmmsg "
+                                "per stream; a packet leaves at most this much early, never late)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
     "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "

@@ -12,6 +12,7 @@ memoryview slice (TCP) or by address (UDP: memmove into the send batch, no Pytho
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import hashlib
 import struct
@@ -45,6 +46,12 @@ class EntryMedia:
         self.streams = array("B")
         self.flags = array("B")
         self.times = array("q")
+        # Seek indexes (bisected, not scanned, on every PLAY with a Range): the distinct key frame
+        # times of the key streams in order with the first packet of each, and the running maximum of
+        # `times` (media times need not be sorted: B-frames; the running maximum is).
+        self.key_times = array("q")
+        self.key_first = array("Q")
+        self.max_times = array("q")
         self.bytes = 0
         self.finished = False  # no more packets will come (fill ended, or loaded from disk)
         self._waiters: list[Callable[[], None]] = []
@@ -75,9 +82,25 @@ class EntryMedia:
         self.streams.append(stream)
         self.flags.append(FLAG_KEY if key else 0)
         self.times.append(media_us)
+        max_times = self.max_times
+        max_times.append(max(media_us, max_times[-1]) if max_times else media_us)
+        if key and stream in self.key_streams:
+            self._index_key(media_us, len(self.times) - 1)
         self.bytes += len(packet)
         if self._waiters:
             self._wake()
+
+    def _index_key(self, media_us: int, index: int) -> None:
+        key_times = self.key_times
+        if not key_times or media_us > key_times[-1]:
+            key_times.append(media_us)
+            self.key_first.append(index)
+            return
+        at = bisect.bisect_left(key_times, media_us)
+        if key_times[at] != media_us:  # an earlier time than the last key frame's (rare): keep order
+            key_times.insert(at, media_us)
+            self.key_first.insert(at, index)
+        # the same time as a known key frame: its first packet is already indexed
 
     def finish(self) -> None:
         self.finished = True
@@ -102,22 +125,13 @@ class EntryMedia:
     def seek_index(self, position_us: int) -> int:
         """Index to start a replay at `position_us`: the last key frame of a key stream at or before it
         (the first packet at or after it when no stream has key frames)."""
-        times, streams, flags = self.times, self.streams, self.flags
         if self.key_streams:
-            best, best_time = 0, -1
-            for i in range(len(times)):
-                t = times[i]
-                # the earliest packet of the latest key frame time not after the position
-                if t <= position_us and t > best_time and streams[i] in self.key_streams and flags[i] & FLAG_KEY:
-                    best, best_time = i, t
-            return best
-        for i in range(len(times)):
-            if times[i] >= position_us:
-                return i
-        return len(times)
+            at = bisect.bisect_right(self.key_times, position_us)
+            return self.key_first[at - 1] if at else 0
+        return bisect.bisect_left(self.max_times, position_us)
 
     def duration_us(self) -> int:
-        return max(self.times) if self.times else 0
+        return self.max_times[-1] if self.max_times else 0
 
     # --- disk format ---
     def encode_into(self, write: Callable[[bytes], object]) -> str:

@@ -178,6 +178,7 @@ class ReplaySession(SessionBase):
         self.start_wall = 0.0
         self.next_sr = 0.0
         self.pace_slot: int | None = None  # the pacer's tick this replay waits for
+        self.window = 0.0  # seconds of media sent ahead per wakeup (_flush_window)
         self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
         self.stalled_on: InterleavedWriter | None = None  # the TCP writer it waits on (a slow player)
@@ -326,6 +327,7 @@ class ReplaySession(SessionBase):
             self.start_us = int(position * 1e6) if position is not None else media.times[-1] if len(media) else 0
         self.start_wall = self.loop.time()
         self.next_sr = self.start_wall
+        self.window = self._flush_window()
         if request.uri != "*":
             self.play_url = request.uri
         infos = []
@@ -436,6 +438,12 @@ class ReplaySession(SessionBase):
             self.stalled_on.forget_drained(self._drained)
             self.stalled_on = None
 
+    def _flush_window(self) -> float:
+        """Seconds of media sent ahead per wakeup: fewer wakeups and system calls per player (audio
+        rides with the video frame's wakeup), each packet at most this early and never late."""
+        tcp = any(out is not None and out.relay.player_writer is not None for out in self.outs)
+        return self.limits.cache_tcp_flush_interval if tcp else self.limits.cache_udp_flush_interval
+
     def _congested_writer(self) -> InterleavedWriter | None:
         for out in self.outs:
             if out is not None:
@@ -469,8 +477,8 @@ class ReplaySession(SessionBase):
             self.pacer.schedule(self, self.loop.time())
 
     def paced(self, now: float, horizon: float) -> None:
-        """Send every packet due before `horizon` (stream by stream, one batch each), then ask the
-        pacer for the next packet's time."""
+        """Send every packet due before `horizon` plus the flush window (stream by stream, one batch
+        each; one joined write for a TCP player), then ask the pacer for the next packet's time."""
         if self.ended or self.state != "playing" or self.stalled_on is not None:
             return
         writer = self._congested_writer()
@@ -481,7 +489,7 @@ class ReplaySession(SessionBase):
             self._send_reports(now)
         media = self.media
         times = media.times
-        due = self.start_us + int((horizon - self.start_wall) * 1_000_000)
+        due = self.start_us + int((horizon + self.window - self.start_wall) * 1_000_000)
         first, n = self.pos, len(times)
         end = min(n, first + BURST)
         last = first

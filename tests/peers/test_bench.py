@@ -71,3 +71,17 @@ def test_split_bench_measures_a_gstreamer_relay_as_reference(_gst_origin_availab
         row = rows[("2", mode)]
         assert row[2] == "2/2" and row[-1] == "1", done.stdout  # both ok, one origin session each
     assert "gst-relay" in done.stdout and "CPU s per client-stream-second" in done.stdout
+
+
+def test_raw_players_play_from_their_start_positions_over_udp_and_tcp(gst_origin, test_clips):
+    from bench.raw_players import run_raw_players
+
+    seconds, fps = 2.0, test_clips.long.spec.fps
+    results = run_raw_players(gst_origin.url("/long"), 2, seconds, "mixed", ramp_s=0,
+                              start_at=lambda i: 3.0 * i)
+    assert [r.transport for r in results] == ["udp", "tcp"]
+    for r in results:
+        assert r.ok, r.describe()
+        # paced by the origin: about `seconds` of video each, audio too
+        assert 0.7 * seconds * fps <= r.video_frames <= 1.3 * seconds * fps + 5, r.describe()
+        assert r.audio_frames > 0, r.describe()

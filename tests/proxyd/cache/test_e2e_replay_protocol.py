@@ -39,6 +39,14 @@ class RawClient:
                 self.frames.append(event)
         return event
 
+    def any_frame(self) -> InterleavedFrame:
+        """The next interleaved frame of any channel (those set aside by frame() first)."""
+        if self.frames:
+            return self.frames.pop(0)
+        while not isinstance(event := self._next(), InterleavedFrame):
+            pass
+        return event
+
     def frame(self, channel: int) -> InterleavedFrame:
         for i, f in enumerate(self.frames):
             if f.channel == channel:

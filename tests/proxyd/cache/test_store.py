@@ -5,11 +5,12 @@ from __future__ import annotations
 import ctypes
 import gc
 import json
+import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from proxyd.cache.media import EntryMedia, MediaFormatError
+from proxyd.cache.media import FLAG_KEY, EntryMedia, MediaFormatError
 from proxyd.cache.store import CacheStore, entry_key
 
 
@@ -125,6 +126,33 @@ def test_seek_index_goes_to_preceding_key_frame():
     assert m.seek_index(200_000) == 4
     assert m.seek_index(320_000) == 8
     assert m.seek_index(0) == 0
+
+
+def test_seek_index_with_b_frames_and_multi_packet_key_frames_matches_the_definition():
+    """Media times out of order (B-frames), key frames of several packets, audio in between, a key
+    frame earlier than the previous one: the bisected index finds what a scan of the packets would."""
+    rng = random.Random(12)
+    with_keys, without_keys = EntryMedia(2, (0,)), EntryMedia(2)
+    for frame in range(300):
+        t = frame * 40_000 + rng.choice((0, 80_000, -40_000))  # presentation order differs from arrival
+        if frame == 150:
+            t = 1_000_000  # a key frame at a time before the previous ones
+        for piece in range(rng.randint(1, 3)):
+            for media in (with_keys, without_keys):
+                media.append(0, bytes(20), t, key=frame % 12 == 0 or frame == 150)
+        for media in (with_keys, without_keys):
+            media.append(1, bytes(14), frame * 40_000 + 5_000, key=False)
+
+    def by_scan(media, position):
+        keys = [(t, i) for i, t in enumerate(media.times)
+                if t <= position and media.streams[i] == 0 and media.flags[i] & FLAG_KEY]
+        if media.key_streams:
+            return min(keys, key=lambda k: (-k[0], k[1]))[1] if keys else 0
+        return next((i for i, t in enumerate(media.times) if t >= position), len(media))
+
+    for position in [0, 1, 39_999, 1_000_000, 12_000_000, 20_000_000] + [rng.randrange(13_000_000) for _ in range(200)]:
+        assert with_keys.seek_index(position) == by_scan(with_keys, position), position
+        assert without_keys.seek_index(position) == by_scan(without_keys, position), position
 
 
 def test_stale_is_reported_once_until_freshness_is_renewed(store, events):

@@ -93,12 +93,19 @@ def test_control_token_file_is_read(tmp_path):
     (["--write-high-water", "100", "--write-drop-limit", "10"], "write-drop-limit"),
     (["--control-url", "http://x"], "needs --control-token"),
     (["--log-level", "loud"], "log-level"),
+    (["--cache-tcp-flush-interval", "-0.01"], "must be >= 0"),
+    (["--cache-pace-tick", "0"], "must be positive"),
 ])
 
 
 def test_bad_configuration_is_rejected_with_a_clear_message(argv, message):
     with pytest.raises(ConfigError, match=message):
         config_from_args(argv, env={})
+
+
+def test_cache_flush_intervals_may_be_zero_for_exact_pacing():
+    config = config_from_args(["--cache-tcp-flush-interval", "0"], env={"PROXYD_CACHE_UDP_FLUSH_INTERVAL": "0"})
+    assert (config.limits.cache_tcp_flush_interval, config.limits.cache_udp_flush_interval) == (0, 0)
 
 
 def test_main_exits_2_on_bad_configuration(capsys):
