@@ -34,7 +34,7 @@ if __package__ in (None, ""):
 from bench import replay_cost  # noqa: E402
 from bench.players_pool import run_players  # noqa: E402
 from bench.procstat import cpu_seconds  # noqa: E402
-from bench.rtsp_tcp_player import TcpPlayer  # noqa: E402
+from bench.rtsp_player import TcpPlayer  # noqa: E402
 from tests.peers.media import ClipSpec, default_cache_dir, make_clip  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.proxyd_proc import ProxydProcess  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.players_pool import run_players, summarize
 from bench.procstat import cpu_times
 from bench.relay import LIVE_MOUNT, ROUTE_PREFIX, ModeResult, measure
-from bench.rtsp_tcp_player import TcpPlayer
+from bench.rtsp_player import TcpPlayer
 from tests.peers.origin import GstOrigin
 from tests.peers.proxyd_proc import REPO_ROOT, ProxydProcess
 
