@@ -113,7 +113,9 @@ def main() -> int:
         proxy = ProbedProxyd(probe_file=work / "tasks", log_path=work / "proxyd.log", cache_dir=work / "cache",
                              routes={"/vod": cached.url("/"), "/relay": uncacheable.url("/"),
                                      "/tv": cached.url("/")},
-                             extra_args=["--live", "/tv", "--cache-ttl", "3600"]).start()
+                             # every player comes from 127.0.0.1; a closing connection may still count
+                             extra_args=["--live", "/tv", "--cache-ttl", "3600",
+                                         "--max-connections-per-address", str(2 * args.players + 20)]).start()
         urls = {"vod": proxy.url("/vod/clip"), "relay": proxy.url("/relay/clip"), "tv": proxy.url("/tv/live")}
         deadline = time.monotonic() + args.seconds
         plays: collections.Counter = collections.Counter()
@@ -125,11 +127,14 @@ def main() -> int:
             transport = "udp" if (index // len(ROUTES)) % 2 else "tcp"  # each route gets both, in both kinds
             kind = "ffmpeg" if index < args.ffmpeg_players else "raw"
             play = ffmpeg_player_play if kind == "ffmpeg" else raw_play
-            while time.monotonic() < deadline - 1:
-                ok = play(urls[route], transport, min(args.play_seconds, max(1.0, deadline - time.monotonic())))
+            while (started_play := time.monotonic()) < deadline - 1:
+                seconds = min(args.play_seconds, max(1.0, deadline - started_play))
+                ok = play(urls[route], transport, seconds)
                 with lock:
                     plays[route, kind, transport] += 1
                     failures[route, kind, transport] += 0 if ok else 1
+                if not ok:  # a failed play must not turn into a tight retry loop: wait out its slot
+                    time.sleep(max(0.0, started_play + seconds - time.monotonic()))
 
         def origins_cpu() -> float:
             return sum(cpu_seconds(o.pid) for o in (cached, uncacheable) if o.pid)
