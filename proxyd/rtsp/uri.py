@@ -116,13 +116,18 @@ def normalize_path(path: str) -> str:
     return f"{path}{question}{_normalize_percent(query)}"
 
 
+_TRAILING_SLASHES_AND_SPACES = re.compile(r"[\s/]+\Z")
+
+
 def url_key(url: str) -> str:
     """The normal form of an RTSP URL: equal keys name the same resource. Anything that is not an
     rtsp URL (e.g. "*") is returned stripped, without a trailing "/", so it still compares."""
     try:
         parts = split_rtsp_url(url)
     except HeaderParseError:
-        return url.strip().rstrip("/") or url.strip()
+        text = url.strip()
+        # "/" and spaces both go from the end (a trailing "/" may hide a space): a fixed point
+        return _TRAILING_SLASHES_AND_SPACES.sub("", text) or text
     path, _, _fragment = parts.path.partition("#")  # never sent to a server
     path, question, query = normalize_path(path).partition("?")
     path = path.rstrip("/") or "/"
