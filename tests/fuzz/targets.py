@@ -25,9 +25,11 @@ from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wm.remote_event import build_remote_event, parse_remote_event
 from proxyd.wm.wmlog import parse_log
 
-# Small limits so the fuzzer reaches every limit check with inputs of a few kilobytes.
-FUZZ_LIMITS = ParserLimits(max_header_bytes=2048, max_headers=16, max_body_bytes=4096, max_frame_bytes=1500,
-                           max_uri_bytes=512)
+# Small limits so the fuzzer reaches every limit check with inputs under RTSP_MAX_LEN bytes (the cost
+# of an input grows with its length: short inputs let a long run reach a million of them).
+FUZZ_LIMITS = ParserLimits(max_header_bytes=640, max_headers=16, max_body_bytes=512, max_frame_bytes=256,
+                           max_uri_bytes=256)
+RTSP_MAX_LEN = 1024
 STATUS_HINTS = {400, 413, 414, 505}
 
 
