@@ -71,3 +71,36 @@ def test_split_bench_measures_a_gstreamer_relay_as_reference(_gst_origin_availab
         row = rows[("2", mode)]
         assert row[2] == "2/2" and row[-1] == "1", done.stdout  # both ok, one origin session each
     assert "gst-relay" in done.stdout and "CPU s per client-stream-second" in done.stdout
+
+
+@pytest.mark.parametrize("player_class", ["TcpPlayer", "UdpPlayer"])
+def test_raw_player_counts_rtp_of_every_stream_through_proxyd(player_class, shared_gst_origin, proxyd_process,
+                                                               tmp_path):
+    import bench.rtsp_player
+
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url("/")}, cache_dir=tmp_path / "cache")
+    with getattr(bench.rtsp_player, player_class)(proxy.url("/vod/clip"), timeout=20) as player:
+        player.play()
+        counts = player.count_rtp(2.0)
+    assert len(counts) == 2  # video and audio of the test clip
+    assert min(counts) >= 20, counts  # 2 s of 25 fps video and of AAC audio
+
+
+def test_raw_player_reports_a_refused_describe(shared_gst_origin, proxyd_process, tmp_path):
+    from bench.rtsp_player import UdpPlayer
+
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url("/")}, cache_dir=tmp_path / "cache")
+    with UdpPlayer(proxy.url("/vod/no-such-clip"), timeout=20) as player, pytest.raises(ConnectionError, match="404"):
+        player.play()
+
+
+def test_short_soak_plays_every_route_with_both_kinds_of_player(_gst_origin_available, peer_players):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.soak", "--players", "12", "--ffmpeg-players", "6", "--seconds", "20",
+         "--play-seconds", "4", "--warmup", "4", "--sample-interval", "4"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    played = {line.split()[0] for line in done.stdout.splitlines() if " plays " in line and "/" in line.split()[0]}
+    assert played == {f"{route}/{kind}/{transport}" for route in ("vod", "relay", "tv")
+                      for kind in ("ffmpeg", "raw") for transport in ("tcp", "udp")}, done.stdout
+    assert "all: plays" in done.stdout and ", failed 0" in done.stdout
