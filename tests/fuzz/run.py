@@ -35,7 +35,7 @@ DEFAULT_MAX_LEN = 4096
 
 
 def seed_inputs(target: str) -> list[bytes]:
-    """Seed inputs for a target; the first byte of the RTSP targets picks the chunk size, so prefix one."""
+    """Seed inputs for a target; the RTSP targets skip their first byte (a salt for the fuzzer), so prefix one."""
     fixtures = [p.read_bytes() for pattern in SEEDS[target] for p in sorted(FIXTURES.glob(pattern))]
     if target in ("rtsp_server", "rtsp_client"):
         fixtures = [b"\x07" + d for d in fixtures]
