@@ -199,7 +199,8 @@ class RtspConnection:
                 if not items:
                     raise RemoteProtocolError("folded header line without a header")
                 continuation = _decode(line.strip())
-                items[-1][1] = f"{items[-1][1]} {continuation}" if items[-1][1] else continuation
+                if continuation:  # a line of only whitespace is just folding: it adds nothing
+                    items[-1][1] = f"{items[-1][1]} {continuation}" if items[-1][1] else continuation
                 continue
             match = HEADER_FIELD_RE.fullmatch(line)
             if match is None:
