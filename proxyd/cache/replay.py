@@ -5,10 +5,6 @@ numbers and timestamps shifted by a random per-stream offset; RTP-Info and RTCP 
 match them. PLAY with Range seeks to the preceding key frame, PAUSE/resume keep the position, and
 the end of the media is signalled with RTCP BYE. A PlayerSession (proxyd.serving.contracts).
 
-Recorded media can wait, so a TCP player whose connection buffer is past --write-high-water is not
-dropped packets as a live player is: its replay stops pacing until the buffer drains, then goes on
-from where it stopped (its media clock shifted by the wait); other replays are not held up.
-
 A server-side playlist is played entry by entry ([MS-RTSP] 3.2.4.1-2, 3.2.5.8): at the end of an
 entry an EndOfStream with End-Of-Playlist-Entry, then the Announce of the next entry (its SDP,
 X-Playlist-Gen-Id and Cache-Control); the player deselects the old streams (TEARDOWN of a stream
@@ -179,9 +175,6 @@ class ReplaySession(SessionBase):
         self.pace_slot: int | None = None  # the pacer's tick this replay waits for
         self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
-        self.stalled_on = None  # the TCP writer this replay waits to drain (a slow player), if any
-        self.stalled_at = 0.0
-        self.stalls = 0
         self.play_url = target.to_player(target.origin_url)
         self.eos_message = False  # the player negotiated com.microsoft.wm.eosmsg: send EndOfStream
         self.release_source = source.release  # once, for the whole playlist
@@ -395,36 +388,6 @@ class ReplaySession(SessionBase):
         if self.waiting:
             self.media.forget_waiter(self._wake)
             self.waiting = False
-        if self.stalled_on is not None:  # PLAY sets the media clock afresh
-            self.stalled_on.forget_drained(self._drained)
-            self.stalled_on = None
-
-    def _congested_writer(self):
-        for out in self.outs:
-            if out is not None:
-                writer = out.relay.player_writer
-                if writer is not None and writer.congested:
-                    return writer
-        return None
-
-    def _stall(self, writer, now: float) -> None:
-        """The player's TCP buffer is past the high-water mark: wait for it to drain, send nothing."""
-        self.stalled_on, self.stalled_at = writer, now
-        self.stalls += 1
-        if self.stalls == 1:  # once per session: a slow reader may stall on every drain cycle
-            log.info("%s slow player: replay paused until its connection drains (%d bytes buffered)",
-                     self.log_ctx, writer.transport.get_write_buffer_size())
-        writer.when_drained(self._drained)
-
-    def _drained(self) -> None:
-        if self.stalled_on is None:
-            return
-        waited = self.loop.time() - self.stalled_at
-        self.stalled_on = None
-        self.start_wall += waited  # the media clock stood still while the player could not take more
-        self.next_sr += waited
-        if not self.ended and self.state == "playing":
-            self.pacer.schedule(self, self.loop.time())
 
     def _wake(self) -> None:
         self.waiting = False
@@ -434,11 +397,7 @@ class ReplaySession(SessionBase):
     def paced(self, now: float, horizon: float) -> None:
         """Send every packet due before `horizon` (stream by stream, one batch each), then ask the
         pacer for the next packet's time."""
-        if self.ended or self.state != "playing" or self.stalled_on is not None:
-            return
-        writer = self._congested_writer()
-        if writer is not None:
-            self._stall(writer, now)
+        if self.ended or self.state != "playing":
             return
         if horizon > self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
             self._send_reports(now)
