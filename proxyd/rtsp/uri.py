@@ -183,7 +183,10 @@ def join_control_url(base: str, control: str) -> str:
     if is_absolute_url(control):
         return control
     if control.startswith("/"):
-        split_rtsp_url(base)  # validates the base
+        # below the base's scheme and authority, whatever the scheme: an origin's SDP may name its
+        # presentation with another one (the SETUP of the result then fails at the origin)
+        if not is_absolute_url(base):
+            raise HeaderParseError(f"not an absolute URL: {base[:200]!r}")
         scheme, rest = base.split("://", 1)
         authority = rest.split("/", 1)[0].split("?", 1)[0]
         return f"{scheme}://{authority}{control}"
