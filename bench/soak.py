@@ -74,6 +74,29 @@ def sample(proxy: ProbedProxyd) -> dict[str, int]:
             "threads": int(fields["Threads"]), "tasks": tasks}
 
 
+def fd_kinds(pid: int) -> str:
+    """proxyd's open descriptors by kind ("socket 40, file 3, ..."): what is left after the players."""
+    kinds: collections.Counter = collections.Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        kinds["file" if target.startswith("/") else target.split(":")[0]] += 1
+    return ", ".join(f"{kind} {n}" for kind, n in kinds.most_common())
+
+
+def settle(proxy: ProbedProxyd, baseline_fds: int, limit: float) -> tuple[dict[str, int], float]:
+    """proxyd's resources once its descriptors are back to `baseline_fds` (before the players), or at
+    `limit`: sessions whose player left without a TEARDOWN processed live until the session timeout."""
+    started = time.monotonic()
+    current = sample(proxy)
+    while current["fds"] > baseline_fds and time.monotonic() - started < limit:
+        time.sleep(1.0)  # polling interval for a condition, not synchronisation
+        current = sample(proxy)
+    return current, time.monotonic() - started
+
+
 def raw_play(url: str, transport: str, seconds: float) -> bool:
     """One play by a raw player; True when every stream it set up kept receiving RTP."""
     try:
@@ -102,6 +125,9 @@ def main() -> int:
     parser.add_argument("--sample-interval", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=20, help="seconds left out of the flatness figures")
     parser.add_argument("--max-growth", type=float, default=1.5)
+    parser.add_argument("--settle", type=float, default=75,
+                        help="seconds at most to wait, after the players left, for proxyd's descriptors to be back "
+                             "to their count before the players (proxyd's session timeout is 60 s)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -139,6 +165,7 @@ def main() -> int:
         def origins_cpu() -> float:
             return sum(cpu_seconds(o.pid) for o in (cached, uncacheable) if o.pid)
 
+        before_players = sample(proxy)
         started = time.monotonic()
         cpu_at_start = (cpu_seconds(proxy.pid), origins_cpu(), os.times(), resource.getrusage(resource.RUSAGE_CHILDREN))
         load_at_start = os.getloadavg()
@@ -163,7 +190,9 @@ def main() -> int:
         raw_cpu = own.user + own.system - cpu_at_start[2].user - cpu_at_start[2].system
         ffmpeg_cpu = children.ru_utime + children.ru_stime - cpu_at_start[3].ru_utime - cpu_at_start[3].ru_stime
         peak = peak_rss_kib(proxy.pid)
-        idle = sample(proxy)
+        at_once = sample(proxy)
+        idle, settled_after = settle(proxy, before_players["fds"], args.settle)
+        idle_fds = fd_kinds(proxy.pid)
         rc = proxy.stop()
     steady = [s for t, s in samples if t >= args.warmup] or [s for _, s in samples]
     third = max(1, len(steady) // 3)
@@ -179,8 +208,11 @@ def main() -> int:
         row = (samples[0][1][key], first, last, samples[-1][1][key], max(s[key] for _, s in samples))
         print(f"{'rss MiB' if unit > 1 else key:8} " + " ".join(f"{v / unit:9.1f}" for v in row) + f" {ratio:6.2f}")
     print(f"proxyd peak RSS (VmHWM) {peak / 1024 if peak else float('nan'):.1f} MiB")
-    print(f"after the players left: rss {idle['rss_kib'] / 1024:.1f} MiB, fds {idle['fds']}, "
-          f"threads {idle['threads']}, tasks {idle['tasks']}; proxyd exit status {rc}")
+    print(f"before the players: rss {before_players['rss_kib'] / 1024:.1f} MiB, fds {before_players['fds']}, "
+          f"tasks {before_players['tasks']}; when they left: fds {at_once['fds']}, tasks {at_once['tasks']}")
+    print(f"after the players left ({settled_after:.0f} s later): rss {idle['rss_kib'] / 1024:.1f} MiB, "
+          f"fds {idle['fds']} ({idle_fds}), threads {idle['threads']}, tasks {idle['tasks']}; "
+          f"proxyd exit status {rc}")
     for key in sorted(plays):
         print(f"{'/'.join(key):18} plays {plays[key]:6}  failed {failures[key]}")
     total_failed = sum(failures.values())

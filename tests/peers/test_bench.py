@@ -97,7 +97,7 @@ def test_raw_player_reports_a_refused_describe(shared_gst_origin, proxyd_process
 def test_short_soak_plays_every_route_with_both_kinds_of_player(_gst_origin_available, peer_players):
     done = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--players", "12", "--ffmpeg-players", "6", "--seconds", "20",
-         "--play-seconds", "4", "--warmup", "4", "--sample-interval", "4"],
+         "--play-seconds", "4", "--warmup", "4", "--sample-interval", "4", "--settle", "5"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     played = {line.split()[0] for line in done.stdout.splitlines() if " plays " in line and "/" in line.split()[0]}
