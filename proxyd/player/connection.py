@@ -70,6 +70,7 @@ class PlayerConnection(asyncio.Protocol):
         self.requests: collections.deque[Request] = collections.deque()
         self.worker: asyncio.Task | None = None
         self.sessions: dict[str, PlayerSession] = {}
+        self.ending: set[str] = set()  # ids of sessions whose TEARDOWN is being handled
         self.channels: dict[int, StreamRelay] = {}
         self.origins: dict[tuple[str, int], OriginClient] = {}  # DESCRIBE connections, adopted by SETUP
         self.clock_rates: dict[str, int] = {}  # url_key(player-facing stream URL) -> RTP clock rate
@@ -132,7 +133,10 @@ class PlayerConnection(asyncio.Protocol):
         if self.writer is not None:
             self.writer.close()
         for session in list(self.sessions.values()):  # [MS-RTSP] 3.2.7.2: INIT ends, others wait
-            session.detach()
+            if session.id in self.ending:  # the player said TEARDOWN, then closed before our answer
+                session.close("teardown")
+            else:
+                session.detach()
         self.sessions.clear()
         self.channels.clear()
         for origin in self.origins.values():
@@ -374,7 +378,11 @@ class PlayerConnection(asyncio.Protocol):
         session = self.session_for(request)
         if session.addressed_stream(request) is not None:  # SelectStream deselect, not the session's end
             return await session.deselect(request)
-        return await session.teardown(request)
+        self.ending.add(session.id)
+        try:
+            return await session.teardown(request)
+        finally:
+            self.ending.discard(session.id)
 
     async def on_parameter(self, request: Request) -> Response:
         answered = await handle_parameter(self, request)  # WM logs, SendEvent, GCI from cache
