@@ -80,6 +80,7 @@ class PlayerConnection(asyncio.Protocol):
         self.requests: collections.deque[Request] = collections.deque()
         self.worker: asyncio.Task | None = None
         self.sessions: dict[str, PlayerSession] = {}
+        self.tearing_down: set[str] = set()  # ids of sessions whose TEARDOWN is being handled
         self.channels: dict[int, StreamRelay] = {}
         self.origins: dict[tuple[str, int], OriginClient] = {}  # DESCRIBE connections, adopted by SETUP
         self.clock_rates: dict[str, int] = {}  # url_key(player-facing stream URL) -> RTP clock rate
@@ -149,7 +150,10 @@ class PlayerConnection(asyncio.Protocol):
         if self.writer is not None:
             self.writer.close()
         for session in list(self.sessions.values()):  # [MS-RTSP] 3.2.7.2: INIT ends, others wait
-            session.detach()
+            if session.id in self.tearing_down:  # the player said TEARDOWN, then closed before our answer
+                session.close("teardown")
+            else:
+                session.detach()
         self.sessions.clear()
         self.channels.clear()
         for origin in self.origins.values():
@@ -442,7 +446,11 @@ class PlayerConnection(asyncio.Protocol):
         session = self.session_for(request)
         if session.addressed_stream(request) is not None:  # SelectStream deselect, not the session's end
             return await session.deselect(request)
-        response = await session.teardown(request)
+        self.tearing_down.add(session.id)
+        try:
+            response = await session.teardown(request)
+        finally:
+            self.tearing_down.discard(session.id)
         if response.status < 300 and not self.sessions:  # [MS-RTSP] 3.2.5.17: then close TCP
             self.close_when_idle = True
         return response

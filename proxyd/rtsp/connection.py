@@ -72,6 +72,9 @@ class RtspConnection:
         self._next_cseq = 1
         self._pending: dict[int, Request] = {}
         self._answered: tuple[int, Request] | None = None
+        # Buffered bytes needed before parsing can make progress (a frame's or body's full length):
+        # data trickling in is then not re-examined piece by piece.
+        self._wanted = 0
 
     # ---- receiving ----------------------------------------------------------------------------
 
@@ -87,6 +90,9 @@ class RtspConnection:
             self.their_eof = True
 
     def next_event(self) -> Request | Response | InterleavedFrame | ConnectionClosed | NeedData:
+        if len(self._buffer) < self._wanted and not self.their_eof:
+            return NEED_DATA
+        self._wanted = 0
         if self._head is None and self._error is None:
             frame = self._buffer.pop_frame(self.limits.max_frame_bytes)  # fast path for media
             if frame is not None:
@@ -108,18 +114,18 @@ class RtspConnection:
         if self._head is None:
             buf.skip_blank_lines()
             if not buf:
-                return ConnectionClosed() if self.their_eof else NEED_DATA
+                return ConnectionClosed() if self.their_eof else self._need_more(1)
             if buf.first_byte() == 0x24:  # '$'
                 return self._next_frame()
             end = buf.find_header_end()
             if max(end, len(buf) if end < 0 else 0) > self.limits.max_header_bytes:
                 raise RemoteProtocolError("header block exceeds max_header_bytes", reason=HEADER_TOO_LARGE)
             if end < 0:
-                return self._need_more()
+                return self._need_more(len(buf) + 1)
             self._head = self._parse_head(buf.take(end))
         head = self._head
         if len(buf) < head.content_length:
-            return self._need_more()
+            return self._need_more(head.content_length)
         body = buf.take(head.content_length) if head.content_length else b""
         self._head = None
         if head.request_line is not None:
@@ -127,21 +133,22 @@ class RtspConnection:
         status, reason = head.status_line or (0, "")
         return Response(status, reason, head.headers, body)
 
-    def _need_more(self) -> NeedData:
+    def _need_more(self, wanted: int) -> NeedData:
         if self.their_eof:
             raise RemoteProtocolError("connection closed in the middle of a message")
+        self._wanted = wanted
         return NEED_DATA
 
     def _next_frame(self) -> InterleavedFrame | NeedData:
         header = self._buffer.peek_frame_header()
         if header is None:
-            return self._need_more()
+            return self._need_more(4)
         length = header[1]
         if length > self.limits.max_frame_bytes:
             raise RemoteProtocolError(
                 f"interleaved frame of {length} bytes exceeds max_frame_bytes", status_hint=413
             )
-        return self._buffer.pop_frame(length) or self._need_more()
+        return self._buffer.pop_frame(length) or self._need_more(4 + length)
 
     def _parse_head(self, raw: bytes) -> _Head:
         lines = raw.split(b"\n")
@@ -192,7 +199,8 @@ class RtspConnection:
                 if not items:
                     raise RemoteProtocolError("folded header line without a header")
                 continuation = _decode(line.strip())
-                items[-1][1] = f"{items[-1][1]} {continuation}" if items[-1][1] else continuation
+                if continuation:  # a line of only whitespace is just folding: it adds nothing
+                    items[-1][1] = f"{items[-1][1]} {continuation}" if items[-1][1] else continuation
                 continue
             match = HEADER_FIELD_RE.fullmatch(line)
             if match is None:

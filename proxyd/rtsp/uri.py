@@ -116,13 +116,18 @@ def normalize_path(path: str) -> str:
     return f"{path}{question}{_normalize_percent(query)}"
 
 
+_TRAILING_SLASHES_AND_SPACES = re.compile(r"[\s/]+\Z")
+
+
 def url_key(url: str) -> str:
     """The normal form of an RTSP URL: equal keys name the same resource. Anything that is not an
     rtsp URL (e.g. "*") is returned stripped, without a trailing "/", so it still compares."""
     try:
         parts = split_rtsp_url(url)
     except HeaderParseError:
-        return url.strip().rstrip("/") or url.strip()
+        text = url.strip()
+        # "/" and spaces both go from the end (a trailing "/" may hide a space): a fixed point
+        return _TRAILING_SLASHES_AND_SPACES.sub("", text) or text
     path, _, _fragment = parts.path.partition("#")  # never sent to a server
     path, question, query = normalize_path(path).partition("?")
     path = path.rstrip("/") or "/"
@@ -178,7 +183,10 @@ def join_control_url(base: str, control: str) -> str:
     if is_absolute_url(control):
         return keep_tls(control, base)
     if control.startswith("/"):
-        split_rtsp_url(base)  # validates the base
+        # below the base's scheme and authority, whatever the scheme: an origin's SDP may name its
+        # presentation with another one (the SETUP of the result then fails at the origin)
+        if not is_absolute_url(base):
+            raise HeaderParseError(f"not an absolute URL: {base[:200]!r}")
         scheme, rest = base.split("://", 1)
         authority = rest.split("/", 1)[0].split("?", 1)[0]
         return f"{scheme}://{authority}{control}"

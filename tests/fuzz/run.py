@@ -30,11 +30,12 @@ SEEDS = {
     "remote_event": [],
     "wm_headers": ["wm/cache_control_examples.txt", "wm/rtsp_2_2_7_3_endofstream.rtsp"],
 }
-DEFAULT_FLAGS = ["-max_len=4096", "-timeout=10", "-rss_limit_mb=1024", "-print_final_stats=1"]
+DEFAULT_FLAGS = ["-timeout=10", "-rss_limit_mb=1024", "-print_final_stats=1"]
+DEFAULT_MAX_LEN = 4096
 
 
 def seed_inputs(target: str) -> list[bytes]:
-    """Seed inputs for a target; the first byte of the RTSP targets picks the chunk size, so prefix one."""
+    """Seed inputs for a target; the RTSP targets skip their first byte (a salt for the fuzzer), so prefix one."""
     fixtures = [p.read_bytes() for pattern in SEEDS[target] for p in sorted(FIXTURES.glob(pattern))]
     if target in ("rtsp_server", "rtsp_client"):
         fixtures = [b"\x07" + d for d in fixtures]
@@ -49,11 +50,12 @@ def main(argv: list[str]) -> int:
         return 2
     target_name, corpus, flags = argv[1], Path(argv[2]), argv[3:]
     with atheris.instrument_imports(include=["proxyd"]):
-        from tests.fuzz.targets import TARGETS
+        from tests.fuzz.targets import RTSP_MAX_LEN, TARGETS
+    max_len = RTSP_MAX_LEN if target_name in ("rtsp_server", "rtsp_client") else DEFAULT_MAX_LEN
     corpus.mkdir(parents=True, exist_ok=True)
     for index, data in enumerate(seed_inputs(target_name)):
         (corpus / f"seed-{index}").write_bytes(data)
-    atheris.Setup([argv[0], *DEFAULT_FLAGS, *flags, str(corpus)], TARGETS[target_name])
+    atheris.Setup([argv[0], f"-max_len={max_len}", *DEFAULT_FLAGS, *flags, str(corpus)], TARGETS[target_name])
     atheris.Fuzz()  # does not return: libFuzzer exits with 0 when done, non-zero on a finding
     return 0
 

@@ -85,3 +85,36 @@ def test_raw_players_play_from_their_start_positions_over_udp_and_tcp(gst_origin
         # paced by the origin: about `seconds` of video each, audio too
         assert 0.7 * seconds * fps <= r.video_frames <= 1.3 * seconds * fps + 5, r.describe()
         assert r.audio_frames > 0, r.describe()
+
+
+@pytest.mark.parametrize("player_class", ["TcpPlayer", "UdpPlayer"])
+def test_raw_player_counts_rtp_of_every_stream_through_proxyd(player_class, shared_gst_origin, proxyd_process,
+                                                               tmp_path):
+    import bench.rtsp_player
+
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url("/")}, cache_dir=tmp_path / "cache")
+    with getattr(bench.rtsp_player, player_class)(proxy.url("/vod/clip"), timeout=20) as player:
+        player.play()
+        counts = player.count_rtp(2.0)
+    assert len(counts) == 2  # video and audio of the test clip
+    assert min(counts) >= 20, counts  # 2 s of 25 fps video and of AAC audio
+
+
+def test_raw_player_reports_a_refused_describe(shared_gst_origin, proxyd_process, tmp_path):
+    from bench.rtsp_player import UdpPlayer
+
+    proxy = proxyd_process(routes={"/vod": shared_gst_origin.url("/")}, cache_dir=tmp_path / "cache")
+    with UdpPlayer(proxy.url("/vod/no-such-clip"), timeout=20) as player, pytest.raises(ConnectionError, match="404"):
+        player.play()
+
+
+def test_short_soak_plays_every_route_with_both_kinds_of_player(_gst_origin_available, peer_players):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.soak", "--players", "12", "--ffmpeg-players", "6", "--seconds", "20",
+         "--play-seconds", "4", "--warmup", "4", "--sample-interval", "4", "--settle", "5"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    played = {line.split()[0] for line in done.stdout.splitlines() if " plays " in line and "/" in line.split()[0]}
+    assert played == {f"{route}/{kind}/{transport}" for route in ("vod", "relay", "tv")
+                      for kind in ("ffmpeg", "raw") for transport in ("tcp", "udp")}, done.stdout
+    assert "all: plays" in done.stdout and ", failed 0" in done.stdout

@@ -146,3 +146,11 @@ def test_static_payload_clock_rate_and_bad_rtpmap() -> None:
     assert pcma.clock_rate == 8000
     assert broken.rtpmap(96) is None and broken.clock_rate is None
     assert odd.clock_rate is None
+
+
+def test_a_rooted_media_control_below_a_non_rtsp_presentation_url_resolves():
+    """Found by the sdp fuzz target: an origin's SDP naming its presentation with another scheme
+    made media_urls() raise the URL parser's error (a traceback where the SDP is read); the SETUP
+    of such a URL fails at the origin instead."""
+    sdp = parse_sdp(b"v=0\r\na=control:http://h/x\r\nm=video 0 RTP/AVP 96\r\na=control:/track1\r\n")
+    assert sdp.media_urls("rtsp://h/x") == ["http://h/track1"]

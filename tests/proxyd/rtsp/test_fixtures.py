@@ -147,3 +147,11 @@ def test_lenient_input() -> None:
     assert setup.headers.get("user-agent") == "LibVLC/3.0.18 (LIVE555 Streaming Media v2016.11.28)"
     assert packetpair.body == b"type: high-entropy-packetpair variable-size"
     assert (response.status, response.cseq) == (200, 12)
+
+
+def test_a_folded_line_of_only_whitespace_adds_nothing_to_the_value() -> None:
+    """Found by the rtsp_client fuzz target: the value read was "first part " (a trailing space no
+    unfolded value has), so re-sending it changed it."""
+    (request,) = feed_whole(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Folded: first part\r\n\t \r\n second\r\n\t\r\n\r\n",
+                            Role.SERVER)
+    assert request.headers.get("X-Folded") == "first part second"

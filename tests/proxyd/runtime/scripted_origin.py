@@ -1,6 +1,7 @@
 """A scripted in-process RTSP origin for cases GStreamer cannot produce on demand: it accepts UDP
 SETUP but never sends UDP media (to force proxyd's TCP fallback), streams RTP only over TCP
-interleaved, and sends an origin-initiated SET_PARAMETER (EndOfStream) after PLAY."""
+interleaved, and sends an origin-initiated SET_PARAMETER (EndOfStream) after PLAY. With
+`hold_teardown`, a TEARDOWN is answered only once the test sets `teardown_released` (a slow origin)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=scripted\r\nt=0 0\r\na=control:*\r
 
 
 class ScriptedOrigin:
-    def __init__(self, packets: int = 50) -> None:
+    def __init__(self, packets: int = 50, hold_teardown: bool = False) -> None:
         self.packets = packets
+        self.hold_teardown = hold_teardown
+        self.teardown_released = asyncio.Event()
         self.requests: list[Request] = []
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
@@ -64,6 +67,8 @@ class ScriptedOrigin:
                         else:
                             headers.append(("Transport", f"RTP/AVP;unicast;client_port={spec.client_port[0]}-"
                                                          f"{spec.client_port[1]};server_port=9-10"))
+                    elif event.method == "TEARDOWN" and self.hold_teardown:
+                        await self.teardown_released.wait()
                     elif event.method == "PLAY":
                         headers.append(("RTP-Info", f"url=rtsp://127.0.0.1:{self.port}/movie/track1;seq=1"))
                         if tcp_channel is not None:

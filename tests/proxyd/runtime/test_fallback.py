@@ -4,7 +4,9 @@ import asyncio
 
 from proxyd.app.cli import config_from_args
 from proxyd.app.server import ProxyServer
+from proxyd.rtsp.events import Headers, Request
 from tests.proxyd.runtime.rawplayer import RawPlayer
+from tests.proxyd.runtime.test_e2e_lifecycle import eventually
 from tests.proxyd.runtime.scripted_origin import ScriptedOrigin
 
 
@@ -94,3 +96,32 @@ async def test_origin_loss_ends_the_session_and_disconnects_the_player():
     finally:
         await player.close()
         await server.stop()
+
+
+async def test_a_teardown_then_an_immediate_close_ends_the_session_instead_of_parking_it():
+    """A player may send TEARDOWN and close at once (the soak's raw players do): proxyd writing
+    media to the closed connection loses it while the origin has not answered the TEARDOWN yet. The
+    session must end then, not be parked for a resume ([MS-RTSP] 3.2.7.2) that no one wants, holding
+    its origin session and sockets until the session timeout."""
+    origin = await ScriptedOrigin(packets=5000, hold_teardown=True).start()
+    server = ProxyServer(config_from_args(["--listen", "127.0.0.1:0", "--route",
+                                           f"/vod=rtsp://127.0.0.1:{origin.port}", "--origin-transport", "tcp"],
+                                          env={}))
+    await server.start()
+    player = await RawPlayer.connect("127.0.0.1", server.port)
+    try:
+        await player.play_tcp(f"rtsp://127.0.0.1:{server.port}/vod/movie")
+        await asyncio.wait_for(player.frame_seen.wait(), 10)
+        session = server.sessions[player.session]
+        player.writer.write(player.conn.send_request(Request(
+            "TEARDOWN", f"rtsp://127.0.0.1:{server.port}/vod/movie/", Headers([("Session", player.session)]))))
+        await player.close()
+        await eventually(lambda: "TEARDOWN" in origin.methods(), what="TEARDOWN at the origin")
+        await eventually(lambda: not server.context.connections, what="player connection lost")
+        origin.teardown_released.set()
+        await eventually(lambda: session.ended, what="session ended")
+        assert not session.detached and player.session not in server.sessions
+    finally:
+        origin.teardown_released.set()
+        await server.stop()
+        await origin.stop()
