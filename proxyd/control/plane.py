@@ -174,7 +174,7 @@ class ControlPlane:
         """Drop counters and queue sizes, also sent as node.reporter in every report batch."""
         spool, reporter = self.spool.counters, self.reporter.counters
         return {
-            "queued": self.reporter.queued_events,
+            "queued": self.reporter.queued_events + self.delivery.volatile_events,  # not on disk yet
             "spool_bytes": self.spool.bytes,
             "dropped": {"queue_full": reporter.dropped_queue_full, "oversize": reporter.dropped_oversize,
                         "invalid": reporter.dropped_invalid,

@@ -132,7 +132,7 @@ def _control(plane: ControlPlane) -> list[Family]:
         dropped.add(n, reason=reason)
     age = plane.snapshot.age_seconds(time.monotonic())
     families = [
-        gauge("proxyd_report_queue_events", "report events waiting to be batched", stats["queued"]),
+        gauge("proxyd_report_queue_events", "report events only in memory (not batched or not in the disk spool yet)", stats["queued"]),
         gauge("proxyd_report_spool_bytes", "undelivered report batches on disk (spool depth)",
               stats["spool_bytes"]),
         gauge("proxyd_report_spool_segments", "spool segment files on disk", plane.spool.segments),
