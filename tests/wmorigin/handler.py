@@ -117,7 +117,7 @@ class OriginConnection:
         return await handler(req, entry, control, session)
 
     def reply(self, req, status, reason, session=None, headers=(), body=b"", supported=True):
-        out = [("Server", SERVER), *headers]
+        out = [("Server", SERVER), *headers, *self.origin.reply_headers]
         if session is not None:
             out.append(("Session", f"{session.id};timeout=60"))
             if session.gen_id:

@@ -92,6 +92,7 @@ class WMOrigin:
         self.rtx = rtx
         self.setup_ssrc = setup_ssrc
         self.media_delay_s = media_delay_s
+        self.reply_headers: list[tuple[str, str]] = []  # added to every answer
         self.port = 0
         self.entries: dict[str, Entry] = {}
         self.sessions: dict[str, OriginSession] = {}
