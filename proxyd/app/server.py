@@ -94,7 +94,9 @@ class ProxyServer:
         self._last_load = (now, total)
         elapsed = now - last_time
         rate = int(8 * max(0, total - last_total) / elapsed) if last_time and elapsed > 0 else 0
-        return {"sessions": len(sessions), "bandwidth_bps": rate}
+        store = self.cache_store
+        return {"sessions": len(sessions), "bandwidth_bps": rate,
+                "cache_disk_full": store is not None and store.disk_full}
 
     @staticmethod
     def _loop_running() -> bool:

@@ -54,7 +54,7 @@ async def test_batch_envelope_matches_the_contract(make_config, fake_api, planes
     body = fake_api.report_bodies[0]
     assert body["schema_version"] == 1
     assert body["node"]["name"] == "node-1" and body["node"]["listen"] == "127.0.0.1:8554"
-    assert body["node"]["load"] == {"sessions": 3, "bandwidth_bps": 4_000_000}
+    assert body["node"]["load"] == {"sessions": 3, "bandwidth_bps": 4_000_000, "cache_disk_full": False}
     assert body["node"]["reporter"]["dropped"]["queue_full"] == 0
 
 
