@@ -50,7 +50,7 @@ class ControlConfig:
     dead_letter_max_bytes: int = 16 << 20
     queue_max_events: int = 20_000  # events waiting to be batched
     queue_max_bytes: int = 16 << 20
-    memory_batches: int = 4  # batches held in memory while the API answers; the rest are spooled
+    memory_batches: int = 4  # batches the full (or failing) spool refused, held in memory while the API answers
     retry_initial: float = 0.5  # seconds; doubles per failure up to retry_max (with jitter)
     retry_max: float = 30.0
     max_response_bytes: int = 16 << 20
