@@ -27,8 +27,9 @@ from tests.wmorigin.player import WMPlayer
 pytestmark = [pytest.mark.celery, pytest.mark.peers]
 
 OUTAGE_S = float(os.environ.get("FAULTS_OUTAGE_SECONDS", "20"))
-# proxyd's report retry backoff is capped at 30 s; then ingestion and the worker's 2 s uplink beat.
-DELIVERY_DEADLINE_S = 120.0
+# proxyd's report retry backoff is capped at 30 s; then ingestion and the worker's 2 s uplink beat, for
+# a backlog that grows with the outage.
+DELIVERY_DEADLINE_S = 120.0 + OUTAGE_S
 SUBSCRIBED_EVENTS_PER_PLAY = 2  # the converted legacy LogPlay and the player's remote-log
 
 OUTAGES = {
