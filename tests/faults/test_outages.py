@@ -32,6 +32,8 @@ OUTAGE_S = float(os.environ.get("FAULTS_OUTAGE_SECONDS", "20"))
 DELIVERY_DEADLINE_S = 120.0 + OUTAGE_S
 SUBSCRIBED_EVENTS_PER_PLAY = 2  # the converted legacy LogPlay and the player's remote-log
 
+START_AND_CHECK_S = 300.0  # starting proxyd and the players before, checking after: pytest-timeout's budget
+
 OUTAGES = {
     "web": (lambda a: a.web.stop(), lambda a: a.web.start()),
     "postgresql": (lambda a: a.postgres.stop(), lambda a: a.postgres.start()),
@@ -52,6 +54,7 @@ def appliance(tmp_path_factory):
         stack.stop()
 
 
+@pytest.mark.timeout(START_AND_CHECK_S + OUTAGE_S + DELIVERY_DEADLINE_S)
 @pytest.mark.parametrize("part", list(OUTAGES))
 def test_players_play_through_an_outage_and_reports_and_uplink_events_arrive_once(
         part, appliance, wm_origin, proxyd_process, tmp_path):  # noqa: F811
