@@ -103,6 +103,7 @@ class ControlSettings:
     node_name: str = ""
     state_dir: str = ""
     poll_interval: float = 10.0  # seconds between config snapshot polls
+    request_timeout: float = 5.0  # seconds a control-plane request may take (then retried later)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ class Config:
             raise ConfigError("--control-url must be an http:// or https:// URL")
         if not self.control.poll_interval > 0:
             raise ConfigError("--control-poll-interval must be positive")
+        if not self.control.request_timeout > 0:
+            raise ConfigError("--control-request-timeout must be positive")
         self.limits.validate()
         return self
 

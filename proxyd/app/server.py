@@ -117,6 +117,7 @@ def _control_plane(config: Config, server: ProxyServer):
     plane = ControlPlane(ControlConfig(url=control.url, token=control.token,
                                        node_name=control.node_name or config.listen_host,
                                        state_dir=control.state_dir, poll_interval=control.poll_interval,
+                                       request_timeout=control.request_timeout,
                                        listen=f"{config.listen_host}:{config.listen_port}"),
                          node_load=server.load)
     server.context.reporter = plane.reporter

@@ -25,11 +25,19 @@ class AnswerSwallower(TcpForwarder):
 
     swallow = True
 
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.report_posts: set[socket.socket] = set()  # upstream sockets carrying a report POST
+
     def _forward_client(self, client: socket.socket, upstream: socket.socket) -> None:
+        first = client.recv(65536)
+        if first.startswith(b"POST"):  # snapshot GETs are answered: proxyd starts and polls as usual
+            self.report_posts.add(upstream)
+        upstream.sendall(first)
         TcpForwarder._pump(client, upstream)
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:  # control plane -> proxyd
-        if not self.swallow:
+        if not self.swallow or src not in self.report_posts:
             TcpForwarder._pump(src, dst)
             return
         try:
@@ -49,7 +57,10 @@ def test_sigkill_with_an_unacknowledged_batch_then_restart_delivers_each_report_
     with AnswerSwallower(port, (live.hostname, live.port)) as forwarder:
         metrics_port = free_tcp_port()
         proxy = controlled_proxyd(f"http://127.0.0.1:{port}", routes={"/vod": shared_gst_origin.url()},
-                                  extra_args=["--metrics-listen", f"127.0.0.1:{metrics_port}"],
+                                  # the unanswered POST stays in flight while both sessions play:
+                                  # what is cut meanwhile must not wait for it in memory only
+                                  extra_args=["--metrics-listen", f"127.0.0.1:{metrics_port}",
+                                              "--control-request-timeout", "300"],
                                   expect_clean_exit=False)
         for transport in ("tcp", "udp"):
             result = peer_players.ffmpeg_play(proxy.url("/vod/clip"), transport=transport)
