@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
 ORIGIN_CACHE_CONTROL = "public, max-age=3600"
 GCI = "application/x-wms-getcontentinfo"
-REVALIDATE_DUE = "content.revalidate_due"  # queued by each test (beat's own interval is an hour here)
+REVALIDATE_DUE = "content.revalidate_due"  # queued by each test at once (beat every 5 s retries)
 
 
 def reload(row: CachedContent) -> CachedContent:
