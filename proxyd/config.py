@@ -142,6 +142,7 @@ class ControlSettings:
     node_name: str = ""
     state_dir: str = ""
     poll_interval: float = 10.0  # seconds between config snapshot polls
+    request_timeout: float = 5.0  # seconds a control-plane request may take (then retried later)
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,8 @@ class Config:
             raise ConfigError("--cluster-peer needs --cluster-self (this node's address as its peers reach it)")
         if not self.cluster_id or any(c in self.cluster_id for c in "\r\n,;"):
             raise ConfigError("--cluster-id must be a non-empty token without , ; or line breaks")
+        if not self.control.request_timeout > 0:
+            raise ConfigError("--control-request-timeout must be positive")
         self.limits.validate()
         return self
 

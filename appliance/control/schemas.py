@@ -15,6 +15,7 @@ EVENT_KINDS = ("session.started", "session.counters", "session.ended", "cache.ch
 class LoadSerializer(serializers.Serializer):
     sessions = serializers.IntegerField(min_value=0, required=False, default=0)
     bandwidth_bps = serializers.IntegerField(min_value=0, required=False, default=0)
+    cache_disk_full = serializers.BooleanField(required=False, default=False)  # its last fill found no space
 
 
 class NodeInfoSerializer(serializers.Serializer):

@@ -79,12 +79,13 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
             cursor.execute(
                 "UPDATE nodes_proxynode SET last_seen = %s, version = COALESCE(NULLIF(%s, ''), version), "
                 "listen = COALESCE(NULLIF(%s, ''), listen), load_sessions = COALESCE(%s, load_sessions), "
-                "load_bandwidth_bps = COALESCE(%s, load_bandwidth_bps) WHERE id = %s "
-                "RETURNING last_seen, version, listen, load_sessions, load_bandwidth_bps",
+                "load_bandwidth_bps = COALESCE(%s, load_bandwidth_bps), "
+                "cache_disk_full = COALESCE(%s, cache_disk_full) WHERE id = %s "
+                "RETURNING last_seen, version, listen, load_sessions, load_bandwidth_bps, cache_disk_full",
                 [now, info.get("version") or "", info.get("listen") or "", load.get("sessions"),
-                 load.get("bandwidth_bps"), node.pk])
+                 load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk])
             (node.last_seen, node.version, node.listen, node.load_sessions,
-             node.load_bandwidth_bps) = cursor.fetchone()
+             node.load_bandwidth_bps, node.cache_disk_full) = cursor.fetchone()
         return node
     locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
     locked.last_seen = now
@@ -92,7 +93,9 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
     locked.listen = info.get("listen") or locked.listen
     locked.load_sessions = load.get("sessions", locked.load_sessions)
     locked.load_bandwidth_bps = load.get("bandwidth_bps", locked.load_bandwidth_bps)
-    locked.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps"])
+    locked.cache_disk_full = load.get("cache_disk_full", locked.cache_disk_full)
+    locked.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps",
+                               "cache_disk_full"])
     return locked
 
 

@@ -47,6 +47,7 @@ def node_health(*, now: dt.datetime) -> list[dict]:
                 "cache_quota_bytes": quota,
                 "cache_use": used / quota if quota else None,
                 "spool_bytes": spool.get(node.pk) or 0,
+                "cache_disk_full": node.cache_disk_full and status != "offline",
             }
         )
     return rows

@@ -21,7 +21,7 @@ class ProxyNodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProxyNode
         fields = ["id", "name", "version", "listen", "rtsp_address", "last_seen", "online", "load_sessions",
-                  "load_bandwidth_bps", "enabled", "created_at"]
+                  "load_bandwidth_bps", "enabled", "created_at", "cache_disk_full"]
 
 
 class ProxyNodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -22,6 +22,7 @@ class ProxyNode(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     load_sessions = models.PositiveIntegerField(default=0)
     load_bandwidth_bps = models.BigIntegerField(default=0)
+    cache_disk_full = models.BooleanField(default=False)  # as of its last report: fills cannot be stored
     enabled = models.BooleanField(default=True)
     # Origins this node serves. An origin assigned to no node is served by every node (see
     # appliance.origins.selectors.origins_for_node); the field lives here so assignment is a nodes migration.

@@ -32,6 +32,9 @@ class UplinkEvent(models.Model):
     state = models.CharField(max_length=16, choices=UplinkState.choices, default=UplinkState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set just before the claimed attempt goes on the wire: a row whose lease ran out with it set may
+    # have reached the origin (the worker died mid-send), so it is not resent on its own.
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

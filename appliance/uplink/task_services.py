@@ -3,7 +3,10 @@
 claim (short transaction, SKIP LOCKED; rows become `sending` with a lease in next_attempt_at and
 attempts+1) -> send (no DB) -> record (conditional update on state=sending and the claimed attempt
 number, so a row is marked sent at most once and a late worker cannot overwrite a newer claim).
-A worker that dies mid-batch leaves rows `sending`; once their lease runs out they are claimed again.
+A worker that dies mid-batch leaves rows `sending`; once their lease runs out they are claimed again,
+except the one it was sending: its attempt_started_at is set (one UPDATE before each send), it may have
+reached the origin, and SendEvent carries no key an origin could deduplicate on, so it becomes
+`failed` ("may have been sent") for an operator to retry rather than risk a duplicate.
 The send authenticates with the event's Origin username/password when the origin answers 401; they
 are read at claim time (never task arguments) and kept out of reprs, logs and last_error.
 """
@@ -31,6 +34,7 @@ from proxyd.rtsp.oneshot import RtspRequestError, rtsp_request
 logger = logging.getLogger(__name__)
 
 SENDEVENT_CONTENT_TYPE = "application/x-wms-sendevent"
+MAYBE_SENT = "the worker sending it died: it may have reached the origin, so it was not resent (retry it if not)"
 MAX_ERROR_CHARS = 500
 
 
@@ -67,10 +71,16 @@ def uplink_claim_batch(*, now: dt.datetime, limit: int) -> list[Claimed]:
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True)
         claimed = []
-        for row in rows.only("pk", "attempts", "url", "body", "origin_id")[:limit]:
+        for row in rows.only("pk", "attempts", "url", "body", "origin_id", "state", "attempt_started_at")[:limit]:
+            if row.state == UplinkState.SENDING and row.attempt_started_at is not None:
+                UplinkEvent.objects.filter(pk=row.pk).update(
+                    state=UplinkState.FAILED, next_attempt_at=None, last_error=MAYBE_SENT)
+                logger.warning("uplink event %s: its worker died while sending it; not resent (%s)",
+                               row.pk, MAYBE_SENT)
+                continue
             attempt = row.attempts + 1
             UplinkEvent.objects.filter(pk=row.pk).update(
-                state=UplinkState.SENDING, attempts=attempt, next_attempt_at=lease_until)
+                state=UplinkState.SENDING, attempts=attempt, next_attempt_at=lease_until, attempt_started_at=None)
             claimed.append((row, attempt))
     credentials = _credentials([row for row, _ in claimed])
     return [Claimed(row.pk, attempt, row.url, row.body, *creds)
@@ -130,6 +140,12 @@ def uplink_record_outcome(*, claimed: Claimed, outcome: Outcome, now: dt.datetim
                        last_error=error) == 1
 
 
+def uplink_mark_started(claimed: Claimed) -> bool:
+    """Record that this attempt is about to be sent; False when the claim was lost."""
+    return UplinkEvent.objects.filter(pk=claimed.event_id, state=UplinkState.SENDING,
+                                      attempts=claimed.attempt).update(attempt_started_at=timezone.now()) == 1
+
+
 def uplink_release(claimed: Claimed) -> None:
     """Give back a claim that was not attempted (time budget spent); it is due again at once."""
     UplinkEvent.objects.filter(pk=claimed.event_id, state=UplinkState.SENDING, attempts=claimed.attempt).update(
@@ -151,6 +167,9 @@ def uplink_send_batch(*, limit: int) -> int:
             for rest in claimed[index:]:
                 uplink_release(rest)
             return index
+        if not uplink_mark_started(item):
+            logger.warning("uplink event %s: claim lost before it was sent", item.event_id)
+            continue
         outcome = send_event(item, timeout=timeout)
         if not uplink_record_outcome(claimed=item, outcome=outcome, now=timezone.now()):
             logger.warning("uplink event %s: claim lost before its result was stored", item.event_id)

@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--node-name", metavar="NAME", help="node name reported to the control plane (PROXYD_NODE_NAME)")
     add("--control-poll-interval", metavar="SECONDS",
         help="seconds between config snapshot polls (PROXYD_CONTROL_POLL_INTERVAL; default 10)")
+    add("--control-request-timeout", metavar="SECONDS",
+        help="seconds a control-plane request may take before it is retried later "
+             "(PROXYD_CONTROL_REQUEST_TIMEOUT; default 5)")
     add("--state-dir", metavar="DIR", help="state directory: report spool, snapshot (PROXYD_STATE_DIR)")
     add("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (PROXYD_LOG_LEVEL; default INFO)")
     add("--log-format", choices=("text", "json"),
@@ -259,7 +262,9 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] | None = None) 
                               node_name=_pick(args, env, "node_name") or "",
                               state_dir=_pick(args, env, "state_dir") or "",
                               poll_interval=_number(_pick(args, env, "control_poll_interval") or "10",
-                                                    float, "control_poll_interval"))
+                                                    float, "control_poll_interval"),
+                              request_timeout=_number(_pick(args, env, "control_request_timeout") or "5",
+                                                      float, "control_request_timeout"))
     if control.url and not control.token:
         raise ConfigError("--control-url needs --control-token or --control-token-file")
     if control.url and not control.state_dir:

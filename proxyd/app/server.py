@@ -140,7 +140,9 @@ class ProxyServer:
         self._last_load = (now, total)
         elapsed = now - last_time
         rate = int(8 * max(0, total - last_total) / elapsed) if last_time and elapsed > 0 else 0
-        return {"sessions": len(sessions), "bandwidth_bps": rate}
+        store = self.cache_store
+        return {"sessions": len(sessions), "bandwidth_bps": rate,
+                "cache_disk_full": store is not None and store.disk_full}
 
     @staticmethod
     def _loop_running() -> bool:
@@ -177,6 +179,7 @@ def _control_plane(config: Config, server: ProxyServer):
     plane = ControlPlane(ControlConfig(url=control.url, token=control.token,
                                        node_name=control.node_name or config.listen_host,
                                        state_dir=control.state_dir, poll_interval=control.poll_interval,
+                                       request_timeout=control.request_timeout,
                                        listen=_listen_label(config)),
                          node_load=server.load)
     server.context.reporter = plane.reporter

@@ -12,6 +12,7 @@ updates (freshness) are written to a temp file and renamed over meta.json.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -27,6 +28,8 @@ from proxyd.log import get_logger
 from proxyd.rtsp.uri import url_key, url_prefix_key
 
 log = get_logger("cache.store")
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a commit failing with these: the operator must act
 
 META = "meta.json"
 DATA = "media.rtp"
@@ -113,6 +116,8 @@ class CacheStore:
         self.clock = clock
         self.entries: dict[str, Entry] = {}  # by url_key(url)
         self._tmp_counter = 0
+        self.disk_full = False  # the last commit failed for want of space (cleared by the next success)
+        self.disk_full_fills = 0  # commits refused by a full filesystem (or quota), since start
         # Media in use stays shared: players arriving together or while others replay get the same
         # loaded bytes instead of each reading, checking and decoding the file again.
         self._media: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (key, sha256) -> media
@@ -182,9 +187,13 @@ class CacheStore:
                 shutil.rmtree(trash, ignore_errors=True)
             os.rename(work, final)
             _fsync_dir(final.parent)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(work, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                self.disk_full = True
+                self.disk_full_fills += 1
             raise
+        self.disk_full = False
         size = data_bytes + sum(m["data_bytes"] for m in body.get("playlist", [])) + len(meta)
         entry = Entry(key, body, size, last_used=self.clock())
         if old is not None:

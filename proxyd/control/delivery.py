@@ -1,9 +1,12 @@
 """Moves report batches from the Reporter to the control plane, through the disk spool when needed.
 
 Two tasks: the pump cuts batches from the Reporter (size/time bounded) and puts them in the
-Outbox; the sender posts the Outbox's oldest batch. While the API answers, a few batches wait in
-memory; when it does not (or memory is full) they go to the spool. The Outbox always hands out
-the batch with the lowest seq, memory or spool, so delivery order is seq order.
+Outbox; the sender posts the Outbox's oldest batch. Every batch is written (fsynced) to the spool
+before it can be sent and removed only after the control plane acknowledged it, so a SIGKILL loses
+no report: after a restart the spool is sent again, and the control plane drops the event ids it
+already stored. Only when the spool refuses a batch (over its cap, or a write error) while the API
+answers does it wait in memory (a few batches). The Outbox always hands out the batch with the
+lowest seq, memory or spool, so delivery order is seq order.
 """
 
 from __future__ import annotations
@@ -55,10 +58,12 @@ class Outbox:
         return sum(len(b.lines) for b in self._memory)
 
     async def put(self, batch: Batch) -> None:
-        if not self.spooling and len(self._memory) < self._max_memory_batches:
-            self._memory.append(batch)
-        else:
-            await self._run_io(self._spool.append, batch)
+        refused = await self._run_io(self._spool.try_append, batch)
+        if refused is not None:
+            if not self.spooling and len(self._memory) < self._max_memory_batches:
+                self._memory.append(batch)  # not durable, but delivered if proxyd lives
+            else:
+                self._spool.count_refused(batch, refused)
         self._work.set()
 
     async def next(self) -> Pending:
@@ -106,7 +111,7 @@ class Outbox:
             await self._finish_segment()
 
     async def spool_memory(self) -> None:
-        """Move the in-memory batches to disk, oldest first (a failed batch stays until written)."""
+        """Move the in-memory batches to disk, oldest first (one the spool refuses is dropped, counted)."""
         while self._memory:
             batch = self._memory[0]
             await self._run_io(self._spool.append, batch)
@@ -129,6 +134,7 @@ class Delivery:
         self._retry_max = retry_max
         self._seq_block = seq_block
         self._failures = 0
+        self._writing_events = 0
         self._logged_statuses: set[int] = set()
         self.delivered_events = 0
         self.failed_posts = 0  # report POSTs that failed (retried later), for proxyd.metrics
@@ -153,13 +159,22 @@ class Delivery:
             except TimeoutError:
                 pass
 
+    @property
+    def volatile_events(self) -> int:
+        """Events cut from the Reporter that are not on disk: being written, or held in memory."""
+        return self._writing_events + self._outbox.memory_events
+
     async def _put(self, batch: Batch) -> None:
-        if batch.last_seq >= self._seq_state.reserved:
-            try:
-                await self._run_io(self._seq_state.reserve, batch.last_seq + 1 + self._seq_block)
-            except OSError as exc:
-                log.error("cannot persist report seq state %s: %s", self._seq_state.path, exc)
-        await self._outbox.put(batch)
+        self._writing_events += len(batch.lines)
+        try:
+            if batch.last_seq >= self._seq_state.reserved:
+                try:
+                    await self._run_io(self._seq_state.reserve, batch.last_seq + 1 + self._seq_block)
+                except OSError as exc:
+                    log.error("cannot persist report seq state %s: %s", self._seq_state.path, exc)
+            await self._outbox.put(batch)
+        finally:
+            self._writing_events -= len(batch.lines)
 
     async def run_sender(self) -> None:
         while True:

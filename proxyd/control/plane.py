@@ -50,7 +50,7 @@ class ControlConfig:
     dead_letter_max_bytes: int = 16 << 20
     queue_max_events: int = 20_000  # events waiting to be batched
     queue_max_bytes: int = 16 << 20
-    memory_batches: int = 4  # batches held in memory while the API answers; the rest are spooled
+    memory_batches: int = 4  # batches the full (or failing) spool refused, held in memory while the API answers
     retry_initial: float = 0.5  # seconds; doubles per failure up to retry_max (with jitter)
     retry_max: float = 30.0
     max_response_bytes: int = 16 << 20
@@ -88,7 +88,7 @@ class ControlPlane:
     def __init__(self, config: ControlConfig, *, node_load: Callable[[], dict] | None = None,
                  wall_clock: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic):
         self.config = config
-        self._node_load = node_load or (lambda: {"sessions": 0, "bandwidth_bps": 0})
+        self._node_load = node_load or (lambda: {"sessions": 0, "bandwidth_bps": 0, "cache_disk_full": False})
         state_dir = ensure_private_dir(config.state_dir)
         self._io_pool = ThreadPoolExecutor(1, thread_name_prefix="control-io")  # serialises disk writes
         self._http_pool = ThreadPoolExecutor(2, thread_name_prefix="control-http")
@@ -174,7 +174,7 @@ class ControlPlane:
         """Drop counters and queue sizes, also sent as node.reporter in every report batch."""
         spool, reporter = self.spool.counters, self.reporter.counters
         return {
-            "queued": self.reporter.queued_events,
+            "queued": self.reporter.queued_events + self.delivery.volatile_events,  # not on disk yet
             "spool_bytes": self.spool.bytes,
             "dropped": {"queue_full": reporter.dropped_queue_full, "oversize": reporter.dropped_oversize,
                         "invalid": reporter.dropped_invalid,
@@ -192,10 +192,11 @@ class ControlPlane:
     def _safe_load(self) -> dict:
         try:
             load = self._node_load()
-            return {"sessions": int(load["sessions"]), "bandwidth_bps": int(load["bandwidth_bps"])}
+            return {"sessions": int(load["sessions"]), "bandwidth_bps": int(load["bandwidth_bps"]),
+                    "cache_disk_full": bool(load.get("cache_disk_full"))}
         except Exception as exc:  # a runtime bug must not stop reporting
             log.warning("node load callback failed: %s", exc)
-            return {"sessions": 0, "bandwidth_bps": 0}
+            return {"sessions": 0, "bandwidth_bps": 0, "cache_disk_full": False}
 
     async def _run_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io_pool, functools.partial(fn, *args))

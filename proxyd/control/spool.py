@@ -24,6 +24,7 @@ from proxyd.control.reports import Batch
 log = logging.getLogger("proxyd.control.spool")
 
 SUFFIX = ".jsonl"
+FULL, WRITE_ERROR = "full", "write_error"  # why try_append refused a batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,22 @@ class Spool:
 
     def append(self, batch: Batch) -> bool:
         """Append and fsync `batch`; False (events counted as dropped) when over a cap or on disk error."""
+        refused = self.try_append(batch)
+        if refused is not None:
+            self.count_refused(batch, refused)
+        return refused is None
+
+    def count_refused(self, batch: Batch, refused: str) -> None:
+        """Count the events of a batch `try_append` refused as dropped (FULL or WRITE_ERROR)."""
+        with self._lock:
+            if refused == FULL:
+                self.counters.dropped_full += len(batch.lines)
+            else:
+                self.counters.dropped_write_error += len(batch.lines)
+
+    def try_append(self, batch: Batch) -> str | None:
+        """Append and fsync `batch`: None when it is on disk, else why not (FULL, WRITE_ERROR); counts
+        nothing, so a caller that keeps the batch elsewhere has not dropped it."""
         data = b"".join(line + b"\n" for line in batch.lines)
         with self._lock:
             tail = self._tail
@@ -122,12 +139,11 @@ class Spool:
                      and tail.size + len(data) <= self._segment_max_bytes)
             if self._bytes + len(data) > self._max_bytes or (
                     not reuse and len(self._index) >= self._max_segments):
-                self.counters.dropped_full += len(batch.lines)
                 if not self._warned_full:
                     self._warned_full = True
-                    log.error("report spool full (%d bytes in %d segments); dropping events until it drains",
-                              self._bytes, len(self._index))
-                return False
+                    log.error("report spool full (%d bytes in %d segments); new events are not kept on "
+                              "disk until it drains", self._bytes, len(self._index))
+                return FULL
             if not reuse:
                 tail = _Segment(self._free_name(batch.first_seq), batch.first_seq, 0)
         try:
@@ -135,10 +151,9 @@ class Spool:
         except OSError as exc:
             with self._lock:
                 self._tail = None  # a partial write may have left a torn line: never append after it
-                self.counters.dropped_write_error += len(batch.lines)
-            log.error("cannot write report spool segment %s: %s; %d events lost",
+            log.error("cannot write report spool segment %s: %s (%d events not on disk)",
                       tail.name, exc, len(batch.lines))
-            return False
+            return WRITE_ERROR
         with self._lock:
             tail.size += len(data)
             tail.last_seq = batch.last_seq
@@ -148,7 +163,7 @@ class Spool:
                 self._index.sort(key=lambda s: _sort_key(s.name))
             if tail is self._index[-1]:
                 self._tail = tail
-        return True
+        return None
 
     def load_oldest(self) -> SegmentContents | None:
         """Seal and read the oldest segment (skipping torn or corrupt lines), None when empty."""

@@ -93,6 +93,10 @@ def _cache(server: MetricsSource, totals: ReportTotals) -> list[Family]:
         gauge("proxyd_cache_size_bytes", "bytes the committed entries use on disk", size),
         gauge("proxyd_cache_quota_bytes", "--cache-max-bytes", quota),
         gauge("proxyd_cache_fills_active", "URLs being recorded now", len(totals.filling)),
+        gauge("proxyd_cache_disk_full", "1 while the cache filesystem is full: the last fill could not "
+              "be stored (cleared by the next stored fill)", int(store is not None and store.disk_full)),
+        Family("proxyd_cache_disk_full_total", "counter", "fills not stored because the cache filesystem "
+               "was full").add(store.disk_full_fills if store is not None else 0),
         counter("proxyd_cache_fills_total", "cache fills: started, and how they finished "
                 "(complete, incomplete)",
                 {"started": 0, "complete": 0, "incomplete": 0} | totals.fills, "outcome"),
@@ -132,7 +136,7 @@ def _control(plane: ControlPlane) -> list[Family]:
         dropped.add(n, reason=reason)
     age = plane.snapshot.age_seconds(time.monotonic())
     families = [
-        gauge("proxyd_report_queue_events", "report events waiting to be batched", stats["queued"]),
+        gauge("proxyd_report_queue_events", "report events only in memory (not batched or not in the disk spool yet)", stats["queued"]),
         gauge("proxyd_report_spool_bytes", "undelivered report batches on disk (spool depth)",
               stats["spool_bytes"]),
         gauge("proxyd_report_spool_segments", "spool segment files on disk", plane.spool.segments),

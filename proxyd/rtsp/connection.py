@@ -17,9 +17,11 @@ from .events import (
     ConnectionClosed,
     Headers,
     InterleavedFrame,
+    Latin1Text,
+    NeedData,
     Request,
     Response,
-    NeedData,
+    wire_bytes,
 )
 from .grammar import (
     FORBIDDEN_VALUE_RE,
@@ -190,25 +192,25 @@ class RtspConnection:
             raise RemoteProtocolError(
                 f"unsupported version {match['version'].decode('ascii')}", status_hint=505
             )
-        return int(match["status"]), _decode(match["reason"] or b"").strip()
+        return int(match["status"]), _decode((match["reason"] or b"").strip())
 
     def _parse_headers(self, lines: list[bytes]) -> Headers:
-        items: list[list[str]] = []
+        items: list[list] = []  # [name, raw value bytes]: decoded once, folded lines included
         for line in lines:
             if line[:1] in (b" ", b"\t"):  # obsolete line folding: continue the previous value
                 if not items:
                     raise RemoteProtocolError("folded header line without a header")
-                continuation = _decode(line.strip())
+                continuation = line.strip()
                 if continuation:  # a line of only whitespace is just folding: it adds nothing
-                    items[-1][1] = f"{items[-1][1]} {continuation}" if items[-1][1] else continuation
+                    items[-1][1] = items[-1][1] + b" " + continuation if items[-1][1] else continuation
                 continue
             match = HEADER_FIELD_RE.fullmatch(line)
             if match is None:
                 raise RemoteProtocolError("malformed header line")
             if len(items) >= self.limits.max_headers:
                 raise RemoteProtocolError("more than max_headers header lines", reason=HEADER_TOO_LARGE)
-            items.append([match["name"].decode("ascii"), _decode(match["value"])])
-        return Headers((name, value) for name, value in items)
+            items.append([match["name"].decode("ascii"), match["value"]])
+        return Headers((name, _decode(value)) for name, value in items)
 
     @staticmethod
     def _check_request_cseq(headers: Headers) -> None:
@@ -272,7 +274,7 @@ class RtspConnection:
         headers = _with_content_length(headers, request.body)
         self._next_cseq = max(self._next_cseq, cseq + 1)
         self._pending[cseq] = Request(request.method, request.uri, headers, request.body)
-        start = f"{request.method} {request.uri} RTSP/1.0\r\n"
+        start = f"{request.method} {request.uri} RTSP/1.0\r\n".encode("utf-8")
         return _serialize(start, headers, request.body)
 
     def send_response(self, response: Response) -> bytes:
@@ -281,7 +283,7 @@ class RtspConnection:
         if FORBIDDEN_VALUE_RE.search(response.reason):
             raise LocalProtocolError("bad reason phrase")
         headers = _with_content_length(response.headers, response.body)
-        start = f"RTSP/1.0 {response.status} {response.reason}\r\n"
+        start = f"RTSP/1.0 {response.status} ".encode() + wire_bytes(response.reason) + b"\r\n"
         return _serialize(start, headers, response.body)
 
     def send_frame(self, channel: int, payload: bytes) -> bytes:
@@ -293,10 +295,11 @@ class RtspConnection:
 
 
 def _decode(raw: bytes) -> str:
+    """Lenient read: UTF-8 text, else Latin-1 kept as Latin1Text so it is re-sent byte-exact."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return Latin1Text(raw.decode("latin-1"))
 
 
 def _with_content_length(headers: Headers, body: bytes) -> Headers:
@@ -307,13 +310,13 @@ def _with_content_length(headers: Headers, body: bytes) -> Headers:
     return headers
 
 
-def _serialize(start: str, headers: Headers, body: bytes) -> bytes:
+def _serialize(start: bytes, headers: Headers, body: bytes) -> bytes:
     parts = [start]
     for name, value in headers.items():
         if not TOKEN_STR_RE.fullmatch(name):
             raise LocalProtocolError(f"bad header name {name!r}")
         if FORBIDDEN_VALUE_RE.search(value):
             raise LocalProtocolError(f"bad value for header {name}")
-        parts.append(f"{name}: {value}\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("utf-8") + body
+        parts += (name.encode("ascii"), b": ", wire_bytes(value), b"\r\n")
+    parts += (b"\r\n", body)
+    return b"".join(parts)

@@ -7,6 +7,21 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 
+class Latin1Text(str):
+    """A header value or reason phrase whose bytes were not UTF-8: read byte for byte as Latin-1 and
+    sent back as the same bytes (a plain str is sent as UTF-8). Any edit gives a plain str."""
+
+    __slots__ = ()
+
+    def to_bytes(self) -> bytes:
+        return self.encode("latin-1")
+
+
+def wire_bytes(text: str) -> bytes:
+    """The bytes a header value or reason phrase goes out as."""
+    return text.to_bytes() if isinstance(text, Latin1Text) else text.encode("utf-8")
+
+
 class Headers:
     """Immutable, order-preserving header list with case-insensitive lookup.
 
@@ -16,7 +31,8 @@ class Headers:
     __slots__ = ("_items", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: tuple[tuple[str, str], ...] = tuple((str(n), str(v)) for n, v in items)
+        self._items: tuple[tuple[str, str], ...] = tuple(
+            (str(n), v if isinstance(v, str) else str(v)) for n, v in items)  # keeps Latin1Text
         index: dict[str, list[str]] = {}
         for name, value in self._items:
             index.setdefault(name.lower(), []).append(value)

@@ -19,7 +19,7 @@ from proxyd.rtp.sdp import parse_sdp
 from proxyd.rtsp.auth import AuthError, parse_challenges
 from proxyd.rtsp.connection import ParserLimits, Role, RtspConnection
 from proxyd.rtsp.errors import HeaderParseError, LocalProtocolError, RemoteProtocolError
-from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, InterleavedFrame, Request, Response
+from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, InterleavedFrame, Request, Response, wire_bytes
 from proxyd.rtsp.headers import parse_range, parse_rtp_info, parse_session, parse_transport
 from proxyd.wm.cache_control import format_cache_control, parse_cache_control
 from proxyd.wm.messages import parse_end_of_stream_body
@@ -67,7 +67,7 @@ def _check_round_trip(role: Role, event: Request | Response) -> None:
         wire = sender.send_request(event) if isinstance(event, Request) else sender.send_response(event)
     except LocalProtocolError:
         return  # lenient input (odd reason phrase, header names) that we would never send ourselves
-    # Default limits: a value read as Latin-1 (not UTF-8) is sent as UTF-8, up to twice as long.
+    # Default limits: the added Content-Length can make the message longer than the fuzz limits.
     again = [e for e in _events(role, wire, len(wire) or 1, ParserLimits()) if not isinstance(e, ConnectionClosed)]
     assert len(again) == 1 and not isinstance(again[0], tuple), (event, again)
     back = again[0]
@@ -75,9 +75,10 @@ def _check_round_trip(role: Role, event: Request | Response) -> None:
     if isinstance(event, Request):
         assert (back.method, back.uri) == (event.method, event.uri)
     else:
-        assert (back.status, back.reason) == (event.status, event.reason.strip())
-    def without_length(headers):
-        return [(n, v) for n, v in headers if n.lower() != "content-length"]
+        assert (back.status, wire_bytes(back.reason)) == (event.status, wire_bytes(event.reason))
+
+    def without_length(headers):  # values as the bytes they go out as: not UTF-8 is re-sent byte-exact
+        return [(n, wire_bytes(v)) for n, v in headers if n.lower() != "content-length"]
 
     assert without_length(back.headers) == without_length(event.headers)
 

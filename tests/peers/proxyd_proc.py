@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 15.0
+READY_TIMEOUT_S = 30.0  # a 2-core machine shared by many test runs took over 15 s to start proxyd
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_BYTES = 4000
 CONNECT_RETRY_S = 0.05

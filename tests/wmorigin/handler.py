@@ -124,7 +124,7 @@ class OriginConnection:
         return await handler(req, entry, control, session)
 
     def reply(self, req, status, reason, session=None, headers=(), body=b"", supported=True):
-        out = [("Server", SERVER), *headers]
+        out = [("Server", SERVER), *headers, *self.origin.reply_headers]
         if session is not None:
             out.append(("Session", f"{session.id};timeout=60"))
             if session.gen_id:
@@ -258,6 +258,8 @@ class OriginConnection:
     on_logconnect = on_logplay  # 3.2.5.9
 
     async def on_sendevent(self, req, entry, control, session):
+        if self.origin.send_event_gate is not None:  # a test holds the answer (the request is recorded)
+            await asyncio.to_thread(self.origin.send_event_gate.wait)
         return self.reply(req, 200, "OK", None, supported=False)  # 3.2.5.16
 
     async def on_streamswitch(self, req, entry, control, session):

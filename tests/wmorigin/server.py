@@ -98,6 +98,8 @@ class WMOrigin:
         self.setup_ssrc = setup_ssrc
         self.media_delay_s = media_delay_s
         self.auth: RequiredAuth | None = None
+        self.reply_headers: list[tuple[str, str]] = []  # added to every answer
+        self.send_event_gate: threading.Event | None = None  # when set: SendEvents (recorded) wait for it
         self.port = 0
         self.entries: dict[str, Entry] = {}
         self.redirects: dict[str, tuple[int, str]] = {}  # path -> (301/302/305, Location) for GetContentInfo

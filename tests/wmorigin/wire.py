@@ -55,7 +55,7 @@ class Message:
         lines += [f"{k}: {v}" for k, v in self.headers if k.lower() != "content-length"]
         if self.body or self.method:
             lines.append(f"Content-Length: {len(self.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + self.body
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + self.body
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ async def read_item(reader: asyncio.StreamReader) -> Message | Frame | None:
         raise WireError("connection closed inside a message header") from exc
     if len(head) > MAX_HEAD:
         raise WireError("header section too large", 431)
-    msg = _parse_head(head[:-4].decode("utf-8", "replace"))
+    msg = _parse_head(head[:-4].decode("utf-8", "surrogateescape"))  # bytes that are not UTF-8 kept
     length_text = msg.header("Content-Length", "0") or "0"
     if not length_text.strip().isdigit():
         raise WireError(f"bad Content-Length {length_text!r}")

@@ -40,6 +40,7 @@ class DashboardView(ViewerRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(live_state())
+        context["disk_full_nodes"] = [n["node"] for n in context["nodes"] if n["cache_disk_full"]]
         context["chart_ranges"] = CHART_RANGES
         return context
 

@@ -20,6 +20,7 @@ PROXY_GUID = "5C2F6A44-0B1E-4C55-9D0B-6E2C4A1D7F10"
 # Short intervals so beat drives the tasks within a test's patience; backoff of about a second.
 WORKER_SETTINGS = {
     "APPLIANCE_UPLINK_INTERVAL": "2",
+    # The tests queue content.revalidate_due themselves (run_task); beat's tick is only the retry.
     "APPLIANCE_REVALIDATE_INTERVAL": "5",
     "APPLIANCE_REVALIDATE_RETRY_AFTER": "1",
     "APPLIANCE_HOUSEKEEPING_INTERVAL": "3600",

@@ -71,6 +71,7 @@ def test_revalidation_of_a_protected_origin_authenticates(celery_worker_process,
                                        expires_at=now + dt.timedelta(seconds=30), sdp=described.body.decode(),
                                        cache_control=CACHE_CONTROL)
     mark = protected_origin.mark()
+    celery_worker_process.run_task("content.revalidate_due")  # not waiting for beat
 
     extended = wait_until(lambda: (r := CachedContent.objects.get(pk=row.pk)).expires_at
                           > timezone.now() + dt.timedelta(seconds=3000) and r, timeout=40,

@@ -1,4 +1,4 @@
-"""Content revalidation run by a real Celery worker (beat-driven) against real RTSP origins.
+"""Content revalidation run by a real Celery worker (the beat task queued by the test) against real RTSP origins.
 
 DESCRIBE path: the GStreamer origin (tests/peers/gst_origin.py), restarted on the same port with a
 different clip to play "the origin replaced the content". GetContentInfo path: the scripted responder.
@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
 ORIGIN_CACHE_CONTROL = "public, max-age=3600"
 GCI = "application/x-wms-getcontentinfo"
+REVALIDATE_DUE = "content.revalidate_due"  # queued by each test at once (beat every 5 s retries)
 
 
 def reload(row: CachedContent) -> CachedContent:
@@ -69,6 +70,7 @@ def test_unchanged_content_gets_its_freshness_extended_and_changed_content_goes_
     origin = Origin.objects.create(name="gst", base_url=gst_origin.url(""), route_prefix="/vod")
     row = cached_row(origin=origin, url=url, expires_in=30, sdp=described.body.decode(),
                      cache_control=ORIGIN_CACHE_CONTROL)
+    celery_worker_process.run_task(REVALIDATE_DUE)
 
     extended = wait_until(lambda: (r := reload(row)).expires_at > timezone.now() + dt.timedelta(seconds=3000) and r,
                           timeout=40, what="expires_at extended by max-age")
@@ -81,6 +83,7 @@ def test_unchanged_content_gets_its_freshness_extended_and_changed_content_goes_
     gst_origin.vod = {"clip": clips[1].path}
     gst_origin.start()
     CachedContent.objects.filter(pk=row.pk).update(expires_at=timezone.now() + dt.timedelta(seconds=30))
+    celery_worker_process.run_task(REVALIDATE_DUE)
 
     wait_until(lambda: reload(row).state == ContentState.STALE, timeout=40, what="changed content marked stale")
 
@@ -107,6 +110,7 @@ def test_windows_media_content_is_revalidated_with_get_content_info(celery_worke
                          cache_control=WMS_CC, content_size=638066)
     removed = cached_row(origin=wms_origin, url=responder.url("removed.wmv"), expires_in=30, etag='"v1"',
                          cache_control=WMS_CC, content_size=638066)
+    celery_worker_process.run_task(REVALIDATE_DUE)
 
     wait_until(lambda: reload(changed).state == ContentState.STALE and reload(removed).state == ContentState.STALE
                and reload(same).expires_at > timezone.now() + dt.timedelta(hours=23), timeout=40,
@@ -126,6 +130,7 @@ def test_unreachable_origin_leaves_content_untouched(celery_worker_process, resp
     responder.stop()
     row = cached_row(origin=wms_origin, url=url, expires_in=30, etag='"v1"', cache_control=WMS_CC)
     before = reload(row)
+    celery_worker_process.run_task(REVALIDATE_DUE)
 
     wait_until(lambda: reload(row).last_revalidated_at is not None, timeout=30, what="a revalidation attempt")
 

@@ -95,7 +95,9 @@ def test_origin_refusing_the_event_marks_it_failed_without_retrying(celery_worke
     (event,) = make_events(origin, responder.url("gone.wmv"), 1)
     (probe,) = make_events(origin, responder.url("gone.wmv"), 1, start=1)
 
-    wait_until(lambda: state_of(event).state == UplinkState.FAILED, timeout=30, what="event failed")
+    # Both refused before the origin changes its mind (the probe is sent right after the event).
+    wait_until(lambda: state_of(event).state == state_of(probe).state == UplinkState.FAILED, timeout=30,
+               what="event and probe failed")
     responder.handler = lambda request: Reply()
     (later,) = make_events(origin, responder.url("vod/ok.wmv"), 1, start=2)
     wait_until(lambda: state_of(later).state == UplinkState.SENT, timeout=30, what="later event sent")

@@ -54,7 +54,7 @@ async def test_batch_envelope_matches_the_contract(make_config, fake_api, planes
     body = fake_api.report_bodies[0]
     assert body["schema_version"] == 1
     assert body["node"]["name"] == "node-1" and body["node"]["listen"] == "127.0.0.1:8554"
-    assert body["node"]["load"] == {"sessions": 3, "bandwidth_bps": 4_000_000}
+    assert body["node"]["load"] == {"sessions": 3, "bandwidth_bps": 4_000_000, "cache_disk_full": False}
     assert body["node"]["reporter"]["dropped"]["queue_full"] == 0
 
 
@@ -157,6 +157,28 @@ async def test_spool_cap_drops_are_counted_and_reported(make_config, fake_api, p
     assert sorted(delivered_ns(fake_api)) == delivered_ns(fake_api)  # survivors still in order
     last = fake_api.report_bodies[-1]["node"]["reporter"]
     assert last["dropped"]["spool_full"] == dropped
+
+
+async def test_a_batch_is_on_disk_before_its_post_and_removed_after_the_ack(make_config, fake_api, planes):
+    fake_api.report_delay = 0.5  # a slow control plane: the POST is in flight long enough to look
+    plane = ControlPlane(make_config(batch_max_events=3))
+    planes.append(plane)
+    await plane.start()
+    emit_many(plane, 3)
+    await fake_api.wait_until(lambda fake: fake.report_requests() >= 1)
+    assert spooled_lines(plane) == 3  # a SIGKILL now loses nothing: the restart sends it again
+    await fake_api.wait_for_events(3)
+    await eventually(lambda: plane.spool.segments == 0, what="the acknowledged batch removed from the spool")
+
+
+async def test_batches_the_full_spool_refuses_wait_in_memory_while_the_api_answers(make_config, fake_api, planes):
+    plane = ControlPlane(make_config(batch_max_events=5, spool_max_bytes=1))  # nothing fits on disk
+    planes.append(plane)
+    await plane.start()
+    emit_many(plane, 10)
+    await fake_api.wait_for_events(10)
+    assert delivered_ns(fake_api) == list(range(10))
+    assert plane.stats()["dropped"]["spool_full"] == 0
 
 
 async def test_stop_flushes_memory_to_spool_and_restart_delivers(make_config, fake_api, planes):

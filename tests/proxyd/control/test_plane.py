@@ -62,7 +62,7 @@ async def test_failing_load_callback_does_not_stop_reports(make_config, fake_api
     await plane.start()
     plane.reporter.emit("session.started", {"session_id": "s1"})
     await fake_api.wait_for_events(1)
-    assert fake_api.report_bodies[0]["node"]["load"] == {"sessions": 0, "bandwidth_bps": 0}
+    assert fake_api.report_bodies[0]["node"]["load"] == {"sessions": 0, "bandwidth_bps": 0, "cache_disk_full": False}
 
 
 async def test_a_crashed_loop_is_restarted(make_config, fake_api, planes, caplog):

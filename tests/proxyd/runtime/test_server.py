@@ -22,7 +22,7 @@ async def test_control_plane_reporter_is_the_server_sink(tmp_path):
     plane = _control_plane(config, server)
     assert server.context.reporter is plane.reporter
     server.context.emit("session.started", {"session_id": "x"})  # must not raise or block
-    assert server.load() == {"sessions": 0, "bandwidth_bps": 0}
+    assert server.load() == {"sessions": 0, "bandwidth_bps": 0, "cache_disk_full": False}
 
 
 async def test_start_and_stop_release_the_listener():

@@ -76,6 +76,11 @@
     var sessions = num(n.sessions); sessions.classList.add("sessions");
     var bw = num(bps(n.bandwidth_bps)); bw.classList.add("bandwidth"); bw.dataset.bps = n.bandwidth_bps;
     var status = badge(n.status); status.className = "status-cell";
+    if (n.cache_disk_full) {
+      var full = document.createElement("span");
+      full.className = "badge badge-disk-full"; full.textContent = "disk full";
+      status.appendChild(document.createTextNode(" ")); status.appendChild(full);
+    }
     var cache = cell(bytes(n.cache_bytes) + (n.cache_quota_bytes ? " / " + bytes(n.cache_quota_bytes) : " (no quota)"));
     if (n.cache_quota_bytes) {
       var meter = document.createElement("meter");
@@ -85,6 +90,13 @@
     var seen = cell(n.last_seen ? when(n.last_seen) : "never"); seen.className = "last-seen";
     tr.replaceChildren(cell(n.node), status, sessions, bw, cache, num(bytes(n.spool_bytes)), seen);
     return tr;
+  }
+
+  function showDiskFull(nodes) {
+    var full = nodes.filter(function (n) { return n.cache_disk_full; }).map(function (n) { return n.node; });
+    var alert = document.getElementById("disk-full-alert");
+    alert.querySelector(".nodes").textContent = full.join(", ");
+    alert.hidden = full.length === 0;
   }
 
   function totalBandwidth() {
@@ -103,6 +115,7 @@
         table.replaceChildren.apply(table, state.sessions.map(sessionRow));
         splitTable.replaceChildren.apply(splitTable, state.splits.map(splitRow));
         nodeTable.replaceChildren.apply(nodeTable, state.nodes.map(nodeRow));
+        showDiskFull(state.nodes);
         setActive(state.summary.active_sessions);
         document.getElementById("bandwidth").textContent = bps(state.summary.bandwidth_bps);
         document.getElementById("hit-ratio").textContent = percent(state.summary.hit_ratio.ratio);
