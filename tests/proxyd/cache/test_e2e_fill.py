@@ -67,8 +67,9 @@ async def test_setups_are_answered_locally_and_the_download_starts_at_the_player
         play = await player.request("PLAY", url, [("Range", "npt=0-")])
         assert play.status == 200
         # the Play response came after the download's upstream SETUPs and PLAY were answered
-        assert [r.kind for r in wm_origin.requests if r.path.startswith("/clip.wmv")][-3:] == \
-            ["SETUP", "SETUP", "PLAY"]
+        # (the download may already have ended: Speed makes it faster than real time, so look at its start)
+        assert [r.kind for r in wm_origin.requests if r.path.startswith("/clip.wmv")
+                and r.kind in ("SETUP", "PLAY")][:3] == ["SETUP", "SETUP", "PLAY"]
         async with asyncio.timeout(10):
             while player.rtp_packets == 0:  # the media comes through
                 await player.next_item()
