@@ -180,6 +180,9 @@ class ProxySession(SessionBase):
     async def play(self, request: Request) -> Response:
         if self.state not in ("ready", "playing"):
             return Response(455, "Method Not Valid in This State", Headers())
+        if request.headers.get("X-Playlist-Seek-Id") is not None:
+            # [MS-RTSP] 3.1.5.16.1: the Play naming the new playlist entry starts it; no Range upstream
+            request = dataclasses.replace(request, headers=request.headers.remove("Range"))
         resp = await self.origin_request(request)
         if 200 <= resp.status < 300:
             self.state = "playing"

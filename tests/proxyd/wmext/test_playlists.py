@@ -120,4 +120,5 @@ async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the
     assert between[1:] == ["TEARDOWN"] * 2 + ["SETUP"] * 2  # audio and video of each entry
     play = [r for r in wm_origin.requests if r.kind == "PLAY"][1]
     assert play.header("X-Playlist-Seek-Id") == str(entry.items[1].gen_id)
+    assert play.header("Range") is None  # the player's Range stays with the player (3.1.5.16.1)
     assert kinds[second_play + 1:] == ["TEARDOWN"]  # the last entry ended READY: no Pause, no log
