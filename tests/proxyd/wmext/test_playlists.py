@@ -104,7 +104,8 @@ def test_own_end_of_stream_for_an_entry_played_from_cache():
 async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the_seek_id(wm_origin):
     """[MS-RTSP] 3.1.5.13, 3.1.5.15, 3.1.4.5, 3.1.5.16.1 at the client role of a relayed playlist:
     EndOfStream and Announce answered, the ended entry logged (LogPlay) before the new entry's
-    SelectStreams (old streams' TEARDOWN, new SETUPs) and its Play naming the new entry."""
+    SelectStreams (old streams' TEARDOWN, new SETUPs) and its Play naming the new entry, without the
+    player's Range (3.1.5.16.1)."""
     entry = wm_origin.set_entry("/pl.wsx", seed="one", playlist=("two",), duration_ms=800)
     async with running_proxy(wm_origin.url("")) as server:
         result = await WMPlayer(proxy_url(server, "/pl.wsx"), speed=5, send_event=False).run()
