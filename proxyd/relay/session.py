@@ -48,6 +48,7 @@ class ProxySession(SessionBase):
         self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
         self.play_began = (0.0, 0.0, None)  # loop time, npt and counters of the current play period
         self.change_notice = False  # the last PLAY answer carried X-Playlist-Change-Notice: true
+        self.announced_entry = False  # an Announce named a new playlist entry not yet played
         origin.on_frame = self._on_origin_frame
         origin.on_request = self._on_origin_request
         origin.on_lost = lambda why: self.close("origin_error", why)
@@ -180,9 +181,14 @@ class ProxySession(SessionBase):
     async def play(self, request: Request) -> Response:
         if self.state not in ("ready", "playing"):
             return Response(455, "Method Not Valid in This State", Headers())
+        if self.announced_entry and request.headers.get("X-Playlist-Seek-Id") is not None:
+            # [MS-RTSP] 3.1.5.16.1: the Play after an Announce starts the new entry: no Range upstream
+            # (a Play in READY may seek within an entry with Range, 3.1.5.9.1)
+            request = dataclasses.replace(request, headers=request.headers.remove("Range"))
         resp = await self.origin_request(request)
         if 200 <= resp.status < 300:
             self.state = "playing"
+            self.announced_entry = False
             self.last_play = request
             self.wm_origin = self.wm_origin or is_wm_origin(resp.headers.get("Supported"))
             self.change_notice = (resp.headers.get("X-Playlist-Change-Notice") or "").strip().lower() == "true"
@@ -289,6 +295,8 @@ class ProxySession(SessionBase):
     def _on_origin_request(self, request: Request) -> None:
         """EndOfStream SET_PARAMETER, ANNOUNCE...: already answered upstream; relay to the player."""
         self.player.send_server_request(relay_to_player(self, request))  # URLs, Session, RTP-Info
+        if request.method == "ANNOUNCE":
+            self.announced_entry = True
         if request.method != "SET_PARAMETER" or self.state != "playing" \
                 or media_type(request.headers.get("Content-Type")) != CT_EXTENSION_CMD.lower():
             return

@@ -104,10 +104,11 @@ def test_own_end_of_stream_for_an_entry_played_from_cache():
 async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the_seek_id(wm_origin):
     """[MS-RTSP] 3.1.5.13, 3.1.5.15, 3.1.4.5, 3.1.5.16.1 at the client role of a relayed playlist:
     EndOfStream and Announce answered, the ended entry logged (LogPlay) before the new entry's
-    SelectStreams (old streams' TEARDOWN, new SETUPs) and its Play naming the new entry."""
+    SelectStreams (old streams' TEARDOWN, new SETUPs) and its Play naming the new entry, without the
+    player's Range (3.1.5.16.1)."""
     entry = wm_origin.set_entry("/pl.wsx", seed="one", playlist=("two",), duration_ms=800)
     async with running_proxy(wm_origin.url("")) as server:
-        result = await WMPlayer(proxy_url(server, "/pl.wsx"), speed=5, send_event=False).run()
+        result = await WMPlayer(proxy_url(server, "/pl.wsx"), speed=5, send_event=False, npt=0.2).run()
     assert result.error is None, result.error
     sent = wm_origin.sent_requests
     answered = {r.cseq: r.status for r in wm_origin.client_responses}
@@ -118,6 +119,10 @@ async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the
     between = kinds[first_play + 1:second_play]
     assert between[0] == "LogPlay" and between.count("LogPlay") == 1  # ours, the player's stays local
     assert between[1:] == ["TEARDOWN"] * 2 + ["SETUP"] * 2  # audio and video of each entry
-    play = [r for r in wm_origin.requests if r.kind == "PLAY"][1]
+    first, play = [r for r in wm_origin.requests if r.kind == "PLAY"]
+    # a Play in READY seeks with its Range (3.1.5.9.1); the one after the Announce has none (3.1.5.16.1)
+    assert first.header("X-Playlist-Seek-Id") == str(entry.items[0].gen_id)
+    assert first.header("Range") == "npt=0.200-"
     assert play.header("X-Playlist-Seek-Id") == str(entry.items[1].gen_id)
+    assert play.header("Range") is None
     assert kinds[second_play + 1:] == ["TEARDOWN"]  # the last entry ended READY: no Pause, no log
