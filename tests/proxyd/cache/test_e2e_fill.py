@@ -68,8 +68,9 @@ async def test_setups_are_answered_locally_and_the_download_starts_at_the_player
         assert play.status == 200
         # the Play response came after the download's upstream SETUPs and PLAY were answered
         # (the download may already have ended: Speed makes it faster than real time, so look at its start)
-        assert [r.kind for r in wm_origin.requests if r.path.startswith("/clip.wmv")
-                and r.kind in ("SETUP", "PLAY")][:3] == ["SETUP", "SETUP", "PLAY"]
+        kinds = [r.kind for r in wm_origin.requests if r.path.startswith("/clip.wmv") and r.kind in ("SETUP", "PLAY")]
+        first_play = kinds.index("PLAY")  # every stream's SETUP, then the PLAY
+        assert first_play >= 2 and set(kinds[:first_play]) == {"SETUP"}, kinds
         async with asyncio.timeout(10):
             while player.rtp_packets == 0:  # the media comes through
                 await player.next_item()
