@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import selectors
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -43,23 +42,16 @@ def count_frames_tcp(player: TcpPlayer, seconds: float) -> tuple[int, int]:
 def count_frames_udp(player: UdpPlayer, seconds: float) -> tuple[int, int]:
     video = audio = 0
     last = b""
-    end = time.monotonic() + seconds
-    with selectors.DefaultSelector() as selector:
-        for index, s in enumerate(player.rtp_socks):
-            s.setblocking(False)
-            selector.register(s, selectors.EVENT_READ, index)
-        while (left := end - time.monotonic()) > 0:
-            for key, _ in selector.select(left):
-                try:
-                    while True:  # drain: one wake-up per burst, not per packet
-                        data = key.fileobj.recv(2048)
-                        if key.data == 0:
-                            if (stamp := data[4:8]) != last:
-                                video, last = video + 1, stamp
-                        else:
-                            audio += 1
-                except BlockingIOError:
-                    pass
+
+    def count(index: int, data: bytes) -> None:
+        nonlocal video, audio, last
+        if index == 0:
+            if (stamp := data[4:8]) != last:
+                video, last = video + 1, stamp
+        else:
+            audio += 1
+
+    player.receive(seconds, count)
     return video, audio
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import selectors
 import socket
 import time
+from collections.abc import Callable
 
 from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.connection import Role, RtspConnection
@@ -117,8 +118,8 @@ class UdpPlayer(TcpPlayer):
             s.close()
         super().close()
 
-    def count_rtp(self, seconds: float) -> list[int]:
-        counts = [0] * len(self.rtp_socks)
+    def receive(self, seconds: float, on_packet: Callable[[int, bytes], None]) -> None:
+        """For `seconds`, `on_packet(stream index, datagram)` for every RTP datagram received."""
         end = time.monotonic() + seconds
         with selectors.DefaultSelector() as selector:
             for index, s in enumerate(self.rtp_socks):
@@ -128,10 +129,17 @@ class UdpPlayer(TcpPlayer):
                 for key, _ in selector.select(left):
                     try:
                         while True:  # drain: one wake-up per burst, not per packet
-                            key.fileobj.recv(2048)
-                            counts[key.data] += 1
+                            on_packet(key.data, key.fileobj.recv(2048))
                     except BlockingIOError:
                         pass
+
+    def count_rtp(self, seconds: float) -> list[int]:
+        counts = [0] * len(self.rtp_socks)
+
+        def count(index: int, _: bytes) -> None:
+            counts[index] += 1
+
+        self.receive(seconds, count)
         return counts
 
 
