@@ -300,42 +300,21 @@ APPLIANCE_CACHE_QUOTA_BYTES = env_int("APPLIANCE_CACHE_QUOTA_BYTES", 0, minimum=
 APPLIANCE_PROXY_VERSION = env_str("APPLIANCE_PROXY_VERSION", "9.0.0.1")
 APPLIANCE_PROXY_GUID = env_str("APPLIANCE_PROXY_GUID", "")  # empty: derived from SECRET_KEY, stable per install
 
+
+def _every(task: str, interval: int) -> dict:
+    """A beat entry run every `interval` seconds; a run not started within 90 % of it is dropped
+    (the next one comes soon), so a stopped worker does not find a backlog of the same task."""
+    return {"task": task, "schedule": float(interval), "options": {"expires": interval * 0.9}}
+
+
 CELERY_BEAT_SCHEDULE: dict = {
-    "revalidate-due": {
-        "task": "content.revalidate_due",
-        "schedule": float(APPLIANCE_REVALIDATE_INTERVAL),
-        "options": {"expires": APPLIANCE_REVALIDATE_INTERVAL * 0.9},
-    },
-    "uplink-send-pending": {
-        "task": "uplink.send_pending",
-        "schedule": float(APPLIANCE_UPLINK_INTERVAL),
-        "options": {"expires": APPLIANCE_UPLINK_INTERVAL * 0.9},
-    },
-    "housekeeping": {
-        "task": "content.housekeeping",
-        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
-        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
-    },
-    "live-stats": {
-        "task": "playback.publish_live_stats",
-        "schedule": float(APPLIANCE_LIVE_STATS_INTERVAL),
-        "options": {"expires": APPLIANCE_LIVE_STATS_INTERVAL * 0.9},
-    },
-    "nodes-close-lost": {
-        "task": "nodes.close_lost",
-        "schedule": float(APPLIANCE_NODE_CHECK_INTERVAL),
-        "options": {"expires": APPLIANCE_NODE_CHECK_INTERVAL * 0.9},
-    },
-    "uplink-prune-sent": {
-        "task": "uplink.prune_sent",
-        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
-        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
-    },
-    "report-events-prune": {
-        "task": "control.prune_report_events",
-        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
-        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
-    },
+    "revalidate-due": _every("content.revalidate_due", APPLIANCE_REVALIDATE_INTERVAL),
+    "uplink-send-pending": _every("uplink.send_pending", APPLIANCE_UPLINK_INTERVAL),
+    "housekeeping": _every("content.housekeeping", APPLIANCE_HOUSEKEEPING_INTERVAL),
+    "live-stats": _every("playback.publish_live_stats", APPLIANCE_LIVE_STATS_INTERVAL),
+    "nodes-close-lost": _every("nodes.close_lost", APPLIANCE_NODE_CHECK_INTERVAL),
+    "uplink-prune-sent": _every("uplink.prune_sent", APPLIANCE_HOUSEKEEPING_INTERVAL),
+    "report-events-prune": _every("control.prune_report_events", APPLIANCE_HOUSEKEEPING_INTERVAL),
 }
 
 # --- traffic history (appliance.history) ---
@@ -353,21 +332,10 @@ APPLIANCE_REPORT_MAX_ROWS = env_int("APPLIANCE_REPORT_MAX_ROWS", 500, minimum=1,
 APPLIANCE_DASHBOARD_TOP_CONTENT = env_int("APPLIANCE_DASHBOARD_TOP_CONTENT", 10, minimum=1, maximum=100)
 APPLIANCE_ORIGIN_PROBE_INTERVAL = env_int("APPLIANCE_ORIGIN_PROBE_INTERVAL", 60, minimum=0)  # 0: no probes
 CELERY_BEAT_SCHEDULE.update({
-    **({"history-probe-origins": {
-        "task": "history.probe_origins",
-        "schedule": float(APPLIANCE_ORIGIN_PROBE_INTERVAL),
-        "options": {"expires": APPLIANCE_ORIGIN_PROBE_INTERVAL * 0.9},
-    }} if APPLIANCE_ORIGIN_PROBE_INTERVAL else {}),
-    "history-rollup": {
-        "task": "history.rollup",
-        "schedule": float(APPLIANCE_HISTORY_ROLLUP_INTERVAL),
-        "options": {"expires": APPLIANCE_HISTORY_ROLLUP_INTERVAL * 0.9},
-    },
-    "history-prune": {
-        "task": "history.prune",
-        "schedule": float(APPLIANCE_HOUSEKEEPING_INTERVAL),
-        "options": {"expires": APPLIANCE_HOUSEKEEPING_INTERVAL * 0.9},
-    },
+    **({"history-probe-origins": _every("history.probe_origins", APPLIANCE_ORIGIN_PROBE_INTERVAL)}
+       if APPLIANCE_ORIGIN_PROBE_INTERVAL else {}),
+    "history-rollup": _every("history.rollup", APPLIANCE_HISTORY_ROLLUP_INTERVAL),
+    "history-prune": _every("history.prune", APPLIANCE_HOUSEKEEPING_INTERVAL),
 })
 
 ASGI_APPLICATION = "appliance.asgi.application"
