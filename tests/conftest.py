@@ -5,7 +5,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.peers.fixtures"]
+pytest_plugins = ["tests.peers.fixtures", "tests.appliance.tasks.worker_fixtures"]
 
 # Property tests check results, not speed: on a loaded machine (xdist workers beside real-time peers)
 # a deadline or "generation is slow" health check fails tests whose results are right.

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.appliance.tasks.conftest import PROXY_GUID, celery_worker_process  # noqa: F401  (fixture)
+from tests.appliance.tasks.worker_fixtures import PROXY_GUID
 from tests.e2e.conftest import wait_until
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401  (fixture)
 from tests.wmorigin.player import WMPlayer

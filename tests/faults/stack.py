@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.appliance.tasks.conftest import WORKER_SETTINGS
+from tests.appliance.tasks.worker_fixtures import WORKER_SETTINGS
 from tests.appliance.tasks.harness import REPO, VENV_BIN, CeleryWorker, stop_process
 from tests.appliance.ui.web_server import WebServer
 from tests.peers.proxyd_proc import free_tcp_port

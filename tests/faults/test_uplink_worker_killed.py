@@ -15,7 +15,7 @@ import pytest
 from appliance.origins.models import Origin
 from appliance.uplink.models import UplinkEvent, UplinkState
 from appliance.uplink.task_services import MAYBE_SENT
-from tests.appliance.tasks.conftest import WORKER_SETTINGS, celery_worker_process  # noqa: F401 (fixture)
+from tests.appliance.tasks.worker_fixtures import WORKER_SETTINGS
 from tests.appliance.tasks.harness import wait_until
 from tests.appliance.tasks.test_uplink_worker import make_events, remote_body
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401 (fixture)
@@ -26,10 +26,6 @@ EVENTS = 5
 LEASE_S = int(WORKER_SETTINGS["APPLIANCE_UPLINK_LEASE"])
 
 
-# Known intermittent (root cause open, see the #16 note): in some runs the in-flight event ends `sent`,
-# not `failed`, though it still reached the origin once. More tries keep CI meaningful meanwhile; a
-# real regression (an event sent twice or lost) fails every try.
-@pytest.mark.flaky(reruns=3)
 def test_a_worker_killed_mid_batch_sends_nothing_twice_and_loses_nothing(celery_worker_process, wm_origin):  # noqa: F811
     wm_origin.set_entry("/clip.wmv", seed="uplink")
     gate = wm_origin.send_event_gate = threading.Event()  # the origin holds its answers: the worker is mid-send

@@ -16,7 +16,7 @@ from appliance.content.models import CachedContent, ContentState
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
 from proxyd.rtsp.oneshot import rtsp_request
-from tests.appliance.tasks.conftest import PROXY_GUID
+from tests.appliance.tasks.worker_fixtures import PROXY_GUID
 from tests.appliance.tasks.harness import GstOrigin, wait_until
 from tests.appliance.tasks.rtsp_responder import Reply
 from tests.peers import media

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from appliance.origins.models import Origin
 from appliance.uplink.models import UplinkEvent, UplinkState
-from tests.appliance.tasks.conftest import PROXY_GUID
+from tests.appliance.tasks.worker_fixtures import PROXY_GUID
 from tests.appliance.tasks.harness import wait_until
 from tests.appliance.tasks.rtsp_responder import Reply, free_port_is_refusing
 

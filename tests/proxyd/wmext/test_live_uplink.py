@@ -17,7 +17,6 @@ import pytest
 from proxyd.wm.remote_event import parse_remote_event
 from proxyd.wm.wmlog import parse_log
 from tests.appliance.conftest import viewer, viewer_client  # noqa: F401  (fixtures)
-from tests.appliance.tasks.conftest import celery_worker_process  # noqa: F401  (fixture)
 from tests.appliance.tasks.harness import wait_until
 from tests.proxyd.wmext.harness import rtsp_exchange
 from tests.wmorigin.player import WMPlayer, fixture
