@@ -154,3 +154,20 @@ async def test_pipelined_select_streams_are_relayed_upstream_pipelined(wm_origin
     cseqs = [r.cseq for _, r in result.responses]
     assert cseqs == sorted(cseqs)  # the player's answers in its order
     assert all(stream.asf_packets for stream in result.entries[1].streams.values())
+
+
+async def test_a_pipelining_player_plays_a_cached_playlist_from_the_cache(wm_origin, tmp_path):
+    """A cache session has no upstream to pipeline to: proxyd takes the player's pipelined
+    SelectStreams one by one, answers them in its order, and both entries play from the cache."""
+    wm_origin.set_entry("/pl.wsx", seed="cached", playlist=("cached2",), duration_ms=800)
+    async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
+        url = proxy_url(server, "/pl.wsx")
+        fill = await WMPlayer(url, speed=5, send_event=False).run()
+        sink = server.context.reporter
+        await sink.wait_for(lambda: any(c["state"] == "complete" for c in sink.of("cache.changed")))
+        wm_origin.take_down()
+        hit = await WMPlayer(url, speed=5, send_event=False, pipeline=True).run()
+    assert fill.error is None and hit.error is None, (fill.error, hit.error)
+    assert hit.status("TEARDOWN")[:2] == [200, 200] and hit.status("SETUP")[2:] == [200, 200]
+    assert [[s.asf_packets for s in entry.streams.values()] for entry in hit.entries] == \
+        [[s.asf_packets for s in entry.streams.values()] for entry in fill.entries]
