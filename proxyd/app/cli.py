@@ -33,7 +33,9 @@ LIMIT_HELP = {
     "request_timeout": "seconds a connection without a session may go without a complete request "
                        "(idle and slow-header clients are closed)",
     "max_sessions": "most concurrent proxy sessions (453 beyond)",
-    "max_pipelined_requests": "most queued unanswered requests per player connection",
+    "max_pipelined_requests": "most unanswered requests per player connection (queued or in progress; a "
+                              "session's pipelined SelectStreams go upstream pipelined): reading pauses "
+                              "there, and a request beyond it already received gets 503",
     "origin_connect_timeout": "seconds to connect to an origin before 502",
     "origin_response_timeout": "seconds to wait for an origin response before 504",
     "udp_fallback_timeout": "seconds without UDP media from the origin before re-SETUP over TCP",

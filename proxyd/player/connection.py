@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import re
 
@@ -12,6 +11,7 @@ from proxyd.log import context, get_logger
 from proxyd.metrics.counters import RTSP_RESPONSES, method_label
 from proxyd.net.listen import unmapped_ip
 from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay
+from proxyd.player.pipeline import RequestPipeline
 from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
 from proxyd.rtsp.errors import RemoteProtocolError, RtspError
@@ -77,8 +77,8 @@ class PlayerConnection(asyncio.Protocol):
         self.peer_ip = ""
         self.local_host, self.local_port = "", 0
         self.user_agent = ""
-        self.requests: collections.deque[Request] = collections.deque()
-        self.worker: asyncio.Task | None = None
+        self.requests = RequestPipeline(self.limits.max_pipelined_requests, self._handle,
+                                        self._pipelined_session, self._answer)
         self.sessions: dict[str, PlayerSession] = {}
         self.tearing_down: set[str] = set()  # ids of sessions whose TEARDOWN is being handled
         self.channels: dict[int, StreamRelay] = {}
@@ -122,7 +122,7 @@ class PlayerConnection(asyncio.Protocol):
                                                                    self._request_timer_fired)
 
     def _request_timer_fired(self) -> None:
-        busy = self.sessions or self.requests or (self.worker is not None and not self.worker.done())
+        busy = self.sessions or self.requests.unanswered
         if busy:
             self._arm_request_timer()
         else:
@@ -159,8 +159,7 @@ class PlayerConnection(asyncio.Protocol):
         for origin in self.origins.values():
             origin.close()
         self.origins.clear()
-        if self.worker is not None and not self.worker.done():
-            self.worker.cancel()
+        self.requests.cancel()
         self.context.remove_connection(self)
 
     @property
@@ -184,13 +183,14 @@ class PlayerConnection(asyncio.Protocol):
                     stream.rtcp_from_player(event.payload)
             elif isinstance(event, Request):
                 self._arm_request_timer()
-                self.requests.append(event)
-                if len(self.requests) >= self.limits.max_pipelined_requests:
-                    self.transport.pause_reading()  # resumed when the worker catches up
-                if self.worker is None or self.worker.done():
-                    self.worker = asyncio.get_running_loop().create_task(self._work())
+                if not self.requests.add(event):
+                    log.warning("%s %s -> 503 Service Unavailable: over --max-pipelined-requests (%d "
+                                "unanswered)", context(self.peer, event.cseq), event.method[:32],
+                                self.requests.limit)
+                if self.requests.full:
+                    self.transport.pause_reading()  # resumed as answers go out
             elif isinstance(event, ConnectionClosed):
-                if self.requests or (self.worker is not None and not self.worker.done()):
+                if self.requests.unanswered:
                     self.close_when_idle = True  # e.g. ffmpeg sends TEARDOWN and closes at once
                 else:
                     self.close_connection("player closed")
@@ -204,25 +204,39 @@ class PlayerConnection(asyncio.Protocol):
         self.transport.write(self.conn.send_response(Response(status, reason, headers)))
         self.close_connection(f"protocol error {status}")
 
-    # --- request worker ------------------------------------------------------------------------
-    async def _work(self) -> None:
-        while self.requests and not self.closing:
-            request = self.requests.popleft()
-            if len(self.requests) < self.limits.max_pipelined_requests:
-                self.transport.resume_reading()
-            response = await self._handle(request)
-            if self.closing:
-                return
-            response = wm_respond(self, request, response)  # Supported; remembers origin Cache-Control
-            headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
-            RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
-            self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
-                                                                  response.body)))
-            if self.ending:
-                self._end_after_answer(self.ending)
-                return
-        if self.close_when_idle and not self.requests:
+    # --- requests in, answers out (proxyd.player.pipeline) ------------------------------------
+    def _pipelined_session(self, request: Request) -> str | None:
+        """The id of the session this request is a pipelinable SelectStream of, else None: a
+        stream SETUP or TEARDOWN naming a session of this connection whose kind relays them
+        pipelined (the aggregate TEARDOWN ends the session: never pipelined)."""
+        if request.method not in ("SETUP", "TEARDOWN"):
+            return None
+        value = request.headers.get("Session")
+        session = self.sessions.get(value.split(";")[0].strip()) if value else None
+        if session is None or not session.pipelines_select_streams:
+            return None
+        if request.method == "TEARDOWN" and session.addressed_stream(request) is None:
+            return None
+        return session.id
+
+    def _answer(self, request: Request, response: Response) -> bool:
+        """Write one answer; False when the connection ends with it."""
+        if self.closing:
+            return False
+        response = wm_respond(self, request, response)  # Supported; remembers origin Cache-Control
+        headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
+        RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
+        self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
+                                                              response.body)))
+        if self.ending:
+            self._end_after_answer(self.ending)
+            return False
+        if self.close_when_idle and not self.requests.unanswered:
             self.close_connection("player closed")
+            return False
+        if not self.requests.full:
+            self.transport.resume_reading()
+        return True
 
     async def _handle(self, request: Request) -> Response:
         session_value = request.headers.get("Session")

@@ -36,6 +36,8 @@ class ProxySession(SessionBase):
         self.origin = origin
         self.streams: list[StreamRelay] = []
         self.stream_urls: dict[str, StreamRelay] = {}
+        self.selecting: dict[str, StreamRelay] = {}  # origin URL -> stream whose SETUP is upstream
+        self.deselecting: set[StreamRelay] = set()  # streams whose TEARDOWN is upstream
         self.origin_channels: dict[int, tuple[StreamRelay, bool]] = {}
         self.upstream_tcp: bool | None = None
         self.fallback_done = False
@@ -58,6 +60,10 @@ class ProxySession(SessionBase):
         return self.aggregate_url
 
     @property
+    def pipelines_select_streams(self) -> bool:
+        return True  # setup() and deselect() claim their stream before they wait
+
+    @property
     def origin_transport(self) -> str:
         """auto/udp/tcp: the route's preference from the control plane, else --origin-transport; tcp
         from a cluster peer (one connection between nodes; no UDP source address to match)."""
@@ -70,9 +76,9 @@ class ProxySession(SessionBase):
                     clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
-        if any(same_resource(origin_url, url) for url in self.stream_urls):
+        if self._selected(origin_url):
             return Response(459, "Aggregate Operation Not Allowed", Headers())
-        stream = StreamRelay(len(self.streams), clock_rate)
+        stream = StreamRelay(self._free_index(), clock_rate)
         if spec.is_tcp:
             channels = spec.interleaved or (2 * stream.index, 2 * stream.index + 1)
             if channels[1] == channels[0]:
@@ -87,6 +93,7 @@ class ProxySession(SessionBase):
         use_tcp = self.upstream_tcp
         if use_tcp is None:
             use_tcp = self.origin_transport == "tcp"
+        self.selecting[origin_url] = stream
         try:
             resp = await self._setup_upstream(stream, origin_url, request.headers, use_tcp)
             if resp.status == 461 and not use_tcp and self.upstream_tcp is None \
@@ -96,6 +103,8 @@ class ProxySession(SessionBase):
         except BaseException:
             stream.close()
             raise
+        finally:
+            del self.selecting[origin_url]
         if not 200 <= resp.status < 300:
             stream.close()
             headers = Headers(rewrite_response_headers(resp, self.target, None))
@@ -116,6 +125,18 @@ class ProxySession(SessionBase):
         headers = rewrite_response_headers(resp, self.target, self.player_session_header)
         headers.append(("Transport", format_transport(player_spec)))
         return Response(resp.status, resp.reason, Headers(headers), resp.body)
+
+    def _selected(self, origin_url: str) -> bool:
+        """Selected and not being deselected, or being selected: a pipelined SETUP may name the
+        URL of an old entry's stream whose TEARDOWN is still upstream (4.4.5)."""
+        kept = [url for url, stream in self.stream_urls.items() if stream not in self.deselecting]
+        return any(same_resource(origin_url, url) for url in (*kept, *self.selecting))
+
+    def _free_index(self) -> int:
+        """The lowest stream index (upstream channels 2i, 2i+1) no selected stream or SETUP in
+        flight holds, so pipelined SETUPs never share one and entries reuse freed ones."""
+        used = {stream.index for stream in (*self.streams, *self.selecting.values())}
+        return next(index for index in range(len(used) + 1) if index not in used)
 
     @staticmethod
     def _origin_ssrc(resp: Response) -> str | None:
@@ -390,7 +411,12 @@ class ProxySession(SessionBase):
         server-side playlist entry change the player deselects the old entry's streams this way and
         selects the new ones with SETUP, so once no stream is left the session is `ready` again."""
         stream = self.addressed_stream(request)
-        resp = await self.origin_request(request)
+        if stream is not None:
+            self.deselecting.add(stream)
+        try:
+            resp = await self.origin_request(request)
+        finally:
+            self.deselecting.discard(stream)
         if not 200 <= resp.status < 300 or stream is None:
             return resp
         self.stream_urls = {url: s for url, s in self.stream_urls.items() if s is not stream}

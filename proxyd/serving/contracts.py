@@ -149,6 +149,11 @@ class PlayerSession(Protocol):
     def presentation_url(self) -> str:
         """The origin URL of the presentation (aggregate), for reports and WM messages."""
 
+    @property
+    def pipelines_select_streams(self) -> bool:
+        """Its SelectStreams (stream SETUP/TEARDOWN) may run side by side, relayed upstream
+        pipelined ([MS-RTSP] 3.1.4.3.1, 3.1.4.5); False: the connection takes them one by one."""
+
     def addressed_stream(self, request: Request) -> object | None:
         """The stream a request's URL names (SelectStream), None for the aggregate URL."""
 

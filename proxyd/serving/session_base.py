@@ -77,6 +77,10 @@ class SessionBase(Resumable):
         return task
 
     # --- SelectStream: only the relay deselects streams --------------------------------------
+    @property
+    def pipelines_select_streams(self) -> bool:
+        return False
+
     def addressed_stream(self, request: Request) -> object | None:
         return None
 

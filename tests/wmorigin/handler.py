@@ -3,6 +3,10 @@
 Requests are classified by method and Content-Type (2.2.7). Responses carry Supported except
 GetContentInfo and SendEvent responses (3.2.5.2), Session with ;timeout=60, and
 X-Playlist-Gen-Id whenever the id is non-zero.
+
+The connection reads on while it handles a request (a reader task records each request when it
+arrives), and handles and answers requests one by one in arrival order, so pipelined requests are
+seen as such: a request's arrival time can precede the answer time of the one before it.
 """
 
 from __future__ import annotations
@@ -40,39 +44,62 @@ class OriginConnection:
         self.sessions: dict[str, OriginSession] = {}
         self._cseq = 0
         self.closing = False
+        self.arrived = asyncio.Event()  # set by every request read (see _hold_select_streams)
 
     # -- I/O -------------------------------------------------------------------------------
     async def run(self) -> None:
+        received: asyncio.Queue[wire.Message | wire.WireError | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(received))
         try:
             while not self.closing:
-                try:
-                    item = await wire.read_item(self.reader)
-                except wire.WireError as exc:
-                    log.warning("origin: bad input from %s: %s", self.peer, exc)
-                    reason = {413: "Request Entity Too Large", 431: "Request Header Fields Too Large",
-                              505: "RTSP Version Not Supported"}.get(exc.status, "Bad Request")
-                    await self.send(wire.Message(status=exc.status, reason=reason, headers=[("CSeq", "0")]))
+                item = await received.get()
+                if item is None:
                     break
+                if isinstance(item, wire.WireError):
+                    log.warning("origin: bad input from %s: %s", self.peer, item)
+                    reason = {413: "Request Entity Too Large", 431: "Request Header Fields Too Large",
+                              505: "RTSP Version Not Supported"}.get(item.status, "Bad Request")
+                    await self.send(wire.Message(status=item.status, reason=reason, headers=[("CSeq", "0")]))
+                    break
+                response = await self.dispatch(item)
+                if response is not None:
+                    await self.send(response)
+        except ConnectionError:
+            pass
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            for session in self.sessions.values():
+                session.close()
+                self.origin.drop_session(session)
+            self.writer.close()
+
+    async def _read(self, received: asyncio.Queue) -> None:
+        """Record each request as it arrives (clients' answers too) and queue it for handling."""
+        try:
+            while True:
+                item = await wire.read_item(self.reader)
                 if item is None:
                     break
                 if isinstance(item, wire.Frame):
                     continue  # RTCP receiver reports: not used
                 if item.method:
                     self.origin.record(self.peer, item)
-                    response = await self.dispatch(item)
-                    if response is not None:
-                        await self.send(response)
+                    self._count_select_stream(item)
+                    self.arrived.set()
+                    received.put_nowait(item)
                 else:
                     self.origin.record_response(self.peer, item)
+        except wire.WireError as exc:
+            received.put_nowait(exc)
+            return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
-        finally:
-            for session in self.sessions.values():
-                session.close()
-                self.origin.drop_session(session)
-            self.writer.close()
+        received.put_nowait(None)
 
     async def send(self, msg: wire.Message) -> None:
+        if msg.status:
+            self.origin.record_answer(self.peer, msg)
         self.writer.write(msg.encode())
         await self.writer.drain()
 
@@ -191,6 +218,7 @@ class OriginConnection:
             reply_transport += f";ssrc={named:08x}"
         reply_transport += ";mode=PLAY"
         self.origin.record_setup(SetupSsrc(req.uri, named, stream.ssrc))
+        await self._hold_select_streams(session)
         return self.reply(req, 200, "OK", session, [("Transport", reply_transport)])
 
     async def on_play(self, req, entry, control, session):
@@ -221,6 +249,7 @@ class OriginConnection:
         extra += [("Range", f"npt={base / 1000:.3f}-{duration:.3f}"), ("RTP-Info", ",".join(infos))]
         session.state = "PLAYING"
         session.pause_allowed_in_ready = False
+        session.select_batch = 0
         response = self.reply(req, 200, "OK", session, extra)
         await self.send(response)  # the response goes before the first RTP packet
         session.sender = asyncio.create_task(deliver(session, start, base, self.origin.media_delay_s))
@@ -244,6 +273,7 @@ class OriginConnection:
             return self.reply(req, 454, "Session Not Found")
         if control in MEDIA_CONTROLS:
             session.streams.pop(MEDIA_CONTROLS[control], None)
+            await self._hold_select_streams(session)
             return self.reply(req, 200, "OK", session)
         response = self.reply(req, 200, "OK", session)
         session.close()
@@ -265,6 +295,29 @@ class OriginConnection:
     async def on_streamswitch(self, req, entry, control, session):
         return self.reply(req, 200, "OK", session)
 
+    # -- SelectStream batch hold (WMOrigin.select_stream_batch) --------------------------------
+    def _count_select_stream(self, req: wire.Message) -> None:
+        if req.method not in ("SETUP", "TEARDOWN") or not req.header("Session"):
+            return
+        session = self.sessions.get(req.header("Session").split(";")[0].strip())
+        control = self.origin.lookup(urlsplit(req.uri).path)[1]
+        if session is not None and session.select_batch and control in MEDIA_CONTROLS:
+            session.selects_arrived += 1
+
+    async def _hold_select_streams(self, session: OriginSession) -> None:
+        """After an Announce: answer no SelectStream before the batch has arrived (or the hold
+        timeout passed: a client that waits for each answer gets them late, never a deadlock)."""
+        if not session.select_batch:
+            return
+        try:
+            async with asyncio.timeout(self.origin.select_hold_timeout_s):
+                while session.selects_arrived < session.select_batch:
+                    self.arrived.clear()
+                    await self.arrived.wait()
+        except TimeoutError:
+            log.info("origin: %s sent %d of %d SelectStreams before the hold timeout", self.peer,
+                     session.selects_arrived, session.select_batch)
+
     # -- server-originated requests ------------------------------------------------------------
     async def end_of_entry(self, session: OriginSession) -> None:
         """3.2.4.1 EndOfStream, then for a playlist 3.2.4.2 Announce of the next entry."""
@@ -283,6 +336,7 @@ class OriginConnection:
             return
         session.item_index += 1
         session.previous_gen_id, session.gen_id = session.gen_id, session.item.gen_id
+        session.select_batch, session.selects_arrived = self.origin.select_stream_batch, 0
         session.position = 0
         entry = session.entry
         sdp = build_sdp(session.item.asf, session.url, session_id=session.gen_id,

@@ -10,6 +10,11 @@ Speed only if the server offered fastcache, 2.2.6.10.2) -> LogConnect with the 4
 200 (3.1.5.13) -> LogPlay with the 4.5.2 legacy log -> for a playlist entry change, Announce
 answered, old streams torn down, new ones set up and played (4.4.5) -> SendEvent remote-log when
 the server subscribed to it (3.1.4.9) -> TEARDOWN.
+
+With `pipeline=True` the SelectStreams (SETUP, stream TEARDOWN) go as WMP sends them: in INIT the
+first SETUP alone (it creates the session), then the rest without waiting for answers (3.1.4.3.1,
+3.1.4.5), their answers taken in order afterwards; the Play once every one is answered (3.1.5.16).
+Without it each request waits for its answer.
 """
 
 from __future__ import annotations
@@ -88,8 +93,9 @@ class _Udp(asyncio.DatagramProtocol):
 class WMPlayer:
     def __init__(self, url: str, *, transport: str = "tcp", speed: float | None = None,
                  send_event: bool = True, stop_after_s: float | None = None, npt: float = 0.0,
-                 timeout: float = 20.0, logplay: bytes | None = None) -> None:
+                 timeout: float = 20.0, logplay: bytes | None = None, pipeline: bool = False) -> None:
         self.url = url
+        self.pipeline = pipeline
         self.transport = transport
         self.speed = speed
         self.send_event = send_event
@@ -156,6 +162,11 @@ class WMPlayer:
 
     async def request(self, kind: str, method: str, uri: str, extra: list[tuple[str, str]] | None = None,
                       body: bytes = b"") -> wire.Message:
+        return await self._answer_to(kind, await self._send(method, uri, extra, body))
+
+    async def _send(self, method: str, uri: str, extra: list[tuple[str, str]] | None = None,
+                    body: bytes = b"") -> asyncio.Future:
+        """Send a request; its answer comes in the returned future (see _answer_to)."""
         self._cseq += 1
         fut = asyncio.get_running_loop().create_future()
         self._pending[self._cseq] = fut
@@ -163,6 +174,9 @@ class WMPlayer:
                                                             *self._headers(extra or [])], body=body)
         self.writer.write(msg.encode())
         await self.writer.drain()
+        return fut
+
+    async def _answer_to(self, kind: str, fut: asyncio.Future) -> wire.Message:
         response = await fut
         self.result.responses.append((kind, response))
         return response
@@ -231,9 +245,7 @@ class WMPlayer:
             old = entry
             entry = self._entry(announce.body, announce.header("X-Playlist-Gen-Id"),
                                 announce.header("Cache-Control"))
-            for stream in old.streams.values():  # 4.4.5: deselect old streams, select new ones
-                await self.request("TEARDOWN", "TEARDOWN", stream.url, self._gen(entry))
-            await self._setup_and_play(entry, self.url, first=False)
+            await self._setup_and_play(entry, self.url, first=False, deselect=list(old.streams.values()))
         await self._finish(entry)
 
     def _entry(self, body: bytes, gen: str | None, cache_control: str | None) -> EntryResult:
@@ -244,7 +256,27 @@ class WMPlayer:
     def _gen(self, entry: EntryResult) -> list[tuple[str, str]]:
         return [("X-Playlist-Gen-Id", str(entry.gen_id))] if entry.gen_id else []
 
-    async def _setup_and_play(self, entry: EntryResult, base: str, first: bool) -> None:
+    async def _setup_and_play(self, entry: EntryResult, base: str, first: bool,
+                              deselect: list[StreamResult] = ()) -> None:
+        """SelectStreams (4.4.5: the old entry's streams deselected, the new ones selected), then Play."""
+        unanswered: list[tuple[str, str, asyncio.Future, tuple | None]] = []  # kind, URL, answer, selected
+
+        async def select(kind: str, url: str, extra: list, selected: tuple | None) -> None:
+            unanswered.append((kind, url, await self._send(kind, url, [*extra, *self._gen(entry)]), selected))
+            if not (self.pipeline and self._session):  # in INIT the first SETUP goes alone
+                await take_answers()
+
+        async def take_answers() -> None:
+            while unanswered:
+                kind, url, fut, selected = unanswered.pop(0)
+                response = await self._answer_to(kind, fut)
+                if selected is not None:
+                    if response.status != 200:
+                        raise wire.WireError(f"SETUP {url} -> {response.status}")
+                    self._selected(entry, response, url, *selected)
+
+        for stream in deselect:
+            await select("TEARDOWN", stream.url, [], None)
         control = entry.sdp.control or base
         for index, media in enumerate(entry.sdp.media_streams()):
             url = resolve(control, media.control)
@@ -253,16 +285,8 @@ class WMPlayer:
             else:
                 port = await self._udp_ports()
                 transport = f"RTP/AVP/UDP;unicast;client_port={port}-{port + 1};mode=PLAY"
-            response = await self.request("SETUP", "SETUP", url, [
-                ("Transport", transport), ("Supported", SUPPORTED), *self._gen(entry)])
-            if response.status != 200:
-                raise wire.WireError(f"SETUP {url} -> {response.status}")
-            self._session = (response.header("Session") or "").split(";")[0]
-            stream = StreamResult(media.stream, url, _ssrc(response.header("Transport") or ""), entry.sdp.maxps)
-            entry.streams[media.stream] = stream
-            self._by_ssrc[stream.ssrc] = stream
-            if self.transport == "tcp":
-                self._by_channel[_interleaved(response.header("Transport") or "", 2 * index)] = stream
+            await select("SETUP", url, [("Transport", transport), ("Supported", SUPPORTED)], (index, media))
+        await take_answers()
         play_headers = [("Range", f"npt={self.npt:.3f}-"), ("Bandwidth", "2147483647"),
                         ("X-Accelerate-Streaming", "AccelDuration=18000;AccelBandwidth=1000000"),
                         ("Supported", SUPPORTED), *self._gen(entry)]
@@ -277,6 +301,14 @@ class WMPlayer:
             await self.request("LogConnect", "SET_PARAMETER", self.url, [
                 ("Content-Type", "application/x-wms-Logconnectstats;charset=UTF-8")],
                 fixture("logconnect_ms_rtsp_4_5_1.xml"))
+
+    def _selected(self, entry: EntryResult, response: wire.Message, url: str, index: int, media) -> None:
+        self._session = (response.header("Session") or "").split(";")[0]
+        stream = StreamResult(media.stream, url, _ssrc(response.header("Transport") or ""), entry.sdp.maxps)
+        entry.streams[media.stream] = stream
+        self._by_ssrc[stream.ssrc] = stream
+        if self.transport == "tcp":
+            self._by_channel[_interleaved(response.header("Transport") or "", 2 * index)] = stream
 
     async def _until_end_of_entry(self, entry: EntryResult) -> bool:
         """Wait for EndOfStream (or stop early). True when another playlist entry follows."""

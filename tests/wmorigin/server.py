@@ -15,12 +15,16 @@ The test API (called from the test thread) configures content and reads what cli
     origin.setup_ssrcs            # per SETUP answered: url, ssrc named (or None), ssrc sent
     origin.redirects["/clip.wmv"] = (301, "rtsp://elsewhere/clip.wmv")  # GetContentInfo answered so
     origin.require_auth("u", "p", scheme="Digest")  # 401 + WWW-Authenticate without credentials
+    origin.select_stream_batch = 4  # after an Announce, SelectStream answers wait until 4 arrived
     origin.requests, origin.send_events, origin.logs, origin.count("DESCRIBE", "/clip.wmv")
+    origin.answers                # every answer the origin sent: peer, CSeq, status, time
     origin.wait_for(lambda: origin.count("PLAY") >= 1, timeout=5)
     origin.stop()
 
-Every request is recorded (method, kind, url, headers, body, time, peer) before it is handled,
-SendEvent bodies raw and parsed ([MS-WMSP] 2.2.5), so tests can check what a proxy forwarded.
+Every request is recorded (method, kind, url, headers, body, time, peer) when it arrives, before
+it is handled, SendEvent bodies raw and parsed ([MS-WMSP] 2.2.5), so tests can check what a proxy
+forwarded; every answer with the time it was sent, so tests can tell whether a client pipelined
+(request N+1 arrived before the answer to request N).
 """
 
 from __future__ import annotations
@@ -65,6 +69,19 @@ class RecordedRequest:
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
+    @property
+    def cseq(self) -> int | None:
+        value = self.header("CSeq")
+        return int(value) if value and value.strip().isdigit() else None
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    peer: str
+    cseq: int | None
+    status: int
+    time: float  # time.monotonic() when the origin wrote it
+
 
 @dataclass(frozen=True)
 class RecordedEvent:
@@ -82,6 +99,7 @@ class _State:
     setups: list[SetupSsrc] = field(default_factory=list)
     sent: list[wire.Message] = field(default_factory=list)
     responses: list[wire.Message] = field(default_factory=list)
+    answers: list[RecordedAnswer] = field(default_factory=list)
 
 
 class WMOrigin:
@@ -100,6 +118,10 @@ class WMOrigin:
         self.auth: RequiredAuth | None = None
         self.reply_headers: list[tuple[str, str]] = []  # added to every answer
         self.send_event_gate: threading.Event | None = None  # when set: SendEvents (recorded) wait for it
+        # > 0: after an Announce, the session's SelectStream answers wait until this many arrived
+        # (at most select_hold_timeout_s), so a client's pipelining shows in the recorded times
+        self.select_stream_batch = 0
+        self.select_hold_timeout_s = 3.0
         self.port = 0
         self.entries: dict[str, Entry] = {}
         self.redirects: dict[str, tuple[int, str]] = {}  # path -> (301/302/305, Location) for GetContentInfo
@@ -261,6 +283,11 @@ class WMOrigin:
             self._state.responses.append(msg)
             self._cond.notify_all()
 
+    def record_answer(self, peer: str, msg: wire.Message) -> None:
+        with self._cond:
+            self._state.answers.append(RecordedAnswer(peer, msg.cseq, msg.status, time.monotonic()))
+            self._cond.notify_all()
+
     def record_setup(self, record: SetupSsrc) -> None:
         with self._cond:
             self._state.setups.append(record)
@@ -297,6 +324,22 @@ class WMOrigin:
     def client_responses(self) -> list[wire.Message]:
         with self._cond:
             return list(self._state.responses)
+
+    @property
+    def answers(self) -> list[RecordedAnswer]:
+        with self._cond:
+            return list(self._state.answers)
+
+    def answer_to(self, request: RecordedRequest) -> RecordedAnswer | None:
+        """The origin's answer to a recorded request (same connection and CSeq)."""
+        return next((a for a in self.answers if (a.peer, a.cseq) == (request.peer, request.cseq)), None)
+
+    def entry_change_select_streams(self) -> tuple[list[RecordedRequest], RecordedRequest]:
+        """Of a two-entry playlist played once: the SelectStreams (SETUP, TEARDOWN) between the two
+        PLAYs, and the second PLAY (4.4.5)."""
+        requests = self.requests
+        first, second = (i for i, r in enumerate(requests) if r.kind == "PLAY")
+        return [r for r in requests[first:second] if r.kind in ("TEARDOWN", "SETUP")], requests[second]
 
     @property
     def send_events(self) -> list[RecordedEvent]:

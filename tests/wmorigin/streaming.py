@@ -70,6 +70,8 @@ class OriginSession:
     position: int = 0  # next schedule index (resume point after PAUSE)
     sender: asyncio.Task | None = None
     eos_sent: int = 0
+    select_batch: int = 0  # after an Announce: SelectStream answers held until this many arrived
+    selects_arrived: int = 0
 
     @property
     def item(self) -> Item:

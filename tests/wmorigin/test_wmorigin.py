@@ -185,6 +185,27 @@ async def test_two_entry_playlist_switches_with_eos_and_announce(wm_origin):
     assert wm_origin.count("LogPlay") == 2
 
 
+@pytest.mark.parametrize("pipeline", [True, False])
+async def test_arrival_and_answer_times_show_whether_select_streams_were_pipelined(wm_origin, pipeline):
+    """3.1.4.5 / 4.4.5: after the Announce the player deselects the old streams and selects the new
+    ones, pipelined (WMP) or one by one. The origin holds those answers until the batch of 4 has
+    arrived (at most its hold timeout), so its recorded times tell the two apart: pipelined, each
+    SelectStream arrived before the one before it was answered; one by one, after. The Play
+    waits for every answer either way (3.1.5.16)."""
+    wm_origin.select_stream_batch, wm_origin.select_hold_timeout_s = 4, 0.2
+    wm_origin.set_entry("/pl.wsx", seed="probe", playlist=("next",), duration_ms=600)
+    result = await WMPlayer(wm_origin.url("/pl.wsx"), speed=5, pipeline=pipeline).run()
+    assert result.error is None, result.error
+    selects, play = wm_origin.entry_change_select_streams()
+    assert [r.kind for r in selects] == ["TEARDOWN", "TEARDOWN", "SETUP", "SETUP"]
+    answers = [wm_origin.answer_to(r) for r in selects]
+    assert [a.status for a in answers] == [200] * 4
+    arrived_before_answer = [later.time < answer.time for later, answer in zip(selects[1:], answers)]
+    assert arrived_before_answer == [pipeline] * 3
+    assert play.time > max(a.time for a in answers)
+    assert all(stream.asf_packets for stream in result.entries[1].streams.values())
+
+
 async def test_stale_gen_id_on_play_is_412_but_the_previous_one_is_allowed(wm_origin):
     """3.2.5.1: Play and Teardown may name the previous entry; any other non-current id is stale."""
     entry = wm_origin.set_entry("/clip.wmv", seed="gen")

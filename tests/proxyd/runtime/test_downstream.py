@@ -179,14 +179,20 @@ async def test_origin_silent_is_504_and_other_origin_error_passes_through(caplog
     await srv.wait_closed()
 
 
-async def test_pipelined_requests_answered_in_order_and_reading_paused_at_limit():
+async def test_pipelined_requests_answered_in_order_reading_paused_and_503_beyond_the_limit(caplog):
+    """At --max-pipelined-requests unanswered requests reading pauses; requests beyond it that
+    already arrived (the same read) are answered 503 in their turn, one warning each."""
     _, conn, transport = connect("--max-pipelined-requests", "3")
     raw = b"".join(req("OPTIONS", n, "*") for n in range(1, 6))
     conn.data_received(raw)
     assert transport.paused
     await transport.wait_for(lambda: len(transport.responses) == 5)
-    assert [r.cseq for r in transport.responses] == [1, 2, 3, 4, 5]
+    assert [(r.cseq, r.status) for r in transport.responses] == [(1, 200), (2, 200), (3, 200), (4, 503), (5, 503)]
     assert not transport.paused
+    assert [r.getMessage().split(" ", 3)[-1] for r in warnings(caplog)] == [
+        "OPTIONS -> 503 Service Unavailable: over --max-pipelined-requests (3 unanswered)"] * 2
+    (again,) = await ask(conn, transport, req("OPTIONS", 6, "*"))
+    assert (again.cseq, again.status) == (6, 200)
 
 
 async def test_connection_limit_answers_503_and_closes():

@@ -126,3 +126,48 @@ async def test_relayed_entry_change_logs_upstream_then_switches_streams_with_the
     assert play.header("X-Playlist-Seek-Id") == str(entry.items[1].gen_id)
     assert play.header("Range") is None
     assert kinds[second_play + 1:] == ["TEARDOWN"]  # the last entry ended READY: no Pause, no log
+
+
+async def test_pipelined_select_streams_are_relayed_upstream_pipelined(wm_origin):
+    """[MS-RTSP] 3.1.4.5, 4.4.5 at the client role of a relayed playlist: the player pipelines its
+    SelectStreams for the next entry (the old streams' TEARDOWNs, the new SETUPs); proxyd relays
+    each upstream without waiting for the origin's answer to the one before (the origin got request
+    N+1 before it answered request N), answers the player in its CSeq order, and sends the Play
+    once all are answered (3.1.5.16). The new SETUPs run while the old streams still exist: each
+    gets its own upstream channels and the new entry plays on both streams."""
+    wm_origin.select_stream_batch = 4  # the origin answers none of them before all 4 arrived
+    entry = wm_origin.set_entry("/pl.wsx", seed="piped", playlist=("next",), duration_ms=800)
+    async with running_proxy(wm_origin.url(""), "--origin-transport", "tcp") as server:
+        result = await WMPlayer(proxy_url(server, "/pl.wsx"), speed=5, send_event=False, pipeline=True).run()
+    assert result.error is None, result.error
+    selects, play = wm_origin.entry_change_select_streams()
+    assert [(r.kind, r.path) for r in selects] == [("TEARDOWN", "/pl.wsx/audio"), ("TEARDOWN", "/pl.wsx/video"),
+                                                   ("SETUP", "/pl.wsx/audio"), ("SETUP", "/pl.wsx/video")]
+    answers = [wm_origin.answer_to(r) for r in selects]
+    assert [a.status for a in answers] == [200] * 4
+    assert all(later.time < answer.time for later, answer in zip(selects[1:], answers))
+    assert play.time > max(a.time for a in answers)
+    assert play.header("X-Playlist-Seek-Id") == str(entry.items[1].gen_id)
+    first_channels = {r.header("Transport") for r in wm_origin.requests[:4] if r.kind == "SETUP"}
+    channels = {r.header("Transport") for r in selects[2:]}
+    assert len(channels) == 2 and not channels & first_channels  # the old streams still held theirs
+    cseqs = [r.cseq for _, r in result.responses]
+    assert cseqs == sorted(cseqs)  # the player's answers in its order
+    assert all(stream.asf_packets for stream in result.entries[1].streams.values())
+
+
+async def test_a_pipelining_player_plays_a_cached_playlist_from_the_cache(wm_origin, tmp_path):
+    """A cache session has no upstream to pipeline to: proxyd takes the player's pipelined
+    SelectStreams one by one, answers them in its order, and both entries play from the cache."""
+    wm_origin.set_entry("/pl.wsx", seed="cached", playlist=("cached2",), duration_ms=800)
+    async with running_proxy(wm_origin.url(""), "--cache-dir", str(tmp_path / "cache")) as server:
+        url = proxy_url(server, "/pl.wsx")
+        fill = await WMPlayer(url, speed=5, send_event=False).run()
+        sink = server.context.reporter
+        await sink.wait_for(lambda: any(c["state"] == "complete" for c in sink.of("cache.changed")))
+        wm_origin.take_down()
+        hit = await WMPlayer(url, speed=5, send_event=False, pipeline=True).run()
+    assert fill.error is None and hit.error is None, (fill.error, hit.error)
+    assert hit.status("TEARDOWN")[:2] == [200, 200] and hit.status("SETUP")[2:] == [200, 200]
+    assert [[s.asf_packets for s in entry.streams.values()] for entry in hit.entries] == \
+        [[s.asf_packets for s in entry.streams.values()] for entry in fill.entries]
