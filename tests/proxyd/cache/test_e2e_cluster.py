@@ -14,41 +14,11 @@ from proxyd.cluster import CLUSTER_HEADER, Peer, rendezvous_owner
 from proxyd.rtsp.oneshot import rtsp_request
 from proxyd.rtsp.uri import url_key
 from tests.peers.proxyd_proc import free_tcp_port
-from tests.peers.tcp_forward import CountingForwarder
+from tests.proxyd.cache.cluster_nodes import HOSTS, owner_of, start_cluster
 from tests.proxyd.cache.helpers import store_bytes, wait_for_log
 from tests.proxyd.metrics.scrape import scrape, value
 
 pytestmark = pytest.mark.peers
-
-HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
-
-
-@pytest.fixture
-def counted_origin(gst_origin):
-    """The origin as proxyd sees it: every byte it sends is counted (fills are RTP over TCP)."""
-    with CountingForwarder(0, (gst_origin.host, gst_origin.port)) as forwarder:
-        yield forwarder
-
-
-def start_cluster(proxyd_process, origin_url: str, tmp_path, *extra: str, killed_owner_of: str = "") -> dict:
-    """address -> proxyd on 127.0.0.2-4, each listing the others with --cluster-peer; the owner of
-    `killed_owner_of` (an origin URL) is not expected to exit cleanly."""
-    addresses = [f"{host}:{free_tcp_port(host)}" for host in HOSTS]
-    doomed = owner_of(addresses, killed_owner_of) if killed_owner_of else ""
-    nodes = {}
-    for address in addresses:
-        host, port = address.split(":")
-        peers = [f"--cluster-peer={a}" for a in addresses if a != address]
-        nodes[address] = proxyd_process(
-            routes={"/vod": origin_url}, host=host, port=int(port), cache_dir=tmp_path / f"cache-{host}",
-            log_path=tmp_path / f"proxyd-{host}.log", expect_clean_exit=address != doomed,
-            extra_args=[*peers, "--cache-ttl", "300", "--log-level", "DEBUG", *extra])
-    return nodes
-
-
-def owner_of(addresses, origin_url: str) -> str:
-    members = [Peer(a.split(":")[0], int(a.split(":")[1])) for a in addresses]
-    return rendezvous_owner(url_key(origin_url), members).address
 
 
 def play_everywhere(peer_players, nodes: dict, path: str) -> None:
