@@ -107,7 +107,7 @@ class CacheStrategy:
             # The player's own credentials: never cached, and the relay answers on the connection
             # that challenged it (Digest nonces may be per connection).
             return None
-        if policy.policy == "never" or self.live_by_operator(player, request) \
+        if policy.policy == "never" or target.live or self.live_by_operator(player, request) \
                 or self.context.config.split_policy == "always":
             if (target.split or self.context.config.split_policy) != "never":
                 self.through_owner(exchange)  # live: the owner judges it and splits it once per cluster

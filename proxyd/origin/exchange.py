@@ -55,7 +55,7 @@ class OriginExchange:
         if self.error is not None:
             raise self.error
         if self.client is None or not self.client.is_open:
-            if self.peer is not None:
+            while self.peer is not None:  # each one failing is left out: the loop ends
                 try:
                     self.client = await self.connector.connect_peer(self.peer, self.membership,
                                                                     self.peer_connect_timeout)

@@ -6,6 +6,7 @@ over the nodes left (or to the origin when that is the node itself)."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 
@@ -13,6 +14,7 @@ import pytest
 
 from proxyd.cache.media import EntryMedia
 from tests.peers.origin import LiveOptions
+from tests.proxyd.split.players import RecordingPlayer
 from tests.proxyd.cache.cluster_nodes import owner_of, start_cluster, wait_until
 from tests.proxyd.cache.helpers import wait_for_log
 
@@ -65,24 +67,45 @@ def test_owner_killed_mid_fill_the_players_go_on(gst_origin, counted_origin, tes
     assert len(gst_origin.requests("DESCRIBE")) == describes
 
 
-def test_owner_killed_mid_split_the_players_go_on(gst_origin, counted_origin, proxyd_process, peer_players,
-                                                  tmp_path):
+async def wait_video_frames(player: RecordingPlayer, count: int, timeout: float = 30.0) -> None:
+    """Until the player got video (channel 0) of `count` frames (distinct RTP timestamps)."""
+    async with asyncio.timeout(timeout):
+        while len({p[4:8] for p in player.packets.get(0, ())}) < count:
+            player.packet_seen.clear()
+            await player.packet_seen.wait()
+
+
+async def test_owner_killed_mid_split_the_players_go_on(gst_origin, counted_origin, proxyd_process, tmp_path):
+    """Live (--live on every node): both non-owners split through the owner, which splits it from
+    the origin. The owner killed, the URL's next owner reconnects to the origin and the third node
+    through it: the players' RTP goes on, one stream each (one SSRC, sequence numbers without a
+    gap), and the cluster opens one new origin session."""
     origin_url = counted_origin.url("live")
-    nodes = start_cluster(proxyd_process, counted_origin.url("/"), tmp_path, killed_owner_of=origin_url)
+    nodes = start_cluster(proxyd_process, counted_origin.url("/"), tmp_path, "--live", "/vod/live",
+                          killed_owner_of=origin_url)
     owner = owner_of(nodes, origin_url)
-    node_address, node = next((a, p) for a, p in nodes.items() if a != owner)
-    span = 6.0
-    second_of_live = LiveOptions().bitrate_kbps * 1000 / 8
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        playing = pool.submit(peer_players.ffmpeg_play, node.url("/vod/live"), transport="tcp", decode=False,
-                              video_span=span, timeout=40)
-        wait_for_log(node.log_path, rf"split {origin_url} started")
-        wait_until(lambda: counted_origin.bytes_down > 2 * second_of_live, "two seconds of the live left the origin")
-        kill(nodes[owner])
-        played = playing.result()
-    assert played.returncode in (0, 255) and not played.timed_out, played.describe()  # SIGINT at the span's end
-    assert played.video_frames >= 0.9 * span * LiveOptions().fps, played.describe()
     next_owner = owner_of([a for a in nodes if a != owner], origin_url)
-    source = "the origin" if next_owner == node_address else next_owner
-    wait_for_log(node.log_path, rf"split {origin_url} reconnecting through {source}")
-    assert "split ended" not in node.log_path.read_text()
+    third = next(a for a in nodes if a not in (owner, next_owner))
+    players = {}
+    for address in (next_owner, third):
+        players[address] = await RecordingPlayer.connect(nodes[address].host, nodes[address].port)
+        await players[address].play_tcp(nodes[address].url("/vod/live"))
+    fps = LiveOptions().fps
+    for player in players.values():
+        await wait_video_frames(player, 2 * fps)  # two seconds of video
+    for address in (owner, next_owner, third):
+        wait_for_log(nodes[address].log_path, rf"split {origin_url} started")
+    mark = gst_origin.mark()
+    kill(nodes[owner])
+    for player in players.values():
+        await wait_video_frames(player, 5 * fps)  # and three more after the kill
+
+    wait_for_log(nodes[next_owner].log_path, rf"split {origin_url} reconnecting through the origin")
+    wait_for_log(nodes[third].log_path, rf"split {origin_url} reconnecting through {next_owner}")
+    assert gst_origin.session_count("/live", after=mark) == 1
+    for address, player in players.items():
+        video = player.packets[0]
+        assert len({p[8:12] for p in video}) == 1, address  # one SSRC
+        seqs = [int.from_bytes(p[2:4], "big") for p in video]
+        assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:])), address
+        player.writer.close()
