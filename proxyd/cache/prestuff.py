@@ -14,7 +14,8 @@ import time
 from typing import Protocol
 
 from proxyd.cache.freshness import OriginPolicy, decide
-from proxyd.cache.recorder import Fill, describe_body
+from proxyd.cache.fill_item import describe_body
+from proxyd.cache.recorder import Fill
 from proxyd.cache.store import CacheStore
 from proxyd.log import get_logger
 from proxyd.origin.client import OriginError

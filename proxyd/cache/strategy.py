@@ -21,7 +21,8 @@ from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, polic
 from proxyd.cache.media import EntryMedia
 from proxyd.cache.playlist import Playlist, stored_gen_id
 from proxyd.cache.prestuff import prestuff
-from proxyd.cache.recorder import Fill, describe_body
+from proxyd.cache.fill_item import describe_body
+from proxyd.cache.recorder import Fill
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
