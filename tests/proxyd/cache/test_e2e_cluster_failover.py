@@ -95,6 +95,9 @@ async def test_owner_killed_mid_split_the_players_go_on(gst_origin, counted_orig
         await wait_video_frames(player, 2 * fps)  # two seconds of video
     for address in (owner, next_owner, third):
         wait_for_log(nodes[address].log_path, rf"split {origin_url} started")
+    # one DESCRIBE and one session at the origin for three nodes (its events arrive asynchronously)
+    gst_origin.wait_until(lambda events: any(e["event"] == "session-created" for e in events))
+    assert len(gst_origin.requests("DESCRIBE")) == 1 and gst_origin.session_count("/live") == 1
     mark = gst_origin.mark()
     kill(nodes[owner])
     for player in players.values():
@@ -102,6 +105,7 @@ async def test_owner_killed_mid_split_the_players_go_on(gst_origin, counted_orig
 
     wait_for_log(nodes[next_owner].log_path, rf"split {origin_url} reconnecting through the origin")
     wait_for_log(nodes[third].log_path, rf"split {origin_url} reconnecting through {next_owner}")
+    gst_origin.wait_until(lambda events: any(e["event"] == "session-created" for e in events[mark:]))
     assert gst_origin.session_count("/live", after=mark) == 1
     for address, player in players.items():
         video = player.packets[0]
