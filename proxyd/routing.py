@@ -111,6 +111,7 @@ class Router:
         self.listen_host = config.listen_host
         self.forward_auth = config.player_auth
         self.transports = dict(transports or {})  # route prefix -> origin transport (control plane)
+        self.live_prefixes = config.live_prefixes
 
     def resolve(self, uri: str, local_host: str, local_port: int, *, peer: bool = False) -> Target:
         """`peer`: the request comes from a trusted cluster peer (proxyd.cluster), which names the
@@ -128,8 +129,8 @@ class Router:
                               route.origin_url, route.origin_url, forward=True,
                               transport=self.transports.get(route.prefix, "")
                               or (TLS_MEDIA_TRANSPORT if route.origin_scheme == "rtsps" else ""),
-                              credentials=route.credentials, live=route.live, split=route.split,
-                              tls_verify=route.tls_verify)
+                              credentials=route.credentials, live=route.live or self._live_path(route, parts),
+                              split=route.split, tls_verify=route.tls_verify)
         if not is_self and (parts.host, parts.port) in self.allow_origins:
             base = f"{scheme}://{parts.authority}"  # an rtsps:// request-URI goes on over TLS
             return Target(parts.host, parts.port, f"{base}{parts.path}", base, base, forward=True,
@@ -154,6 +155,12 @@ class Router:
         if is_self:
             raise RoutingError(404, "Not Found", f"no route for {parts.path[:200]!r}")
         raise RoutingError(403, "Forbidden", f"forward proxy to {parts.authority} is not allowed")
+
+    def _live_path(self, route: Route, parts: RtspUrl) -> bool:
+        """A peer names the origin URL: whether its players' path under `route` is under --live
+        (this node judges a URL it owns as it would for its own players)."""
+        path = route.prefix.rstrip("/") + (_under(parts.path, route.origin_base) or "")
+        return any(_under(path, prefix) is not None for prefix in self.live_prefixes)
 
     def may_reach(self, host: str, port: int) -> bool:
         """An origin a route or --allow-origin names: the only ones an origin's redirect may send

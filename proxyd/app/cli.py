@@ -84,8 +84,8 @@ LIMIT_HELP = {
     "auth_nonce_lifetime": "seconds a Digest nonce stays valid after its last use (then stale=true)",
     "auth_max_nonces": "most Digest nonces remembered (least recently used dropped: stale=true)",
     "auth_max_addresses": "most player addresses whose failed authentications are counted",
-    "cluster_connect_timeout": "seconds to connect to the cluster peer owning a URL before going to the origin "
-                               "directly",
+    "cluster_connect_timeout": "seconds to connect to the cluster peer owning a URL before asking its next owner "
+                               "(the origin when that is this node)",
     "cluster_peer_retry": "seconds a cluster peer that could not be reached is left out of URL ownership",
 }
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 RECORD = struct.Struct("!BBHq")  # stream index, flags, packet length, media time (us)
 FLAG_KEY = 0x01
+RTP_TIMESTAMP = struct.Struct("!I")  # at byte 4 of an RTP header
 ARENA_BYTES = 1 << 20  # a fill's packets are copied into buffers of this size (a larger packet gets its own)
 
 
@@ -59,12 +60,15 @@ class EntryMedia:
     def __len__(self) -> int:
         return len(self.packets)
 
-    def append(self, stream: int, packet, media_us: int, key: bool) -> None:
+    def append(self, stream: int, packet, media_us: int, key: bool, timestamp: int | None = None) -> None:
+        """`timestamp`: the RTP timestamp the copy carries instead of the packet's (a resumed fill)."""
         n = len(packet)
         if self._arena_used + n > len(self._arena_view):
             self._new_arena(max(ARENA_BYTES, n))
         start = self._arena_used
         self._arena_view[start:start + n] = packet
+        if timestamp is not None:
+            RTP_TIMESTAMP.pack_into(self._arena_view, start + 4, timestamp)
         self._arena_used = start + n
         self._add(stream, self._arena_readonly[start:start + n], self._arena_base + start, media_us, key)
 

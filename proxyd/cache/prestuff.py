@@ -14,7 +14,8 @@ import time
 from typing import Protocol
 
 from proxyd.cache.freshness import OriginPolicy, decide
-from proxyd.cache.recorder import Fill, describe_body
+from proxyd.cache.fill_item import describe_body
+from proxyd.cache.recorder import Fill
 from proxyd.cache.store import CacheStore
 from proxyd.log import get_logger
 from proxyd.origin.client import OriginError
@@ -40,7 +41,7 @@ class FillRegistry(Protocol):
 
     def fill_done(self, fill: Fill) -> None: ...
 
-    def through_owner(self, exchange: OriginExchange, key: str) -> None: ...
+    def through_owner(self, exchange: OriginExchange) -> None: ...
 
 
 async def prestuff(strategy: FillRegistry, url: str) -> bool:
@@ -73,12 +74,12 @@ async def prestuff(strategy: FillRegistry, url: str) -> bool:
 
 async def _describe_and_fill(strategy: FillRegistry, url: str, host: str, port: int) -> bool:
     """DESCRIBE then fill, through the cluster peer owning the URL when there is one (the same
-    OriginExchange a player's miss uses: the origin directly when that peer cannot be reached)."""
+    OriginExchange a player's miss uses: the next owner when that peer cannot be reached)."""
     context = strategy.context
     target = Target(host, port, url, url, url, forward=True, credentials=context.router.credentials_for(url))
     exchange = OriginExchange(target, Request("DESCRIBE", url, Headers([("Accept", "application/sdp")])),
                               context.origin_connector)
-    strategy.through_owner(exchange, url_key(url))
+    strategy.through_owner(exchange)
     try:
         resp = await exchange.describe()
     except OriginError as exc:
@@ -93,7 +94,7 @@ async def _describe_and_fill(strategy: FillRegistry, url: str, host: str, port: 
         strategy.store.report(None, "incomplete", {"url": url})
         return False
     fill = Fill(strategy.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
-                max_bytes=strategy.store.max_bytes, on_done=strategy.fill_done)
+                max_bytes=strategy.store.max_bytes, on_done=strategy.fill_done, resume=exchange.origin_fallback())
     strategy.fills[url_key(url)] = fill.start()
     log.info("cache: prestuffing %s", url)
     return True

@@ -10,26 +10,31 @@ A server-side playlist ([MS-RTSP] 3.2.4.1-2) is recorded whole: at an EndOfStrea
 End-Of-Playlist-Entry the fill waits for the Announce of the next entry, deselects the old streams,
 selects the new ones and plays with X-Playlist-Seek-Id (4.4.5, 3.1.5.16.1); every entry is one
 FillItem, and the presentation is committed only when every entry was recorded to its end.
+
+A fill taken through a cache-cluster peer (the node owning the URL) whose peer goes away before the
+end (connection lost, stalled, refused) resumes at the origin itself from where the recording
+stopped: DESCRIBE (the content must be unchanged), SETUP, PLAY with Range; the new session's RTP
+timestamps are moved onto the recording's timeline and what was already recorded is skipped, so
+the players replaying the fill go on and the copy committed is whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
-from proxyd.cache.freshness import sdp_duration
-from proxyd.cache.media import EntryMedia
+from proxyd.cache.fill_item import FillItem, rtcp_has_bye, supported_of
+from proxyd.cache.freshness import describe_changed, sdp_duration
 from proxyd.cache.playlist import Playlist, stored_gen_id
 from proxyd.cache.replay import ReplaySource
-from proxyd.rtp.keyframe import key_start_test
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
 from proxyd.rtp.packet import ts_diff
-from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
-from proxyd.rtsp.headers import parse_rtp_info, parse_session
-from proxyd.rtsp.uri import content_base, same_resource
+from proxyd.rtsp.headers import parse_range, parse_rtp_info, parse_session
+from proxyd.rtsp.uri import same_resource
 from proxyd.origin.client import OriginClient, OriginError
 from proxyd.wm.messages import parse_end_of_stream_body
 from proxyd.wm.supported import FASTCACHE, parse_supported
@@ -39,7 +44,6 @@ from proxyd.wmext.upstream_log import is_wm_origin, send_own_logplay
 log = get_logger("cache.fill")
 
 FASTCACHE_SPEED = "5.000"
-RTCP_BYE = 203
 END_TOLERANCE_S = 1.0  # a stream ending this close to the announced duration counts as complete
 IDLE_END_S = 3.0  # no media this long after the end was reached: the fill is over
 STALL_S = 20.0  # no media this long at all: the fill failed
@@ -47,86 +51,10 @@ ANNOUNCE_WAIT_S = 10.0  # an EndOfStream announcing more entries, then no Announ
 STOP_TIMEOUT = 2.0  # Pause + LogPlay before the Teardown of a fill stopped early
 
 
-def rtcp_has_bye(data: bytes) -> bool:
-    offset = 0
-    while offset + 4 <= len(data):
-        if data[offset + 1] == RTCP_BYE:
-            return True
-        offset += (((data[offset + 2] << 8) | data[offset + 3]) + 1) * 4
-    return False
-
-
-class StreamInfo:
-    __slots__ = ("control", "clock_rate", "encoding", "is_key", "rtptime0", "bye", "last_us", "packets")
-
-    def __init__(self, control: str, clock_rate: int, encoding: str) -> None:
-        self.control, self.clock_rate, self.encoding = control, clock_rate, encoding
-        self.is_key = key_start_test(encoding)
-        self.rtptime0: int | None = None
-        self.bye = False
-        self.last_us = -1
-        self.packets = 0
-
-
-def describe_body(url: str, resp: Response, decision, now: float) -> dict:
-    """The stored metadata of a DESCRIBE response (before the media is known)."""
-    cc = resp.headers.get_all("Cache-Control")
-    from proxyd.cache.freshness import validators_of
-
-    v = validators_of(resp)
-    ttl = decision.ttl_seconds or 0
-    return {"url": url, "sdp": resp.body.decode("latin-1"), "content_base": content_base(resp.headers, url),
-            "headers": [[n, v_] for n, v_ in resp.headers.items()
-                        if n.lower() not in ("cseq", "content-length", "session", "date")],
-            "cache_control": ", ".join(cc) if cc else None, "last_modified": v.last_modified,
-            "etag": v.etag, "content_size": v.content_size, "ttl": ttl,
-            "revalidate": decision.revalidate_before_serving, "fetched_at": now, "expires_at": now + ttl,
-            "duration": sdp_duration(resp.body)}
-
-
-class FillItem:
-    """One presentation or playlist entry being recorded: its streams, media, and the source that
-    replays it (shared by every player of the fill; `rtptime0` is filled in as the origin tells)."""
-
-    def __init__(self, meta: dict, url: str) -> None:
-        self.meta = meta  # sdp, content_base, cache_control, gen_id, duration, supported
-        sdp = Sdp.parse(meta["sdp"].encode("latin-1"))
-        base = meta["content_base"]
-        self.aggregate = sdp.aggregate_url(base)
-        self.streams: list[StreamInfo] = []
-        for section, control in zip(sdp.media, sdp.media_urls(base)):
-            pt = int(section.formats[0]) if section.formats and section.formats[0].isdigit() else -1
-            rtpmap = section.rtpmap(pt)
-            self.streams.append(StreamInfo(control, section.clock_rate or 90000,
-                                           rtpmap.encoding if rtpmap else ""))
-        keys = tuple(i for i, s in enumerate(self.streams) if s.is_key is not None)
-        self.media = EntryMedia(len(self.streams), keys)
-        self.rtptime0: list[int | None] = [None] * len(self.streams)
-        self.complete = False
-        self.source = ReplaySource(self.media, [s.control for s in self.streams],
-                                   [s.clock_rate for s in self.streams], self.rtptime0, meta.get("duration"),
-                                   release=lambda n: None, served_from="origin", content_url=url,
-                                   gen_id=meta["gen_id"], sdp=meta["sdp"],
-                                   cache_control=meta.get("cache_control"), supported=meta.get("supported"))
-
-    def anchor(self, index: int, rtptime: int) -> None:
-        self.streams[index].rtptime0 = self.rtptime0[index] = rtptime
-
-    def stored(self) -> dict:
-        """The entry's metadata as committed (the media's checksum is added by the store)."""
-        return {**self.meta, "streams": [{"control": s.control, "clock_rate": s.clock_rate,
-                                          "encoding": s.encoding, "key_frames": s.is_key is not None,
-                                          "rtptime0": s.rtptime0} for s in self.streams]}
-
-
-def supported_of(headers) -> str | None:
-    values = [v for n, v in headers if n.lower() == "supported"]
-    return ", ".join(values) if values else None
-
-
 class Fill:
     def __init__(self, store: CacheStore, client: OriginClient, body: dict, *, max_bytes: int,
-                 on_done=None) -> None:
+                 on_done=None, resume: Callable[[], Awaitable[OriginClient]] | None = None) -> None:
+        """`resume`: how to reach the origin itself when `client` goes to a cluster peer."""
         self.store = store
         self.client = client
         self.body = body
@@ -154,6 +82,8 @@ class Fill:
         self.task: asyncio.Task | None = None
         self.upstream_playing: asyncio.Future[bool] = self.loop.create_future()  # the first PLAY's outcome
         self.abandon_handle: asyncio.TimerHandle | None = None
+        self.resume = resume
+        self.resume_us = 0  # where the current upstream session started (npt, microseconds)
 
     @property
     def duration(self) -> float | None:
@@ -201,10 +131,18 @@ class Fill:
 
     async def _run(self) -> None:
         try:
-            await self._setup_and_play()
+            try:
+                await self._setup_and_play()
+            except (OriginError, RtspError, OSError) as exc:
+                if not self._resumable():
+                    raise
+                await self._resume(exc)
             while True:
                 await self._watch()
                 self.item.complete = not self.failed and self._reached_end()
+                if not self.item.complete and self._resumable():
+                    await self._resume("it stopped before the end")
+                    continue
                 if not self.item.complete or not self.more_entries:
                     break
                 await self._next_entry()
@@ -213,6 +151,31 @@ class Fill:
             self.failed = True
         finally:
             await self._finish()
+
+    def _resumable(self) -> bool:
+        """Its peer failed it: the origin can give the rest (a playlist is not resumed)."""
+        return self.resume is not None and not self.failed and len(self.items) == 1
+
+    async def _resume(self, why) -> None:
+        """Go on at the origin from the earliest point a stream was recorded to (once)."""
+        sending = [s for s in self.streams if s.packets]
+        self.resume_us = min(s.last_us for s in sending) if sending else 0
+        old, connect, self.resume = self.client, self.resume, None
+        log.warning("cache: fill of %s lost its source %s (%s); resuming at npt=%.3f from the origin", self.url,
+                    old.label, why, self.resume_us / 1e6)
+        old.on_frame = old.on_request = old.on_lost = None
+        old.close()
+        self.client = await connect()
+        resp = await self.client.request("DESCRIBE", self.url, Headers([("Accept", "application/sdp")]))
+        if resp.status != 200 or describe_changed(self.body, resp):
+            raise OriginError(502, "Bad Gateway", f"the origin answered DESCRIBE {resp.status} or the content "
+                                                  "changed: the recording cannot be continued")
+        for stream in self.streams:
+            anchored = stream.rtptime0 is not None  # else anchored by this session as any first one
+            stream.resumed_after, stream.shift, stream.bye = stream.last_us if anchored else None, None, False
+        self.session = None
+        self.ended = asyncio.Event()
+        await self._setup_and_play(start=self.resume_us / 1e6)
 
     async def _next_entry(self) -> None:
         """After an EndOfStream with End-Of-Playlist-Entry: the Announce names the next entry (3.2.4.2)."""
@@ -242,9 +205,9 @@ class Fill:
         await self._setup_and_play([("X-Playlist-Gen-Id", str(gen_id)), ("X-Playlist-Seek-Id", str(gen_id))]
                                    if gen_id else [])
 
-    async def _setup_and_play(self, playlist_headers: list[tuple[str, str]] | None = None) -> None:
-        """SETUP every stream of the current item and PLAY it; the first item from npt 0, a later
-        playlist entry with X-Playlist-Seek-Id and no Range (3.1.5.16.1)."""
+    async def _setup_and_play(self, playlist_headers: list[tuple[str, str]] | None = None, start: float = 0.0) -> None:
+        """SETUP every stream of the current item and PLAY it; the first item from `start` (npt 0
+        unless resumed), a later playlist entry with X-Playlist-Seek-Id and no Range (3.1.5.16.1)."""
         c = self.client
         c.on_frame = self._on_frame
         c.on_request = self._on_request
@@ -261,7 +224,7 @@ class Fill:
             if self.session is None and resp.headers.get("Session"):
                 parsed = parse_session(resp.headers.get("Session"))
                 self.session, timeout = parsed.id, parsed.timeout or 60
-        headers = list(extra) if playlist_headers else [("Range", "npt=0.000-")]
+        headers = list(extra) if playlist_headers else [("Range", f"npt={start:.3f}-")]
         if self.session:
             headers.append(("Session", self.session))
         if FASTCACHE in parse_supported(", ".join(h for n, h in self.body["headers"] if n.lower() == "supported")):
@@ -271,16 +234,32 @@ class Fill:
         if resp.status != 200:
             raise OriginError(resp.status, resp.reason, f"origin refused PLAY: {resp.status}")
         info = resp.headers.get("RTP-Info")
+        started = self._range_start(resp, start)
         for entry in parse_rtp_info(info) if info else []:
             for i, stream in enumerate(self.streams):
-                if entry.rtptime is not None and stream.rtptime0 is None and \
-                        (same_resource(entry.url, stream.control)
-                         or entry.url.rstrip("/") == stream.control.rsplit("/", 1)[-1]):
-                    self.item.anchor(i, entry.rtptime)
+                if entry.rtptime is None or not (same_resource(entry.url, stream.control)
+                                                 or entry.url.rstrip("/") == stream.control.rsplit("/", 1)[-1]):
+                    continue
+                # A resumed stream is placed by its first packet instead, at the Range answered: after
+                # a seek not every server's RTP-Info names that point (gst-rtsp-server's video one not).
+                if stream.rtptime0 is None:
+                    self.item.anchor(i, (entry.rtptime - int(started * stream.clock_rate)) & 0xFFFFFFFF)
+                    stream.shift = 0
+        self.resume_us = int(started * 1e6)
         self.keepalive_every = max(1.0, timeout / 2)
         if not self.upstream_playing.done():
             self.upstream_playing.set_result(True)
-        log.info("cache: filling %s (%d streams) from %s", self.url, len(self.streams), self.client.label)
+        log.info("cache: filling %s (%d streams) from %s%s", self.url, len(self.streams), self.client.label,
+                 f" at npt={started:.3f}" if start else "")
+
+    @staticmethod
+    def _range_start(resp: Response, asked: float) -> float:
+        """Where the origin says this PLAY starts (its Range answer), else where it was asked to."""
+        try:
+            answered = parse_range(resp.headers.get("Range")) if resp.headers.get("Range") else None
+        except RtspError:
+            answered = None
+        return answered.start if answered is not None and answered.start is not None else asked
 
     async def _watch(self) -> None:
         next_keepalive = self.loop.time() + self.keepalive_every
@@ -349,13 +328,23 @@ class Fill:
         self.last_packet_at = now
         ts = int.from_bytes(payload[4:8], "big")
         if stream.rtptime0 is None:  # no RTP-Info: anchor at arrival time
-            self.item.anchor(index, (ts - int((now - self.play_at) * stream.clock_rate)) & 0xFFFFFFFF)
+            elapsed = self.resume_us / 1e6 + now - self.play_at
+            self.item.anchor(index, (ts - int(elapsed * stream.clock_rate)) & 0xFFFFFFFF)
+            stream.shift = 0
+        timestamp = None
+        resumed_after = stream.resumed_after
+        if resumed_after is not None:  # a resumed session: onto the recording's timeline
+            if stream.shift is None:  # its first packet is at the Range the origin answered
+                stream.shift = (stream.rtptime0 + self.resume_us * stream.clock_rate // 1_000_000 - ts) & 0xFFFFFFFF
+            ts = timestamp = (ts + stream.shift) & 0xFFFFFFFF
         media_us = max(0, ts_diff(ts, stream.rtptime0) * 1_000_000 // stream.clock_rate)
+        if resumed_after is not None and media_us <= resumed_after:
+            return  # recorded before the source went away
         key = stream.is_key(payload) if stream.is_key is not None else False
         stream.packets += 1
         if media_us > stream.last_us:
             stream.last_us = media_us
-        self.media.append(index, payload, media_us, key)
+        self.media.append(index, payload, media_us, key, timestamp)
 
     def _on_request(self, request: Request) -> None:
         if request.method == "ANNOUNCE":  # the next playlist entry (3.2.4.2)

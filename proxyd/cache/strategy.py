@@ -21,10 +21,10 @@ from proxyd.cache.freshness import OriginPolicy, decide, describe_changed, polic
 from proxyd.cache.media import EntryMedia
 from proxyd.cache.playlist import Playlist, stored_gen_id
 from proxyd.cache.prestuff import prestuff
-from proxyd.cache.recorder import Fill, describe_body
+from proxyd.cache.fill_item import describe_body
+from proxyd.cache.recorder import Fill
 from proxyd.cache.replay import ReplaySession, ReplaySource
 from proxyd.cache.store import CacheStore, Entry
-from proxyd.cluster import is_marked
 from proxyd.log import get_logger
 from proxyd.metrics.counters import CACHE_LOOKUPS, CACHE_REVALIDATIONS
 from proxyd.origin.exchange import OriginExchange
@@ -104,12 +104,14 @@ class CacheStrategy:
         request, target = exchange.request, exchange.target
         url = target.origin_url.rstrip("/")
         policy = self.policy_for(url)
-        if policy.policy == "never" or self.live_by_operator(player, request) \
-                or self.context.config.split_policy == "always":
-            return None
         if "authorization" in request.headers:
             # The player's own credentials: never cached, and the relay answers on the connection
             # that challenged it (Digest nonces may be per connection).
+            return None
+        if policy.policy == "never" or target.live or self.live_by_operator(player, request) \
+                or self.context.config.split_policy == "always":
+            if (target.split or self.context.config.split_policy) != "never":
+                self.through_owner(exchange)  # live: the owner judges it and splits it once per cluster
             return None
         now = time.time()
         entry = self.store.lookup(url)
@@ -126,7 +128,7 @@ class CacheStrategy:
             return await self.describe(player, exchange)
         self.describing[key] = self.loop_future()
         try:
-            self.through_owner(exchange, key)
+            self.through_owner(exchange)
             if entry is not None:
                 self.store.mark_stale(entry)
                 return await self._revalidate(player, exchange, entry, policy, now)
@@ -134,16 +136,10 @@ class CacheStrategy:
         finally:
             self.describing.pop(key).set_result(None)
 
-    def through_owner(self, exchange: OriginExchange, key: str) -> None:
-        """Cache cluster: a URL another node owns is asked of (and filled through) that node, so the
-        origin sends it once per cluster (player misses, revalidations and prestuff); a request from
-        a peer is never forwarded again."""
-        cluster = self.context.cluster
-        if is_marked(exchange.request.headers):
-            return
-        owner = cluster.owner(key)
-        if owner is not None:
-            exchange.through_peer(owner, cluster, self.context.config.limits.cluster_connect_timeout)
+    def through_owner(self, exchange: OriginExchange) -> None:
+        """Cache cluster: a URL another node owns is asked of (and filled or split through) that
+        node, so the origin sends it once per cluster (player misses, revalidations and prestuff)."""
+        exchange.through_owner(self.context.cluster, self.context.config.limits.cluster_connect_timeout)
 
     async def _miss(self, player, exchange: OriginExchange, url: str, policy, *, content_info: bool):
         """Ask the origin: GetContentInfo first when it is a Windows Media server ([MS-RTSP] 4.6.1
@@ -227,7 +223,7 @@ class CacheStrategy:
             log.debug("cache: %s not cached (%s)", url, decision.reason)
             return None
         fill = Fill(self.store, exchange.take_client(), describe_body(url, resp, decision, time.time()),
-                    max_bytes=self.store.max_bytes, on_done=self.fill_done)
+                    max_bytes=self.store.max_bytes, on_done=self.fill_done, resume=exchange.origin_fallback())
         limits = self.context.config.limits
         self.fills[url_key(url)] = fill.start_when_played(limits.session_timeout + limits.session_idle_margin)
         return self._follow(player, request, target, fill)

@@ -6,20 +6,24 @@ answer. A strategy that keeps the connection (a cache fill, a split hub) takes i
 relay leaves it for the player's SETUP; a connection nobody took is closed. So an origin sees one
 DESCRIBE per player DESCRIBE, whatever the strategies decide (GetContentInfo may come in addition).
 
-In a cache cluster the cache strategy may send the exchange through the peer owning the URL
-(`through_peer`): the same requests go to that node as a chained proxy. A peer that cannot be
-reached (connect timeout --cluster-connect-timeout, refused, no answer) is left out for
---cluster-peer-retry seconds and the origin is asked directly; so is the origin when the peer
-answers 403 (it does not serve that origin) or 5xx.
+In a cache cluster the exchange may go through the peer owning the URL (`through_owner`): the
+same requests go to that node as a chained proxy. A peer that cannot be reached (connect timeout
+--cluster-connect-timeout, refused, no answer) is left out for --cluster-peer-retry seconds and the
+URL's next owner over the nodes left is asked (the origin when that is this node), so every node
+still reaches the URL through one node; the origin is asked directly when the peer answers 403 (it
+does not serve that origin) or 5xx.
 """
 
 from __future__ import annotations
 
-from proxyd.cluster import Membership, Peer
+from collections.abc import Awaitable, Callable
+
+from proxyd.cluster import Membership, Peer, is_marked
 from proxyd.log import get_logger
 from proxyd.metrics.counters import CLUSTER_PEER_REQUESTS
 from proxyd.routing import Target, forward_headers
 from proxyd.rtsp.events import Request, Response
+from proxyd.rtsp.uri import url_key
 from proxyd.origin.client import OriginClient, OriginConnector, OriginError
 
 log = get_logger("cluster")
@@ -51,7 +55,7 @@ class OriginExchange:
         if self.error is not None:
             raise self.error
         if self.client is None or not self.client.is_open:
-            if self.peer is not None:
+            while self.peer is not None:  # each one failing is left out: the loop ends
                 try:
                     self.client = await self.connector.connect_peer(self.peer, self.membership,
                                                                     self.peer_connect_timeout)
@@ -94,10 +98,18 @@ class OriginExchange:
             return await self.describe()
         return self.response
 
-    def through_peer(self, peer: Peer, membership: Membership, connect_timeout: float) -> None:
-        """Ask the cluster peer owning the URL instead of the origin (before anything was asked)."""
-        if self.client is None and not self.asked:
-            self.peer, self.membership, self.peer_connect_timeout = peer, membership, connect_timeout
+    def through_owner(self, membership: Membership, connect_timeout: float) -> None:
+        """Cache cluster: ask the node owning the URL instead of the origin (before anything was
+        asked), unless this node owns it; a request from a peer is never forwarded again."""
+        if is_marked(self.request.headers) or self.client is not None or self.asked:
+            return
+        owner = membership.owner(self.owner_key)
+        if owner is not None:
+            self.peer, self.membership, self.peer_connect_timeout = owner, membership, connect_timeout
+
+    @property
+    def owner_key(self) -> str:
+        return url_key(self.target.origin_url)
 
     @property
     def via_peer(self) -> bool:
@@ -105,15 +117,26 @@ class OriginExchange:
         return self.peer is not None and self.client is not None
 
     def _leave_peer(self, why: str, *, down: bool) -> None:
-        """Go to the origin directly from now on (one log line; an unreachable peer is left out)."""
-        log.warning("cluster: peer %s %s for %s; asking the origin directly", self.peer.address, why,
-                    self.target.origin_url)
+        """An unreachable peer is left out and the URL's next owner asked (the origin when that is
+        this node); a refusing one sends this exchange to the origin. One log line."""
         CLUSTER_PEER_REQUESTS.inc("unreachable" if down else "refused")
+        following = None
         if down:
             self.membership.mark_down(self.peer)
+            following = self.membership.owner(self.owner_key)
+        log.warning("cluster: peer %s %s for %s; asking %s", self.peer.address, why, self.target.origin_url,
+                    f"its next owner {following.address}" if following is not None else "the origin directly")
         if self.client is not None and not self.taken:
             self.client.close()
-        self.client, self.error, self.peer = None, None, None
+        self.client, self.error, self.peer = None, None, following
+
+    def origin_fallback(self) -> Callable[[], Awaitable[OriginClient]] | None:
+        """For a connection through a peer, how to reach the origin itself should that peer go away
+        in the middle of the session (a fill resumes there); None when it goes to the origin."""
+        if not self.via_peer:
+            return None
+        connector, target = self.connector, self.target
+        return lambda: connector.connect_target(target)
 
     def take_client(self) -> OriginClient:
         """Hand the open connection to the caller, which now owns (and closes) it."""

@@ -9,11 +9,12 @@ behind an authentication challenge, never for `private` content (2.2.6.2.6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proxyd.rtp.errors import SdpError
 from proxyd.rtp.sdp import Sdp, parse_sdp
-from proxyd.wm.cache_control import SplitPolicy, decide_cacheability, parse_cache_control
+from proxyd.wm.cache_control import (CacheControl, SplitPolicy, decide_cacheability, format_cache_control,
+                                     parse_cache_control)
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,12 @@ def permission_lifetime(decision: SplitDecision, cache_control: str | None) -> i
     if decision.reason != "proxy-split" or not cache_control:
         return None
     return parse_cache_control(cache_control).max_age
+
+
+def granted_to_peer(cache_control: str | None) -> str:
+    """The Cache-Control a node splitting a URL answers a cluster peer with (the owner judges what is
+    live): broadcast, not to be cached, and the peer may split it ([MS-RTSP] 2.2.6.2.12, 2.2.6.2.3,
+    2.2.6.2.11); the origin's other directives (max-age, private...) kept."""
+    cc = parse_cache_control(cache_control) if cache_control else CacheControl()
+    types = cc.stream_types if cc.is_broadcast else (*cc.stream_types, "broadcast")
+    return format_cache_control(replace(cc, no_cache=True, proxy_split=True, stream_types=types))

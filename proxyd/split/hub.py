@@ -18,6 +18,7 @@ State and origin-transport changes are reported as `split.changed` (proxyd.split
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proxyd.log import get_logger
@@ -54,9 +55,14 @@ class HubMember(Protocol):
     def end_from_origin(self, reason: str, detail: str) -> None: ...
 
 
+Reconnect = Callable[[], Awaitable[tuple[OriginClient, Response]]]
+
+
 class Hub:
     def __init__(self, context: ServerContext, registry: dict, origin_url: str, describe: Response, origin: OriginClient,
-                 origin_headers: Headers, transport: str = "") -> None:
+                 origin_headers: Headers, transport: str = "", reconnect: Reconnect | None = None) -> None:
+        """`reconnect`: a new connection with its DESCRIBE answer (e.g. through the cluster's owner
+        of the URL); by default the same origin again."""
         self.context = context
         self.limits = context.config.limits
         self.registry = registry
@@ -68,6 +74,7 @@ class Hub:
         self.origin_tls, self.origin_tls_verify = origin.tls, origin.tls_verify  # reconnects reach it so too
         self.origin_credentials = origin.credentials  # the route's, for reconnects
         self.origin_headers = origin_headers  # forwarded player headers (User-Agent...) for our requests
+        self.reconnect = reconnect
         self.sdp: Sdp = parse_sdp(describe.body)
         base = content_base(describe.headers, origin_url)
         self.aggregate_url = self.sdp.aggregate_url(base)
@@ -273,10 +280,13 @@ class Hub:
 
     async def _reconnect(self) -> None:
         self.reconnect_attempts += 1
-        self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
-                                                                 self.origin_credentials, tls=self.origin_tls,
-                                                                 verify=self.origin_tls_verify)
-        resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
+        if self.reconnect is not None:
+            self.origin, resp = await self.reconnect()
+        else:
+            self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
+                                                                     self.origin_credentials, tls=self.origin_tls,
+                                                                     verify=self.origin_tls_verify)
+            resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
         self.origin_session = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 
+from proxyd.cluster import is_marked
 from proxyd.origin.client import OriginError
 from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
@@ -14,8 +15,8 @@ from proxyd.routing import Target, forward_headers, rewrite_response_headers, re
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.uri import is_within, url_key
 from proxyd.serving.contracts import ServerContext
-from proxyd.split.detect import decide_split, operator_live, permission_lifetime
-from proxyd.split.hub import Hub
+from proxyd.split.detect import decide_split, granted_to_peer, operator_live, permission_lifetime
+from proxyd.split.hub import Hub, Reconnect
 from proxyd.split.player import SplitSession
 from proxyd.wm.messages import get_content_info_request
 
@@ -58,7 +59,8 @@ class SplitStrategy:
         if hub is None or not hub.accepting:  # else another player created it while we waited
             client = exchange.take_client()
             hub = Hub(self.context, self.hubs, target.origin_url, resp, client,
-                      forward_headers(request.headers), transport="tcp" if client.is_peer else target.transport)
+                      forward_headers(request.headers), transport="tcp" if client.is_peer else target.transport,
+                      reconnect=self._through_owner(target, request) if client.is_peer else None)
             hub.renew_permission(permission_lifetime(decision, resp.headers.get("Cache-Control")))
             hub.start()
             log.info("split %s started (%s)", target.origin_url, decision.reason)
@@ -103,12 +105,38 @@ class SplitStrategy:
         hub.renew_permission(permission_lifetime(decision, cache_control))
         return True
 
+    def _through_owner(self, target: Target, request: Request) -> Reconnect:
+        """How a hub split through the URL's owner node reconnects: through its owner again (the
+        next one over the nodes left when it went away, the origin when that is this node), so the
+        cluster goes on with one origin session for the URL."""
+        context = self.context
+
+        async def reconnect():
+            exchange = OriginExchange(target, request, context.origin_connector)
+            exchange.through_owner(context.cluster, context.config.limits.cluster_connect_timeout)
+            try:
+                resp = await exchange.describe()
+            except OriginError:
+                exchange.close()
+                raise
+            client = exchange.take_client()
+            log.info("split %s reconnecting through %s", target.origin_url,
+                     client.label if client.is_peer else "the origin")
+            return client, resp
+
+        return reconnect
+
     def _claim(self, player, request: Request, hub: Hub, resp: Response, target: Target) -> Response:
         self.claims.setdefault(player, {})[url_key(request.uri)] = hub
         body = resp.body
         if 200 <= resp.status < 300 and body:
             body = rewrite_sdp_controls(body, target.to_player)
-        return Response(resp.status, resp.reason, Headers(rewrite_response_headers(resp, target, None)), body)
+        headers = rewrite_response_headers(resp, target, None)
+        if is_marked(request.headers) and 200 <= resp.status < 300:  # a cluster peer: it may split it too
+            cache_control = ", ".join(v for n, v in headers if n.lower() == "cache-control") or None
+            headers = [(n, v) for n, v in headers if n.lower() != "cache-control"]
+            headers.append(("Cache-Control", granted_to_peer(cache_control)))
+        return Response(resp.status, resp.reason, Headers(headers), body)
 
     def stop(self) -> None:
         """Server shutdown: end every hub now (lingering ones too), tearing down origin sessions."""

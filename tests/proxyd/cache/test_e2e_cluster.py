@@ -1,7 +1,8 @@
 """The nodes as one cache, standalone (--cluster-peer): three proxyd processes on 127.0.0.2-4 in front
 of one GStreamer origin behind a byte-counting forwarder. Each clip is filled from the origin once
 per cluster, by the node owning it; the others fill through that owner. A dead owner sends the
-node to the origin; a request marked by a peer is never forwarded again."""
+node to the URL's next owner; a request marked by a peer is never forwarded again. (The owner dying
+in the middle of a fill or split: test_e2e_cluster_failover.py.)"""
 
 from __future__ import annotations
 
@@ -14,41 +15,11 @@ from proxyd.cluster import CLUSTER_HEADER, Peer, rendezvous_owner
 from proxyd.rtsp.oneshot import rtsp_request
 from proxyd.rtsp.uri import url_key
 from tests.peers.proxyd_proc import free_tcp_port
-from tests.peers.tcp_forward import CountingForwarder
+from tests.proxyd.cache.cluster_nodes import HOSTS, owner_of, start_cluster
 from tests.proxyd.cache.helpers import store_bytes, wait_for_log
 from tests.proxyd.metrics.scrape import scrape, value
 
 pytestmark = pytest.mark.peers
-
-HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
-
-
-@pytest.fixture
-def counted_origin(gst_origin):
-    """The origin as proxyd sees it: every byte it sends is counted (fills are RTP over TCP)."""
-    with CountingForwarder(0, (gst_origin.host, gst_origin.port)) as forwarder:
-        yield forwarder
-
-
-def start_cluster(proxyd_process, origin_url: str, tmp_path, *extra: str, killed_owner_of: str = "") -> dict:
-    """address -> proxyd on 127.0.0.2-4, each listing the others with --cluster-peer; the owner of
-    `killed_owner_of` (an origin URL) is not expected to exit cleanly."""
-    addresses = [f"{host}:{free_tcp_port(host)}" for host in HOSTS]
-    doomed = owner_of(addresses, killed_owner_of) if killed_owner_of else ""
-    nodes = {}
-    for address in addresses:
-        host, port = address.split(":")
-        peers = [f"--cluster-peer={a}" for a in addresses if a != address]
-        nodes[address] = proxyd_process(
-            routes={"/vod": origin_url}, host=host, port=int(port), cache_dir=tmp_path / f"cache-{host}",
-            log_path=tmp_path / f"proxyd-{host}.log", expect_clean_exit=address != doomed,
-            extra_args=[*peers, "--cache-ttl", "300", "--log-level", "DEBUG", *extra])
-    return nodes
-
-
-def owner_of(addresses, origin_url: str) -> str:
-    members = [Peer(a.split(":")[0], int(a.split(":")[1])) for a in addresses]
-    return rendezvous_owner(url_key(origin_url), members).address
 
 
 def play_everywhere(peer_players, nodes: dict, path: str) -> None:
@@ -75,23 +46,31 @@ def test_each_clip_leaves_the_origin_once_per_cluster(gst_origin, counted_origin
     assert 0.8 * one_copy < counted_origin.bytes_down < 1.3 * one_copy, (counted_origin.bytes_down, one_copy)
 
 
-def test_owner_down_the_node_goes_to_the_origin(gst_origin, counted_origin, proxyd_process, peer_players,
-                                                tmp_path):
+def test_owner_down_the_url_goes_to_its_next_owner(gst_origin, counted_origin, proxyd_process, peer_players,
+                                                   tmp_path):
+    """The owner is dead: a node asking it leaves it out and asks the URL's next owner over the nodes
+    left (which fills from the origin), so the origin still sends the clip once; the next owner's
+    own players are served from that copy."""
     origin_url = counted_origin.url("long")
     nodes = start_cluster(proxyd_process, counted_origin.url("/"), tmp_path, "--cluster-connect-timeout", "0.5",
                           killed_owner_of=origin_url)
     owner = owner_of(nodes, origin_url)
     nodes[owner].proc.kill()
     nodes[owner].proc.wait(10)
-    survivor_address, survivor = next((a, p) for a, p in nodes.items() if a != owner)
+    next_owner = owner_of([a for a in nodes if a != owner], origin_url)
+    third = next(p for a, p in nodes.items() if a not in (owner, next_owner))
 
-    played = peer_players.ffmpeg_play(survivor.url("/vod/long"), transport="tcp", decode=False)
+    played = peer_players.ffmpeg_play(third.url("/vod/long"), transport="tcp", decode=False)
     assert played.ok, played.describe()
-    wait_for_log(survivor.log_path, rf"cluster: peer {owner} unreachable .* for {origin_url}; asking the origin")
-    wait_for_log(survivor.log_path, rf"cache: filling {origin_url} .* from 127.0.0.1:{counted_origin.port}$")
+    wait_for_log(third.log_path, rf"cluster: peer {owner} unreachable .* for {origin_url}; asking its next owner "
+                                 rf"{next_owner}$")
+    wait_for_log(third.log_path, rf"cache: filling {origin_url} .* from {next_owner}$")
+    wait_for_log(nodes[next_owner].log_path, rf"cache: filling {origin_url} .* from 127.0.0.1:{counted_origin.port}$")
+    wait_for_log(nodes[next_owner].log_path, rf"cache: committed {origin_url} ")
+    again = peer_players.ffmpeg_play(nodes[next_owner].url("/vod/long"), transport="tcp", decode=False)
+    assert again.ok, again.describe()
     assert len(gst_origin.requests("DESCRIBE")) == 1
     # Left out for --cluster-peer-retry: the next miss it owned goes to its second choice, not a timeout.
-    third = next(p for a, p in nodes.items() if a not in (owner, survivor_address))
     assert rtsp_request(third.url("/vod/clip"), "DESCRIBE", [("Accept", "application/sdp")]).status == 200
 
 

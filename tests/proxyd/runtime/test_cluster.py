@@ -14,7 +14,10 @@ from proxyd.cluster import CLUSTER_HEADER, Membership, Peer, rendezvous_owner
 from proxyd.config import Config, ConfigError, parse_route
 from proxyd.control.schema import SnapshotError, parse_snapshot
 from proxyd.routing import Router, RoutingError, forward_headers
-from proxyd.rtsp.events import Headers
+from proxyd.cache.freshness import decide, policy_from_flags
+from proxyd.rtsp.events import Headers, Response
+from proxyd.split.detect import decide_split, granted_to_peer
+from proxyd.wm.cache_control import parse_cache_control
 
 NODES = [Peer("10.0.0.1", 554), Peer("10.0.0.2", 554), Peer("10.0.0.3", 554)]
 KEYS = [f"rtsp://origin.example/clip{i}" for i in range(3000)]
@@ -48,6 +51,36 @@ def test_a_node_leaving_moves_only_the_urls_it_owned():
     after = {k: rendezvous_owner(k, NODES[:2]) for k in KEYS}
     moved = [k for k in KEYS if before[k] != after[k]]
     assert moved and all(before[k] == NODES[2] for k in moved)
+
+
+def owners(view: Membership, keys) -> dict:
+    """key -> the address of the node `view` names as its owner (itself included)."""
+    return {k: (view.owner(k) or view.me).address for k in keys}
+
+
+def test_membership_changes_remap_only_the_urls_they_must():
+    """Snapshot after snapshot (configure() replaces the member list): a node joining takes about
+    1/n of the URLs, each from whichever node had it, and nothing else moves; a node leaving, or shown
+    offline, gives away exactly its own URLs, each to the node that would own it without it; the
+    order of the list does not matter."""
+    fourth = Peer("10.0.0.4", 554)
+    view = membership()
+    before = owners(view, KEYS)
+    view.configure(NODES[0], [fourth, *reversed(NODES)], "c1")  # joins (listed in another order)
+    joined = owners(view, KEYS)
+    moved = [k for k in KEYS if joined[k] != before[k]]
+    assert all(joined[k] == fourth.address for k in moved)
+    assert 0.2 * len(KEYS) < len(moved) < 0.3 * len(KEYS), len(moved)
+
+    view.configure(NODES[0], NODES, "c1")  # leaves again: back to the same owners
+    assert owners(view, KEYS) == before
+    for members in (NODES[:2], [*NODES[:2], Peer("10.0.0.3", 554, online=False)]):
+        view.configure(NODES[0], members, "c1")
+        after = owners(view, KEYS)
+        moved = [k for k in KEYS if after[k] != before[k]]
+        assert moved and all(before[k] == NODES[2].address for k in moved)
+        assert all(after[k] == rendezvous_owner(k, NODES[:2]).address for k in moved)
+        assert len(moved) == sum(owner == NODES[2].address for owner in before.values())
 
 
 def test_an_unreachable_peer_is_left_out_until_the_retry_time():
@@ -91,6 +124,32 @@ def test_a_trusted_peer_may_name_a_routes_origin_url_and_nothing_else():
         router.resolve("rtsp://origin.example:8600/other/clip", "127.0.0.1", 8554, peer=True)
     with pytest.raises(RoutingError):  # not a peer: a forward request to an origin not allowed
         router.resolve("rtsp://origin.example:8600/base/clip", "127.0.0.1", 8554)
+
+
+def test_a_peer_naming_the_origin_url_is_judged_by_the_routes_player_path():
+    """--live names players' paths; a peer names the origin URL: the owner maps it back to judge it."""
+    router = Router(Config(routes=(parse_route("/vod=rtsp://origin.example:8600/base"),),
+                           live_prefixes=("/vod/live",)))
+
+    def resolve(path: str):
+        return router.resolve(f"rtsp://origin.example:8600/base/{path}", "127.0.0.1", 8554, peer=True)
+
+    assert resolve("live").live and resolve("live/cam1").live
+    assert not resolve("clip").live and not resolve("lively").live
+
+
+SDP_WITH_DURATION = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\na=range:npt=0-6\r\n"
+                     b"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:stream=0\r\n")
+
+
+def test_the_owner_splitting_a_url_lets_the_peer_split_it_and_not_cache_it():
+    granted = granted_to_peer(None)
+    assert decide_split(200, granted, SDP_WITH_DURATION, operator_says_live=False).split
+    assert not decide(Response(200, "OK", Headers([("Cache-Control", granted)]), SDP_WITH_DURATION),
+                      policy_from_flags(300, 0), live_by_operator=False).cacheable
+    kept = parse_cache_control(granted_to_peer('max-age=30, x-wms-stream-type="broadcast"'))
+    assert kept.max_age == 30 and kept.stream_types == ("broadcast",) and kept.proxy_split and kept.no_cache
+    assert not decide_split(200, granted_to_peer("private"), SDP_WITH_DURATION, operator_says_live=False).split
 
 
 def test_cluster_flags():
