@@ -19,6 +19,7 @@ previous entry resends the EndOfStream. The last EndOfStream leaves the session 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -404,10 +405,9 @@ class ReplaySession(SessionBase):
         due = self.start_us + int((horizon + self.window - self.start_wall) * 1_000_000)
         first, n = self.pos, len(times)
         end = min(n, first + BURST)
-        last = first
-        # In order up to the first packet not due (media times need not be sorted: B-frames).
-        while last < end and times[last] < due:
-            last += 1
+        # In order up to the first packet not due (media times need not be sorted: B-frames); that is
+        # where the running maximum of the media times reaches `due`.
+        last = bisect.bisect_left(media.max_times, due, first, end)
         if last > first:
             outs = self.outs
             for index, out in enumerate(outs):

@@ -10,7 +10,6 @@ in a pacing tick shares that port's one sendmmsg.
 from __future__ import annotations
 
 import random
-import struct
 from typing import TYPE_CHECKING
 
 from proxyd.cache.udp_ports import ReplayPort
@@ -21,8 +20,6 @@ from proxyd.rtp.packet import SEQ_TS_SSRC
 
 if TYPE_CHECKING:
     from proxyd.cache.media import EntryMedia
-
-TIMESTAMP = struct.Struct("!I")
 
 
 class ReplayRelay(StreamRelay):
@@ -94,16 +91,10 @@ class ReplayStream:
 
     def _send_tcp(self, media: EntryMedia, first: int, last: int, index: int) -> tuple[int, int]:
         relay = self.relay
-        writer, channel = relay.player_writer, relay.player_channels[0]
-        streams, packets, add = media.streams, media.packets, writer.add_rtp
-        seq, ts_offset, ssrc = self.seq, self.ts_offset, self.ssrc
-        count = octets = 0
-        for i in range(first, last):
-            if streams[i] == index:
-                octets += add(channel, packets[i], seq, ts_offset, ssrc)
-                seq = (seq + 1) & 0xFFFF
-                count += 1
-        self.seq = seq
+        count, octets = relay.player_writer.add_rtp_stream(
+            relay.player_channels[0], media.packets, media.stamps, media.streams, index, first, last,
+            self.seq, self.ts_offset, self.ssrc)
+        self.seq = (self.seq + count) & 0xFFFF
         return count, octets
 
     def _send_udp(self, media: EntryMedia, first: int, last: int, index: int) -> tuple[int, int]:
@@ -115,10 +106,10 @@ class ReplayStream:
         batch = self.relay.port.batch
         view, capacity, room = batch.view, batch.capacity, batch.max_messages - 2
         max_segments = MAX_GSO_SEGMENTS if batch.gso else 1
-        streams, packets = media.streams, media.packets
-        pack, unpack = SEQ_TS_SSRC.pack_into, TIMESTAMP.unpack_from
+        streams, packets, stamps, pack = media.streams, media.packets, media.stamps, SEQ_TS_SSRC.pack_into
         seq, ts_offset, ssrc = self.seq, self.ts_offset, self.ssrc
         used = batch.used
+        left = room - batch.count  # messages this call may still emit before a flush
         start = segment = segments = count = octets = 0  # segment 0: no run open
         for i in range(first, last):
             if streams[i] != index:
@@ -128,15 +119,16 @@ class ReplayStream:
             if segment and (n > segment or segments == max_segments or used + n - start > MAX_GSO_BYTES):
                 batch.emit(dest, start, used - start, segment)
                 segment = 0
-            if used + n > capacity or batch.count > room:
+                left -= 1
+            if used + n > capacity or left < 0:
                 if segment:
                     batch.emit(dest, start, used - start, segment)
                     segment = 0
                 batch.flush()
-                used = 0
+                used, left = 0, room
             end = used + n
             view[used:end] = packet
-            pack(view, used + 2, seq, (unpack(view, used + 4)[0] + ts_offset) & 0xFFFFFFFF, ssrc)
+            pack(view, used + 2, seq, (stamps[i] + ts_offset) & 0xFFFFFFFF, ssrc)
             seq = (seq + 1) & 0xFFFF
             count += 1
             octets += n
@@ -145,6 +137,7 @@ class ReplayStream:
             elif n < segment:  # a shorter datagram ends the run
                 batch.emit(dest, start, end - start, segment)
                 segment = 0
+                left -= 1
             else:
                 segments += 1
             used = end
