@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 
 RECORD = struct.Struct("!BBHq")  # stream index, flags, packet length, media time (us)
+RTP_TIMESTAMP = struct.Struct("!I")  # at byte 4 of an RTP header
 FLAG_KEY = 0x01
 RTP_TIMESTAMP = struct.Struct("!I")  # at byte 4 of an RTP header
 ARENA_BYTES = 1 << 20  # a fill's packets are copied into buffers of this size (a larger packet gets its own)
@@ -47,6 +48,7 @@ class EntryMedia:
         self.streams = array("B")
         self.flags = array("B")
         self.times = array("q")
+        self.stamps = array("I")  # each packet's RTP timestamp (a replay moves it by its offset)
         # Seek indexes (bisected, not scanned, on every PLAY with a Range): the distinct key frame
         # times of the key streams in order with the first packet of each, and the running maximum of
         # `times` (media times need not be sorted: B-frames; the running maximum is).
@@ -86,6 +88,7 @@ class EntryMedia:
         self.streams.append(stream)
         self.flags.append(FLAG_KEY if key else 0)
         self.times.append(media_us)
+        self.stamps.append(RTP_TIMESTAMP.unpack_from(packet, 4)[0])
         max_times = self.max_times
         max_times.append(max(media_us, max_times[-1]) if max_times else media_us)
         if key and stream in self.key_streams:

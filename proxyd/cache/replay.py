@@ -19,9 +19,8 @@ previous entry resends the EndOfStream. The last EndOfStream leaves the session 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
-import random
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -29,10 +28,10 @@ from typing import TYPE_CHECKING
 from proxyd.cache.playlist import Playlist
 from proxyd.log import get_logger
 from proxyd.cache.pacer import pacer_for
-from proxyd.net.burst import BurstBatch, UdpBurstFanout
-from proxyd.net.udp import bind_port_pair
-from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay, UdpPair, aggregate_counters
-from proxyd.rtp.packet import SEQ_TS_SSRC, build_bye, build_sr
+from proxyd.cache.replay_out import ReplayRelay, ReplayStream
+from proxyd.cache.udp_ports import replay_ports
+from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay, aggregate_counters
+from proxyd.rtp.packet import build_bye, build_sr
 from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import RangeHeader, TransportSpec, format_range, format_transport, parse_range
@@ -54,7 +53,6 @@ log = get_logger("cache.replay")
 BURST = 256  # packets sent per wakeup at most before yielding to the loop
 SR_INTERVAL = 1.0  # seconds between RTCP sender reports per stream
 NTP_EPOCH_OFFSET = 2208988800
-TIMESTAMP = struct.Struct("!I")
 
 
 @dataclasses.dataclass
@@ -77,91 +75,6 @@ class ReplaySource:
     age: float = 0.0  # seconds since the origin answered (for the Announce's Cache-Control)
     playlist: Playlist | None = None  # every entry of a server-side playlist, this one included
     on_play: Callable[[], Awaitable[None]] | None = None  # a fill's: its upstream PLAY, before ours
-
-
-class ReplayStream:
-    """One stream of a replay: its own SSRC, sequence and timestamp offset; packets of a wakeup go
-    out as one batch (UDP: one sendmmsg with GSO runs; TCP: into the connection's joined write)."""
-
-    __slots__ = ("relay", "ssrc", "seq", "ts_offset", "rtptime0", "rate", "octets", "fanout", "dest")
-
-    def __init__(self, relay: StreamRelay, rate: int, rtptime0: int | None) -> None:
-        self.relay = relay
-        self.ssrc = random.getrandbits(32)
-        self.seq = random.getrandbits(16)
-        self.ts_offset = random.getrandbits(32)
-        self.rtptime0 = rtptime0 or 0
-        self.rate = rate
-        self.octets = 0
-        self.fanout: UdpBurstFanout | None = None
-        self.dest: tuple | None = None
-
-    def rtp_time(self, media_us: int) -> int:
-        return (self.ts_offset + self.rtptime0 + media_us * self.rate // 1_000_000) & 0xFFFFFFFF
-
-    def udp_fanout(self) -> UdpBurstFanout | None:
-        """The batch sender toward the player's RTP address (None: not sending over UDP now)."""
-        relay = self.relay
-        addr = relay.player_rtp_addr
-        if addr is None or relay.pair is None:
-            return None
-        if self.fanout is None or addr != self.dest:
-            self.fanout = UdpBurstFanout(relay.pair.rtp, 1, batch=shared_batch())
-            self.fanout.set_destinations((addr,))
-            self.dest = addr
-        return self.fanout
-
-    def send(self, media: EntryMedia, first: int, last: int, index: int) -> None:
-        """Packets first..last-1 of `media` that belong to stream `index`, rewritten to this stream."""
-        relay = self.relay
-        streams, packets = media.streams, media.packets
-        seq, ts_offset, ssrc = self.seq, self.ts_offset, self.ssrc
-        count = octets = 0
-        writer = relay.player_writer
-        if writer is not None:
-            channel = relay.player_channels[0]
-            for i in range(first, last):
-                if streams[i] == index:
-                    octets += writer.add_rtp(channel, packets[i], seq, ts_offset, ssrc)
-                    seq = (seq + 1) & 0xFFFF
-                    count += 1
-            dropped = 0
-        else:
-            fanout = self.udp_fanout()
-            if fanout is None:
-                return
-            view, addresses = fanout.batch.view, media.addresses
-            add, unpack, pack = fanout.add_from, TIMESTAMP.unpack_from, SEQ_TS_SSRC.pack_into
-            errors = fanout.send_errors
-            for i in range(first, last):
-                if streams[i] == index:
-                    n = len(packets[i])
-                    at = add(addresses[i], n)
-                    pack(view, at + 2, seq, (unpack(view, at + 4)[0] + ts_offset) & 0xFFFFFFFF, ssrc)
-                    seq = (seq + 1) & 0xFFFF
-                    count += 1
-                    octets += n
-            fanout.flush()
-            dropped = fanout.send_errors - errors
-        self.seq = seq
-        c = relay.counters
-        c.packets_out += count - dropped
-        c.packets_dropped += dropped
-        c.bytes_out += octets
-        self.octets += octets - 12 * count
-
-    def send_rtcp(self, data: bytes) -> None:
-        self.relay.rtcp_from_origin(data)  # the relay's path toward the player (TCP or UDP)
-
-
-_batch: list[BurstBatch] = []
-
-
-def shared_batch() -> BurstBatch:
-    """The process's one UDP send batch: replays fill and flush it one after another, never interleaved."""
-    if not _batch:
-        _batch.append(BurstBatch())
-    return _batch[0]
 
 
 class ReplaySession(SessionBase):
@@ -257,7 +170,7 @@ class ReplaySession(SessionBase):
             return Response(404, "Not Found", Headers())
         if self.outs[index] is not None:
             return Response(459, "Aggregate Operation Not Allowed", Headers())
-        relay = StreamRelay(len(self.streams), self.source.clock_rates[index])
+        relay = ReplayRelay(len(self.streams), self.source.clock_rates[index])
         if spec.is_tcp:
             channels = spec.interleaved or (2 * relay.index, 2 * relay.index + 1)
             if channels[1] == channels[0]:
@@ -268,11 +181,11 @@ class ReplaySession(SessionBase):
         else:
             ip = self.player.peer_ip
             family_any = "::" if ":" in ip else "0.0.0.0"
-            rtp, rtcp = bind_port_pair(family_any, self.limits.rtp_port_min, self.limits.rtp_port_max)
-            relay.pair = UdpPair(rtp, rtcp, relay)
-            relay.player_rtp_addr = (ip, spec.client_port[0])
-            relay.player_rtcp_addr = (ip, spec.client_port[1] if spec.client_port[1] != spec.client_port[0]
-                                      else spec.client_port[0] + 1)
+            # The k-th stream set up shares slot k's port with every replay (one sendmmsg per tick).
+            port = replay_ports(self.loop).acquire(family_any, relay.index, self.limits.rtp_port_min,
+                                                   self.limits.rtp_port_max)
+            low, high = spec.client_port
+            relay.use_port(port, (ip, low), (ip, high if high != low else low + 1))
         out = ReplayStream(relay, self.source.clock_rates[index], self.source.rtptime0[index])
         self.outs[index] = out
         self.streams.append(relay)
@@ -281,7 +194,7 @@ class ReplaySession(SessionBase):
         player_spec = dataclasses.replace(
             spec, destination=None, source=None, mode=None, extra=(), delivery="unicast",
             interleaved=relay.player_channels if spec.is_tcp else None,
-            server_port=None if spec.is_tcp else (relay.pair.rtp_port, relay.pair.rtp_port + 1),
+            server_port=None if spec.is_tcp else (relay.port.rtp_port, relay.port.rtp_port + 1),
             ssrc=f"{out.ssrc:08X}")
         return Response(200, "OK", Headers([("Session", self.player_session_header),
                                             ("Transport", format_transport(player_spec))]))
@@ -492,10 +405,9 @@ class ReplaySession(SessionBase):
         due = self.start_us + int((horizon + self.window - self.start_wall) * 1_000_000)
         first, n = self.pos, len(times)
         end = min(n, first + BURST)
-        last = first
-        # In order up to the first packet not due (media times need not be sorted: B-frames).
-        while last < end and times[last] < due:
-            last += 1
+        # In order up to the first packet not due (media times need not be sorted: B-frames); that is
+        # where the running maximum of the media times reaches `due`.
+        last = bisect.bisect_left(media.max_times, due, first, end)
         if last > first:
             outs = self.outs
             for index, out in enumerate(outs):
@@ -537,6 +449,7 @@ class ReplaySession(SessionBase):
         self.next_sr = now
         for out in self.outs:
             if out is not None:
+                out.flush()  # the last packets before the BYE
                 out.send_rtcp(self._sender_report(out, now) + build_bye((out.ssrc,)))
         self._end_of_entry()
         log.debug("%s end of media", self.log_ctx)

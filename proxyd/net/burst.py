@@ -27,33 +27,31 @@ BATCH_BYTES = 2 * 65536  # a flush makes room, so any datagram fits
 MAX_DATAGRAM = 65507  # IPv4 UDP payload limit
 # struct mmsghdr on LP64: msg_name, msg_namelen, msg_iov, msg_iovlen, msg_control, msg_controllen,
 # msg_flags, msg_len (with the ABI's padding)
-_MMSGHDR = struct.Struct("=QI4xQQQQi4xI4x")
+MMSGHDR = struct.Struct("=QI4xQQQQi4xI4x")
 _MAX_CACHED_LAYOUTS = 16
 SOL_UDP, UDP_SEGMENT = 17, 103  # linux/udp.h; Python 3.11's socket module lacks UDP_SEGMENT
 MAX_GSO_SEGMENTS = 64  # UDP_MAX_SEGMENTS of older kernels
 MAX_GSO_BYTES = 65000  # one IP datagram's payload, headers left room
-_CMSG_HEADER = struct.Struct("=Qii")  # cmsg_len, cmsg_level, cmsg_type; a u16 follows
-_CMSG_SPACE = 24  # CMSG_SPACE(sizeof(uint16_t)) on LP64
-memmove = ctypes.memmove
-_GSO_REFUSED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
+CMSG_HEADER = struct.Struct("=Qii")  # cmsg_len, cmsg_level, cmsg_type; a u16 follows
+CMSG_SPACE = 24  # CMSG_SPACE(sizeof(uint16_t)) on LP64
+GSO_REFUSED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 
-if _MMSGHDR.size != ctypes.sizeof(Mmsghdr):  # pragma: no cover - not an LP64 Linux
-    _MMSGHDR = None
+if MMSGHDR.size != ctypes.sizeof(Mmsghdr):  # pragma: no cover - not an LP64 Linux
+    MMSGHDR = None
 
 
-def _gso_supported(sock: socket.socket) -> bool:
+def gso_supported(sock: socket.socket) -> bool:
     """The kernel knows UDP_SEGMENT (Linux 4.18+); a route may still refuse it (see _send_run_plain)."""
     try:
         sock.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
     except OSError:
         return False
-    return libc_sendmmsg is not None and _MMSGHDR is not None
+    return libc_sendmmsg is not None and MMSGHDR is not None
 
 
 class BurstBatch:
     """The packet buffer, iovecs and GSO control messages of one batch. A fanout owns one, or fanouts
-    that are filled and flushed one after another (never interleaved) share one: cache replay
-    sessions, served one by one per pacing tick, use one per process instead of 130 KiB each."""
+    that are filled and flushed one after another (never interleaved) share one."""
 
     def __init__(self) -> None:
         self.buffer = ctypes.create_string_buffer(BATCH_BYTES)
@@ -65,9 +63,9 @@ class BurstBatch:
         self.runs = (ctypes.c_uint64 * (2 * MAX_BATCH_PACKETS))()
         self.run_words = memoryview(self.runs).cast("B").cast("Q")
         self.run_base = ctypes.addressof(self.runs)
-        self.cmsgs = ctypes.create_string_buffer(_CMSG_SPACE * MAX_BATCH_PACKETS)
+        self.cmsgs = ctypes.create_string_buffer(CMSG_SPACE * MAX_BATCH_PACKETS)
         for r in range(MAX_BATCH_PACKETS):
-            _CMSG_HEADER.pack_into(self.cmsgs, r * _CMSG_SPACE, _CMSG_HEADER.size + 2, SOL_UDP, UDP_SEGMENT)
+            CMSG_HEADER.pack_into(self.cmsgs, r * CMSG_SPACE, CMSG_HEADER.size + 2, SOL_UDP, UDP_SEGMENT)
         self.cmsg_u16 = memoryview(self.cmsgs).cast("B").cast("H")
         self.cmsg_base = ctypes.addressof(self.cmsgs)
 
@@ -96,7 +94,7 @@ class UdpBurstFanout:
         self.send_errors = 0
         self.flushes = 0  # batches sent: packets / flushes is the burst size players are woken for
         # UDP segmentation offload: a run of equal-size packets to one player is one message
-        self.gso = _gso_supported(sock)
+        self.gso = gso_supported(sock)
         self.gso_refused = 0  # runs a route refused to segment (re-sent datagram by datagram)
         self._run_words = batch.run_words
         self._run_base = batch.run_base
@@ -129,21 +127,6 @@ class UdpBurstFanout:
         self.used = offset + n
         self.pending += 1
 
-    def add_from(self, address: int, n: int) -> int:
-        """Copy `n` bytes at memory `address` into the batch (no Python object per packet); returns
-        the packet's offset in `batch.view`, where the caller may rewrite it before the flush."""
-        if self.pending == MAX_BATCH_PACKETS or self.used + n > BATCH_BYTES:
-            self.flush()
-        offset, slot = self.used, 2 * self.pending
-        target = self._base + offset
-        memmove(target, address, n)
-        words = self._iov_words
-        words[slot] = target
-        words[slot + 1] = n
-        self.used = offset + n
-        self.pending += 1
-        return offset
-
     def flush(self) -> int:
         """Send the batch to every destination, destination-major; returns datagrams accepted."""
         packets = self.pending
@@ -152,7 +135,7 @@ class UdpBurstFanout:
         self.pending = self.used = 0
         if not self.count:
             return 0
-        if libc_sendmmsg is None or _MMSGHDR is None:
+        if libc_sendmmsg is None or MMSGHDR is None:
             return self._send_loop(packets)
         self.flushes += 1
         if self.gso:
@@ -166,7 +149,7 @@ class UdpBurstFanout:
             msgs = self._layout(key)
         per_dest = -key if segments else packets
         total = self.count * per_dest
-        size = _MMSGHDR.size
+        size = MMSGHDR.size
         sent = done = 0
         while done < total:
             rc = libc_sendmmsg(self.fd, ctypes.byref(msgs, done * size), total - done, 0)
@@ -174,7 +157,7 @@ class UdpBurstFanout:
                 err = ctypes.get_errno()
                 if err == errno.EINTR:
                     continue
-                if segments is not None and err in _GSO_REFUSED:
+                if segments is not None and err in GSO_REFUSED:
                     sent += self._send_run_plain(done // per_dest, done % per_dest, segments)
                 else:
                     # This datagram failed (EAGAIN, ENOBUFS, an ICMP error): skip it, not the rest.
@@ -230,11 +213,11 @@ class UdpBurstFanout:
         one entry per GSO run (run iovec r with its UDP_SEGMENT control message)."""
         if len(self._layouts) >= _MAX_CACHED_LAYOUTS:
             self._layouts.clear()
-        size, name_size = _MMSGHDR.size, self._name_size
+        size, name_size = MMSGHDR.size, self._name_size
         names = ctypes.addressof(self._names)
         per_dest = abs(key)
         msgs = (ctypes.c_char * (size * self.count * per_dest))()
-        pack = _MMSGHDR.pack_into
+        pack = MMSGHDR.pack_into
         pos = 0
         for d in range(self.count):
             name = names + d * name_size
@@ -243,7 +226,7 @@ class UdpBurstFanout:
                     pack(msgs, pos, name, name_size, self._iov_base + p * 16, 1, 0, 0, 0, 0)
                 else:
                     pack(msgs, pos, name, name_size, self._run_base + p * 16, 1,
-                         self._cmsg_base + p * _CMSG_SPACE, _CMSG_SPACE, 0, 0)
+                         self._cmsg_base + p * CMSG_SPACE, CMSG_SPACE, 0, 0)
                 pos += size
         self._layouts[key] = msgs
         return msgs

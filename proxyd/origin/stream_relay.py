@@ -21,7 +21,6 @@ from proxyd.rtp.rtcp import first_report_block
 
 FRAME_HEADER = struct.Struct("!cBH")
 FRAME_PLACEHOLDER = bytes(FRAME_HEADER.size)
-RTP_TIMESTAMP = struct.Struct("!I")  # at byte 4 of an RTP header
 SEQ_TS_SSRC = struct.Struct("!HII")  # at byte 2
 MAX_DATAGRAM = 65536
 
@@ -121,22 +120,29 @@ class InterleavedWriter:
         self.pending += data
         self.pending_packets += 1
 
-    def add_rtp(self, channel: int, packet, seq: int, ts_offset: int, ssrc: int) -> int:
-        """Append RTP `packet` as a frame with its header rewritten in place (sequence `seq`, timestamp
-        moved by `ts_offset`, `ssrc`): no object per packet. The caller flushes (once per wakeup).
-        Returns the packet's size."""
-        n = len(packet)
+    def add_rtp_stream(self, channel: int, packets, stamps, streams, index: int, first: int, last: int,
+                       seq: int, ts_offset: int, ssrc: int) -> tuple[int, int]:
+        """Append packets[first:last] of stream `index` (streams[i] == index) as frames with their headers
+        rewritten in place: sequence numbers from `seq` on, timestamp stamps[i] moved by `ts_offset`,
+        `ssrc`; no object per packet. The caller flushes (once per wakeup). Returns (packets, bytes)."""
         if self.closed:
-            return n
-        pending = self.pending
-        at = len(pending)
-        pending += FRAME_PLACEHOLDER
-        pending += packet
-        FRAME_HEADER.pack_into(pending, at, b"$", channel, n)
-        ts = (RTP_TIMESTAMP.unpack_from(pending, at + 8)[0] + ts_offset) & 0xFFFFFFFF
-        SEQ_TS_SSRC.pack_into(pending, at + 6, seq, ts, ssrc)
-        self.pending_packets += 1
-        return n
+            return 0, 0
+        pending, frame, rewrite = self.pending, FRAME_HEADER.pack_into, SEQ_TS_SSRC.pack_into
+        count = octets = 0
+        for i in range(first, last):
+            if streams[i] != index:
+                continue
+            packet = packets[i]
+            n = len(packet)
+            at = len(pending)
+            pending += FRAME_PLACEHOLDER
+            pending += packet
+            frame(pending, at, b"$", channel, n)
+            rewrite(pending, at + 6, (seq + count) & 0xFFFF, (stamps[i] + ts_offset) & 0xFFFFFFFF, ssrc)
+            count += 1
+            octets += n
+        self.pending_packets += count
+        return count, octets
 
     def flush(self) -> None:
         if not self.pending or self.closed:
