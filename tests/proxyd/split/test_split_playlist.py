@@ -1,0 +1,93 @@
+"""A split broadcast playlist moving to its next entry ([MS-RTSP] 3.1.5.13, 3.1.5.15, 3.1.4.5,
+3.1.5.16.1 at the hub; 3.2.4.1-2 towards each player): the origin sees what one player would
+cause, every player gets the Announce as its own and plays the new entry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from proxyd.wm.messages import parse_end_of_stream_body
+from tests.proxyd.split.test_split_wm import assert_starts_at_a_key_frame
+from tests.wmorigin.fixtures import wm_origin  # noqa: F401 - fixture
+from tests.wmorigin.player import WMPlayer
+
+pytestmark = pytest.mark.peers
+
+
+async def until_playing(players: list[WMPlayer], entries: int) -> None:
+    """Every player has `entries` entries and RTP on each stream of the last one."""
+    async with asyncio.timeout(15):
+        while not all(len(p.result.entries) == entries and len(p.result.entries[-1].streams) == 2
+                      and all(s.packets for s in p.result.entries[-1].streams.values()) for p in players):
+            assert not any(p.result.error for p in players), [p.result.error for p in players]
+            await asyncio.sleep(0.05)  # polling the players' counters, bounded by the timeout
+
+
+def asf_packets(entry, index: int, stream: int) -> set[bytes]:
+    return {p.data for p in entry.items[index].asf.packets_for(stream)}
+
+
+async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(wm_origin, proxyd_process):  # noqa: F811
+    entry = wm_origin.set_entry("/live", seed="bpl-one", broadcast=True, playlist=("bpl-two",))
+    first_gen, next_gen = (str(g) for g in entry.gen_ids())
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    players = [WMPlayer(url, transport=t, send_event=False) for t in ("tcp", "udp", "tcp")]
+    tasks = [asyncio.create_task(p.run()) for p in players]
+    await until_playing(players, 1)
+    assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1  # one origin session
+    await until_playing(players, 2)
+    describes = wm_origin.count("DESCRIBE", "/live")
+    late = WMPlayer(url, send_event=False)  # joins during the second entry
+    tasks.append(asyncio.create_task(late.run()))
+    await until_playing([late], 1)
+    assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
+    results = await asyncio.gather(*tasks)
+
+    # The origin saw one client: one Announce answered, the old streams deselected, the new ones
+    # selected with the new generation, one Play naming the new entry without Range.
+    eos_more, announce, eos_last = wm_origin.sent_requests
+    assert announce.method == "ANNOUNCE" and announce.header("X-Playlist-Gen-Id") == next_gen
+    answered = {r.cseq: r.status for r in wm_origin.client_responses}
+    assert all(answered.get(m.cseq) == 200 for m in (eos_more, announce, eos_last))
+    requests = [r for r in wm_origin.requests if r.kind in ("SETUP", "PLAY", "TEARDOWN", "LogPlay")]
+    first_play, second_play = (i for i, r in enumerate(requests) if r.kind == "PLAY")
+    change = requests[first_play + 1:second_play]
+    assert [r.kind for r in change] == ["LogPlay"] + ["TEARDOWN"] * 3 + ["SETUP"] * 3  # audio, video, rtx
+    assert all(r.header("X-Playlist-Gen-Id") == next_gen for r in change[1:])
+    play = requests[second_play]
+    assert play.header("X-Playlist-Seek-Id") == next_gen and play.header("Range") is None
+    assert wm_origin.count("PLAY", "/live") == 2
+    assert wm_origin.count("DESCRIBE", "/live") == describes  # the late joiner cost the origin nothing
+
+    sessions = set()
+    for result in results[:3]:
+        assert result.error is None, result.error
+        one, two = result.entries
+        session = one.play.header("Session").split(";")[0]
+        sessions.add(session)
+        (relayed,) = result.announces
+        assert relayed.header("Session") == session != announce.header("Session")
+        assert relayed.uri == url and relayed.header("X-Playlist-Gen-Id") == next_gen
+        assert two.sdp.control.startswith(url) and two.gen_id == int(next_gen)
+        assert parse_end_of_stream_body(one.eos.body).end_of_playlist_entry
+        assert two.play.status == 200 and two.play.header("X-Playlist-Gen-Id") == next_gen
+        for number, stream in two.streams.items():  # the second entry's media, none of the first's
+            got = set(stream.asf_packets)
+            assert got and got <= asf_packets(entry, 1, number) and not got & asf_packets(entry, 0, number)
+        assert_starts_at_a_key_frame(result, 1)
+        final = parse_end_of_stream_body(two.eos.body)
+        assert final.eof and not final.end_of_playlist_entry and final.session_id == session
+        assert result.status("TEARDOWN") == [200] * 3  # two streams deselected, then the session
+    assert len(sessions) == 3
+
+    (late_result,) = results[3:]
+    assert late_result.error is None, late_result.error
+    assert late_result.describe.header("X-Playlist-Gen-Id") == next_gen  # the current entry's SDP
+    assert len(late_result.entries) == 1
+    for number, stream in late_result.entries[0].streams.items():
+        assert set(stream.asf_packets) <= asf_packets(entry, 1, number)
+    assert_starts_at_a_key_frame(late_result)
+    assert first_gen != next_gen
