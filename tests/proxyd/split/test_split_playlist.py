@@ -8,7 +8,9 @@ import asyncio
 
 import pytest
 
+from proxyd.rtsp.headers import parse_rtp_info
 from proxyd.wm.messages import parse_end_of_stream_body
+from tests.proxyd.cache.test_e2e_playlist import RawPlayer
 from tests.proxyd.split.test_split_wm import assert_starts_at_a_key_frame
 from tests.wmorigin.fixtures import wm_origin  # noqa: F401 - fixture
 from tests.wmorigin.player import WMPlayer
@@ -80,6 +82,9 @@ async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(w
         assert_starts_at_a_key_frame(result, 1)
         final = parse_end_of_stream_body(two.eos.body)
         assert final.eof and not final.end_of_playlist_entry and final.session_id == session
+        if result is results[0]:  # TCP, no loss: RTP-Info names its next packet (the origin's seq mapped)
+            rtp_info = {e.url: e.seq for e in parse_rtp_info(two.eos.header("RTP-Info") or "")}
+            assert rtp_info == {s.url: (s.first_seq + s.packets) & 0xFFFF for s in two.streams.values()}
         assert result.status("TEARDOWN") == [200] * 3  # two streams deselected, then the session
     assert len(sessions) == 3
 
@@ -91,3 +96,30 @@ async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(w
         assert set(stream.asf_packets) <= asf_packets(entry, 1, number)
     assert_starts_at_a_key_frame(late_result)
     assert first_gen != next_gen
+
+
+async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one(wm_origin, proxyd_process):  # noqa: F811
+    """[MS-RTSP] 3.2.5.1: a SETUP of a split naming the current entry is answered (by the hub,
+    locally); one naming an entry that is no longer current gets 412 and the current id."""
+    entry = wm_origin.set_entry("/live", seed="bpl-stale", broadcast=True, playlist=("bpl-fresh",))
+    first_gen, next_gen = (str(g) for g in entry.gen_ids())
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    playing = WMPlayer(url, send_event=False)
+    task = asyncio.create_task(playing.run())
+    await until_playing([playing], 1)
+    async with RawPlayer(url) as late:
+        describe = await late.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        assert describe.header("X-Playlist-Gen-Id") == first_gen
+        assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
+        await until_playing([playing], 2)
+        setups = wm_origin.count("SETUP", "/live")
+        fresh = await late.request("SETUP", f"{url}/audio", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+                                                             ("X-Playlist-Gen-Id", next_gen)])
+        assert fresh.status == 200 and fresh.header("X-Playlist-Gen-Id") == next_gen
+        stale = await late.request("SETUP", f"{url}/video", [("Transport", "RTP/AVP/TCP;unicast;interleaved=2-3"),
+                                                             ("X-Playlist-Gen-Id", first_gen)])
+        assert stale.status == 412 and stale.header("X-Playlist-Gen-Id") == next_gen
+        assert wm_origin.count("SETUP", "/live") == setups
+    assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
+    assert (await task).error is None
