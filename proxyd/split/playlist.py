@@ -71,8 +71,7 @@ class HubPlaylist:
         self.hub = hub
         self.gen_id = parse_gen_id(hub.describe.headers.get("X-Playlist-Gen-Id")) or 0
         self.previous_gen_id = 0
-        self.entry_changes = 0
-        self.selection: asyncio.Task | None = None
+        self.selection: asyncio.Task | None = None  # the running entry change (a strong reference)
 
     def on_origin_request(self, request: Request) -> Request:
         """An EndOfStream or Announce from the origin (already answered): act on it as the client
@@ -120,7 +119,6 @@ class HubPlaylist:
                         hub.origin_url, len(urls), len(hub.streams))
         old_urls = [stream.url for stream in hub.streams]
         hub.next_entry(sdp, base, self._describe_for_joiners(announce, base))
-        self.entry_changes += 1
         log.info("split %s: next playlist entry (gen id %d); selecting its %d streams at the origin",
                  hub.origin_url, self.gen_id, min(len(urls), len(hub.streams)))
         self.selection = hub.loop.create_task(self._select(old_urls))

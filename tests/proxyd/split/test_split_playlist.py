@@ -5,6 +5,7 @@ cause, every player gets the Announce as its own and plays the new entry."""
 from __future__ import annotations
 
 import asyncio
+import struct
 
 import pytest
 
@@ -123,3 +124,32 @@ async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one
         assert wm_origin.count("SETUP", "/live") == setups
     assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
     assert (await task).error is None
+
+
+async def test_a_player_that_does_not_reselect_keeps_receiving_on_the_same_ssrc_and_numbering(
+        wm_origin, proxyd_process):  # noqa: F811
+    """A player that ignores the Announce (no deselect, SETUP or PLAY) stays in the fan-out: the
+    new entry's RTP reaches it on the SSRC its SETUP named, its sequence numbers continuing."""
+    wm_origin.set_entry("/live", seed="bpl-keep", broadcast=True, playlist=("bpl-on",))
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        await player.setup_all(describe.body, describe.header("X-Playlist-Gen-Id"))
+        assert (await player.request("PLAY", url, [("Range", "npt=0.000-")])).status == 200
+        video = []  # (seq, ssrc, arrived after the Announce) of the video stream's RTP (channel 2)
+        announced = ended = False
+        async with asyncio.timeout(15):
+            while sum(after for *_, after in video) < 20:
+                item = await player.next_item()
+                if getattr(item, "method", None) == "ANNOUNCE":
+                    announced = True
+                elif getattr(item, "channel", None) == 2:
+                    video.append((*struct.unpack_from("!HxxxxI", item.payload, 2), announced))
+                if len(video) >= 10 and not ended:
+                    ended = True
+                    assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
+    assert {ssrc for _, ssrc, _ in video} == {video[0][1]}
+    seqs = [seq for seq, _, _ in video]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:])), seqs
+    assert wm_origin.count("PLAY", "/live") == 2  # what came after the Announce is the next entry's
