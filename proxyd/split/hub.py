@@ -365,8 +365,9 @@ class Hub:
         began, before = self.played_from
         now = self._totals()
         await send_own_logplay(origin, self.aggregate_url, self.origin_session, start_npt=0.0,
-                               played_s=self.loop.time() - began, counters={k: now[k] - before[k] for k in now},
-                               tcp=self.use_tcp, log_ctx=f"split {self.origin_url}")
+                               played_s=self.loop.time() - began,
+                               counters={k: now[k] - before[k] for k in now}, tcp=self.use_tcp,
+                               log_ctx=f"split {self.origin_url}")
 
     def begin_play_period(self) -> None:
         self.played_from = (self.loop.time(), self._totals())
@@ -384,7 +385,7 @@ class Hub:
         self.sdp, self.describe = sdp, describe
         self.aggregate_url = sdp.aggregate_url(base)
         self.media_urls = sdp.media_urls(base)
-        for stream, media, url in zip(self.streams, sdp.media, self.media_urls):
+        for stream, media, url in zip(self.streams, sdp.media, self.media_urls, strict=False):  # by index
             stream.url, stream.clock_rate, stream.remap = url, media.clock_rate or 90000, True
         self.join.reset()
         self.set_up.clear()

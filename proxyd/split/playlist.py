@@ -107,7 +107,8 @@ class HubPlaylist:
         try:
             sdp = parse_sdp(announce.body)
         except SdpError:
-            log.warning("split %s: the origin's Announce has no usable SDP; entry not selected", hub.origin_url)
+            log.warning("split %s: the origin's Announce has no usable SDP; entry not selected",
+                        hub.origin_url)
             return
         gen_id = parse_gen_id(announce.headers.get("X-Playlist-Gen-Id")) or 0
         if gen_id:

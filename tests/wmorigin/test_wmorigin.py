@@ -259,7 +259,8 @@ async def test_a_broadcast_playlist_moves_to_its_next_entry_when_the_test_ends_o
     first, second = result.entries
     assert {"broadcast", "playlist"} <= set(first.sdp.types) and "lastentry" not in first.sdp.types
     assert {"broadcast", "playlist", "lastentry"} <= set(second.sdp.types)
-    assert b"End-Of-Playlist-Entry: true" in first.eos.body and b"End-Of-Playlist-Entry" not in second.eos.body
+    assert b"End-Of-Playlist-Entry: true" in first.eos.body
+    assert b"End-Of-Playlist-Entry" not in second.eos.body
     assert second.gen_id == entry.items[1].gen_id != first.gen_id
     got = set(second.streams[2].asf_packets)
     assert got and got <= {p.data for p in entry.items[1].asf.packets_for(2)}

@@ -32,7 +32,8 @@ def asf_packets(entry, index: int, stream: int) -> set[bytes]:
     return {p.data for p in entry.items[index].asf.packets_for(stream)}
 
 
-async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(wm_origin, proxyd_process):  # noqa: F811
+async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(
+        wm_origin, proxyd_process):  # noqa: F811
     entry = wm_origin.set_entry("/live", seed="bpl-one", broadcast=True, playlist=("bpl-two",))
     first_gen, next_gen = (str(g) for g in entry.gen_ids())
     proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
@@ -99,7 +100,8 @@ async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(w
     assert first_gen != next_gen
 
 
-async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one(wm_origin, proxyd_process):  # noqa: F811
+async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one(
+        wm_origin, proxyd_process):  # noqa: F811
     """[MS-RTSP] 3.2.5.1: a SETUP of a split naming the current entry is answered (by the hub,
     locally); one naming an entry that is no longer current gets 412 and the current id."""
     entry = wm_origin.set_entry("/live", seed="bpl-stale", broadcast=True, playlist=("bpl-fresh",))
@@ -115,11 +117,11 @@ async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one
         assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
         await until_playing([playing], 2)
         setups = wm_origin.count("SETUP", "/live")
-        fresh = await late.request("SETUP", f"{url}/audio", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
-                                                             ("X-Playlist-Gen-Id", next_gen)])
+        fresh = await late.request("SETUP", f"{url}/audio", [
+            ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"), ("X-Playlist-Gen-Id", next_gen)])
         assert fresh.status == 200 and fresh.header("X-Playlist-Gen-Id") == next_gen
-        stale = await late.request("SETUP", f"{url}/video", [("Transport", "RTP/AVP/TCP;unicast;interleaved=2-3"),
-                                                             ("X-Playlist-Gen-Id", first_gen)])
+        stale = await late.request("SETUP", f"{url}/video", [
+            ("Transport", "RTP/AVP/TCP;unicast;interleaved=2-3"), ("X-Playlist-Gen-Id", first_gen)])
         assert stale.status == 412 and stale.header("X-Playlist-Gen-Id") == next_gen
         assert wm_origin.count("SETUP", "/live") == setups
     assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
