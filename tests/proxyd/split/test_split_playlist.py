@@ -103,7 +103,8 @@ async def test_a_split_broadcast_playlist_moves_every_player_to_the_next_entry(
 async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one(
         wm_origin, proxyd_process):  # noqa: F811
     """[MS-RTSP] 3.2.5.1: a SETUP of a split naming the current entry is answered (by the hub,
-    locally); one naming an entry that is no longer current gets 412 and the current id."""
+    locally); one naming an entry that is no longer current gets 412 and the current id, the
+    first SETUP too (no session then, the connection stays usable)."""
     entry = wm_origin.set_entry("/live", seed="bpl-stale", broadcast=True, playlist=("bpl-fresh",))
     first_gen, next_gen = (str(g) for g in entry.gen_ids())
     proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
@@ -117,6 +118,10 @@ async def test_a_split_player_naming_the_ended_entry_is_412_with_the_current_one
         assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
         await until_playing([playing], 2)
         setups = wm_origin.count("SETUP", "/live")
+        first = await late.request("SETUP", f"{url}/audio", [
+            ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"), ("X-Playlist-Gen-Id", first_gen)])
+        assert first.status == 412 and first.header("X-Playlist-Gen-Id") == next_gen
+        assert first.header("Session") is None and late.session == ""
         fresh = await late.request("SETUP", f"{url}/audio", [
             ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"), ("X-Playlist-Gen-Id", next_gen)])
         assert fresh.status == 200 and fresh.header("X-Playlist-Gen-Id") == next_gen
