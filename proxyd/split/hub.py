@@ -88,6 +88,9 @@ class Hub:
         self.origin_timeout = 60
         self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
         self.played_from: tuple[float, dict] = (0.0, {})  # loop time and counters at the origin PLAY
+        # [MS-RTSP] 3.1.5.13 step 4: after an EndOfStream the origin session is READY (no media, no
+        # Pause at the end) until our next PLAY; "finished" when no playlist entry follows
+        self.origin_ready = self.origin_finished = False
         self.origin_channels: dict[int, tuple[HubStream, bool]] = {}
         self.loop = asyncio.get_running_loop()
         self.linger_handle: asyncio.TimerHandle | None = None
@@ -282,6 +285,7 @@ class Hub:
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
         self.origin_session = None
+        self.playlist.described(resp)
 
     async def _open_origin_session(self) -> None:
         origin = self.origin
@@ -370,18 +374,24 @@ class Hub:
                                log_ctx=f"split {self.origin_url}")
 
     def begin_play_period(self) -> None:
+        """The origin answered our PLAY: it sends media again."""
         self.played_from = (self.loop.time(), self._totals())
+        self.origin_ready = self.origin_finished = False
 
-    def log_play_period(self) -> None:
-        """A playlist entry ended (EndOfStream with End-Of-Playlist-Entry): log it upstream."""
+    def origin_end_of_stream(self, more_entries: bool) -> None:
+        """The origin's EndOfStream (3.1.5.13): its session is READY; the play period is logged
+        upstream (step 6). Without a next entry the media timeout no longer applies: players that
+        stay get no media, and no reconnect would bring any."""
+        self.origin_ready, self.origin_finished = True, not more_entries
         if self.wm_origin and self.origin is not None and self.origin_session:
             self.context.spawn(self._send_logplay(self.origin))
 
     # --- playlist entry change (proxyd.split.playlist) --------------------------------------------
     def next_entry(self, sdp: Sdp, base: str, describe: Response) -> None:
-        """The origin announced its next playlist entry: its SDP and control URLs from now on. The
-        streams' next packets are a new origin source (players' numbering continues) and the join
-        buffer waits for the new entry's key frame; SETUPs wait until the origin's are answered."""
+        """The origin's next playlist entry (Announced, or named by a reconnect's DESCRIBE): its SDP
+        and control URLs from now on. The streams' next packets are a new origin source (players'
+        numbering continues) and the join buffer waits for the new entry's key frame; SETUPs wait
+        until the origin's are answered."""
         self.sdp, self.describe = sdp, describe
         self.aggregate_url = sdp.aggregate_url(base)
         self.media_urls = sdp.media_urls(base)
@@ -425,6 +435,8 @@ class Hub:
                 pass
             now = self.loop.time()
             count = self._packets_in()
+            if self.origin_ready:  # no media expected from a READY origin session
+                seen_at = now
             if count != seen:
                 seen, seen_at, fallback_at = count, now, None
             elif fallback_at is not None and now >= fallback_at:
@@ -465,7 +477,7 @@ class Hub:
     def end(self, reason: str, detail: str = "") -> None:
         if self.state == "ended":
             return
-        playing = self.state == "live"
+        playing = self.state == "live" and not self.origin_ready
         self.state = "ended"
         self.end_reason = reason
         self.ready.set()

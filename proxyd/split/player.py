@@ -294,9 +294,13 @@ class SplitSession(SessionBase):
     def relay_origin_request(self, request: Request) -> None:
         """The origin's EndOfStream/Announce as this player's own: its session id (header and EndOfStream
         body), URLs and RTP-Info at the proxy (the hub gave its seq in the players' numbering). After
-        an Announce the next PLAY in READY joins afresh: from the new entry's first key frame."""
+        an Announce the next PLAY in READY joins afresh: from the new entry's first key frame. The
+        final EndOfStream (no entry follows) leaves the player READY, out of the fan-out."""
         if request.method == "ANNOUNCE":
             self.played_once = False
+        if self.hub.origin_finished and self.state == "playing":  # the final EndOfStream: READY
+            self._leave()  # (3.1.5.13 step 4); what the fan-out holds for it is written first
+            self.state = "ready"
         self.player.send_server_request(relay_to_player(self, request))
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) -------------

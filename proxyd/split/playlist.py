@@ -1,16 +1,17 @@
 """A split broadcast moving to its next playlist entry ([MS-RTSP] 3.1.5.13, 3.1.5.15, 3.1.4.5,
 3.1.5.16.1, 4.4.5), done once by the hub as one player would do it.
 
-At an EndOfStream with End-Of-Playlist-Entry the hub logs the ended entry upstream (own LogPlay,
-Windows Media origins). At the Announce it takes the new entry's SDP, Cache-Control and
-X-Playlist-Gen-Id (new joiners' DESCRIBE answers carry them), points its streams at the new
-entry's control URLs, then deselects the old streams at the origin (TEARDOWN of each stream URL),
-selects the new ones (SETUP with X-Playlist-Gen-Id), pipelined, and PLAYs with X-Playlist-Seek-Id
-= the new id and no Range. The hub streams keep the players' SSRC and sequence numbering across
-the change (proxyd.split.stream remaps the new origin source), so each attached player keeps
-receiving the new entry's RTP; a player that re-selects (TEARDOWN, SETUP, PLAY: answered by its
-split session, never forwarded) starts again at the new entry's first key frame (the join buffer
-restarts at the Announce).
+At an EndOfStream the origin session is READY and the hub logs the ended entry upstream (own
+LogPlay, Windows Media origins); after the final one (no End-Of-Playlist-Entry) it stays READY: no
+media timeout, no Pause when the hub ends, and the players are READY too. At the Announce it takes
+the new entry's SDP, Cache-Control and X-Playlist-Gen-Id (new joiners' DESCRIBE answers carry
+them), points its streams at the new entry's control URLs, then deselects the old streams at the
+origin (TEARDOWN of each stream URL), selects the new ones (SETUP with X-Playlist-Gen-Id),
+pipelined, and PLAYs with X-Playlist-Seek-Id = the new id and no Range. The hub streams keep the
+players' SSRC and sequence numbering across the change (proxyd.split.stream remaps the new origin
+source), so each attached player keeps receiving the new entry's RTP; a player that re-selects
+(TEARDOWN, SETUP, PLAY: answered by its split session, never forwarded) starts again at the new
+entry's first key frame (the join buffer restarts at the Announce).
 
 Choice: the streams are matched to the hub's by position; a new entry with more streams than the
 first selects only as many (the hub's port pairs and join buffer are sized at the first DESCRIBE).
@@ -59,7 +60,7 @@ class PlaylistHub(Protocol):
 
     async def select_stream(self, stream, extra: list) -> Response: ...
 
-    def log_play_period(self) -> None: ...
+    def origin_end_of_stream(self, more_entries: bool) -> None: ...
 
     def begin_play_period(self) -> None: ...
 
@@ -80,8 +81,9 @@ class HubPlaylist:
             self._announced(request)
         elif request.method == "SET_PARAMETER" and \
                 media_type(request.headers.get("Content-Type")) == CT_EXTENSION_CMD.lower():
-            if parse_end_of_stream_body(request.body).end_of_playlist_entry:
-                self.hub.log_play_period()  # 3.1.5.13 step 6: the ended entry's LogPlay
+            eos = parse_end_of_stream_body(request.body)
+            if eos.eof or eos.end_of_playlist_entry:
+                self.hub.origin_end_of_stream(more_entries=eos.end_of_playlist_entry)
             rtp_info = request.headers.get("RTP-Info")
             if rtp_info:
                 request = dataclasses.replace(request, headers=request.headers.set(
@@ -123,6 +125,24 @@ class HubPlaylist:
         log.info("split %s: next playlist entry (gen id %d); selecting its %d streams at the origin",
                  hub.origin_url, self.gen_id, min(len(urls), len(hub.streams)))
         self.selection = hub.loop.create_task(self._select(old_urls))
+
+    def described(self, describe: Response) -> None:
+        """A reconnect's DESCRIBE names the origin's current entry, which may differ from the one
+        the hub played (the entry changed meanwhile, or a new origin session starts the playlist
+        again): its X-Playlist-Gen-Id, SDP and control URLs from now on."""
+        hub = self.hub
+        gen_id = parse_gen_id(describe.headers.get("X-Playlist-Gen-Id")) or 0
+        if gen_id == self.gen_id:
+            return
+        try:
+            sdp = parse_sdp(describe.body)
+        except SdpError:
+            log.warning("split %s: the reconnect's DESCRIBE has no usable SDP; entry kept", hub.origin_url)
+            return
+        log.info("split %s: the origin now plays entry gen id %d (was %d)", hub.origin_url, gen_id,
+                 self.gen_id)
+        self.previous_gen_id, self.gen_id = self.gen_id, gen_id
+        hub.next_entry(sdp, content_base(describe.headers, hub.origin_url), describe)
 
     def _describe_for_joiners(self, announce: Request, base: str) -> Response:
         """What a player joining now is told: the current entry's SDP and Cache-Control."""

@@ -160,3 +160,79 @@ async def test_a_player_that_does_not_reselect_keeps_receiving_on_the_same_ssrc_
     seqs = [seq for seq, _, _ in video]
     assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:])), seqs
     assert wm_origin.count("PLAY", "/live") == 2  # what came after the Announce is the next entry's
+
+
+async def test_after_the_final_end_of_stream_the_hub_and_its_players_stay_ready(
+        wm_origin, proxyd_process):  # noqa: F811
+    """[MS-RTSP] 3.1.5.13 steps 4-6 at the hub: after the playlist's final EndOfStream the origin
+    session is READY and logged (LogPlay per entry): no media is no stall (no reconnect while
+    players stay attached), and ending the split sends Teardown without Pause. Each player gets the
+    EndOfStream as its own and is READY (it may select a stream again)."""
+    wm_origin.set_entry("/live", seed="bpl-end", broadcast=True, playlist=("bpl-last",))
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, extra_args=[
+        "--split-media-timeout", "0.5", "--keepalive-fraction", "0.02", "--split-linger", "0.1"])
+    url = proxy.url("/wm/live")
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        await player.setup_all(describe.body, describe.header("X-Playlist-Gen-Id"))
+        assert (await player.request("PLAY", url, [("Range", "npt=0.000-")])).status == 200
+        for more_entries in (True, False):
+            async with asyncio.timeout(10):  # this entry's media reaches the player before it ends
+                seen = player.rtp_packets
+                while player.rtp_packets < seen + 10:
+                    await player.next_item()
+            assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
+            eos = parse_end_of_stream_body((await player.server_request("SET_PARAMETER")).body)
+            assert eos.session_id == player.session and eos.end_of_playlist_entry == more_entries
+            if more_entries:  # ignored: the player stays in the fan-out and gets the next entry
+                await player.server_request("ANNOUNCE")
+        assert eos.eof
+        keepalives = wm_origin.count("KeepAlive", "/live")
+        # two keepalives later (each >= 1 s apart) the media timeout (0.5 s) has passed with no media
+        assert await asyncio.to_thread(
+            wm_origin.wait_for, lambda: wm_origin.count("KeepAlive", "/live") >= keepalives + 2)
+        assert (wm_origin.count("DESCRIBE", "/live"), wm_origin.count("PLAY", "/live")) == (1, 2)
+        assert len(wm_origin.client_sessions()) == 1
+        # READY: a deselected stream may be selected again (455 while PLAYING)
+        assert (await player.request("TEARDOWN", f"{url}/audio")).status == 200
+        again = await player.request("SETUP", f"{url}/audio", [
+            ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        assert again.status == 200
+        assert (await player.request("TEARDOWN", url)).status == 200
+    assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.client_sessions() == [])
+    assert wm_origin.count("PAUSE", "/live") == 0 and wm_origin.count("LogPlay", "/live") == 2
+    assert wm_origin.requests[-1].method == "TEARDOWN"
+
+
+async def test_after_an_origin_reconnect_the_hub_takes_the_entry_the_new_describe_names(
+        wm_origin, proxyd_process):  # noqa: F811
+    """A hub that moved to the next entry, then lost its origin session, reconnects with a
+    DESCRIBE: the entry that DESCRIBE names (the test origin starts its playlist again for a new
+    session) is the hub's from then on: joiners are described it and SETUPs are checked against
+    its X-Playlist-Gen-Id."""
+    entry = wm_origin.set_entry("/live", seed="bpl-again", broadcast=True, playlist=("bpl-then",))
+    first_gen, next_gen = (str(g) for g in entry.gen_ids())
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")})
+    url = proxy.url("/wm/live")
+    async with RawPlayer(url) as player:
+        describe = await player.request("DESCRIBE", url, [("Accept", "application/sdp")])
+        await player.setup_all(describe.body, first_gen)
+        assert (await player.request("PLAY", url, [("Range", "npt=0.000-")])).status == 200
+        async with asyncio.timeout(10):
+            while player.rtp_packets == 0:
+                await player.next_item()
+        assert await asyncio.to_thread(wm_origin.end_entry_now, "/live") == 1
+        assert (await player.server_request("ANNOUNCE")).header("X-Playlist-Gen-Id") == next_gen
+        assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("PLAY", "/live") == 2)
+        wm_origin.take_down()  # the hub's origin connection is dropped
+        wm_origin.bring_up()
+        assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("PLAY", "/live") == 3)
+        assert wm_origin.count("DESCRIBE", "/live") == 2  # the first player's, the reconnect's
+        async with RawPlayer(url) as late:
+            joined = await late.request("DESCRIBE", url, [("Accept", "application/sdp")])
+            assert joined.header("X-Playlist-Gen-Id") == first_gen
+            stale = await late.request("SETUP", f"{url}/audio", [
+                ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"), ("X-Playlist-Gen-Id", next_gen)])
+            assert stale.status == 412 and stale.header("X-Playlist-Gen-Id") == first_gen
+            await late.setup_all(joined.body, first_gen)
+        assert wm_origin.count("DESCRIBE", "/live") == 2  # the late joiner cost the origin nothing

@@ -22,7 +22,8 @@ async def test_a_refused_first_setup_is_answered_and_the_connection_stays_usable
     cached = strategy == "cache"
     entry = wm_origin.set_entry("/clip.wmv", seed=f"refused-{strategy}", broadcast=strategy == "split",
                                 duration_ms=600 if cached else 20_000)
-    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")}, cache_dir=tmp_path / "cache" if cached else None)
+    proxy = proxyd_process(routes={"/wm": wm_origin.url("/")},
+                           cache_dir=tmp_path / "cache" if cached else None)
     url = proxy.url("/wm/clip.wmv")
     if cached:  # filled and committed: the next DESCRIBE and SETUPs are answered from it
         assert (await WMPlayer(url, send_event=False).run()).error is None
