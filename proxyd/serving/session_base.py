@@ -12,6 +12,7 @@ stream: no idle reaping while that connection is open) and `origin_keepalive()`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Coroutine
 
@@ -151,7 +152,11 @@ class SessionBase(Resumable):
         if self.ended:
             return
         self.ended = True
-        log.info("%s %s ended: %s %s", self.log_ctx, self.kind, reason, detail)
+        # A session whose first SETUP was refused was never the player's: the refusal, answered
+        # after this, is its one log line, and the connection stays usable.
+        held = self.detached or self.player.sessions.get(self.id) is self
+        log.log(logging.INFO if held else logging.DEBUG, "%s %s ended: %s %s", self.log_ctx, self.kind,
+                reason, detail)
         if self.timer_handle is not None:
             self.timer_handle.cancel()
             self.timer_handle = None
@@ -166,7 +171,7 @@ class SessionBase(Resumable):
         if self.started_reported:
             self.context.emit("session.ended", {**data, "end_reason": reason})
         self.after_close()
-        if reason == "origin_error":
+        if reason == "origin_error" and held:
             self.player.close_connection("origin session lost")
 
     def release(self, reason: str, origin_teardown: bool) -> None:

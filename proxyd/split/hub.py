@@ -32,6 +32,7 @@ from proxyd.rtsp.headers import parse_session, parse_transport
 from proxyd.rtsp.uri import content_base, same_resource, url_key
 from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
+from proxyd.split.playlist import HubPlaylist
 from proxyd.split.status import SplitStatus
 from proxyd.split.stream import HubStream
 from proxyd.origin.client import OriginClient, OriginError
@@ -94,6 +95,9 @@ class Hub:
         self.origin_timeout = 60
         self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
         self.played_from: tuple[float, dict] = (0.0, {})  # loop time and counters at the origin PLAY
+        # [MS-RTSP] 3.1.5.13 step 4: after an EndOfStream the origin session is READY (no media, no
+        # Pause at the end) until our next PLAY; "finished" when no playlist entry follows
+        self.origin_ready = self.origin_finished = False
         self.origin_channels: dict[int, tuple[HubStream, bool]] = {}
         self.loop = asyncio.get_running_loop()
         self.linger_handle: asyncio.TimerHandle | None = None
@@ -108,6 +112,7 @@ class Hub:
         self.status = SplitStatus(self)
         self.permission_expires_at: float | None = None  # loop time; None: the permission never expires
         self.permission_check: asyncio.Future | None = None  # one GetContentInfo for concurrent joiners
+        self.playlist = HubPlaylist(self)  # X-Playlist-Gen-Id; a broadcast playlist's entry changes
 
     def permission_expired(self) -> bool:
         return self.permission_expires_at is not None and self.loop.time() >= self.permission_expires_at
@@ -290,6 +295,7 @@ class Hub:
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
         self.origin_session = None
+        self.playlist.described(resp)
 
     async def _open_origin_session(self) -> None:
         origin = self.origin
@@ -311,19 +317,20 @@ class Hub:
         if not 200 <= resp.status < 300:
             raise OriginError(502, "Bad Gateway", f"origin PLAY answered {resp.status}")
         self.wm_origin = is_wm_origin(resp.headers.get("Supported"))
-        self.played_from = (self.loop.time(), self._totals())
+        self.begin_play_period()
 
     def _headers(self, extra: list | None = None) -> Headers:
         items = [("Session", self.origin_session)] if self.origin_session else []
         return forward_headers(self.origin_headers, items + (extra or []))
 
-    async def _setup(self, stream: HubStream, use_tcp: bool) -> Response:
+    async def _setup(self, stream: HubStream, use_tcp: bool, extra: list | None = None) -> Response:
         if use_tcp:
             channels = (2 * stream.index, 2 * stream.index + 1)
             transport = f"RTP/AVP/TCP;unicast;interleaved={channels[0]}-{channels[1]}"
         else:
             transport = f"RTP/AVP;unicast;client_port={stream.port}-{stream.port + 1}"
-        resp = await self.origin.request("SETUP", stream.url, self._headers([("Transport", transport)]))
+        resp = await self.origin.request("SETUP", stream.url, self._headers([("Transport", transport),
+                                                                             *(extra or [])]))
         if not 200 <= resp.status < 300:
             return resp
         try:
@@ -362,15 +369,54 @@ class Hub:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     resp = await origin.request("PAUSE", self.aggregate_url, self._headers())
                     if resp.status < 300:
-                        began, before = self.played_from
-                        now = self._totals()
-                        await send_own_logplay(
-                            origin, self.aggregate_url, self.origin_session, start_npt=0.0,
-                            played_s=self.loop.time() - began, counters={k: now[k] - before[k] for k in now},
-                            tcp=self.use_tcp, log_ctx=f"split {self.origin_url}")
+                        await self._send_logplay(origin)
             except (OriginError, TimeoutError):
                 pass
         await origin.teardown_and_close(self.aggregate_url, self.origin_session)
+
+    async def _send_logplay(self, origin: OriginClient) -> None:
+        """Our LogPlay of the play period since the origin PLAY ([MS-RTSP] 3.1.4.7, 3.1.5.13)."""
+        began, before = self.played_from
+        now = self._totals()
+        await send_own_logplay(origin, self.aggregate_url, self.origin_session, start_npt=0.0,
+                               played_s=self.loop.time() - began,
+                               counters={k: now[k] - before[k] for k in now}, tcp=self.use_tcp,
+                               log_ctx=f"split {self.origin_url}")
+
+    def begin_play_period(self) -> None:
+        """The origin answered our PLAY: it sends media again."""
+        self.played_from = (self.loop.time(), self._totals())
+        self.origin_ready = self.origin_finished = False
+
+    def origin_end_of_stream(self, more_entries: bool) -> None:
+        """The origin's EndOfStream (3.1.5.13): its session is READY; the play period is logged
+        upstream (step 6). Without a next entry the media timeout no longer applies: players that
+        stay get no media, and no reconnect would bring any."""
+        self.origin_ready, self.origin_finished = True, not more_entries
+        if self.wm_origin and self.origin is not None and self.origin_session:
+            self.context.spawn(self._send_logplay(self.origin))
+
+    # --- playlist entry change (proxyd.split.playlist) --------------------------------------------
+    def next_entry(self, sdp: Sdp, base: str, describe: Response) -> None:
+        """The origin's next playlist entry (Announced, or named by a reconnect's DESCRIBE): its SDP
+        and control URLs from now on. The streams' next packets are a new origin source (players'
+        numbering continues) and the join buffer waits for the new entry's key frame; SETUPs wait
+        until the origin's are answered."""
+        self.sdp, self.describe = sdp, describe
+        self.aggregate_url = sdp.aggregate_url(base)
+        self.media_urls = sdp.media_urls(base)
+        for stream, media, url in zip(self.streams, sdp.media, self.media_urls, strict=False):  # by index
+            stream.url, stream.clock_rate, stream.remap = url, media.clock_rate or 90000, True
+        self.join.reset()
+        self.set_up.clear()
+
+    def request_headers(self, extra: list | None = None) -> Headers:
+        """Headers of a request of ours in the origin session (its Session, the players' identity)."""
+        return self._headers(extra)
+
+    async def select_stream(self, stream: HubStream, extra: list) -> Response:
+        """SETUP `stream` again over the transport in use (a new playlist entry)."""
+        return await self._setup(stream, self.use_tcp, extra)
 
     def _packets_in(self) -> int:
         return sum(stream.packets_in for stream in self.streams)
@@ -399,6 +445,8 @@ class Hub:
                 pass
             now = self.loop.time()
             count = self._packets_in()
+            if self.origin_ready:  # no media expected from a READY origin session
+                seen_at = now
             if count != seen:
                 seen, seen_at, fallback_at = count, now, None
             elif fallback_at is not None and now >= fallback_at:
@@ -429,7 +477,9 @@ class Hub:
             (stream.rtcp_frame if is_rtcp else stream.rtp_frame)(payload)
 
     def _on_origin_request(self, request) -> None:
-        """EndOfStream/ANNOUNCE from the origin (already answered upstream): tell every player."""
+        """EndOfStream/ANNOUNCE from the origin (already answered upstream): act on it as the client
+        role (a playlist's next entry, proxyd.split.playlist), then tell every player."""
+        request = self.playlist.on_origin_request(request)
         for player in list(self.players):
             player.relay_origin_request(request)
 
@@ -437,7 +487,7 @@ class Hub:
     def end(self, reason: str, detail: str = "") -> None:
         if self.state == "ended":
             return
-        playing = self.state == "live"
+        playing = self.state == "live" and not self.origin_ready
         self.state = "ended"
         self.end_reason = reason
         self.ready.set()

@@ -21,7 +21,7 @@ from proxyd.serving.contracts import Player, ServerContext
 from proxyd.serving.session_base import NO_KEEPALIVE, SessionBase
 from proxyd.split.fanout import FRAME_HEADER, TcpMember
 from proxyd.wmext.events import remote_close, remote_open
-from proxyd.wmext.playlist import relay_to_player
+from proxyd.wmext.playlist import generation_mismatch, relay_to_player
 
 if TYPE_CHECKING:
     from proxyd.split.hub import Hub
@@ -86,6 +86,7 @@ class SplitSession(SessionBase):
         self.group = None
         self.played_once = False
         self.hub_ended = False  # the hub gave up on the origin (end_from_origin)
+        self.deselected = (0, 0)  # packets, bytes sent on streams this player deselected
 
     @property
     def presentation_url(self) -> str:
@@ -96,6 +97,9 @@ class SplitSession(SessionBase):
                     clock_rate: int) -> Response:
         if self.state == "playing":
             return Response(455, "Method Not Valid in This State", Headers())
+        stale = generation_mismatch(request, self.hub.playlist.gen_id)
+        if stale is not None:
+            return stale
         wait = self.limits.origin_connect_timeout + self.limits.origin_response_timeout
         self.hub.want_setup()
         if not await self.hub.wait_set_up(wait):
@@ -138,7 +142,12 @@ class SplitSession(SessionBase):
             server_port=None if spec.is_tcp else (hub_stream.port, hub_stream.port + 1),
             ssrc=f"{hub_stream.ssrc:08X}" if fixed.is_set() else None)
         return Response(200, "OK", Headers([("Session", self.player_session_header),
-                                            ("Transport", format_transport(player_spec))]))
+                                            ("Transport", format_transport(player_spec)), *self._gen_id()]))
+
+    def _gen_id(self) -> list[tuple[str, str]]:
+        """[MS-RTSP] 3.2.5.2: answers name the current playlist entry (the origin's ids)."""
+        gen_id = self.hub.playlist.gen_id
+        return [("X-Playlist-Gen-Id", str(gen_id))] if gen_id else []
 
     # --- PLAY / PAUSE / TEARDOWN ----------------------------------------------------------------
     async def play(self, request: Request) -> Response:
@@ -146,7 +155,11 @@ class SplitSession(SessionBase):
             return Response(455, "Method Not Valid in This State", Headers())
         if self.hub.state == "ended":
             return Response(503, "Service Unavailable", Headers())
-        headers = [("Session", self.player_session_header), ("Range", "npt=now-")]
+        playlist = self.hub.playlist
+        stale = generation_mismatch(request, playlist.gen_id, playlist.previous_gen_id)
+        if stale is not None:
+            return stale
+        headers = [("Session", self.player_session_header), ("Range", "npt=now-"), *self._gen_id()]
         self.hub.want_play()  # the first player's PLAY is the origin session's PLAY (4.6.2 step 2)
         if not await self.hub.wait_ready(self.limits.origin_connect_timeout + self.limits.origin_response_timeout):
             return Response(502 if self.hub.state == "ended" else 504,
@@ -246,14 +259,48 @@ class SplitSession(SessionBase):
         self.close("teardown")
         return Response(200, "OK", Headers())
 
+    # --- SelectStream deselect ([MS-RTSP] 2.2.7.10.2, 4.4.5) -----------------------------------
+    def addressed_stream(self, request: Request) -> PlayerStream | None:
+        """The stream this request's URL names, or None for the aggregate URL."""
+        wanted = url_key(request.uri) if request.uri != "*" else None
+        return next((ps for ps in self.streams if url_key(ps.url) == wanted), None)
+
+    async def deselect(self, request: Request) -> Response:
+        """A TEARDOWN of one stream URL: that stream leaves this player's fan-out, answered here (the
+        hub selects the origin's streams once for all players). At a playlist entry change the
+        player deselects the old entry's streams so; with none left the session is ready for the
+        new entry's SETUPs and PLAY."""
+        ps = self.addressed_stream(request)
+        if ps is not None:
+            was = ps.playing
+            ps.stop()
+            packets, octets = self.deselected
+            self.deselected = (packets + ps.packets_out, octets + ps.bytes_out)
+            self.streams.remove(ps)
+            if was:
+                self.hub.refresh_fanout(ps.hub_stream)
+            if ps.rtcp_addr is not None:
+                ps.hub_stream.rtcp_players.pop(ps.rtcp_addr, None)
+            self.player.unregister_stream(ps)
+            if not self.streams:
+                self._leave()  # out of its TCP group too
+                self.state = "ready"
+        return Response(200, "OK", Headers([("Session", self.player_session_header), *self._gen_id()]))
+
     async def origin_request(self, request: Request, timeout: float | None = None) -> Response:
         """GET/SET_PARAMETER in a split session: keepalives and player logs are answered here."""
         return Response(200, "OK", Headers([("Session", self.player_session_header)]))
 
     def relay_origin_request(self, request: Request) -> None:
         """The origin's EndOfStream/Announce as this player's own: its session id (header and EndOfStream
-        body), URLs and RTP-Info at the proxy. The fan-out keeps the origin's sequence numbers, so the
-        origin's RTP-Info seq is this player's next packet too."""
+        body), URLs and RTP-Info at the proxy (the hub gave its seq in the players' numbering). After
+        an Announce the next PLAY in READY joins afresh: from the new entry's first key frame. The
+        final EndOfStream (no entry follows) leaves the player READY, out of the fan-out."""
+        if request.method == "ANNOUNCE":
+            self.played_once = False
+        if self.hub.origin_finished and self.state == "playing":  # the final EndOfStream: READY
+            self._leave()  # (3.1.5.13 step 4); what the fan-out holds for it is written first
+            self.state = "ready"
         self.player.send_server_request(relay_to_player(self, request))
 
     # --- player connection lost / resumed ([MS-RTSP] 3.2.7.2, see serving.Resumable) -------------
@@ -276,7 +323,8 @@ class SplitSession(SessionBase):
                 "transports": [ps.player_transport for ps in self.streams], "served_from": "split"}
 
     def counters_data(self) -> dict:
-        packets = octets = lost = 0
+        packets, octets = self.deselected
+        lost = 0
         jitter_ms = 0.0
         for ps in self.streams:
             p, b = ps.totals()

@@ -155,6 +155,10 @@ class HubStream:
         self.origin_ssrc = ssrc
         self.remap = False
 
+    def players_seq(self, origin_seq: int) -> int:
+        """An origin sequence number (e.g. an EndOfStream's RTP-Info) as the players see it."""
+        return (origin_seq + self.seq_delta) & 0xFFFF
+
     def origin_named_ssrc(self, ssrc: int) -> None:
         """The origin's SETUP answer named `ssrc`: players can be told it before the first packet.
         Ignored once the SSRC is fixed (a reconnect's new SSRC is rewritten to the first one)."""

@@ -1,5 +1,6 @@
-"""What the test origin serves: entries (a file, a two-entry server-side playlist, or a
-broadcast), their Cache-Control ([MS-RTSP] 2.2.6.2), validators and precomputed RTP schedule."""
+"""What the test origin serves: entries (a file, a two-entry server-side playlist, a broadcast, or a
+broadcast playlist whose entry changes when a test ends it), their Cache-Control ([MS-RTSP]
+2.2.6.2), validators and precomputed RTP schedule."""
 
 from __future__ import annotations
 
@@ -84,18 +85,18 @@ class Entry:
 
     def features(self, index: int = 0) -> tuple[str, ...]:
         """SDP a=type tokens (2.2.5.2.6)."""
-        if self.broadcast:
-            return ("broadcast", "notseekable", "notstridable")
-        if self.is_playlist:
-            return ("playlist", "lastentry") if index == len(self.items) - 1 else ("playlist",)
-        return ()
+        live = ("broadcast", "notseekable", "notstridable") if self.broadcast else ()
+        if self.is_playlist:  # a broadcast playlist too: its entries change by Announce (3.2.4.2)
+            return (*live, "playlist", "lastentry") if index == len(self.items) - 1 else (*live, "playlist")
+        return live
 
     def cache_control_value(self, index: int = 0) -> str:
         if self.cache_control is not None:
             return self.cache_control
         if self.broadcast:
             # No x-wms-content-size for broadcasts (2.2.6.2.9); live is split, never cached.
-            return (f'max-age={self.max_age}, public, proxy-revalidate, x-wms-stream-type="broadcast", '
+            kind = "broadcast,playlist" if self.is_playlist else "broadcast"  # 2.2.6.2.12
+            return (f'max-age={self.max_age}, public, proxy-revalidate, x-wms-stream-type="{kind}", '
                     'x-wms-proxy-split, ' + EVENT_SUBSCRIPTION)
         parts = [f"max-age={self.max_age}", "public", "proxy-revalidate"]
         if not self.is_playlist:  # Windows servers omit the size for playlists (note <4>)

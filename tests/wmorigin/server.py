@@ -7,6 +7,8 @@ The test API (called from the test thread) configures content and reads what cli
     origin.set_entry("/clip.wmv", seed="a")                    # on-demand file
     origin.set_entry("/pl.wsx", seed="b", playlist=("c",))     # two-entry server-side playlist
     origin.set_entry("/live", seed="d", broadcast=True)        # broadcast (splittable)
+    origin.set_entry("/bpl", seed="e", broadcast=True, playlist=("f",))  # broadcast playlist
+    origin.end_entry_now("/bpl")  # its encoder moves on: EndOfStream, then the next entry's Announce
     origin.url("/clip.wmv") -> "rtsp://127.0.0.1:<port>/clip.wmv"
     origin.change_content("/clip.wmv")   # new version: new ASF bytes, SDP, Etag, Last-Modified
     origin.take_down(); origin.bring_up()  # listener closed (connection refused) / reopened

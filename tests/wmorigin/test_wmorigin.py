@@ -260,6 +260,33 @@ async def test_broadcast_entry_is_live_and_splittable(wm_origin):
     assert result.status("PAUSE") == [200] and result.status("TEARDOWN") == [200]
 
 
+async def test_a_broadcast_playlist_moves_to_its_next_entry_when_the_test_ends_one(wm_origin):
+    """2.2.6.2.12, 2.2.5.2.6, 3.2.4.1-2: a broadcast playlist is announced as broadcast and playlist;
+    ending its entry sends EndOfStream with End-Of-Playlist-Entry, then the next entry's Announce
+    (new X-Playlist-Gen-Id, lastentry), and the re-selected player plays the next entry live."""
+    entry = wm_origin.set_entry("/bpl", seed="on-air", broadcast=True, playlist=("next-show",))
+    player = WMPlayer(wm_origin.url("/bpl"), send_event=False)
+    task = asyncio.create_task(player.run())
+    assert await asyncio.to_thread(wm_origin.wait_for, lambda: wm_origin.count("PLAY", "/bpl") == 1)
+    assert await asyncio.to_thread(wm_origin.end_entry_now, "/bpl") == 1
+    async with asyncio.timeout(10):  # the next entry's media reached the player
+        while not (len(player.result.entries) == 2 and player.result.entries[1].streams
+                   and all(s.packets for s in player.result.entries[1].streams.values())):
+            await asyncio.sleep(0.05)  # polling the player's counters, bounded by the timeout
+    assert await asyncio.to_thread(wm_origin.end_entry_now, "/bpl") == 1
+    result = await task
+    assert result.error is None, result.error
+    assert 'x-wms-stream-type="broadcast,playlist"' in result.describe.header("Cache-Control")
+    first, second = result.entries
+    assert {"broadcast", "playlist"} <= set(first.sdp.types) and "lastentry" not in first.sdp.types
+    assert {"broadcast", "playlist", "lastentry"} <= set(second.sdp.types)
+    assert b"End-Of-Playlist-Entry: true" in first.eos.body
+    assert b"End-Of-Playlist-Entry" not in second.eos.body
+    assert second.gen_id == entry.items[1].gen_id != first.gen_id
+    got = set(second.streams[2].asf_packets)
+    assert got and got <= {p.data for p in entry.items[1].asf.packets_for(2)}
+
+
 async def test_take_down_refuses_connections_and_bring_up_serves_again(wm_origin):
     wm_origin.set_entry("/clip.wmv", seed="down", duration_ms=500)
     url = wm_origin.url("/clip.wmv")

@@ -50,12 +50,12 @@ async def test_wm_broadcast_without_proxy_split_is_relayed_per_player(
     assert "joins split" not in proxy.log_path.read_text()
 
 
-def assert_starts_at_a_key_frame(result: PlayResult) -> None:
-    """The first video RTP packet starts a key frame (S bit, whole ASF packet or first fragment),
-    the first ASF packet reassembled from it starts a key media object, and RTP-Info names the
-    first packet of every stream."""
+def assert_starts_at_a_key_frame(result: PlayResult, entry_index: int = 0) -> None:
+    """The first video RTP packet (of the entry) starts a key frame (S bit, whole ASF packet or first
+    fragment), the first ASF packet reassembled from it starts a key media object, and RTP-Info
+    names the first packet of every stream."""
     assert result.error is None, result.error
-    entry = result.entries[0]
+    entry = result.entries[entry_index]
     video = entry.streams[VIDEO]
     head = video.first_payload_header
     assert len(head) == 4 and head[0] & 0x80, f"first video packet is not a key frame: {head.hex()}"
