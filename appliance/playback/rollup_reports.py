@@ -8,9 +8,12 @@ caller aggregates the raw play logs. Results equal the raw aggregate (same expre
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Sum, Value
+from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum, Value,
+                              Window)
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
@@ -109,7 +112,7 @@ def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     return with_origin if origin is not None else plain
 
 
-def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
+def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     """Report rows from the roll-ups, or None when they cannot answer these filters exactly."""
     if any(filters.get(name) not in (None, "") for name in set(filters) - EXPRESSIBLE):
         return None
@@ -159,19 +162,69 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
     order_key = {"day": "day", "origin_id": "origin_key", "key_hash": "key_a"}[column]
     if column == "origin_id":
         cells = cells.annotate(origin_key=NullIf(Min("origin_id"), Value(0)))
-    rows = list(cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else [])))
-    if mode == "ranged" and first is not None:
-        returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first).values(column)
-                     .annotate(n=Count("*")))
-        counts = {row[column]: row["n"] for row in returning}
-        for row in rows:
-            row["unique_players"] += counts.get(row[column], 0)
-    elif mode == "distinct":
-        distinct = scoped(ReportPlayer.objects.order_by()).values(column).annotate(n=Count("player", distinct=True))
-        counts = {row[column]: row["n"] for row in distinct}
-        for row in rows:
-            row["unique_players"] = counts.get(row[column], 0)
-    return [_output(group, row) for row in _with_origin_names(group, rows)]
+    cells = cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else []))
+
+    def players_of(rows: list[dict]) -> None:
+        """The page's unique_players where a cell's own count is not the answer (modes above)."""
+        keys = [row[column] for row in rows]
+        if mode == "ranged" and first is not None:
+            returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
+                         .values(column).annotate(n=Count("*")))
+            counts = {row[column]: row["n"] for row in returning}
+            for row in rows:
+                row["unique_players"] += counts.get(row[column], 0)
+        elif mode == "distinct":
+            distinct = (scoped(ReportPlayer.objects.order_by()).filter(**{f"{column}__in": keys}).values(column)
+                        .annotate(n=Count("player", distinct=True)))
+            counts = {row[column]: row["n"] for row in distinct}
+            for row in rows:
+                row["unique_players"] = counts.get(row[column], 0)
+
+    def finish(rows: list[dict]) -> list[dict]:
+        players_of(rows)
+        return [_output(group, row) for row in _with_origin_names(group, rows)]
+
+    return ReportRows(cells, finish)
+
+
+class ReportRows(Sequence):
+    """A roll-up report's rows, read a page at a time: ORDER BY ... LIMIT in SQL, with the number of rows
+    from the same statement (count(*) OVER ()), so a report with 20,000 urls builds the 50 rows it shows.
+    The first read fetches APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+
+    def __init__(self, cells: QuerySet, finish) -> None:
+        self._cells = cells.annotate(rows_total=Window(Count("*")))
+        self._finish = finish
+        self._total: int | None = None
+        self._prefix: list[dict] = []
+
+    def _fetch(self, start: int, stop: int) -> list[dict]:
+        rows = list(self._cells[start:stop]) if stop > start else []
+        if rows:
+            self._total = rows[0]["rows_total"]
+        elif self._total is None:
+            self._total = 0 if start == 0 else self._cells.count()
+        return self._finish(rows)
+
+    def __len__(self) -> int:
+        if self._total is None:
+            self._prefix = self._fetch(0, settings.APPLIANCE_REPORT_PREFETCH_ROWS)
+        return self._total
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            index = range(len(self))[index]
+            return self[index:index + 1][0]
+        start, stop, step = index.indices(len(self))
+        if stop <= len(self._prefix):
+            return self._prefix[start:stop:step]
+        return self._fetch(start, stop)[::step]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, ReportRows)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<ReportRows: {len(self)} rows>"
 
 
 def _with_origin_names(group: str, rows: list[dict]) -> list[dict]:
