@@ -89,3 +89,26 @@ def test_the_list_count_stops_at_the_cap_and_says_so(viewer_client, client, view
     client.force_login(viewer)
     page = client.get(reverse("ui:playlog-list")).content.decode()
     assert "page 1 of 2+" in page
+
+
+def test_list_rows_are_what_the_model_serializer_makes(viewer_client):
+    """The list's fast to_representation gives ModelSerializer's own output: names, nulls, dates, addresses."""
+    from rest_framework import serializers
+
+    from appliance.playback.api.playlogs import PlayLogDetailSerializer, PlayLogSerializer
+    from appliance.playback.models import PlayLog
+    from tests.appliance.factories import StreamSessionFactory
+
+    origin = OriginFactory(name="wms")
+    PlayLogFactory(origin=origin, session=StreamSessionFactory(session_id="sid-7"), c_ip="2001:db8::1",
+                   x_duration=None, c_playerid="{ABC}")
+    PlayLogFactory(origin=None, c_ip=None, avgbandwidth=123)
+    body = viewer_client.get(URL).json()["results"]
+    stock = [serializers.ModelSerializer.to_representation(PlayLogSerializer(), row)
+             for row in PlayLog.objects.order_by("-logged_at", "-id")]
+    assert body == stock and {"wms", None} == {row["origin"] for row in body}
+    assert "sid-7" in {row["session"] for row in body} and None in {row["x_duration"] for row in body}
+    first = PlayLog.objects.order_by("pk").first()
+    detail = viewer_client.get(f"{URL}{first.pk}/").json()
+    assert detail == serializers.ModelSerializer.to_representation(PlayLogDetailSerializer(), first)
+    assert "raw" in detail
