@@ -156,13 +156,16 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             else "ranged" if has_range and group != "by-day" else "cell")
     players = {"cell": Cast(Sum("players"), BigIntegerField()), "distinct": Value(0),
                "ranged": Cast(Sum("first_players"), BigIntegerField())}[mode]
-    cells = scoped(ReportCell.objects.order_by()).values(column).annotate(**_metrics(players))
-    if column == "key_hash":
-        cells = cells.annotate(key_a=Min("key_a"), key_b=Min("key_b"))
-    order_key = {"day": "day", "origin_id": "origin_key", "key_hash": "key_a"}[column]
-    if column == "origin_id":
-        cells = cells.annotate(origin_key=NullIf(Min("origin_id"), Value(0)))
-    cells = cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else []))
+    # ties in plays: by day, origin ("no origin" last), url, or player software
+    sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
+                 "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
+    key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
+    ranking = (scoped(ReportCell.objects.order_by()).values(column)
+               .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
+                         **{k: key_columns[k] for k in sort_keys if k in key_columns})
+               .order_by("-plays", *sort_keys))
+    cells = scoped(ReportCell.objects.order_by()).values(column).annotate(
+        **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
 
     def players_of(rows: list[dict]) -> None:
         """The page's unique_players where a cell's own count is not the answer (modes above)."""
@@ -184,27 +187,33 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         players_of(rows)
         return [_output(group, row) for row in _with_origin_names(group, rows)]
 
-    return ReportRows(cells, finish)
+    return ReportRows(ranking, cells, column, finish)
 
 
 class ReportRows(Sequence):
-    """A roll-up report's rows, read a page at a time: ORDER BY ... LIMIT in SQL, with the number of rows
-    from the same statement (count(*) OVER ()), so a report with 20,000 urls builds the 50 rows it shows.
-    The first read fetches APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+    """A roll-up report's rows, read a page at a time. `ranking` sums only plays (and the order's keys) per
+    row with ORDER BY ... LIMIT in SQL and the number of rows from the same statement (count(*) OVER ());
+    then every metric is summed for that page's keys only (by-content over a month: the month's url-day
+    cells are read for plays, the nine sums for the page's urls). The first read fetches
+    APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
 
-    def __init__(self, cells: QuerySet, finish) -> None:
-        self._cells = cells.annotate(rows_total=Window(Count("*")))
+    def __init__(self, ranking: QuerySet, cells: QuerySet, column: str, finish) -> None:
+        self._ranking = ranking.annotate(rows_total=Window(Count("*")))
+        self._cells = cells
+        self._column = column
         self._finish = finish
         self._total: int | None = None
         self._prefix: list[dict] = []
 
     def _fetch(self, start: int, stop: int) -> list[dict]:
-        rows = list(self._cells[start:stop]) if stop > start else []
-        if rows:
-            self._total = rows[0]["rows_total"]
+        ranked = list(self._ranking[start:stop]) if stop > start else []
+        if ranked:
+            self._total = ranked[0]["rows_total"]
         elif self._total is None:
-            self._total = 0 if start == 0 else self._cells.count()
-        return self._finish(rows)
+            self._total = 0 if start == 0 else self._ranking.count()
+        keys = [row[self._column] for row in ranked]
+        sums = {row[self._column]: row for row in self._cells.filter(**{f"{self._column}__in": keys})} if keys else {}
+        return self._finish([sums[key] for key in keys])
 
     def __len__(self) -> int:
         if self._total is None:
