@@ -66,13 +66,60 @@ def _row_values(node_ids: list[int], origin_ids: list[int]) -> dict[str, str]:
     }
 
 
-def generate_playlogs(count: int, seed: int = 1) -> float:
-    """`count` LogPlay/LogConnect rows (one in ten LogConnect) after whatever the table holds; returns seconds."""
+def _parallel(statement_lists: list[list[str]], workers: int) -> None:
+    """Each list's statements in order on one connection, `workers` lists at a time (one thread each: Django
+    gives every thread its own connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def run(statements: list[str]) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = replica")  # no triggers
+                cursor.execute("SET maintenance_work_mem = '256MB'")
+                cursor.execute("SET work_mem = '128MB'")
+                for statement in statements:
+                    cursor.execute(statement)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run, statements) for statements in statement_lists]:
+            future.result()
+
+
+def secondary_indexes() -> list[tuple[str, str]]:
+    """(name, definition) of the three tables' indexes that are not constraints."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND "
+                       "indexname NOT IN (SELECT conname FROM pg_constraint)", [list(TABLES)])
+        return cursor.fetchall()
+
+
+def build_rollups_and_indexes(definitions: list[str], workers: int) -> None:
+    """Roll-ups of every grain (`workers` at a time), then the dropped indexes, then VACUUM ANALYZE."""
     from django.conf import settings
     from django.db import connection
 
+    from appliance.playback.rollup_sql import GRAINS, bulk_grain_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE playback_reportcell, playback_reportplayer")
+    _parallel([bulk_grain_sql(grain, settings.TIME_ZONE) for grain in GRAINS], workers)
+    _parallel([[definition] for definition in definitions], workers)
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(f"VACUUM ANALYZE {table}")  # visibility map: index-only scans
+
+
+def generate_playlogs(count: int, seed: int = 1, workers: int = 3) -> float:
+    """`count` LogPlay/LogConnect rows (one in ten LogConnect) after whatever the table holds; returns seconds."""
+    from django.db import connection
+
     from appliance.playback.models import PlayLog
-    from appliance.playback.rollup_sql import bulk_rebuild_sql
 
     started = time.perf_counter()
     node_ids, origin_ids = scale_fixtures()
@@ -85,29 +132,19 @@ def generate_playlogs(count: int, seed: int = 1) -> float:
              f"floor({PLAYERS} * power(random(), 2))::int AS player, "
              f"(random() * {len(SOFTWARE) - 1})::int AS sw, TIMESTAMPTZ '{START.isoformat()}' + "
              f"(random() * {DAYS * 86400}) * INTERVAL '1 second' AS at WHERE i > 0")  # correlated: new draws per row
+    indexes = secondary_indexes()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND "
-                       "indexname NOT IN (SELECT conname FROM pg_constraint)", [list(TABLES)])
-        indexes = cursor.fetchall()
         cursor.execute("SET session_replication_role = replica")  # no triggers: no per-row FK checks, no roll-ups
-        cursor.execute("SET maintenance_work_mem = '512MB'")
-        cursor.execute("SET work_mem = '256MB'")
         try:
-            for _, name, _ in indexes:
+            for name, _ in indexes:
                 cursor.execute(f'DROP INDEX "{name}"')
             cursor.execute("SELECT setseed(%s)", [1 / (seed + 1)])
             cursor.execute(f"INSERT INTO playback_playlog ({', '.join(values)}) SELECT {', '.join(values.values())} "
                            f"FROM generate_series(1, %s) AS i, LATERAL ({draws}) r", [count])
-            for statement in bulk_rebuild_sql(settings.TIME_ZONE):
-                cursor.execute(statement)
-            for _, _, definition in indexes:
-                cursor.execute(definition)
         finally:
             cursor.execute("SET session_replication_role = origin")
-            cursor.execute("RESET maintenance_work_mem")
-            cursor.execute("RESET work_mem")
-        for table in TABLES:
-            cursor.execute(f"VACUUM ANALYZE {table}")  # visibility map: index-only scans
+    print(f"  {count} rows inserted in {time.perf_counter() - started:.0f} s")
+    build_rollups_and_indexes([definition for _, definition in indexes], workers)
     return time.perf_counter() - started
 
 
