@@ -233,9 +233,10 @@ APPLIANCE_REPORT_BATCH_DELAY = env_int("APPLIANCE_REPORT_BATCH_DELAY", 0, minimu
 APPLIANCE_SNAPSHOT_POLL_INTERVAL = env_int("APPLIANCE_SNAPSHOT_POLL_INTERVAL", 0, minimum=0, maximum=300)
 APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW = env_int("APPLIANCE_SNAPSHOT_REVALIDATED_WINDOW", 3600, minimum=0)
 APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = env_int("APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS", 1_000_000, minimum=1)
-# Play-log lists (API and page) count matching rows up to this many; beyond it the count says "at
-# least" (an exact COUNT over 10M rows takes seconds). Pages past it need narrower filters.
-APPLIANCE_PLAYLOG_COUNT_MAX = env_int("APPLIANCE_PLAYLOG_COUNT_MAX", 10_000, minimum=100)
+# Play-log lists (API and page) count matching rows up to this many, or one page past the page asked
+# for (at most APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS); beyond it the count says "at least" (an exact COUNT
+# over 10M rows takes seconds; finding 10,000 rows of a broad filter took 0.5 s at 1M on a loaded machine).
+APPLIANCE_PLAYLOG_COUNT_MAX = env_int("APPLIANCE_PLAYLOG_COUNT_MAX", 1_000, minimum=100)
 APPLIANCE_REPORT_EVENT_RETENTION_DAYS = env_int("APPLIANCE_REPORT_EVENT_RETENTION_DAYS", 30, minimum=1)
 APPLIANCE_REPORT_EVENT_PRUNE_BATCH = env_int("APPLIANCE_REPORT_EVENT_PRUNE_BATCH", 10_000, minimum=100)
 APPLIANCE_UPLINK_MAX_ATTEMPTS = env_int("APPLIANCE_UPLINK_MAX_ATTEMPTS", 10, minimum=1)

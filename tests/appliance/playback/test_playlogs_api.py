@@ -82,8 +82,18 @@ def test_the_list_count_stops_at_the_cap_and_says_so(viewer_client, client, view
     PlayLogFactory.create_batch(3, node=node, url="rtsp://p/few")
     capped = viewer_client.get(URL, {"page_size": 40}).json()
     assert (capped["count"], capped["count_capped"], len(capped["results"])) == (100, True, 40)
-    assert viewer_client.get(URL, {"page_size": 40, "page": 3}).json()["results"]  # up to the cap
-    assert viewer_client.get(URL, {"page_size": 40, "page": 4}).status_code == 404  # past the cap
+    assert "page=2" in capped["next"]
+    # a later page counts one page past itself: following `next` reaches every row
+    second = viewer_client.get(URL, {"page_size": 40, "page": 2}).json()
+    assert (second["count"], second["count_capped"], len(second["results"])) == (104, False, 40)
+    last = viewer_client.get(URL, {"page_size": 40, "page": 3}).json()
+    assert (len(last["results"]), last["next"]) == (24, None)
+    seen = {row["id"] for page in (capped, second, last) for row in page["results"]}
+    assert len(seen) == 104
+    assert viewer_client.get(URL, {"page_size": 40, "page": 4}).status_code == 404  # past the end
+    settings.APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = 100  # the deepest row a page may count to
+    third = viewer_client.get(URL, {"page_size": 40, "page": 3}).json()
+    assert (third["count"], third["count_capped"], third["next"]) == (100, True, None)
     exact = viewer_client.get(URL, {"url": "rtsp://p/few"}).json()
     assert (exact["count"], exact["count_capped"]) == (3, False)
     client.force_login(viewer)
