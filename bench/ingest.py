@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import signal
-import statistics
 import sys
 import time
 import urllib.parse
@@ -29,12 +28,9 @@ import uuid
 
 GOAL_EVENTS_PER_S = 5000  # single-node paths (service, sequential HTTP): regression guards
 GOAL_NODES_EVENTS_PER_S = 20_000  # many concurrent nodes over HTTP (issue 14: 1,000 nodes x 20 events/s)
-GOAL_REPORT_MS = 200.0
+GOAL_REPORT_MS = 200.0  # bench/report_scale.py GOAL_MS
 ORIGINS = 5
 URLS = 2000
-PLAYERS = 50_000
-SOFTWARE = [("wmplayer.exe", f"12.0.{v}") for v in range(8)] + [("vlc", f"3.0.{v}") for v in range(8)]
-DAYS = 90
 START = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
 
 
@@ -200,95 +196,7 @@ def measure_nodes(args, base: str, origin_bases: list[str]) -> tuple[float, floa
     return load.events_per_s, ratio
 
 
-# --- play logs and reports ---------------------------------------------------------------------
-
-def generate_playlogs(node_id: int, origin_ids: list[int], count: int, seed: int = 1) -> None:
-    """`count` LogPlay/LogConnect rows with a realistic spread (URLs, days, players, software),
-    generated inside PostgreSQL in one INSERT ... SELECT with the play-log indexes and triggers off,
-    then the indexes and the report roll-ups are built in bulk (as migration 0003/0004/0005 do)."""
-    from django.conf import settings
-    from django.db import connection
-
-    from appliance.playback.models import PlayLog
-    from appliance.playback.rollup_sql import backfill_first_players_sql, backfill_prev_day_sql, rebuild_sql
-
-    table = PlayLog._meta.db_table
-    required = {f.column for f in PlayLog._meta.concrete_fields if not f.null and not f.primary_key}
-    software = ", ".join(f"'{exe}/{version}'" for exe, version in SOFTWARE)
-    origins = ", ".join(str(o) for o in origin_ids)
-    values = {  # column -> SQL over `i` (row number) and `r` (a row of random draws)
-        "node_id": str(node_id), "origin_id": f"(ARRAY[{origins}])[1 + mod(r.content, {len(origin_ids)})]",
-        "received_at": "r.at", "logged_at": "r.at",
-        "kind": "CASE WHEN mod(i, 10) = 0 THEN 'logconnect' ELSE 'logplay' END", "log_type": "'streaming'",
-        "url": "'rtsp://proxy/vod/c' || r.content", "player_addr": "'10.1.2.3:5000'",
-        "user_agent": "'WMPlayer/12.0'", "raw": "''", "parse_error": "''",
-        "c_playerid": f"'{{' || md5('player' || r.player) || '}}'",
-        "x_duration": "1 + (random() * 3599)::int", "avgbandwidth": "100000 + (random() * 3900000)::int",
-        "c_pkts_received": "1000 + (random() * 99000)::int", "c_pkts_lost_client": "(random() * 49)::int",
-        "c_buffercount": "(random() * 4)::int", "c_totalbuffertime": "(random() * 19)::int",
-        "c_hostexe": f"split_part((ARRAY[{software}])[1 + r.sw], '/', 1)",
-        "c_playerversion": f"split_part((ARRAY[{software}])[1 + r.sw], '/', 2)",
-        "cs_uri_stem": "'/vod/c' || r.content",
-        "c_ip": "('10.' || mod(i, 250) || '.' || mod(i, 200) || '.' || (mod(i, 100) + 1))::inet",
-    }
-    for column in sorted(required - set(values)):
-        values[column] = "''"  # the remaining NOT NULL columns are text
-    draws = (f"SELECT (random() * {URLS - 1})::int AS content, (random() * {PLAYERS - 1})::int AS player, "
-             f"(random() * {len(SOFTWARE) - 1})::int AS sw, TIMESTAMPTZ '{START.isoformat()}' + "
-             f"(random() * {DAYS * 86400}) * INTERVAL '1 second' AS at WHERE i > 0")  # correlated: new draws per row
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
-                       "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)", [table, table])
-        indexes = cursor.fetchall()
-        cursor.execute("SET session_replication_role = replica")  # no triggers: no per-row FK checks, no roll-ups
-        try:
-            for name, _ in indexes:
-                cursor.execute(f'DROP INDEX "{name}"')
-            cursor.execute("SELECT setseed(%s)", [1 / (seed + 1)])
-            cursor.execute(f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())} "
-                           f"FROM generate_series(1, %s) AS i, LATERAL ({draws}) r",
-                           [count])
-            for _, definition in indexes:
-                cursor.execute(definition)
-            for statement in (rebuild_sql(settings.TIME_ZONE) + backfill_prev_day_sql()
-                              + backfill_first_players_sql()):
-                cursor.execute(statement)
-        finally:
-            cursor.execute("SET session_replication_role = origin")
-        for name in (table, "playback_reportcell", "playback_reportplayer"):
-            cursor.execute(f"VACUUM ANALYZE {name}")  # visibility map: index-only scans
-
-
-def report_queries(origin_id: int) -> list[str]:
-    since, until = "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z"
-    filters = ["", f"?since={since}&until={until}", f"?origin={origin_id}", "?url=rtsp://proxy/vod/c17",
-               "?player=10.7.7.8"]
-    paths = [f"/api/v1/reports/{name}/" for name in ("by-content", "by-day", "by-player-software", "by-origin")]
-    queries = [p + f for p in paths for f in filters]
-    queries += ["/api/v1/playlogs/" + f for f in filters]
-    queries += [f"/api/v1/playlogs/?since={since}&until={until}&ordering=logged_at",
-                f"/api/v1/playlogs/?format=csv&since={since}&until=2026-09-01T01:00:00Z"]
-    return queries
-
-
-def time_reports(user, origin_id: int, runs: int) -> list[tuple[str, float, int]]:
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    results = []
-    for path in report_queries(origin_id):
-        times = []
-        for _ in range(runs + 1):  # the first run warms caches and is not counted
-            started = time.perf_counter()
-            resp = client.get(path)
-            body = b"".join(resp.streaming_content) if resp.streaming else resp.content
-            times.append((time.perf_counter() - started) * 1000)
-            if resp.status_code != 200:
-                raise SystemExit(f"{path}: HTTP {resp.status_code} {body[:300]!r}")
-        results.append((path, statistics.median(times[1:]), len(body)))
-    return results
-
+# --- play logs and reports: bench/report_scale.py ----------------------------------------------
 
 def setup_django(base: str) -> None:
     os.environ["DATABASE_URL"] = bench_database_url(base)
@@ -299,31 +207,18 @@ def setup_django(base: str) -> None:
     django.setup()
 
 
-def print_reports(reports: list[tuple[str, float, int]]) -> list[str]:
-    for path, ms, size in reports:
-        print(f"  {ms:7.1f} ms {'OK ' if ms < GOAL_REPORT_MS else 'SLOW'} {size:7d} B  {path}")
-    return [path for path, ms, _ in reports if ms >= GOAL_REPORT_MS]
-
-
 def reports_only(runs: int) -> int:
     setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
 
-    from appliance.origins.models import Origin
+    from bench.report_scale import TABLES, time_all
 
     call_command("migrate", verbosity=0, interactive=False)
     with connection.cursor() as cursor:
-        for table in ("playback_playlog", "playback_reportcell", "playback_reportplayer"):
+        for table in TABLES:
             cursor.execute(f"VACUUM ANALYZE {table}")
-    admin = get_user_model().objects.get(username="bench")
-    origin = Origin.objects.order_by("pk").first()
-    print(f"{connection.cursor().execute('SELECT count(*) FROM playback_playlog').fetchone()[0]} play logs; "
-          f"report times (median of {runs}, through the REST views):")
-    slow = print_reports(time_reports(admin, origin.pk, runs))
-    print(f"goal < {GOAL_REPORT_MS:.0f} ms per report: {len(report_queries(origin.pk)) - len(slow)} met, "
-          f"{len(slow)} missed")
+    _, slow = time_all(runs)
     return 1 if slow else 0
 
 
@@ -359,7 +254,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("bench.ingest needs a PostgreSQL DATABASE_URL")
     create_database(base)
     setup_django(base)
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
 
@@ -388,14 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.playlogs:
             return summary(service_rate, http_rate, nodes_rate, reports, slow)
 
-        started = time.perf_counter()
+        from bench.report_scale import generate_playlogs, time_all
+
         connection.cursor().execute("TRUNCATE playback_playlog")  # the trigger empties the roll-ups too
-        generate_playlogs(node.pk, [o.pk for o in origins], args.playlogs)
-        print(f"\n{args.playlogs} play logs generated in {time.perf_counter() - started:.1f}s; "
-              f"report times (median of {args.runs}, through the REST views):")
-        admin = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-1")
-        reports = time_reports(admin, origins[0].pk, args.runs)
-        slow = print_reports(reports)
+        seconds = generate_playlogs(args.playlogs)
+        print(f"\n{args.playlogs} play logs generated, roll-ups and indexes built in {seconds:.1f}s "
+              f"(load average {os.getloadavg()[0]:.1f})")
+        reports, slow = time_all(args.runs)
     finally:
         if not args.keep:
             drop_database(base)

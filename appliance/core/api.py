@@ -21,11 +21,12 @@ class StandardPagination(PageNumberPagination):
 
 
 class CappedCountPagination(StandardPagination):
-    """StandardPagination with the count capped at APPLIANCE_PLAYLOG_COUNT_MAX (huge tables):
-    `count_capped` tells a client that `count` is a lower bound."""
+    """StandardPagination with the count capped at APPLIANCE_PLAYLOG_COUNT_MAX or one page past the page
+    asked for (huge tables): `count_capped` tells a client that `count` is a lower bound."""
 
     def django_paginator_class(self, object_list, per_page):
-        return CappedCountPaginator(object_list, per_page, count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX)
+        return CappedCountPaginator(object_list, per_page, count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX,
+                                    deepest_row=settings.APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS)
 
     def get_paginated_response(self, data):
         response = super().get_paginated_response(data)

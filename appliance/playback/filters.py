@@ -1,6 +1,7 @@
 import ipaddress
 
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from appliance.playback.models import LiveSplit, PlayLog, ServedFrom, SplitState, StreamSession
@@ -58,6 +59,9 @@ class PlayLogFilterSet(django_filters.FilterSet):
     url = django_filters.CharFilter(method="filter_url", label="content URL (player-facing or cs-uri-stem)")
     player = django_filters.CharFilter(method="filter_player",
                                        label="player (IP address, address:port or player id)")
+    # a text box, not a <select> of every session (one per play: millions on a busy control plane)
+    session = django_filters.ModelChoiceFilter(queryset=StreamSession.objects.all(), widget=forms.TextInput,
+                                               label="session (id)")
 
     class Meta:
         model = PlayLog

@@ -161,6 +161,10 @@ class PlayLog(WmlogColumns):
             models.Index(fields=["url"], opclasses=["varchar_pattern_ops"], name="playlog_url_prefix"),
             models.Index(fields=["player_addr"], opclasses=["varchar_pattern_ops"], name="playlog_player_prefix"),
             models.Index(fields=["cs_uri_stem"], name="playlog_uri_stem"),
+            # the list's other orderings (PlayLogViewSet.ordering_fields): the first page reads the index, not
+            # a sort of every matching row (logged_at and c_ip have theirs above)
+            *(models.Index(fields=[column], name=f"playlog_order_{column}")
+              for column in ("received_at", "x_duration", "avgbandwidth")),
             # Reports (appliance.playback.reports) read only these columns of LogPlay rows: covering
             # partial indexes turn their aggregates into index-only scans.
             *(models.Index(fields=keys, include=REPORT_COLUMNS, condition=models.Q(kind="logplay"), name=name)

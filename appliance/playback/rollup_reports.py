@@ -8,9 +8,12 @@ caller aggregates the raw play logs. Results equal the raw aggregate (same expre
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Sum, Value
+from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum, Value,
+                              Window)
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
@@ -109,7 +112,7 @@ def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     return with_origin if origin is not None else plain
 
 
-def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
+def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     """Report rows from the roll-ups, or None when they cannot answer these filters exactly."""
     if any(filters.get(name) not in (None, "") for name in set(filters) - EXPRESSIBLE):
         return None
@@ -153,25 +156,84 @@ def rollup_report(*, group: str, filters: dict) -> list[dict] | None:
             else "ranged" if has_range and group != "by-day" else "cell")
     players = {"cell": Cast(Sum("players"), BigIntegerField()), "distinct": Value(0),
                "ranged": Cast(Sum("first_players"), BigIntegerField())}[mode]
-    cells = scoped(ReportCell.objects.order_by()).values(column).annotate(**_metrics(players))
-    if column == "key_hash":
-        cells = cells.annotate(key_a=Min("key_a"), key_b=Min("key_b"))
-    order_key = {"day": "day", "origin_id": "origin_key", "key_hash": "key_a"}[column]
-    if column == "origin_id":
-        cells = cells.annotate(origin_key=NullIf(Min("origin_id"), Value(0)))
-    rows = list(cells.order_by("-plays", order_key, *(["key_b"] if group == "by-player-software" else [])))
-    if mode == "ranged" and first is not None:
-        returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first).values(column)
-                     .annotate(n=Count("*")))
-        counts = {row[column]: row["n"] for row in returning}
-        for row in rows:
-            row["unique_players"] += counts.get(row[column], 0)
-    elif mode == "distinct":
-        distinct = scoped(ReportPlayer.objects.order_by()).values(column).annotate(n=Count("player", distinct=True))
-        counts = {row[column]: row["n"] for row in distinct}
-        for row in rows:
-            row["unique_players"] = counts.get(row[column], 0)
-    return [_output(group, row) for row in _with_origin_names(group, rows)]
+    # ties in plays: by day, origin ("no origin" last), url, or player software
+    sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
+                 "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
+    key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
+    ranking = (scoped(ReportCell.objects.order_by()).values(column)
+               .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
+                         **{k: key_columns[k] for k in sort_keys if k in key_columns})
+               .order_by("-plays", *sort_keys))
+    cells = scoped(ReportCell.objects.order_by()).values(column).annotate(
+        **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
+
+    def players_of(rows: list[dict]) -> None:
+        """The page's unique_players where a cell's own count is not the answer (modes above)."""
+        keys = [row[column] for row in rows]
+        if mode == "ranged" and first is not None:
+            returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
+                         .values(column).annotate(n=Count("*")))
+            counts = {row[column]: row["n"] for row in returning}
+            for row in rows:
+                row["unique_players"] += counts.get(row[column], 0)
+        elif mode == "distinct":
+            distinct = (scoped(ReportPlayer.objects.order_by()).filter(**{f"{column}__in": keys}).values(column)
+                        .annotate(n=Count("player", distinct=True)))
+            counts = {row[column]: row["n"] for row in distinct}
+            for row in rows:
+                row["unique_players"] = counts.get(row[column], 0)
+
+    def finish(rows: list[dict]) -> list[dict]:
+        players_of(rows)
+        return [_output(group, row) for row in _with_origin_names(group, rows)]
+
+    return ReportRows(ranking, cells, column, finish)
+
+
+class ReportRows(Sequence):
+    """A roll-up report's rows, read a page at a time. `ranking` sums only plays (and the order's keys) per
+    row with ORDER BY ... LIMIT in SQL and the number of rows from the same statement (count(*) OVER ());
+    then every metric is summed for that page's keys only (by-content over a month: the month's url-day
+    cells are read for plays, the nine sums for the page's urls). The first read fetches
+    APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+
+    def __init__(self, ranking: QuerySet, cells: QuerySet, column: str, finish) -> None:
+        self._ranking = ranking.annotate(rows_total=Window(Count("*")))
+        self._cells = cells
+        self._column = column
+        self._finish = finish
+        self._total: int | None = None
+        self._prefix: list[dict] = []
+
+    def _fetch(self, start: int, stop: int) -> list[dict]:
+        ranked = list(self._ranking[start:stop]) if stop > start else []
+        if ranked:
+            self._total = ranked[0]["rows_total"]
+        elif self._total is None:
+            self._total = 0 if start == 0 else self._ranking.count()
+        keys = [row[self._column] for row in ranked]
+        sums = {row[self._column]: row for row in self._cells.filter(**{f"{self._column}__in": keys})} if keys else {}
+        return self._finish([sums[key] for key in keys])
+
+    def __len__(self) -> int:
+        if self._total is None:
+            self._prefix = self._fetch(0, settings.APPLIANCE_REPORT_PREFETCH_ROWS)
+        return self._total
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            index = range(len(self))[index]
+            return self[index:index + 1][0]
+        start, stop, step = index.indices(len(self))
+        if stop <= len(self._prefix):
+            return self._prefix[start:stop:step]
+        return self._fetch(start, stop)[::step]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, ReportRows)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<ReportRows: {len(self)} rows>"
 
 
 def _with_origin_names(group: str, rows: list[dict]) -> list[dict]:

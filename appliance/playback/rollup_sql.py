@@ -220,3 +220,30 @@ def backfill_first_players_sql() -> list[str]:
     grains = ", ".join(f"'{g}'" for g in RANGE_GRAINS)
     return [f"UPDATE {CELL} c SET first_players = f.k FROM (SELECT {KEYS}, count(*) AS k FROM {PLAYER} "
             f"WHERE prev_day IS NULL AND grain IN ({grains}) GROUP BY 1, 2, 3, 4) f WHERE {_match('c', 'f')}"]
+
+
+def bulk_rebuild_sql(tz: str) -> list[str]:
+    """rebuild_sql + backfill_prev_day_sql + backfill_first_players_sql in one pass per grain, for millions of
+    play logs: plain INSERT ... SELECT in key order (no upserts into a growing index, no player CTE), prev_day
+    by a window in the same statement, players and first_players counted from the players just written.
+    The same rows as the incremental path (tests/appliance/playback/test_rollups.py)."""
+    return [f"TRUNCATE {CELL}, {PLAYER}", *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz))]
+
+
+def bulk_grain_sql(grain: str, tz: str) -> list[str]:
+    """bulk_rebuild_sql's statements for one grain of empty roll-ups (grains can be built concurrently)."""
+    tz = tz.replace("'", "")
+    sums = ", ".join(SUMS)
+    cell_keys = ", ".join("c." + k for k in KEYS.split(", "))
+    ranged = grain in RANGE_GRAINS
+    prev = "lag(day) OVER (PARTITION BY origin_id, key_hash, player ORDER BY day)" if ranged else "NULL::date"
+    first = "count(*) FILTER (WHERE prev_day IS NULL)" if ranged else "0"
+    return [
+        f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day) SELECT {KEYS}, player, n, {prev} "
+        f"FROM ({_players_source(grain, tz, 'playback_playlog')}) src ORDER BY {KEYS}, player",
+        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b, plays, players, first_players, {sums}) "
+        f"SELECT {cell_keys}, c.key_a, c.key_b, c.plays, COALESCE(p.players, 0), COALESCE(p.first_players, 0), "
+        f"{', '.join('c.' + s for s in SUMS)} FROM ({_cells_source(grain, tz, 'playback_playlog')}) c "
+        f"LEFT JOIN (SELECT {KEYS}, count(*) AS players, {first} AS first_players FROM {PLAYER} "
+        f"WHERE grain = '{grain}' GROUP BY 1, 2, 3, 4) p ON {_match('c', 'p')} ORDER BY {cell_keys}",
+    ]

@@ -23,7 +23,8 @@ class PlayLogListView(FilteredListView):
     def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
         return CappedCountPaginator(queryset, per_page, orphans=orphans,
                                     allow_empty_first_page=allow_empty_first_page,
-                                    count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX)
+                                    count_cap=settings.APPLIANCE_PLAYLOG_COUNT_MAX,
+                                    deepest_row=settings.APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS)
 
 
 class _Echo:

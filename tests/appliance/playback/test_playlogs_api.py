@@ -82,10 +82,43 @@ def test_the_list_count_stops_at_the_cap_and_says_so(viewer_client, client, view
     PlayLogFactory.create_batch(3, node=node, url="rtsp://p/few")
     capped = viewer_client.get(URL, {"page_size": 40}).json()
     assert (capped["count"], capped["count_capped"], len(capped["results"])) == (100, True, 40)
-    assert viewer_client.get(URL, {"page_size": 40, "page": 3}).json()["results"]  # up to the cap
-    assert viewer_client.get(URL, {"page_size": 40, "page": 4}).status_code == 404  # past the cap
+    assert "page=2" in capped["next"]
+    # a later page counts one page past itself: following `next` reaches every row
+    second = viewer_client.get(URL, {"page_size": 40, "page": 2}).json()
+    assert (second["count"], second["count_capped"], len(second["results"])) == (104, False, 40)
+    last = viewer_client.get(URL, {"page_size": 40, "page": 3}).json()
+    assert (len(last["results"]), last["next"]) == (24, None)
+    seen = {row["id"] for page in (capped, second, last) for row in page["results"]}
+    assert len(seen) == 104
+    assert viewer_client.get(URL, {"page_size": 40, "page": 4}).status_code == 404  # past the end
+    settings.APPLIANCE_PLAYLOG_EXPORT_MAX_ROWS = 100  # the deepest row a page may count to
+    third = viewer_client.get(URL, {"page_size": 40, "page": 3}).json()
+    assert (third["count"], third["count_capped"], third["next"]) == (100, True, None)
     exact = viewer_client.get(URL, {"url": "rtsp://p/few"}).json()
     assert (exact["count"], exact["count_capped"]) == (3, False)
     client.force_login(viewer)
     page = client.get(reverse("ui:playlog-list")).content.decode()
     assert "page 1 of 2+" in page
+
+
+def test_list_rows_are_what_the_model_serializer_makes(viewer_client):
+    """The list's fast to_representation gives ModelSerializer's own output: names, nulls, dates, addresses."""
+    from rest_framework import serializers
+
+    from appliance.playback.api.playlogs import PlayLogDetailSerializer, PlayLogSerializer
+    from appliance.playback.models import PlayLog
+    from tests.appliance.factories import StreamSessionFactory
+
+    origin = OriginFactory(name="wms")
+    PlayLogFactory(origin=origin, session=StreamSessionFactory(session_id="sid-7"), c_ip="2001:db8::1",
+                   x_duration=None, c_playerid="{ABC}")
+    PlayLogFactory(origin=None, c_ip=None, avgbandwidth=123)
+    body = viewer_client.get(URL).json()["results"]
+    stock = [serializers.ModelSerializer.to_representation(PlayLogSerializer(), row)
+             for row in PlayLog.objects.order_by("-logged_at", "-id")]
+    assert body == stock and {"wms", None} == {row["origin"] for row in body}
+    assert "sid-7" in {row["session"] for row in body} and None in {row["x_duration"] for row in body}
+    first = PlayLog.objects.order_by("pk").first()
+    detail = viewer_client.get(f"{URL}{first.pk}/").json()
+    assert detail == serializers.ModelSerializer.to_representation(PlayLogDetailSerializer(), first)
+    assert "raw" in detail

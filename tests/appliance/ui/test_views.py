@@ -163,3 +163,18 @@ def test_split_list_uses_the_api_filterset(client, viewer, node):
     assert b"rtsp://p/tv/old" in body and b"origin_error" in body and b"rtsp://p/tv/news" not in body
     form = client.get(reverse("ui:split-list")).content
     assert b'name="url"' in form and b'name="state"' in form and b'name="node"' in form
+
+
+def test_playlog_page_filters_by_session_without_listing_every_session(client, viewer, node):
+    from tests.appliance.factories import PlayLogFactory, StreamSessionFactory
+
+    sessions = [StreamSessionFactory(node=node, session_id=f"sid-{i}") for i in range(3)]
+    PlayLogFactory(node=node, session=sessions[0], url="rtsp://p/first-session")
+    PlayLogFactory(node=node, session=sessions[1], url="rtsp://p/second-session")
+    client.force_login(viewer)
+    page = client.get(reverse("ui:playlog-list")).content.decode()
+    assert "first-session" in page and "second-session" in page
+    assert "sid-2" not in page  # a text box, not one <option> per session (sid-2 has no play log to show)
+    filtered = client.get(reverse("ui:playlog-list"), {"session": sessions[0].pk}).content.decode()
+    assert "first-session" in filtered and "second-session" not in filtered
+    assert client.get(reverse("ui:playlog-list"), {"session": "nope"}).status_code == 400
