@@ -1,4 +1,4 @@
-"""Report roll-ups (PostgreSQL triggers) give exactly the raw aggregate, whatever the write path."""
+"""Report roll-ups (PostgreSQL triggers + the fold) give exactly the raw aggregate, whatever the write path."""
 import datetime as dt
 import importlib
 import itertools
@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from appliance.control.services import report_batch_ingest
 from appliance.playback.filters import PlayLogFilterSet
-from appliance.playback.models import PlayLog, ReportCell
+from appliance.playback.models import PlayLog, ReportCell, RollupPending
 from appliance.playback.reports import REPORT_GROUPS, playlog_report
 from appliance.playback.rollup_reports import rollup_report
+from appliance.playback.rollups import rollups_fold, rollups_fold_pending
 from tests.appliance.factories import BASE_TIME, OriginFactory, PlayLogFactory, ProxyNodeFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -85,8 +86,26 @@ def build(origins, count=120, seed=7):
 
 def test_factory_rows_roll_up_exactly(origins):
     build(origins)
-    assert ReportCell.objects.exists()
+    logplays = PlayLog.objects.filter(kind="logplay").count()
+    assert RollupPending.objects.count() == logplays and not ReportCell.objects.exists()  # inserts only mark
+    assert rollups_fold(limit=50) == 50  # oldest first, a bounded batch per transaction
+    assert ReportCell.objects.exists() and RollupPending.objects.count() == logplays - 50
+    assert rollups_fold_pending(limit=50) == logplays - 50
+    assert not RollupPending.objects.exists() and rollups_fold(limit=50) == 0
     assert_rollups_match_raw(origins)
+
+
+def test_delete_and_update_of_pending_rows_before_the_fold(origins):
+    """Rows deleted or moved while pending are folded as they are at fold time, never twice or negative."""
+    build(origins, count=60)
+    rollups_fold(limit=20)  # some rows folded, the others pending
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("-pk").values("pk")[:10]).delete()  # pending ones
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:10]).delete()  # folded ones
+    PlayLog.objects.filter(origin=origins[0]).update(url="rtsp://p/moved")  # folded and pending alike
+    origins[1].delete()  # SET_NULL over both kinds
+    build(origins[:1], count=30, seed=3)
+    assert_rollups_match_raw(origins[:1])
+    assert not RollupPending.objects.exists()
 
 
 def test_delete_and_origin_set_null_keep_rollups_exact(origins):
@@ -128,6 +147,7 @@ def test_duplicate_and_out_of_order_ingestion(origins):
 
 def test_migration_backfills_existing_rows(origins):
     build(origins, count=60)
+    rollups_fold_pending(limit=1000)
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE playback_reportcell, playback_reportplayer")
     assert rollup_report(group="by-day", filters={}) == []
@@ -144,6 +164,17 @@ def test_migration_backfills_existing_rows(origins):
         first_players.install_first_players(None, editor)
     assert_rollups_match_raw(origins)
     build(origins, count=40, seed=11)  # and the triggers 0004 installed keep prev_day
+    assert_rollups_match_raw(origins)
+    deferred = importlib.import_module("appliance.playback.migrations.0011_report_rollups_deferred")
+    with connection.schema_editor() as editor:
+        deferred.install_deferred(None, editor)
+    build(origins, count=30, seed=12)
+    assert RollupPending.objects.exists()
+    with connection.schema_editor() as editor:  # backwards: pending rows folded, then kept in the writer's
+        deferred.install_immediate(None, editor)
+    assert not RollupPending.objects.exists()
+    build(origins, count=30, seed=13)
+    assert not RollupPending.objects.exists()
     assert_rollups_match_raw(origins)
 
 
