@@ -213,3 +213,49 @@ def test_api_uses_rollups_with_raw_numbers(viewer_client, origins):
         raw = list(playlog_report(group=group, playlogs=PlayLog.objects.filter(logged_at__gte=midnight(1))))
         assert [r["plays"] for r in body["results"]] == [r["plays"] for r in raw]
         assert [r["unique_players"] for r in body["results"]] == [r["unique_players"] for r in raw]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_waits_for_a_fold_in_progress_and_moves_the_folded_rows():
+    """A fold not yet committed holds the fold lock: an UPDATE of its rows (here origin SET_NULL) waits, then
+    moves what the fold added. Without the lock it would see the rows still pending and skip them."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from tests.appliance.tasks.harness import wait_until
+
+    origins = [OriginFactory(name="gst"), OriginFactory(name="wms")]
+    build(origins, count=60)
+    folding, release = threading.Event(), threading.Event()
+
+    def fold():
+        try:
+            with transaction.atomic():
+                rollups_fold(limit=1000)
+                folding.set()
+                release.wait(60)  # the test releases it once the UPDATE is seen waiting
+        finally:
+            connections.close_all()
+
+    def delete_origin():
+        try:
+            origins[1].delete()
+        finally:
+            connections.close_all()
+
+    folder = threading.Thread(target=fold)
+    folder.start()
+    assert folding.wait(60)
+    updater = threading.Thread(target=delete_origin)
+    updater.start()
+    with connection.cursor() as cursor:
+        def update_waits():
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            return cursor.fetchone()[0] == 1
+        wait_until(update_waits, timeout=60, what="the UPDATE's trigger waiting for the fold lock")
+    release.set()
+    folder.join(60)
+    updater.join(60)
+    assert not RollupPending.objects.exists()
+    assert_rollups_match_raw(origins[:1])
