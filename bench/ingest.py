@@ -198,8 +198,9 @@ def measure_nodes(args, base: str, origin_bases: list[str]) -> tuple[float, floa
     print(f"           POST /internal/v1/reports              {load.requests_per_s:7.0f} requests/s = "
           f"{load.events_per_s:.0f} events/s ({ratio:.2f} x the baseline's requests/s), "
           f"{load.accepted} accepted = every event once")
-    print(f"           roll-up fold every {args.fold_interval} s during the load: {folder.folded} play logs in "
-          f"{folder.runs} runs ({folder.seconds:.1f} s in the fold); left for the next run: {folder.left}")
+    print(f"           roll-up fold every {args.fold_interval} s during the load: {folder.folded} play logs"
+          f" in {folder.runs} runs ({folder.seconds:.1f} s in the fold); left for the next run: "
+          f"{folder.left}")
     return load.events_per_s, ratio
 
 
@@ -386,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="gunicorn workers (deploy/gunicorn.conf.py's default)")
     p.add_argument("--db-pool", type=int, default=8, help="APPLIANCE_DB_POOL_MAX of the web workers")
     p.add_argument("--fold-interval", type=float, default=5.0,
-                   help="seconds between roll-up folds during the nodes' load (APPLIANCE_ROLLUP_FOLD_INTERVAL)")
+                   help="seconds between roll-up folds during the nodes' load "
+                        "(APPLIANCE_ROLLUP_FOLD_INTERVAL)")
     p.add_argument("--playlogs", type=int, default=10_000_000, help="0: skip the report timings")
     p.add_argument("--runs", type=int, default=3, help="timed runs per report query (median shown)")
     p.add_argument("--keep", action="store_true", help="keep the <DATABASE_URL database>_bench database")

@@ -51,11 +51,11 @@ def insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     columns = ", ".join(_names(fields))
+    table, pk = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) SELECT {columns} FROM "
-            f"json_populate_recordset(NULL::{connection.ops.quote_name(meta.db_table)}, %s::json) "
-            f"WITH ORDINALITY AS r ORDER BY r.ordinality RETURNING {connection.ops.quote_name(meta.pk.column)}",
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{table}, "
+            f"%s::json) WITH ORDINALITY AS r ORDER BY r.ordinality RETURNING {pk}",
             [_rows_json(objs, fields, add=True)])
         for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
             obj.pk = pk
@@ -76,6 +76,6 @@ def update_rows(model: type[models.Model], objs: list[models.Model], field_names
     assignments = ", ".join(f"{name} = r.{name}" for name in _names(fields))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS t SET {assignments} FROM json_populate_recordset(NULL::{table}, %s::json) AS r "
-            f"WHERE t.{pk} = r.{pk}",
+            f"UPDATE {table} AS t SET {assignments} "
+            f"FROM json_populate_recordset(NULL::{table}, %s::json) AS r WHERE t.{pk} = r.{pk}",
             [_rows_json(objs, [meta.pk, *fields], add=False)])

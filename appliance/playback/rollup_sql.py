@@ -205,8 +205,8 @@ def _fold_function(tz: str) -> str:
              f"WHERE playlog_id IN (SELECT playlog_id FROM {PENDING} ORDER BY playlog_id LIMIT n) "
              "RETURNING playlog_id) SELECT c.playlog_id AS claimed_id, p.* FROM claimed c "
              "LEFT JOIN playback_playlog p ON p.id = c.playlog_id")
-    body = ";\n  ".join([f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})", f"DROP TABLE IF EXISTS {FOLD_ROWS}", claim,
-                         f"SELECT count(*) INTO claimed FROM {FOLD_ROWS}",
+    body = ";\n  ".join([f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})", f"DROP TABLE IF EXISTS {FOLD_ROWS}",
+                         claim, f"SELECT count(*) INTO claimed FROM {FOLD_ROWS}",
                          f"DELETE FROM {FOLD_ROWS} WHERE id IS NULL",
                          *_statements(tz, FOLD_ROWS, add_rows_sql, True), f"DROP TABLE {FOLD_ROWS}"])
     return ("CREATE OR REPLACE FUNCTION playback_rollup_fold(n integer) RETURNS integer LANGUAGE plpgsql "

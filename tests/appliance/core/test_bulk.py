@@ -25,7 +25,8 @@ def stored(objs) -> list[dict]:
 
 def test_insert_rows_sets_keys_in_order_and_stores_every_value():
     node, origin = ProxyNodeFactory(), OriginFactory()
-    rows = [session(node, origin, f"s{i}") for i in range(3)] + [session(node, None, "inf", jitter_ms=float("inf"))]
+    rows = [session(node, origin, f"s{i}") for i in range(3)]
+    rows.append(session(node, None, "inf", jitter_ms=float("inf")))
     insert_rows(StreamSession, rows)
     assert [r.session_id for r in StreamSession.objects.order_by("pk")] == ["s0", "s1", "s2", "inf"]
     assert all(r.pk is not None and not r._state.adding for r in rows)

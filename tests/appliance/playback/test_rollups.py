@@ -1,4 +1,4 @@
-"""Report roll-ups (PostgreSQL triggers + the fold) give exactly the raw aggregate, whatever the write path."""
+"""Report roll-ups (PostgreSQL triggers, the fold) give exactly the raw aggregate, whatever the write path."""
 import datetime as dt
 import importlib
 import itertools
