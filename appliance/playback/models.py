@@ -175,7 +175,7 @@ class PlayLog(WmlogColumns):
 
 
 class ReportCell(models.Model):
-    """Report roll-up: LogPlay sums of one group of one grain (rollup_sql.py), kept by triggers and the fold."""
+    """Report roll-up: LogPlay sums of one group of one grain (rollup_sql.py), kept by triggers + the fold."""
 
     grain = models.CharField(max_length=2)
     day = models.DateField()
