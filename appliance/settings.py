@@ -317,6 +317,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "uplink-prune-sent": _every("uplink.prune_sent", APPLIANCE_HOUSEKEEPING_INTERVAL),
     "report-events-prune": _every("control.prune_report_events", APPLIANCE_HOUSEKEEPING_INTERVAL),
 }
+# Report roll-ups: ingest marks play logs pending; beat folds them in bulk every interval (reports fold
+# the rest first, so they are exact whatever the lag), at most BATCH rows per transaction.
+APPLIANCE_ROLLUP_FOLD_INTERVAL = env_int("APPLIANCE_ROLLUP_FOLD_INTERVAL", 5, minimum=1)
+APPLIANCE_ROLLUP_FOLD_BATCH = env_int("APPLIANCE_ROLLUP_FOLD_BATCH", 20_000, minimum=100, maximum=1_000_000)
+APPLIANCE_ROLLUP_FOLD_MAX_BATCHES = env_int("APPLIANCE_ROLLUP_FOLD_MAX_BATCHES", 20, minimum=1)
+CELERY_BEAT_SCHEDULE["rollup-fold"] = _every("playback.fold_rollups", APPLIANCE_ROLLUP_FOLD_INTERVAL)
 
 # --- traffic history (appliance.history) ---
 APPLIANCE_HISTORY_ROLLUP_INTERVAL = env_int("APPLIANCE_HISTORY_ROLLUP_INTERVAL", 60, minimum=10)

@@ -180,7 +180,8 @@ def measure_nodes(args, base: str, origin_bases: list[str]) -> tuple[float, floa
         polls = [[(poll_request(t, e), 0)] * rounds for t, e in zip(tokens, etags, strict=True)]
         run_load(server.port, spread(polls[: min(len(polls), 50)], args.connections), expect=304)  # warm-up
         baseline = run_load(server.port, spread(polls, args.connections), expect=304)
-        load = run_load(server.port, spread(per_node, args.connections))
+        with RollupFolder(args.fold_interval) as folder:  # beat's playback.fold_rollups, in the same run
+            load = run_load(server.port, spread(per_node, args.connections))
     finally:
         server.stop()
     if load.accepted != load.events:
@@ -193,7 +194,49 @@ def measure_nodes(args, base: str, origin_bases: list[str]) -> tuple[float, floa
     print(f"           POST /internal/v1/reports              {load.requests_per_s:7.0f} requests/s = "
           f"{load.events_per_s:.0f} events/s ({ratio:.2f} x the baseline's requests/s), "
           f"{load.accepted} accepted = every event once")
+    print(f"           roll-up fold every {args.fold_interval} s during the load: {folder.folded} play logs"
+          f" in {folder.runs} runs ({folder.seconds:.1f} s in the fold); left for the next run: "
+          f"{folder.left}")
     return load.events_per_s, ratio
+
+
+class RollupFolder:
+    """Folds pending play logs into the report roll-ups every `interval` seconds in a thread of its own
+    (its own DB connection), as beat's playback.fold_rollups does beside the web workers."""
+
+    def __init__(self, interval: float) -> None:
+        import threading
+
+        self.interval = interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.folded = self.runs = self.left = 0
+        self.seconds = 0.0
+
+    def __enter__(self) -> RollupFolder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        from appliance.playback.models import RollupPending
+        from appliance.playback.rollups import rollups_fold_pending
+
+        try:
+            while not self.stop.wait(self.interval):
+                started = time.perf_counter()
+                self.folded += rollups_fold_pending(limit=settings.APPLIANCE_ROLLUP_FOLD_BATCH)
+                self.seconds += time.perf_counter() - started
+                self.runs += 1
+            self.left = RollupPending.objects.count()
+        finally:
+            connection.close()
 
 
 # --- play logs and reports: bench/report_scale.py ----------------------------------------------
@@ -238,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--web-workers", type=int, default=min(4, (os.cpu_count() or 1) * 2),
                    help="gunicorn workers (deploy/gunicorn.conf.py's default)")
     p.add_argument("--db-pool", type=int, default=8, help="APPLIANCE_DB_POOL_MAX of the web workers")
+    p.add_argument("--fold-interval", type=float, default=5.0,
+                   help="seconds between roll-up folds during the nodes' load "
+                        "(APPLIANCE_ROLLUP_FOLD_INTERVAL)")
     p.add_argument("--playlogs", type=int, default=10_000_000, help="0: skip the report timings")
     p.add_argument("--runs", type=int, default=3, help="timed runs per report query (median shown)")
     p.add_argument("--keep", action="store_true", help="keep the <DATABASE_URL database>_bench database")

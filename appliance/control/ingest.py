@@ -15,6 +15,7 @@ from django.utils import timezone
 from appliance.content.models import CachedContent, ContentState
 from appliance.content.services import content_apply_change
 from appliance.control.coerce import as_str
+from appliance.core.bulk import insert_rows, update_rows
 from appliance.history.services import TrafficDeltas
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
@@ -30,7 +31,6 @@ SPLIT_KIND = "split.changed"
 SESSION_FIELDS = ("url", "origin_url", "player_addr", "player_ip", "user_agent", "transports", "served_from",
                   "started_at", "origin", "ended_at", "end_reason", "bytes_out", "packets_out", "bytes_in",
                   "packets_in", "packets_lost", "jitter_ms", "counters_seq", "updated_at")
-BULK_BATCH = 500
 
 
 def _session_id(event: dict) -> str:
@@ -90,7 +90,7 @@ class BatchApply:
         self._save_sessions()
         for playlog, session in playlogs:
             playlog.session = session  # sets session_id now that new sessions have primary keys
-        PlayLog.objects.bulk_create([p for p, _ in playlogs], batch_size=BULK_BATCH)
+        insert_rows(PlayLog, [p for p, _ in playlogs])
         changed_splits = splits_apply(node=self.node, events=splits, origins=self._origins,
                                       moved=self._split_traffic)
         for event in later:
@@ -127,11 +127,11 @@ class BatchApply:
 
     def _save_sessions(self) -> None:
         now = timezone.now()
-        StreamSession.objects.bulk_create(list(self.new.values()), batch_size=BULK_BATCH)
+        insert_rows(StreamSession, list(self.new.values()))
         existing = [self.sessions[sid] for sid in self.changed if sid not in self.new]
         for session in existing:
             session.updated_at = now
-        StreamSession.objects.bulk_update(existing, SESSION_FIELDS, batch_size=BULK_BATCH)
+        update_rows(StreamSession, existing, SESSION_FIELDS)
 
     def _apply_other(self, event: dict) -> None:
         kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]

@@ -179,7 +179,7 @@ class PlayLog(WmlogColumns):
 
 
 class ReportCell(models.Model):
-    """Report roll-up: LogPlay sums for one group of one grain (see rollup_sql.py), kept by triggers."""
+    """Report roll-up: LogPlay sums of one group of one grain (rollup_sql.py), kept by triggers + the fold."""
 
     grain = models.CharField(max_length=2)
     day = models.DateField()
@@ -240,3 +240,13 @@ class ReportPlayer(models.Model):
             models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
                          condition=RANGE_GRAINS_Q & models.Q(prev_day__isnull=False), name="reportplayer_returning"),
         ]
+
+
+class RollupPending(models.Model):
+    """A LogPlay row not yet added to the roll-ups (rollup_sql.py, deferred mode): written by the
+    PlayLog INSERT trigger, claimed and deleted by the fold (appliance.playback.rollups)."""
+
+    playlog_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        db_table = "playback_rollup_pending"

@@ -20,6 +20,7 @@ from django.utils import timezone
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer
 from appliance.playback.reports import playlog_report
+from appliance.playback.rollups import rollups_fold_pending
 
 NO_DAY = dt.date(1970, 1, 1)  # rollup_sql.NO_DAY: the day of the grains without one
 EXPRESSIBLE = {"since", "until", "origin", "url"}
@@ -121,6 +122,7 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         return None
     if rollup_time_zone() != timezone.get_current_timezone_name():
         return None
+    rollups_fold_pending(limit=settings.APPLIANCE_ROLLUP_FOLD_BATCH)  # the tail beat has not folded yet
     origin, url = filters.get("origin"), filters.get("url") or None
     column = GRAINS[group][3]
     has_range = first is not None or end is not None

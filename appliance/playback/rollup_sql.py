@@ -1,8 +1,14 @@
-"""PostgreSQL triggers keeping the report roll-ups (ReportCell, ReportPlayer) in step with PlayLog.
+"""PostgreSQL triggers and a bulk fold keeping the report roll-ups (ReportCell, ReportPlayer) exact.
 
-Statement-level triggers with transition tables: one set-based upsert per grain per statement, so a
-bulk INSERT (batch ingestion), COPY, the ORM's SET_NULL UPDATE and cascade DELETEs all keep the
-roll-ups exact, in the writer's transaction. TRUNCATE empties them.
+Statement-level triggers with transition tables see every write path (bulk INSERT, COPY, the ORM's
+SET_NULL UPDATE, cascade DELETEs). Deferred mode (migration 0011 on): an INSERT only marks its LogPlay
+rows pending (playback_rollup_pending: one cheap statement, no shared row touched), and the SQL function
+playback_rollup_fold adds pending rows to the roll-ups in bulk later (beat's playback.fold_rollups;
+reports fold the tail first, so they stay exact). Ingest then neither runs ~30 roll-up statements per
+batch nor waits on the hot cells that every node's batches update. An UPDATE or DELETE moves only rows
+already folded; folds, UPDATEs and DELETEs take one advisory lock, so each row is folded exactly once,
+in its latest version. Immediate mode (migrations 0003/0004, before 0011) adds rows in the writer's
+transaction. TRUNCATE empties the roll-ups.
 
 A grain is a set of group keys: day (in the zone baked into the functions), origin, and key_a/key_b
 (url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
@@ -35,6 +41,9 @@ RANGE_GRAINS = ("do", "cd", "sd")  # grains read with a day range and a distinct
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
 KEYS = "grain, day, origin_id, key_hash"
+PENDING = "playback_rollup_pending"
+FOLD_ROWS = "playback_rollup_fold_rows"  # the fold's claimed rows (a temporary table)
+FOLD_LOCK = 0x726F6C6C  # pg_advisory_xact_lock key of folds, UPDATEs and DELETEs of play logs ("roll")
 SUMS = ("duration_sum", "bw_sum", "bw_n", "received_sum", "lost_sum", "buffer_count", "buffer_seconds")
 
 
@@ -139,21 +148,43 @@ def _statements(tz: str, rows: str, change, prev_days: bool) -> list[str]:
     return [s for g in GRAINS for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])]
 
 
-def install_sql(tz: str, prev_days: bool = False) -> list[str]:
+def _folded(rows: str) -> str:
+    """The rows of transition table `rows` already folded into the roll-ups (deferred mode)."""
+    return (f"(SELECT * FROM {rows} r WHERE NOT EXISTS (SELECT 1 FROM {PENDING} q "
+            f"WHERE q.playlog_id = r.id)) AS {rows}_folded")
+
+
+def install_sql(tz: str, prev_days: bool = False, deferred: bool = False) -> list[str]:
     """Functions and triggers for time zone `tz` (report days are calendar days there).
 
-    prev_days=False only for migration 0003, which runs before the column exists (0004 adds it)."""
+    prev_days=False only for migration 0003, which runs before the column exists (0004 adds it).
+    deferred=True from migration 0011 on (its pending table exists): INSERTs are folded later."""
     tz = tz.replace("'", "")
-    added = _statements(tz, "new_rows", add_rows_sql, prev_days)
-    removed = _statements(tz, "old_rows", remove_rows_sql, prev_days)
     table = "playback_playlog"
+    if deferred:
+        lock = f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})"
+        # LogConnect rows add nothing to the roll-ups: never pending, "folded" from the start
+        added = [f"INSERT INTO {PENDING} (playlog_id) SELECT id FROM new_rows WHERE kind = 'logplay'"]
+        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days),
+                   f"DELETE FROM {PENDING} q USING old_rows r WHERE q.playlog_id = r.id"]
+        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days),
+                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days)]
+        truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}", f"DELETE FROM {PENDING}"]
+        fold = [_fold_function(tz)]
+    else:
+        added = _statements(tz, "new_rows", add_rows_sql, prev_days)
+        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days)
+        updated = removed + added
+        truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}"]
+        fold = []
     return [
         *uninstall_sql(),
         f"CREATE FUNCTION playback_rollup_tz() RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT '{tz}'::text $$",
         _function("playback_rollup_insert", added),
         _function("playback_rollup_delete", removed),
-        _function("playback_rollup_update", removed + added),
-        _function("playback_rollup_truncate", [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}"]),
+        _function("playback_rollup_update", updated),
+        _function("playback_rollup_truncate", truncated),
+        *fold,
         f"CREATE TRIGGER playback_rollup_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION playback_rollup_insert()",
         f"CREATE TRIGGER playback_rollup_delete AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows "
@@ -166,6 +197,22 @@ def install_sql(tz: str, prev_days: bool = False) -> list[str]:
     ]
 
 
+def _fold_function(tz: str) -> str:
+    """playback_rollup_fold(n): adds at most n pending rows (the oldest) to the roll-ups in the caller's
+    transaction and returns how many marks it claimed (rows deleted with triggers off leave orphan
+    marks: claimed and dropped like the others)."""
+    claim = (f"CREATE TEMPORARY TABLE {FOLD_ROWS} ON COMMIT DROP AS WITH claimed AS (DELETE FROM {PENDING} "
+             f"WHERE playlog_id IN (SELECT playlog_id FROM {PENDING} ORDER BY playlog_id LIMIT n) "
+             "RETURNING playlog_id) SELECT c.playlog_id AS claimed_id, p.* FROM claimed c "
+             "LEFT JOIN playback_playlog p ON p.id = c.playlog_id")
+    body = ";\n  ".join([f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})", f"DROP TABLE IF EXISTS {FOLD_ROWS}",
+                         claim, f"SELECT count(*) INTO claimed FROM {FOLD_ROWS}",
+                         f"DELETE FROM {FOLD_ROWS} WHERE id IS NULL",
+                         *_statements(tz, FOLD_ROWS, add_rows_sql, True), f"DROP TABLE {FOLD_ROWS}"])
+    return ("CREATE OR REPLACE FUNCTION playback_rollup_fold(n integer) RETURNS integer LANGUAGE plpgsql "
+            f"AS $fn$\nDECLARE claimed integer;\nBEGIN\n  {body};\n  RETURN claimed;\nEND\n$fn$")
+
+
 def uninstall_sql() -> list[str]:
     table = "playback_playlog"
     return [
@@ -173,12 +220,16 @@ def uninstall_sql() -> list[str]:
                                                                              "truncate")),
         *(f"DROP FUNCTION IF EXISTS playback_rollup_{op}()" for op in ("insert", "delete", "update", "truncate",
                                                                       "tz")),
+        "DROP FUNCTION IF EXISTS playback_rollup_fold(integer)",
     ]
 
 
 def rebuild_sql(tz: str, prev_days: bool = False) -> list[str]:
-    """Recompute every roll-up from playback_playlog (backfill, or after a time zone change)."""
-    return [f"TRUNCATE {CELL}, {PLAYER}",
+    """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
+    left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
+    return [f"SELECT pg_advisory_xact_lock({FOLD_LOCK})", f"TRUNCATE {CELL}, {PLAYER}",
+            # 0003 rebuilds before 0011 creates the pending table
+            f"DO $$ BEGIN IF to_regclass('{PENDING}') IS NOT NULL THEN DELETE FROM {PENDING}; END IF; END $$",
             *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days)]
 
 
@@ -226,8 +277,9 @@ def bulk_rebuild_sql(tz: str) -> list[str]:
     """rebuild_sql + backfill_prev_day_sql + backfill_first_players_sql in one pass per grain, for millions of
     play logs: plain INSERT ... SELECT in key order (no upserts into a growing index, no player CTE), prev_day
     by a window in the same statement, players and first_players counted from the players just written.
-    The same rows as the incremental path (tests/appliance/playback/test_rollups.py)."""
-    return [f"TRUNCATE {CELL}, {PLAYER}", *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz))]
+    The same rows as the incremental path (tests/appliance/playback/test_rollups.py). Nothing is left
+    pending (a pending row folded again would count twice); the fold lock keeps folds out meanwhile."""
+    return [*rebuild_sql(tz)[:3], *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz))]
 
 
 def bulk_grain_sql(grain: str, tz: str) -> list[str]:

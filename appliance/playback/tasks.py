@@ -1,4 +1,5 @@
-"""Periodic live-dashboard figures: per-node bandwidth and the cache hit ratio, pushed over Channels."""
+"""Periodic live-dashboard figures (per-node bandwidth, cache hit ratio, pushed over Channels) and the
+report roll-up fold."""
 
 import datetime as dt
 
@@ -10,6 +11,7 @@ from appliance.history.selectors import hit_ratio
 from appliance.nodes.models import ProxyNode
 from appliance.nodes.services import nodes_zero_offline_load
 from appliance.playback import live
+from appliance.playback.rollups import rollups_fold
 from appliance.playback.selectors import live_sessions
 
 
@@ -34,3 +36,16 @@ def publish_live_stats() -> int:
     live.publish("cache.hit_ratio",
                  cache_hit_ratio(since=now - dt.timedelta(seconds=settings.APPLIANCE_HIT_RATIO_WINDOW)))
     return published + 2
+
+
+@shared_task(name="playback.fold_rollups", ignore_result=True, soft_time_limit=50, time_limit=60)
+def fold_rollups() -> int:
+    """Add the play logs inserted since the last run to the report roll-ups (safe to repeat: each pending
+    row is claimed once). At most APPLIANCE_ROLLUP_FOLD_MAX_BATCHES transactions per run; beat comes back."""
+    total = 0
+    for _ in range(settings.APPLIANCE_ROLLUP_FOLD_MAX_BATCHES):
+        folded = rollups_fold(limit=settings.APPLIANCE_ROLLUP_FOLD_BATCH)
+        total += folded
+        if folded < settings.APPLIANCE_ROLLUP_FOLD_BATCH:
+            break
+    return total

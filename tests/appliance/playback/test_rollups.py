@@ -1,4 +1,4 @@
-"""Report roll-ups (PostgreSQL triggers) give exactly the raw aggregate, whatever the write path."""
+"""Report roll-ups (PostgreSQL triggers, the fold) give exactly the raw aggregate, whatever the write path."""
 import datetime as dt
 import importlib
 import itertools
@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from appliance.control.services import report_batch_ingest
 from appliance.playback.filters import PlayLogFilterSet
-from appliance.playback.models import PlayLog, ReportCell
+from appliance.playback.models import PlayLog, ReportCell, RollupPending
 from appliance.playback.reports import REPORT_GROUPS, playlog_report
 from appliance.playback.rollup_reports import rollup_report
+from appliance.playback.rollups import rollups_fold, rollups_fold_pending
 from tests.appliance.factories import BASE_TIME, OriginFactory, PlayLogFactory, ProxyNodeFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -85,8 +86,26 @@ def build(origins, count=120, seed=7):
 
 def test_factory_rows_roll_up_exactly(origins):
     build(origins)
-    assert ReportCell.objects.exists()
+    logplays = PlayLog.objects.filter(kind="logplay").count()
+    assert RollupPending.objects.count() == logplays and not ReportCell.objects.exists()  # inserts only mark
+    assert rollups_fold(limit=50) == 50  # oldest first, a bounded batch per transaction
+    assert ReportCell.objects.exists() and RollupPending.objects.count() == logplays - 50
+    assert rollups_fold_pending(limit=50) == logplays - 50
+    assert not RollupPending.objects.exists() and rollups_fold(limit=50) == 0
     assert_rollups_match_raw(origins)
+
+
+def test_delete_and_update_of_pending_rows_before_the_fold(origins):
+    """Rows deleted or moved while pending are folded as they are at fold time, never twice or negative."""
+    build(origins, count=60)
+    rollups_fold(limit=20)  # some rows folded, the others pending
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("-pk").values("pk")[:10]).delete()  # pending ones
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:10]).delete()  # folded ones
+    PlayLog.objects.filter(origin=origins[0]).update(url="rtsp://p/moved")  # folded and pending alike
+    origins[1].delete()  # SET_NULL over both kinds
+    build(origins[:1], count=30, seed=3)
+    assert_rollups_match_raw(origins[:1])
+    assert not RollupPending.objects.exists()
 
 
 def test_delete_and_origin_set_null_keep_rollups_exact(origins):
@@ -128,6 +147,7 @@ def test_duplicate_and_out_of_order_ingestion(origins):
 
 def test_migration_backfills_existing_rows(origins):
     build(origins, count=60)
+    rollups_fold_pending(limit=1000)
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE playback_reportcell, playback_reportplayer")
     assert rollup_report(group="by-day", filters={}) == []
@@ -144,6 +164,17 @@ def test_migration_backfills_existing_rows(origins):
         first_players.install_first_players(None, editor)
     assert_rollups_match_raw(origins)
     build(origins, count=40, seed=11)  # and the triggers 0004 installed keep prev_day
+    assert_rollups_match_raw(origins)
+    deferred = importlib.import_module("appliance.playback.migrations.0011_report_rollups_deferred")
+    with connection.schema_editor() as editor:
+        deferred.install_deferred(None, editor)
+    build(origins, count=30, seed=12)
+    assert RollupPending.objects.exists()
+    with connection.schema_editor() as editor:  # backwards: pending rows folded, then kept in the writer's
+        deferred.install_immediate(None, editor)
+    assert not RollupPending.objects.exists()
+    build(origins, count=30, seed=13)
+    assert not RollupPending.objects.exists()
     assert_rollups_match_raw(origins)
 
 
@@ -200,12 +231,20 @@ def test_bulk_rebuild_writes_the_rows_the_triggers_keep(origins):
 
     build(origins, count=150, seed=3)
     build(origins, count=40, seed=5)  # a second statement set: prev_day and first_players across inserts
+    rollups_fold_pending(limit=1000)
     cells, players = rollup_rows()
     assert any(row[6] is not None for row in players) and any(row[8] for row in cells)
     with connection.cursor() as cursor:
         for statement in bulk_rebuild_sql(timezone.get_current_timezone_name()):
             cursor.execute(statement)
     assert rollup_rows() == (cells, players)
+    assert_rollups_match_raw(origins)
+    build(origins, count=30, seed=7)  # pending, not folded: the rebuild counts them, a later fold must not
+    assert RollupPending.objects.exists()
+    with connection.cursor() as cursor:
+        for statement in bulk_rebuild_sql(timezone.get_current_timezone_name()):
+            cursor.execute(statement)
+    assert not RollupPending.objects.exists() and rollups_fold_pending(limit=1000) == 0
     assert_rollups_match_raw(origins)
 
 
@@ -231,3 +270,47 @@ def test_rollup_report_pages_are_read_in_sql_with_the_raw_rows(viewer_client, or
             page += 1
         assert [(r["plays"], r["unique_players"]) for r in pages] == [(r["plays"], r["unique_players"]) for r in raw]
         assert len(raw) > 3 or group in ("by-origin", "by-player-software")
+@pytest.mark.django_db(transaction=True)
+def test_an_update_waits_for_a_fold_in_progress_and_moves_the_folded_rows():
+    """A fold not yet committed holds the fold lock: an UPDATE of its rows (here origin SET_NULL) waits, then
+    moves what the fold added. Without the lock it would see the rows still pending and skip them."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from tests.appliance.tasks.harness import wait_until
+
+    origins = [OriginFactory(name="gst"), OriginFactory(name="wms")]
+    build(origins, count=60)
+    folding, release = threading.Event(), threading.Event()
+
+    def fold():
+        try:
+            with transaction.atomic():
+                rollups_fold(limit=1000)
+                folding.set()
+                release.wait(60)  # the test releases it once the UPDATE is seen waiting
+        finally:
+            connections.close_all()
+
+    def delete_origin():
+        try:
+            origins[1].delete()
+        finally:
+            connections.close_all()
+
+    folder = threading.Thread(target=fold)
+    folder.start()
+    assert folding.wait(60)
+    updater = threading.Thread(target=delete_origin)
+    updater.start()
+    with connection.cursor() as cursor:
+        def update_waits():
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            return cursor.fetchone()[0] == 1
+        wait_until(update_waits, timeout=60, what="the UPDATE's trigger waiting for the fold lock")
+    release.set()
+    folder.join(60)
+    updater.join(60)
+    assert not RollupPending.objects.exists()
+    assert_rollups_match_raw(origins[:1])

@@ -33,6 +33,8 @@ WORKER_SETTINGS = {
     "APPLIANCE_ORIGIN_TIMEOUT": "3",
     "APPLIANCE_PROXY_GUID": PROXY_GUID,
     "APPLIANCE_HISTORY_ROLLUP_INTERVAL": "10",
+    "APPLIANCE_ROLLUP_FOLD_INTERVAL": "2",
+    "APPLIANCE_ROLLUP_FOLD_BATCH": "100",  # a few transactions per run in test_rollup_worker.py
     "APPLIANCE_ORIGIN_PROBE_INTERVAL": "0",  # no OPTIONS at the other tests' scripted responders
     # The worker outlives these tests: its lost-node check would end other tests' sessions on nodes that
     # never reported (tests/appliance/nodes and tests/e2e/test_multinode_e2e.py exercise it).
