@@ -6,7 +6,8 @@ when the first player SETUPs and PLAYs when the first player PLAYs ([MS-RTSP] 4.
 their SETUP answer, known only from the first packet then). Players attach at SETUP and join the fan-out at PLAY. When the last player leaves,
 the origin session lingers (`--split-linger`) then is torn down. When the origin session fails, the
 hub reconnects with capped backoff while players wait; past `--split-reconnect-wait` every player
-gets an RTCP BYE and its session ends (origin_error). An origin session that answers PLAY but
+gets an RTCP BYE and its session ends (origin_error); after a broadcast's final EndOfStream a lost
+origin session is not reconnected (proxyd.split.playlist). An origin session that answers PLAY but
 stops sending media (or never starts) counts as lost after `split_media_timeout` seconds: players
 would otherwise wait in silence for as long as the origin keeps answering keepalives.
 With origin transport "auto", a UDP origin session that got no RTP at all within
@@ -133,7 +134,8 @@ class Hub:
 
     @property
     def accepting(self) -> bool:
-        return self.state != "ended"
+        """New players may join (a finished broadcast takes none: a new DESCRIBE starts a new hub)."""
+        return self.state != "ended" and not self.origin_finished
 
     def start(self) -> None:
         host = dual_stack_wildcard()  # players of either family may join whatever the origin's is
@@ -214,7 +216,7 @@ class Hub:
     def detach(self, player: HubMember, *, linger: bool = True) -> None:
         self.players.discard(player)
         if not self.players and self.state != "ended":
-            if linger:
+            if linger and not self.origin_finished:  # no one may join a finished hub: no linger
                 self._arm_linger()
             else:
                 self.end("no players")
@@ -261,17 +263,14 @@ class Hub:
                 why = exc.detail
             if self.state == "ended":
                 return
+            if self.origin_finished:
+                self._release_finished_origin(why)
+                return
             self._set_state("reconnecting")
             lost_at = lost_at if lost_at is not None else self.loop.time()
             for stream in self.streams:
                 stream.remap = True
-            if self.origin is not None:
-                origin, self.origin = self.origin, None
-                origin.on_frame = origin.on_lost = origin.on_request = None
-                if self.origin_session and origin.is_open:  # e.g. a media stall: free it at the origin
-                    self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
-                else:
-                    origin.close()
+            self._drop_origin()
             waited = self.loop.time() - lost_at
             if waited >= self.limits.split_reconnect_wait:
                 self.end("origin_error", f"origin unavailable for {waited:.1f}s: {why}")
@@ -395,6 +394,28 @@ class Hub:
         self.origin_ready, self.origin_finished = True, not more_entries
         if self.wm_origin and self.origin is not None and self.origin_session:
             self.context.spawn(self._send_logplay(self.origin))
+        if self.origin_finished and self.registry.get(self.registry_key) is self:
+            del self.registry[self.registry_key]  # the URL's next DESCRIBE starts a new hub
+
+    def _release_finished_origin(self, why: str) -> None:
+        """The origin session was lost after the final EndOfStream: nothing more would come, so no
+        reconnect and no PLAY; the attached players stay READY and the hub ends when they leave."""
+        log.info("split %s: origin session lost after the final EndOfStream (%s); not reconnecting",
+                 self.origin_url, why)
+        self._drop_origin()
+        if not self.players:
+            self.end("no players")
+
+    def _drop_origin(self) -> None:
+        """Let go of a lost origin session's connection (freed at the origin if it is still open,
+        e.g. after a media stall)."""
+        origin, self.origin = self.origin, None
+        if origin is not None:
+            origin.on_frame = origin.on_lost = origin.on_request = None
+            if self.origin_session and origin.is_open:
+                self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
+            else:
+                origin.close()
 
     # --- playlist entry change (proxyd.split.playlist) --------------------------------------------
     def next_entry(self, sdp: Sdp, base: str, describe: Response) -> None:
@@ -479,7 +500,10 @@ class Hub:
     def _on_origin_request(self, request) -> None:
         """EndOfStream/ANNOUNCE from the origin (already answered upstream): act on it as the client
         role (a playlist's next entry, proxyd.split.playlist), then tell every player."""
-        request = self.playlist.on_origin_request(request)
+        self.tell_players(self.playlist.on_origin_request(request))
+
+    def tell_players(self, request) -> None:
+        """Send an EndOfStream or Announce to every attached player as its own."""
         for player in list(self.players):
             player.relay_origin_request(request)
 

@@ -155,6 +155,10 @@ class SplitSession(SessionBase):
             return Response(455, "Method Not Valid in This State", Headers())
         if self.hub.state == "ended":
             return Response(503, "Service Unavailable", Headers())
+        if self.hub.origin_finished:  # [MS-RTSP] 3.1.5.13: the broadcast ended, no entry follows
+            log.info("%s split %s: PLAY after the broadcast's final EndOfStream answered 455",
+                     self.log_ctx, self.hub.origin_url)
+            return Response(455, "Method Not Valid in This State", Headers())
         playlist = self.hub.playlist
         stale = generation_mismatch(request, playlist.gen_id, playlist.previous_gen_id)
         if stale is not None:

@@ -3,7 +3,9 @@
 
 At an EndOfStream the origin session is READY and the hub logs the ended entry upstream (own
 LogPlay, Windows Media origins); after the final one (no End-Of-Playlist-Entry) it stays READY: no
-media timeout, no Pause when the hub ends, and the players are READY too. At the Announce it takes
+media timeout, no Pause when the hub ends, and the players are READY too; the hub is finished: it
+takes no new player (a new DESCRIBE starts a new hub), a PLAY in it is 455, and a lost origin
+connection is not reconnected. At the Announce it takes
 the new entry's SDP, Cache-Control and X-Playlist-Gen-Id (new joiners' DESCRIBE answers carry
 them), points its streams at the new entry's control URLs, then deselects the old streams at the
 origin (TEARDOWN of each stream URL), selects the new ones (SETUP with X-Playlist-Gen-Id),
@@ -11,7 +13,8 @@ pipelined, and PLAYs with X-Playlist-Seek-Id = the new id and no Range. The hub 
 players' SSRC and sequence numbering across the change (proxyd.split.stream remaps the new origin
 source), so each attached player keeps receiving the new entry's RTP; a player that re-selects
 (TEARDOWN, SETUP, PLAY: answered by its split session, never forwarded) starts again at the new
-entry's first key frame (the join buffer restarts at the Announce).
+entry's first key frame (the join buffer restarts at the Announce). A reconnect whose DESCRIBE
+names another entry tells the players so too (EndOfStream with End-Of-Playlist-Entry, Announce).
 
 Choice: the streams are matched to the hub's by position; a new entry with more streams than the
 first selects only as many (the hub's port pairs and join buffer are sized at the first DESCRIBE).
@@ -33,7 +36,7 @@ from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtsp.headers import format_rtp_info, parse_rtp_info
 from proxyd.rtsp.uri import content_base
 from proxyd.wm.classify import CT_EXTENSION_CMD, media_type
-from proxyd.wm.messages import parse_end_of_stream_body
+from proxyd.wm.messages import end_of_stream_request, parse_end_of_stream_body
 from proxyd.wmext.playlist import parse_gen_id
 
 log = get_logger("split")
@@ -63,6 +66,8 @@ class PlaylistHub(Protocol):
     def origin_end_of_stream(self, more_entries: bool) -> None: ...
 
     def begin_play_period(self) -> None: ...
+
+    def tell_players(self, request: Request) -> None: ...
 
 
 class HubPlaylist:
@@ -141,16 +146,29 @@ class HubPlaylist:
             return
         log.info("split %s: the origin now plays entry gen id %d (was %d)", hub.origin_url, gen_id,
                  self.gen_id)
-        self.previous_gen_id, self.gen_id = self.gen_id, gen_id
+        ended_gen_id, self.previous_gen_id, self.gen_id = self.gen_id, self.gen_id, gen_id
         hub.next_entry(sdp, content_base(describe.headers, hub.origin_url), describe)
+        # Attached players are told as at an entry change (3.2.4.1-2): the entry they played ended,
+        # this one follows; they reselect (answered locally) and play it. Each gets its own session
+        # id in place of "0" (proxyd.wmext.playlist.relay_to_player).
+        headers, body = end_of_stream_request(session_id="0", streams=[], playlist_gen_id=ended_gen_id,
+                                              reason="end-of-playlist-entry")
+        hub.tell_players(Request("SET_PARAMETER", hub.origin_url, Headers(headers), body))
+        announce = [("Content-Type", "application/sdp"), *self._entry_headers(describe)]
+        hub.tell_players(Request("ANNOUNCE", hub.origin_url, Headers(announce), describe.body))
 
     def _describe_for_joiners(self, announce: Request, base: str) -> Response:
         """What a player joining now is told: the current entry's SDP and Cache-Control."""
         headers = self.hub.describe.headers.set("Content-Base", base)
-        for name in ("Cache-Control", "X-Playlist-Gen-Id"):
-            if announce.headers.get(name):
-                headers = headers.set(name, announce.headers.get(name))
+        for name, value in self._entry_headers(announce):
+            headers = headers.set(name, value)
         return Response(200, "OK", headers, announce.body)
+
+    @staticmethod
+    def _entry_headers(message: Request | Response) -> list[tuple[str, str]]:
+        """An entry's Cache-Control and X-Playlist-Gen-Id (what an Announce of it carries)."""
+        return [(name, message.headers.get(name)) for name in ("Cache-Control", "X-Playlist-Gen-Id")
+                if message.headers.get(name)]
 
     async def _select(self, old_urls: list[str]) -> None:
         """3.1.4.5 then 3.1.5.16.1: deselect the old streams, select the new ones (pipelined), then
