@@ -2,8 +2,7 @@
 
 Hot path rules: UDP sockets are read with add_reader into one preallocated 64 KiB buffer (no stdlib
 datagram transport, so no 256 KiB max_size allocation per datagram), a burst is drained per wakeup,
-a UDP origin's burst goes to a UDP player in one sendmmsg (net/burst.py, GSO runs where sizes
-allow; from the advertised server port) instead of a sendto per packet, TCP interleaved frames are joined
+UDP is forwarded with sendto from the advertised server port, TCP interleaved frames are joined
 into one write per loop iteration, and a slow TCP player gets packets dropped, then disconnected
 (live media cannot wait). A sender that can wait (a cache replay) asks `congested` first and, when
 it is, `when_drained`: the transport's own flow control (limits set to the high-water mark) calls
@@ -17,7 +16,6 @@ import socket
 import struct
 from collections.abc import Callable
 
-from proxyd.net.burst import BurstBatch, UdpBurstFanout
 from proxyd.net.udp import drain
 from proxyd.rtp.rtcp import first_report_block
 
@@ -39,13 +37,10 @@ class StreamCounters:
         self.packets_lost = self.packets_dropped = self.jitter_units = 0
         self._last_seq = -1
 
-    def count_rtp_in(self, data, n: int | None = None) -> None:
-        """Packet `data[:n]` (n: all of it) came in."""
-        if n is None:
-            n = len(data)
+    def count_rtp_in(self, data) -> None:
         self.packets_in += 1
-        self.bytes_in += n
-        if n < 12:
+        self.bytes_in += len(data)
+        if len(data) < 12:
             return
         seq = (data[2] << 8) | data[3]
         last = self._last_seq
@@ -183,7 +178,6 @@ class StreamRelay:
         self.origin_channels = (0, 1)
         self.pair: UdpPair | None = None
         self.player_seen = False  # set by player RTCP; the idle reaper reads and clears it
-        self.udp_out: UdpBurstFanout | None = None  # toward player_rtp_addr from pair.rtp (udp_batch)
 
     @property
     def player_transport(self) -> str:
@@ -208,26 +202,6 @@ class StreamRelay:
             return
         c.packets_out += 1
         c.bytes_out += len(data)
-
-    def udp_batch(self) -> UdpBurstFanout | None:
-        """The batch sender toward a UDP player (None: a TCP player, or no player address now)."""
-        addr, pair = self.player_rtp_addr, self.pair
-        if addr is None or pair is None or self.player_writer is not None:
-            return None
-        out = self.udp_out
-        if out is None or out.sock is not pair.rtp or out.destinations[0] != addr:
-            out = self.udp_out = UdpBurstFanout(pair.rtp, 1, batch=relay_batch())
-            out.set_destinations((addr,))
-        return out
-
-    def burst_sent(self, added: int, octets: int, sent: int) -> None:
-        """A wakeup's `added` origin packets (`octets` bytes) went to `udp_batch()`, `sent` accepted."""
-        c = self.counters
-        if added and c.packets_in == added:
-            self.first_packet.set()
-        c.packets_out += sent
-        c.bytes_out += octets if sent == added else octets * sent // added
-        c.packets_dropped += added - sent
 
     def rtcp_from_origin(self, data) -> None:
         if self.player_writer is not None:
@@ -260,20 +234,8 @@ class StreamRelay:
         if self.pair is not None:
             self.pair.close()
             self.pair = None
-        self.udp_out = None
         if self.player_writer is not None:
             self.player_writer = None
-
-
-_batch: list[BurstBatch] = []
-
-
-def relay_batch() -> BurstBatch:
-    """The relays' one UDP send batch: a pair's reader fills and flushes it within one wakeup, so
-    the process's relays never interleave in it (and need not hold 130 KiB each)."""
-    if not _batch:
-        _batch.append(BurstBatch())
-    return _batch[0]
 
 
 class UdpPair:
@@ -294,26 +256,10 @@ class UdpPair:
     def _on_rtp(self) -> None:
         sock, view, stream = self.rtp, self._view, self.stream
         origin_ip, player = stream.origin_ip, stream.player_rtp_addr
-        out = stream.udp_batch()
-        if out is None:
-            for n, addr in drain(sock, self._buf):
-                if addr[0] != origin_ip or addr == player:  # NAT punches and strangers' packets are not media
-                    continue
-                stream.rtp_from_origin(view[:n])
-            return
-        count_in = stream.counters.count_rtp_in
-        added = octets = 0
-        try:
-            for n, addr in drain(sock, self._buf):
-                if addr[0] != origin_ip or addr == player:
-                    continue
-                count_in(view, n)
-                out.add(view, n)
-                added += 1
-                octets += n
-        finally:
-            sent = out.flush()  # the whole burst in one sendmmsg before going back to the loop
-        stream.burst_sent(added, octets, sent)
+        for n, addr in drain(sock, self._buf):
+            if addr[0] != origin_ip or addr == player:  # NAT punches and strangers' packets are not media
+                continue
+            stream.rtp_from_origin(view[:n])
 
     def _on_rtcp(self) -> None:
         sock, view, stream = self.rtcp, self._view, self.stream
