@@ -77,16 +77,19 @@ class HubStream:
 
     # --- origin RTP -----------------------------------------------------------------------------
     def _on_rtp_readable(self) -> None:
-        sock, view = self.rtp, self.view
+        sock, view, forward = self.rtp, self.view, self.forward_rtp
         origin_ip, origin_port = self.origin_ip, self.origin_rtp_port
+        packets_before = self.packets_in
         try:
             for n, addr in drain(sock, view):
                 # Players send to this port too (NAT punch packets), from the origin's address
                 # when both run on one host: only the origin's own port is media.
                 if addr[0] == origin_ip and (origin_port is None or addr[1] == origin_port):
-                    self.forward_rtp(n)
+                    forward(n)
         finally:
             self.fanout.flush()  # the whole burst, player by player, before going back to the loop
+            if self.packets_in != packets_before:
+                self.last_time = self._time()  # once per wakeup: only a reconnect's gap reads it
 
     def rtp_frame(self, payload: bytes) -> None:
         """An interleaved RTP frame from a TCP origin session (flushed once per event-loop pass)."""
@@ -94,6 +97,7 @@ class HubStream:
         if n <= MAX_DATAGRAM:
             self.view[:n] = payload
             self.forward_rtp(n)
+            self.last_time = self._time()
             if self.fanout.pending and not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
@@ -118,10 +122,11 @@ class HubStream:
             if gap == 0 or gap >= 0x8000:  # duplicate or late: players would only be confused
                 return
             self.packets_lost += gap - 1
-        seq = (seq + self.seq_delta) & 0xFFFF
-        ts = (ts + self.ts_delta) & 0xFFFFFFFF
-        SEQ_TS_SSRC.pack_into(view, 2, seq, ts, self.ssrc)
-        self.last_seq, self.last_ts, self.last_time = seq, ts, self._time()
+        if self.seq_delta or self.ts_delta or ssrc != self.ssrc:  # else the origin's header is the players'
+            seq = (seq + self.seq_delta) & 0xFFFF
+            ts = (ts + self.ts_delta) & 0xFFFFFFFF
+            SEQ_TS_SSRC.pack_into(view, 2, seq, ts, self.ssrc)
+        self.last_seq, self.last_ts = seq, ts
         self.packets_in += 1
         self.bytes_in += n
         join = self.join
@@ -133,9 +138,10 @@ class HubStream:
             self.packets_sent += 1
             self.bytes_sent += n
             self.fanout.add(view, n)
-        for group in self.tcp_groups.values():
-            if group.members:
-                group.add(self.index, False, view[:n])
+        if self.tcp_groups:  # (no iterator object per packet for UDP-only splits)
+            for group in self.tcp_groups.values():
+                if group.members:
+                    group.add(self.index, False, view[:n])
 
     def _new_origin_source(self, seq: int, ts: int, ssrc: int) -> None:
         """First packet of an origin session or source: continue the players' numbering."""
