@@ -7,7 +7,9 @@ Each repeat measures, each from a freshly started origin and a fresh proxy: prox
 stream (one origin session per player), proxyd splitting it (`--live`, a hub with one player), and
 a GStreamer RTSP relay (C, bench.split's `--reference gst`); with --baseline-repo also the relay
 and the split of that checkout's proxyd. The modes are interleaved per repeat so a change of the
-machine's load hits them alike. Prints bench.relay's table for every measurement, then per mode
+machine's load hits them alike, and
+each repeat runs them in another order (rotated by one): the first measurement after a reference
+relay was seen to cost about 10% less than the same code measured later in the repeat. Prints bench.relay's table for every measurement, then per mode
 the median CPU ms per client-stream-second over the repeats, and the ratios split/relay,
 split/C and relay/C (goal of issue #12: each <= 1.0), and this code's against the baseline's.
 Exit status 2 when a proxy could not start or died.
@@ -96,15 +98,17 @@ def main(argv: list[str]) -> int:
         with live_origin(args, live, workdir) as origin:
             for repeat in range(args.repeats):
                 (workdir / f"r{repeat}").mkdir(exist_ok=True)
-                for n, (mode, extra, repo) in enumerate(modes(args)):
+                order = modes(args) + [("gst-relay", [], None)]
+                shift = repeat % len(order)
+                for n, (mode, extra, repo) in enumerate(order[shift:] + order[:shift]):
                     if repeat or n:
                         origin.restart()  # a fresh origin per measurement: no state carried over
-                    rows.append(run_proxied(1, args, origin, workdir / f"r{repeat}", mode=mode,
-                                            extra_args=extra, repo=repo))
+                    if mode == "gst-relay":
+                        rows.append(run_gst_relay(1, args, origin, workdir / f"r{repeat}"))
+                    else:
+                        rows.append(run_proxied(1, args, origin, workdir / f"r{repeat}", mode=mode,
+                                                extra_args=extra, repo=repo))
                     print(f"repeat {repeat + 1} {mode}: {summarize(rows[-1].results, expected)}", file=sys.stderr)
-                origin.restart()
-                rows.append(run_gst_relay(1, args, origin, workdir / f"r{repeat}"))
-                print(f"repeat {repeat + 1} gst-relay: {summarize(rows[-1].results, expected)}", file=sys.stderr)
         print(format_table(rows, {}, args, live.fps))
         print()
         print("\n".join(summary(rows, live.fps)))
