@@ -9,9 +9,6 @@ by the wall-clock gap. Origin RTCP SRs are rewritten the same way; an origin BYE
 The hub's SSRC is the one the origin's SETUP answer named (else the first packet's), fixed before
 any player is told it: players' SETUP answers name it, and every later origin SSRC (an origin that
 named one SSRC and sends another, a reconnect) is rewritten to it.
-
-UDP players get a wakeup's packets in one sendmmsg (net/burst.py), except a sole UDP player, who
-gets each packet by sendto (see `sole_player`).
 """
 
 from __future__ import annotations
@@ -48,11 +45,6 @@ class HubStream:
         self._buf = ctypes.create_string_buffer(MAX_DATAGRAM)
         self.view = memoryview(self._buf).cast("B")
         self.fanout = UdpBurstFanout(self.rtp)
-        # The only UDP player, sent to packet by packet: with one player nobody else is woken per
-        # packet, and the batch's per-packet Python (copy, iovec, GSO runs) cost more than the
-        # sendto it saves (bench.single: 10.5-12.6 against 14.0-15.1 CPU ms per client-stream-second).
-        self.sole_player: tuple | None = None
-        self.send_errors = 0  # datagrams to sole_player the kernel refused
         self._flush_scheduled = False
         self.rtcp_players: dict[tuple, object] = {}  # player RTCP address -> PlayerStream
         self.udp_rtcp_dests: list[tuple] = []
@@ -142,14 +134,7 @@ class HubStream:
             join.on_video(view, n, ts)
         elif join.active:
             join.on_other(self.index, view, n)
-        if self.sole_player is not None:
-            self.packets_sent += 1
-            self.bytes_sent += n
-            try:
-                self.rtp.sendto(view[:n], self.sole_player)
-            except OSError:
-                self.send_errors += 1
-        elif self.fanout.count:
+        if self.fanout.count:
             self.packets_sent += 1
             self.bytes_sent += n
             self.fanout.add(view, n)
@@ -246,9 +231,7 @@ class HubStream:
 
     # --- players --------------------------------------------------------------------------------
     def set_udp_players(self, players: list) -> None:
-        sole = len(players) == 1
-        self.fanout.set_destinations(() if sole else (p.rtp_addr for p in players))
-        self.sole_player = players[0].rtp_addr if sole else None
+        self.fanout.set_destinations(p.rtp_addr for p in players)
         self.udp_rtcp_dests = [p.rtcp_addr for p in players]
 
     def close(self) -> None:
