@@ -116,7 +116,10 @@ class SlotReader:
     def close(self) -> None:
         self.slot_views.clear()
         del self._arena_words
-        self.arena.close()
+        try:
+            self.arena.close()
+        except BufferError:  # a slot view is still referenced: the mapping goes with it
+            pass
 
 
 class SlotSender:
