@@ -26,12 +26,6 @@ _MSG_WORDS = ctypes.sizeof(Mmsghdr) // 4  # 32-bit words per mmsghdr
 _FLAGS_WORD = 48 // 4  # msg_hdr.msg_flags on LP64 (batch_io_supported checks the layout)
 _LEN_WORD = Mmsghdr.msg_len.offset // 4
 _SKIPPED_ERRORS = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.EINTR)  # an earlier send's ICMP
-SOL_UDP, UDP_SEGMENT = 17, 103  # linux/udp.h; Python 3.11's socket module lacks UDP_SEGMENT
-MAX_GSO_SEGMENTS = 64  # UDP_MAX_SEGMENTS of older kernels
-MAX_GSO_BYTES = 65000  # one IP datagram's payload, headers left room
-_CMSG_HEADER = struct.Struct("=Qii")  # cmsg_len, cmsg_level, cmsg_type; a u16 follows
-_CMSG_SPACE = 24  # CMSG_SPACE(sizeof(uint16_t)) on LP64
-_GSO_REFUSED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 
 
 def batch_io_supported() -> bool:
@@ -123,11 +117,7 @@ class SlotReader:
 
 
 class SlotSender:
-    """Slots of a SlotReader (`add` in order), sent to one destination by `flush` in one sendmmsg.
-
-    With UDP segmentation offload a run of equal-size packets (the fragments of a video frame; the
-    last may be shorter) is one message of several iovecs, which the kernel sends as one datagram
-    per segment: one route lookup and socket buffer pass per run instead of per packet."""
+    """Slots of a SlotReader (`add` in order), sent to one destination by `flush` in one sendmmsg."""
 
     def __init__(self, sock: socket.socket, reader: SlotReader) -> None:
         self.fd = sock.fileno()
@@ -137,18 +127,11 @@ class SlotSender:
         self._name = ctypes.create_string_buffer(NAME_BYTES)
         self._iovs = (ctypes.c_uint64 * (2 * slots))()
         self._iov_words = memoryview(self._iovs).cast("B").cast("Q")
-        self._iov_base = ctypes.addressof(self._iovs)
         self._msgs = (Mmsghdr * slots)()
-        for msg in self._msgs:
+        for i, msg in enumerate(self._msgs):
             msg.msg_hdr.msg_name = ctypes.addressof(self._name)
-        self._msg_words = memoryview(self._msgs).cast("B").cast("Q")  # 8 words per mmsghdr
-        self._cmsgs = ctypes.create_string_buffer(_CMSG_SPACE * slots)
-        for r in range(slots):
-            _CMSG_HEADER.pack_into(self._cmsgs, r * _CMSG_SPACE, _CMSG_HEADER.size + 2, SOL_UDP, UDP_SEGMENT)
-        self._cmsg_u16 = memoryview(self._cmsgs).cast("B").cast("H")
-        self._cmsg_base = ctypes.addressof(self._cmsgs)
-        self.gso = _gso_supported(sock)
-        self.gso_refused = 0  # flushes a route refused to segment (sent again datagram by datagram)
+            msg.msg_hdr.msg_iov = ctypes.cast(ctypes.addressof(self._iovs) + 16 * i, type(msg.msg_hdr.msg_iov))
+            msg.msg_hdr.msg_iovlen = 1
         self.destination: tuple | None = None
         self.pending = 0
         self.flushes = 0  # sendmmsg batches: packets / flushes is the burst size the player is woken for
@@ -177,76 +160,15 @@ class SlotSender:
         if not total or self.destination is None:
             return 0
         self.flushes += 1
-        if self.gso:
-            messages = self._layout_runs(total)
-        else:
-            messages = self._layout_single(total)
         sent = done = 0
-        while done < messages:
-            rc = libc_sendmmsg(self.fd, ctypes.byref(self._msgs, done * ctypes.sizeof(Mmsghdr)), messages - done, 0)
+        while done < total:
+            rc = libc_sendmmsg(self.fd, ctypes.byref(self._msgs, done * ctypes.sizeof(Mmsghdr)), total - done, 0)
             if rc < 0:
-                err = ctypes.get_errno()
-                if err == errno.EINTR:
+                if ctypes.get_errno() == errno.EINTR:
                     continue
-                if self.gso and err in _GSO_REFUSED:  # no checksum offload on this route, IPsec
-                    return sent + self._resend_plain(done, total)
-                self.send_errors += 1  # this message failed (EAGAIN, ENOBUFS, an ICMP error): skip it
+                self.send_errors += 1  # this datagram failed (EAGAIN, ENOBUFS, an ICMP error): skip it
                 done += 1
                 continue
-            words = self._msg_words
-            sent += sum(words[8 * m + 3] for m in range(done, done + rc)) if self.gso else rc
+            sent += rc
             done += rc
         return sent
-
-    def _layout_single(self, total: int) -> int:
-        words, iov_base = self._msg_words, self._iov_base
-        for m in range(total):
-            w = 8 * m
-            words[w + 2], words[w + 3], words[w + 4], words[w + 5] = iov_base + 16 * m, 1, 0, 0
-        return total
-
-    def _layout_runs(self, total: int) -> int:
-        """One message per run of equal-size packets (the last one may be shorter); returns messages."""
-        lengths, words, seg_sizes = self._iov_words, self._msg_words, self._cmsg_u16
-        iov_base, cmsg_base = self._iov_base, self._cmsg_base
-        m = p = 0
-        while p < total:
-            start, seg = p, lengths[2 * p + 1]
-            size, p = seg, p + 1
-            while p < total and p - start < MAX_GSO_SEGMENTS:
-                n = lengths[2 * p + 1]
-                if n > seg or size + n > MAX_GSO_BYTES:
-                    break
-                size, p = size + n, p + 1
-                if n < seg:
-                    break
-            w = 8 * m
-            words[w + 2], words[w + 3] = iov_base + 16 * start, p - start
-            if p - start > 1:
-                words[w + 4], words[w + 5] = cmsg_base + m * _CMSG_SPACE, _CMSG_SPACE
-                seg_sizes[12 * m + 8] = seg
-            else:
-                words[w + 4] = words[w + 5] = 0
-            m += 1
-        return m
-
-    def _resend_plain(self, message: int, total: int) -> int:
-        """The route refused segmentation: stop using it, send from message `message`'s first packet
-        on datagram by datagram."""
-        self.gso = False
-        self.gso_refused += 1
-        first = (self._msg_words[8 * message + 2] - self._iov_base) // 16
-        iov = self._iov_words
-        for k, p in enumerate(range(first, total)):  # k <= p: moving down in place is safe
-            iov[2 * k], iov[2 * k + 1] = iov[2 * p], iov[2 * p + 1]
-        self.pending = total - first
-        return self.flush()
-
-
-def _gso_supported(sock: socket.socket) -> bool:
-    """The kernel knows UDP_SEGMENT (Linux 4.18+); a route may still refuse it (see _resend_plain)."""
-    try:
-        sock.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
-    except OSError:
-        return False
-    return True

@@ -117,26 +117,3 @@ def test_the_sender_sends_the_added_slots_as_rewritten_in_order(pair):
     reader.close()
     origin.close()
     player.close()
-
-
-@pytest.mark.parametrize("gso", [True, False])
-def test_runs_of_equal_sizes_arrive_as_the_datagrams_they_were(pair, gso):
-    """With segmentation offload a run of equal sizes (the last may be shorter) is one message:
-    the player still gets each datagram as read, in order."""
-    origin, player = udp_socket(), udp_socket(timeout=5)
-    reader = SlotReader(pair)
-    reader.expect_source("127.0.0.1", origin.getsockname()[1])
-    sender = SlotSender(pair, reader)
-    sender.gso = sender.gso and gso
-    sender.set_destination(player.getsockname())
-    sent = [bytes([i]) * size for i, size in enumerate((1200, 1200, 1200, 400, 1200, 90, 90, 1300))]
-    for data in sent:
-        origin.sendto(data, pair.getsockname())
-    count = reader.read()
-    for slot, n in reader.from_source(count):
-        sender.add(slot, n)
-    assert sender.flush() == len(sent) and sender.send_errors == 0
-    assert [player.recv(2000) for _ in sent] == sent
-    reader.close()
-    origin.close()
-    player.close()
