@@ -138,16 +138,21 @@ def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
     return result
 
 
-def run_proxied(k: int, args, origin: GstOrigin, workdir: Path) -> ModeResult:
-    proxyd = ProxydProcess(routes={ROUTE_PREFIX: origin.url("/")}, log_path=workdir / f"proxyd-k{k}.log",
-                           cache_dir=workdir / f"cache-k{k}", extra_args=args.proxyd_arg)
+def run_proxied(k: int, args, origin: GstOrigin, workdir: Path, *, mode: str = "proxyd",
+                extra_args: list[str] | None = None, repo: Path | None = None) -> ModeResult:
+    """K players through a fresh proxyd (of `repo`, default this checkout) with `extra_args`
+    (default --proxyd-arg), reported as `mode`."""
+    proxyd = ProxydProcess(routes={ROUTE_PREFIX: origin.url("/")}, log_path=workdir / f"{mode}-k{k}.log",
+                           cache_dir=workdir / f"cache-{mode}-k{k}",
+                           extra_args=args.proxyd_arg if extra_args is None else extra_args,
+                           **({"repo": repo} if repo is not None else {}))
     try:
         proxyd.start()
     except ProxydError as exc:
-        return ModeResult(mode="proxyd", clients=k, error=f"proxyd did not start: {exc}")
+        return ModeResult(mode=mode, clients=k, error=f"proxyd did not start: {exc}")
     try:
         url = proxyd.url(f"{ROUTE_PREFIX}/{LIVE_MOUNT}")
-        return measure("proxyd", url, k, args, proxyd=proxyd, origin=origin)
+        return measure(mode, url, k, args, proxyd=proxyd, origin=origin)
     finally:
         rc = proxyd.stop()
         if proxyd.killed or rc not in (0, None):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 libc_sendmmsg = getattr(_libc, "sendmmsg", None)
+libc_recvmmsg = getattr(_libc, "recvmmsg", None)  # net/slots.py
 
 
 class _Iovec(ctypes.Structure):

@@ -6,11 +6,20 @@ The buffer restarts at a packet where a key frame starts (proxyd.rtp.keyframe) w
 timestamp: the other packets of that frame (same timestamp: the rest of an access unit, further
 ASF packets of the key frame) and continuation fragments never restart it mid-frame. It is dropped
 when it grows past its byte limit, until the next key frame.
+
+Packets are copied back to back into one arena of the byte limit (an anonymous mapping: only the
+pages a GOP has used are resident) and indexed by two preallocated arrays (end offset, stream): the buffer holds no Python object per
+packet (it used to keep a bytes copy of each); a joiner's snapshot copies its stream's packets out.
 """
 
 from __future__ import annotations
 
+import mmap
+from array import array
+
 from proxyd.rtp.keyframe import KeyTest
+
+INITIAL_SLOTS = 4096  # packets indexed before the first growth (a 4 Mbit/s, 2 s GOP is about 800)
 
 
 class JoinBuffer:
@@ -19,7 +28,12 @@ class JoinBuffer:
         self.video_index = video_index  # the key stream; None: no join buffer (start at the live point)
         self.key_test = key_test
         self.max_bytes = max_bytes
-        self.packets: list[list[bytes]] = [[] for _ in range(stream_count)]
+        self.stream_count = stream_count
+        self.arena = mmap.mmap(-1, max(1, max_bytes)) if video_index is not None else None
+        self.arena_view = memoryview(self.arena) if self.arena is not None else None
+        self.ends = array("L", bytes(array("L").itemsize * INITIAL_SLOTS))  # packet i: ends[i-1]..ends[i]
+        self.streams = array("H", bytes(2 * INITIAL_SLOTS))
+        self.count = 0
         self.size = 0
         self.active = False
         self.key_ts = -1
@@ -29,9 +43,7 @@ class JoinBuffer:
     def on_video(self, view, n: int, timestamp: int) -> None:
         """A packet `view[:n]` of the key stream."""
         if timestamp != self.key_ts and self.key_test(view, n):
-            for lst in self.packets:
-                lst.clear()
-            self.size, self.active, self.key_ts = 0, True, timestamp
+            self.count, self.size, self.active, self.key_ts = 0, 0, True, timestamp
             if self.on_key is not None:
                 self.on_key()
         if self.active:
@@ -42,17 +54,31 @@ class JoinBuffer:
             self._keep(index, view, n)
 
     def _keep(self, index: int, view, n: int) -> None:
-        self.size += n
-        if self.size > self.max_bytes:
+        start = self.size
+        end = start + n
+        if end > self.max_bytes:
             self.reset()
             self.overflows += 1
             return
-        self.packets[index].append(bytes(view[:n]))
+        count = self.count
+        if count == len(self.ends):  # a GOP of more packets than ever before: grow once, keep it
+            self.ends.extend(self.ends)
+            self.streams.extend(self.streams)
+        self.arena_view[start:end] = view[:n]
+        self.ends[count] = end
+        self.streams[count] = index
+        self.count, self.size = count + 1, end
 
     def reset(self) -> None:
-        for lst in self.packets:
-            lst.clear()
-        self.size, self.active, self.key_ts = 0, False, -1
+        self.count, self.size, self.active, self.key_ts = 0, 0, False, -1
 
     def snapshot(self, index: int) -> list[bytes]:
-        return list(self.packets[index])
+        """Copies of stream `index`'s packets, oldest first (for one joiner)."""
+        packets, start, arena = [], 0, self.arena
+        ends, streams = self.ends, self.streams
+        for i in range(self.count):
+            end = ends[i]
+            if streams[i] == index:
+                packets.append(arena[start:end])
+            start = end
+        return packets

@@ -518,7 +518,7 @@ class Hub:
         self.set_up.set()
         log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s)",
                  self.origin_url, reason, detail, len(self.players), self.reconnects, self.reconnect_attempts,
-                 [f"{s.packets_sent}/{s.fanout.flushes}" for s in self.streams])
+                 [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}" for s in self.streams])
         if self.registry.get(self.registry_key) is self:
             del self.registry[self.registry_key]
         if self.linger_handle is not None:

@@ -9,6 +9,10 @@ by the wall-clock gap. Origin RTCP SRs are rewritten the same way; an origin BYE
 The hub's SSRC is the one the origin's SETUP answer named (else the first packet's), fixed before
 any player is told it: players' SETUP answers name it, and every later origin SSRC (an origin that
 named one SSRC and sends another, a reconnect) is rewritten to it.
+
+A UDP origin's packets of one wakeup are read by one recvmmsg into the reader's slots (net/slots.py)
+and mapped there in place. A sole UDP player is sent them from those slots by one sendmmsg (no copy);
+two or more get them through the burst fan-out (net/burst.py: copied into its batch, player-major).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from proxyd.rtp.packet import RTCP_BYE, RTCP_SDES, RTCP_SR
 from proxyd.net.burst import UdpBurstFanout
+from proxyd.net.slots import SlotReader, SlotSender
 from proxyd.net.udp import drain
 from proxyd.split.fanout import MAX_DATAGRAM
 
@@ -44,13 +49,15 @@ class HubStream:
         self.tcp_groups = tcp_groups  # shared with the hub: layout -> TcpGroup
         self._buf = ctypes.create_string_buffer(MAX_DATAGRAM)
         self.view = memoryview(self._buf).cast("B")
-        self.fanout = UdpBurstFanout(self.rtp)
+        self.fanout = UdpBurstFanout(self.rtp)  # two or more UDP players, or a TCP origin's packets
+        self.reader = SlotReader(self.rtp)
+        self.sole_sender = SlotSender(self.rtp, self.reader)  # a UDP origin's packets to a sole UDP player
+        self._origin_ip: str | None = None
+        self._origin_rtp_port: int | None = None
         self._flush_scheduled = False
         self.rtcp_players: dict[tuple, object] = {}  # player RTCP address -> PlayerStream
         self.udp_rtcp_dests: list[tuple] = []
         # origin side
-        self.origin_ip: str | None = None
-        self.origin_rtp_port: int | None = None  # from the SETUP answer's server_port: media must come from it
         self.origin_rtcp_addr: tuple | None = None
         self.origin_ssrc = -1
         # mapping (hub -> players)
@@ -76,24 +83,67 @@ class HubStream:
         self.closed = False
 
     # --- origin RTP -----------------------------------------------------------------------------
+    @property
+    def origin_ip(self) -> str | None:
+        return self._origin_ip
+
+    @origin_ip.setter
+    def origin_ip(self, ip: str | None) -> None:
+        self._origin_ip = ip
+        self.reader.expect_source(ip, self._origin_rtp_port)
+
+    @property
+    def origin_rtp_port(self) -> int | None:
+        """From the SETUP answer's server_port: media must come from it."""
+        return self._origin_rtp_port
+
+    @origin_rtp_port.setter
+    def origin_rtp_port(self, port: int | None) -> None:
+        self._origin_rtp_port = port
+        self.reader.expect_source(self._origin_ip, port)
+
     def _on_rtp_readable(self) -> None:
-        sock, view = self.rtp, self.view
-        origin_ip, origin_port = self.origin_ip, self.origin_rtp_port
+        reader, forward = self.reader, self.forward_rtp
+        count = reader.read()
+        if not count:
+            return
+        views, packets_before = reader.slot_views, self.packets_in
+        sole = self.sole_sender if self.sole_sender.destination is not None else None
+        fanout = self.fanout if sole is None and self.fanout.count else None
         try:
-            for n, addr in drain(sock, view):
-                # Players send to this port too (NAT punch packets), from the origin's address
-                # when both run on one host: only the origin's own port is media.
-                if addr[0] == origin_ip and (origin_port is None or addr[1] == origin_port):
-                    self.forward_rtp(n)
+            # Players send to this port too (NAT punch packets), from the origin's address when both
+            # run on one host: the reader passes only the origin's own port's datagrams.
+            for slot, n in reader.from_source(count):
+                view = views[slot]
+                if forward(view, n):
+                    if sole is not None:
+                        sole.add(slot, n)
+                    elif fanout is not None:
+                        fanout.add(view, n)
+                    else:
+                        continue
+                    self.packets_sent += 1
+                    self.bytes_sent += n
         finally:
-            self.fanout.flush()  # the whole burst, player by player, before going back to the loop
+            # the whole burst (player by player) before going back to the loop
+            if sole is not None:
+                sole.flush()
+            elif fanout is not None:
+                fanout.flush()
+            if self.packets_in != packets_before:
+                self.last_time = self._time()  # once per wakeup: only a reconnect's gap reads it
 
     def rtp_frame(self, payload: bytes) -> None:
         """An interleaved RTP frame from a TCP origin session (flushed once per event-loop pass)."""
         n = len(payload)
         if n <= MAX_DATAGRAM:
-            self.view[:n] = payload
-            self.forward_rtp(n)
+            view = self.view
+            view[:n] = payload
+            if self.forward_rtp(view, n) and self.fanout.count:
+                self.packets_sent += 1
+                self.bytes_sent += n
+                self.fanout.add(view, n)
+            self.last_time = self._time()
             if self.fanout.pending and not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
@@ -103,25 +153,27 @@ class HubStream:
         if not self.closed:
             self.fanout.flush()
 
-    def forward_rtp(self, n: int) -> None:
-        view = self.view
+    def forward_rtp(self, view, n: int) -> bool:
+        """Map the origin packet `view[:n]` in place, keep it for joiners, give it to TCP players;
+        True when UDP players are to be sent it (the caller batches those)."""
         # A header-only packet carries no media; ffmpeg sends one to our port as a NAT punch at
         # SETUP, from the origin's address when both run on one host.
         if n <= 12 or view[0] >> 6 != 2:
             self.bad_packets += 1
-            return
+            return False
         seq, ts, ssrc = SEQ_TS_SSRC.unpack_from(view, 2)
         if self.remap or ssrc != self.origin_ssrc:
             self._new_origin_source(seq, ts, ssrc)
         elif self.last_seq >= 0:
             gap = (seq + self.seq_delta - self.last_seq) & 0xFFFF
             if gap == 0 or gap >= 0x8000:  # duplicate or late: players would only be confused
-                return
+                return False
             self.packets_lost += gap - 1
-        seq = (seq + self.seq_delta) & 0xFFFF
-        ts = (ts + self.ts_delta) & 0xFFFFFFFF
-        SEQ_TS_SSRC.pack_into(view, 2, seq, ts, self.ssrc)
-        self.last_seq, self.last_ts, self.last_time = seq, ts, self._time()
+        if self.seq_delta or self.ts_delta or ssrc != self.ssrc:  # else the origin's header is the players'
+            seq = (seq + self.seq_delta) & 0xFFFF
+            ts = (ts + self.ts_delta) & 0xFFFFFFFF
+            SEQ_TS_SSRC.pack_into(view, 2, seq, ts, self.ssrc)
+        self.last_seq, self.last_ts = seq, ts
         self.packets_in += 1
         self.bytes_in += n
         join = self.join
@@ -129,13 +181,11 @@ class HubStream:
             join.on_video(view, n, ts)
         elif join.active:
             join.on_other(self.index, view, n)
-        if self.fanout.count:
-            self.packets_sent += 1
-            self.bytes_sent += n
-            self.fanout.add(view, n)
-        for group in self.tcp_groups.values():
-            if group.members:
-                group.add(self.index, False, view[:n])
+        if self.tcp_groups:  # (no iterator object per packet for UDP-only splits)
+            for group in self.tcp_groups.values():
+                if group.members:
+                    group.add(self.index, False, view[:n])
+        return True
 
     def _new_origin_source(self, seq: int, ts: int, ssrc: int) -> None:
         """First packet of an origin session or source: continue the players' numbering."""
@@ -230,12 +280,14 @@ class HubStream:
     # --- players --------------------------------------------------------------------------------
     def set_udp_players(self, players: list) -> None:
         self.fanout.set_destinations(p.rtp_addr for p in players)
+        self.sole_sender.set_destination(players[0].rtp_addr if len(players) == 1 else None)
         self.udp_rtcp_dests = [p.rtcp_addr for p in players]
 
     def close(self) -> None:
         if self.closed:
             return
         self.fanout.flush()
+        self.sole_sender.flush()
         self.closed = True
         self.ssrc_fixed.set()  # wakes SETUPs waiting for the first packet (they see the hub ended)
         for sock in (self.rtp, self.rtcp):
@@ -244,3 +296,4 @@ class HubStream:
             except (ValueError, RuntimeError):
                 pass
             sock.close()
+        self.reader.close()

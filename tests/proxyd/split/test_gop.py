@@ -3,9 +3,9 @@ packet), keeps every stream after it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import struct
+import tracemalloc
+from pathlib import Path
 
 from proxyd.rtp.keyframe import asf_key_start, h264_key_start
 from proxyd.rtp.packet import RtpPacket
@@ -74,6 +74,42 @@ def test_overflow_drops_the_buffer_until_the_next_key_frame():
     again = packet("rtp_h264_fua_idr_start.bin", 9000, 9)
     feed_video(buf, again)
     assert buf.active and buf.snapshot(0) == [again]
+
+
+def test_a_gop_larger_than_the_first_index_grows_it_and_keeps_every_packet():
+    buf = h264_buffer(1, 1 << 22)
+    packets = [packet("rtp_h264_fua_idr_start.bin", 1000, 0)]
+    packets += [packet("rtp_h264_non_idr.bin", 1000 + 3600 * (seq // 8), seq) for seq in range(1, 5000)]
+    for p in packets:
+        feed_video(buf, p)
+    assert buf.snapshot(0) == packets
+
+
+def test_keeping_packets_holds_no_python_object_per_packet():
+    """The join buffer of a live split sees every packet: a GOP of 2000 packets kept must not leave
+    a Python object (a bytes copy, a list slot) per packet behind. Counted in bytes the Python
+    allocators hold (tracemalloc), so a copy per packet coming back fails this whatever the
+    machine's speed."""
+    buf = h264_buffer(2, 1 << 22)
+    key = packet("rtp_h264_fua_idr_start.bin", 1000, 1)
+    video = packet("rtp_h264_non_idr.bin", 4600, 2)
+    audio = b"\x80\x61" + b"\x00" * 300
+    key_view, video_view = memoryview(bytearray(key)), memoryview(bytearray(video))
+    buf.on_video(key_view, len(key), 1000)
+    for _ in range(100):  # warm up: anything allocated once (not per packet) is allocated now
+        buf.on_video(video_view, len(video), 4600)
+        buf.on_other(1, audio, len(audio))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            buf.on_video(video_view, len(video), 4600)
+            buf.on_other(1, audio, len(audio))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 16384, f"{grown} bytes kept by Python objects for 2000 packets"
+    assert buf.active and buf.snapshot(0) == [key] + [video] * 1100 and buf.snapshot(1) == [audio] * 1100
 
 
 # --- x-asf-pf ([MS-RTSP] 2.2.1): the video m= line's packets; S marks key ASF packets ----------
