@@ -7,7 +7,7 @@ set -euo pipefail
 APPLIANCE_HOME="${APPLIANCE_HOME:-/opt/appliance}"
 ENV_FILE="${APPLIANCE_ENV_FILE:-/etc/appliance/appliance.env}"
 RUN_AS="${APPLIANCE_USER:-appliance}"
-UNITS=(appliance-web appliance-worker appliance-beat)
+UNITS=(appliance-web appliance-internal appliance-worker appliance-beat)
 
 cd "$APPLIANCE_HOME"
 [ -r "$ENV_FILE" ] || { echo "upgrade: $ENV_FILE is missing (start from deploy/appliance.env.example)" >&2; exit 1; }
