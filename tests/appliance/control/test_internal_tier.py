@@ -78,7 +78,9 @@ def test_internal_tier_serves_nothing_but_the_internal_api(internal_server):
     # Without sessions and CSRF the dashboard, admin and REST API must not be reachable here at all.
     for path in ("/admin/", "/api/v1/origins/", "/login/", "/"):
         assert call(internal_server.url + path)[0] == 404, path
-    assert call(internal_server.url + "/healthz")[0] == 200  # the ops probe, for the unit's own checks
+    assert call(internal_server.url + "/healthz")[0] == 200  # the ops probes and this tier's own counters
+    status, _, body = call(internal_server.url + "/metrics")
+    assert status == 200 and b'appliance_http_requests_total{method="GET",status="404"}' in body
 
 
 @pytest.mark.django_db(transaction=True)
