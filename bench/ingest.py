@@ -7,8 +7,8 @@
 Creates a dedicated PostgreSQL database (`<DATABASE_URL's database>_bench`), migrates it, measures,
 and drops it (unless --keep). Ingestion goes through the real /internal/v1/reports code: the service
 (`report_batch_ingest`), the HTTP view one batch at a time (Django test client), and N simulated
-nodes posting concurrently to a production server tier (--tiers: the WSGI internal API tier, the ASGI
-web process; bench/ingest_load.py), printed as a ratio to a baseline measured in the same run (the same
+nodes posting concurrently to a production server tier (--tiers: the ASGI web process, the opt-in WSGI
+internal API tier; bench/ingest_load.py), printed as a ratio to a baseline measured in the same run (the same
 nodes' snapshot polls answered 304) and as the server's CPU time per request. Play logs are generated inside PostgreSQL, then indexes and roll-ups are built in bulk;
 reports are timed through the REST API views. Goals: >= 20,000 events/s from the nodes over HTTP,
 >= 5,000 events/s on the single-node paths, every report < 200 ms. Exit status 1 when one is missed.
@@ -388,11 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections of the nodes")
     p.add_argument("--web-workers", type=int, default=min(4, (os.cpu_count() or 1) * 2),
                    help="gunicorn workers (deploy/gunicorn.conf.py's default)")
-    p.add_argument("--tiers", default="wsgi",
+    p.add_argument("--tiers", default="asgi",
                    help="comma-separated server tiers the nodes post to, one after the other in the same run "
-                        "(repeat them to interleave): "
-                        "wsgi (the internal API tier as deployed), wsgi-full (the same with every web "
-                        "middleware), asgi (the web process)")
+                        "(repeat them to interleave): asgi (the web process, default), "
+                        "wsgi (the opt-in internal API tier), wsgi-full (the same with every web "
+                        "middleware)")
     p.add_argument("--threads", type=int, default=4,
                    help="threads per worker of the WSGI tiers (APPLIANCE_INTERNAL_THREADS)")
     p.add_argument("--db-pool", type=int, default=8, help="APPLIANCE_DB_POOL_MAX of the web workers")

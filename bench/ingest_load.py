@@ -40,7 +40,7 @@ TIERS = {
     "asgi": Tier("deploy/gunicorn.conf.py", "appliance.asgi:application", "APPLIANCE_WEB_"),
     # the internal tier's server with the full web settings: what WSGI alone gives
     "wsgi-full": Tier(INTERNAL_CONFIG, "appliance.wsgi:application", "APPLIANCE_INTERNAL_"),
-    # the internal tier as deployed: WSGI and the browser-only middleware left out
+    # the opt-in internal tier: WSGI and the browser-only middleware left out
     "wsgi": Tier(INTERNAL_CONFIG, "appliance.wsgi_internal:application", "APPLIANCE_INTERNAL_"),
 }
 

@@ -1,8 +1,9 @@
 """Gunicorn settings for the internal API tier: the nodes' /internal/v1/ over WSGI with gthread workers.
 
-Read by `gunicorn -c deploy/gunicorn-internal.conf.py appliance.wsgi_internal:application`; nginx routes
-/internal/ here and everything else to the ASGI web process (deploy/gunicorn.conf.py), whose timeouts,
-worker recycling, forwarded-IPs, logging and metrics set-up this tier shares. Its own knobs:
+Read by `gunicorn -c deploy/gunicorn-internal.conf.py appliance.wsgi_internal:application` (opt-in:
+appliance-internal.service, nginx's commented /internal/ block) beside the ASGI web process
+(deploy/gunicorn.conf.py), whose timeouts, worker recycling, forwarded-IPs, logging and metrics set-up
+this tier shares. Its own knobs:
 APPLIANCE_INTERNAL_BIND, APPLIANCE_INTERNAL_WORKERS (processes) and APPLIANCE_INTERNAL_THREADS (threads
 per process, each with its own DB connection or a slot of APPLIANCE_DB_POOL_MAX).
 """

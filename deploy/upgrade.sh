@@ -7,7 +7,7 @@ set -euo pipefail
 APPLIANCE_HOME="${APPLIANCE_HOME:-/opt/appliance}"
 ENV_FILE="${APPLIANCE_ENV_FILE:-/etc/appliance/appliance.env}"
 RUN_AS="${APPLIANCE_USER:-appliance}"
-UNITS=(appliance-web appliance-internal appliance-worker appliance-beat)
+UNITS=(appliance-web appliance-worker appliance-beat)
 
 cd "$APPLIANCE_HOME"
 [ -r "$ENV_FILE" ] || { echo "upgrade: $ENV_FILE is missing (start from deploy/appliance.env.example)" >&2; exit 1; }
@@ -36,6 +36,10 @@ systemctl daemon-reload
 
 echo "upgrade: restarting ${UNITS[*]}"
 systemctl restart "${UNITS[@]}"
+# The opt-in internal API tier only where it was enabled (restart would start it everywhere).
+if systemctl is-enabled --quiet appliance-internal; then
+  systemctl restart appliance-internal
+fi
 # proxyd is restarted last and only on request: a restart drops live streams.
 if [ "${APPLIANCE_RESTART_PROXYD:-0}" = "1" ]; then
   systemctl restart appliance-proxyd

@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 _background_loop: BackgroundLoop | None = None
 
 
-def send_on_background_loop() -> None:
+def send_on_background_loop(enabled: bool = True) -> None:
     """Channel-layer sends of this process go through one lasting event loop instead of async_to_sync."""
     global _background_loop
-    _background_loop = BackgroundLoop()
+    _background_loop = BackgroundLoop() if enabled else None
 
 
 def _group_send(layer, message: dict) -> None:

@@ -1,5 +1,5 @@
 """The nodes' internal API served by its own tier: gunicorn gthread workers (deploy/gunicorn-internal.conf.py)
-running appliance.wsgi_internal, against the test database, as nginx routes /internal/ to it."""
+running appliance.wsgi_internal, against the test database (the opt-in tier nginx can route /internal/ to)."""
 
 import asyncio
 import json

@@ -51,7 +51,7 @@ def test_units_run_the_right_commands_and_proxyd_survives_the_web_unit():
     assert "celery -A appliance worker" in unit("appliance-worker.service")["Service"]["ExecStart"]
     assert "celery -A appliance beat" in unit("appliance-beat.service")["Service"]["ExecStart"]
     proxyd = unit("appliance-proxyd.service")
-    assert "appliance-internal.service" in proxyd["Unit"]["Wants"]
+    assert "appliance-web.service" in proxyd["Unit"]["Wants"]
     assert "Requires" not in proxyd["Unit"] and "BindsTo" not in proxyd["Unit"]
     for name in ("appliance-web", "appliance-internal", "appliance-worker", "appliance-beat",
                  "appliance-proxyd"):
@@ -91,16 +91,18 @@ def test_nginx_proxies_websockets_and_serves_static_over_tls():
     assert "listen 443 ssl" in conf and "ssl_certificate " in conf
     assert "proxy_set_header Upgrade $http_upgrade" in conf and "location /ws/" in conf
     assert "location /static/" in conf
-    internal = re.search(r"location /internal/ \{(.*?)\}", conf, re.S).group(1)
+    # The opt-in internal API tier, ready to uncomment: its upstream is APPLIANCE_INTERNAL_BIND's default.
+    uncommented = re.sub(r"^(\s*)#", r"\1", conf, flags=re.M)
+    internal = re.search(r"location /internal/ \{(.*?)\}", uncommented, re.S).group(1)
     assert "proxy_pass http://appliance_internal;" in internal
-    assert re.search(r"upstream appliance_internal \{\s*server 127\.0\.0\.1:8001;", conf)
+    assert re.search(r"upstream appliance_internal \{\s*server 127\.0\.0\.1:8001;", uncommented)
 
 
 def test_upgrade_script_parses():
     result = subprocess.run(["bash", "-n", str(DEPLOY / "upgrade.sh")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     script = (DEPLOY / "upgrade.sh").read_text()
-    assert "appliance-internal" in re.search(r"UNITS=\((.*)\)", script).group(1)
+    assert "is-enabled --quiet appliance-internal" in script  # opt-in: restarted only where enabled
     for step in ("pip install", "migrate --noinput", "collectstatic --noinput", "check --deploy", "systemctl restart"):
         assert step in script
 
