@@ -69,8 +69,9 @@ LIMIT_HELP = {
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
     "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
                        "timer and send what is due before it ends (a packet leaves at most this much early)",
-    "cache_tcp_flush_interval": "seconds of media a cache replay sends to a TCP player in one joined write when "
-                                "woken (all its streams; a packet leaves at most this much early, never late)",
+    "cache_tcp_flush_interval": "grid of a cache replay's TCP wake-ups, shared by every TCP replay so their "
+                                "joined writes go out back to back; each wake-up sends its grid step plus this "
+                                "much media (all streams; a packet leaves at most twice this early, never late)",
     "cache_udp_flush_interval": "seconds of media a cache replay sends to a UDP player per wakeup (one sendmmsg "
                                 "per stream; a packet leaves at most this much early, never late)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
