@@ -16,7 +16,7 @@ import weakref
 from typing import Protocol
 
 from proxyd.net.sendbatch import SendBatch
-from proxyd.net.udp import bind_port_pair, drain
+from proxyd.net.udp import bind_port_pair, close_watched, drain
 
 MAX_DATAGRAM = 65536
 
@@ -76,12 +76,7 @@ class ReplayPort:
 
     def close(self) -> None:
         self.batch.close()
-        for sock in (self.rtp, self.rtcp):
-            try:
-                self._loop.remove_reader(sock.fileno())
-            except (ValueError, RuntimeError):  # loop already closed
-                pass
-            sock.close()
+        close_watched(self._loop, self.rtp, self.rtcp)
 
 
 class ReplayPorts:

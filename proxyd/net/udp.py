@@ -104,6 +104,16 @@ def drain(sock: socket.socket, buffer, burst: int = DRAIN_BURST) -> Iterator[tup
             return
 
 
+def close_watched(loop, *socks: socket.socket) -> None:
+    """Stop watching each socket for reads on `loop`, then close it (the loop may be closed already)."""
+    for sock in socks:
+        try:
+            loop.remove_reader(sock.fileno())
+        except (ValueError, RuntimeError):  # loop already closed
+            pass
+        sock.close()
+
+
 def bind_port_pair(host: str, port_min: int = 0, port_max: int = 0) -> tuple[socket.socket, socket.socket]:
     """Bind an RTP socket on an even port and its RTCP socket on port+1 (non-blocking, large buffers)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -16,7 +16,7 @@ import socket
 import struct
 from collections.abc import Callable
 
-from proxyd.net.udp import drain
+from proxyd.net.udp import close_watched, drain
 from proxyd.rtp.rtcp import first_report_block
 
 FRAME_HEADER = struct.Struct("!cBH")
@@ -279,9 +279,4 @@ class UdpPair:
         if self.closed:
             return
         self.closed = True
-        for sock in (self.rtp, self.rtcp):
-            try:
-                self._loop.remove_reader(sock.fileno())
-            except (ValueError, RuntimeError):  # loop already closed
-                pass
-            sock.close()
+        close_watched(self._loop, self.rtp, self.rtcp)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from proxyd.rtp.packet import RTCP_BYE, RTCP_SDES, RTCP_SR
 from proxyd.net.burst import UdpBurstFanout
 from proxyd.net.slots import SlotReader, SlotSender
-from proxyd.net.udp import drain
+from proxyd.net.udp import close_watched, drain
 from proxyd.split.fanout import MAX_DATAGRAM
 
 if TYPE_CHECKING:
@@ -290,10 +290,5 @@ class HubStream:
         self.sole_sender.flush()
         self.closed = True
         self.ssrc_fixed.set()  # wakes SETUPs waiting for the first packet (they see the hub ended)
-        for sock in (self.rtp, self.rtcp):
-            try:
-                self._loop.remove_reader(sock.fileno())
-            except (ValueError, RuntimeError):
-                pass
-            sock.close()
+        close_watched(self._loop, self.rtp, self.rtcp)
         self.reader.close()
