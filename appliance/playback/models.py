@@ -168,9 +168,13 @@ class PlayLog(WmlogColumns):
             # Reports (appliance.playback.reports) read only these columns of LogPlay rows: covering
             # partial indexes turn their aggregates into index-only scans.
             *(models.Index(fields=keys, include=REPORT_COLUMNS, condition=models.Q(kind="logplay"), name=name)
-              for name, keys in (("playlog_report_url", ["url"]), ("playlog_report_day", ["logged_at"]),
-                                 ("playlog_report_origin", ["origin"]),
+              for name, keys in (("playlog_report_url", ["url"]), ("playlog_report_origin", ["origin"]),
                                  ("playlog_report_software", ["c_hostexe", "c_playerversion"]))),
+            # a time window the roll-ups cannot answer (not at local midnight): every group key too, so each
+            # group's report is an index-only scan of the window, not a heap read per row (rows arrive in
+            # logged_at order only roughly: a day's rows lie on most heap pages)
+            models.Index(fields=["logged_at"], condition=models.Q(kind="logplay"), name="playlog_report_window",
+                         include=["url", "origin", "node", "c_hostexe", "c_playerversion", *REPORT_COLUMNS]),
             # url prefix reports without a roll-up grain (rollup_reports._url_prefix_raw_report)
             models.Index(fields=["url"], opclasses=["varchar_pattern_ops"], condition=models.Q(kind="logplay"),
                          include=["c_hostexe", "c_playerversion", *REPORT_COLUMNS], name="playlog_report_url_prefix"),
