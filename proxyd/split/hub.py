@@ -13,38 +13,32 @@ would otherwise wait in silence for as long as the origin keeps answering keepal
 With origin transport "auto", a UDP origin session that got no RTP at all within
 `udp_fallback_timeout` (as the relay) is set up again over TCP on the same connection, and the hub
 stays on TCP: a firewall dropping the origin's UDP would otherwise make every reconnect fail alike.
-State and origin-transport changes are reported as `split.changed` (proxyd.split.status).
+State and origin-transport changes are reported as `split.changed` (proxyd.split.status); the
+origin session's lifecycle (open, keepalive, fallback, reconnect, finish) is proxyd.split.origin_session.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proxyd.log import get_logger
-from proxyd.net.udp import bind_port_pair, dual_stack_wildcard, peer_address
+from proxyd.net.udp import bind_port_pair, dual_stack_wildcard
 from proxyd.routing import forward_headers
 from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp, parse_sdp
-from proxyd.rtsp.errors import RtspError
 from proxyd.rtsp.events import Headers, Response
-from proxyd.rtsp.headers import parse_session, parse_transport
 from proxyd.rtsp.uri import content_base, same_resource, url_key
 from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
+from proxyd.split.origin_session import OriginSession, Reconnect
 from proxyd.split.playlist import HubPlaylist
 from proxyd.split.status import SplitStatus
 from proxyd.split.stream import HubStream
-from proxyd.origin.client import OriginClient, OriginError
+from proxyd.origin.client import OriginClient
 from proxyd.serving.contracts import ServerContext
-from proxyd.wmext.upstream_log import is_wm_origin, send_own_logplay
 
 log = get_logger("split")
-STOP_TIMEOUT = 2.0  # Pause + LogPlay before the Teardown of an ending split
-
-BACKOFF_START = 0.25
-HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class HubMember(Protocol):
@@ -56,8 +50,6 @@ class HubMember(Protocol):
 
     def end_from_origin(self, reason: str, detail: str) -> None: ...
 
-
-Reconnect = Callable[[], Awaitable[tuple[OriginClient, Response]]]
 
 
 class Hub:
@@ -114,6 +106,7 @@ class Hub:
         self.permission_expires_at: float | None = None  # loop time; None: the permission never expires
         self.permission_check: asyncio.Future | None = None  # one GetContentInfo for concurrent joiners
         self.playlist = HubPlaylist(self)  # X-Playlist-Gen-Id; a broadcast playlist's entry changes
+        self.origin_lifecycle = OriginSession(self)  # open, keepalive, reconnect, finish (origin_session.py)
 
     def permission_expired(self) -> bool:
         return self.permission_expires_at is not None and self.loop.time() >= self.permission_expires_at
@@ -150,12 +143,12 @@ class Hub:
     def want_setup(self) -> None:
         """A player SETUPs: open the origin session (once)."""
         if self.task is None and self.state != "ended":
-            self.task = self.loop.create_task(self._run())
+            self.task = self.loop.create_task(self.origin_lifecycle.run())
 
     def want_play(self) -> None:
         self.play_wanted.set()
 
-    def _set_state(self, state: str) -> None:
+    def set_state(self, state: str) -> None:
         """starting -> live <-> reconnecting; ended only through end()."""
         if state == self.state or self.state == "ended":
             return
@@ -245,146 +238,9 @@ class Hub:
             self.end("linger expired")
 
     # --- origin session -------------------------------------------------------------------------
-    async def _run(self) -> None:
-        attempt, lost_at = 0, None
-        while self.state != "ended":
-            try:
-                if self.origin is None or not self.origin.is_open:
-                    await self._reconnect()
-                await self._open_origin_session()
-                self._set_state("live")
-                self.ready.set()
-                attempt, lost_at = 0, None
-                while await self._keepalive_until_lost() == "udp-silent":
-                    await self._fall_back_to_tcp()
-                    self.status.report()  # origin_transport is tcp now
-                why = "origin closed the connection"
-            except OriginError as exc:
-                why = exc.detail
-            if self.state == "ended":
-                return
-            if self.origin_finished:
-                self._release_finished_origin(why)
-                return
-            self._set_state("reconnecting")
-            lost_at = lost_at if lost_at is not None else self.loop.time()
-            for stream in self.streams:
-                stream.remap = True
-            self._drop_origin()
-            waited = self.loop.time() - lost_at
-            if waited >= self.limits.split_reconnect_wait:
-                self.end("origin_error", f"origin unavailable for {waited:.1f}s: {why}")
-                return
-            delay = min(self.limits.split_backoff_max, BACKOFF_START * (2 ** attempt),
-                        self.limits.split_reconnect_wait - waited)
-            attempt += 1
-            log.warning("split %s origin session lost (%s); reconnect %d in %.2fs", self.origin_url, why,
-                        attempt, delay)
-            await asyncio.sleep(delay)  # backoff, not synchronisation
-
-    async def _reconnect(self) -> None:
-        self.reconnect_attempts += 1
-        if self.reconnect is not None:
-            self.origin, resp = await self.reconnect()
-        else:
-            self.origin = await self.context.origin_connector.connect(self.origin_host, self.origin_port,
-                                                                     self.origin_credentials, tls=self.origin_tls,
-                                                                     verify=self.origin_tls_verify)
-            resp = await self.origin.request("DESCRIBE", self.origin_url, self.origin_headers)
-        if not 200 <= resp.status < 300:
-            raise OriginError(502, "Bad Gateway", f"origin DESCRIBE answered {resp.status}")
-        self.origin_session = None
-        self.playlist.described(resp)
-
-    async def _open_origin_session(self) -> None:
-        origin = self.origin
-        origin.on_frame = self._on_origin_frame
-        origin.on_request = self._on_origin_request
-        origin.on_lost = None
-        for stream in self.streams:
-            resp = await self._setup(stream, self.use_tcp)
-            if resp.status == 461 and not self.use_tcp and self.transport == "auto":
-                self.use_tcp = True
-                resp = await self._setup(stream, True)
-            if not 200 <= resp.status < 300:
-                raise OriginError(502, "Bad Gateway", f"origin SETUP answered {resp.status}")
-        self.set_up.set()
-        if not all(stream.ssrc_fixed.is_set() for stream in self.streams):
-            self.play_wanted.set()  # only the first packet tells the SSRC the players' SETUP answers name
-        await self.play_wanted.wait()
-        resp = await origin.request("PLAY", self.aggregate_url, self._headers())
-        if not 200 <= resp.status < 300:
-            raise OriginError(502, "Bad Gateway", f"origin PLAY answered {resp.status}")
-        self.wm_origin = is_wm_origin(resp.headers.get("Supported"))
-        self.begin_play_period()
-
-    def _headers(self, extra: list | None = None) -> Headers:
-        items = [("Session", self.origin_session)] if self.origin_session else []
-        return forward_headers(self.origin_headers, items + (extra or []))
-
-    async def _setup(self, stream: HubStream, use_tcp: bool, extra: list | None = None) -> Response:
-        if use_tcp:
-            channels = (2 * stream.index, 2 * stream.index + 1)
-            transport = f"RTP/AVP/TCP;unicast;interleaved={channels[0]}-{channels[1]}"
-        else:
-            transport = f"RTP/AVP;unicast;client_port={stream.port}-{stream.port + 1}"
-        resp = await self.origin.request("SETUP", stream.url, self._headers([("Transport", transport),
-                                                                             *(extra or [])]))
-        if not 200 <= resp.status < 300:
-            return resp
-        try:
-            if resp.headers.get("Session"):
-                parsed = parse_session(resp.headers.get("Session"))
-                self.origin_session, self.origin_timeout = parsed.id, parsed.timeout or 60
-            spec = parse_transport(resp.headers.get("Transport", ""))[0]
-        except (RtspError, IndexError):
-            raise OriginError(502, "Bad Gateway", "origin SETUP answer has a bad Session/Transport") from None
-        ssrc = _ssrc_value(spec.ssrc)
-        if ssrc is not None:  # players' SETUP answers can name it before the first packet
-            stream.origin_named_ssrc(ssrc)
-        if use_tcp:
-            low, high = spec.interleaved or channels
-            self.origin_channels[low] = (stream, False)
-            self.origin_channels[high if high != low else low + 1] = (stream, True)
-        else:
-            source = spec.source or self.origin.transport.get_extra_info("peername")[0]
-            stream.origin_ip = peer_address(stream.rtp.family, source)
-            stream.origin_rtp_port = None
-            if spec.server_port:
-                low, high = spec.server_port
-                stream.origin_rtp_port = low
-                stream.origin_rtcp_addr = (stream.origin_ip, high if high != low else low + 1)
-        return resp
-
-    def _totals(self) -> dict:
-        return {"bytes_in": sum(s.bytes_in for s in self.streams), "packets_in": self._packets_in(),
-                "packets_lost": sum(s.packets_lost for s in self.streams)}
-
-    async def _finish_origin(self, origin: OriginClient, playing: bool) -> None:
-        """[MS-RTSP] 3.1.4.7 before 3.1.4.10: a Windows Media origin still sending gets Pause and our
-        LogPlay, then the Teardown (all bounded, best effort)."""
-        if playing and self.wm_origin:
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT):
-                    resp = await origin.request("PAUSE", self.aggregate_url, self._headers())
-                    if resp.status < 300:
-                        await self._send_logplay(origin)
-            except (OriginError, TimeoutError):
-                pass
-        await origin.teardown_and_close(self.aggregate_url, self.origin_session)
-
-    async def _send_logplay(self, origin: OriginClient) -> None:
-        """Our LogPlay of the play period since the origin PLAY ([MS-RTSP] 3.1.4.7, 3.1.5.13)."""
-        began, before = self.played_from
-        now = self._totals()
-        await send_own_logplay(origin, self.aggregate_url, self.origin_session, start_npt=0.0,
-                               played_s=self.loop.time() - began,
-                               counters={k: now[k] - before[k] for k in now}, tcp=self.use_tcp,
-                               log_ctx=f"split {self.origin_url}")
-
     def begin_play_period(self) -> None:
         """The origin answered our PLAY: it sends media again."""
-        self.played_from = (self.loop.time(), self._totals())
+        self.played_from = (self.loop.time(), self.origin_lifecycle.totals())
         self.origin_ready = self.origin_finished = False
 
     def origin_end_of_stream(self, more_entries: bool) -> None:
@@ -393,29 +249,9 @@ class Hub:
         stay get no media, and no reconnect would bring any."""
         self.origin_ready, self.origin_finished = True, not more_entries
         if self.wm_origin and self.origin is not None and self.origin_session:
-            self.context.spawn(self._send_logplay(self.origin))
+            self.context.spawn(self.origin_lifecycle.send_logplay(self.origin))
         if self.origin_finished and self.registry.get(self.registry_key) is self:
             del self.registry[self.registry_key]  # the URL's next DESCRIBE starts a new hub
-
-    def _release_finished_origin(self, why: str) -> None:
-        """The origin session was lost after the final EndOfStream: nothing more would come, so no
-        reconnect and no PLAY; the attached players stay READY and the hub ends when they leave."""
-        log.info("split %s: origin session lost after the final EndOfStream (%s); not reconnecting",
-                 self.origin_url, why)
-        self._drop_origin()
-        if not self.players:
-            self.end("no players")
-
-    def _drop_origin(self) -> None:
-        """Let go of a lost origin session's connection (freed at the origin if it is still open,
-        e.g. after a media stall)."""
-        origin, self.origin = self.origin, None
-        if origin is not None:
-            origin.on_frame = origin.on_lost = origin.on_request = None
-            if self.origin_session and origin.is_open:
-                self.context.spawn(origin.teardown_and_close(self.aggregate_url, self.origin_session))
-            else:
-                origin.close()
 
     # --- playlist entry change (proxyd.split.playlist) --------------------------------------------
     def next_entry(self, sdp: Sdp, base: str, describe: Response) -> None:
@@ -433,74 +269,12 @@ class Hub:
 
     def request_headers(self, extra: list | None = None) -> Headers:
         """Headers of a request of ours in the origin session (its Session, the players' identity)."""
-        return self._headers(extra)
+        items = [("Session", self.origin_session)] if self.origin_session else []
+        return forward_headers(self.origin_headers, items + (extra or []))
 
     async def select_stream(self, stream: HubStream, extra: list) -> Response:
         """SETUP `stream` again over the transport in use (a new playlist entry)."""
-        return await self._setup(stream, self.use_tcp, extra)
-
-    def _packets_in(self) -> int:
-        return sum(stream.packets_in for stream in self.streams)
-
-    async def _keepalive_until_lost(self) -> str:
-        """Keep the origin session alive until its connection closes ("closed"); "udp-silent" when
-        a UDP session that may fall back got no RTP at all in time; raise OriginError when no media
-        arrived for `media_timeout` seconds."""
-        interval = max(1.0, self.origin_timeout * self.limits.keepalive_fraction)
-        check = min(interval, self.media_timeout / 2)
-        method = "GET_PARAMETER"
-        now = self.loop.time()
-        next_keepalive = now + interval
-        seen, seen_at = self._packets_in(), now
-        # Before the media timeout too: a UDP reconnect would meet the same firewall.
-        fallback_at = None
-        if not self.use_tcp and self.transport == "auto":
-            fallback_at = now + min(self.limits.udp_fallback_timeout, self.media_timeout)
-        while True:
-            wait = check if fallback_at is None else max(0.0, min(check, fallback_at - now))
-            try:
-                async with asyncio.timeout(wait):
-                    await self.origin.closed.wait()
-                return "closed"
-            except TimeoutError:
-                pass
-            now = self.loop.time()
-            count = self._packets_in()
-            if self.origin_ready:  # no media expected from a READY origin session
-                seen_at = now
-            if count != seen:
-                seen, seen_at, fallback_at = count, now, None
-            elif fallback_at is not None and now >= fallback_at:
-                return "udp-silent"
-            elif now - seen_at >= self.media_timeout:
-                self.media_stalls += 1
-                raise OriginError(504, "Gateway Timeout", f"no media from the origin for {now - seen_at:.1f}s")
-            if now >= next_keepalive:
-                next_keepalive = now + interval
-                resp = await self.origin.request(method, self.aggregate_url, self._headers())
-                if resp.status >= 400 and method != "OPTIONS":
-                    method = "OPTIONS"
-
-    async def _fall_back_to_tcp(self) -> None:
-        """TEARDOWN the silent UDP origin session, then SETUP and PLAY it again interleaved."""
-        log.warning("split %s no UDP media from the origin in %.1fs, switching to TCP", self.origin_url,
-                    min(self.limits.udp_fallback_timeout, self.media_timeout))
-        self.use_tcp = True
-        if self.origin_session:
-            await self.origin.request("TEARDOWN", self.aggregate_url, self._headers())
-            self.origin_session = None
-        await self._open_origin_session()
-
-    def _on_origin_frame(self, channel: int, payload: bytes) -> None:
-        entry = self.origin_channels.get(channel)
-        if entry is not None:
-            stream, is_rtcp = entry
-            (stream.rtcp_frame if is_rtcp else stream.rtp_frame)(payload)
-
-    def _on_origin_request(self, request) -> None:
-        """EndOfStream/ANNOUNCE from the origin (already answered upstream): act on it as the client
-        role (a playlist's next entry, proxyd.split.playlist), then tell every player."""
-        self.tell_players(self.playlist.on_origin_request(request))
+        return await self.origin_lifecycle.setup(stream, self.use_tcp, extra)
 
     def tell_players(self, request) -> None:
         """Send an EndOfStream or Announce to every attached player as its own."""
@@ -532,7 +306,7 @@ class Hub:
         if origin is not None:
             origin.on_frame = origin.on_lost = origin.on_request = None
             if self.origin_session and origin.is_open:
-                self.context.spawn(self._finish_origin(origin, playing))
+                self.context.spawn(self.origin_lifecycle.finish(origin, playing))
             else:
                 origin.close()
         for group in self.tcp_groups.values():
@@ -541,11 +315,3 @@ class Hub:
             stream.close()
         self.status.report()
         self.status.stop()
-
-
-def _ssrc_value(text: str | None) -> int | None:
-    """Transport ssrc= (8 hex digits, RFC 2326 12.39, [MS-RTSP] 2.2.6.11); None when absent or
-    malformed (the first packet's SSRC is used then)."""
-    if not text or len(text) > 8 or not all(c in HEX_DIGITS for c in text):
-        return None
-    return int(text, 16)
