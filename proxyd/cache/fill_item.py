@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from proxyd.cache.freshness import sdp_duration, validators_of
 from proxyd.cache.media import EntryMedia
-from proxyd.cache.replay import ReplaySource
+from proxyd.cache.replay_source import ReplaySource
 from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp
 from proxyd.rtsp.events import Response

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from proxyd.cache.fill_item import FillItem, rtcp_has_bye, supported_of
 from proxyd.cache.freshness import describe_changed, sdp_duration
 from proxyd.cache.playlist import Playlist, stored_gen_id
-from proxyd.cache.replay import ReplaySource
+from proxyd.cache.replay_source import ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
 from proxyd.rtp.packet import ts_diff

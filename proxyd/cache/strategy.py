@@ -23,7 +23,8 @@ from proxyd.cache.playlist import Playlist, stored_gen_id
 from proxyd.cache.prestuff import prestuff
 from proxyd.cache.fill_item import describe_body
 from proxyd.cache.recorder import Fill
-from proxyd.cache.replay import ReplaySession, ReplaySource
+from proxyd.cache.replay import ReplaySession
+from proxyd.cache.replay_source import ReplaySource
 from proxyd.cache.store import CacheStore, Entry
 from proxyd.log import get_logger
 from proxyd.metrics.counters import CACHE_LOOKUPS, CACHE_REVALIDATIONS
