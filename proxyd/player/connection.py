@@ -1,39 +1,35 @@
-"""Player-facing RTSP connection: bytes -> sans-IO events -> method handlers (dispatch table)."""
+"""Player-facing RTSP connection, its asyncio IO side: bytes in, answers and media out, timers,
+the sessions and channels it holds, the method handlers. Request dispatch is proxyd.player.dispatch,
+target and auth resolution proxyd.player.targets."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import re
 
 from proxyd.origin.exchange import OriginExchange
 from proxyd.log import context, get_logger
-from proxyd.metrics.counters import RTSP_RESPONSES, method_label
 from proxyd.net.listen import unmapped_ip
 from proxyd.origin.stream_relay import InterleavedWriter, StreamRelay
+from proxyd.player.dispatch import PUBLIC, RequestDispatch
 from proxyd.player.pipeline import RequestPipeline
-from proxyd.routing import RoutingError, Target, rewrite_sdp_controls
+from proxyd.player.reply import Reply
+from proxyd.player.targets import TargetResolution
+from proxyd.routing import Target, rewrite_sdp_controls
 from proxyd.rtsp.connection import Role, RtspConnection
-from proxyd.rtsp.errors import RemoteProtocolError, RtspError
-from proxyd.rtsp.events import NEED_DATA, ConnectionClosed, Headers, InterleavedFrame, Request, Response
+from proxyd.rtsp.errors import RtspError
+from proxyd.rtsp.events import Headers, Request, Response
 from proxyd.rtp.sdp import media_clock_rates
 from proxyd.rtsp.headers import TransportSpec, parse_transport
-from proxyd.rtsp.uri import content_base, is_within, url_key
+from proxyd.rtsp.uri import content_base, url_key
 from proxyd.routing import forward_headers, rewrite_response_headers
 from proxyd.relay.session import ProxySession
 from proxyd.serving.contracts import PlayerSession, ServerContext
-from proxyd.origin.client import OriginClient, OriginError
-from proxyd.wmext.negotiate import respond as wm_respond
+from proxyd.origin.client import OriginClient
 from proxyd.wmext.parameters import handle_parameter
 
 log = get_logger("downstream")
 
-PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
-CSEQ_HINT = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d{1,9})[ \t]*\r?$")
-# proxyd's own refusal of a request (an ACL: forward origin not allowed, player not authorised):
-# [MS-RTSP] 3.2.7.6 deletes the session state and closes TCP; the status is still sent, so the
-# player can tell why. A redirect (302/305, 3.2.5.4) ends the connection the same way.
-REJECTED = 403
+# A redirect (302/305, [MS-RTSP] 3.2.5.4) ends the connection once answered, as a refusal does.
 REDIRECT_REASONS = {302: "Moved Temporarily", 305: "Use Proxy"}
 
 
@@ -54,15 +50,6 @@ def choose_player_transport(value: str | None, tcp_only: bool = False) -> Transp
     return None
 
 
-class Reply(Exception):
-    """Raised inside a handler to answer with a status (logged as a warning once)."""
-
-    def __init__(self, status: int, reason: str, detail: str,
-                 headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(detail)
-        self.status, self.reason, self.detail, self.headers = status, reason, detail, headers
-
-
 class PlayerConnection(asyncio.Protocol):
     """A player's RTSP connection (the Player of proxyd.serving.contracts)."""
 
@@ -77,8 +64,10 @@ class PlayerConnection(asyncio.Protocol):
         self.peer_ip = ""
         self.local_host, self.local_port = "", 0
         self.user_agent = ""
-        self.requests = RequestPipeline(self.limits.max_pipelined_requests, self._handle,
-                                        self._pipelined_session, self._answer)
+        self.targets = TargetResolution(self)
+        self.dispatcher = RequestDispatch(self)
+        self.requests = RequestPipeline(self.limits.max_pipelined_requests, self.dispatcher.handle,
+                                        self.dispatcher.pipelined_session, self.dispatcher.answer)
         self.sessions: dict[str, PlayerSession] = {}
         self.tearing_down: set[str] = set()  # ids of sessions whose TEARDOWN is being handled
         self.channels: dict[int, StreamRelay] = {}
@@ -91,7 +80,7 @@ class PlayerConnection(asyncio.Protocol):
         self.close_when_idle = False  # the player half-closed, or tore its last session down
         self.ending: str | None = None  # refused or redirected: why it closes once the answer is written
         self.request_timer: asyncio.TimerHandle | None = None  # closes idle and slow-header connections
-        self._last_data = b""
+        self.last_data = b""
         self.dispatch = {
             "OPTIONS": self.on_options, "DESCRIBE": self.on_describe, "SETUP": self.on_setup,
             "PLAY": self.on_play, "PAUSE": self.on_pause, "TEARDOWN": self.on_teardown,
@@ -113,9 +102,9 @@ class PlayerConnection(asyncio.Protocol):
             self.closing = True
             return
         self.overloaded = not self.context.add_connection(self)
-        self._arm_request_timer()
+        self.arm_request_timer()
 
-    def _arm_request_timer(self) -> None:
+    def arm_request_timer(self) -> None:
         if self.request_timer is not None:
             self.request_timer.cancel()
         self.request_timer = asyncio.get_running_loop().call_later(self.limits.request_timeout,
@@ -124,14 +113,14 @@ class PlayerConnection(asyncio.Protocol):
     def _request_timer_fired(self) -> None:
         busy = self.sessions or self.requests.unanswered
         if busy:
-            self._arm_request_timer()
+            self.arm_request_timer()
         else:
             self.close_connection("no complete request within --request-timeout")
 
     def data_received(self, data: bytes) -> None:
-        self._last_data = data[-4096:]
+        self.last_data = data[-4096:]
         self.conn.receive_data(data)
-        self._drain_events()
+        self.dispatcher.drain_events()
 
     def resume_writing(self) -> None:
         # The transport's buffer drained below the media writer's low mark (its limits).
@@ -140,7 +129,7 @@ class PlayerConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
-        self._drain_events()
+        self.dispatcher.drain_events()
         return self.close_when_idle  # True keeps the transport to answer a last pipelined TEARDOWN
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -166,126 +155,7 @@ class PlayerConnection(asyncio.Protocol):
     def is_open(self) -> bool:
         return not self.closing and self.transport is not None and not self.transport.is_closing()
 
-    def _drain_events(self) -> None:
-        while not self.closing:
-            try:
-                event = self.conn.next_event()
-            except RemoteProtocolError as exc:
-                match = CSEQ_HINT.search(self._last_data)
-                cseq = match.group(1).decode() if match else None
-                self._reject(exc.status_hint, exc.reason, str(exc), cseq)
-                return
-            if event is NEED_DATA:
-                return
-            if isinstance(event, InterleavedFrame):
-                stream = self.channels.get(event.channel)
-                if stream is not None:
-                    stream.rtcp_from_player(event.payload)
-            elif isinstance(event, Request):
-                self._arm_request_timer()
-                if not self.requests.add(event):
-                    log.warning("%s %s -> 503 Service Unavailable: over --max-pipelined-requests (%d "
-                                "unanswered)", context(self.peer, event.cseq), event.method[:32],
-                                self.requests.limit)
-                if self.requests.full:
-                    self.transport.pause_reading()  # resumed as answers go out
-            elif isinstance(event, ConnectionClosed):
-                if self.requests.unanswered:
-                    self.close_when_idle = True  # e.g. ffmpeg sends TEARDOWN and closes at once
-                else:
-                    self.close_connection("player closed")
-                return
-            # Responses are players' answers to our relayed server requests: nothing to do.
-
-    def _reject(self, status: int, reason: str, detail: str, cseq: str | None) -> None:
-        log.warning("%s %d %s: %s", context(self.peer, cseq), status, reason, detail)
-        headers = Headers([("CSeq", cseq)] if cseq else [])
-        RTSP_RESPONSES.inc("other", str(status))
-        self.transport.write(self.conn.send_response(Response(status, reason, headers)))
-        self.close_connection(f"protocol error {status}")
-
-    # --- requests in, answers out (proxyd.player.pipeline) ------------------------------------
-    def _pipelined_session(self, request: Request) -> str | None:
-        """The id of the session this request is a pipelinable SelectStream of, else None: a
-        stream SETUP or TEARDOWN naming a session of this connection whose kind relays them
-        pipelined (the aggregate TEARDOWN ends the session: never pipelined)."""
-        if request.method not in ("SETUP", "TEARDOWN"):
-            return None
-        value = request.headers.get("Session")
-        session = self.sessions.get(value.split(";")[0].strip()) if value else None
-        if session is None or not session.pipelines_select_streams:
-            return None
-        if request.method == "TEARDOWN" and session.addressed_stream(request) is None:
-            return None
-        return session.id
-
-    def _answer(self, request: Request, response: Response) -> bool:
-        """Write one answer; False when the connection ends with it."""
-        if self.closing:
-            return False
-        response = wm_respond(self, request, response)  # Supported; remembers origin Cache-Control
-        headers = Headers((("CSeq", str(request.cseq)), *response.headers.items()))
-        RTSP_RESPONSES.inc(method_label(request.method), str(response.status))
-        self.transport.write(self.conn.send_response(Response(response.status, response.reason, headers,
-                                                              response.body)))
-        if self.ending:
-            self._end_after_answer(self.ending)
-            return False
-        if self.close_when_idle and not self.requests.unanswered:
-            self.close_connection("player closed")
-            return False
-        if not self.requests.full:
-            self.transport.resume_reading()
-        return True
-
-    async def _handle(self, request: Request) -> Response:
-        session_value = request.headers.get("Session")
-        session_id = session_value.split(";")[0].strip() if session_value else None
-        if request.headers.get("User-Agent"):
-            self.user_agent = request.headers.get("User-Agent")[:256]
-        handler = self.dispatch.get(request.method)
-        extra: tuple[tuple[str, str], ...] = ()
-        try:
-            if self.overloaded:
-                raise Reply(503, "Service Unavailable", "too many connections")
-            if handler is None:
-                raise Reply(501, "Not Implemented", f"method {request.method[:32]!r} not implemented")
-            if request.method != "OPTIONS":  # OPTIONS names no content: players discover methods first
-                request = self._authenticate(request)
-            response = await handler(request)
-            if response.status >= 400:  # origin errors passed through, session state errors
-                log.warning("%s %s -> %d %s", context(self.peer, request.cseq, session_id), request.method,
-                            response.status, response.reason)
-            else:
-                log.debug("%s %s -> %d", context(self.peer, request.cseq, session_id), request.method,
-                          response.status)
-            return response
-        except Reply as exc:
-            status, reason, detail = exc.status, exc.reason, exc.detail
-            extra = exc.headers
-        except RoutingError as exc:
-            status, reason, detail = exc.status, exc.reason, exc.detail
-        except OriginError as exc:
-            status, reason, detail = exc.status, exc.reason, exc.detail
-        except RtspError as exc:
-            status, reason, detail = exc.status_hint, exc.reason, str(exc)
-        except OSError as exc:
-            status, reason, detail = 503, "Service Unavailable", f"local resource error: {exc}"
-        except Exception as exc:  # a bug of ours: answer 500, keep the connection and other players going
-            log.error("%s %s -> 500 internal error: %r", context(self.peer, request.cseq, session_id),
-                      request.method, exc)
-            log.debug("internal error detail", exc_info=True)
-            return Response(500, "Internal Server Error", Headers())
-        log.warning("%s %s -> %d %s: %s", context(self.peer, request.cseq, session_id), request.method,
-                    status, reason, detail)
-        if status == REJECTED:
-            self.ending = f"request refused ({REJECTED})"
-        headers = [("Public", PUBLIC)] if status == 501 else list(extra)
-        if self.overloaded:
-            asyncio.get_running_loop().call_soon(self.close_connection, "too many connections")
-        return Response(status, reason, Headers(headers))
-
-    def _end_after_answer(self, why: str) -> None:
+    def end_after_answer(self, why: str) -> None:
         for session in list(self.sessions.values()):
             session.close("terminated", why)
         self.close_connection(why)
@@ -322,57 +192,8 @@ class PlayerConnection(asyncio.Protocol):
         session.attach(self)
         self.sessions[session.id] = session
 
-    def _authenticate(self, request: Request) -> Request:
-        """Check the player's credentials for the content the request names (its URL, else its
-        session's); the request goes on without them, so they never reach the origin."""
-        target = self._protected_target(request)
-        if target is None:
-            return request
-        name = "Proxy-Authorization" if target.forward else "Authorization"
-        verdict = self.context.player_auth.check(
-            target.player_auth, method=request.method, uri=request.uri,
-            authorization=request.headers.get(name), address=self.peer_ip,
-            now=asyncio.get_running_loop().time(), proxy=target.forward)
-        if not verdict.ok:
-            raise Reply(verdict.status, verdict.reason, verdict.detail, verdict.headers)
-        return dataclasses.replace(request, headers=request.headers.remove(name))
-
-    def _protected_target(self, request: Request) -> Target | None:
-        try:
-            target = self.target_for(request)
-        except RoutingError:  # "*" or not ours: the session's content, else the handler answers
-            value = request.headers.get("Session")
-            session = self.context.sessions.get(value.split(";")[0].strip()) if value else None
-            target = session.target if session is not None else None
-        return target if target is not None and target.player_auth is not None else None
-
-    def _claimed_session(self, request: Request, target: Target):
-        """A session from the strategy that answered DESCRIBE for this presentation, if any."""
-        for url, strategy in self.claimed.items():
-            if is_within(request.uri, url):
-                return strategy.create_session(self, request, target)
-        return None
-
     def target_for(self, request: Request) -> Target:
-        return self.context.router.resolve(request.uri, self.local_host, self.local_port,
-                                           peer=self.context.cluster.trusts(request.headers, self.peer_ip))
-
-    async def _origin_for(self, target: Target, adopt: bool) -> OriginClient:
-        key = (target.origin_host, target.origin_port)
-        client = self.origins.pop(key, None) if adopt else self.origins.get(key)
-        if client is not None and client.is_open:
-            return client
-        client = await self.context.origin_connector.connect_target(target)
-        if not adopt:
-            self.origins[key] = client
-        return client
-
-    def _keep_for_setup(self, exchange: OriginExchange) -> None:
-        """The relay's SETUP continues on the connection that DESCRIBEd (a challenge's nonce, an
-        origin that ties SETUP to its DESCRIBE connection)."""
-        key = (exchange.target.origin_host, exchange.target.origin_port)
-        if exchange.has_client and not self.closing and key not in self.origins:
-            self.origins[key] = exchange.take_client()
+        return self.targets.target_for(request)
 
     # --- handlers (each returns the Response; CSeq is added by the worker) ---------------------
     async def on_options(self, request: Request) -> Response:
@@ -402,7 +223,7 @@ class PlayerConnection(asyncio.Protocol):
                     return resp
             self.claimed.pop(presentation, None)  # the relay serves it
             resp = await exchange.describe()
-            self._keep_for_setup(exchange)
+            self.targets.keep_for_setup(exchange)
         finally:
             exchange.close()
         headers = rewrite_response_headers(resp, target, None)
@@ -427,9 +248,9 @@ class PlayerConnection(asyncio.Protocol):
         if created:
             if len(self.context.sessions) >= self.limits.max_sessions:
                 raise Reply(453, "Not Enough Bandwidth", "session limit reached")
-            session = self._claimed_session(request, target)
+            session = self.targets.claimed_session(request, target)
             if session is None:
-                origin = await self._origin_for(target, adopt=True)
+                origin = await self.targets.origin_for(target, adopt=True)
                 session = ProxySession(self.context, self, target, origin)
         elif (target.origin_host, target.origin_port) != (session.target.origin_host,
                                                           session.target.origin_port):
@@ -479,7 +300,7 @@ class PlayerConnection(asyncio.Protocol):
         if not request.body:  # session-less keepalive
             return Response(200, "OK", Headers())
         target = self.target_for(request)
-        origin = await self._origin_for(target, adopt=False)
+        origin = await self.targets.origin_for(target, adopt=False)
         resp = await origin.request(request.method, target.origin_url, forward_headers(request.headers),
                                     request.body)
         headers = Headers(rewrite_response_headers(resp, target, None))
