@@ -7,9 +7,9 @@
 Creates a dedicated PostgreSQL database (`<DATABASE_URL's database>_bench`), migrates it, measures,
 and drops it (unless --keep). Ingestion goes through the real /internal/v1/reports code: the service
 (`report_batch_ingest`), the HTTP view one batch at a time (Django test client), and N simulated
-nodes posting concurrently to a production server tier (--tiers: the ASGI web process, the opt-in WSGI
-internal API tier; bench/ingest_load.py), printed as a ratio to a baseline measured in the same run (the same
-nodes' snapshot polls answered 304) and as the server's CPU time per request. Play logs are generated inside PostgreSQL, then indexes and roll-ups are built in bulk;
+nodes posting concurrently to the production web stack (gunicorn + uvicorn, bench/ingest_load.py),
+printed as a ratio to a baseline measured in the same run (the same nodes' snapshot polls answered
+304). Play logs are generated inside PostgreSQL, then indexes and roll-ups are built in bulk;
 reports are timed through the REST API views. Goals: >= 20,000 events/s from the nodes over HTTP,
 >= 5,000 events/s on the single-node paths, every report < 200 ms. Exit status 1 when one is missed.
 """
@@ -149,17 +149,16 @@ def measure_http(token: str, source: EventSource, total: int, batch_size: int) -
     return count / (time.perf_counter() - started)
 
 
-def measure_nodes(args, base: str, origin_bases: list[str], tier: str, run: int) -> tuple[float, float]:
-    """N simulated nodes over real HTTP (gunicorn serving `tier`, bench/ingest_load.py's TIERS), each run
-    with nodes of its own; returns (events/s, ratio to the 304-poll baseline)."""
+def measure_nodes(args, base: str, origin_bases: list[str]) -> tuple[float, float]:
+    """N simulated nodes over real HTTP (gunicorn); returns (events/s, ratio to the 304-poll baseline)."""
     import tempfile
     from pathlib import Path
 
     from appliance.nodes.models import ProxyNode
-    from bench.ingest_load import TIERS, WebServer, poll_request, report_request, run_load, spread
+    from bench.ingest_load import WebServer, poll_request, report_request, run_load, spread
 
     tokens = [ProxyNode.new_token() for _ in range(args.nodes)]
-    nodes = [ProxyNode(name=f"sim-{run}-{tier}-{i:05d}") for i in range(args.nodes)]
+    nodes = [ProxyNode(name=f"sim-{i:05d}") for i in range(args.nodes)]
     for node, token in zip(nodes, tokens, strict=True):
         node.set_token(token)
     ProxyNode.objects.bulk_create(nodes, batch_size=1000)
@@ -171,32 +170,30 @@ def measure_nodes(args, base: str, origin_bases: list[str], tier: str, run: int)
             {"schema_version": 1, "node": node_info(), "events": source.batch(args.node_batch)[:args.node_batch]}
         ).encode()), args.node_batch) for _ in range(rounds)])
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    server = WebServer(tier=TIERS[tier], database_url=bench_database_url(base), workers=args.web_workers,
-                       threads=args.threads, pool=args.db_pool, log_path=workdir / "gunicorn.log").start()
+    server = WebServer(database_url=bench_database_url(base), workers=args.web_workers, pool=args.db_pool,
+                       log_path=workdir / "gunicorn.log").start()
     try:
         from appliance.control.snapshot import snapshot_build
         from django.utils import timezone
 
         etags = [snapshot_build(node=n, now=timezone.now())["etag"] for n in nodes]
         polls = [[(poll_request(t, e), 0)] * rounds for t, e in zip(tokens, etags, strict=True)]
-        run_load(server, spread(polls[: min(len(polls), 50)], args.connections), expect=304)  # warm-up
-        baseline = run_load(server, spread(polls, args.connections), expect=304)
+        run_load(server.port, spread(polls[: min(len(polls), 50)], args.connections), expect=304)  # warm-up
+        baseline = run_load(server.port, spread(polls, args.connections), expect=304)
         with RollupFolder(args.fold_interval) as folder:  # beat's playback.fold_rollups, in the same run
-            load = run_load(server, spread(per_node, args.connections))
+            load = run_load(server.port, spread(per_node, args.connections))
     finally:
         server.stop()
     if load.accepted != load.events:
         raise SystemExit(f"exactly-once broken: {load.events} events sent, {load.accepted} accepted")
     ratio = load.requests_per_s / baseline.requests_per_s
-    threads = f" x {args.threads} threads" if TIERS[tier].env_prefix == "APPLIANCE_INTERNAL_" else ""
-    print(f"  nodes    tier {tier} ({TIERS[tier].app}): {args.nodes} nodes at {args.node_rate} events/s, "
-          f"batch delay {args.batch_delay} s: {rounds} batches of {args.node_batch} each over "
-          f"{args.connections} connections, {args.web_workers} gunicorn workers{threads}:")
-    print(f"           baseline: snapshot polls answered 304   {baseline.requests_per_s:7.0f} requests/s, "
-          f"{baseline.cpu_ms_per_request:.1f} ms server CPU each")
+    print(f"  nodes    {args.nodes} nodes at {args.node_rate} events/s, batch delay {args.batch_delay} s: "
+          f"{rounds} batches of {args.node_batch} each over {args.connections} connections, "
+          f"{args.web_workers} gunicorn workers:")
+    print(f"           baseline: snapshot polls answered 304   {baseline.requests_per_s:7.0f} requests/s")
     print(f"           POST /internal/v1/reports              {load.requests_per_s:7.0f} requests/s = "
           f"{load.events_per_s:.0f} events/s ({ratio:.2f} x the baseline's requests/s), "
-          f"{load.cpu_ms_per_request:.1f} ms server CPU each, {load.accepted} accepted = every event once")
+          f"{load.accepted} accepted = every event once")
     print(f"           roll-up fold every {args.fold_interval} s during the load: {folder.folded} play logs"
           f" in {folder.runs} runs ({folder.seconds:.1f} s in the fold); left for the next run: "
           f"{folder.left}")
@@ -283,13 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections of the nodes")
     p.add_argument("--web-workers", type=int, default=min(4, (os.cpu_count() or 1) * 2),
                    help="gunicorn workers (deploy/gunicorn.conf.py's default)")
-    p.add_argument("--tiers", default="asgi",
-                   help="comma-separated server tiers the nodes post to, one after the other in the same run "
-                        "(repeat them to interleave): asgi (the web process, default), "
-                        "wsgi (the opt-in internal API tier), wsgi-full (the same with every web "
-                        "middleware)")
-    p.add_argument("--threads", type=int, default=4,
-                   help="threads per worker of the WSGI tiers (APPLIANCE_INTERNAL_THREADS)")
     p.add_argument("--db-pool", type=int, default=8, help="APPLIANCE_DB_POOL_MAX of the web workers")
     p.add_argument("--fold-interval", type=float, default=5.0,
                    help="seconds between roll-up folds during the nodes' load "
@@ -302,11 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up (web server, database)
     args.node_batch = args.node_rate * args.batch_delay
-    from bench.ingest_load import TIERS
-
-    unknown = set(args.tiers.split(",")) - set(TIERS)
-    if unknown:
-        p.error(f"--tiers: unknown {', '.join(sorted(unknown))} (known: {', '.join(TIERS)})")
     if args.reports_only:
         return reports_only(args.runs)
 
@@ -336,10 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  service  report_batch_ingest   {service_rate:9.0f} events/s")
         http_rate = measure_http(token, source, args.events, args.batch)
         print(f"  http     POST /internal/v1/reports {http_rate:5.0f} events/s")
-        nodes_rate = 0.0
-        for run, tier in enumerate(args.tiers.split(",")):  # a tier may repeat: interleaved runs
-            rate, _ = measure_nodes(args, base, [o.base_url for o in origins], tier, run)
-            nodes_rate = max(nodes_rate, rate)
+        nodes_rate, _ = measure_nodes(args, base, [o.base_url for o in origins])
         print(f"  load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes included)")
         reports: list = []
         slow: list = []

@@ -1,5 +1,4 @@
-"""Many proxyd nodes' report streams against a production server tier: the ASGI web process (gunicorn +
-uvicorn) or the WSGI internal API tier (gunicorn gthread, deploy/gunicorn-internal.conf.py).
+"""Many proxyd nodes' report streams against the production web stack (gunicorn + uvicorn, ASGI).
 
 Used by bench.ingest: N nodes (each its own ProxyNode and token) post batches of B events, as a
 node at R events/s does with proxyd's 1 s batch delay (B = R), over C keep-alive connections.
@@ -27,35 +26,11 @@ LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass(frozen=True)
-class Tier:
-    """A gunicorn config and application the nodes can be pointed at, and its environment prefix."""
-
-    config: str
-    app: str
-    env_prefix: str
-
-
-INTERNAL_CONFIG = "deploy/gunicorn-internal.conf.py"
-TIERS = {
-    "asgi": Tier("deploy/gunicorn.conf.py", "appliance.asgi:application", "APPLIANCE_WEB_"),
-    # the internal tier's server with the full web settings: what WSGI alone gives
-    "wsgi-full": Tier(INTERNAL_CONFIG, "appliance.wsgi:application", "APPLIANCE_INTERNAL_"),
-    # the opt-in internal tier: WSGI and the browser-only middleware left out
-    "wsgi": Tier(INTERNAL_CONFIG, "appliance.wsgi_internal:application", "APPLIANCE_INTERNAL_"),
-}
-
-
-@dataclass(frozen=True)
 class LoadResult:
     requests: int
     events: int
     accepted: int
     seconds: float
-    server_cpu_seconds: float
-
-    @property
-    def cpu_ms_per_request(self) -> float:
-        return 1000 * self.server_cpu_seconds / self.requests
 
     @property
     def requests_per_s(self) -> float:
@@ -67,25 +42,22 @@ class LoadResult:
 
 
 class WebServer:
-    """`gunicorn -c <tier's config> <tier's app>` on a free loopback port."""
+    """`gunicorn -c deploy/gunicorn.conf.py appliance.asgi:application` on a free loopback port."""
 
-    def __init__(self, *, tier: Tier, database_url: str, workers: int, threads: int, pool: int,
-                 log_path: Path) -> None:
-        self.tier = tier
+    def __init__(self, *, database_url: str, workers: int, pool: int, log_path: Path) -> None:
         self.env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "appliance.settings",
-                    f"{tier.env_prefix}BIND": "127.0.0.1:0", f"{tier.env_prefix}WORKERS": str(workers),
-                    "APPLIANCE_INTERNAL_THREADS": str(threads),
+                    "APPLIANCE_WEB_BIND": "127.0.0.1:0", "APPLIANCE_WEB_WORKERS": str(workers),
                     # recycling a worker every 2,000 requests (the default) restarts one each second at
                     # this rate; docs/scaling.md recommends a high value for a control plane of many nodes
-                    "APPLIANCE_WEB_MAX_REQUESTS": "1000000",  # the internal tier shares it
+                    "APPLIANCE_WEB_MAX_REQUESTS": "1000000",
                     "APPLIANCE_DB_POOL_MAX": str(pool), "APPLIANCE_DB_POOL_TIMEOUT": "30"}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
     def start(self, timeout: float = 60.0) -> WebServer:
-        cmd = [str(Path(sys.executable).parent / "gunicorn"), "-c", self.tier.config,
-               "--access-logfile", "/dev/null", self.tier.app]
+        cmd = [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
+               "--access-logfile", "/dev/null", "appliance.asgi:application"]
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -101,20 +73,6 @@ class WebServer:
             else:
                 time.sleep(0.1)  # waiting for a child's log line; no event to wait on
         return self
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server's processes still alive (its process group):
-        per request, a cost that the other engineers' load on the machine does not inflate as much as
-        wall-clock rates. Workers are not recycled during the bench (APPLIANCE_*_MAX_REQUESTS)."""
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # exited meanwhile
-            if int(fields[2]) == self.proc.pid:  # fields[2]: process group id
-                total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -171,13 +129,12 @@ async def _run(port: int, lanes: list[list[tuple[bytes, int]]], expect: int) -> 
     return sum(done), accepted
 
 
-def run_load(server: WebServer, lanes: list[list[tuple[bytes, int]]], *, expect: int = 200) -> LoadResult:
-    cpu = server.cpu_seconds()
+def run_load(port: int, lanes: list[list[tuple[bytes, int]]], *, expect: int = 200) -> LoadResult:
     started = time.perf_counter()
-    requests, accepted = asyncio.run(_run(server.port, lanes, expect))
+    requests, accepted = asyncio.run(_run(port, lanes, expect))
     seconds = time.perf_counter() - started
     return LoadResult(requests=requests, events=sum(e for lane in lanes for _, e in lane), accepted=accepted,
-                      seconds=seconds, server_cpu_seconds=server.cpu_seconds() - cpu)
+                      seconds=seconds)
 
 
 def spread(per_node: list[list[tuple[bytes, int]]], connections: int) -> list[list[tuple[bytes, int]]]:

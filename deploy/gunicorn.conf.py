@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 
-def env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -24,13 +24,13 @@ def env_int(name: str, default: int) -> int:
 bind = os.environ.get("APPLIANCE_WEB_BIND", "127.0.0.1:8000")
 # uvicorn_worker.UvicornWorker, not the deprecated uvicorn.workers module: Channels needs ASGI.
 worker_class = "uvicorn_worker.UvicornWorker"
-workers = env_int("APPLIANCE_WEB_WORKERS", min(4, multiprocessing.cpu_count() * 2))
-timeout = env_int("APPLIANCE_WEB_TIMEOUT", 60)
-graceful_timeout = env_int("APPLIANCE_WEB_GRACEFUL_TIMEOUT", 30)
+workers = _env_int("APPLIANCE_WEB_WORKERS", min(4, multiprocessing.cpu_count() * 2))
+timeout = _env_int("APPLIANCE_WEB_TIMEOUT", 60)
+graceful_timeout = _env_int("APPLIANCE_WEB_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 # Recycle workers now and then so slow leaks cannot accumulate; jitter keeps them from restarting together.
-max_requests = env_int("APPLIANCE_WEB_MAX_REQUESTS", 2000)
-max_requests_jitter = env_int("APPLIANCE_WEB_MAX_REQUESTS_JITTER", 200)
+max_requests = _env_int("APPLIANCE_WEB_MAX_REQUESTS", 2000)
+max_requests_jitter = _env_int("APPLIANCE_WEB_MAX_REQUESTS_JITTER", 200)
 forwarded_allow_ips = os.environ.get("APPLIANCE_WEB_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"

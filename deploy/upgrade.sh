@@ -36,10 +36,6 @@ systemctl daemon-reload
 
 echo "upgrade: restarting ${UNITS[*]}"
 systemctl restart "${UNITS[@]}"
-# The opt-in internal API tier only where it was enabled (restart would start it everywhere).
-if systemctl is-enabled --quiet appliance-internal; then
-  systemctl restart appliance-internal
-fi
 # proxyd is restarted last and only on request: a restart drops live streams.
 if [ "${APPLIANCE_RESTART_PROXYD:-0}" = "1" ]; then
   systemctl restart appliance-proxyd

@@ -12,24 +12,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from appliance.core.background_loop import BackgroundLoop
-
 logger = logging.getLogger(__name__)
-# Set by a WSGI entry point (appliance/wsgi_internal.py): sends reuse one loop and its Redis connections.
-_background_loop: BackgroundLoop | None = None
-
-
-def send_on_background_loop(enabled: bool = True) -> None:
-    """Channel-layer sends of this process go through one lasting event loop instead of async_to_sync."""
-    global _background_loop
-    _background_loop = BackgroundLoop() if enabled else None
-
-
-def _group_send(layer, message: dict) -> None:
-    if _background_loop is not None:
-        _background_loop.call(layer.group_send, LIVE_GROUP, message)
-    else:
-        async_to_sync(layer.group_send)(LIVE_GROUP, message)
 
 LIVE_GROUP = "live"
 # Consumer method that receives the message: "live.event" -> LiveConsumer.live_event.
@@ -125,7 +108,7 @@ def _send(message: dict) -> None:
     if layer is None:
         return
     try:
-        _group_send(layer, message)
+        async_to_sync(layer.group_send)(LIVE_GROUP, message)
     except Exception:  # the write is committed already; a lost live update is only cosmetic
         logger.warning("live event %s not delivered to the channel layer", message["event"], exc_info=True)
 
@@ -138,6 +121,6 @@ def _send_all(messages: list[dict]) -> None:
     batch = {"type": BATCH_MESSAGE_TYPE, "events": [{"event": m["event"], "payload": m["payload"]}
                                                     for m in messages]}
     try:
-        _group_send(layer, batch)
+        async_to_sync(layer.group_send)(LIVE_GROUP, batch)
     except Exception:  # committed already; lost live updates are only cosmetic
         logger.warning("%d live events not delivered to the channel layer", len(messages), exc_info=True)

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 ENV_READERS = re.compile(r"env_(?:str|bool|int|list|secret|fernet_keys|rate)\(\s*\"([A-Z][A-Z0-9_]+)\"")
-GUNICORN_VARS = re.compile(r"\"(APPLIANCE_(?:WEB|INTERNAL)_[A-Z_]+)\"")
+GUNICORN_VARS = re.compile(r"\"(APPLIANCE_WEB_[A-Z_]+)\"")
 PROXYD_VARS = re.compile(r"\((PROXYD_[A-Z_]+)[;)]")
 
 
@@ -34,8 +34,7 @@ def unit(name: str) -> configparser.ConfigParser:
 
 def test_every_variable_read_by_the_code_is_in_the_env_example():
     read = set(ENV_READERS.findall((REPO / "appliance" / "settings.py").read_text()))
-    for config in ("gunicorn.conf.py", "gunicorn-internal.conf.py"):
-        read |= set(GUNICORN_VARS.findall((DEPLOY / config).read_text()))
+    read |= set(GUNICORN_VARS.findall((DEPLOY / "gunicorn.conf.py").read_text()))
     cli = REPO / "proxyd" / "cli.py"
     if cli.exists():
         read |= set(PROXYD_VARS.findall(cli.read_text()))
@@ -46,44 +45,23 @@ def test_every_variable_read_by_the_code_is_in_the_env_example():
 def test_units_run_the_right_commands_and_proxyd_survives_the_web_unit():
     web = unit("appliance-web.service")["Service"]["ExecStart"]
     assert "gunicorn -c deploy/gunicorn.conf.py appliance.asgi:application" in web
-    internal = unit("appliance-internal.service")["Service"]["ExecStart"]
-    assert "gunicorn -c deploy/gunicorn-internal.conf.py appliance.wsgi_internal:application" in internal
     assert "celery -A appliance worker" in unit("appliance-worker.service")["Service"]["ExecStart"]
     assert "celery -A appliance beat" in unit("appliance-beat.service")["Service"]["ExecStart"]
     proxyd = unit("appliance-proxyd.service")
     assert "appliance-web.service" in proxyd["Unit"]["Wants"]
     assert "Requires" not in proxyd["Unit"] and "BindsTo" not in proxyd["Unit"]
-    for name in ("appliance-web", "appliance-internal", "appliance-worker", "appliance-beat",
-                 "appliance-proxyd"):
+    for name in ("appliance-web", "appliance-worker", "appliance-beat", "appliance-proxyd"):
         service = unit(f"{name}.service")["Service"]
         assert service["Restart"] == "on-failure", name
         assert service["EnvironmentFile"] == "/etc/appliance/appliance.env", name
 
 
-def gunicorn_config(name: str, **env: str) -> dict:
-    import runpy
-    from unittest import mock
-
-    with mock.patch.dict(os.environ, env):
-        return runpy.run_path(str(DEPLOY / name))
-
-
 def test_gunicorn_config_uses_the_uvicorn_worker_package_on_loopback():
-    namespace = gunicorn_config("gunicorn.conf.py")
+    namespace: dict = {}
+    exec(compile((DEPLOY / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
     assert namespace["worker_class"] == "uvicorn_worker.UvicornWorker"
     assert namespace["bind"].startswith("127.0.0.1:")
     assert namespace["max_requests"] > 0 and namespace["max_requests_jitter"] > 0
-
-
-def test_internal_gunicorn_config_runs_threaded_wsgi_workers_from_the_environment():
-    namespace = gunicorn_config("gunicorn-internal.conf.py", APPLIANCE_INTERNAL_WORKERS="3",
-                                APPLIANCE_INTERNAL_THREADS="6", APPLIANCE_WEB_TIMEOUT="45")
-    assert namespace["worker_class"] == "gthread"
-    assert (namespace["workers"], namespace["threads"], namespace["timeout"]) == (3, 6, 45)
-    assert namespace["bind"] == "127.0.0.1:8001" != gunicorn_config("gunicorn.conf.py")["bind"]
-    assert callable(namespace["on_starting"]) and callable(namespace["child_exit"])
-    with pytest.raises(SystemExit, match="APPLIANCE_INTERNAL_THREADS"):
-        gunicorn_config("gunicorn-internal.conf.py", APPLIANCE_INTERNAL_THREADS="four")
 
 
 def test_nginx_proxies_websockets_and_serves_static_over_tls():
@@ -91,18 +69,12 @@ def test_nginx_proxies_websockets_and_serves_static_over_tls():
     assert "listen 443 ssl" in conf and "ssl_certificate " in conf
     assert "proxy_set_header Upgrade $http_upgrade" in conf and "location /ws/" in conf
     assert "location /static/" in conf
-    # The opt-in internal API tier, ready to uncomment: its upstream is APPLIANCE_INTERNAL_BIND's default.
-    uncommented = re.sub(r"^(\s*)#", r"\1", conf, flags=re.M)
-    internal = re.search(r"location /internal/ \{(.*?)\}", uncommented, re.S).group(1)
-    assert "proxy_pass http://appliance_internal;" in internal
-    assert re.search(r"upstream appliance_internal \{\s*server 127\.0\.0\.1:8001;", uncommented)
 
 
 def test_upgrade_script_parses():
     result = subprocess.run(["bash", "-n", str(DEPLOY / "upgrade.sh")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     script = (DEPLOY / "upgrade.sh").read_text()
-    assert "is-enabled --quiet appliance-internal" in script  # opt-in: restarted only where enabled
     for step in ("pip install", "migrate --noinput", "collectstatic --noinput", "check --deploy", "systemctl restart"):
         assert step in script
 

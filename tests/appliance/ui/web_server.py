@@ -1,5 +1,4 @@
-"""The production server tiers in a subprocess: gunicorn + uvicorn worker serving appliance.asgi (the web
-process), or gunicorn gthread workers serving appliance.wsgi_internal (the nodes' internal API tier)."""
+"""The production web stack in a subprocess: gunicorn + uvicorn worker serving appliance.asgi."""
 
 from __future__ import annotations
 
@@ -17,17 +16,14 @@ LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 class WebServer:
-    config, app, env_prefix = "deploy/gunicorn.conf.py", "appliance.asgi:application", "APPLIANCE_WEB_"
-    ready = "Application startup complete"  # uvicorn's ASGI lifespan start-up in the worker
-
     def __init__(self, *, database: dict, workdir: Path, redis_url: str | None):
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "appliance.settings",
             "DATABASE_URL": database_url_of(database),
             "APPLIANCE_DB_CONN_MAX_AGE": "0",
-            f"{self.env_prefix}BIND": "127.0.0.1:0",  # gunicorn prints the port it got
-            f"{self.env_prefix}WORKERS": "1",
+            "APPLIANCE_WEB_BIND": "127.0.0.1:0",  # gunicorn prints the port it got
+            "APPLIANCE_WEB_WORKERS": "1",
             "APPLIANCE_SERVE_STATIC": "1",
             "APPLIANCE_VAR_DIR": str(workdir / "var"),
             # Same key as the test process, which wrote the encrypted origin passwords.
@@ -48,21 +44,15 @@ class WebServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> WebServer:
-        cmd = [str(VENV_BIN / "gunicorn"), "-c", self.config, self.app]
+        cmd = [str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "appliance.asgi:application"]
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
         self.output = OutputWatcher(self.proc.stdout)
         self.port = int(LISTENING.search(self.output.wait_for(LISTENING.search, timeout)).group(1))
-        self.output.wait_for(lambda line: self.ready in line, timeout)
+        self.output.wait_for(lambda line: "Application startup complete" in line, timeout)
         return self
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=20)
             self.proc = None
-
-
-class InternalServer(WebServer):
-    config, app = "deploy/gunicorn-internal.conf.py", "appliance.wsgi_internal:application"
-    env_prefix = "APPLIANCE_INTERNAL_"
-    ready = "Booting worker with pid"  # the master's socket is bound; requests queue until the worker is up
