@@ -10,15 +10,7 @@ import pytest
 
 from proxyd.net.sendbatch import Destination, SendBatch
 from proxyd.origin.stream_relay import StreamCounters
-from tests.proxyd.runtime.test_burst import drain, receiver, video_burst
-
-
-@pytest.fixture
-def sender():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock
-    sock.close()
+from tests.proxyd.runtime.test_burst import drain, receiver, sender, video_burst  # noqa: F401 (sender: fixture)
 
 
 def add_run(batch: SendBatch, dest: Destination, datagrams: list[bytes]) -> None:
