@@ -40,6 +40,9 @@ class PlayResult:
     stderr_tail: str
     # ffmpeg only: CRCs of the first few video frames, to tell which content was played.
     first_video_crcs: tuple[str, ...] = ()
+    # ffmpeg with a video_span only: each counted video frame's pts, in seconds after the first one's.
+    video_times: tuple[float, ...] = ()
+    span_complete: bool = False  # a video frame past the span arrived (the player was stopped there)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,7 @@ class _FrameCounter:
         self.video_span: float | None = None
         self.time_bases: dict[str, float] = {}
         self.first_video_pts: int | None = None
+        self.video_times: list[float] = []
         self.span_done = False
 
     def feed(self, line: str, now: float) -> None:
@@ -162,7 +166,8 @@ def _run_counting(player: str, argv: list[str], url: str, transport: str, *, tim
                       returncode=None if timed_out else returncode,
                       video_frames=counter.counts["video"], audio_frames=counter.counts["audio"],
                       first_frame_s=first, wall_s=time.monotonic() - started, timed_out=timed_out,
-                      stderr_tail=tail, first_video_crcs=tuple(counter.video_crcs))
+                      stderr_tail=tail, first_video_crcs=tuple(counter.video_crcs),
+                      video_times=tuple(counter.video_times), span_complete=counter.span_done)
 
 
 _FRAMECRC_KIND = re.compile(r"^#media_type (\d+): (\w+)")
@@ -187,9 +192,11 @@ def _classify_framecrc(line: str, counter: _FrameCounter) -> str | None:
             pts = int(rest.split(",", 2)[1])
             if counter.first_video_pts is None:
                 counter.first_video_pts = pts
-            if (pts - counter.first_video_pts) * counter.time_bases[index.strip()] >= counter.video_span:
+            since_first = (pts - counter.first_video_pts) * counter.time_bases[index.strip()]
+            if since_first >= counter.video_span:
                 counter.span_done = True
                 return None
+            counter.video_times.append(since_first)
     if kind == "video" and len(counter.video_crcs) < KEPT_VIDEO_CRCS:
         counter.video_crcs.append(rest.rsplit(",", 1)[-1].strip())
     return kind

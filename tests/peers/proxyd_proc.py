@@ -22,6 +22,7 @@ READY_TIMEOUT_S = 30.0  # a 2-core machine shared by many test runs took over 15
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_BYTES = 4000
 CONNECT_RETRY_S = 0.05
+READY_LINE = b"proxyd ready rtsp://"  # printed once every listener is up (proxyd.app.server.serve)
 
 
 class ProxydError(RuntimeError):
@@ -84,6 +85,11 @@ class ProxydProcess:
     def authority(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
+    def _printed_ready(self, log_start: int) -> bool:
+        with open(self.log_path, "rb") as log:
+            log.seek(log_start)
+            return READY_LINE in log.read()
+
     def url(self, path: str = "") -> str:
         return f"rtsp://{self.authority}/{path.lstrip('/')}"
 
@@ -91,23 +97,27 @@ class ProxydProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log_path, "ab") as log:
+            log_start = log.tell()  # a restarted proxyd appends to the same log
             self.proc = subprocess.Popen(self.argv(), cwd=self.repo, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         try:
-            self._wait_listening(timeout)
+            self._wait_ready(timeout, log_start)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_listening(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, log_start: int) -> None:
+        """Until proxyd printed its ready line and its RTSP port accepts. The RTSP listener starts
+        before the metrics listener, so a connectable RTSP port alone does not mean /metrics is up."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1.0):
-                    return
-            except OSError:
-                pass
+            if self._printed_ready(log_start):
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=1.0):
+                        return
+                except OSError:
+                    pass
             # Waiting on the child doubles as the retry delay and notices an early exit.
             try:
                 rc = self.proc.wait(timeout=CONNECT_RETRY_S)
@@ -117,7 +127,7 @@ class ProxydProcess:
                 raise ProxydError(f"proxyd exited with {rc} before listening on {self.host}:{self.port}; "
                                   f"command: {' '.join(self.argv())}\n--- log ---\n{log_tail(self.log_path)}")
             if time.monotonic() >= deadline:
-                raise ProxydError(f"proxyd not accepting connections on {self.host}:{self.port} after "
+                raise ProxydError(f"proxyd not ready (ready line and {self.host}:{self.port} accepting) after "
                                   f"{timeout}s\n--- log ---\n{log_tail(self.log_path)}")
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:

@@ -134,7 +134,7 @@ def test_tcp_only_origin_refuses_udp_player(gst_origin_factory, test_clips, peer
 # --- the proxyd process wrapper, exercised with stand-in daemons (proxyd itself is tested elsewhere) ---
 
 STANDIN = textwrap.dedent("""
-    import signal, socket, sys
+    import signal, socket, sys, time
     args = sys.argv[1:]
     assert args[:2] == ["-m", "proxyd"], args
     if "--fail" in args:
@@ -150,6 +150,9 @@ STANDIN = textwrap.dedent("""
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((host, int(port)))
     s.listen()
+    if "--slow-start" in args:  # listening, but still starting other listeners (proxyd's metrics)
+        time.sleep(1.0)
+    print(f"proxyd ready rtsp://{host}:{port}/", flush=True)
     while True:
         s.accept()[0].close()
 """)
@@ -172,6 +175,13 @@ def test_proxyd_wrapper_waits_for_listener_and_stops_cleanly(standin_python, tmp
         socket.create_connection(("127.0.0.1", proc.port), timeout=2).close()
     assert proc.returncode == 0 and not proc.killed
     assert "routes ['/vod=rtsp://127.0.0.1:1/']" in (tmp_path / "p.log").read_text()
+
+
+def test_proxyd_wrapper_waits_for_the_ready_line_not_only_the_rtsp_port(standin_python, tmp_path):
+    proc = ProxydProcess(routes={}, log_path=tmp_path / "p.log", python=standin_python,
+                         extra_args=["--slow-start"])
+    with proc:
+        assert "proxyd ready rtsp://" in (tmp_path / "p.log").read_text()
 
 
 def test_proxyd_wrapper_reports_early_exit_with_log(standin_python, tmp_path):

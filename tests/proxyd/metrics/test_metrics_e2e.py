@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import socket
 
 import pytest
 
@@ -101,8 +102,13 @@ def test_health_and_readiness(gst_origin, proxyd_process, tmp_path):
     assert not answer["checks"]["cache_dir"]["ok"] and answer["checks"]["listening"]["ok"]
 
 
-def test_unreachable_control_plane_is_not_ready(proxyd_process, gst_origin, peer_players, tmp_path):
-    dead = free_tcp_port()
+def test_unreachable_control_plane_is_not_ready(proxyd_process, gst_origin, peer_players, tmp_path, request):
+    # A port bound for the whole test but never listening: connections to it are refused, and no
+    # other process (a parallel test's server) can take it in the meantime.
+    dead_socket = socket.socket()
+    dead_socket.bind(("127.0.0.1", 0))
+    request.addfinalizer(dead_socket.close)
+    dead = dead_socket.getsockname()[1]
     proxy, port = start_proxy(proxyd_process, gst_origin, tmp_path, "--control-url", f"http://127.0.0.1:{dead}",
                               "--control-token", "t0ken", "--state-dir", str(tmp_path / "state"),
                               "--control-poll-interval", "60")

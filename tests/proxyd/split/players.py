@@ -15,10 +15,11 @@ DECODE_ERRORS = re.compile(r"error while decoding|decode_slice_header|non-existi
                            r"concealing|Invalid NAL|missing picture|corrupt", re.I)
 
 
-def play_many(pool: ThreadPoolExecutor, url: str, transports: list[str], *, duration: float,
-              decode: bool = False, timeout: float = 40.0) -> list[Future]:
-    return [pool.submit(players.ffmpeg_play, url, transport=t, duration=duration, decode=decode,
-                        timeout=timeout) for t in transports]
+def play_many(pool: ThreadPoolExecutor, url: str, transports: list[str], *, duration: float | None = None,
+              video_span: float | None = None, decode: bool = False, timeout: float = 40.0) -> list[Future]:
+    """One ffmpeg_play per transport: `duration` seconds of output (-t), or a `video_span`."""
+    return [pool.submit(players.ffmpeg_play, url, transport=t, duration=duration, video_span=video_span,
+                        decode=decode, timeout=timeout) for t in transports]
 
 
 def ffmpeg_popen(url: str, transport: str, duration: float) -> subprocess.Popen:

@@ -13,7 +13,7 @@ import pytest
 from proxyd.net.udp import bind_port_pair
 from proxyd.rtp.keyframe import h264_key_start
 from proxyd.rtp.packet import RtpPacket, SenderReport, build_bye, build_sr, parse_rtcp
-from proxyd.split.fanout import TcpGroup, TcpMember
+from proxyd.split.fanout import FRAME_HEADER, TcpGroup, TcpMember
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.stream import HubStream
 
@@ -133,7 +133,7 @@ async def test_player_receiver_reports_reach_their_player_stream(hub_stream, soc
 async def test_tcp_group_drops_then_disconnects_a_stalled_player_only():
     loop = asyncio.get_running_loop()
     received = bytearray()
-    enough = asyncio.Event()
+    arrived = asyncio.Event()
     accepted: list[asyncio.StreamWriter] = []
 
     async def on_client(reader, writer):
@@ -141,8 +141,7 @@ async def test_tcp_group_drops_then_disconnects_a_stalled_player_only():
         if len(accepted) == 1:  # the healthy player reads everything
             while data := await reader.read(65536):
                 received.extend(data)
-                if len(received) >= 200 * 1000:
-                    enough.set()
+                arrived.set()
         # the stalled player never reads
 
     server = await asyncio.start_server(on_client, "127.0.0.1", 0)
@@ -154,21 +153,34 @@ async def test_tcp_group_drops_then_disconnects_a_stalled_player_only():
     for t in transports:
         t.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     overflow = []
-    group = TcpGroup(((0, 1),), high_water=64 * 1024, drop_limit=256 * 1024, max_dropped=10**6)
+    budget = 1000  # dropped packets before the stalled player is disconnected
+    group = TcpGroup(((0, 1),), high_water=64 * 1024, drop_limit=256 * 1024, max_dropped=budget)
     healthy, stalled = (TcpMember(t, overflow.append) for t in transports)
     healthy.hold = stalled.hold = None
     group.members += [healthy, stalled]
     payload = b"x" * 996
-    async with asyncio.timeout(20):
+    sent = 0
+
+    async def send_and_wait_for_the_healthy_player(packets: int) -> None:
+        # A healthy player keeps up with the stream's rate: the next packets go out once it has
+        # read these (a sender spinning as fast as the CPU allows would outrun any reader on a
+        # loaded machine, and its buffer would pass the high-water mark too).
+        nonlocal sent
+        for _ in range(packets):
+            group.add(0, False, payload)
+        sent += packets * (4 + len(payload))
+        while len(received) < sent:
+            arrived.clear()
+            await arrived.wait()
+
+    async with asyncio.timeout(60):
         while not overflow:
-            for _ in range(16):
-                group.add(0, False, payload)
-            await asyncio.sleep(0)  # let the loop flush and write; bounded by the timeout
-        group.add(0, False, payload)
-        await asyncio.sleep(0)
-        await enough.wait()
-    assert stalled.closed and stalled.dropped > 0 and "slow player" in overflow[0]
+            await send_and_wait_for_the_healthy_player(16)
+        await send_and_wait_for_the_healthy_player(16)  # still served after the other one is gone
+    assert stalled.closed and stalled.dropped > budget and "slow player" in overflow[0]
     assert not healthy.closed and healthy.dropped == 0 and len(overflow) == 1
+    assert received == b"".join(FRAME_HEADER.pack(b"$", 0, len(payload)) + payload
+                                for _ in range(sent // (4 + len(payload))))
     for t in transports:
         t.close()
     server.close()
