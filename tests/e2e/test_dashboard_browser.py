@@ -10,6 +10,8 @@ import importlib.util
 import io
 import json
 import os
+import signal
+import subprocess
 import threading
 import urllib.request
 import uuid
@@ -33,6 +35,7 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 30_000
 PLAYERS = 3
+HELD_PLAY_TIMEOUT_S = 240  # a held player's hard deadline (it is released within the dashboard's waits)
 
 
 @pytest.fixture
@@ -132,17 +135,57 @@ def run_beat_work(origin_id: int) -> None:
     thread.join(timeout=30)
 
 
-def play_in_background(peer_players, url: str, results: list) -> list[threading.Thread]:
-    threads = [
-        threading.Thread(
-            target=lambda: results.append(peer_players.ffmpeg_play(url, transport="tcp", decode=False)),
-            daemon=True,
-        )
-        for _ in range(PLAYERS)
-    ]
-    for thread in threads:
-        thread.start()
-    return threads
+class HeldPlayers:
+    """PLAYERS ffmpeg players of `url`, each SIGSTOPped at its first frame: their sessions stay open,
+    all at once, until release() (the 6 s clip is otherwise over before the dashboard's 5 s
+    debounced panel reload on a loaded machine). proxyd keeps writing the clip into their sockets."""
+
+    def __init__(self, peer_players, url: str) -> None:
+        self.results: list = []
+        self.held: list[subprocess.Popen] = []
+        self.lock = threading.Lock()
+        self.all_held = threading.Event()
+        self.threads = [threading.Thread(target=self._play, args=(peer_players, url), daemon=True)
+                        for _ in range(PLAYERS)]
+        for thread in self.threads:
+            thread.start()
+
+    def _play(self, peer_players, url: str) -> None:
+        self.results.append(peer_players.ffmpeg_play(url, transport="tcp", decode=False,
+                                                     timeout=HELD_PLAY_TIMEOUT_S, on_first_frame=self._hold))
+
+    def _hold(self, proc: subprocess.Popen) -> None:
+        proc.send_signal(signal.SIGSTOP)
+        with self.lock:
+            self.held.append(proc)
+            if len(self.held) == PLAYERS:
+                self.all_held.set()
+
+    def wait_all_held(self) -> None:
+        assert self.all_held.wait(TIMEOUT_MS / 1000), f"{len(self.held)} of {PLAYERS} players played a frame"
+
+    def release(self) -> list:
+        """SIGCONT every held player (they play the rest of the clip), then their results."""
+        with self.lock:
+            for proc in self.held:
+                proc.send_signal(signal.SIGCONT)
+        for thread in self.threads:
+            thread.join(timeout=HELD_PLAY_TIMEOUT_S)
+        return self.results
+
+
+@pytest.fixture
+def held_players(peer_players):
+    """held_players(url) -> HeldPlayers; every player still held is released at teardown."""
+    started: list[HeldPlayers] = []
+
+    def start(url: str) -> HeldPlayers:
+        started.append(HeldPlayers(peer_players, url))
+        return started[-1]
+
+    yield start
+    for players in started:
+        players.release()
 
 
 def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
@@ -152,7 +195,7 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     vod_origin,
     controlled_proxyd,
     shared_gst_origin,  # noqa: F811
-    peer_players,
+    held_players,
     browser,
     tmp_path,
 ):
@@ -170,20 +213,19 @@ def test_dashboard_moves_while_ffmpeg_plays_and_a_report_downloads_its_csv(
     page.wait_for_selector("#charts[data-loaded]")
     assert page.inner_text("#active-sessions") == "0"
 
-    results: list = []
-    threads = play_in_background(peer_players, proxy.url("/vod/long"), results)  # 6 s: the panels reload while they play
+    players = held_players(proxy.url("/vod/long"))  # held mid-play: the panels reload while they play
+    players.wait_all_held()
     # the sessions card and the live points of both charts follow proxyd's reports while they play
-    page.wait_for_function("Number(document.getElementById('active-sessions').textContent) >= 2")
+    page.wait_for_function(f"Number(document.getElementById('active-sessions').textContent) === {PLAYERS}")
     page.wait_for_function("applianceCharts.bandwidth.data.datasets[2].data.some(p => p.y > 0.05)")
-    page.wait_for_function("applianceCharts.sessions.data.datasets[2].data.some(p => p.y >= 2)")
+    page.wait_for_function(f"applianceCharts.sessions.data.datasets[2].data.some(p => p.y >= {PLAYERS})")
     page.wait_for_selector(f'#nodes tr[data-node="{node.name}"] .badge-online')
     # the top-content chart follows the sessions as they start (reloaded after session events)
-    page.wait_for_function("applianceCharts.topNow.data.datasets[0].data.some(n => n >= 2)")
+    page.wait_for_function(f"applianceCharts.topNow.data.datasets[0].data.some(n => n >= {PLAYERS})")
     out = Path(os.environ.get("APPLIANCE_SCREENSHOTS_DIR") or tmp_path / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / "dashboard-live.png"), full_page=True, animations="disabled")  # mid-play
-    for thread in threads:
-        thread.join(timeout=60)
+    results = players.release()
     assert len(results) == PLAYERS and all(r.ok for r in results), [r.describe() for r in results]
     page.wait_for_function("document.getElementById('active-sessions').textContent === '0'")
     run_beat_work(vod_origin.pk)

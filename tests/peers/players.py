@@ -112,10 +112,11 @@ class _FrameCounter:
 
 def _run_counting(player: str, argv: list[str], url: str, transport: str, *, timeout: float,
                   classify: Callable[[str, _FrameCounter], str | None],
-                  interrupt_after: float | None = None, video_span: float | None = None) -> PlayResult:
+                  interrupt_after: float | None = None, video_span: float | None = None,
+                  on_first_frame: Callable[[subprocess.Popen], None] | None = None) -> PlayResult:
     """Run `argv`, feed stdout lines to a counter. SIGINT after `interrupt_after` s (graceful stop
     for players without a duration option) or once the counter's `video_span` is done; SIGKILL at
-    `timeout`."""
+    `timeout`. `on_first_frame(proc)` is called once, when the first frame has been counted."""
     with tempfile.TemporaryFile() as err:
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
@@ -149,6 +150,9 @@ def _run_counting(player: str, argv: list[str], url: str, transport: str, *, tim
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     counter.feed(line.decode(errors="replace"), now)
+                if on_first_frame is not None and counter.first_any is not None:
+                    on_first_frame(proc)
+                    on_first_frame = None
             sel.close()
             if timed_out:
                 proc.kill()
@@ -204,7 +208,8 @@ def _classify_framecrc(line: str, counter: _FrameCounter) -> str | None:
 
 def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = None, decode: bool = True,
                 timeout: float = 30.0, extra_input_args: Sequence[str] = (),
-                video_span: float | None = None) -> PlayResult:
+                video_span: float | None = None,
+                on_first_frame: Callable[[subprocess.Popen], None] | None = None) -> PlayResult:
     """Play `url` with ffmpeg and count frames per stream.
 
     decode=False copies packets instead of decoding (cheap: for many concurrent players); each
@@ -214,6 +219,8 @@ def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = No
     `duration` (-t) runs from the earliest stream's first timestamp, so how many video frames it
     holds depends on how audio and video lined up when the player joined; a span of video time
     holds a fixed number unless frames were lost.
+    on_first_frame(proc): called with the ffmpeg process once its first frame arrived (e.g. to
+    SIGSTOP it, holding its session open until the caller sends SIGCONT).
     """
     if transport not in ("udp", "tcp"):
         raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -226,7 +233,7 @@ def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = No
         argv += ["-t", f"{duration:.3f}"]
     argv += ["-flush_packets", "1", "-f", "framecrc", "-"]
     return _run_counting("ffmpeg", argv, url, transport, timeout=timeout, classify=_classify_framecrc,
-                         video_span=video_span)
+                         video_span=video_span, on_first_frame=on_first_frame)
 
 
 _GST_FRAME = re.compile(r'^Got message #\d+ from element "(video|audio)" \(element\): GstMultiFileSink')

@@ -127,7 +127,7 @@ class ProxydProcess:
                 raise ProxydError(f"proxyd exited with {rc} before listening on {self.host}:{self.port}; "
                                   f"command: {' '.join(self.argv())}\n--- log ---\n{log_tail(self.log_path)}")
             if time.monotonic() >= deadline:
-                raise ProxydError(f"proxyd not ready (ready line and {self.host}:{self.port} accepting) after "
+                raise ProxydError(f"proxyd not ready (ready line, {self.host}:{self.port} accepting) after "
                                   f"{timeout}s\n--- log ---\n{log_tail(self.log_path)}")
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:

@@ -39,8 +39,8 @@ def test_twenty_players_udp_and_tcp_share_one_origin_session(live_origin, split_
     proxy = split_proxy()
     mark = live_origin.mark()
     with ThreadPoolExecutor(max_workers=21) as pool:
-        direct = pool.submit(ffmpeg_play, live_origin.url("/live"), transport="udp", video_span=6, decode=False,
-                             timeout=40)
+        direct = pool.submit(ffmpeg_play, live_origin.url("/live"), transport="udp", video_span=6,
+                             decode=False, timeout=40)
         proxied = play_many(pool, proxy.url("/tv/live"), ["udp", "tcp"] * 10, video_span=6)
         base = direct.result()
         results = [f.result() for f in proxied]
@@ -60,7 +60,8 @@ def test_a_stopped_player_does_not_reduce_what_the_others_receive(live_origin, s
         wait_log(proxy, "joins split", count=2)
         for p in stalled:
             p.send_signal(signal.SIGSTOP)
-        direct = pool.submit(ffmpeg_play, live_origin.url("/live"), transport="udp", video_span=12, timeout=40)
+        direct = pool.submit(ffmpeg_play, live_origin.url("/live"), transport="udp", video_span=12,
+                             timeout=40)
         others = play_many(pool, proxy.url("/tv/live"), ["udp", "tcp"], video_span=12)
         base = direct.result()
         results = [f.result() for f in others]
