@@ -16,10 +16,12 @@ DECODE_ERRORS = re.compile(r"error while decoding|decode_slice_header|non-existi
 
 
 def play_many(pool: ThreadPoolExecutor, url: str, transports: list[str], *, duration: float | None = None,
-              video_span: float | None = None, decode: bool = False, timeout: float = 40.0) -> list[Future]:
+              video_span: float | None = None, decode: bool = False, timeout: float = 40.0,
+              extra_input_args: tuple[str, ...] = ()) -> list[Future]:
     """One ffmpeg_play per transport: `duration` seconds of output (-t), or a `video_span`."""
     return [pool.submit(players.ffmpeg_play, url, transport=t, duration=duration, video_span=video_span,
-                        decode=decode, timeout=timeout) for t in transports]
+                        decode=decode, timeout=timeout, extra_input_args=extra_input_args)
+            for t in transports]
 
 
 def ffmpeg_popen(url: str, transport: str, duration: float) -> subprocess.Popen:
