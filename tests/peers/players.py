@@ -218,7 +218,9 @@ def ffmpeg_play(url: str, *, transport: str = "udp", duration: float | None = No
     (audio frames until then) and stops ffmpeg there (SIGINT: returncode 255). For live streams:
     `duration` (-t) runs from the earliest stream's first timestamp, so how many video frames it
     holds depends on how audio and video lined up when the player joined; a span of video time
-    holds a fixed number unless frames were lost.
+    holds a fixed number unless frames were lost, when the player sets up one stream
+    (extra_input_args=("-allowed_media_types", "video")): with two, ffmpeg rebases a stream's
+    timestamps at the first RTCP sender report.
     on_first_frame(proc): called with the ffmpeg process once its first frame arrived (e.g. to
     SIGSTOP it, holding its session open until the caller sends SIGCONT).
     """
