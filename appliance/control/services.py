@@ -10,6 +10,7 @@ from django.db import connection, transaction
 
 from appliance.control.ingest import BatchApply
 from appliance.control.models import ReportEvent
+from appliance.control.poll import seen_again, snapshot_generation_bump
 from appliance.core.live import publish_many_after_commit
 from appliance.nodes.models import ProxyNode
 
@@ -77,15 +78,19 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE nodes_proxynode SET last_seen = %s, version = COALESCE(NULLIF(%s, ''), version), "
-                "listen = COALESCE(NULLIF(%s, ''), listen), load_sessions = COALESCE(%s, load_sessions), "
-                "load_bandwidth_bps = COALESCE(%s, load_bandwidth_bps), "
-                "cache_disk_full = COALESCE(%s, cache_disk_full) WHERE id = %s "
-                "RETURNING last_seen, version, listen, load_sessions, load_bandwidth_bps, cache_disk_full",
+                "UPDATE nodes_proxynode AS n SET last_seen = %s, version = COALESCE(NULLIF(%s, ''), n.version), "
+                "listen = COALESCE(NULLIF(%s, ''), n.listen), load_sessions = COALESCE(%s, n.load_sessions), "
+                "load_bandwidth_bps = COALESCE(%s, n.load_bandwidth_bps), "
+                "cache_disk_full = COALESCE(%s, n.cache_disk_full) "
+                "FROM (SELECT last_seen FROM nodes_proxynode WHERE id = %s) AS prior WHERE n.id = %s "
+                "RETURNING n.last_seen, n.version, n.listen, n.load_sessions, n.load_bandwidth_bps, "
+                "n.cache_disk_full, prior.last_seen",
                 [now, info.get("version") or "", info.get("listen") or "", load.get("sessions"),
-                 load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk])
+                 load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk, node.pk])
             (node.last_seen, node.version, node.listen, node.load_sessions,
-             node.load_bandwidth_bps, node.cache_disk_full) = cursor.fetchone()
+             node.load_bandwidth_bps, node.cache_disk_full, seen_before) = cursor.fetchone()
+        if seen_again(seen_before, now):
+            snapshot_generation_bump()  # its cluster peers' snapshots list it online again
         return node
     locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
     locked.last_seen = now
@@ -108,8 +113,3 @@ def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:
     ids = list(ReportEvent.objects.filter(received_at__lt=older_than).order_by("id")
                .values_list("id", flat=True)[:limit])
     return ReportEvent.objects.filter(id__in=ids).delete()[0]
-
-
-def node_mark_seen(*, node: ProxyNode, now: dt.datetime) -> None:
-    """A snapshot poll proves the node is alive even when it has nothing to report."""
-    ProxyNode.objects.filter(pk=node.pk).update(last_seen=now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import BooleanField, Case, CharField, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, CharField, Min, Q, QuerySet, Value, When
 
 from appliance.nodes.models import ProxyNode
 
@@ -64,3 +64,11 @@ def cluster_members(*, now: dt.datetime) -> list[dict]:
         if address:
             members.append({"name": node.name, "address": address, "online": node.status == "online"})
     return members
+
+
+def cluster_online_until(*, now: dt.datetime) -> dt.datetime | None:
+    """When the enabled node seen longest ago among the online ones turns stale if it stays silent
+    (the first moment cluster_members() can change by time alone); None when none is online."""
+    oldest = (ProxyNode.objects.filter(enabled=True, last_seen__gte=stale_cutoff(now))
+              .aggregate(oldest=Min("last_seen"))["oldest"])
+    return oldest + dt.timedelta(seconds=settings.APPLIANCE_NODE_STALE_SECONDS) if oldest else None
