@@ -94,7 +94,7 @@ def _well_formed_node(data) -> dict | None:
     return node
 
 
-def _well_formed_batch(data) -> dict | None:
+def well_formed_batch(data) -> dict | None:
     """The validated batch when the batch, its node section and every event have exactly the expected
     JSON types (every batch proxyd sends), else None: the serializer's fields then produce the errors.
     Validating a batch of 1,000 events field by field was most of the request's validation cost."""
@@ -124,7 +124,7 @@ class ReportBatchSerializer(serializers.Serializer):
     events = ReportEventSerializer(many=True, allow_empty=True)
 
     def run_validation(self, data=serializers.empty):
-        fast = _well_formed_batch(data)
+        fast = well_formed_batch(data)
         return fast if fast is not None else super().run_validation(data)
 
     def validate_schema_version(self, value: int) -> int:
