@@ -7,6 +7,7 @@ from rest_framework.permissions import BasePermission
 
 from appliance.control.poll import SnapshotPoll, poll_authenticate
 from appliance.nodes.models import ProxyNode, hash_token
+from appliance.nodes.selectors import node_by_token_hash
 
 
 class NodePrincipal:
@@ -46,7 +47,7 @@ class ProxydTokenAuthentication(authentication.BaseAuthentication):
         return principal, principal.node
 
     def principal(self, token_hash: str) -> NodePrincipal | None:
-        node = ProxyNode.objects.filter(token_hash=token_hash, enabled=True).first()
+        node = node_by_token_hash(token_hash)
         return NodePrincipal(node) if node else None
 
     def authenticate_header(self, request) -> str:

@@ -26,6 +26,9 @@ from appliance.control.snapshot import snapshot_build_expiring
 from appliance.nodes.models import ProxyNode
 from appliance.nodes.selectors import stale_cutoff
 
+# as the triggers of control migration 0002 do it: numbers from a sequence are never reused
+BUMP_GENERATION = ("INSERT INTO control_snapshotgeneration (id, value) VALUES (1, nextval('control_snapshot_seq')) "
+                   "ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value")
 SNAPSHOT_FORMAT = 1  # bump when snapshot.py changes what a snapshot holds: cached ETags then expire
 _NODE_COLUMNS = [f.attname for f in ProxyNode._meta.concrete_fields]
 
@@ -56,8 +59,7 @@ def _settings_key() -> str:
 
 def snapshot_generation_bump() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO control_snapshotgeneration (id, value) VALUES (1, 1) ON CONFLICT (id) "
-                       "DO UPDATE SET value = control_snapshotgeneration.value + 1 RETURNING value")
+        cursor.execute(f"{BUMP_GENERATION} RETURNING value")
         return cursor.fetchone()[0]
 
 

@@ -31,9 +31,9 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
     with transaction.atomic():
         # Updating the node row first locks it: batches from one node are serialised, so the "already
         # stored?" check below cannot race with a concurrent retry of the same batch.
-        locked = _touch_node(node, node_info, now)
+        locked, generation = _touch_node(node, node_info, now)
         fresh = sorted(_store_new_events(locked, unique), key=lambda e: e["seq"])
-        batch = BatchApply(locked)
+        batch = BatchApply(locked, generation=generation)
         live = batch.run(fresh)
         batch.traffic.flush(locked, spool_bytes=_spool_bytes(node_info), now=now)
         publish_many_after_commit(live + [("node.bandwidth", {
@@ -72,8 +72,9 @@ def _spool_bytes(info: dict) -> int:
     return value if type(value) is int and value > 0 else 0
 
 
-def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
-    """Record the node's liveness and load in one UPDATE, which also locks its row; returns the row."""
+def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> tuple[ProxyNode, int | None]:
+    """Record the node's liveness and load in one UPDATE, which also locks its row; returns the row and
+    the snapshot generation (None: not kept, SQLite)."""
     load = info.get("load") or {}
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -84,14 +85,14 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
                 "cache_disk_full = COALESCE(%s, n.cache_disk_full) "
                 "FROM (SELECT last_seen FROM nodes_proxynode WHERE id = %s) AS prior WHERE n.id = %s "
                 "RETURNING n.last_seen, n.version, n.listen, n.load_sessions, n.load_bandwidth_bps, "
-                "n.cache_disk_full, prior.last_seen",
+                "n.cache_disk_full, prior.last_seen, (SELECT value FROM control_snapshotgeneration WHERE id = 1)",
                 [now, info.get("version") or "", info.get("listen") or "", load.get("sessions"),
                  load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk, node.pk])
             (node.last_seen, node.version, node.listen, node.load_sessions,
-             node.load_bandwidth_bps, node.cache_disk_full, seen_before) = cursor.fetchone()
+             node.load_bandwidth_bps, node.cache_disk_full, seen_before, generation) = cursor.fetchone()
         if seen_again(seen_before, now):
-            snapshot_generation_bump()  # its cluster peers' snapshots list it online again
-        return node
+            generation = snapshot_generation_bump()  # its cluster peers' snapshots list it online again
+        return node, generation or 0
     locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
     locked.last_seen = now
     locked.version = info.get("version") or locked.version
@@ -101,7 +102,7 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
     locked.cache_disk_full = load.get("cache_disk_full", locked.cache_disk_full)
     locked.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps",
                                "cache_disk_full"])
-    return locked
+    return locked, None
 
 
 def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:

@@ -36,6 +36,23 @@ def origin_for_url(url: str, *, origins: list[Origin] | None = None) -> Origin |
     return best
 
 
+_matching: dict[int, list[Origin]] = {}
+
+
+def origins_for_matching(*, generation: int | None) -> list[Origin]:
+    """Every origin (id, name, base_url) for origin_for_url, kept per process for the snapshot
+    generation given (appliance.control.poll: every origin write bumps it), so report batches do not
+    query them each; None: query."""
+    if generation is None:
+        return list(Origin.objects.only("id", "name", "base_url"))
+    origins = _matching.get(generation)
+    if origins is None:
+        origins = list(Origin.objects.only("id", "name", "base_url"))
+        _matching.clear()  # only the newest generation is asked for again
+        _matching[generation] = origins
+    return origins
+
+
 @functools.lru_cache(maxsize=4096)
 def _base_key(base_url: str) -> str:
     # Batch ingestion matches every session and play log against every origin: normalise each base once.

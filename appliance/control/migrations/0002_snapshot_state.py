@@ -9,12 +9,18 @@ GLOBAL_TABLES = ("origins_origin", "nodes_proxynode_origins", "origins_playercre
                  "content_purgerequest", "content_prestuffrequest")
 NODE_COLUMNS = ("name", "enabled", "rtsp_address", "listen")  # the snapshot's node and cluster sections
 
+# Generations and versions are drawn from one sequence: a number once taken is never taken again, even
+# by a bump that was rolled back, so a key never names two different contents (and the per-process
+# origin list kept per generation, appliance.origins.selectors, is never a stale one).
+BUMP_GENERATION = ("INSERT INTO control_snapshotgeneration (id, value) VALUES (1, nextval('control_snapshot_seq')) "
+                   "ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value")
+
 CREATE = [
-    "INSERT INTO control_snapshotgeneration (id, value) VALUES (1, 0)",
+    "CREATE SEQUENCE control_snapshot_seq",
+    "INSERT INTO control_snapshotgeneration (id, value) VALUES (1, nextval('control_snapshot_seq'))",
     """CREATE FUNCTION control_snapshot_generation_bump() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO control_snapshotgeneration (id, value) VALUES (1, 1)
-            ON CONFLICT (id) DO UPDATE SET value = control_snapshotgeneration.value + 1;
+        """ + BUMP_GENERATION + """;
         RETURN NULL;
     END $$""",
     """CREATE FUNCTION control_snapshot_node_bump() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -22,8 +28,9 @@ CREATE = [
         changed_node bigint;
     BEGIN
         IF TG_OP = 'DELETE' THEN changed_node := OLD.node_id; ELSE changed_node := NEW.node_id; END IF;
-        INSERT INTO control_snapshotstate (node_id, version, built_key, etag) VALUES (changed_node, 1, '', '')
-            ON CONFLICT (node_id) DO UPDATE SET version = control_snapshotstate.version + 1;
+        INSERT INTO control_snapshotstate (node_id, version, built_key, etag)
+            VALUES (changed_node, nextval('control_snapshot_seq'), '', '')
+            ON CONFLICT (node_id) DO UPDATE SET version = EXCLUDED.version;
         RETURN NULL;
     END $$""",
     *(f"CREATE TRIGGER {table}_snapshot AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
@@ -70,6 +77,7 @@ def drop_triggers(apps, schema_editor):
         return
     schema_editor.execute("DROP FUNCTION control_snapshot_generation_bump() CASCADE")
     schema_editor.execute("DROP FUNCTION control_snapshot_node_bump() CASCADE")
+    schema_editor.execute("DROP SEQUENCE IF EXISTS control_snapshot_seq")
 
 
 class Migration(migrations.Migration):

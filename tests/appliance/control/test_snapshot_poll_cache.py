@@ -132,3 +132,27 @@ def test_cluster_members_going_stale_and_coming_back_reach_the_next_poll(poll, n
     peer.rtsp_address = "peer.example:554"
     peer.save()
     assert poll().json()["cluster"]["nodes"][0]["address"] == "peer.example:554"
+
+
+def test_report_batches_match_origins_without_querying_them_until_one_changes(node, make_event, post_batch):
+    from appliance.playback.models import StreamSession
+
+    def started(sid: str) -> dict:
+        return make_event("session.started", session_id=sid, url="rtsp://proxy/x",
+                          origin_url="rtsp://origin.example/vod/x")
+
+    def origin_queries(sid: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert post_batch([started(sid)]).status_code == 200
+        return sum('FROM "origins_origin"' in q["sql"] for q in queries)
+
+    first = OriginFactory(name="first", base_url="rtsp://origin.example/vod")
+    post_batch([])  # the node's first report sets its listen address (a snapshot change)
+    origin_queries("s0")
+    assert origin_queries("s1") == 0
+    assert StreamSession.objects.get(session_id="s1").origin == first
+    first.base_url = "rtsp://elsewhere.example/"
+    first.save()
+    second = OriginFactory(name="second", base_url="rtsp://origin.example/")
+    assert origin_queries("s2") == 1
+    assert StreamSession.objects.get(session_id="s2").origin == second
