@@ -1,8 +1,8 @@
 from django.urls import path
 
-from appliance.control.views import ReportsView, SnapshotView, own_thread
+from appliance.control.views import ReportsView, SnapshotView
 
 urlpatterns = [
-    path("snapshot", own_thread(SnapshotView), name="internal-snapshot"),
-    path("reports", own_thread(ReportsView), name="internal-reports"),
+    path("snapshot", SnapshotView.as_view(), name="internal-snapshot"),
+    path("reports", ReportsView.as_view(), name="internal-reports"),
 ]

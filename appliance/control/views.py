@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
-from django.views.decorators.csrf import csrf_exempt
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
@@ -91,24 +87,3 @@ class ReportsView(InternalView):
                                      events=batch.validated_data["events"], now=timezone.now())
         return Response(ReportResultSerializer(result).data)
 
-
-def own_thread(view: type[InternalView]):
-    """The view for urls.py. Under ASGI Django runs every sync view of a worker process in one thread,
-    one request at a time, and a node's request mostly waits for PostgreSQL (a report batch for its
-    commit's WAL flush). Here each request runs in a thread of the event loop's pool, so a worker has
-    several in flight and their commits share flushes. Elsewhere (WSGI, the test client: one thread per
-    request already, and the test's transaction must be seen) it runs in the request's thread."""
-    sync_view = view.as_view()
-
-    def run_and_release(request):
-        try:
-            return sync_view(request)
-        finally:
-            close_old_connections()  # the thread's connection back to the pool (request_finished does not see it)
-
-    async def dispatch(request):
-        if isinstance(request, ASGIRequest):
-            return await sync_to_async(run_and_release, thread_sensitive=False)(request)
-        return await sync_to_async(sync_view)(request)
-
-    return csrf_exempt(dispatch)
