@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from appliance.control.ingest import BatchApply
@@ -83,15 +84,18 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> tuple[ProxyNod
                 "listen = COALESCE(NULLIF(%s, ''), n.listen), load_sessions = COALESCE(%s, n.load_sessions), "
                 "load_bandwidth_bps = COALESCE(%s, n.load_bandwidth_bps), "
                 "cache_disk_full = COALESCE(%s, n.cache_disk_full) "
-                "FROM (SELECT last_seen FROM nodes_proxynode WHERE id = %s) AS prior WHERE n.id = %s "
+                "FROM (SELECT last_seen, listen FROM nodes_proxynode WHERE id = %s) AS prior WHERE n.id = %s "
                 "RETURNING n.last_seen, n.version, n.listen, n.load_sessions, n.load_bandwidth_bps, "
-                "n.cache_disk_full, prior.last_seen, (SELECT value FROM control_snapshotgeneration WHERE id = 1)",
+                "n.cache_disk_full, prior.last_seen, prior.listen, "
+                "(SELECT value FROM control_snapshotgeneration WHERE id = 1)",
                 [now, info.get("version") or "", info.get("listen") or "", load.get("sessions"),
                  load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk, node.pk])
             (node.last_seen, node.version, node.listen, node.load_sessions,
-             node.load_bandwidth_bps, node.cache_disk_full, seen_before, generation) = cursor.fetchone()
-        if seen_again(seen_before, now):
-            generation = snapshot_generation_bump()  # its cluster peers' snapshots list it online again
+             node.load_bandwidth_bps, node.cache_disk_full, seen_before, listen_before, generation) = cursor.fetchone()
+        if seen_again(seen_before, now) or (settings.APPLIANCE_CLUSTER_CACHE and node.listen != listen_before):
+            # Its cluster peers' snapshots list it online again, or at another address. After the commit:
+            # inside the transaction the generation row's lock would queue other nodes' batches.
+            transaction.on_commit(snapshot_generation_bump)
         return node, generation or 0
     locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
     locked.last_seen = now

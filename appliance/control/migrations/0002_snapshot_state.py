@@ -7,7 +7,11 @@ from django.db import migrations, models
 # Triggers, not service code: the admin, bulk updates and cascades change these tables too.
 GLOBAL_TABLES = ("origins_origin", "nodes_proxynode_origins", "origins_playercredential",
                  "content_purgerequest", "content_prestuffrequest")
-NODE_COLUMNS = ("name", "enabled", "rtsp_address", "listen")  # the snapshot's node and cluster sections
+# The snapshot's node and cluster sections. Not `listen`: a node's report sets it (its first one, and
+# after a change), inside the ingest transaction, which would then hold the one generation row's lock
+# until it commits and so queue every other node's first report behind it. A listen change matters
+# only to a cache cluster's peers; report_batch_ingest bumps after its commit then.
+NODE_COLUMNS = ("name", "enabled", "rtsp_address")
 
 # Generations and versions are drawn from one sequence: a number once taken is never taken again, even
 # by a bump that was rolled back, so a key never names two different contents (and the per-process

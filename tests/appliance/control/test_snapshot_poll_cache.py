@@ -156,3 +156,25 @@ def test_report_batches_match_origins_without_querying_them_until_one_changes(no
     second = OriginFactory(name="second", base_url="rtsp://origin.example/")
     assert origin_queries("s2") == 1
     assert StreamSession.objects.get(session_id="s2").origin == second
+
+
+def test_a_peer_reporting_another_address_reaches_the_next_poll(poll, node, settings,
+                                                                django_capture_on_commit_callbacks):
+    from rest_framework.test import APIClient
+
+    settings.APPLIANCE_CLUSTER_CACHE = True
+    peer = ProxyNodeFactory(name="node-2", listen="10.0.0.2:554", last_seen=timezone.now())
+    assert [m["address"] for m in poll().json()["cluster"]["nodes"]] == ["10.0.0.2:554"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {peer.token}")
+    with django_capture_on_commit_callbacks(execute=True):
+        body = {"schema_version": 1, "node": {"listen": "10.0.0.9:554"}, "events": []}
+        assert client.post("/internal/v1/reports", body, format="json").status_code == 200
+    assert [m["address"] for m in poll().json()["cluster"]["nodes"]] == ["10.0.0.9:554"]
+
+
+def test_a_first_report_does_not_rebuild_the_snapshots_without_a_cluster(poll, post_batch):
+    post_batch([])  # sets the node's listen address: in no snapshot without a cache cluster
+    with CaptureQueriesContext(connection) as queries:
+        assert poll().status_code == 304
+    assert len(queries) == 1
