@@ -1,10 +1,13 @@
 """Bearer-token authentication for proxyd nodes (/internal/v1/ only)."""
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 
+from appliance.control.poll import SnapshotPoll, poll_authenticate
 from appliance.nodes.models import ProxyNode, hash_token
+from appliance.nodes.selectors import node_by_token_hash
 
 
 class NodePrincipal:
@@ -15,8 +18,9 @@ class NodePrincipal:
     is_superuser = False
     is_staff = False
 
-    def __init__(self, node: ProxyNode):
+    def __init__(self, node: ProxyNode, poll: SnapshotPoll | None = None):
         self.node = node
+        self.poll = poll  # snapshot polls only
 
     def __str__(self) -> str:
         return f"node:{self.node.name}"
@@ -37,13 +41,25 @@ class ProxydTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed token.") from None
         # Lookup is by a SHA-256 of the token, so timing reveals nothing about the token itself;
         # the final comparison is constant-time anyway.
-        node = ProxyNode.objects.filter(token_hash=hash_token(token), enabled=True).first()
-        if node is None or not node.token_matches(token):
+        principal = self.principal(hash_token(token))
+        if principal is None or not principal.node.token_matches(token):
             raise exceptions.AuthenticationFailed("Unknown node token.")
-        return NodePrincipal(node), node
+        return principal, principal.node
+
+    def principal(self, token_hash: str) -> NodePrincipal | None:
+        node = node_by_token_hash(token_hash)
+        return NodePrincipal(node) if node else None
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="proxyd"'
+
+
+class ProxydPollAuthentication(ProxydTokenAuthentication):
+    """For snapshot polls: the lookup also marks the node seen and reads its cached snapshot state."""
+
+    def principal(self, token_hash: str) -> NodePrincipal | None:
+        poll = poll_authenticate(token_hash, timezone.now())
+        return NodePrincipal(poll.node, poll) if poll else None
 
 
 class IsProxyNode(BasePermission):

@@ -19,6 +19,7 @@ from appliance.core.bulk import insert_rows, update_rows
 from appliance.history.services import TrafficDeltas
 from appliance.nodes.models import ProxyNode
 from appliance.origins.models import Origin
+from appliance.origins.selectors import origins_for_matching
 from appliance.playback import services as playback
 from appliance.playback.models import EndReason, PlayLog, ServedFrom, StreamSession
 from appliance.playback.split_services import split_live_payload, splits_apply
@@ -39,8 +40,9 @@ def _session_id(event: dict) -> str:
 
 
 class BatchApply:
-    def __init__(self, node: ProxyNode) -> None:
+    def __init__(self, node: ProxyNode, *, generation: int | None = None) -> None:
         self.node = node
+        self.generation = generation  # the snapshot generation read under the node lock (origins cache)
         self.sessions: dict[str, StreamSession] = {}
         self.new: dict[str, StreamSession] = {}
         self.changed: set[str] = set()
@@ -121,8 +123,8 @@ class BatchApply:
         return session
 
     def _origins(self) -> list[Origin]:
-        if self.origins is None:  # one query per batch, not per event
-            self.origins = list(Origin.objects.only("id", "name", "base_url"))
+        if self.origins is None:  # at most one query per batch, not per event
+            self.origins = origins_for_matching(generation=self.generation)
         return self.origins
 
     def _save_sessions(self) -> None:

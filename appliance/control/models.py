@@ -14,3 +14,25 @@ class ReportEvent(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["node", "event_id"], name="report_event_unique_node_id")]
         indexes = [models.Index(fields=["received_at"])]
+
+
+class SnapshotGeneration(models.Model):
+    """One row: bumped (by database triggers, migration 0002) by every write that can change any node's
+    snapshot: origins, their node assignment and player accounts, purges, prestuff, node names,
+    addresses and enabled flags; and by the ingest/poll when a node comes back online in a cluster."""
+
+    value = models.BigIntegerField(default=0)
+
+
+class SnapshotState(models.Model):
+    """Per node: `version` is bumped (by triggers) by writes that change only this node's snapshot
+    (termination requests, ended terminated sessions, revalidated cache entries); the other columns
+    remember the ETag of the last snapshot built for it, under which key and until when it holds, so
+    a poll with that ETag is answered 304 without building the snapshot (appliance/control/poll.py).
+    No foreign key: a trigger may touch the row of a node being deleted."""
+
+    node_id = models.BigIntegerField(primary_key=True)
+    version = models.BigIntegerField(default=0)
+    built_key = models.CharField(max_length=200, blank=True)
+    etag = models.CharField(max_length=64, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)

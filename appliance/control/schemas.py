@@ -63,10 +63,69 @@ class ReportEventSerializer(serializers.Serializer):
         return fast if fast is not None else super().run_validation(data)
 
 
+_NODE_TEXT_LIMITS = {"name": 100, "version": 64, "listen": 255}
+_LOAD_DEFAULTS = {"sessions": 0, "bandwidth_bps": 0, "cache_disk_full": False}
+
+
+def _well_formed_node(data) -> dict | None:
+    """NodeInfoSerializer's result for a node section with exactly the expected JSON types, else None."""
+    if not isinstance(data, dict) or not data.keys() <= {*_NODE_TEXT_LIMITS, "load", "reporter"}:
+        return None
+    node = {"version": "", "listen": ""}
+    for key, limit in _NODE_TEXT_LIMITS.items():
+        if key in data:
+            value = data[key]
+            if not isinstance(value, str) or len(value) > limit or value.strip() != value:
+                return None
+            node[key] = value
+    if "load" in data:
+        load = data["load"]
+        if not isinstance(load, dict) or not load.keys() <= _LOAD_DEFAULTS.keys():
+            return None
+        node["load"] = {**_LOAD_DEFAULTS, **load}
+        if not (all(type(node["load"][k]) is int and node["load"][k] >= 0 for k in ("sessions", "bandwidth_bps"))
+                and type(node["load"]["cache_disk_full"]) is bool):
+            return None
+    if "reporter" in data:
+        reporter = data["reporter"]
+        if not isinstance(reporter, dict):
+            return None
+        node["reporter"] = reporter
+    return node
+
+
+def well_formed_batch(data) -> dict | None:
+    """The validated batch when the batch, its node section and every event have exactly the expected
+    JSON types (every batch proxyd sends), else None: the serializer's fields then produce the errors.
+    Validating a batch of 1,000 events field by field was most of the request's validation cost."""
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION \
+            or type(data.get("schema_version")) is not int or not data.keys() <= {"schema_version", "node", "events"}:
+        return None
+    events = data.get("events")
+    if not isinstance(events, list) or len(events) > settings.APPLIANCE_MAX_REPORT_EVENTS:
+        return None
+    batch = {"schema_version": SCHEMA_VERSION, "events": []}
+    if "node" in data:
+        node = _well_formed_node(data["node"])
+        if node is None:
+            return None
+        batch["node"] = node
+    for event in events:
+        validated = _well_formed_event(event)
+        if validated is None:
+            return None
+        batch["events"].append(validated)
+    return batch
+
+
 class ReportBatchSerializer(serializers.Serializer):
     schema_version = serializers.IntegerField()
     node = NodeInfoSerializer(required=False)
     events = ReportEventSerializer(many=True, allow_empty=True)
+
+    def run_validation(self, data=serializers.empty):
+        fast = well_formed_batch(data)
+        return fast if fast is not None else super().run_validation(data)
 
     def validate_schema_version(self, value: int) -> int:
         if value != SCHEMA_VERSION:

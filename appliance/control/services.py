@@ -6,10 +6,12 @@ import json
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from appliance.control.ingest import BatchApply
 from appliance.control.models import ReportEvent
+from appliance.control.poll import seen_again, snapshot_generation_bump
 from appliance.core.live import publish_many_after_commit
 from appliance.nodes.models import ProxyNode
 
@@ -30,9 +32,9 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
     with transaction.atomic():
         # Updating the node row first locks it: batches from one node are serialised, so the "already
         # stored?" check below cannot race with a concurrent retry of the same batch.
-        locked = _touch_node(node, node_info, now)
+        locked, generation = _touch_node(node, node_info, now)
         fresh = sorted(_store_new_events(locked, unique), key=lambda e: e["seq"])
-        batch = BatchApply(locked)
+        batch = BatchApply(locked, generation=generation)
         live = batch.run(fresh)
         batch.traffic.flush(locked, spool_bytes=_spool_bytes(node_info), now=now)
         publish_many_after_commit(live + [("node.bandwidth", {
@@ -71,22 +73,30 @@ def _spool_bytes(info: dict) -> int:
     return value if type(value) is int and value > 0 else 0
 
 
-def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
-    """Record the node's liveness and load in one UPDATE, which also locks its row; returns the row."""
+def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> tuple[ProxyNode, int | None]:
+    """Record the node's liveness and load in one UPDATE, which also locks its row; returns the row and
+    the snapshot generation (None: not kept, SQLite)."""
     load = info.get("load") or {}
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE nodes_proxynode SET last_seen = %s, version = COALESCE(NULLIF(%s, ''), version), "
-                "listen = COALESCE(NULLIF(%s, ''), listen), load_sessions = COALESCE(%s, load_sessions), "
-                "load_bandwidth_bps = COALESCE(%s, load_bandwidth_bps), "
-                "cache_disk_full = COALESCE(%s, cache_disk_full) WHERE id = %s "
-                "RETURNING last_seen, version, listen, load_sessions, load_bandwidth_bps, cache_disk_full",
+                "UPDATE nodes_proxynode AS n SET last_seen = %s, version = COALESCE(NULLIF(%s, ''), n.version), "
+                "listen = COALESCE(NULLIF(%s, ''), n.listen), load_sessions = COALESCE(%s, n.load_sessions), "
+                "load_bandwidth_bps = COALESCE(%s, n.load_bandwidth_bps), "
+                "cache_disk_full = COALESCE(%s, n.cache_disk_full) "
+                "FROM (SELECT last_seen, listen FROM nodes_proxynode WHERE id = %s) AS prior WHERE n.id = %s "
+                "RETURNING n.last_seen, n.version, n.listen, n.load_sessions, n.load_bandwidth_bps, "
+                "n.cache_disk_full, prior.last_seen, prior.listen, "
+                "(SELECT value FROM control_snapshotgeneration WHERE id = 1)",
                 [now, info.get("version") or "", info.get("listen") or "", load.get("sessions"),
-                 load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk])
+                 load.get("bandwidth_bps"), load.get("cache_disk_full"), node.pk, node.pk])
             (node.last_seen, node.version, node.listen, node.load_sessions,
-             node.load_bandwidth_bps, node.cache_disk_full) = cursor.fetchone()
-        return node
+             node.load_bandwidth_bps, node.cache_disk_full, seen_before, listen_before, generation) = cursor.fetchone()
+        if seen_again(seen_before, now) or (settings.APPLIANCE_CLUSTER_CACHE and node.listen != listen_before):
+            # Its cluster peers' snapshots list it online again, or at another address. After the commit:
+            # inside the transaction the generation row's lock would queue other nodes' batches.
+            transaction.on_commit(snapshot_generation_bump)
+        return node, generation or 0
     locked = ProxyNode.objects.select_for_update().get(pk=node.pk)
     locked.last_seen = now
     locked.version = info.get("version") or locked.version
@@ -96,7 +106,7 @@ def _touch_node(node: ProxyNode, info: dict, now: dt.datetime) -> ProxyNode:
     locked.cache_disk_full = load.get("cache_disk_full", locked.cache_disk_full)
     locked.save(update_fields=["last_seen", "version", "listen", "load_sessions", "load_bandwidth_bps",
                                "cache_disk_full"])
-    return locked
+    return locked, None
 
 
 def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:
@@ -108,8 +118,3 @@ def report_events_prune(*, older_than: dt.datetime, limit: int) -> int:
     ids = list(ReportEvent.objects.filter(received_at__lt=older_than).order_by("id")
                .values_list("id", flat=True)[:limit])
     return ReportEvent.objects.filter(id__in=ids).delete()[0]
-
-
-def node_mark_seen(*, node: ProxyNode, now: dt.datetime) -> None:
-    """A snapshot poll proves the node is alive even when it has nothing to report."""
-    ProxyNode.objects.filter(pk=node.pk).update(last_seen=now)

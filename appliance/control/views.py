@@ -12,10 +12,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from appliance.control.auth import IsProxyNode, ProxydTokenAuthentication
+from appliance.control.auth import IsProxyNode, ProxydPollAuthentication, ProxydTokenAuthentication
+from appliance.control.poll import snapshot_for_poll
 from appliance.control.schemas import ReportBatchSerializer, ReportResultSerializer
-from appliance.control.services import node_mark_seen, report_batch_ingest
-from appliance.control.snapshot import snapshot_build
+from appliance.control.services import report_batch_ingest
 from appliance.origins.credentials import CredentialsKeyError
 
 logger = logging.getLogger(__name__)
@@ -48,17 +48,22 @@ def _etags(header: str) -> set[str]:
 
 @extend_schema(exclude=True)
 class SnapshotView(InternalView):
+    authentication_classes = [ProxydPollAuthentication]  # also marks the node seen (one statement)
+
     def get(self, request):
-        now = timezone.now()
-        node_mark_seen(node=request.auth, now=now)
-        try:
-            snapshot = snapshot_build(node=request.auth, now=now)
-        except CredentialsKeyError as exc:
-            logger.error("snapshot for node %s not built: %s", request.auth.name, exc)
-            raise SnapshotUnavailable() from None
-        etag = snapshot["etag"]
+        poll = request.user.poll
+        known = _etags(request.headers.get("If-None-Match", ""))
+        etag = poll.unchanged_etag()
+        snapshot = None
+        if etag is None or etag not in known:  # build it; a 304 below only when it is still the node's
+            try:
+                snapshot = snapshot_for_poll(poll)
+            except CredentialsKeyError as exc:
+                logger.error("snapshot for node %s not built: %s", request.auth.name, exc)
+                raise SnapshotUnavailable() from None
+            etag = snapshot["etag"]
         headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
-        if etag in _etags(request.headers.get("If-None-Match", "")):
+        if etag in known:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(snapshot, headers=headers)
 
@@ -81,3 +86,4 @@ class ReportsView(InternalView):
         result = report_batch_ingest(node=request.auth, node_info=batch.validated_data.get("node", {}),
                                      events=batch.validated_data["events"], now=timezone.now())
         return Response(ReportResultSerializer(result).data)
+

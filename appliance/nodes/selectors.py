@@ -8,9 +8,15 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import BooleanField, Case, CharField, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, CharField, Min, Q, QuerySet, Value, When
 
 from appliance.nodes.models import ProxyNode
+
+
+def node_by_token_hash(token_hash: str) -> ProxyNode | None:
+    """The enabled node with this token hash (every request of a node: no ORM query compiled)."""
+    return next(iter(ProxyNode.objects.raw(
+        "SELECT * FROM nodes_proxynode WHERE token_hash = %s AND enabled", [token_hash])), None)
 
 
 def offline_cutoff(now: dt.datetime) -> dt.datetime:
@@ -64,3 +70,11 @@ def cluster_members(*, now: dt.datetime) -> list[dict]:
         if address:
             members.append({"name": node.name, "address": address, "online": node.status == "online"})
     return members
+
+
+def cluster_online_until(*, now: dt.datetime) -> dt.datetime | None:
+    """When the enabled node seen longest ago among the online ones turns stale if it stays silent
+    (the first moment cluster_members() can change by time alone); None when none is online."""
+    oldest = (ProxyNode.objects.filter(enabled=True, last_seen__gte=stale_cutoff(now))
+              .aggregate(oldest=Min("last_seen"))["oldest"])
+    return oldest + dt.timedelta(seconds=settings.APPLIANCE_NODE_STALE_SECONDS) if oldest else None

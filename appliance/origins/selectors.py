@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from appliance.origins.models import Origin, PlayerAccess
-from proxyd.rtsp.uri import is_within, url_key
+from proxyd.rtsp.uri import key_is_within, url_key
 
 if TYPE_CHECKING:
     from appliance.nodes.models import ProxyNode
@@ -27,11 +28,35 @@ def origin_for_url(url: str, *, origins: list[Origin] | None = None) -> Origin |
     """The origin whose base URL is the longest one an origin-side URL is at or below (URL identity:
     proxyd.rtsp.uri, so rtsp://h:554/x and rtsp://H/x/ are the same)."""
     candidates = origins if origins is not None else list(Origin.objects.only("id", "base_url"))
-    best, best_length = None, -1
+    best, best_length, key = None, -1, url_key(url)
     for origin in candidates:
-        if is_within(url, origin.base_url) and len(url_key(origin.base_url)) > best_length:
-            best, best_length = origin, len(url_key(origin.base_url))
+        base = _base_key(origin.base_url)
+        if len(base) > best_length and key_is_within(key, base):
+            best, best_length = origin, len(base)
     return best
+
+
+_matching: dict[int, list[Origin]] = {}
+
+
+def origins_for_matching(*, generation: int | None) -> list[Origin]:
+    """Every origin (id, name, base_url) for origin_for_url, kept per process for the snapshot
+    generation given (appliance.control.poll: every origin write bumps it), so report batches do not
+    query them each; None: query."""
+    if generation is None:
+        return list(Origin.objects.only("id", "name", "base_url"))
+    origins = _matching.get(generation)
+    if origins is None:
+        origins = list(Origin.objects.only("id", "name", "base_url"))
+        _matching.clear()  # only the newest generation is asked for again
+        _matching[generation] = origins
+    return origins
+
+
+@functools.lru_cache(maxsize=4096)
+def _base_key(base_url: str) -> str:
+    # Batch ingestion matches every session and play log against every origin: normalise each base once.
+    return url_key(base_url)
 
 
 def player_usernames(origin: Origin) -> list[str]:

@@ -155,7 +155,11 @@ def same_resource(a: str, b: str) -> bool:
 
 def is_within(url: str, presentation: str) -> bool:
     """`url` names `presentation` or something below it (one of its stream controls)."""
-    mine, theirs = url_key(url), url_key(presentation)
+    return key_is_within(url_key(url), url_key(presentation))
+
+
+def key_is_within(mine: str, theirs: str) -> bool:
+    """is_within() on url_key()s already computed."""
     if mine == theirs:
         return True
     if theirs.endswith("/"):  # the server root

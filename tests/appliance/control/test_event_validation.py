@@ -30,3 +30,44 @@ def test_bad_events_get_the_field_errors(change, field):
 def test_unusual_but_valid_events_are_coerced_as_before():
     validated = ReportEventSerializer().run_validation({**EVENT, "seq": "41"})
     assert validated["seq"] == 41
+
+
+NODE = {"name": "edge-1", "version": "0.1.0", "listen": "127.0.0.1:8554",
+        "load": {"sessions": 2, "bandwidth_bps": 1000, "cache_disk_full": False},
+        "reporter": {"queued": 0, "spool_bytes": 10}}
+
+
+def batch_field_by_field(data):
+    from appliance.control.schemas import ReportBatchSerializer
+
+    return serializers.Serializer.run_validation(ReportBatchSerializer(), data)
+
+
+@pytest.mark.parametrize("node", [NODE, {}, {"name": "n"}, {**NODE, "load": {"sessions": 1}}])
+def test_batch_fast_path_matches_field_validation(node):
+    from appliance.control.schemas import ReportBatchSerializer, well_formed_batch
+
+    batch = {"schema_version": 1, "node": node, "events": [dict(EVENT), {**EVENT, "seq": 42}]}
+    assert well_formed_batch(batch) is not None  # the fast path takes it
+    fast = ReportBatchSerializer().run_validation(batch)
+    slow = batch_field_by_field(batch)
+    assert fast["events"] == [dict(e) for e in slow["events"]]
+    assert fast["node"] == {k: dict(v) if isinstance(v, dict) else v for k, v in slow["node"].items()}
+
+
+@pytest.mark.parametrize("change", [{"schema_version": 2}, {"schema_version": True}, {"events": {}},
+                                    {"node": {"load": {"sessions": -1}}}, {"node": {"name": None}},
+                                    {"node": {"version": " padded "}}, {"node": []}, {"extra": 1}])
+def test_unusual_batches_leave_the_fast_path_with_the_same_result_or_errors(change):
+    from appliance.control.schemas import ReportBatchSerializer, well_formed_batch
+
+    batch = {"schema_version": 1, "node": NODE, "events": [dict(EVENT)], **change}
+    assert well_formed_batch(batch) is None
+    try:
+        expected = batch_field_by_field(batch)
+    except serializers.ValidationError as exc:
+        with pytest.raises(serializers.ValidationError) as excinfo:
+            ReportBatchSerializer().run_validation(batch)
+        assert excinfo.value.detail == exc.detail
+    else:
+        assert ReportBatchSerializer().run_validation(batch) == expected
