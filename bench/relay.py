@@ -10,6 +10,8 @@ through a --reference-url proxy. Reported per K and mode:
   frames    video frames received, relative to the direct run with the same K
   ttff      median launch -> first video frame (includes ffmpeg's stream probing)
   cpu       proxyd CPU seconds (utime+stime) during the run
+  task-clock the same from perf's task-clock (scheduler nanoseconds, not 10 ms ticks), with the
+            proxy's context switches per second (its wakeups); bench.single compares by it
   cpu/css   proxyd CPU milliseconds per delivered client-stream-second: one client receiving the
             stream (the presentation, video and audio together) for one second, measured by the
             media seconds it received (video frames / fps; audio seconds when it got no video)
@@ -36,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.players_pool import run_players  # noqa: E402
-from bench.procstat import cpu_seconds, cpu_times, peak_rss_kib  # noqa: E402
+from bench.procstat import TaskClock, cpu_seconds, cpu_times, peak_rss_kib  # noqa: E402
 from tests.peers.origin import GstOrigin, LiveOptions  # noqa: E402
 from tests.peers.players import PlayResult  # noqa: E402
 from tests.peers.proxyd_proc import ProxydError, ProxydProcess, log_tail  # noqa: E402
@@ -56,6 +58,8 @@ class ModeResult:
     error: str | None = None
     cpu_s: float | None = None
     sys_s: float | None = None
+    task_clock_s: float | None = None  # perf's task-clock (ns resolution) over the same span as cpu_s
+    context_switches: int | None = None  # the proxy's sleeps: about one per wakeup
     peak_rss_kib: int | None = None
     origin_cpu_s: float | None = None
     origin_sessions: int | None = None
@@ -117,8 +121,11 @@ def measure(mode: str, url: str, k: int, args, *, proxyd: ProxydProcess | None,
     origin_before = cpu_seconds(origin.pid)
     mark = origin.mark()
     pid = proxyd.pid if proxyd else other_pid
+    clock = TaskClock(pid).start() if pid else None
     cpu_before = cpu_times(pid) if pid else None
     result.results = play(url, k, args.seconds, args.transport, ramp_s=args.ramp_ms / 1000)
+    if clock is not None:
+        result.task_clock_s, result.context_switches = clock.stop()
     if proxyd:
         if proxyd.proc.poll() is not None:
             result.error = (f"proxyd exited with {proxyd.proc.returncode} during the run; "
@@ -163,7 +170,8 @@ def run_proxied(k: int, args, origin: GstOrigin, workdir: Path, *, mode: str = "
 def format_table(rows: list[ModeResult], direct_frames: dict[int, int], args, fps: int) -> str:
     expected = args.seconds * fps
     header = (f"{'K':>4} {'mode':<9} {'ok':>7} {'frames':>8} {'ttff s':>7} {'cpu s':>7} "
-              f"{'cpu ms/css':>10} {'sys%':>5} {'rss MiB':>8} {'origin cpu%':>11} {'origin sess':>11}")
+              f"{'cpu ms/css':>10} {'sys%':>5} {'rss MiB':>8} {'origin cpu%':>11} {'origin sess':>11} "
+              f"{'clk ms/css':>10} {'csw/s':>7}")
     lines = [header, "-" * len(header)]
     for r in rows:
         if r.error:
@@ -179,8 +187,10 @@ def format_table(rows: list[ModeResult], direct_frames: dict[int, int], args, fp
         sys_pct = f"{100 * r.sys_s / r.cpu_s:.0f}" if r.sys_s is not None and r.cpu_s else "-"
         rss = f"{r.peak_rss_kib / 1024:.1f}" if r.peak_rss_kib else "-"
         origin_pct = f"{100 * r.origin_cpu_s / args.seconds:.0f}" if r.origin_cpu_s is not None else "-"
+        clock = f"{1000 * r.task_clock_s / css:.3f}" if r.task_clock_s is not None and css else "-"
+        wakes = f"{r.context_switches / args.seconds:.0f}" if r.context_switches is not None else "-"
         lines.append(f"{r.clients:>4} {r.mode:<9} {ok:>7} {ratio:>8} {ttff:>7} {cpu:>7} {per_css:>10} {sys_pct:>5} "
-                     f"{rss:>8} {origin_pct:>11} {r.origin_sessions!s:>11}")
+                     f"{rss:>8} {origin_pct:>11} {r.origin_sessions!s:>11} {clock:>10} {wakes:>7}")
     return "\n".join(lines)
 
 

@@ -9,9 +9,13 @@ a GStreamer RTSP relay (C, bench.split's `--reference gst`); with --baseline-rep
 and the split of that checkout's proxyd. The modes are interleaved per repeat so a change of the
 machine's load hits them alike, and
 each repeat runs them in another order (rotated by one): the first measurement after a reference
-relay was seen to cost about 10% less than the same code measured later in the repeat. Prints bench.relay's table for every measurement, then per mode
-the median CPU ms per client-stream-second over the repeats, and the ratios split/relay,
-split/C and relay/C (goal of issue #12: each <= 1.0), and this code's against the baseline's.
+relay was seen to cost about 10% less than the same code measured later in the repeat. CPU is
+perf's task-clock of the proxy (every thread, nanoseconds; utime+stime's 10 ms tick was 3 % of a
+measurement) when perf can attach, else utime+stime. Prints bench.relay's table for every
+measurement, then per mode the median, minimum and maximum CPU ms per client-stream-second over the
+repeats, and for split/relay, split/C and relay/C (goal of issue #12: each <= 1.0) and this code
+against the baseline's the median and range of the ratios within each repeat and the ratio of
+the medians.
 Exit status 2 when a proxy could not start or died.
 """
 
@@ -56,34 +60,37 @@ def modes(args) -> list[tuple[str, list[str], Path | None]]:
 
 
 def per_css_ms(row: ModeResult, fps: int) -> float | None:
+    """CPU ms per client-stream-second: perf's task-clock when it was counted, else utime+stime."""
     css = row.client_stream_seconds(fps)
-    return 1000 * row.cpu_s / css if row.cpu_s is not None and css and not row.error else None
+    cpu = row.task_clock_s if row.task_clock_s is not None else row.cpu_s
+    return 1000 * cpu / css if cpu is not None and css and not row.error else None
 
 
-def medians(rows: list[ModeResult], fps: int) -> dict[str, float]:
-    values: dict[str, list[float]] = {}
-    for row in rows:
+def spread(values: list[float]) -> str:
+    """median (min-max, n) of `values`."""
+    return (f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f}, n={len(values)})"
+            if values else "n/a")
+
+
+def summary(rows: list[tuple[int, ModeResult]], fps: int) -> list[str]:
+    """Per mode the median and spread of CPU ms/css over the repeats; per ratio the median and spread
+    of the ratios within each repeat (the modes of a repeat ran one after the other, so a change of
+    the machine's load between repeats cancels), and the ratio of the medians."""
+    values: dict[str, dict[int, float]] = {}
+    for repeat, row in rows:
         value = per_css_ms(row, fps)
         if value is not None:
-            values.setdefault(row.mode, []).append(value)
-    return {mode: statistics.median(v) for mode, v in values.items()}
-
-
-def summary(rows: list[ModeResult], fps: int) -> list[str]:
-    med = medians(rows, fps)
-    counts = {m: sum(r.mode == m and per_css_ms(r, fps) is not None for r in rows) for m in med}
-    lines = [f"{mode:<12} median {value:7.3f} CPU ms per client-stream-second ({counts[mode]} runs: "
-             + ", ".join(f"{per_css_ms(r, fps):.2f}" for r in rows if r.mode == mode and per_css_ms(r, fps))
-             + ")" for mode, value in med.items()]
-    for suffix in ("", "@base"):
-        for a, b in RATIOS:
-            a_mode, b_mode = a + suffix, b if b == "gst-relay" else b + suffix
-            if a_mode in med and b_mode in med:
-                lines.append(f"{a_mode}/{b_mode}: {med[a_mode] / med[b_mode]:.2f}"
-                             + (" (goal <= 1.0)" if not suffix else ""))
-    for kind in ("relay", "split"):
-        if kind in med and kind + "@base" in med:
-            lines.append(f"{kind} this/baseline: {med[kind] / med[kind + '@base']:.2f}")
+            values.setdefault(row.mode, {})[repeat] = value
+    lines = [f"{mode:<12} CPU ms per client-stream-second: median {spread(list(v.values()))}; runs: "
+             + ", ".join(f"{x:.2f}" for x in v.values()) for mode, v in values.items()]
+    pairs = [(a + suffix, b if b == "gst-relay" else b + suffix, "" if suffix else " (goal <= 1.0)")
+             for suffix in ("", "@base") for a, b in RATIOS]
+    pairs += [(kind, kind + "@base", "") for kind in ("relay", "split")]
+    for a, b, goal in pairs:
+        if a in values and b in values:
+            paired = [values[a][r] / values[b][r] for r in values[a] if r in values[b]]
+            of_medians = statistics.median(values[a].values()) / statistics.median(values[b].values())
+            lines.append(f"{a}/{b}: per repeat median {spread(paired)}, ratio of medians {of_medians:.3f}{goal}")
     return lines
 
 
@@ -92,6 +99,7 @@ def main(argv: list[str]) -> int:
     live = LiveOptions(bitrate_kbps=args.bitrate, gop_frames=args.gop, pattern="snow")
     expected = args.seconds * live.fps
     rows: list[ModeResult] = []
+    repeats: list[int] = []  # rows[i] was measured in repeat repeats[i]
     with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -108,10 +116,11 @@ def main(argv: list[str]) -> int:
                     else:
                         rows.append(run_proxied(1, args, origin, workdir / f"r{repeat}", mode=mode,
                                                 extra_args=extra, repo=repo))
+                    repeats.append(repeat)
                     print(f"repeat {repeat + 1} {mode}: {summarize(rows[-1].results, expected)}", file=sys.stderr)
         print(format_table(rows, {}, args, live.fps))
         print()
-        print("\n".join(summary(rows, live.fps)))
+        print("\n".join(summary(list(zip(repeats, rows)), live.fps)))
     failed = [r for r in rows if r.error]
     for row in failed:
         print(f"\n{row.mode}: {row.error}", file=sys.stderr)

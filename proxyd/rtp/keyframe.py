@@ -15,6 +15,7 @@ from proxyd.rtp.packet import is_h264_keyframe
 KeyTest = Callable[..., bool]  # (buf, end=None) -> bool
 
 _ASF_S, _ASF_L = 0x80, 0x40
+_FU_KEY_STARTS = (0x85, 0x87)  # FU header & 0x9F: start bit + IDR slice or SPS (is_h264_keyframe's types)
 
 
 def payload_offset(buf, end: int) -> int:
@@ -32,6 +33,10 @@ def h264_key_start(buf, end: int | None = None) -> bool:
         end = len(buf)
     if end < 13:
         return False
+    if not buf[0] & 0x1F:  # no CSRC, no extension: the payload is at 12
+        if buf[12] & 0x1F == 28:  # FU-A, most packets of a large stream: decided by the FU header
+            return end > 13 and buf[13] & 0x9F in _FU_KEY_STARTS
+        return is_h264_keyframe(buf, 12, end)
     return is_h264_keyframe(buf, payload_offset(buf, end), end)
 
 

@@ -64,7 +64,7 @@ class JoinBuffer:
         if count == len(self.ends):  # a GOP of more packets than ever before: grow once, keep it
             self.ends.extend(self.ends)
             self.streams.extend(self.streams)
-        self.arena_view[start:end] = view[:n]
+        self.arena[start:end] = view[:n]  # (no memoryview slice of the arena per packet)
         self.ends[count] = end
         self.streams[count] = index
         self.count, self.size = count + 1, end

@@ -11,7 +11,7 @@ any player is told it: players' SETUP answers name it, and every later origin SS
 named one SSRC and sends another, a reconnect) is rewritten to it.
 
 A UDP origin's packets of one wakeup are read by one recvmmsg into the reader's slots (net/slots.py)
-and mapped there in place. A sole UDP player is sent them from those slots by one sendmmsg (no copy);
+and mapped there in place; their lengths and RTP headers are unpacked for the whole wakeup at once. A sole UDP player is sent them from those slots by one sendmmsg (no copy);
 two or more get them through the burst fan-out (net/burst.py: copied into its batch, player-major).
 """
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from proxyd.split.gop import JoinBuffer
 
 SEQ_TS_SSRC = struct.Struct("!HII")
+RTP_HEAD = "!BxHII"  # first byte (version), sequence number, timestamp, SSRC: SlotReader.fields
 U32 = struct.Struct("!I")
 
 
@@ -103,33 +104,41 @@ class HubStream:
         self.reader.expect_source(self._origin_ip, port)
 
     def _on_rtp_readable(self) -> None:
-        reader, forward = self.reader, self.forward_rtp
+        reader = self.reader
         count = reader.read()
         if not count:
             return
-        views, packets_before = reader.slot_views, self.packets_in
+        # Per wakeup, not per packet: every length (0: a stranger's, e.g. a player's NAT punch
+        # from the origin's host, or truncated) and every header in one unpack each.
+        lengths, heads = reader.lengths(count), reader.fields(RTP_HEAD, count)
+        views, forward, packets_before = reader.slot_views, self._forward, self.packets_in
         sole = self.sole_sender if self.sole_sender.destination is not None else None
         fanout = self.fanout if sole is None and self.fanout.count else None
+        sent = octets = 0
         try:
-            # Players send to this port too (NAT punch packets), from the origin's address when both
-            # run on one host: the reader passes only the origin's own port's datagrams.
-            for slot, n in reader.from_source(count):
-                view = views[slot]
-                if forward(view, n):
+            for slot, n, first, seq, ts, ssrc in zip(range(count), lengths, heads[0::4], heads[1::4],
+                                                      heads[2::4], heads[3::4]):
+                if n <= 12 or first >> 6 != 2:
+                    if n:
+                        self.bad_packets += 1
+                    continue
+                if forward(views[slot], n, seq, ts, ssrc):
                     if sole is not None:
                         sole.add(slot, n)
                     elif fanout is not None:
-                        fanout.add(view, n)
+                        fanout.add(views[slot], n)
                     else:
                         continue
-                    self.packets_sent += 1
-                    self.bytes_sent += n
+                    sent += 1
+                    octets += n
         finally:
             # the whole burst (player by player) before going back to the loop
             if sole is not None:
                 sole.flush()
             elif fanout is not None:
                 fanout.flush()
+            self.packets_sent += sent
+            self.bytes_sent += octets
             if self.packets_in != packets_before:
                 self.last_time = self._time()  # once per wakeup: only a reconnect's gap reads it
 
@@ -162,13 +171,18 @@ class HubStream:
             self.bad_packets += 1
             return False
         seq, ts, ssrc = SEQ_TS_SSRC.unpack_from(view, 2)
+        return self._forward(view, n, seq, ts, ssrc)
+
+    def _forward(self, view, n: int, seq: int, ts: int, ssrc: int) -> bool:
+        """forward_rtp of a valid RTP packet whose header fields the caller read."""
         if self.remap or ssrc != self.origin_ssrc:
             self._new_origin_source(seq, ts, ssrc)
         elif self.last_seq >= 0:
             gap = (seq + self.seq_delta - self.last_seq) & 0xFFFF
-            if gap == 0 or gap >= 0x8000:  # duplicate or late: players would only be confused
-                return False
-            self.packets_lost += gap - 1
+            if gap != 1:
+                if gap == 0 or gap >= 0x8000:  # duplicate or late: players would only be confused
+                    return False
+                self.packets_lost += gap - 1
         if self.seq_delta or self.ts_delta or ssrc != self.ssrc:  # else the origin's header is the players'
             seq = (seq + self.seq_delta) & 0xFFFF
             ts = (ts + self.ts_delta) & 0xFFFFFFFF

@@ -79,6 +79,27 @@ def test_h264_key_start_skips_csrcs_and_extension() -> None:
     assert not h264_key_start(rtp(b"\x41\x9a", cc=1, ext_words=1))
 
 
+@pytest.mark.parametrize(("fu_header", "key"), [
+    (0x85, True),   # start of an IDR slice
+    (0xC5, True),   # start and end of an IDR slice (a one-fragment FU)
+    (0x87, True),   # start of an SPS
+    (0x05, False),  # middle of an IDR slice
+    (0x45, False),  # end of an IDR slice
+    (0x81, False),  # start of a non-IDR slice
+    (0xA5, True),   # reserved bit set: still a start of an IDR slice
+])
+def test_h264_fu_a_is_decided_by_its_fu_header_with_and_without_csrcs(fu_header: int, key: bool) -> None:
+    payload = bytes([0x7C, fu_header]) + bytes(1000)
+    assert h264_key_start(rtp(payload)) is key  # payload at 12: decided without the general parser
+    assert h264_key_start(rtp(payload, cc=2)) is key
+    assert h264_key_start(rtp(payload, ext_words=1)) is key
+
+
+def test_an_fu_a_indicator_without_its_header_is_not_a_key_start() -> None:
+    assert not h264_key_start(rtp(b"\x7c"))
+    assert not h264_key_start(rtp(b"\x7c", cc=1))
+
+
 def test_tests_by_rtpmap_encoding_name() -> None:
     assert key_start_test("H264") is h264_key_start and key_start_test("h264") is h264_key_start
     assert key_start_test("x-asf-pf") is asf_key_start and key_start_test("X-ASF-PF") is asf_key_start

@@ -117,3 +117,93 @@ def test_the_sender_sends_the_added_slots_as_rewritten_in_order(pair):
     reader.close()
     origin.close()
     player.close()
+
+
+def test_lengths_and_headers_of_a_wakeup_come_in_one_call_each(pair):
+    origin, stranger = udp_socket(), udp_socket()
+    reader = SlotReader(pair)
+    reader.expect_source("127.0.0.1", origin.getsockname()[1])
+    sent = [bytes([0x80, 96]) + (7 + i).to_bytes(2, "big") + (9000 * i).to_bytes(4, "big") + b"SSRC" + b"p" * i
+            for i in range(3)]
+    origin.sendto(sent[0], pair.getsockname())
+    stranger.sendto(b"punch-punch-punch", pair.getsockname())
+    for data in sent[1:]:
+        origin.sendto(data, pair.getsockname())
+    count = reader.read()
+    assert count == 4
+    assert list(reader.lengths(count)) == [12, 0, 13, 14] and reader.strangers == 1
+    fields = reader.fields("!BxHI", count)  # first byte, sequence number, timestamp of each slot
+    assert fields[0:3] == (0x80, 7, 0) and fields[6:9] == (0x80, 8, 9000) and fields[9:12] == (0x80, 9, 18000)
+    for data in sent:  # a wakeup of the source's datagrams only: every length passes
+        origin.sendto(data, pair.getsockname())
+    count = reader.read()
+    assert list(reader.lengths(count)) == [12, 13, 14] and reader.strangers == 1
+    reader.close()
+    origin.close()
+    stranger.close()
+
+
+def video_frame() -> list[bytes]:
+    """A video frame's fragments (equal sizes, a shorter last one), an audio packet, another frame."""
+    return ([bytes([i]) * 1200 for i in range(5)] + [b"\x05" * 700, b"a" * 300]
+            + [bytes([10 + i]) * 1000 for i in range(3)] + [b"\x0f" * 1000])
+
+
+def receive_all(sock: socket.socket) -> list[bytes]:
+    sock.setblocking(False)
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(70000))
+        except BlockingIOError:
+            return got
+
+
+def send_from_slots(pair, origin, reader, sender, packets: list[bytes]) -> int:
+    for data in packets:
+        origin.sendto(data, pair.getsockname())
+    count = reader.read()
+    assert count == len(packets)
+    for slot, n in reader.from_source(count):
+        sender.add(slot, n)
+    return sender.flush()
+
+
+@pytest.mark.parametrize("offload", [True, False])
+def test_the_sender_keeps_every_datagram_boundary_with_and_without_segmentation_offload(pair, offload):
+    origin, player = udp_socket(), udp_socket(timeout=5)
+    player.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    reader = SlotReader(pair)
+    reader.expect_source("127.0.0.1", origin.getsockname()[1])
+    sender = SlotSender(pair, reader)
+    assert sender.gso, "the kernel should know UDP_SEGMENT"
+    sender.gso = offload
+    sender.set_destination(player.getsockname())
+    packets = video_frame()
+    assert send_from_slots(pair, origin, reader, sender, packets) == len(packets)
+    assert send_from_slots(pair, origin, reader, sender, packets[:1]) == 1  # a lone packet (audio) too
+    assert receive_all(player) == packets + packets[:1]
+    assert sender.gso is offload and sender.gso_refused == 0 and sender.flushes == 2
+    reader.close()
+    origin.close()
+    player.close()
+
+
+def test_a_route_refusing_segmentation_offload_gets_plain_datagrams_from_then_on(pair):
+    # SO_NO_CHECK (no UDP checksum) makes the kernel refuse UDP_SEGMENT sends with EINVAL,
+    # like a device without checksum offload does with EIO.
+    pair.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+    origin, player = udp_socket(), udp_socket(timeout=5)
+    reader = SlotReader(pair)
+    reader.expect_source("127.0.0.1", origin.getsockname()[1])
+    sender = SlotSender(pair, reader)
+    sender.set_destination(player.getsockname())
+    packets = video_frame()
+    assert send_from_slots(pair, origin, reader, sender, packets) == len(packets)
+    assert sender.gso_refused == 1 and not sender.gso
+    assert send_from_slots(pair, origin, reader, sender, packets) == len(packets)
+    assert sender.gso_refused == 1 and sender.send_errors == 0
+    assert receive_all(player) == packets + packets
+    reader.close()
+    origin.close()
+    player.close()
