@@ -183,13 +183,13 @@ class PlayLog(WmlogColumns):
 
 
 NODE_GRAINS_Q = models.Q(grain__in=["dn", "on", "cn", "sn"])  # rollup_sql.NODE_GRAINS
-ORIGIN_DAY_GRAINS_Q = models.Q(grain__in=["cdo", "sdo"])  # rollup_sql.RANGE_GRAINS added by migration 0014
+ORIGIN_DAY_GRAINS_Q = models.Q(grain__in=["oc", "os"])  # rollup_sql.RANGE_GRAINS added by migration 0014
 
 
 class ReportCell(models.Model):
     """Report roll-up: LogPlay sums of one group of one grain (rollup_sql.py), kept by triggers + the fold."""
 
-    grain = models.CharField(max_length=3)
+    grain = models.CharField(max_length=2)
     day = models.DateField()
     origin_id = models.IntegerField(help_text="0: no origin, or not a key of this grain")
     key_hash = models.UUIDField(help_text="md5 of key_a, key_b (and node_id in node grains; keeps the unique "
@@ -232,7 +232,7 @@ RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAI
 class ReportPlayer(models.Model):
     """Plays per (cell key, player): exact distinct-player counts under inserts and deletes."""
 
-    grain = models.CharField(max_length=3)
+    grain = models.CharField(max_length=2)
     day = models.DateField()
     origin_id = models.IntegerField()
     key_hash = models.UUIDField()

@@ -29,8 +29,8 @@ EXPRESSIBLE = {"since", "until", "origin", "url", "node"}
 GRAINS = {
     "by-day": ("d", "do", "d", "do", "dn", "day"),
     "by-origin": ("o", "o", "do", "do", "on", "origin_id"),
-    "by-content": ("c", "co", "cd", "cdo", "cn", "key_hash"),
-    "by-player-software": ("s", "so", "sd", "sdo", "sn", "key_hash"),
+    "by-content": ("c", "co", "cd", "oc", "cn", "key_hash"),
+    "by-player-software": ("s", "so", "sd", "os", "sn", "key_hash"),
 }
 
 

@@ -36,17 +36,18 @@ GRAINS: dict[str, tuple[bool, bool, bool, str, str]] = {
     "s": (False, False, False, "c_hostexe", "c_playerversion"),
     "so": (False, True, False, "c_hostexe", "c_playerversion"),
     "sd": (True, False, False, "c_hostexe", "c_playerversion"),
-    # migration 0014: the node filter, and origin with a day range on by-content / by-player-software
+    # migration 0014: the node filter (n), and origin with a day range on by-content / by-player-software
+    # (oc, os: content / software per origin and day)
     "dn": (True, False, True, "''", "''"),
     "on": (False, True, True, "''", "''"),
     "cn": (False, False, True, "url", "''"),
     "sn": (False, False, True, "c_hostexe", "c_playerversion"),
-    "cdo": (True, True, False, "url", "''"),
-    "sdo": (True, True, False, "c_hostexe", "c_playerversion"),
+    "oc": (True, True, False, "url", "''"),
+    "os": (True, True, False, "c_hostexe", "c_playerversion"),
 }
 BASE_GRAINS = ("d", "do", "o", "c", "co", "cd", "s", "so", "sd")  # the grains of migrations 0003-0013
 NODE_GRAINS = ("dn", "on", "cn", "sn")
-RANGE_GRAINS = ("do", "cd", "sd", "cdo", "sdo")  # grains read with a day range and a distinct-player count
+RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
 KEYS = "grain, day, origin_id, key_hash"

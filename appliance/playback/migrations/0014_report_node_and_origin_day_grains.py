@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import migrations, models
 
-NEW_GRAINS = ("dn", "on", "cn", "sn", "cdo", "sdo")  # rollup_sql.GRAINS not in BASE_GRAINS
+NEW_GRAINS = ("dn", "on", "cn", "sn", "oc", "os")  # rollup_sql.GRAINS not in BASE_GRAINS
 
 
 def add_grains(apps, schema_editor):
@@ -39,18 +39,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name='reportcell',
-            name='grain',
-            field=models.CharField(max_length=3),
-        ),
-        migrations.AlterField(
-            model_name='reportcell',
             name='key_hash',
             field=models.UUIDField(help_text='md5 of key_a, key_b (and node_id in node grains; keeps the unique index small)'),
-        ),
-        migrations.AlterField(
-            model_name='reportplayer',
-            name='grain',
-            field=models.CharField(max_length=3),
         ),
         migrations.RunPython(add_grains, drop_grains),  # before the indexes: built once over the new rows
         migrations.AddIndex(
@@ -59,7 +49,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reportcell',
-            index=models.Index(condition=models.Q(('grain__in', ['cdo', 'sdo'])), fields=['grain', 'origin_id', 'day'], include=('key_hash', 'plays', 'key_a', 'key_b'), name='reportcell_origin_days'),
+            index=models.Index(condition=models.Q(('grain__in', ['oc', 'os'])), fields=['grain', 'origin_id', 'day'], include=('key_hash', 'plays', 'key_a', 'key_b'), name='reportcell_origin_days'),
         ),
         migrations.AddIndex(
             model_name='reportplayer',
@@ -67,10 +57,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reportplayer',
-            index=models.Index(condition=models.Q(('grain__in', ['cdo', 'sdo'])), fields=['grain', 'origin_id', 'key_hash', 'player', 'day'], name='reportplayer_origin_pair_days'),
+            index=models.Index(condition=models.Q(('grain__in', ['oc', 'os'])), fields=['grain', 'origin_id', 'key_hash', 'player', 'day'], name='reportplayer_origin_pair_days'),
         ),
         migrations.AddIndex(
             model_name='reportplayer',
-            index=models.Index(condition=models.Q(('grain__in', ['cdo', 'sdo']), ('prev_day__isnull', False)), fields=['grain', 'origin_id', 'day', 'prev_day'], include=('key_hash',), name='reportplayer_origin_returning'),
+            index=models.Index(condition=models.Q(('grain__in', ['oc', 'os']), ('prev_day__isnull', False)), fields=['grain', 'origin_id', 'day', 'prev_day'], include=('key_hash',), name='reportplayer_origin_returning'),
         ),
     ]
