@@ -254,6 +254,9 @@ class ReportPlayer(models.Model):
             # range reports: players back after a gap, added to the cells' first_players
             models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
                          condition=RANGE_GRAINS_Q & models.Q(prev_day__isnull=False), name="reportplayer_returning"),
+            # url prefix on by-day/by-origin: distinct players over the matching urls' rows (a probe per url)
+            models.Index(fields=["key_hash", "grain", "origin_id", "day"], include=["player"],
+                         condition=models.Q(grain__in=["cd", "co"]), name="reportplayer_url_players"),
             # the same two for the origin x day grains (origin leading: a range reads one origin's rows)
             models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=ORIGIN_DAY_GRAINS_Q,
                          name="reportplayer_origin_pair_days"),

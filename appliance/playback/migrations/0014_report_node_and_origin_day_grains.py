@@ -53,6 +53,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reportplayer',
+            index=models.Index(condition=models.Q(('grain__in', ['cd', 'co'])), fields=['key_hash', 'grain', 'origin_id', 'day'], include=('player',), name='reportplayer_url_players'),
+        ),
+        migrations.AddIndex(
+            model_name='reportplayer',
             index=models.Index(condition=models.Q(('grain__in', ['oc', 'os'])), fields=['grain', 'origin_id', 'key_hash', 'player', 'day'], name='reportplayer_origin_pair_days'),
         ),
         migrations.AddIndex(
