@@ -10,8 +10,8 @@ already folded; folds, UPDATEs and DELETEs take one advisory lock, so each row i
 in its latest version. Immediate mode (migrations 0003/0004, before 0011) adds rows in the writer's
 transaction. TRUNCATE empties the roll-ups.
 
-A grain is a set of group keys: day (in the zone baked into the functions), origin, and key_a/key_b
-(url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
+A grain is a set of group keys: day (in the zone baked into the functions), origin, node (hashed into
+key_hash, stored in node_id) and key_a/key_b (url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
 the unique keys need no NULL handling; origin 0 also stands for "no origin". ReportPlayer counts the
 plays of each (cell, player) so that a cell's `players` is exact under inserts and deletes alike.
 Only LogPlay rows with a c_playerid count as players, as in the raw aggregate.
