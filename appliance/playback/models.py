@@ -182,13 +182,19 @@ class PlayLog(WmlogColumns):
 
 
 
+NODE_GRAINS_Q = models.Q(grain__in=["dn", "on", "cn", "sn"])  # rollup_sql.NODE_GRAINS
+ORIGIN_DAY_GRAINS_Q = models.Q(grain__in=["oc", "os"])  # rollup_sql.RANGE_GRAINS added by migration 0014
+
+
 class ReportCell(models.Model):
     """Report roll-up: LogPlay sums of one group of one grain (rollup_sql.py), kept by triggers + the fold."""
 
     grain = models.CharField(max_length=2)
     day = models.DateField()
     origin_id = models.IntegerField(help_text="0: no origin, or not a key of this grain")
-    key_hash = models.UUIDField(help_text="md5 of key_a, key_b (keeps the unique index small)")
+    key_hash = models.UUIDField(help_text="md5 of key_a, key_b (and node_id in node grains; keeps the unique "
+                                "index small)")
+    node_id = models.IntegerField(default=0, db_default=0, help_text="node grains: the node (in key_hash too)")
     key_a = models.TextField(blank=True)
     key_b = models.TextField(blank=True)
     plays = models.BigIntegerField()
@@ -212,10 +218,15 @@ class ReportCell(models.Model):
                          name="reportcell_url_prefix"),
             # url filter over days: the cells of the matching urls, not every url's
             models.Index(fields=["key_hash", "day"], condition=models.Q(grain="cd"), name="reportcell_url_days"),
+            # node filter: one node's cells
+            models.Index(fields=["grain", "node_id"], condition=NODE_GRAINS_Q, name="reportcell_node"),
+            # origin with a day range: one origin's cells of the range, ranked index-only
+            models.Index(fields=["grain", "origin_id", "day"], include=["key_hash", "plays", "key_a", "key_b"],
+                         condition=ORIGIN_DAY_GRAINS_Q, name="reportcell_origin_days"),
         ]
 
 
-RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAINS
+RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAINS of migrations 0003-0013
 
 
 class ReportPlayer(models.Model):
@@ -243,6 +254,15 @@ class ReportPlayer(models.Model):
             # range reports: players back after a gap, added to the cells' first_players
             models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
                          condition=RANGE_GRAINS_Q & models.Q(prev_day__isnull=False), name="reportplayer_returning"),
+            # url prefix on by-day/by-origin: distinct players over the matching urls' rows (a probe per url)
+            models.Index(fields=["key_hash", "grain", "origin_id", "day"], include=["player"],
+                         condition=models.Q(grain__in=["cd", "co"]), name="reportplayer_url_players"),
+            # the same two for the origin x day grains (origin leading: a range reads one origin's rows)
+            models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=ORIGIN_DAY_GRAINS_Q,
+                         name="reportplayer_origin_pair_days"),
+            models.Index(fields=["grain", "origin_id", "day", "prev_day"], include=["key_hash"],
+                         condition=ORIGIN_DAY_GRAINS_Q & models.Q(prev_day__isnull=False),
+                         name="reportplayer_origin_returning"),
         ]
 
 

@@ -1,7 +1,7 @@
 """Reports read from the roll-ups (ReportCell/ReportPlayer) when the filters are expressible on them.
 
-Expressible: no filter, `origin`, `since`/`until` at local midnight (whole report days), and `url` when
-no LogPlay row matches it by cs-uri-stem alone (then it is a url prefix, answered by the url-keyed grains),
+Expressible: no filter, `origin`, `node` alone, `since`/`until` at local midnight (whole report days), and `url`
+when no LogPlay row matches it by cs-uri-stem alone (then it is a url prefix, answered by the url-keyed grains),
 on PostgreSQL with roll-ups built for the current time zone (see _grain for the combinations). Everything else returns None and the
 caller aggregates the raw play logs. Results equal the raw aggregate (same expressions over sums).
 """
@@ -23,13 +23,14 @@ from appliance.playback.reports import playlog_report
 from appliance.playback.rollups import rollups_fold_pending
 
 NO_DAY = dt.date(1970, 1, 1)  # rollup_sql.NO_DAY: the day of the grains without one
-EXPRESSIBLE = {"since", "until", "origin", "url"}
-# group -> (grain without filters, grain with origin, grain with a day range, cell group-by column)
+EXPRESSIBLE = {"since", "until", "origin", "url", "node"}
+# group -> (grain without filters, with origin, with a day range, with origin and a day range, with node,
+# cell group-by column)
 GRAINS = {
-    "by-day": ("d", "do", "d", "day"),
-    "by-origin": ("o", "o", "do", "origin_id"),
-    "by-content": ("c", "co", "cd", "key_hash"),
-    "by-player-software": ("s", "so", "sd", "key_hash"),
+    "by-day": ("d", "do", "d", "do", "dn", "day"),
+    "by-origin": ("o", "o", "do", "do", "on", "origin_id"),
+    "by-content": ("c", "co", "cd", "oc", "cn", "key_hash"),
+    "by-player-software": ("s", "so", "sd", "os", "sn", "key_hash"),
 }
 
 
@@ -95,8 +96,8 @@ def _url_prefix_raw_report(group: str, filters: dict) -> list[dict]:
 
 
 def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
-    """The grain answering these filters exactly, or None (the raw table answers)."""
-    plain, with_origin, ranged, _ = GRAINS[group]
+    """The grain answering these filters (`node` aside: _node_grain) exactly, or None (the raw table answers)."""
+    plain, with_origin, ranged, ranged_with_origin, _, _ = GRAINS[group]
     if url is not None:  # url-keyed grains only: c, co, cd
         if group == "by-content":
             return None if has_range and origin is not None else ("cd" if has_range else
@@ -109,8 +110,15 @@ def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     if group == "by-day":
         return with_origin if origin is not None else plain
     if has_range:
-        return None if origin is not None and group in ("by-content", "by-player-software") else ranged
+        return ranged_with_origin if origin is not None else ranged
     return with_origin if origin is not None else plain
+
+
+def _node_grain(group: str, *, has_range: bool, origin, url) -> str | None:
+    """The node grains answer the node filter alone (with origin too on by-origin), else None (raw table)."""
+    if has_range or url is not None or (origin is not None and group != "by-origin"):
+        return None
+    return GRAINS[group][4]
 
 
 def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
@@ -123,10 +131,15 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     if rollup_time_zone() != timezone.get_current_timezone_name():
         return None
     rollups_fold_pending(limit=settings.APPLIANCE_ROLLUP_FOLD_BATCH)  # the tail beat has not folded yet
-    origin, url = filters.get("origin"), filters.get("url") or None
-    column = GRAINS[group][3]
+    origin, url, node = filters.get("origin"), filters.get("url") or None, filters.get("node")
+    column = GRAINS[group][5]
     has_range = first is not None or end is not None
-    grain = _grain(group, has_range=has_range, origin=origin, url=url)
+    if node is not None:
+        grain = _node_grain(group, has_range=has_range, origin=origin, url=url)
+        if grain is None:
+            return None
+    else:
+        grain = _grain(group, has_range=has_range, origin=origin, url=url)
     if url is not None and not _url_is_a_prefix_filter(url):
         return None
     if grain is None:
@@ -136,6 +149,8 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         queryset = queryset.filter(grain=grain)
         if origin is not None:
             queryset = queryset.filter(origin_id=origin.pk)
+        if node is not None:  # node grains' cells only (ReportPlayer rows are never read for them)
+            queryset = queryset.filter(node_id=node.pk)
         if first is not None:
             queryset = queryset.filter(day__gte=first)
         if end is not None:

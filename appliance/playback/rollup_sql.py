@@ -10,8 +10,8 @@ already folded; folds, UPDATEs and DELETEs take one advisory lock, so each row i
 in its latest version. Immediate mode (migrations 0003/0004, before 0011) adds rows in the writer's
 transaction. TRUNCATE empties the roll-ups.
 
-A grain is a set of group keys: day (in the zone baked into the functions), origin, and key_a/key_b
-(url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
+A grain is a set of group keys: day (in the zone baked into the functions), origin, node (hashed into
+key_hash, stored in node_id) and key_a/key_b (url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
 the unique keys need no NULL handling; origin 0 also stands for "no origin". ReportPlayer counts the
 plays of each (cell, player) so that a cell's `players` is exact under inserts and deletes alike.
 Only LogPlay rows with a c_playerid count as players, as in the raw aggregate.
@@ -25,19 +25,29 @@ count(*) over an index-only scan, no DISTINCT over text. prev_day is recomputed 
 from __future__ import annotations
 
 NO_DAY = "1970-01-01"
-# grain -> (has day, has origin, key_a expression, key_b expression) over a play-log row set
-GRAINS: dict[str, tuple[bool, bool, str, str]] = {
-    "d": (True, False, "''", "''"),
-    "do": (True, True, "''", "''"),
-    "o": (False, True, "''", "''"),
-    "c": (False, False, "url", "''"),
-    "co": (False, True, "url", "''"),
-    "cd": (True, False, "url", "''"),
-    "s": (False, False, "c_hostexe", "c_playerversion"),
-    "so": (False, True, "c_hostexe", "c_playerversion"),
-    "sd": (True, False, "c_hostexe", "c_playerversion"),
+# grain -> (has day, has origin, has node, key_a expression, key_b expression) over a play-log row set
+GRAINS: dict[str, tuple[bool, bool, bool, str, str]] = {
+    "d": (True, False, False, "''", "''"),
+    "do": (True, True, False, "''", "''"),
+    "o": (False, True, False, "''", "''"),
+    "c": (False, False, False, "url", "''"),
+    "co": (False, True, False, "url", "''"),
+    "cd": (True, False, False, "url", "''"),
+    "s": (False, False, False, "c_hostexe", "c_playerversion"),
+    "so": (False, True, False, "c_hostexe", "c_playerversion"),
+    "sd": (True, False, False, "c_hostexe", "c_playerversion"),
+    # migration 0014: the node filter (n), and origin with a day range on by-content / by-player-software
+    # (oc, os: content / software per origin and day)
+    "dn": (True, False, True, "''", "''"),
+    "on": (False, True, True, "''", "''"),
+    "cn": (False, False, True, "url", "''"),
+    "sn": (False, False, True, "c_hostexe", "c_playerversion"),
+    "oc": (True, True, False, "url", "''"),
+    "os": (True, True, False, "c_hostexe", "c_playerversion"),
 }
-RANGE_GRAINS = ("do", "cd", "sd")  # grains read with a day range and a distinct-player count
+BASE_GRAINS = ("d", "do", "o", "c", "co", "cd", "s", "so", "sd")  # the grains of migrations 0003-0013
+NODE_GRAINS = ("dn", "on", "cn", "sn")
+RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
 KEYS = "grain, day, origin_id, key_hash"
@@ -48,22 +58,30 @@ SUMS = ("duration_sum", "bw_sum", "bw_n", "received_sum", "lost_sum", "buffer_co
 
 
 def _key_exprs(grain: str, tz: str) -> dict[str, str]:
-    has_day, has_origin, key_a, key_b = GRAINS[grain]
+    has_day, has_origin, has_node, key_a, key_b = GRAINS[grain]
+    # a node grain's node is part of its key through the hash (the unique keys stay as they were), and
+    # stored in node_id for the node filter; the other grains leave node_id at its default 0
+    hashed = f"{key_a} || chr(31) || {key_b}" + (" || chr(31) || node_id" if has_node else "")
     return {
         "grain": f"'{grain}'",
         "day": f"(logged_at AT TIME ZONE '{tz}')::date" if has_day else f"DATE '{NO_DAY}'",
         "origin_id": "COALESCE(origin_id, 0)" if has_origin else "0",
-        "key_hash": f"md5({key_a} || chr(31) || {key_b})::uuid",
+        "key_hash": f"md5({hashed})::uuid",
         "key_a": key_a,
         "key_b": key_b,
     }
 
 
+def _node_column(grain: str, prefix: str = "") -> str:
+    """`, node_id` in the cell column lists of a node grain (written before migration 0014 added it)."""
+    return f", {prefix}node_id" if GRAINS[grain][2] else ""
+
+
 def _cells_source(grain: str, tz: str, rows: str) -> str:
     k = _key_exprs(grain, tz)
     return (f"SELECT {k['grain']} AS grain, {k['day']} AS day, {k['origin_id']} AS origin_id, "
-            f"{k['key_hash']} AS key_hash, min({k['key_a']}) AS key_a, min({k['key_b']}) AS key_b, "
-            "count(*) AS plays, COALESCE(sum(x_duration), 0) AS duration_sum, "
+            f"{k['key_hash']} AS key_hash, min({k['key_a']}) AS key_a, min({k['key_b']}) AS key_b"
+            f"{', min(node_id) AS node_id' if GRAINS[grain][2] else ''}, count(*) AS plays, COALESCE(sum(x_duration), 0) AS duration_sum, "
             "COALESCE(sum(avgbandwidth), 0) AS bw_sum, count(avgbandwidth) AS bw_n, "
             "COALESCE(sum(COALESCE(c_pkts_received, 0)), 0) AS received_sum, "
             "COALESCE(sum(COALESCE(c_pkts_lost_client, 0)), 0) AS lost_sum, "
@@ -108,8 +126,9 @@ def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
     """Statements adding the LogPlay rows of relation `rows` to one grain."""
     sums = ", ".join(SUMS)
     return [
-        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b, plays, players, {sums}) "
-        f"SELECT {KEYS}, key_a, key_b, plays, 0, {sums} FROM ({_cells_source(grain, tz, rows)}) src "
+        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, {sums}) "
+        f"SELECT {KEYS}, key_a, key_b{_node_column(grain)}, plays, 0, {sums} "
+        f"FROM ({_cells_source(grain, tz, rows)}) src "
         f"ON CONFLICT ({KEYS}) DO UPDATE SET plays = {CELL}.plays + EXCLUDED.plays, "
         + ", ".join(f"{s} = {CELL}.{s} + EXCLUDED.{s}" for s in SUMS),
         f"WITH ins AS (INSERT INTO {PLAYER} ({KEYS}, player, n) {_players_source(grain, tz, rows)} "
@@ -144,8 +163,8 @@ def _function(name: str, statements: list[str]) -> str:
             f"BEGIN\n  {body};\n  RETURN NULL;\nEND\n$fn$")
 
 
-def _statements(tz: str, rows: str, change, prev_days: bool) -> list[str]:
-    return [s for g in GRAINS for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])]
+def _statements(tz: str, rows: str, change, prev_days: bool, grains=tuple(GRAINS)) -> list[str]:
+    return [s for g in grains for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])]
 
 
 def _folded(rows: str) -> str:
@@ -154,26 +173,27 @@ def _folded(rows: str) -> str:
             f"WHERE q.playlog_id = r.id)) AS {rows}_folded")
 
 
-def install_sql(tz: str, prev_days: bool = False, deferred: bool = False) -> list[str]:
+def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains=tuple(GRAINS)) -> list[str]:
     """Functions and triggers for time zone `tz` (report days are calendar days there).
 
     prev_days=False only for migration 0003, which runs before the column exists (0004 adds it).
-    deferred=True from migration 0011 on (its pending table exists): INSERTs are folded later."""
+    deferred=True from migration 0011 on (its pending table exists): INSERTs are folded later.
+    grains=BASE_GRAINS for the migrations before 0014 (which adds the other grains' column and rows)."""
     tz = tz.replace("'", "")
     table = "playback_playlog"
     if deferred:
         lock = f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})"
         # LogConnect rows add nothing to the roll-ups: never pending, "folded" from the start
         added = [f"INSERT INTO {PENDING} (playlog_id) SELECT id FROM new_rows WHERE kind = 'logplay'"]
-        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days),
+        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains),
                    f"DELETE FROM {PENDING} q USING old_rows r WHERE q.playlog_id = r.id"]
-        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days),
-                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days)]
+        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains),
+                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days, grains)]
         truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}", f"DELETE FROM {PENDING}"]
-        fold = [_fold_function(tz)]
+        fold = [_fold_function(tz, grains)]
     else:
-        added = _statements(tz, "new_rows", add_rows_sql, prev_days)
-        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days)
+        added = _statements(tz, "new_rows", add_rows_sql, prev_days, grains)
+        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days, grains)
         updated = removed + added
         truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}"]
         fold = []
@@ -197,7 +217,7 @@ def install_sql(tz: str, prev_days: bool = False, deferred: bool = False) -> lis
     ]
 
 
-def _fold_function(tz: str) -> str:
+def _fold_function(tz: str, grains) -> str:
     """playback_rollup_fold(n): adds at most n pending rows (the oldest) to the roll-ups in the caller's
     transaction and returns how many marks it claimed (rows deleted with triggers off leave orphan
     marks: claimed and dropped like the others)."""
@@ -208,7 +228,7 @@ def _fold_function(tz: str) -> str:
     body = ";\n  ".join([f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})", f"DROP TABLE IF EXISTS {FOLD_ROWS}",
                          claim, f"SELECT count(*) INTO claimed FROM {FOLD_ROWS}",
                          f"DELETE FROM {FOLD_ROWS} WHERE id IS NULL",
-                         *_statements(tz, FOLD_ROWS, add_rows_sql, True), f"DROP TABLE {FOLD_ROWS}"])
+                         *_statements(tz, FOLD_ROWS, add_rows_sql, True, grains), f"DROP TABLE {FOLD_ROWS}"])
     return ("CREATE OR REPLACE FUNCTION playback_rollup_fold(n integer) RETURNS integer LANGUAGE plpgsql "
             f"AS $fn$\nDECLARE claimed integer;\nBEGIN\n  {body};\n  RETURN claimed;\nEND\n$fn$")
 
@@ -224,13 +244,13 @@ def uninstall_sql() -> list[str]:
     ]
 
 
-def rebuild_sql(tz: str, prev_days: bool = False) -> list[str]:
+def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS)) -> list[str]:
     """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
     left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
     return [f"SELECT pg_advisory_xact_lock({FOLD_LOCK})", f"TRUNCATE {CELL}, {PLAYER}",
             # 0003 rebuilds before 0011 creates the pending table
             f"DO $$ BEGIN IF to_regclass('{PENDING}') IS NOT NULL THEN DELETE FROM {PENDING}; END IF; END $$",
-            *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days)]
+            *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days, grains)]
 
 
 # ReportCell.first_players: the cell's ReportPlayer rows with prev_day NULL (a player's first day in its
@@ -293,9 +313,35 @@ def bulk_grain_sql(grain: str, tz: str) -> list[str]:
     return [
         f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day) SELECT {KEYS}, player, n, {prev} "
         f"FROM ({_players_source(grain, tz, 'playback_playlog')}) src ORDER BY {KEYS}, player",
-        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b, plays, players, first_players, {sums}) "
-        f"SELECT {cell_keys}, c.key_a, c.key_b, c.plays, COALESCE(p.players, 0), COALESCE(p.first_players, 0), "
+        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, first_players, {sums}) "
+        f"SELECT {cell_keys}, c.key_a, c.key_b{_node_column(grain, 'c.')}, c.plays, COALESCE(p.players, 0), COALESCE(p.first_players, 0), "
         f"{', '.join('c.' + s for s in SUMS)} FROM ({_cells_source(grain, tz, 'playback_playlog')}) c "
         f"LEFT JOIN (SELECT {KEYS}, count(*) AS players, {first} AS first_players FROM {PLAYER} "
         f"WHERE grain = '{grain}' GROUP BY 1, 2, 3, 4) p ON {_match('c', 'p')} ORDER BY {cell_keys}",
     ]
+
+
+def _fold_everything_first() -> list[str]:
+    """Writers wait (SHARE lock on the play logs) and every pending row is folded: a bulk build then counts
+    each row exactly once, and later folds only rows inserted after the commit."""
+    return ["LOCK TABLE playback_playlog IN SHARE MODE", f"SELECT pg_advisory_xact_lock({FOLD_LOCK})",
+            "DO $$ BEGIN IF to_regproc('playback_rollup_fold') IS NOT NULL THEN "
+            "PERFORM playback_rollup_fold(2147483647); END IF; END $$"]
+
+
+def add_grains_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
+    """Build `grains` (new ones) beside the existing roll-ups in bulk, then triggers keeping every grain
+    (deferred mode). One transaction: writers of play logs wait until it commits (migration 0014)."""
+    listed = ", ".join(f"'{g}'" for g in grains)
+    return [*_fold_everything_first(), *uninstall_first_players_sql(),  # bulk_grain_sql counts first_players
+            f"DELETE FROM {CELL} WHERE grain IN ({listed})", f"DELETE FROM {PLAYER} WHERE grain IN ({listed})",
+            *(s for grain in grains for s in bulk_grain_sql(grain, tz)),
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True), *install_first_players_sql()]
+
+
+def drop_grains_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
+    """add_grains_sql backwards: the triggers keep the other grains only, and `grains`' rows are deleted."""
+    listed = ", ".join(f"'{g}'" for g in grains)
+    kept = tuple(g for g in GRAINS if g not in grains)
+    return [*_fold_everything_first(), *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept),
+            f"DELETE FROM {CELL} WHERE grain IN ({listed})", f"DELETE FROM {PLAYER} WHERE grain IN ({listed})"]

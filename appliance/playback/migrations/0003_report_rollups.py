@@ -74,9 +74,10 @@ def install_rollups(apps, schema_editor):
         return  # SQLite (quick start): reports read the raw table
     from django.conf import settings
 
-    from appliance.playback.rollup_sql import install_sql, rebuild_sql
+    from appliance.playback.rollup_sql import BASE_GRAINS, install_sql, rebuild_sql
 
-    for statement in install_sql(settings.TIME_ZONE) + rebuild_sql(settings.TIME_ZONE):
+    for statement in install_sql(settings.TIME_ZONE, grains=BASE_GRAINS) + rebuild_sql(
+            settings.TIME_ZONE, grains=BASE_GRAINS):
         schema_editor.execute(statement, params=None)
 
 

@@ -9,9 +9,9 @@ def install_prev_days(apps, schema_editor):
         return  # SQLite (quick start): reports read the raw table
     from django.conf import settings
 
-    from appliance.playback.rollup_sql import backfill_prev_day_sql, install_sql
+    from appliance.playback.rollup_sql import BASE_GRAINS, backfill_prev_day_sql, install_sql
 
-    for statement in install_sql(settings.TIME_ZONE, prev_days=True) + backfill_prev_day_sql():
+    for statement in install_sql(settings.TIME_ZONE, prev_days=True, grains=BASE_GRAINS) + backfill_prev_day_sql():
         schema_editor.execute(statement, params=None)
 
 
@@ -19,9 +19,9 @@ def uninstall_prev_days(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         from django.conf import settings
 
-        from appliance.playback.rollup_sql import install_sql
+        from appliance.playback.rollup_sql import BASE_GRAINS, install_sql
 
-        for statement in install_sql(settings.TIME_ZONE, prev_days=False):
+        for statement in install_sql(settings.TIME_ZONE, prev_days=False, grains=BASE_GRAINS):
             schema_editor.execute(statement, params=None)
 
 

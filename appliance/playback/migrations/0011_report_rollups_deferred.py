@@ -8,9 +8,9 @@ def install_deferred(apps, schema_editor):
     """Triggers that mark inserted play logs pending, and the fold adding them to the roll-ups later."""
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite (quick start): reports read the raw table
-    from appliance.playback.rollup_sql import install_sql
+    from appliance.playback.rollup_sql import BASE_GRAINS, install_sql
 
-    for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True):
+    for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=BASE_GRAINS):
         schema_editor.execute(statement, params=None)
 
 
@@ -18,10 +18,10 @@ def install_immediate(apps, schema_editor):
     """Back to the roll-ups kept in the writer's transaction, with every pending row folded first."""
     if schema_editor.connection.vendor != "postgresql":
         return
-    from appliance.playback.rollup_sql import install_sql
+    from appliance.playback.rollup_sql import BASE_GRAINS, install_sql
 
     schema_editor.execute("SELECT playback_rollup_fold(2147483647)", params=None)
-    for statement in install_sql(settings.TIME_ZONE, prev_days=True):
+    for statement in install_sql(settings.TIME_ZONE, prev_days=True, grains=BASE_GRAINS):
         schema_editor.execute(statement, params=None)
 
 

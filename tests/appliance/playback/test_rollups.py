@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from appliance.control.services import report_batch_ingest
 from appliance.playback.filters import PlayLogFilterSet
+from appliance.nodes.models import ProxyNode
 from appliance.playback.models import PlayLog, ReportCell, RollupPending
 from appliance.playback.reports import REPORT_GROUPS, playlog_report
 from appliance.playback.rollup_reports import rollup_report
@@ -30,20 +31,29 @@ def midnight(days: int) -> dt.datetime:
     return dt.datetime.combine((BASE_TIME + dt.timedelta(days=days)).date(), dt.time(0), tzinfo=dt.UTC)
 
 
-FILTERS = [
+# filters the grains of migrations 0003-0013 answer (or leave to the raw table)
+BASE_FILTERS = [
     {}, {"since": midnight(1)}, {"until": midnight(3)}, {"since": midnight(1), "until": midnight(3)},
-    {"origin": "first"}, {"origin": "first", "since": midnight(2)}, {"since": midnight(2), "until": midnight(4)},
+    {"origin": "first"}, {"since": midnight(2), "until": midnight(4)},
     {"since": midnight(4)}, {"until": midnight(1)},
     {"url": "rtsp://p/c1"}, {"url": "rtsp://p/c"}, {"url": "rtsp://p/c1", "since": midnight(1), "until": midnight(3)},
     {"url": "rtsp://p/c2", "until": midnight(2)}, {"url": "rtsp://p/", "origin": "first"}, {"url": "/c3"},
     {"url": "rtsp://p/c3", "since": midnight(2)},
 ]
+# node grains and origin x day grains (migration 0014)
+FILTERS = BASE_FILTERS + [
+    {"origin": "first", "since": midnight(2)}, {"origin": "first", "since": midnight(1), "until": midnight(4)},
+    {"origin": "first", "until": midnight(3)}, {"node": "first"}, {"node": "second"},
+    {"node": "first", "origin": "first"}, {"node": "first", "since": midnight(1)}, {"node": "first", "url": "rtsp://p/c1"},
+]
 
 
-def assert_rollups_match_raw(origins):
+def assert_rollups_match_raw(origins, filter_specs=FILTERS):
     checked = 0
-    for group, spec in itertools.product(REPORT_GROUPS, FILTERS):
-        filters = {k: (origins[0] if k == "origin" else v) for k, v in spec.items()}
+    nodes = list(ProxyNode.objects.order_by("pk")[:2])
+    for group, spec in itertools.product(REPORT_GROUPS, filter_specs):
+        named = {"origin": origins[0], "node": {"first": nodes[0], "second": nodes[-1]}.get(spec.get("node"))}
+        filters = {k: named.get(k, v) for k, v in spec.items()}
         playlogs = PlayLog.objects.all()
         if "since" in filters:
             playlogs = playlogs.filter(logged_at__gte=filters["since"])
@@ -51,6 +61,8 @@ def assert_rollups_match_raw(origins):
             playlogs = playlogs.filter(logged_at__lt=filters["until"])
         if "origin" in filters:
             playlogs = playlogs.filter(origin=filters["origin"])
+        if "node" in filters:
+            playlogs = playlogs.filter(node=filters["node"])
         if "url" in filters:
             playlogs = PlayLogFilterSet().filter_url(playlogs, "url", filters["url"])
         raw = list(playlog_report(group=group, playlogs=playlogs))
@@ -69,11 +81,11 @@ def origins():
 
 def build(origins, count=120, seed=7):
     rng = random.Random(seed)
-    node = ProxyNodeFactory()
+    nodes = [ProxyNodeFactory(), ProxyNodeFactory()]
     for _ in range(count):
         content = rng.randrange(6)
         PlayLogFactory(
-            node=node, origin=rng.choice([*origins, None]), url=f"rtsp://p/c{content}",
+            node=rng.choice(nodes), origin=rng.choice([*origins, None]), url=f"rtsp://p/c{content}",
             cs_uri_stem=rng.choice(["", f"/c{content}"]),
             logged_at=BASE_TIME + dt.timedelta(hours=rng.randrange(5 * 24)),
             kind=rng.choice(["logplay"] * 5 + ["logconnect"]), c_playerid=rng.choice(["", "A", "B", "C", "D"]),
@@ -81,7 +93,6 @@ def build(origins, count=120, seed=7):
             x_duration=rng.choice([None, rng.randrange(1, 4000)]), avgbandwidth=rng.choice([None, 10**6, 333]),
             c_pkts_received=rng.choice([None, rng.randrange(10**6)]), c_pkts_lost_client=rng.choice([None, 3]),
             c_buffercount=rng.choice([None, 2]), c_totalbuffertime=rng.choice([None, 5]))
-    return node
 
 
 def test_factory_rows_roll_up_exactly(origins):
@@ -156,15 +167,15 @@ def test_migration_backfills_existing_rows(origins):
     with connection.schema_editor() as editor:
         migration.install_rollups(None, editor)  # rebuilds the sums and players, not prev_day
         prev_days.install_prev_days(None, editor)
-    assert_rollups_match_raw(origins)
+    assert_rollups_match_raw(origins, BASE_FILTERS)
     with connection.cursor() as cursor:  # cells as 0005 found them: the column's default
         cursor.execute("UPDATE playback_reportcell SET first_players = 0")
     first_players = importlib.import_module("appliance.playback.migrations.0005_report_cell_first_players")
     with connection.schema_editor() as editor:
         first_players.install_first_players(None, editor)
-    assert_rollups_match_raw(origins)
+    assert_rollups_match_raw(origins, BASE_FILTERS)
     build(origins, count=40, seed=11)  # and the triggers 0004 installed keep prev_day
-    assert_rollups_match_raw(origins)
+    assert_rollups_match_raw(origins, BASE_FILTERS)
     deferred = importlib.import_module("appliance.playback.migrations.0011_report_rollups_deferred")
     with connection.schema_editor() as editor:
         deferred.install_deferred(None, editor)
@@ -175,7 +186,21 @@ def test_migration_backfills_existing_rows(origins):
     assert not RollupPending.objects.exists()
     build(origins, count=30, seed=13)
     assert not RollupPending.objects.exists()
+    assert_rollups_match_raw(origins, BASE_FILTERS)
+    grains = importlib.import_module("appliance.playback.migrations.0014_report_node_and_origin_day_grains")
+    build(origins, count=30, seed=14)
+    with connection.schema_editor() as editor:  # new grains in bulk, then kept by the deferred triggers
+        grains.add_grains(None, editor)
+    assert not RollupPending.objects.exists()
     assert_rollups_match_raw(origins)
+    build(origins, count=30, seed=15)
+    assert RollupPending.objects.exists()
+    assert_rollups_match_raw(origins)  # folded once into every grain
+    with connection.schema_editor() as editor:  # backwards: the base grains only, pending rows folded first
+        grains.drop_grains(None, editor)
+    assert not ReportCell.objects.filter(grain__in=grains.NEW_GRAINS).exists()
+    build(origins, count=30, seed=16)
+    assert_rollups_match_raw(origins, BASE_FILTERS)
 
 
 def test_range_players_count_returning_players_once(origins):
@@ -201,7 +226,10 @@ def test_filters_the_rollups_cannot_express_fall_back(origins):
     assert rollup_report(group="by-day", filters={"url": "rtsp://p/c2", "origin": origins[0]}) == list(
         playlog_report(group="by-day", playlogs=raw))
     assert rollup_report(group="by-content", filters={"since": midnight(1) + dt.timedelta(hours=3)}) is None
-    assert rollup_report(group="by-content", filters={"since": midnight(1), "origin": origins[0]}) is None
+    node = ProxyNode.objects.order_by("pk").first()
+    assert rollup_report(group="by-content", filters={"since": midnight(1), "node": node}) is None
+    assert rollup_report(group="by-day", filters={"url": "rtsp://p/c2", "node": node}) is None
+    assert rollup_report(group="by-content", filters={"since": midnight(1), "origin": origins[0]}) is not None
     with timezone.override("Europe/Berlin"):  # roll-up days are UTC days
         assert rollup_report(group="by-day", filters={}) is None
 
