@@ -72,8 +72,10 @@ LIMIT_HELP = {
     "cache_tcp_flush_interval": "grid of a cache replay's TCP wake-ups, shared by every TCP replay so their "
                                 "joined writes go out back to back; each wake-up sends its grid step plus this "
                                 "much media (all streams; a packet leaves at most twice this early, never late)",
-    "cache_udp_flush_interval": "seconds of media a cache replay sends to a UDP player per wakeup (one sendmmsg "
-                                "per stream; a packet leaves at most this much early, never late)",
+    "cache_udp_flush_interval": "grid of a cache replay's UDP wake-ups, shared by every UDP replay so all their "
+                                "packets due in a grid step go out in one sendmmsg per server port; a packet "
+                                "leaves at most this plus --cache-pace-tick early, never late (0: each replay "
+                                "wakes in the tick of its own next packet)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
     "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "

@@ -96,9 +96,9 @@ def pacer_for(loop: asyncio.AbstractEventLoop, tick: float) -> ReplayPacer:
 
 
 def on_grid(when: float, grid: float, tick: float) -> float:
-    """`when` moved back onto the grid of a TCP replay's flush interval, so every TCP replay of the
-    process wakes, and writes, in the same loop pass: writes to many players back to back cost far
-    less than the same writes spread over the ticks (each of those wakes an idle reader CPU;
-    measured in docs/performance.md, fourth pass). A grid point must not round into the step (or
-    tick) before it."""
+    """`when` moved back onto the grid of a replay's flush interval, so every replay of the process
+    with that grid wakes, and sends, in the same loop pass: writes to many players back to back cost
+    far less than the same writes spread over the ticks (each of those wakes an idle reader CPU;
+    measured in docs/performance.md, fourth pass), and UDP replays share one sendmmsg per port. A
+    grid point must not round into the step (or tick) before it."""
     return int(when / grid + 1e-6) * grid + tick / 2

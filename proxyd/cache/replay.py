@@ -53,8 +53,8 @@ class ReplaySession(SessionBase):
         self.start_wall = 0.0
         self.next_sr = 0.0
         self.pace_slot: int | None = None  # the pacer's tick this replay waits for
-        self.window = 0.0  # seconds of media sent ahead per wakeup (_flush_window)
-        self.grid = 0.0  # a TCP replay's wake-ups fall on multiples of this (_schedule); 0: any tick
+        self.grid = 0.0  # wake-ups fall on multiples of this (_schedule, _flush_grid); 0: any tick
+        self.window = 0.0  # seconds of media sent past the grid step per wakeup (TCP only)
         self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
         self.drain_wait = DrainWait(self.loop, self._drained)  # a slow TCP player's
@@ -161,8 +161,7 @@ class ReplaySession(SessionBase):
         self.start_us = start_media_us(self.media, self.pos, position, duration)
         self.start_wall = self.loop.time()
         self.next_sr = self.start_wall
-        self.window = self._flush_window()
-        self.grid = self.window if self._has_tcp_player() else 0.0
+        self.grid, self.window = self._flush_grid()
         if request.uri != "*":
             self.play_url = request.uri
         infos = []
@@ -246,14 +245,19 @@ class ReplaySession(SessionBase):
     def _has_tcp_player(self) -> bool:
         return any(out is not None and out.relay.player_writer is not None for out in self.outs)
 
-    def _flush_window(self) -> float:
-        """Seconds of media sent ahead per wakeup: fewer wakeups and system calls per player (audio
-        rides with the video frame's wakeup), never late."""
-        tcp = self._has_tcp_player()
-        return self.limits.cache_tcp_flush_interval if tcp else self.limits.cache_udp_flush_interval
+    def _flush_grid(self) -> tuple[float, float]:
+        """(grid, window): every replay of a kind wakes on the same grid, so all of them send in one
+        loop pass (TCP: joined writes back to back; UDP: one sendmmsg per slot port for all), and
+        each wake-up sends through the end of its grid step (TCP: plus one more interval, so a TCP
+        packet leaves at most two intervals early and a UDP one at most one, plus a tick; never late).
+        Fewer wakeups and system calls per player; audio rides with the video frame's wakeup."""
+        if self._has_tcp_player():
+            interval = self.limits.cache_tcp_flush_interval
+            return interval, interval
+        return self.limits.cache_udp_flush_interval, 0.0
 
     def _schedule(self, when: float) -> None:
-        """Ask the pacer for a wake-up at `when`, a TCP replay's moved back onto its grid (on_grid)."""
+        """Ask the pacer for a wake-up at `when`, moved back onto the replay's grid (on_grid)."""
         self.pacer.schedule(self, on_grid(when, self.grid, self.pacer.tick) if self.grid else when)
 
     def _drained(self, waited: float) -> None:
@@ -268,15 +272,16 @@ class ReplaySession(SessionBase):
             self._schedule(self.loop.time())
 
     def paced(self, now: float, horizon: float) -> None:
-        """Send every packet due before `horizon` plus the flush window (stream by stream, one batch
-        each; one joined write for a TCP player), then ask the pacer for the next packet's time."""
+        """Send every packet due before `horizon` (on a grid: the end of the grid step) plus the TCP
+        window (stream by stream, one batch each; one joined write for a TCP player), then ask the
+        pacer for the next packet's time."""
         if self.ended or self.state != "playing" or self.drain_wait.writer is not None:
             return
         writer = congested_writer(self.outs)
         if writer is not None:
             self.drain_wait.start(writer, now, self.log_ctx)
             return
-        if self.grid:  # woken on the grid: send through the end of this grid step, plus the window
+        if self.grid:  # woken on the grid: send through the end of this grid step (TCP: plus the window)
             # (and a sender report due in it: its wake-up was moved back onto the grid as well)
             horizon = (int(horizon / self.grid) + 1) * self.grid
         if horizon >= self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
