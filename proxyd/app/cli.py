@@ -76,6 +76,8 @@ LIMIT_HELP = {
                                 "packets due in a grid step go out in one sendmmsg per server port; a packet "
                                 "leaves at most this plus --cache-pace-tick early, never late (0: each replay "
                                 "wakes in the tick of its own next packet)",
+    "cache_media_keep_bytes": "bytes of recently played cache entries kept loaded after their last player, so "
+                              "the next one skips reading, checking and decoding the file (0: none)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
     "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "
