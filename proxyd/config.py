@@ -58,7 +58,7 @@ class Limits:
     split_tcp_flush_interval: float = 0.02
     cache_pace_tick: float = 0.002
     cache_tcp_flush_interval: float = 0.02
-    cache_udp_flush_interval: float = 0.04
+    cache_udp_flush_interval: float = 0.02
     cache_media_keep_bytes: int = 128 << 20
     metrics_request_timeout: float = 5.0
     metrics_max_connections: int = 16

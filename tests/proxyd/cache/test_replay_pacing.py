@@ -26,7 +26,7 @@ PLAY_SECONDS = 2.5  # within the 3 s test clip
 SETTLE_SECONDS = 0.5  # both the origin and proxyd may send the first packets back to back
 BURST_GAP = 0.002  # frames closer than this came in one write (or one origin wakeup)
 DEFAULT_FLUSH = 0.02  # proxyd's --cache-tcp-flush-interval
-DEFAULT_UDP_FLUSH = 0.04  # proxyd's --cache-udp-flush-interval
+DEFAULT_UDP_FLUSH = 0.02  # proxyd's --cache-udp-flush-interval
 TICK = 0.002  # proxyd's --cache-pace-tick
 
 
