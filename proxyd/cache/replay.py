@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 
 from proxyd.log import get_logger
-from proxyd.cache.pacer import on_grid, pacer_for
+from proxyd.cache.pacer import flush_grid, on_grid, pacer_for
 from proxyd.cache.replay_backpressure import DrainWait, congested_writer
 from proxyd.cache.replay_entries import entry_announce, requested_offset
 from proxyd.cache.replay_out import ReplayStream
@@ -54,7 +54,8 @@ class ReplaySession(SessionBase):
         self.next_sr = 0.0
         self.pace_slot: int | None = None  # the pacer's tick this replay waits for
         self.grid = 0.0  # wake-ups fall on multiples of this (_schedule, _flush_grid); 0: any tick
-        self.window = 0.0  # seconds of media sent past the grid step per wakeup (TCP only)
+        self.window = 0.0  # seconds of media sent past the grid step (TCP) or the tick (a lone UDP replay)
+        self.udp_interval = 0.0  # a UDP replay's --cache-udp-flush-interval (0: TCP, or no grid)
         self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
         self.drain_wait = DrainWait(self.loop, self._drained)  # a slow TCP player's
@@ -161,6 +162,9 @@ class ReplaySession(SessionBase):
         self.start_us = start_media_us(self.media, self.pos, position, duration)
         self.start_wall = self.loop.time()
         self.next_sr = self.start_wall
+        self.udp_interval = 0.0 if self._has_tcp_player() else self.limits.cache_udp_flush_interval
+        if self.udp_interval or (self._has_tcp_player() and self.limits.cache_tcp_flush_interval):
+            self.pacer.gridded.add(self)
         self.grid, self.window = self._flush_grid()
         if request.uri != "*":
             self.play_url = request.uri
@@ -237,6 +241,7 @@ class ReplaySession(SessionBase):
     # --- pacing (proxyd.cache.pacer: one loop timer for every replay) ---
     def _stop_pump(self) -> None:
         self.pacer.cancel(self)
+        self.pacer.gridded.discard(self)
         if self.waiting:
             self.media.forget_waiter(self._wake)
             self.waiting = False
@@ -246,15 +251,8 @@ class ReplaySession(SessionBase):
         return any(out is not None and out.relay.player_writer is not None for out in self.outs)
 
     def _flush_grid(self) -> tuple[float, float]:
-        """(grid, window): every replay of a kind wakes on the same grid, so all of them send in one
-        loop pass (TCP: joined writes back to back; UDP: one sendmmsg per slot port for all), and
-        each wake-up sends through the end of its grid step (TCP: plus one more interval, so a TCP
-        packet leaves at most two intervals early and a UDP one at most one, plus a tick; never late).
-        Fewer wakeups and system calls per player; audio rides with the video frame's wakeup."""
-        if self._has_tcp_player():
-            interval = self.limits.cache_tcp_flush_interval
-            return interval, interval
-        return self.limits.cache_udp_flush_interval, 0.0
+        tcp = self.limits.cache_tcp_flush_interval if self._has_tcp_player() else 0.0
+        return flush_grid(tcp, self.udp_interval, len(self.pacer.gridded))
 
     def _schedule(self, when: float) -> None:
         """Ask the pacer for a wake-up at `when`, moved back onto the replay's grid (on_grid)."""
@@ -281,6 +279,8 @@ class ReplaySession(SessionBase):
         if writer is not None:
             self.drain_wait.start(writer, now, self.log_ctx)
             return
+        if self.udp_interval:  # on the shared grid while another replay is on one, else alone
+            self.grid, self.window = flush_grid(0.0, self.udp_interval, len(self.pacer.gridded))
         if self.grid:  # woken on the grid: send through the end of this grid step (TCP: plus the window)
             # (and a sender report due in it: its wake-up was moved back onto the grid as well)
             horizon = (int(horizon / self.grid) + 1) * self.grid
@@ -323,6 +323,7 @@ class ReplaySession(SessionBase):
         return self.start_us + int((now - self.start_wall) * 1_000_000)
 
     def _end_of_media(self) -> None:
+        self.pacer.gridded.discard(self)
         now = self.loop.time()
         self.next_sr = now
         media_us = self._media_us(now)
