@@ -154,17 +154,21 @@ def test_cache_replay_to_a_udp_player_stays_within_one_flush_interval_of_the_ori
     wait_for_log(proxy.log_path, r"cache: committed")
 
     origin_spread, origin_packets, origin_bursts = arrival_spread(gst_origin.url("/clip"), "udp")
-    cache_spread, cache_packets, cache_bursts = arrival_spread(url, "udp")
+    starts: list[float] = []
+    cache_spread, cache_packets, cache_bursts = arrival_spread(url, "udp", starts)
     assert cache_packets == pytest.approx(origin_packets, rel=0.2)
     interval = DEFAULT_UDP_FLUSH if flush is None else flush
     # The spread is a 10-90 percentile width: earliness between 0 and interval + tick widens it by at
     # most that; 10 ms for scheduling on a busy machine.
     assert cache_spread <= max(2 * origin_spread, origin_spread + interval + TICK + 0.01), (cache_spread,
                                                                                           origin_spread)
-    if flush is None:  # each wake-up covers interval + tick of media and more to its next packet:
-        # fewer bursts than one per grid step (the grid has something due in nearly every step)
-        assert cache_bursts <= 0.8 / interval, (cache_bursts, origin_bursts)
-        assert cache_bursts <= 0.8 * origin_bursts, (cache_bursts, origin_bursts)
+    if flush is None:  # audio rides with the video frame's wake-up: fewer bursts than the origin's
+        assert cache_bursts <= 0.9 * origin_bursts, (cache_bursts, origin_bursts)
+        # Not on the grid: bursts start at packet times (from PLAY on), not in the grid steps' first
+        # ticks; the audio frames' times drift through the grid's phases, so at most about 35 % of
+        # the audio-led bursts and the video-led ones start there (on the grid: all of them).
+        share = grid_share(starts, interval)
+        assert share < 0.8, share
 
 
 def test_udp_replays_share_the_grid_once_there_are_several(gst_origin, proxyd_process, peer_players,
