@@ -17,7 +17,8 @@ class ConfigError(ValueError):
 
 
 # 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing)
-ZERO_ALLOWED = frozenset({"cache_tcp_flush_interval", "cache_udp_flush_interval"})
+ZERO_ALLOWED = frozenset({"cache_tcp_flush_interval", "cache_udp_flush_interval",
+                          "cache_media_keep_bytes"})  # 0: no media kept loaded after its last player
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Limits:
     cache_pace_tick: float = 0.002
     cache_tcp_flush_interval: float = 0.02
     cache_udp_flush_interval: float = 0.02
+    cache_media_keep_bytes: int = 128 << 20
     metrics_request_timeout: float = 5.0
     metrics_max_connections: int = 16
     ready_max_snapshot_age: float = 300.0

@@ -72,8 +72,13 @@ LIMIT_HELP = {
     "cache_tcp_flush_interval": "grid of a cache replay's TCP wake-ups, shared by every TCP replay so their "
                                 "joined writes go out back to back; each wake-up sends its grid step plus this "
                                 "much media (all streams; a packet leaves at most twice this early, never late)",
-    "cache_udp_flush_interval": "seconds of media a cache replay sends to a UDP player per wakeup (one sendmmsg "
-                                "per stream; a packet leaves at most this much early, never late)",
+    "cache_udp_flush_interval": "grid of a cache replay's UDP wake-ups while other replays play, shared by every "
+                                "UDP replay so all their packets due in a grid step go out in one sendmmsg per "
+                                "server port (a replay alone wakes at its own next packet and sends this much "
+                                "ahead); a packet leaves at most this plus --cache-pace-tick early, never late "
+                                "(0: each replay wakes in the tick of its own next packet)",
+    "cache_media_keep_bytes": "bytes of recently played cache entries kept loaded after their last player, so "
+                              "the next one skips reading, checking and decoding the file (0: none)",
     "metrics_request_timeout": "seconds a metrics/health client has to send its request and read the answer",
     "metrics_max_connections": "most concurrent metrics/health connections (503 beyond)",
     "ready_max_snapshot_age": "seconds since the control plane last answered a snapshot poll after which "

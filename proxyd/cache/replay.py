@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 
 from proxyd.log import get_logger
-from proxyd.cache.pacer import on_grid, pacer_for
+from proxyd.cache.pacer import flush_grid, on_grid, pacer_for
 from proxyd.cache.replay_backpressure import DrainWait, congested_writer
 from proxyd.cache.replay_entries import entry_announce, requested_offset
 from proxyd.cache.replay_out import ReplayStream
@@ -53,8 +53,9 @@ class ReplaySession(SessionBase):
         self.start_wall = 0.0
         self.next_sr = 0.0
         self.pace_slot: int | None = None  # the pacer's tick this replay waits for
-        self.window = 0.0  # seconds of media sent ahead per wakeup (_flush_window)
-        self.grid = 0.0  # a TCP replay's wake-ups fall on multiples of this (_schedule); 0: any tick
+        self.grid = 0.0  # wake-ups fall on multiples of this (_schedule, _flush_grid); 0: any tick
+        self.window = 0.0  # seconds of media sent past the grid step (TCP) or the tick (a lone UDP replay)
+        self.udp_interval = 0.0  # a UDP replay's --cache-udp-flush-interval (0: TCP, or no grid)
         self.pacer = pacer_for(self.loop, self.limits.cache_pace_tick)
         self.waiting = False
         self.drain_wait = DrainWait(self.loop, self._drained)  # a slow TCP player's
@@ -161,8 +162,10 @@ class ReplaySession(SessionBase):
         self.start_us = start_media_us(self.media, self.pos, position, duration)
         self.start_wall = self.loop.time()
         self.next_sr = self.start_wall
-        self.window = self._flush_window()
-        self.grid = self.window if self._has_tcp_player() else 0.0
+        self.udp_interval = 0.0 if self._has_tcp_player() else self.limits.cache_udp_flush_interval
+        if self.udp_interval or (self._has_tcp_player() and self.limits.cache_tcp_flush_interval):
+            self.pacer.gridded.add(self)
+        self.grid, self.window = self._flush_grid()
         if request.uri != "*":
             self.play_url = request.uri
         infos = []
@@ -238,6 +241,7 @@ class ReplaySession(SessionBase):
     # --- pacing (proxyd.cache.pacer: one loop timer for every replay) ---
     def _stop_pump(self) -> None:
         self.pacer.cancel(self)
+        self.pacer.gridded.discard(self)
         if self.waiting:
             self.media.forget_waiter(self._wake)
             self.waiting = False
@@ -246,14 +250,12 @@ class ReplaySession(SessionBase):
     def _has_tcp_player(self) -> bool:
         return any(out is not None and out.relay.player_writer is not None for out in self.outs)
 
-    def _flush_window(self) -> float:
-        """Seconds of media sent ahead per wakeup: fewer wakeups and system calls per player (audio
-        rides with the video frame's wakeup), never late."""
-        tcp = self._has_tcp_player()
-        return self.limits.cache_tcp_flush_interval if tcp else self.limits.cache_udp_flush_interval
+    def _flush_grid(self) -> tuple[float, float]:
+        tcp = self.limits.cache_tcp_flush_interval if self._has_tcp_player() else 0.0
+        return flush_grid(tcp, self.udp_interval, len(self.pacer.gridded))
 
     def _schedule(self, when: float) -> None:
-        """Ask the pacer for a wake-up at `when`, a TCP replay's moved back onto its grid (on_grid)."""
+        """Ask the pacer for a wake-up at `when`, moved back onto the replay's grid (on_grid)."""
         self.pacer.schedule(self, on_grid(when, self.grid, self.pacer.tick) if self.grid else when)
 
     def _drained(self, waited: float) -> None:
@@ -268,15 +270,18 @@ class ReplaySession(SessionBase):
             self._schedule(self.loop.time())
 
     def paced(self, now: float, horizon: float) -> None:
-        """Send every packet due before `horizon` plus the flush window (stream by stream, one batch
-        each; one joined write for a TCP player), then ask the pacer for the next packet's time."""
+        """Send every packet due before `horizon` (on a grid: the end of the grid step) plus the TCP
+        window (stream by stream, one batch each; one joined write for a TCP player), then ask the
+        pacer for the next packet's time."""
         if self.ended or self.state != "playing" or self.drain_wait.writer is not None:
             return
         writer = congested_writer(self.outs)
         if writer is not None:
             self.drain_wait.start(writer, now, self.log_ctx)
             return
-        if self.grid:  # woken on the grid: send through the end of this grid step, plus the window
+        if self.udp_interval:  # on the shared grid while another replay is on one, else alone
+            self.grid, self.window = flush_grid(0.0, self.udp_interval, len(self.pacer.gridded))
+        if self.grid:  # woken on the grid: send through the end of this grid step (TCP: plus the window)
             # (and a sender report due in it: its wake-up was moved back onto the grid as well)
             horizon = (int(horizon / self.grid) + 1) * self.grid
         if horizon >= self.next_sr:  # due within this tick, as packets are (never a second wake-up for it)
@@ -318,6 +323,7 @@ class ReplaySession(SessionBase):
         return self.start_us + int((now - self.start_wall) * 1_000_000)
 
     def _end_of_media(self) -> None:
+        self.pacer.gridded.discard(self)
         now = self.loop.time()
         self.next_sr = now
         media_us = self._media_us(now)

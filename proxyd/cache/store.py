@@ -20,6 +20,7 @@ import shutil
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,7 +110,7 @@ class Entry:
 class CacheStore:
     def __init__(self, root: str | os.PathLike, *, max_bytes: int,
                  emit: Callable[[str, dict], None] = lambda kind, data: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, media_keep_bytes: int = 0) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.emit = emit
@@ -123,6 +124,10 @@ class CacheStore:
         self._media: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (key, sha256) -> media
         self._media_locks: dict[tuple, threading.Lock] = {}
         self._media_locks_guard = threading.Lock()
+        # ... and the most recently read media stay loaded after their last player, up to this many
+        # bytes: the next player of a popular entry skips the read, checksum and decode.
+        self.media_keep_bytes = media_keep_bytes
+        self._kept: OrderedDict[tuple, EntryMedia] = OrderedDict()  # least recently read first
 
     @property
     def total_bytes(self) -> int:
@@ -242,7 +247,21 @@ class CacheStore:
         with self._media_locks_guard:
             if self._media_locks.get(version) is lock and not lock.locked():
                 del self._media_locks[version]
+            if media is not None:
+                self._keep(version, media)
         return media
+
+    def _keep(self, version: tuple, media: EntryMedia) -> None:
+        """Hold `media` as the most recently read, dropping the least recent beyond the budget."""
+        kept = self._kept
+        kept.pop(version, None)
+        if media.bytes > self.media_keep_bytes:
+            return
+        kept[version] = media
+        total = sum(m.bytes for m in kept.values())
+        while total > self.media_keep_bytes:
+            _version, dropped = kept.popitem(last=False)
+            total -= dropped.bytes
 
     def _load_media(self, entry: Entry, item: int) -> EntryMedia | None:
         try:

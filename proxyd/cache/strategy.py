@@ -58,8 +58,8 @@ class CacheStrategy:
     def __init__(self, context: ServerContext) -> None:
         self.context = context
         config = context.config
-        self.store = CacheStore(config.cache_dir, max_bytes=config.cache_max_bytes,
-                                emit=context.emit).open()
+        self.store = CacheStore(config.cache_dir, max_bytes=config.cache_max_bytes, emit=context.emit,
+                                media_keep_bytes=config.limits.cache_media_keep_bytes).open()
         self.default_policy = policy_from_flags(config.cache_ttl, config.stale_if_error)
         self.origin_policies: dict[str, OriginPolicy] = {}  # origin base URL -> policy (snapshot)
         # the three below are keyed by url_key(origin URL)

@@ -7,7 +7,7 @@ import asyncio
 
 import uvloop
 
-from proxyd.cache.pacer import ReplayPacer
+from proxyd.cache.pacer import ReplayPacer, flush_grid
 
 TICK = 0.005
 CLOCK_RESOLUTION = 0.001  # uvloop's loop clock counts milliseconds
@@ -85,3 +85,11 @@ async def rescheduling(loop):
     await asyncio.wait_for(finished.wait(), 10)
     assert len(member.calls) == 5
     assert pacer.wakeups <= 6  # no timer firing without a member due (uvloop's clock reads early)
+
+
+def test_a_udp_replay_joins_the_grid_only_when_another_replay_has_one():
+    # (grid, window): alone, no grid and one interval sent ahead; with others, the grid and no window
+    assert flush_grid(0.0, 0.02, gridded=1) == (0.0, 0.02)
+    assert flush_grid(0.0, 0.02, gridded=2) == (0.02, 0.0)
+    assert flush_grid(0.0, 0.0, gridded=5) == (0.0, 0.0)  # interval 0: each replay's own packet times
+    assert flush_grid(0.04, 0.02, gridded=1) == (0.04, 0.04)  # TCP: always its grid, one interval more

@@ -6,6 +6,7 @@ import ctypes
 import gc
 import json
 import random
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -192,3 +193,21 @@ def test_readers_of_an_entry_in_use_share_one_loaded_media(tmp_path, store):
     data = tmp_path / "entries" / entry.key / "media.rtp"
     data.write_bytes(data.read_bytes()[:-1])  # out of use: the next reader reads (and checks) the file
     assert store.read_media(entry) is None
+
+
+def test_recently_read_media_stay_loaded_within_the_keep_budget(tmp_path):
+    store = CacheStore(tmp_path, max_bytes=1 << 20, media_keep_bytes=250_000).open()
+    a = store.commit(body("rtsp://o/a"), media(packets=100, size=1000))  # 100 KB of packets each
+    b = store.commit(body("rtsp://o/b"), media(packets=100, size=1000))
+    c = store.commit(body("rtsp://o/c"), media(packets=100, size=1000))
+    first_a = weakref.ref(store.read_media(a))  # the caller keeps no reference: its last player left
+    gc.collect()
+    assert first_a() is not None and store.read_media(a) is first_a()  # not read and decoded again
+    data = tmp_path / "entries" / a.key / "media.rtp"
+    data.write_bytes(data.read_bytes()[:-1])  # a change on disk is not seen while it stays loaded
+    assert store.read_media(a) is not None
+    store.read_media(b)
+    store.read_media(c)  # 300 KB read: the least recently read (a) is dropped
+    gc.collect()
+    assert store.read_media(a) is None  # read from the file again (now corrupt)
+    assert store.read_media(c) is not None
