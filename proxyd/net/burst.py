@@ -49,6 +49,26 @@ def gso_supported(sock: socket.socket) -> bool:
     return libc_sendmmsg is not None and MMSGHDR is not None
 
 
+def gso_runs(iov_words, first: int, last: int) -> list[tuple[int, int, int, int]]:
+    """Packets first..last-1, whose iovecs are (iov_words[2p], iov_words[2p + 1]) = (base, length),
+    grouped into UDP segmentation runs: equal sizes, the last one possibly shorter, within the
+    kernel's caps. Returns (first packet, packets, segment size, bytes) per run."""
+    runs = []
+    start = first
+    seg = length = iov_words[2 * first + 1]
+    closed = False
+    for p in range(first + 1, last):
+        n = iov_words[2 * p + 1]
+        if not closed and n <= seg and p - start < MAX_GSO_SEGMENTS and length + n <= MAX_GSO_BYTES:
+            length += n
+            closed = n < seg
+            continue
+        runs.append((start, p - start, seg, length))
+        start, seg, length, closed = p, n, n, False
+    runs.append((start, last - start, seg, length))
+    return runs
+
+
 class BurstBatch:
     """The packet buffer, iovecs and GSO control messages of one batch. A fanout owns one, or fanouts
     that are filled and flushed one after another (never interleaved) share one."""
@@ -167,30 +187,16 @@ class UdpBurstFanout:
             if segments is None:
                 sent += rc
             else:
-                sent += sum(segments[i % per_dest][2] for i in range(done, done + rc))
+                sent += sum(segments[i % per_dest][1] for i in range(done, done + rc))
             done += rc
         return sent
 
     def _runs(self, packets: int) -> list[tuple[int, int, int, int]]:
-        """Group the batch into GSO runs: equal-size packets, the last one possibly shorter.
-        Fills the run iovecs and UDP_SEGMENT values; returns (base, length, segments, size) per run."""
-        words, runs = self._iov_words, []
-        base = length = count = seg = 0
-        closed = True
-        for p in range(packets):
-            n = words[2 * p + 1]
-            if (not closed and n <= seg and count < MAX_GSO_SEGMENTS and length + n <= MAX_GSO_BYTES):
-                length += n
-                count += 1
-                closed = n < seg
-                continue
-            if count:
-                runs.append((base, length, count, seg))
-            base, length, count, seg, closed = words[2 * p], n, 1, n, False
-        runs.append((base, length, count, seg))
-        run_words, sizes = self._run_words, self._cmsg_u16
-        for r, (base, length, _count, seg) in enumerate(runs):
-            run_words[2 * r] = base
+        """Group the batch into GSO runs (gso_runs) and fill the run iovecs and UDP_SEGMENT values."""
+        runs = gso_runs(self._iov_words, 0, packets)
+        words, run_words, sizes = self._iov_words, self._run_words, self._cmsg_u16
+        for r, (start, _count, seg, length) in enumerate(runs):
+            run_words[2 * r] = words[2 * start]
             run_words[2 * r + 1] = length
             sizes[12 * r + 8] = seg
         return runs
@@ -201,8 +207,8 @@ class UdpBurstFanout:
         self.gso = False
         self.gso_refused += 1
         self._layouts.clear()
-        base, length, _count, seg = runs[run_index]
-        data = ctypes.string_at(base, length)
+        start, _count, seg, length = runs[run_index]
+        data = ctypes.string_at(self._iov_words[2 * start], length)
         sent, errors = sendto_each(self.sock, [data[o:o + seg] for o in range(0, length, seg)],
                                    (self.destinations[dest_index],))
         self.send_errors += errors

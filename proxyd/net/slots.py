@@ -17,8 +17,7 @@ import mmap
 import socket
 import struct
 
-from proxyd.net.burst import (CMSG_HEADER, CMSG_SPACE, GSO_REFUSED, MAX_GSO_BYTES, MAX_GSO_SEGMENTS, SOL_UDP,
-                              UDP_SEGMENT, gso_supported)
+from proxyd.net.burst import CMSG_HEADER, CMSG_SPACE, GSO_REFUSED, SOL_UDP, UDP_SEGMENT, gso_runs, gso_supported
 from proxyd.net.udp import DRAIN_BURST, Mmsghdr, libc_recvmmsg, libc_sendmmsg, sockaddr_of
 
 MSG_TRUNC, MSG_DONTWAIT = 0x20, 0x40  # linux/socket.h
@@ -252,24 +251,15 @@ class SlotSender:
         return [1] * (last - first)
 
     def _runs(self, first: int, last: int) -> list[int]:
-        """One message per run of equal sizes (the last of a run may be shorter); segments per message."""
-        iovs, words, sizes = self._iov_words, self._msg_words, self._cmsg_u16
-        segments: list[int] = []
-        start, seg = first, iovs[2 * first + 1]
-        length, closed = seg, False
-        for p in range(first + 1, last + 1):
-            n = iovs[2 * p + 1] if p < last else 0
-            if p < last and not closed and n <= seg and p - start < MAX_GSO_SEGMENTS and length + n <= MAX_GSO_BYTES:
-                length += n
-                closed = n < seg
-                continue
-            w, count = 8 * len(segments), p - start
+        """One message per GSO run (gso_runs) of packets first..last-1; returns segments per message."""
+        words, sizes, segments = self._msg_words, self._cmsg_u16, []
+        for m, (start, count, seg, _length) in enumerate(gso_runs(self._iov_words, first, last)):
+            w = 8 * m
             words[w + 2], words[w + 3] = self._iov_base + 16 * start, count
             if count > 1:
-                words[w + 4], words[w + 5] = self._cmsg_base + CMSG_SPACE * len(segments), CMSG_SPACE
-                sizes[12 * len(segments) + 8] = seg
+                words[w + 4], words[w + 5] = self._cmsg_base + CMSG_SPACE * m, CMSG_SPACE
+                sizes[12 * m + 8] = seg
             else:
                 words[w + 4] = words[w + 5] = 0
             segments.append(count)
-            start, seg, length, closed = p, n, n, False
         return segments
