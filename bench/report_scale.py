@@ -22,7 +22,7 @@ PLAYERS = 200_000
 SOFTWARE = [("wmplayer.exe", f"12.0.{v}") for v in range(8)] + [("vlc", f"3.0.{v}") for v in range(8)]
 DAYS = 90  # ending today (UTC midnight), so the dashboard's presets (today, 7 and 30 days) find rows
 START = dt.datetime.combine(dt.date.today() - dt.timedelta(days=DAYS - 1), dt.time(0), tzinfo=dt.UTC)
-TABLES = ("playback_playlog", "playback_reportcell", "playback_reportplayer")
+TABLES = ("playback_playlog", "playback_reportcell", "playback_reportplayer", "playback_reportreturning")
 
 
 def scale_fixtures() -> tuple[list[int], list[int]]:
@@ -107,7 +107,7 @@ def build_rollups_and_indexes(definitions: list[str], workers: int) -> None:
     from appliance.playback.rollup_sql import GRAINS, bulk_grain_sql
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE playback_reportcell, playback_reportplayer")
+        cursor.execute("TRUNCATE playback_reportcell, playback_reportplayer, playback_reportreturning")
     _parallel([bulk_grain_sql(grain, settings.TIME_ZONE) for grain in GRAINS], workers)
     _parallel([[definition] for definition in definitions], workers)
     with connection.cursor() as cursor:

@@ -266,6 +266,24 @@ class ReportPlayer(models.Model):
         ]
 
 
+class ReportReturning(models.Model):
+    """Per range-grain cell and earlier day: how many of the cell's players last played its (origin, key) on
+    prev_day (ReportPlayer rows with that prev_day), kept by triggers on ReportPlayer (rollup_sql.py). A day
+    range's players back after a gap are a sum over a few rows per cell, not a count of player rows."""
+
+    grain = models.CharField(max_length=2)
+    origin_id = models.IntegerField()
+    key_hash = models.UUIDField()
+    day = models.DateField()
+    prev_day = models.DateField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        # key first: a report page's keys are probed, each reading its days of the range (index-only)
+        constraints = [models.UniqueConstraint(fields=["grain", "origin_id", "key_hash", "day", "prev_day"],
+                                               include=["n"], name="reportreturning_unique_key")]
+
+
 class RollupPending(models.Model):
     """A LogPlay row not yet added to the roll-ups (rollup_sql.py, deferred mode): written by the
     PlayLog INSERT trigger, claimed and deleted by the fold (appliance.playback.rollups)."""

@@ -18,7 +18,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from appliance.origins.models import Origin
-from appliance.playback.models import PlayLog, ReportCell, ReportPlayer
+from appliance.playback.models import PlayLog, ReportCell, ReportPlayer, ReportReturning
 from appliance.playback.reports import playlog_report
 from appliance.playback.rollups import rollups_fold_pending
 
@@ -188,8 +188,8 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         """The page's unique_players where a cell's own count is not the answer (modes above)."""
         keys = [row[column] for row in rows]
         if mode == "ranged" and first is not None:
-            returning = (scoped(ReportPlayer.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
-                         .values(column).annotate(n=Count("*")))
+            returning = (scoped(ReportReturning.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
+                         .values(column).annotate(n=Sum("n")))
             counts = {row[column]: row["n"] for row in returning}
             for row in rows:
                 row["unique_players"] += counts.get(row[column], 0)

@@ -20,7 +20,9 @@ Distinct players over a day range: in the RANGE_GRAINS each ReportPlayer row als
 player's previous play day in the same (origin, key). A player plays in [a, b) exactly when one of its
 rows there has prev_day NULL or < a (its first day in the range), so the range count is a plain
 count(*) over an index-only scan, no DISTINCT over text. prev_day is recomputed (window lag) for the
-(origin, key, player) pairs each statement touches.
+(origin, key, player) pairs each statement touches. The rows with prev_day < a are counted per (cell,
+prev_day) in ReportReturning (migration 0015), kept by the triggers on ReportPlayer: a range reads a few
+rows per cell, not one per returning player.
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ NODE_GRAINS = ("dn", "on", "cn", "sn")
 RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
+RETURNING = "playback_reportreturning"  # migration 0015; SQL writing it runs only once the table exists
+RETURNING_KEYS = "grain, origin_id, key_hash, day, prev_day"
 KEYS = "grain, day, origin_id, key_hash"
 PENDING = "playback_rollup_pending"
 FOLD_ROWS = "playback_rollup_fold_rows"  # the fold's claimed rows (a temporary table)
@@ -244,13 +248,18 @@ def uninstall_sql() -> list[str]:
     ]
 
 
-def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS)) -> list[str]:
-    """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
-    left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
+def _empty_rollups_sql() -> list[str]:
+    """Every roll-up row and pending mark gone, folds kept out until commit."""
     return [f"SELECT pg_advisory_xact_lock({FOLD_LOCK})", f"TRUNCATE {CELL}, {PLAYER}",
             # 0003 rebuilds before 0011 creates the pending table
             f"DO $$ BEGIN IF to_regclass('{PENDING}') IS NOT NULL THEN DELETE FROM {PENDING}; END IF; END $$",
-            *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days, grains)]
+            _if_returning_table(f"DELETE FROM {RETURNING}")]
+
+
+def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS)) -> list[str]:
+    """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
+    left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
+    return [*_empty_rollups_sql(), *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days, grains)]
 
 
 # ReportCell.first_players: the cell's ReportPlayer rows with prev_day NULL (a player's first day in its
@@ -259,6 +268,41 @@ def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS)) -> list[
 # every player row of the range.
 _FIRST_ROWS = "SELECT grain, day, origin_id, key_hash, {sign} AS k FROM {rows} WHERE prev_day IS NULL AND grain IN ({grains})"
 _FIRST_TRIGGERS = {"insert": ["new_p"], "delete": ["old_p"], "update": ["new_p", "old_p"]}
+
+
+def _if_returning_table(statements: str, block: bool = True) -> str:
+    """`statements` run only where the ReportReturning table exists (migration 0015 on): the SQL of earlier
+    migrations stays valid. block=False: the plpgsql IF alone, for a function body."""
+    body = f"IF to_regclass('{RETURNING}') IS NOT NULL THEN {statements}; END IF"
+    return f"DO $$ BEGIN {body}; END $$" if block else body
+
+
+_RETURNING_ROWS = ("SELECT {keys}, {sign} AS k FROM {rows} WHERE prev_day IS NOT NULL AND grain IN ({grains})")
+
+
+def _returning_delta(relations: list[str]) -> str:
+    """ReportReturning upkeep from ReportPlayer's transition tables: + new rows, - old rows, emptied rows
+    deleted (so the rows are the ones returning_build_sql writes)."""
+    grains = ", ".join(f"'{g}'" for g in RANGE_GRAINS)
+    parts = " UNION ALL ".join(_RETURNING_ROWS.format(keys=RETURNING_KEYS, sign="1" if r == "new_p" else "-1",
+                                                      rows=r, grains=grains) for r in relations)
+    statements = [f"INSERT INTO {RETURNING} ({RETURNING_KEYS}, n) SELECT {RETURNING_KEYS}, sum(k) FROM ({parts}) f "
+                  f"GROUP BY 1, 2, 3, 4, 5 HAVING sum(k) <> 0 ON CONFLICT ({RETURNING_KEYS}) "
+                  f"DO UPDATE SET n = {RETURNING}.n + EXCLUDED.n"]
+    if "old_p" in relations:
+        statements.append(f"DELETE FROM {RETURNING} r USING (SELECT DISTINCT {RETURNING_KEYS} FROM old_p WHERE "
+                          f"prev_day IS NOT NULL AND grain IN ({grains})) o WHERE "
+                          f"{_match('r', 'o', RETURNING_KEYS)} AND r.n = 0")
+    return _if_returning_table("; ".join(statements), block=False)
+
+
+def returning_build_sql(grains: tuple[str, ...] = RANGE_GRAINS) -> list[str]:
+    """ReportReturning rows of `grains` rewritten from their ReportPlayer rows, in key order (the bulk paths
+    write player rows with the triggers on or off: what the triggers wrote is replaced)."""
+    listed = ", ".join(f"'{g}'" for g in grains)
+    return [_if_returning_table(
+        f"DELETE FROM {RETURNING} WHERE grain IN ({listed}); INSERT INTO {RETURNING} ({RETURNING_KEYS}, n) SELECT {RETURNING_KEYS}, count(*) FROM {PLAYER} "
+        f"WHERE grain IN ({listed}) AND prev_day IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")]
 
 
 def _first_players_delta(relations: list[str]) -> str:
@@ -270,12 +314,12 @@ def _first_players_delta(relations: list[str]) -> str:
 
 
 def install_first_players_sql() -> list[str]:
-    """Triggers on ReportPlayer keeping ReportCell.first_players (migration 0005)."""
+    """Triggers on ReportPlayer keeping ReportCell.first_players (migration 0005) and ReportReturning (0015)."""
     statements = uninstall_first_players_sql()
     for op, relations in _FIRST_TRIGGERS.items():
         name = f"playback_first_players_{op}"
         refs = " ".join(f"{'NEW' if r == 'new_p' else 'OLD'} TABLE AS {r}" for r in relations)
-        statements += [_function(name, [_first_players_delta(relations)]),
+        statements += [_function(name, [_first_players_delta(relations), _returning_delta(relations)]),
                        f"CREATE TRIGGER {name} AFTER {op.upper()} ON {PLAYER} REFERENCING {refs} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"]
     return statements
@@ -299,7 +343,7 @@ def bulk_rebuild_sql(tz: str) -> list[str]:
     by a window in the same statement, players and first_players counted from the players just written.
     The same rows as the incremental path (tests/appliance/playback/test_rollups.py). Nothing is left
     pending (a pending row folded again would count twice); the fold lock keeps folds out meanwhile."""
-    return [*rebuild_sql(tz)[:3], *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz))]
+    return [*_empty_rollups_sql(), *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz))]
 
 
 def bulk_grain_sql(grain: str, tz: str) -> list[str]:
@@ -313,6 +357,7 @@ def bulk_grain_sql(grain: str, tz: str) -> list[str]:
     return [
         f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day) SELECT {KEYS}, player, n, {prev} "
         f"FROM ({_players_source(grain, tz, 'playback_playlog')}) src ORDER BY {KEYS}, player",
+        *(returning_build_sql((grain,)) if ranged else []),
         f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, first_players, {sums}) "
         f"SELECT {cell_keys}, c.key_a, c.key_b{_node_column(grain, 'c.')}, c.plays, COALESCE(p.players, 0), COALESCE(p.first_players, 0), "
         f"{', '.join('c.' + s for s in SUMS)} FROM ({_cells_source(grain, tz, 'playback_playlog')}) c "
@@ -334,8 +379,7 @@ def add_grains_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
     (deferred mode). One transaction: writers of play logs wait until it commits (migration 0014)."""
     listed = ", ".join(f"'{g}'" for g in grains)
     return [*_fold_everything_first(), *uninstall_first_players_sql(),  # bulk_grain_sql counts first_players
-            f"DELETE FROM {CELL} WHERE grain IN ({listed})", f"DELETE FROM {PLAYER} WHERE grain IN ({listed})",
-            *(s for grain in grains for s in bulk_grain_sql(grain, tz)),
+            *_delete_grains_sql(listed), *(s for grain in grains for s in bulk_grain_sql(grain, tz)),
             *install_sql(tz.replace("'", ""), prev_days=True, deferred=True), *install_first_players_sql()]
 
 
@@ -344,4 +388,16 @@ def drop_grains_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
     listed = ", ".join(f"'{g}'" for g in grains)
     kept = tuple(g for g in GRAINS if g not in grains)
     return [*_fold_everything_first(), *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept),
-            f"DELETE FROM {CELL} WHERE grain IN ({listed})", f"DELETE FROM {PLAYER} WHERE grain IN ({listed})"]
+            *_delete_grains_sql(listed)]
+
+
+def _delete_grains_sql(listed: str) -> list[str]:
+    return [f"DELETE FROM {CELL} WHERE grain IN ({listed})", f"DELETE FROM {PLAYER} WHERE grain IN ({listed})",
+            _if_returning_table(f"DELETE FROM {RETURNING} WHERE grain IN ({listed})")]
+
+
+def add_returning_sql() -> list[str]:
+    """Migration 0015: ReportReturning built from the player rows (every pending row folded first, writers
+    waiting), then the ReportPlayer triggers that keep it."""
+    return [*_fold_everything_first(), *uninstall_first_players_sql(), *returning_build_sql(),
+            *install_first_players_sql()]

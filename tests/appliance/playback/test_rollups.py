@@ -12,7 +12,7 @@ from django.utils import timezone
 from appliance.control.services import report_batch_ingest
 from appliance.playback.filters import PlayLogFilterSet
 from appliance.nodes.models import ProxyNode
-from appliance.playback.models import PlayLog, ReportCell, RollupPending
+from appliance.playback.models import PlayLog, ReportCell, ReportReturning, RollupPending
 from appliance.playback.reports import REPORT_GROUPS, playlog_report
 from appliance.playback.rollup_reports import rollup_report
 from appliance.playback.rollups import rollups_fold, rollups_fold_pending
@@ -48,7 +48,21 @@ FILTERS = BASE_FILTERS + [
 ]
 
 
+def returning_rows() -> tuple[list, list]:
+    """ReportReturning as kept, and as counted afresh from the player rows (rollup_sql.returning_build_sql)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT grain, origin_id, key_hash, day, prev_day, n FROM playback_reportreturning "
+                       "ORDER BY 1, 2, 3, 4, 5")
+        kept = cursor.fetchall()
+        cursor.execute("SELECT grain, origin_id, key_hash, day, prev_day, count(*) FROM playback_reportplayer "
+                       "WHERE grain IN ('do', 'cd', 'sd', 'oc', 'os') AND prev_day IS NOT NULL "
+                       "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+        return kept, cursor.fetchall()
+
+
 def assert_rollups_match_raw(origins, filter_specs=FILTERS):
+    kept, counted = returning_rows()
+    assert kept == counted
     checked = 0
     nodes = list(ProxyNode.objects.order_by("pk")[:2])
     for group, spec in itertools.product(REPORT_GROUPS, filter_specs):
@@ -189,8 +203,12 @@ def test_migration_backfills_existing_rows(origins):
     assert_rollups_match_raw(origins, BASE_FILTERS)
     grains = importlib.import_module("appliance.playback.migrations.0014_report_node_and_origin_day_grains")
     build(origins, count=30, seed=14)
+    returning = importlib.import_module("appliance.playback.migrations.0015_report_returning_players")
     with connection.schema_editor() as editor:  # new grains in bulk, then kept by the deferred triggers
         grains.add_grains(None, editor)
+    build(origins, count=20, seed=20)
+    with connection.schema_editor() as editor:  # 0014's triggers knew no ReportReturning: 0015 builds it
+        returning.build_returning(None, editor)
     assert not RollupPending.objects.exists()
     assert_rollups_match_raw(origins)
     build(origins, count=30, seed=15)
@@ -199,8 +217,24 @@ def test_migration_backfills_existing_rows(origins):
     with connection.schema_editor() as editor:  # backwards: the base grains only, pending rows folded first
         grains.drop_grains(None, editor)
     assert not ReportCell.objects.filter(grain__in=grains.NEW_GRAINS).exists()
+    assert not ReportReturning.objects.filter(grain__in=grains.NEW_GRAINS).exists()
     build(origins, count=30, seed=16)
     assert_rollups_match_raw(origins, BASE_FILTERS)
+    with connection.schema_editor() as editor:  # 0015 backwards: the table goes, the triggers skip its upkeep
+        editor.delete_model(ReportReturning)
+    build(origins, count=30, seed=17)
+    rollups_fold_pending(limit=1000)
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:10]).delete()
+    build(origins, count=20, seed=19)  # pending when 0015 runs: folded first
+    with connection.schema_editor() as editor:  # and forwards again, over the base grains
+        editor.create_model(ReportReturning)  # its unique index at the block's end, as AddConstraint does
+    with connection.schema_editor() as editor:
+        returning.build_returning(None, editor)
+    assert_rollups_match_raw(origins, BASE_FILTERS)
+    with connection.schema_editor() as editor:
+        grains.add_grains(None, editor)
+    build(origins, count=30, seed=18)
+    assert_rollups_match_raw(origins)
 
 
 def test_range_players_count_returning_players_once(origins):
@@ -251,7 +285,8 @@ def rollup_rows() -> tuple[list, list]:
         cells = cursor.fetchall()
         cursor.execute("SELECT grain, day, origin_id, key_hash, player, n, prev_day FROM playback_reportplayer "
                        "ORDER BY grain, day, origin_id, key_hash, player")
-        return cells, cursor.fetchall()
+        players = cursor.fetchall()
+        return cells, players, returning_rows()[0]
 
 
 def test_bulk_rebuild_writes_the_rows_the_triggers_keep(origins):
@@ -260,12 +295,12 @@ def test_bulk_rebuild_writes_the_rows_the_triggers_keep(origins):
     build(origins, count=150, seed=3)
     build(origins, count=40, seed=5)  # a second statement set: prev_day and first_players across inserts
     rollups_fold_pending(limit=1000)
-    cells, players = rollup_rows()
-    assert any(row[6] is not None for row in players) and any(row[8] for row in cells)
+    cells, players, returning = rollup_rows()
+    assert any(row[6] is not None for row in players) and any(row[8] for row in cells) and returning
     with connection.cursor() as cursor:
         for statement in bulk_rebuild_sql(timezone.get_current_timezone_name()):
             cursor.execute(statement)
-    assert rollup_rows() == (cells, players)
+    assert rollup_rows() == (cells, players, returning)
     assert_rollups_match_raw(origins)
     build(origins, count=30, seed=7)  # pending, not folded: the rebuild counts them, a later fold must not
     assert RollupPending.objects.exists()
