@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum, Value,
-                              Window)
+from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Q, QuerySet, Sum,
+                              Value, Window)
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
@@ -114,6 +114,14 @@ def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     return with_origin if origin is not None else plain
 
 
+def _whole_weeks(first: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    """The Mondays [w0, w1) bounding the whole weeks inside [first, end) (the url x week grain's days), or None."""
+    if first is None or end is None:
+        return None
+    w0, w1 = first + dt.timedelta(days=-first.weekday() % 7), end - dt.timedelta(days=end.weekday())
+    return (w0, w1) if w0 < w1 else None
+
+
 def _node_grain(group: str, *, has_range: bool, origin, url) -> str | None:
     """The node grains answer the node filter alone (with origin too on by-origin), else None (raw table)."""
     if has_range or url is not None or (origin is not None and group != "by-origin"):
@@ -177,7 +185,14 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
-    ranking = (scoped(ReportCell.objects.order_by()).values(column)
+    weeks = _whole_weeks(first, end) if grain == "cd" and url is None else None
+    if weeks is None:
+        ranked_cells = scoped(ReportCell.objects.order_by())
+    else:  # whole weeks from the week cells, the edge days from the day cells: fewer cells to sum
+        ranked_cells = ReportCell.objects.order_by().filter(
+            Q(grain="cw", day__gte=weeks[0], day__lt=weeks[1]) | Q(grain="cd", day__gte=first, day__lt=weeks[0])
+            | Q(grain="cd", day__gte=weeks[1], day__lt=end))
+    ranking = (ranked_cells.values(column)
                .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
                          **{k: key_columns[k] for k in sort_keys if k in key_columns})
                .order_by("-plays", *sort_keys))

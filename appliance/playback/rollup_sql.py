@@ -46,9 +46,15 @@ GRAINS: dict[str, tuple[bool, bool, bool, str, str]] = {
     "sn": (False, False, True, "c_hostexe", "c_playerversion"),
     "oc": (True, True, False, "url", "''"),
     "os": (True, True, False, "c_hostexe", "c_playerversion"),
+    # migration 0015: url x week (day = the week's Monday), cells only, no player rows: by-content ranks a long
+    # range's urls over its whole weeks plus its edge days (rollup_reports), then reads the page's day cells
+    "cw": (True, False, False, "url", "''"),
 }
 BASE_GRAINS = ("d", "do", "o", "c", "co", "cd", "s", "so", "sd")  # the grains of migrations 0003-0013
 NODE_GRAINS = ("dn", "on", "cn", "sn")
+GRAINS_0014 = (*BASE_GRAINS, *NODE_GRAINS, "oc", "os")  # the grains kept after migration 0014
+GRAINS_0015 = (*GRAINS_0014, "cw")
+WEEK_GRAINS = ("cw",)  # cells only: their `players` stay 0
 RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
@@ -68,7 +74,8 @@ def _key_exprs(grain: str, tz: str) -> dict[str, str]:
     hashed = f"{key_a} || chr(31) || {key_b}" + (" || chr(31) || node_id" if has_node else "")
     return {
         "grain": f"'{grain}'",
-        "day": f"(logged_at AT TIME ZONE '{tz}')::date" if has_day else f"DATE '{NO_DAY}'",
+        "day": (f"date_trunc('week', logged_at AT TIME ZONE '{tz}')::date" if grain in WEEK_GRAINS
+                else f"(logged_at AT TIME ZONE '{tz}')::date" if has_day else f"DATE '{NO_DAY}'"),
         "origin_id": "COALESCE(origin_id, 0)" if has_origin else "0",
         "key_hash": f"md5({hashed})::uuid",
         "key_a": key_a,
@@ -129,12 +136,15 @@ def backfill_prev_day_sql() -> list[str]:
 def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
     """Statements adding the LogPlay rows of relation `rows` to one grain."""
     sums = ", ".join(SUMS)
+    cells = (f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, {sums}) "
+             f"SELECT {KEYS}, key_a, key_b{_node_column(grain)}, plays, 0, {sums} "
+             f"FROM ({_cells_source(grain, tz, rows)}) src "
+             f"ON CONFLICT ({KEYS}) DO UPDATE SET plays = {CELL}.plays + EXCLUDED.plays, "
+             + ", ".join(f"{s} = {CELL}.{s} + EXCLUDED.{s}" for s in SUMS))
+    if grain in WEEK_GRAINS:
+        return [cells]
     return [
-        f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, {sums}) "
-        f"SELECT {KEYS}, key_a, key_b{_node_column(grain)}, plays, 0, {sums} "
-        f"FROM ({_cells_source(grain, tz, rows)}) src "
-        f"ON CONFLICT ({KEYS}) DO UPDATE SET plays = {CELL}.plays + EXCLUDED.plays, "
-        + ", ".join(f"{s} = {CELL}.{s} + EXCLUDED.{s}" for s in SUMS),
+        cells,
         f"WITH ins AS (INSERT INTO {PLAYER} ({KEYS}, player, n) {_players_source(grain, tz, rows)} "
         f"ON CONFLICT ({KEYS}, player) DO UPDATE SET n = {PLAYER}.n + EXCLUDED.n "
         f"RETURNING {KEYS}, (xmax = 0) AS fresh), "
@@ -145,10 +155,15 @@ def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
 
 def remove_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
     """Statements removing the LogPlay rows of relation `rows` from one grain (rows were added before)."""
+    cells = (f"UPDATE {CELL} c SET plays = c.plays - src.plays, "
+             + ", ".join(f"{s} = c.{s} - src.{s}" for s in SUMS)
+             + f" FROM ({_cells_source(grain, tz, rows)}) src WHERE {_match('c', 'src')}")
+    emptied = (f"DELETE FROM {CELL} c USING ({_cells_source(grain, tz, rows)}) src "
+               f"WHERE {_match('c', 'src')} AND c.plays <= 0")
+    if grain in WEEK_GRAINS:
+        return [cells, emptied]
     return [
-        f"UPDATE {CELL} c SET plays = c.plays - src.plays, "
-        + ", ".join(f"{s} = c.{s} - src.{s}" for s in SUMS)
-        + f" FROM ({_cells_source(grain, tz, rows)}) src WHERE {_match('c', 'src')}",
+        cells,
         f"UPDATE {PLAYER} p SET n = p.n - src.n FROM ({_players_source(grain, tz, rows)}) src "
         f"WHERE {_match('p', 'src', KEYS + ', player')}",
         f"WITH gone AS (DELETE FROM {PLAYER} p USING ({_players_source(grain, tz, rows)}) src "
@@ -156,8 +171,7 @@ def remove_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
         "p.key_hash), "
         f"lost AS (SELECT {KEYS}, count(*) AS k FROM gone GROUP BY 1, 2, 3, 4) "
         f"UPDATE {CELL} c SET players = c.players - lost.k FROM lost WHERE {_match('c', 'lost')}",
-        f"DELETE FROM {CELL} c USING ({_cells_source(grain, tz, rows)}) src "
-        f"WHERE {_match('c', 'src')} AND c.plays <= 0",
+        emptied,
     ]
 
 
@@ -354,9 +368,11 @@ def bulk_grain_sql(grain: str, tz: str) -> list[str]:
     ranged = grain in RANGE_GRAINS
     prev = "lag(day) OVER (PARTITION BY origin_id, key_hash, player ORDER BY day)" if ranged else "NULL::date"
     first = "count(*) FILTER (WHERE prev_day IS NULL)" if ranged else "0"
-    return [
+    players = [] if grain in WEEK_GRAINS else [
         f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day) SELECT {KEYS}, player, n, {prev} "
-        f"FROM ({_players_source(grain, tz, 'playback_playlog')}) src ORDER BY {KEYS}, player",
+        f"FROM ({_players_source(grain, tz, 'playback_playlog')}) src ORDER BY {KEYS}, player"]
+    return [
+        *players,
         *(returning_build_sql((grain,)) if ranged else []),
         f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, first_players, {sums}) "
         f"SELECT {cell_keys}, c.key_a, c.key_b{_node_column(grain, 'c.')}, c.plays, COALESCE(p.players, 0), COALESCE(p.first_players, 0), "
@@ -374,19 +390,18 @@ def _fold_everything_first() -> list[str]:
             "PERFORM playback_rollup_fold(2147483647); END IF; END $$"]
 
 
-def add_grains_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
-    """Build `grains` (new ones) beside the existing roll-ups in bulk, then triggers keeping every grain
-    (deferred mode). One transaction: writers of play logs wait until it commits (migration 0014)."""
+def add_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...]) -> list[str]:
+    """Build `grains` (new ones) beside the existing roll-ups in bulk, then triggers keeping the `kept` grains
+    (deferred mode). One transaction: writers of play logs wait until it commits (migrations 0014, 0015)."""
     listed = ", ".join(f"'{g}'" for g in grains)
     return [*_fold_everything_first(), *uninstall_first_players_sql(),  # bulk_grain_sql counts first_players
             *_delete_grains_sql(listed), *(s for grain in grains for s in bulk_grain_sql(grain, tz)),
-            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True), *install_first_players_sql()]
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept), *install_first_players_sql()]
 
 
-def drop_grains_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
-    """add_grains_sql backwards: the triggers keep the other grains only, and `grains`' rows are deleted."""
+def drop_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...]) -> list[str]:
+    """add_grains_sql backwards: the triggers keep the `kept` grains only, and `grains`' rows are deleted."""
     listed = ", ".join(f"'{g}'" for g in grains)
-    kept = tuple(g for g in GRAINS if g not in grains)
     return [*_fold_everything_first(), *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept),
             *_delete_grains_sql(listed)]
 

@@ -11,17 +11,17 @@ def add_grains(apps, schema_editor):
     10M rows), then triggers and the fold keeping every grain."""
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite (quick start): reports read the raw table
-    from appliance.playback.rollup_sql import add_grains_sql
+    from appliance.playback.rollup_sql import GRAINS_0014, add_grains_sql
 
-    for statement in add_grains_sql(settings.TIME_ZONE, NEW_GRAINS):
+    for statement in add_grains_sql(settings.TIME_ZONE, NEW_GRAINS, GRAINS_0014):
         schema_editor.execute(statement, params=None)
 
 
 def drop_grains(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        from appliance.playback.rollup_sql import drop_grains_sql
+        from appliance.playback.rollup_sql import BASE_GRAINS, drop_grains_sql
 
-        for statement in drop_grains_sql(settings.TIME_ZONE, NEW_GRAINS):
+        for statement in drop_grains_sql(settings.TIME_ZONE, NEW_GRAINS, BASE_GRAINS):
             schema_editor.execute(statement, params=None)
 
 
