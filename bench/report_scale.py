@@ -115,6 +115,33 @@ def build_rollups_and_indexes(definitions: list[str], workers: int) -> None:
             cursor.execute(f"VACUUM ANALYZE {table}")  # visibility map: index-only scans
 
 
+def add_week_grain_and_returning(workers: int = 3) -> float:
+    """Migration 0015 the bulk way on a kept database at 0014 (no writer running): the week cells and the
+    returning counts on `workers` connections with triggers off, then the triggers, 0015 recorded; seconds."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from appliance.playback.models import ReportReturning
+    from appliance.playback.rollup_sql import (GRAINS_0015, RANGE_GRAINS, bulk_grain_sql, install_first_players_sql,
+                                               install_sql, returning_build_sql)
+
+    started = time.perf_counter()
+    with connection.schema_editor() as editor:
+        editor.create_model(ReportReturning)
+    _parallel([bulk_grain_sql("cw", settings.TIME_ZONE), *([*returning_build_sql((grain,))] for grain in RANGE_GRAINS)],
+              workers)
+    with connection.cursor() as cursor:
+        for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=GRAINS_0015) + \
+                install_first_players_sql():
+            cursor.execute(statement)
+    call_command("migrate", "playback", "0015", fake=True, verbosity=0)
+    with connection.cursor() as cursor:
+        for table in ("playback_reportcell", "playback_reportreturning"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return time.perf_counter() - started
+
+
 def generate_playlogs(count: int, seed: int = 1, workers: int = 3) -> float:
     """`count` LogPlay/LogConnect rows (one in ten LogConnect) after whatever the table holds; returns seconds."""
     from django.db import connection

@@ -1,5 +1,6 @@
 """What the roll-up grains cost the fold: play logs folded per second with the base grains (migrations
-0003-0013) and with every grain (0014 adds the node and origin x day grains), interleaved in one run.
+0003-0013), the grains of 0014 (node and origin x day grains) and every grain (0015: the url x week cells
+and the ReportReturning upkeep), interleaved in one run.
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
 
@@ -22,8 +23,9 @@ class Rollback(Exception):
     pass
 
 
-def fold_seconds(grains: tuple[str, ...], rows: int) -> float:
-    """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`."""
+def fold_seconds(grains: tuple[str, ...], rows: int, returning: bool = True) -> float:
+    """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`
+    (returning=False: without ReportReturning, whose upkeep then skips itself)."""
     from django.conf import settings
     from django.db import connection, transaction
 
@@ -34,6 +36,8 @@ def fold_seconds(grains: tuple[str, ...], rows: int) -> float:
     elapsed = 0.0
     try:
         with transaction.atomic(), connection.cursor() as cursor:
+            if not returning:
+                cursor.execute("DROP TABLE IF EXISTS playback_reportreturning")  # rolled back below
             for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains):
                 cursor.execute(statement)
             cursor.execute(f"INSERT INTO playback_playlog ({columns}) SELECT {columns} FROM playback_playlog "
@@ -50,23 +54,25 @@ def fold_seconds(grains: tuple[str, ...], rows: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.rollup_fold", description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=20_000, help="play logs folded per measurement")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved pairs (base grains, every grain)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (base, 0014 and every grain)")
     args = p.parse_args(argv)
     from bench.ingest import setup_django
 
     setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
-    from appliance.playback.rollup_sql import BASE_GRAINS, GRAINS
+    from appliance.playback.rollup_sql import BASE_GRAINS, GRAINS, GRAINS_0014
 
-    sides = {"base": BASE_GRAINS, "every": tuple(GRAINS)}
+    sides = {"base": (BASE_GRAINS, False), "0014": (GRAINS_0014, False), "every": (tuple(GRAINS), True)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(args.rounds):
-        for side, grains in sides.items():
-            rates[side].append(args.rows / fold_seconds(grains, args.rows))
-    for side, grains in sides.items():
+        for side, (grains, returning) in sides.items():
+            rates[side].append(args.rows / fold_seconds(grains, args.rows, returning))
+    for side, (grains, _) in sides.items():
         print(f"  {side:5} grains ({len(grains):2d}): {statistics.median(rates[side]):7.0f} play logs/s folded "
               f"(median of {args.rounds}: {', '.join(f'{r:.0f}' for r in rates[side])})")
-    ratio = statistics.median(rates["every"]) / statistics.median(rates["base"])
-    print(f"  every / base: {ratio:.2f}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    every = statistics.median(rates["every"])
+    print(f"  every / base: {every / statistics.median(rates['base']):.2f}, every / 0014: "
+          f"{every / statistics.median(rates['0014']):.2f}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
     return 0
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer, ReportReturning
 from appliance.playback.reports import playlog_report
+from appliance.playback.rollup_sql import GRAINS as GRAIN_KEYS
 from appliance.playback.rollups import rollups_fold_pending
 
 NO_DAY = dt.date(1970, 1, 1)  # rollup_sql.NO_DAY: the day of the grains without one
@@ -203,8 +204,10 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         """The page's unique_players where a cell's own count is not the answer (modes above)."""
         keys = [row[column] for row in rows]
         if mode == "ranged" and first is not None:
-            returning = (scoped(ReportReturning.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
-                         .values(column).annotate(n=Sum("n")))
+            returning = scoped(ReportReturning.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
+            if not GRAIN_KEYS[grain][1]:  # origin 0 throughout: the page's keys are probed in the index
+                returning = returning.filter(origin_id=0)
+            returning = returning.values(column).annotate(n=Sum("n"))
             counts = {row[column]: row["n"] for row in returning}
             for row in rows:
                 row["unique_players"] += counts.get(row[column], 0)
