@@ -154,16 +154,24 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     if grain is None:
         return None if url is None else _url_prefix_raw_report(group, filters)
 
-    def scoped(queryset):
-        queryset = queryset.filter(grain=grain)
+    # by-content over a long range ranks its urls by whole weeks (url x week cells) plus the edge days
+    weeks = _whole_weeks(first, end) if grain == "cd" and group == "by-content" else None
+
+    def scoped(queryset, by_weeks: bool = False):
+        if by_weeks and weeks is not None:
+            queryset = queryset.filter(Q(grain="cw", day__gte=weeks[0], day__lt=weeks[1])
+                                       | Q(grain="cd", day__gte=first, day__lt=weeks[0])
+                                       | Q(grain="cd", day__gte=weeks[1], day__lt=end))
+        else:
+            queryset = queryset.filter(grain=grain)
+            if first is not None:
+                queryset = queryset.filter(day__gte=first)
+            if end is not None:
+                queryset = queryset.filter(day__lt=end)
         if origin is not None:
             queryset = queryset.filter(origin_id=origin.pk)
         if node is not None:  # node grains' cells only (ReportPlayer rows are never read for them)
             queryset = queryset.filter(node_id=node.pk)
-        if first is not None:
-            queryset = queryset.filter(day__gte=first)
-        if end is not None:
-            queryset = queryset.filter(day__lt=end)
         if url is not None:  # literal lists, so the planner probes the (grain, origin, key) indexes per key
             queryset = queryset.filter(key_hash__in=url_keys, origin_id__in=url_origins)
             if grain != "cd":
@@ -186,14 +194,7 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
-    weeks = _whole_weeks(first, end) if grain == "cd" and url is None else None
-    if weeks is None:
-        ranked_cells = scoped(ReportCell.objects.order_by())
-    else:  # whole weeks from the week cells, the edge days from the day cells: fewer cells to sum
-        ranked_cells = ReportCell.objects.order_by().filter(
-            Q(grain="cw", day__gte=weeks[0], day__lt=weeks[1]) | Q(grain="cd", day__gte=first, day__lt=weeks[0])
-            | Q(grain="cd", day__gte=weeks[1], day__lt=end))
-    ranking = (ranked_cells.values(column)
+    ranking = (scoped(ReportCell.objects.order_by(), by_weeks=True).values(column)
                .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
                          **{k: key_columns[k] for k in sort_keys if k in key_columns})
                .order_by("-plays", *sort_keys))
