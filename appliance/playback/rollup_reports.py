@@ -99,14 +99,14 @@ def _url_prefix_raw_report(group: str, filters: dict) -> list[dict]:
 def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     """The grain answering these filters (`node` aside: _node_grain) exactly, or None (the raw table answers)."""
     plain, with_origin, ranged, ranged_with_origin, _, _ = GRAINS[group]
-    if url is not None:  # url-keyed grains only: c, co, cd, oc
+    if url is not None:  # url-keyed grains only: c, co, cd
         if group == "by-content":
             return None if has_range and origin is not None else ("cd" if has_range else
                                                                    "co" if origin is not None else "c")
         if group == "by-day":
             return None if origin is not None else "cd"
         if group == "by-origin":
-            return "oc" if has_range else "co"
+            return None if has_range else "co"
         return None
     if group == "by-day":
         return with_origin if origin is not None else plain
@@ -174,13 +174,13 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             queryset = queryset.filter(node_id=node.pk)
         if url is not None:  # literal lists, so the planner probes the (grain, origin, key) indexes per key
             queryset = queryset.filter(key_hash__in=url_keys, origin_id__in=url_origins)
-            if not GRAIN_KEYS[grain][0]:  # no day in its key
+            if grain != "cd":
                 queryset = queryset.filter(day=NO_DAY)
         return queryset
 
     if url is not None:  # a url cell's key_hash is the same in every url-keyed grain
         url_keys = list(ReportCell.objects.filter(grain="c", key_a__startswith=url).values_list("key_hash", flat=True))
-        url_origins = [0] if grain not in ("co", "oc") else list(ReportCell.objects.filter(
+        url_origins = [0] if grain != "co" else list(ReportCell.objects.filter(
             grain="co", day=NO_DAY, key_hash__in=url_keys).values_list("origin_id", flat=True).distinct())
 
     # distinct players of an output row: "cell" one cell per row, its `players` is exact; "ranged" one key over

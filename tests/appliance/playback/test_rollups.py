@@ -37,12 +37,12 @@ BASE_FILTERS = [
     {}, {"since": midnight(1)}, {"until": midnight(3)}, {"since": midnight(1), "until": midnight(3)},
     {"origin": "first"}, {"since": midnight(2), "until": midnight(4)},
     {"since": midnight(4)}, {"until": midnight(1)},
-    {"url": "rtsp://p/c1"}, {"url": "rtsp://p/c"}, {"url": "rtsp://p/", "origin": "first"}, {"url": "/c3"},
+    {"url": "rtsp://p/c1"}, {"url": "rtsp://p/c"}, {"url": "rtsp://p/c1", "since": midnight(1), "until": midnight(3)},
+    {"url": "rtsp://p/c2", "until": midnight(2)}, {"url": "rtsp://p/", "origin": "first"}, {"url": "/c3"},
+    {"url": "rtsp://p/c3", "since": midnight(2)},
 ]
-# node grains and origin x day grains (migration 0014; by-origin with a url and a range reads oc)
+# node grains and origin x day grains (migration 0014)
 FILTERS = BASE_FILTERS + [
-    {"url": "rtsp://p/c1", "since": midnight(1), "until": midnight(3)}, {"url": "rtsp://p/c2", "until": midnight(2)},
-    {"url": "rtsp://p/c3", "since": midnight(2)}, {"url": "rtsp://p/c", "origin": "first", "since": midnight(1)},
     {"origin": "first", "since": midnight(2)}, {"origin": "first", "since": midnight(1), "until": midnight(4)},
     {"origin": "first", "until": midnight(3)}, {"node": "first"}, {"node": "second"},
     {"node": "first", "origin": "first"}, {"node": "first", "since": midnight(1)}, {"node": "first", "url": "rtsp://p/c1"},
