@@ -155,7 +155,8 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         return None if url is None else _url_prefix_raw_report(group, filters)
 
     # by-content over a long range ranks its urls by whole weeks (url x week cells) plus the edge days
-    weeks = _whole_weeks(first, end) if grain == "cd" and group == "by-content" else None
+    # (not with a url: the page's few urls are probed in the day cells)
+    weeks = _whole_weeks(first, end) if grain == "cd" and group == "by-content" and url is None else None
 
     def scoped(queryset, by_weeks: bool = False):
         if by_weeks and weeks is not None:

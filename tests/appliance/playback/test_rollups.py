@@ -257,6 +257,9 @@ def test_week_cells_rank_long_ranges_exactly(origins):
     with CaptureQueriesContext(connection) as queries:  # the ranking reads the week cells
         list(rollup_report(group="by-content", filters=WEEK_FILTERS[0]))
     assert any("'cw'" in query["sql"] for query in queries.captured_queries)
+    with CaptureQueriesContext(connection) as queries:  # not with a url
+        list(rollup_report(group="by-content", filters=WEEK_FILTERS[-1]))
+    assert not any("'cw'" in query["sql"] for query in queries.captured_queries)
     PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:40]).delete()
     PlayLog.objects.filter(origin=origins[0]).update(url="rtsp://p/moved")
     assert_rollups_match_raw(origins, WEEK_FILTERS, at_least=len(WEEK_FILTERS) * 3)
