@@ -128,11 +128,6 @@ if APPLIANCE_DB_POOL_MAX and DATABASES["default"]["ENGINE"].endswith("postgresql
     DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": APPLIANCE_DB_POOL_MAX,
                                                "timeout": APPLIANCE_DB_POOL_TIMEOUT}
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0)
-# PostgreSQL's JIT compiles any plan estimated above jit_above_cost: a report over 10M play logs spent ~150 ms
-# compiling to save less (docs/scaling.md, migration 0015's section). Off unless asked for.
-APPLIANCE_DB_JIT = env_bool("APPLIANCE_DB_JIT", False)
-if DATABASES["default"]["ENGINE"].endswith("postgresql") and not APPLIANCE_DB_JIT:
-    DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not DATABASES["default"]["NAME"].startswith(":"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
