@@ -52,12 +52,13 @@ class BatchApply:
     def run(self, events: list[dict]) -> list[tuple[str, dict]]:
         """`events` are fresh (not stored before) and sorted by seq. Returns the live events to publish
         after commit (the caller adds its own and publishes them together)."""
-        self._load_sessions({_session_id(e) for e in events if e["kind"] in SESSION_KINDS} - {""})
+        sids = [_session_id(e) if e["kind"] in SESSION_KINDS else "" for e in events]
+        self._load_sessions(set(sids) - {""})
         playlogs: list[tuple[dict, SessionRow | None]] = []
         later: list[dict] = []
         splits: list[dict] = []
         published: list[tuple[str, SessionRow]] = []
-        for event in events:
+        for event, sid in zip(events, sids, strict=True):
             kind, data, seq, at = event["kind"], event["data"], event["seq"], event["at"]
             if kind == SPLIT_KIND:
                 splits.append(event)
@@ -65,7 +66,6 @@ class BatchApply:
             if kind not in SESSION_KINDS:
                 later.append(event)
                 continue
-            sid = _session_id(event)
             session = self._session(sid) if sid else None
             if kind == "playlog":
                 origin_id = playback.playlog_origin_id(session, origins=self._origins())

@@ -41,7 +41,7 @@ def _dumps(rows: list[dict]) -> str:
     return json.dumps(rows, default=_json_value, ensure_ascii=False, allow_nan=False)
 
 
-def _names(fields: list[models.Field]) -> list[str]:
+def _names(fields) -> list[str]:
     return [connection.ops.quote_name(f.column) for f in fields]
 
 
@@ -49,28 +49,36 @@ def _insert_fields(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def _insert_json(model: type[models.Model], fields: list[models.Field], rows_json: str) -> list:
-    """INSERT the JSON rows (in their order) and return their primary keys in the same order."""
+@functools.cache
+def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...]) -> str:
     meta = model._meta
     columns = ", ".join(_names(fields))
     table, pk = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
+    return (f"INSERT INTO {table} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{table}, "
+            f"%s::json) WITH ORDINALITY AS r ORDER BY r.ordinality RETURNING {pk}")
+
+
+@functools.cache
+def _update_sql(model: type[models.Model], fields: tuple[models.Field, ...]) -> str:
+    meta = model._meta
+    table = connection.ops.quote_name(meta.db_table)
+    pk = connection.ops.quote_name(meta.pk.column)
+    assignments = ", ".join(f"{name} = r.{name}" for name in _names(fields))
+    return (f"UPDATE {table} AS t SET {assignments} "
+            f"FROM json_populate_recordset(NULL::{table}, %s::json) AS r WHERE t.{pk} = r.{pk}")
+
+
+def _insert_json(model: type[models.Model], fields: list[models.Field], rows_json: str) -> list:
+    """INSERT the JSON rows (in their order) and return their primary keys in the same order."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{table}, "
-            f"%s::json) WITH ORDINALITY AS r ORDER BY r.ordinality RETURNING {pk}", [rows_json])
+        cursor.execute(_insert_sql(model, tuple(fields)), [rows_json])  # SQL text built once per model
         return [row[0] for row in cursor.fetchall()]
 
 
 def _update_json(model: type[models.Model], fields: list[models.Field], rows_json: str) -> None:
     """UPDATE `fields` of the rows named by the primary key column of each JSON row."""
-    meta = model._meta
-    table = connection.ops.quote_name(meta.db_table)
-    pk = connection.ops.quote_name(meta.pk.column)
-    assignments = ", ".join(f"{name} = r.{name}" for name in _names(fields))
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} AS t SET {assignments} "
-                       f"FROM json_populate_recordset(NULL::{table}, %s::json) AS r WHERE t.{pk} = r.{pk}",
-                       [rows_json])
+        cursor.execute(_update_sql(model, tuple(fields)), [rows_json])
 
 
 def insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:

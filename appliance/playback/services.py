@@ -17,6 +17,7 @@ from appliance.playback.models import EndReason, PlayLog, ServedFrom, StreamSess
 from appliance.playback.wmlog_fields import wmlog_columns
 
 _COUNTERS = ("bytes_out", "packets_out", "bytes_in", "packets_in", "packets_lost")
+_MAX_BIGINT = 2**63 - 1
 
 
 def _ip_of(addr: str) -> str | None:
@@ -65,7 +66,9 @@ def counters_apply(session: StreamSession, data: dict, seq: int) -> bool:
     if seq <= session.counters_seq:
         return False  # an older snapshot of cumulative counters arrived late
     for name in _COUNTERS:
-        setattr(session, name, max(0, as_int(data.get(name))))
+        value = data.get(name)
+        # proxyd's own values are plain non-negative ints: skip as_int's checks (a batch's hottest loop)
+        setattr(session, name, value if type(value) is int and 0 <= value <= _MAX_BIGINT else max(0, as_int(value)))
     session.jitter_ms = max(0.0, as_float(data.get("jitter_ms")))
     session.counters_seq = seq
     return True
