@@ -295,6 +295,10 @@ APPLIANCE_CLUSTER_ID = env_str("APPLIANCE_CLUSTER_ID", "appliance")
 APPLIANCE_NODE_CHECK_INTERVAL = env_int("APPLIANCE_NODE_CHECK_INTERVAL", 30, minimum=1)
 APPLIANCE_NODE_CHECK_BATCH = env_int("APPLIANCE_NODE_CHECK_BATCH", 100, minimum=1, maximum=10_000)
 APPLIANCE_LIVE_STATS_INTERVAL = env_int("APPLIANCE_LIVE_STATS_INTERVAL", 10, minimum=2)
+# Report batches' live events are sent by each web worker's event loop, several requests' together: at most
+# this much later (the dashboard's extra lag), sooner when this many are waiting.
+APPLIANCE_LIVE_COALESCE_MS = env_int("APPLIANCE_LIVE_COALESCE_MS", 100, minimum=0, maximum=5000)
+APPLIANCE_LIVE_COALESCE_EVENTS = env_int("APPLIANCE_LIVE_COALESCE_EVENTS", 1000, minimum=1, maximum=100_000)
 APPLIANCE_HIT_RATIO_WINDOW = env_int("APPLIANCE_HIT_RATIO_WINDOW", 86400, minimum=60)
 APPLIANCE_CACHE_QUOTA_BYTES = env_int("APPLIANCE_CACHE_QUOTA_BYTES", 0, minimum=0)  # 0: no quota
 # Identity towards origins: "User-Agent: WMCacheProxy/<version> guid/<guid>" (MS-RTSP 4.6).

@@ -1,8 +1,10 @@
 """What the roll-up grains cost the fold: play logs folded per second with the base grains (migrations
 0003-0013), the grains of 0014 (node and origin x day grains) and every grain (0015: the url x week cells
-and the ReportReturning upkeep), interleaved in one run.
+and the ReportReturning upkeep), interleaved in one run. `--analyze`: instead, every grain with the fold
+as it was before migration 0016 (claimed rows not analyzed) against the fold of the code (analyzed).
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
+    DATABASE_URL=.../appliance_ingest .venv/bin/python -m bench.rollup_fold --rows 8000 --analyze
 
 Runs on a database kept by `bench.ingest --keep` (`<DATABASE_URL's database>_bench`, migrated, with play
 logs). Each measurement is one transaction, rolled back: the triggers of one grain set are installed,
@@ -23,14 +25,17 @@ class Rollback(Exception):
     pass
 
 
-def fold_seconds(grains: tuple[str, ...], rows: int, returning: bool = True) -> float:
-    """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`
-    (returning=False: without ReportReturning, whose upkeep then skips itself)."""
+def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, analyze: bool = True,
+                 new_players: bool = False) -> float:
+    """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`;
+    returning=False: without ReportReturning, whose upkeep then skips itself; analyze=False: the fold
+    without its ANALYZE of the claimed rows; new_players: each copy a new c_playerid (as in
+    bench.ingest), else the copied rows' players play again."""
     from django.conf import settings
     from django.db import connection, transaction
 
     from appliance.playback.models import PlayLog
-    from appliance.playback.rollup_sql import install_sql
+    from appliance.playback.rollup_sql import FOLD_ROWS, install_sql
 
     columns = ", ".join(f.column for f in PlayLog._meta.concrete_fields if not f.primary_key)
     elapsed = 0.0
@@ -39,8 +44,11 @@ def fold_seconds(grains: tuple[str, ...], rows: int, returning: bool = True) -> 
             if not returning:
                 cursor.execute("DROP TABLE IF EXISTS playback_reportreturning")  # rolled back below
             for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains):
+                if not analyze:
+                    statement = statement.replace(f"ANALYZE {FOLD_ROWS};", "")
                 cursor.execute(statement)
-            cursor.execute(f"INSERT INTO playback_playlog ({columns}) SELECT {columns} FROM playback_playlog "
+            copied = columns.replace("c_playerid", "gen_random_uuid()::text") if new_players else columns
+            cursor.execute(f"INSERT INTO playback_playlog ({columns}) SELECT {copied} FROM playback_playlog "
                            "WHERE kind = 'logplay' ORDER BY id DESC LIMIT %s", [rows])
             started = time.perf_counter()
             cursor.execute("SELECT playback_rollup_fold(%s)", [rows])
@@ -55,20 +63,32 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.rollup_fold", description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=20_000, help="play logs folded per measurement")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (base, 0014 and every grain)")
+    p.add_argument("--analyze", action="store_true",
+                   help="compare the fold without and with its ANALYZE of the claimed rows (every grain)")
     args = p.parse_args(argv)
     from bench.ingest import setup_django
 
     setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
     from appliance.playback.rollup_sql import BASE_GRAINS, GRAINS, GRAINS_0014
 
-    sides = {"base": (BASE_GRAINS, False), "0014": (GRAINS_0014, False), "every": (tuple(GRAINS), True)}
+    every_grain = tuple(GRAINS)
+    if args.analyze:  # side: (grains, ReportReturning kept, fold analyzes its claimed rows)
+        sides = {"before": (every_grain, True, False), "analyzed": (every_grain, True, True)}
+    else:
+        sides = {"base": (BASE_GRAINS, False, True), "0014": (GRAINS_0014, False, True),
+                 "every": (every_grain, True, True)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(args.rounds):
-        for side, (grains, returning) in sides.items():
-            rates[side].append(args.rows / fold_seconds(grains, args.rows, returning))
-    for side, (grains, _) in sides.items():
-        print(f"  {side:5} grains ({len(grains):2d}): {statistics.median(rates[side]):7.0f} play logs/s folded "
+        for side, (grains, returning, analyze) in sides.items():
+            rates[side].append(args.rows / fold_seconds(grains, args.rows, returning=returning, analyze=analyze,
+                                                        new_players=args.analyze))
+    for side, (grains, _, _) in sides.items():
+        print(f"  {side:8} grains ({len(grains):2d}): {statistics.median(rates[side]):7.0f} play logs/s folded "
               f"(median of {args.rounds}: {', '.join(f'{r:.0f}' for r in rates[side])})")
+    if args.analyze:
+        ratio = statistics.median(rates["analyzed"]) / statistics.median(rates["before"])
+        print(f"  analyzed / before: {ratio:.2f}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        return 0
     every = statistics.median(rates["every"])
     print(f"  every / base: {every / statistics.median(rates['base']):.2f}, every / 0014: "
           f"{every / statistics.median(rates['0014']):.2f}; load average {os.getloadavg()[0]:.1f} on "

@@ -38,6 +38,8 @@ def as_float(value, default: float = 0.0) -> float:
 def as_str(value, max_length: int) -> str:
     if value is None:
         return ""
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return value[:max_length]  # the common case: nothing to clean (ASCII has no surrogates)
     text = value if isinstance(value, str) else str(value)
     # PostgreSQL text cannot hold NUL; lone surrogates cannot be encoded to UTF-8.
     text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")

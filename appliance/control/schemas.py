@@ -34,7 +34,8 @@ def _well_formed_event(data) -> dict | None:
     else None so the serializer's field-by-field validation produces the error messages."""
     if not isinstance(data, dict):
         return None
-    event_id, seq, at, kind, body = (data.get(k) for k in ("id", "seq", "at", "kind", "data"))
+    get = data.get  # no generator: this runs for every event of every batch
+    event_id, seq, at, kind, body = get("id"), get("seq"), get("at"), get("kind"), get("data")
     if not (isinstance(event_id, str) and type(seq) is int and 0 <= seq <= MAX_SEQ and isinstance(at, str)
             and isinstance(kind, str) and 0 < len(kind) <= 32 and kind.strip() == kind
             and isinstance(body, dict)):

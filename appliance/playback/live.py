@@ -4,12 +4,16 @@ Services call `publish(event_type, payload)` inside their transaction; nothing i
 A broken channel layer (Redis down) must never fail the write that triggered it, so send errors are logged.
 """
 
+import asyncio
 import logging
+import os
+import weakref
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -117,10 +121,69 @@ def _send_all(messages: list[dict]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    events = [{"event": m["event"], "payload": m["payload"]} for m in messages]
+    loop = _server_loop()
+    if loop is not None:
+        # In the ASGI server: the worker's event loop sends them, coalesced with the other requests'
+        # (Django runs a worker's sync views in one thread, which would otherwise wait on Redis).
+        loop.call_soon_threadsafe(_coalesce, layer, events)
+        return
     # One group_send for the lot: a report batch's events cost one channel-layer round trip, not one each.
-    batch = {"type": BATCH_MESSAGE_TYPE, "events": [{"event": m["event"], "payload": m["payload"]}
-                                                    for m in messages]}
     try:
-        async_to_sync(layer.group_send)(LIVE_GROUP, batch)
+        async_to_sync(layer.group_send)(LIVE_GROUP, {"type": BATCH_MESSAGE_TYPE, "events": events})
     except Exception:  # committed already; lost live updates are only cosmetic
         logger.warning("%d live events not delivered to the channel layer", len(messages), exc_info=True)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop of the ASGI server this sync thread serves (asgiref records it for the
+    threads of sync_to_async), or None: a plain sync caller (Celery task, test client, shell)."""
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid() or not loop.is_running():
+        return None
+    return loop
+
+
+class _Outbox:
+    """Live events waiting in one event loop for its next channel-layer send (loop thread only)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.layer = None
+        self.tasks: set[asyncio.Task] = set()
+
+
+_outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = weakref.WeakKeyDictionary()
+
+
+def _coalesce(layer, events: list[dict]) -> None:
+    """In the loop: queue `events`; the first queued since the last send schedules the next send, at most
+    APPLIANCE_LIVE_COALESCE_MS later (sooner once APPLIANCE_LIVE_COALESCE_EVENTS are waiting)."""
+    loop = asyncio.get_running_loop()
+    box = _outboxes.get(loop)
+    if box is None:
+        box = _outboxes[loop] = _Outbox()
+    first = not box.events
+    box.events.extend(events)
+    box.layer = layer
+    if len(box.events) >= settings.APPLIANCE_LIVE_COALESCE_EVENTS:
+        _flush(box)
+    elif first:
+        loop.call_later(settings.APPLIANCE_LIVE_COALESCE_MS / 1000, _flush, box)
+
+
+def _flush(box: _Outbox) -> None:
+    if not box.events:
+        return  # sent already (the size limit came first)
+    events, box.events = box.events, []
+    task = asyncio.get_running_loop().create_task(_group_send(box.layer, events))
+    box.tasks.add(task)  # a strong reference until it is done
+    task.add_done_callback(box.tasks.discard)
+
+
+async def _group_send(layer, events: list[dict]) -> None:
+    try:
+        await layer.group_send(LIVE_GROUP, {"type": BATCH_MESSAGE_TYPE, "events": events})
+    except Exception:  # committed already; lost live updates are only cosmetic
+        logger.warning("%d live events not delivered to the channel layer", len(events), exc_info=True)

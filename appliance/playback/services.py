@@ -17,6 +17,7 @@ from appliance.playback.models import EndReason, PlayLog, ServedFrom, StreamSess
 from appliance.playback.wmlog_fields import wmlog_columns
 
 _COUNTERS = ("bytes_out", "packets_out", "bytes_in", "packets_in", "packets_lost")
+_MAX_BIGINT = 2**63 - 1
 
 
 def _ip_of(addr: str) -> str | None:
@@ -65,7 +66,9 @@ def counters_apply(session: StreamSession, data: dict, seq: int) -> bool:
     if seq <= session.counters_seq:
         return False  # an older snapshot of cumulative counters arrived late
     for name in _COUNTERS:
-        setattr(session, name, max(0, as_int(data.get(name))))
+        value = data.get(name)
+        # proxyd's own values are plain non-negative ints: skip as_int's checks (a batch's hottest loop)
+        setattr(session, name, value if type(value) is int and 0 <= value <= _MAX_BIGINT else max(0, as_int(value)))
     session.jitter_ms = max(0.0, as_float(data.get("jitter_ms")))
     session.counters_seq = seq
     return True
@@ -103,23 +106,37 @@ def playlog_record(*, node: ProxyNode, data: dict, at: dt.datetime) -> PlayLog:
 
 def playlog_build(node: ProxyNode, session: StreamSession | None, data: dict, at: dt.datetime, *,
                   origins: list | None) -> PlayLog:
-    """The unsaved PlayLog row of a playlog event (bulk-inserted by batch ingestion)."""
+    """The unsaved PlayLog row of a playlog event."""
+    return PlayLog(node=node, session=session,
+                   **playlog_values(data, at, origin_id=playlog_origin_id(session, origins=origins)))
+
+
+def playlog_origin_id(session, *, origins: list | None) -> int | None:
+    """A play log's origin: its session's (a StreamSession or a session_rows.SessionRow), else matched
+    from the session's origin URL."""
+    if session is None:
+        return None
+    if session.origin_id:
+        return session.origin_id
+    origin = origin_for_url(session.origin_url, origins=origins) if session.origin_url else None
+    return origin.pk if origin is not None else None
+
+
+def playlog_values(data: dict, at: dt.datetime, *, origin_id: int | None) -> dict:
+    """A playlog event's PlayLog columns but node_id and session_id ({column: value}; batch ingestion
+    inserts them as they are, with the model's defaults for the [MS-WMLOG] columns the log lacks)."""
     fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
     columns = wmlog_columns(fields)
     logged_at = at
     if columns.get("log_date") and columns.get("log_time"):
         logged_at = dt.datetime.combine(columns["log_date"], columns["log_time"], tzinfo=dt.UTC)
-    url = as_str(data.get("url"), 2000)
-    origin = session.origin if session and session.origin_id else None
-    if origin is None and session and session.origin_url:
-        origin = origin_for_url(session.origin_url, origins=origins)
-    return PlayLog(
-        node=node, session=session, origin=origin, received_at=at, logged_at=logged_at,
-        kind=as_str(data.get("kind"), 16), log_type=as_str(data.get("log_type"), 16) or "unknown",
-        url=url, player_addr=as_str(data.get("player_addr"), 64), user_agent=as_str(data.get("user_agent"), 512),
-        raw=as_str(data.get("raw"), 1 << 20), parse_error=as_str(data.get("parse_error"), 2000),
-        **columns,
-    )
+    return {
+        "origin_id": origin_id, "received_at": at, "logged_at": logged_at,
+        "kind": as_str(data.get("kind"), 16), "log_type": as_str(data.get("log_type"), 16) or "unknown",
+        "url": as_str(data.get("url"), 2000), "player_addr": as_str(data.get("player_addr"), 64),
+        "user_agent": as_str(data.get("user_agent"), 512), "raw": as_str(data.get("raw"), 1 << 20),
+        "parse_error": as_str(data.get("parse_error"), 2000), **columns,
+    }
 
 
 def session_terminate(*, session: StreamSession, actor: Actor) -> StreamSession:

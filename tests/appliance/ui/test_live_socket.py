@@ -111,6 +111,27 @@ async def test_viewer_receives_events_published_after_commit(channel_layer):
     await communicator.disconnect()
 
 
+async def test_report_batches_events_reach_the_viewer_in_order_through_the_servers_loop(channel_layer):
+    """A report batch's events (publish_many) are handed to the server's event loop, sent together with
+    other requests' events within APPLIANCE_LIVE_COALESCE_MS: each arrives once, in commit order."""
+    cookie = await sync_to_async(session_cookie)("vera", "viewer")
+    communicator = socket(cookie)
+    assert (await communicator.connect())[0]
+    ended = {**SESSION, "ended_at": "2026-11-25T12:01:00+00:00"}
+    load = {"node": "node-1", "sessions": 0, "bandwidth_bps": 0}
+
+    def batch(events):
+        with transaction.atomic():
+            live.publish_many(events)
+
+    await sync_to_async(batch)([("session.started", SESSION), ("node.bandwidth", load)])
+    await sync_to_async(batch)([("session.ended", ended)])
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
+    assert received == [{"event": "session.started", "payload": SESSION},
+                        {"event": "node.bandwidth", "payload": load}, {"event": "session.ended", "payload": ended}]
+    await communicator.disconnect()
+
+
 async def test_nothing_is_sent_when_the_transaction_rolls_back(channel_layer):
     cookie = await sync_to_async(session_cookie)("vera", "viewer")
     communicator = socket(cookie)

@@ -1,0 +1,17 @@
+"""The fold's mechanism (rollup_sql._fold_function) reaches existing databases through a migration."""
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from appliance.playback.rollup_sql import install_fold_sql
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_migrated_fold_is_the_one_the_code_builds():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_functiondef('playback_rollup_fold(integer)'::regprocedure)")
+        installed = cursor.fetchone()[0]
+    body = install_fold_sql(settings.TIME_ZONE)[0].split("$fn$")[1]
+    assert body in installed
+    assert "ANALYZE playback_rollup_fold_rows" in body  # the planner sees the claimed rows' real count
