@@ -50,13 +50,14 @@ class TcpGroup:
         self.members: list[TcpMember] = []
         self.pending = bytearray()
         self.pending_packets = 0
+        self.caller_flushes = False  # a coalesced read pass (split/coalesce.py) flushes at its end: no timer
         self._loop = asyncio.get_running_loop()
 
     def add(self, stream_index: int, rtcp: bool, data) -> None:
         channels = self.layout[stream_index]
         if channels is None or not self.members:
             return
-        if not self.pending:
+        if not self.pending and not self.caller_flushes:
             if self.flush_interval:
                 self._loop.call_later(self.flush_interval, self.flush)
             else:

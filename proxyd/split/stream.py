@@ -79,7 +79,7 @@ class HubStream:
         self.last_sr: bytes | None = None  # latest origin SR (rewritten): a joiner's timing reference
         self._loop = asyncio.get_running_loop()
         self._time = self._loop.time
-        self._loop.add_reader(self.rtp.fileno(), self._on_rtp_readable)
+        self._loop.add_reader(self.rtp.fileno(), self.read_rtp)  # (or the hub's CoalescedReads)
         self._loop.add_reader(self.rtcp.fileno(), self._on_rtcp_readable)
         self.closed = False
 
@@ -103,11 +103,15 @@ class HubStream:
         self._origin_rtp_port = port
         self.reader.expect_source(self._origin_ip, port)
 
-    def _on_rtp_readable(self) -> None:
+    def rtp_fileno(self) -> int:
+        return self.rtp.fileno()
+
+    def read_rtp(self) -> int:
+        """Read, map and send on the origin datagrams waiting (one recvmmsg); how many were read."""
         reader = self.reader
         count = reader.read()
         if not count:
-            return
+            return 0
         # Per wakeup, not per packet: every length (0: a stranger's, e.g. a player's NAT punch
         # from the origin's host, or truncated) and every header in one unpack each.
         lengths, heads = reader.lengths(count), reader.fields(RTP_HEAD, count)
@@ -141,6 +145,7 @@ class HubStream:
             self.bytes_sent += octets
             if self.packets_in != packets_before:
                 self.last_time = self._time()  # once per wakeup: only a reconnect's gap reads it
+        return count
 
     def rtp_frame(self, payload: bytes) -> None:
         """An interleaved RTP frame from a TCP origin session (flushed once per event-loop pass)."""
