@@ -18,7 +18,8 @@ class ConfigError(ValueError):
 
 # 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing)
 ZERO_ALLOWED = frozenset({"cache_tcp_flush_interval", "cache_udp_flush_interval",
-                          "cache_media_keep_bytes", "split_read_coalesce"})  # 0: no media kept loaded after its last player
+                          "cache_media_keep_bytes", "split_read_coalesce",
+                          "split_frame_settle"})  # 0: off (no media kept loaded, no coalescing...)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Limits:
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
     split_read_coalesce: float = 0.05
+    split_frame_settle: float = 0.002
     cache_pace_tick: float = 0.002
     cache_tcp_flush_interval: float = 0.02
     cache_udp_flush_interval: float = 0.02

@@ -71,6 +71,9 @@ LIMIT_HELP = {
                            "video packets wake the hub, which then reads every stream's socket in one pass "
                            "(audio goes out with the next video frame, at most this late; about half the "
                            "wakeups of a video+audio stream); 0: each socket wakes the hub on its own",
+    "split_frame_settle": "seconds a coalescing split (--split-read-coalesce) waits for the rest of a video "
+                          "frame whose first packets woke it (the origin marks frame ends): the frame's tail "
+                          "is read in one more pass instead of a wakeup per burst, at most this late; 0: off",
     "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
                        "timer and send what is due before it ends (a packet leaves at most this much early)",
     "cache_tcp_flush_interval": "grid of a cache replay's TCP wake-ups, shared by every TCP replay so their "

@@ -10,6 +10,11 @@ of the pass instead of after the --split-tcp-flush-interval timer). A timer W af
 reads the others if the lead falls silent, so a packet of another stream waits at most W (usually
 until the next video frame); a timer pass that finds nothing goes back to watching every socket
 (an idle or audio-only hub keeps no timer) until the lead wakes again.
+
+A video frame's packets reach the socket in several bursts over about a millisecond, and the first
+wakes the hub at once: with a settle time S > 0 (--split-frame-settle), a pass that ends inside a
+frame (the lead's last packet lacks the RTP marker, on an origin that marks frame ends) stops
+watching the lead for S and reads the rest in one pass then (the frame's tail waits at most S).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ class OriginReader(Protocol):
 
     def read_rtp(self) -> int: ...
 
+    @property
+    def frame_open(self) -> bool: ...
+
 
 class PassFlushed(Protocol):
     """What wants its pending output written at the end of a pass (proxyd.split.fanout.TcpGroup)."""
@@ -37,15 +45,17 @@ class PassFlushed(Protocol):
 
 class CoalescedReads:
     def __init__(self, streams: list[OriginReader], lead: int, window: float,
-                 flushed: dict[object, PassFlushed]) -> None:
+                 flushed: dict[object, PassFlushed], settle: float = 0.0) -> None:
         self.streams = streams
         self.lead = lead
         self.window = window
+        self.settle = settle
+        self.settling: asyncio.TimerHandle | None = None  # the lead is not watched until it runs
         self.flushed = flushed  # the hub's TCP groups (live dict: players come and go)
         self.loop = asyncio.get_running_loop()
         self.coalescing = False  # True: only the lead's socket is watched
         self.timer: asyncio.TimerHandle | None = None
-        self.passes = self.timer_passes = 0
+        self.passes = self.timer_passes = self.settled_passes = 0
         self.closed = False
         self._watch_all()
 
@@ -63,6 +73,17 @@ class CoalescedReads:
                 if other != self.lead:
                     self.loop.remove_reader(stream.rtp_fileno())
             self.coalescing = True
+        self._pass()
+        if self.settle and self.streams[self.lead].frame_open:
+            if self.settling is not None:  # (the lead was watched again by an idle timer pass)
+                self.settling.cancel()
+            self.loop.remove_reader(self.streams[self.lead].rtp_fileno())
+            self.settling = self.loop.call_later(self.settle, self._on_settled)
+
+    def _on_settled(self) -> None:
+        self.settling = None
+        self.settled_passes += 1
+        self.loop.add_reader(self.streams[self.lead].rtp_fileno(), self._on_readable, self.lead)
         self._pass()
 
     def _on_timer(self) -> None:
@@ -101,6 +122,7 @@ class CoalescedReads:
     def close(self) -> None:
         """Before the streams close their sockets."""
         self.closed = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        for timer in (self.timer, self.settling):
+            if timer is not None:
+                timer.cancel()
+        self.timer = self.settling = None

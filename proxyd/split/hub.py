@@ -147,7 +147,7 @@ class Hub:
         lead = self._lead_stream()
         if self.limits.split_read_coalesce and lead is not None and len(self.streams) > 1:
             self.coalesced_reads = CoalescedReads(self.streams, lead, self.limits.split_read_coalesce,
-                                                  self.tcp_groups)
+                                                  self.tcp_groups, self.limits.split_frame_settle)
         self.registry[self.registry_key] = self
         self._arm_linger()  # a hub nobody SETUPs does not live forever
         self.status.report()
@@ -302,9 +302,12 @@ class Hub:
         self.end_reason = reason
         self.ready.set()
         self.set_up.set()
-        log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s)",
-                 self.origin_url, reason, detail, len(self.players), self.reconnects, self.reconnect_attempts,
-                 [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}" for s in self.streams])
+        reads = self.coalesced_reads
+        log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s, "
+                 "coalesced read passes %s)", self.origin_url, reason, detail, len(self.players), self.reconnects,
+                 self.reconnect_attempts, [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}"
+                                           for s in self.streams],
+                 f"{reads.passes} ({reads.timer_passes} by the timer, {reads.settled_passes} frame tails)" if reads is not None else "off")
         if self.registry.get(self.registry_key) is self:
             del self.registry[self.registry_key]
         if self.linger_handle is not None:

@@ -72,6 +72,8 @@ class HubStream:
         self.last_ts = 0
         self.last_time = 0.0
         self.remap = True
+        self.markers_seen = False  # the origin marks frame ends (RTP marker bit)
+        self.frame_open = False  # the last packet read was not a frame's last: more come at once
         # counters
         self.packets_in = self.bytes_in = self.packets_lost = 0
         self.packets_sent = self.bytes_sent = 0  # hub-wide: datagrams/bytes into the fan-out
@@ -145,6 +147,11 @@ class HubStream:
             self.bytes_sent += octets
             if self.packets_in != packets_before:
                 self.last_time = self._time()  # once per wakeup: only a reconnect's gap reads it
+                # RTP marker of the last packet read: a video frame's last packet has it (RFC 6184)
+                if views[count - 1][1] & 0x80:
+                    self.markers_seen, self.frame_open = True, False
+                else:
+                    self.frame_open = self.markers_seen
         return count
 
     def rtp_frame(self, payload: bytes) -> None:
