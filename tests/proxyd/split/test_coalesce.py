@@ -9,11 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from proxyd.net.udp import bind_port_pair
+from proxyd.rtp.packet import RtpPacket
 from proxyd.split.coalesce import CoalescedReads
 from proxyd.split.fanout import FRAME_HEADER, TcpGroup, TcpMember
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.stream import HubStream
-from tests.proxyd.split.test_stream import WAIT, CountingTransport, recv, rtp, udp_socket
+from tests.proxyd.split.test_stream import WAIT, CountingTransport, recv, udp_socket
 
 VIDEO, AUDIO = 0, 1
 
@@ -21,7 +22,7 @@ VIDEO, AUDIO = 0, 1
 class Presentation:
     """A video (lead) and an audio HubStream fed by one origin socket, read by CoalescedReads."""
 
-    def __init__(self, window: float, players: int = 1) -> None:
+    def __init__(self, window: float, players: int = 1, settle: float = 0.0) -> None:
         self.tcp_groups: dict = {}
         join = JoinBuffer(2, None, 1 << 20)
         self.streams = [HubStream(i, f"rtsp://o/live/{i}", 90000 if i == VIDEO else 48000, False,
@@ -32,12 +33,11 @@ class Presentation:
             stream.origin_ip = "127.0.0.1"
             stream.set_udp_players([SimpleNamespace(rtp_addr=s.getsockname(), rtcp_addr=s.getsockname())
                                     for s in socks])
-        self.reads = CoalescedReads(self.streams, VIDEO, window, self.tcp_groups)
+        self.reads = CoalescedReads(self.streams, VIDEO, window, self.tcp_groups, settle)
 
-    def send(self, index: int, seq: int) -> None:
-        ssrc = 0x1000 + index
-        self.origin.sendto(rtp(seq, seq * 10, ssrc, bytes([index, seq & 0xFF]) * 20),
-                           ("127.0.0.1", self.streams[index].port))
+    def send(self, index: int, seq: int, marker: bool = False) -> None:
+        packet = RtpPacket(97, seq, seq * 10, 0x1000 + index, bytes([index, seq & 0xFF]) * 20, marker)
+        self.origin.sendto(packet.to_bytes(), ("127.0.0.1", self.streams[index].port))
 
     def close(self) -> None:
         self.reads.close()
@@ -51,8 +51,8 @@ class Presentation:
 async def presentation():
     made = []
 
-    def make(window: float, players: int = 1) -> Presentation:
-        made.append(Presentation(window, players))
+    def make(window: float, players: int = 1, settle: float = 0.0) -> Presentation:
+        made.append(Presentation(window, players, settle))
         return made[-1]
 
     yield make
@@ -163,3 +163,35 @@ async def test_tcp_players_get_a_pass_in_one_write_without_the_flush_timer(prese
     assert bytes(received) == b"".join(frames)
     transport.close()
     server.close()
+
+
+async def test_a_frame_whose_end_has_not_come_is_read_once_more_after_the_settle_time(presentation):
+    settle = 0.05
+    loop = asyncio.get_running_loop()
+    p = presentation(window=10.0, settle=settle)
+    video = p.players[VIDEO][0]
+    p.send(VIDEO, 1, marker=True)  # a whole frame: the origin marks frame ends
+    await recv(video)
+    assert p.reads.settling is None
+    p.send(VIDEO, 2)  # a frame's first packet: its end is still to come
+    await recv(video)
+    assert p.reads.settling is not None and p.reads.settling.when() <= loop.time() + settle
+    p.send(VIDEO, 3)
+    p.send(VIDEO, 4, marker=True)
+    p.send(AUDIO, 4)
+    await loop_passes()
+    assert p.streams[VIDEO].packets_in == 2  # the lead is not watched: the tail waits in its socket
+    assert [int.from_bytes((await recv(video))[2:4], "big") for _ in range(2)] == [3, 4]
+    await recv(p.players[AUDIO][0])
+    assert p.reads.settled_passes == 1 and p.reads.settling is None
+    p.send(VIDEO, 5, marker=True)  # the lead is watched again
+    await recv(video)
+    assert p.reads.settled_passes == 1
+
+
+async def test_an_origin_that_marks_no_frame_end_gets_no_settle_timer(presentation):
+    p = presentation(window=10.0, settle=10.0)
+    for seq in range(1, 4):
+        p.send(VIDEO, seq)
+        await recv(p.players[VIDEO][0])  # (a settle of 10 s would hold the second one past WAIT)
+    assert p.reads.settling is None and p.reads.settled_passes == 0
