@@ -16,10 +16,10 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the flag/variable and the problem."""
 
 
-# 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing)
+# 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing); no
+# media kept loaded after its last player; a split's sockets each wake it / no wait for a frame's tail
 ZERO_ALLOWED = frozenset({"cache_tcp_flush_interval", "cache_udp_flush_interval",
-                          "cache_media_keep_bytes", "split_read_coalesce",
-                          "split_frame_settle"})  # 0: off (no media kept loaded, no coalescing...)
+                          "cache_media_keep_bytes", "split_read_coalesce", "split_frame_settle"})
 
 
 @dataclass(frozen=True)

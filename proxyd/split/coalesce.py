@@ -56,7 +56,6 @@ class CoalescedReads:
         self.coalescing = False  # True: only the lead's socket is watched
         self.timer: asyncio.TimerHandle | None = None
         self.passes = self.timer_passes = self.settled_passes = 0
-        self.closed = False
         self._watch_all()
 
     def _watch_all(self) -> None:
@@ -121,7 +120,6 @@ class CoalescedReads:
 
     def close(self) -> None:
         """Before the streams close their sockets."""
-        self.closed = True
         for timer in (self.timer, self.settling):
             if timer is not None:
                 timer.cancel()

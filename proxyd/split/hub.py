@@ -303,11 +303,12 @@ class Hub:
         self.ready.set()
         self.set_up.set()
         reads = self.coalesced_reads
+        passes = ("off" if reads is None else
+                  f"{reads.passes} ({reads.timer_passes} by the timer, {reads.settled_passes} frame tails)")
         log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s, "
                  "coalesced read passes %s)", self.origin_url, reason, detail, len(self.players), self.reconnects,
-                 self.reconnect_attempts, [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}"
-                                           for s in self.streams],
-                 f"{reads.passes} ({reads.timer_passes} by the timer, {reads.settled_passes} frame tails)" if reads is not None else "off")
+                 self.reconnect_attempts,
+                 [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}" for s in self.streams], passes)
         if self.registry.get(self.registry_key) is self:
             del self.registry[self.registry_key]
         if self.linger_handle is not None:
