@@ -2,8 +2,8 @@
 net/burst.py, the packets of a wakeup player by player in one sendmmsg). All players of a split share the hub's
 SSRC/sequence/timestamp mapping, so the bytes are the same for everyone; each player's start point
 is told by RTP-Info.
-TCP: frames of one flush interval (--split-tcp-flush-interval, 20 ms: a video frame and its audio)
-are joined once per channel layout and the same bytes object is written to every player of that
+TCP: frames of one flush interval (--split-tcp-flush-interval, 20 ms: a video frame and its audio),
+or of one coalesced read pass of a UDP origin's streams (split/coalesce.py), are joined once per channel layout and the same bytes object is written to every player of that
 layout; a player whose write buffer is past the high-water mark loses those
 packets (counted), past the drop limit or the drop budget it is disconnected.
 """
