@@ -16,9 +16,10 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the flag/variable and the problem."""
 
 
-# 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing)
+# 0: a cache replay sends each wakeup only what is due within the pacing tick (exact pacing); no
+# media kept loaded after its last player; a split's sockets each wake it / no wait for a frame's tail
 ZERO_ALLOWED = frozenset({"cache_tcp_flush_interval", "cache_udp_flush_interval",
-                          "cache_media_keep_bytes"})  # 0: no media kept loaded after its last player
+                          "cache_media_keep_bytes", "split_read_coalesce", "split_frame_settle"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Limits:
     split_keyframe_wait: float = 3.0
     split_media_timeout: float = 5.0
     split_tcp_flush_interval: float = 0.02
+    split_read_coalesce: float = 0.05
+    split_frame_settle: float = 0.002
     cache_pace_tick: float = 0.002
     cache_tcp_flush_interval: float = 0.02
     cache_udp_flush_interval: float = 0.02

@@ -67,6 +67,13 @@ LIMIT_HELP = {
     "split_media_timeout": "seconds without origin RTP while a split is playing before it reconnects",
     "split_tcp_flush_interval": "seconds a split gathers packets for its TCP players into one shared write "
                                 "(the most latency it adds; fewer, larger writes cost less CPU)",
+    "split_read_coalesce": "seconds a split's other streams (audio) may wait for its video: a UDP origin's "
+                           "video packets wake the hub, which then reads every stream's socket in one pass "
+                           "(audio goes out with the next video frame, at most this late; about half the "
+                           "wakeups of a video+audio stream); 0: each socket wakes the hub on its own",
+    "split_frame_settle": "seconds a coalescing split (--split-read-coalesce) waits for the rest of a video "
+                          "frame whose first packets woke it (the origin marks frame ends): the frame's tail "
+                          "is read in one more pass instead of a wakeup per burst, at most this late; 0: off",
     "cache_pace_tick": "seconds of one cache replay pacing tick: replays due in one tick are woken by one "
                        "timer and send what is due before it ends (a packet leaves at most this much early)",
     "cache_tcp_flush_interval": "grid of a cache replay's TCP wake-ups, shared by every TCP replay so their "

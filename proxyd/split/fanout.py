@@ -2,8 +2,8 @@
 net/burst.py, the packets of a wakeup player by player in one sendmmsg). All players of a split share the hub's
 SSRC/sequence/timestamp mapping, so the bytes are the same for everyone; each player's start point
 is told by RTP-Info.
-TCP: frames of one flush interval (--split-tcp-flush-interval, 20 ms: a video frame and its audio)
-are joined once per channel layout and the same bytes object is written to every player of that
+TCP: frames of one flush interval (--split-tcp-flush-interval, 20 ms: a video frame and its audio),
+or of one coalesced read pass of a UDP origin's streams (split/coalesce.py), are joined once per channel layout and the same bytes object is written to every player of that
 layout; a player whose write buffer is past the high-water mark loses those
 packets (counted), past the drop limit or the drop budget it is disconnected.
 """
@@ -50,13 +50,14 @@ class TcpGroup:
         self.members: list[TcpMember] = []
         self.pending = bytearray()
         self.pending_packets = 0
+        self.caller_flushes = False  # a coalesced read pass (split/coalesce.py) flushes at its end: no timer
         self._loop = asyncio.get_running_loop()
 
     def add(self, stream_index: int, rtcp: bool, data) -> None:
         channels = self.layout[stream_index]
         if channels is None or not self.members:
             return
-        if not self.pending:
+        if not self.pending and not self.caller_flushes:
             if self.flush_interval:
                 self._loop.call_later(self.flush_interval, self.flush)
             else:

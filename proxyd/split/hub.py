@@ -29,6 +29,7 @@ from proxyd.rtp.keyframe import key_start_test
 from proxyd.rtp.sdp import Sdp, parse_sdp
 from proxyd.rtsp.events import Headers, Response
 from proxyd.rtsp.uri import content_base, same_resource, url_key
+from proxyd.split.coalesce import CoalescedReads
 from proxyd.split.fanout import TcpGroup
 from proxyd.split.gop import JoinBuffer
 from proxyd.split.origin_session import OriginSession, Reconnect
@@ -84,6 +85,7 @@ class Hub:
         self.join.on_key = self._on_key_frame
         self.key_waiters: list[asyncio.Future] = []
         self.streams: list[HubStream] = []
+        self.coalesced_reads: CoalescedReads | None = None  # --split-read-coalesce (a UDP origin's streams)
         self.origin_session: str | None = None
         self.origin_timeout = 60
         self.wm_origin = False  # its PLAY answer listed com.microsoft.wm.* (it takes our LogPlay)
@@ -125,6 +127,12 @@ class Hub:
                 return index, test
         return None, None
 
+    def _lead_stream(self) -> int | None:
+        """The stream whose packets wake a coalescing hub: the key stream, else the first video."""
+        if self.join.video_index is not None:
+            return self.join.video_index
+        return next((index for index, media in enumerate(self.sdp.media) if media.kind == "video"), None)
+
     @property
     def accepting(self) -> bool:
         """New players may join (a finished broadcast takes none: a new DESCRIBE starts a new hub)."""
@@ -136,6 +144,10 @@ class Hub:
             pair = bind_port_pair(host, self.limits.rtp_port_min, self.limits.rtp_port_max)
             self.streams.append(HubStream(index, url, media.clock_rate or 90000,
                                           index == self.join.video_index, pair, self.join, self.tcp_groups))
+        lead = self._lead_stream()
+        if self.limits.split_read_coalesce and lead is not None and len(self.streams) > 1:
+            self.coalesced_reads = CoalescedReads(self.streams, lead, self.limits.split_read_coalesce,
+                                                  self.tcp_groups, self.limits.split_frame_settle)
         self.registry[self.registry_key] = self
         self._arm_linger()  # a hub nobody SETUPs does not live forever
         self.status.report()
@@ -290,9 +302,13 @@ class Hub:
         self.end_reason = reason
         self.ready.set()
         self.set_up.set()
-        log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s)",
-                 self.origin_url, reason, detail, len(self.players), self.reconnects, self.reconnect_attempts,
-                 [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}" for s in self.streams])
+        reads = self.coalesced_reads
+        passes = ("off" if reads is None else
+                  f"{reads.passes} ({reads.timer_passes} by the timer, {reads.settled_passes} frame tails)")
+        log.info("split %s ended: %s %s (players=%d, reconnects=%d/%d attempts, udp packets/flushes %s, "
+                 "coalesced read passes %s)", self.origin_url, reason, detail, len(self.players), self.reconnects,
+                 self.reconnect_attempts,
+                 [f"{s.packets_sent}/{s.fanout.flushes + s.sole_sender.flushes}" for s in self.streams], passes)
         if self.registry.get(self.registry_key) is self:
             del self.registry[self.registry_key]
         if self.linger_handle is not None:
@@ -311,6 +327,8 @@ class Hub:
                 origin.close()
         for group in self.tcp_groups.values():
             group.flush()
+        if self.coalesced_reads is not None:
+            self.coalesced_reads.close()
         for stream in self.streams:
             stream.close()
         self.status.report()

@@ -72,6 +72,8 @@ class HubStream:
         self.last_ts = 0
         self.last_time = 0.0
         self.remap = True
+        self.markers_seen = False  # the origin marks frame ends (RTP marker bit)
+        self.frame_open = False  # the last packet read was not a frame's last: more come at once
         # counters
         self.packets_in = self.bytes_in = self.packets_lost = 0
         self.packets_sent = self.bytes_sent = 0  # hub-wide: datagrams/bytes into the fan-out
@@ -79,7 +81,7 @@ class HubStream:
         self.last_sr: bytes | None = None  # latest origin SR (rewritten): a joiner's timing reference
         self._loop = asyncio.get_running_loop()
         self._time = self._loop.time
-        self._loop.add_reader(self.rtp.fileno(), self._on_rtp_readable)
+        self._loop.add_reader(self.rtp.fileno(), self.read_rtp)  # (or the hub's CoalescedReads)
         self._loop.add_reader(self.rtcp.fileno(), self._on_rtcp_readable)
         self.closed = False
 
@@ -103,11 +105,15 @@ class HubStream:
         self._origin_rtp_port = port
         self.reader.expect_source(self._origin_ip, port)
 
-    def _on_rtp_readable(self) -> None:
+    def rtp_fileno(self) -> int:
+        return self.rtp.fileno()
+
+    def read_rtp(self) -> int:
+        """Read, map and send on the origin datagrams waiting (one recvmmsg); how many were read."""
         reader = self.reader
         count = reader.read()
         if not count:
-            return
+            return 0
         # Per wakeup, not per packet: every length (0: a stranger's, e.g. a player's NAT punch
         # from the origin's host, or truncated) and every header in one unpack each.
         lengths, heads = reader.lengths(count), reader.fields(RTP_HEAD, count)
@@ -141,6 +147,12 @@ class HubStream:
             self.bytes_sent += octets
             if self.packets_in != packets_before:
                 self.last_time = self._time()  # once per wakeup: only a reconnect's gap reads it
+                # RTP marker of the last packet read: a video frame's last packet has it (RFC 6184)
+                if views[count - 1][1] & 0x80:
+                    self.markers_seen, self.frame_open = True, False
+                else:
+                    self.frame_open = self.markers_seen
+        return count
 
     def rtp_frame(self, payload: bytes) -> None:
         """An interleaved RTP frame from a TCP origin session (flushed once per event-loop pass)."""
