@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Q, QuerySet, Sum,
+from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum,
                               Value, Window)
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
@@ -158,17 +158,12 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     # (not with a url: the page's few urls are probed in the day cells)
     weeks = _whole_weeks(first, end) if grain == "cd" and group == "by-content" and url is None else None
 
-    def scoped(queryset, by_weeks: bool = False):
-        if by_weeks and weeks is not None:
-            queryset = queryset.filter(Q(grain="cw", day__gte=weeks[0], day__lt=weeks[1])
-                                       | Q(grain="cd", day__gte=first, day__lt=weeks[0])
-                                       | Q(grain="cd", day__gte=weeks[1], day__lt=end))
-        else:
-            queryset = queryset.filter(grain=grain)
-            if first is not None:
-                queryset = queryset.filter(day__gte=first)
-            if end is not None:
-                queryset = queryset.filter(day__lt=end)
+    def scoped(queryset):
+        queryset = queryset.filter(grain=grain)
+        if first is not None:
+            queryset = queryset.filter(day__gte=first)
+        if end is not None:
+            queryset = queryset.filter(day__lt=end)
         if origin is not None:
             queryset = queryset.filter(origin_id=origin.pk)
         if node is not None:  # node grains' cells only (ReportPlayer rows are never read for them)
@@ -195,10 +190,15 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
-    ranking = (scoped(ReportCell.objects.order_by(), by_weeks=True).values(column)
-               .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
-                         **{k: key_columns[k] for k in sort_keys if k in key_columns})
-               .order_by("-plays", *sort_keys))
+    if weeks is not None:  # no origin, node or url filter here (grain cd without a url)
+        ranking = UnionRanking([ReportCell.objects.filter(grain=cell_grain, day__gte=lo, day__lt=hi)
+                                for cell_grain, lo, hi in (("cd", first, weeks[0]), ("cw", *weeks), ("cd", weeks[1], end))
+                                if lo < hi])
+    else:
+        ranking = (scoped(ReportCell.objects.order_by()).values(column)
+                   .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
+                             **{k: key_columns[k] for k in sort_keys if k in key_columns})
+                   .order_by("-plays", *sort_keys).annotate(rows_total=Window(Count("*"))))
     cells = scoped(ReportCell.objects.order_by()).values(column).annotate(
         **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
 
@@ -227,15 +227,43 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     return ReportRows(ranking, cells, column, finish)
 
 
-class ReportRows(Sequence):
-    """A roll-up report's rows, read a page at a time. `ranking` sums only plays (and the order's keys) per
-    row with ORDER BY ... LIMIT in SQL and the number of rows from the same statement (count(*) OVER ());
-    then every metric is summed for that page's keys only (by-content over a month: the month's url-day
-    cells are read for plays, the nine sums for the page's urls). The first read fetches
-    APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+class UnionRanking:
+    """by-content's ranking over whole weeks: the url x week cells plus the edge days' url cells, as one
+    UNION ALL of (grain, day) ranges, each an index-only scan of reportcell_content_days (an OR of the
+    ranges is not: the planner then reads the whole index). Sliced like the ORM ranking: rows of key_hash,
+    plays, key_a and rows_total, ordered by plays descending, then url."""
 
-    def __init__(self, ranking: QuerySet, cells: QuerySet, column: str, finish) -> None:
-        self._ranking = ranking.annotate(rows_total=Window(Count("*")))
+    def __init__(self, parts: list[QuerySet]) -> None:
+        compiled = [part.order_by().values_list("key_hash", "plays", "key_a").query.sql_with_params()
+                    for part in parts]
+        self._cells = " UNION ALL ".join(f"({sql})" for sql, _ in compiled)
+        self._params = [param for _, params in compiled for param in params]
+
+    def _rows(self, sql: str, params: list) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, self._params + params)
+            return cursor.fetchall()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        rows = self._rows("SELECT key_hash, sum(plays)::bigint, min(key_a), count(*) OVER () FROM "
+                          f"({self._cells}) cells GROUP BY 1 ORDER BY 2 DESC, 3 LIMIT %s OFFSET %s",
+                          [index.stop - index.start, index.start])
+        return [{"key_hash": key, "plays": plays, "key_a": key_a, "rows_total": total}
+                for key, plays, key_a, total in rows]
+
+    def count(self) -> int:
+        return self._rows(f"SELECT count(DISTINCT key_hash) FROM ({self._cells}) cells", [])[0][0]
+
+
+class ReportRows(Sequence):
+    """A roll-up report's rows, read a page at a time. `ranking` (a QuerySet or UnionRanking) sums only
+    plays (and the order's keys) per row with ORDER BY ... LIMIT in SQL and the number of rows from the
+    same statement (rows_total: count(*) OVER ()); then every metric is summed for that page's keys only
+    (by-content over a month: the month's url-week cells are read for plays, the nine sums for the page's
+    urls). The first read fetches APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+
+    def __init__(self, ranking: QuerySet | UnionRanking, cells: QuerySet, column: str, finish) -> None:
+        self._ranking = ranking
         self._cells = cells
         self._column = column
         self._finish = finish
