@@ -123,6 +123,21 @@ def _whole_weeks(first: dt.date | None, end: dt.date | None) -> tuple[dt.date, d
     return (w0, w1) if w0 < w1 else None
 
 
+WEEK = dt.timedelta(days=7)
+WEEK_MINUS_DAYS_FROM = 5  # an edge of 5 or 6 days of a week: its week cells minus 1-2 days' cells (fewer rows)
+
+
+def _ranking_ranges(first: dt.date, end: dt.date, weeks: tuple[dt.date, dt.date]) -> list[tuple[str, dt.date, dt.date, int]]:
+    """(grain, from, to, sign) cell ranges whose plays sum to [first, end)'s per url: the url x week cells of
+    the whole weeks, each edge by its url x day cells, or (WEEK_MINUS_DAYS_FROM days or more) by its week's
+    cells minus the days outside the range (sign -1). The week range comes first (UnionRanking's columns)."""
+    (w0, w1), lead, tail = weeks, (weeks[0] - first).days, (end - weeks[1]).days
+    week_from = w0 - WEEK if lead >= WEEK_MINUS_DAYS_FROM else w0
+    week_to = w1 + WEEK if tail >= WEEK_MINUS_DAYS_FROM else w1
+    return [("cw", week_from, week_to, 1), ("cd", week_from, first, -1) if week_from < w0 else ("cd", first, w0, 1),
+            ("cd", end, week_to, -1) if week_to > w1 else ("cd", w1, end, 1)]
+
+
 def _node_grain(group: str, *, has_range: bool, origin, url) -> str | None:
     """The node grains answer the node filter alone (with origin too on by-origin), else None (raw table)."""
     if has_range or url is not None or (origin is not None and group != "by-origin"):
@@ -191,9 +206,8 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
     if weeks is not None:  # no origin, node or url filter here (grain cd without a url)
-        ranking = UnionRanking([ReportCell.objects.filter(grain=cell_grain, day__gte=lo, day__lt=hi)
-                                for cell_grain, lo, hi in (("cd", first, weeks[0]), ("cw", *weeks), ("cd", weeks[1], end))
-                                if lo < hi])
+        ranking = UnionRanking([(ReportCell.objects.filter(grain=cell_grain, day__gte=lo, day__lt=hi), sign)
+                                for cell_grain, lo, hi, sign in _ranking_ranges(first, end, weeks) if lo < hi])
     else:
         ranking = (scoped(ReportCell.objects.order_by()).values(column)
                    .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
@@ -228,16 +242,19 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
 
 
 class UnionRanking:
-    """by-content's ranking over whole weeks: the url x week cells plus the edge days' url cells, as one
-    UNION ALL of (grain, day) ranges, each an index-only scan of reportcell_content_days (an OR of the
-    ranges is not: the planner then reads the whole index). Sliced like the ORM ranking: rows of key_hash,
-    plays, key_a and rows_total, ordered by plays descending, then url."""
+    """by-content's ranking over whole weeks: url x week cells and url x day cells (rollup_reports._ranking_ranges,
+    some taken off), as one UNION ALL of (grain, day) ranges, each an index-only scan of reportcell_content_days
+    (an OR of the ranges is not: the planner then reads the whole index). Sliced like the ORM ranking: rows of
+    key_hash, plays, key_a and rows_total, ordered by plays descending, then url; a url whose plays are all
+    taken off (played only on days outside the range) is left out, as in the raw report."""
 
-    def __init__(self, parts: list[QuerySet]) -> None:
-        compiled = [part.order_by().values_list("key_hash", "plays", "key_a").query.sql_with_params()
-                    for part in parts]
-        self._cells = " UNION ALL ".join(f"({sql})" for sql, _ in compiled)
-        self._params = [param for _, params in compiled for param in params]
+    def __init__(self, parts: list[tuple[QuerySet, int]]) -> None:
+        compiled = [(part.order_by().values_list("key_hash", "plays", "key_a").query.sql_with_params(), sign)
+                    for part, sign in parts]
+        self._cells = " UNION ALL ".join(f"({sql})" if sign > 0 else
+                                         f"(SELECT key_hash, -plays AS plays, key_a FROM ({sql}) taken_off)"
+                                         for (sql, _), sign in compiled)
+        self._params = [param for (_, params), _ in compiled for param in params]
 
     def _rows(self, sql: str, params: list) -> list[tuple]:
         with connection.cursor() as cursor:
@@ -246,13 +263,14 @@ class UnionRanking:
 
     def __getitem__(self, index: slice) -> list[dict]:
         rows = self._rows("SELECT key_hash, sum(plays)::bigint, min(key_a), count(*) OVER () FROM "
-                          f"({self._cells}) cells GROUP BY 1 ORDER BY 2 DESC, 3 LIMIT %s OFFSET %s",
-                          [index.stop - index.start, index.start])
+                          f"({self._cells}) cells GROUP BY 1 HAVING sum(plays) > 0 ORDER BY 2 DESC, 3 "
+                          "LIMIT %s OFFSET %s", [index.stop - index.start, index.start])
         return [{"key_hash": key, "plays": plays, "key_a": key_a, "rows_total": total}
                 for key, plays, key_a, total in rows]
 
     def count(self) -> int:
-        return self._rows(f"SELECT count(DISTINCT key_hash) FROM ({self._cells}) cells", [])[0][0]
+        return self._rows(f"SELECT count(*) FROM (SELECT 1 FROM ({self._cells}) cells GROUP BY key_hash "
+                          "HAVING sum(plays) > 0) played", [])[0][0]
 
 
 class ReportRows(Sequence):

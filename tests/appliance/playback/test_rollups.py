@@ -270,8 +270,15 @@ def test_week_ranking_is_one_union_of_ranges_paged_like_the_raw_report(origins, 
     reportcell_content_days, migration 0016), read in pages (a prefetch of 3 rows) equal to the raw rows."""
     settings.APPLIANCE_REPORT_PREFETCH_ROWS = 3
     build(origins, count=200, days=23)
+    tuesday = next(day for day in range(1, 8) if midnight(day).weekday() == 1)  # its week minus Monday
+    PlayLogFactory(origin=origins[0], url="rtsp://p/monday-only", kind="logplay", c_playerid="A",
+                   logged_at=midnight(tuesday - 1) + dt.timedelta(hours=5))
+    taken_off = {"since": midnight(tuesday), "until": midnight(tuesday + 13)}
+    assert "rtsp://p/monday-only" not in [row["url"] for row in rollup_report(group="by-content", filters=taken_off)]
     weekly = 0
-    for spec in WEEK_FILTERS[:-2]:
+    # every weekday as the first day, edges of 0-6 days: whole weeks plus days, or weeks minus days
+    for spec in WEEK_FILTERS[:-2] + [{"since": midnight(first), "until": midnight(first + length)}
+                                     for first in range(7) for length in (13, 16)]:
         raw = list(playlog_report(group="by-content", playlogs=PlayLog.objects.filter(
             logged_at__gte=spec["since"], logged_at__lt=spec["until"])))
         with CaptureQueriesContext(connection) as queries:
@@ -284,9 +291,9 @@ def test_week_ranking_is_one_union_of_ranges_paged_like_the_raw_report(origins, 
         ranking = [q["sql"] for q in queries.captured_queries if "count(*) OVER ()" in q["sql"]]
         assert ranking and all("'cw'" in sql and " OR " not in sql for sql in ranking), spec
         weekly += 1
-    assert weekly >= 3
+    assert weekly >= 15
     weeks = ReportCell.objects.filter(grain="cw")  # the row count when a page starts past the end
-    assert UnionRanking([weeks]).count() == weeks.values("key_hash").distinct().count() > 3
+    assert UnionRanking([(weeks, 1)]).count() == weeks.values("key_hash").distinct().count() > 3
 
 
 def test_content_days_index_migration_reverses():
