@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum,
                               Value, Window)
 from django.db.models.functions import Cast, Coalesce, NullIf
@@ -257,7 +257,10 @@ class UnionRanking:
         self._params = [param for (_, params), _ in compiled for param in params]
 
     def _rows(self, sql: str, params: list) -> list[tuple]:
-        with connection.cursor() as cursor:
+        # parallel workers limited for this statement's transaction only (set_config(..., true) = SET LOCAL)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)",
+                           [str(settings.APPLIANCE_REPORT_RANKING_PARALLEL_WORKERS)])
             cursor.execute(sql, self._params + params)
             return cursor.fetchall()
 
