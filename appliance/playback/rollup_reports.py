@@ -173,7 +173,7 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     # (not with a url: the page's few urls are probed in the day cells)
     weeks = _whole_weeks(first, end) if grain == "cd" and group == "by-content" and url is None else None
 
-    def scoped(queryset):
+    def scoped(queryset, page: bool = False):
         queryset = queryset.filter(grain=grain)
         if first is not None:
             queryset = queryset.filter(day__gte=first)
@@ -184,7 +184,11 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         if node is not None:  # node grains' cells only (ReportPlayer rows are never read for them)
             queryset = queryset.filter(node_id=node.pk)
         if url is not None:  # literal lists, so the planner probes the (grain, origin, key) indexes per key
-            queryset = queryset.filter(key_hash__in=url_keys, origin_id__in=url_origins)
+            # a by-content page's urls (key_hash IN the page's keys) are some of these: a second key list
+            # would make the planner cost a probe per pair of keys and scan the table instead
+            if not (page and column == "key_hash"):
+                queryset = queryset.filter(key_hash__in=url_keys)
+            queryset = queryset.filter(origin_id__in=url_origins)
             if grain != "cd":
                 queryset = queryset.filter(day=NO_DAY)
         return queryset
@@ -213,14 +217,14 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
                    .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
                              **{k: key_columns[k] for k in sort_keys if k in key_columns})
                    .order_by("-plays", *sort_keys).annotate(rows_total=Window(Count("*"))))
-    cells = scoped(ReportCell.objects.order_by()).values(column).annotate(
+    cells = scoped(ReportCell.objects.order_by(), page=True).values(column).annotate(
         **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
 
     def players_of(rows: list[dict]) -> None:
         """The page's unique_players where a cell's own count is not the answer (modes above)."""
         keys = [row[column] for row in rows]
         if mode == "ranged" and first is not None:
-            returning = scoped(ReportReturning.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
+            returning = scoped(ReportReturning.objects.order_by(), page=True).filter(prev_day__lt=first, **{f"{column}__in": keys})
             if not GRAIN_KEYS[grain][1]:  # origin 0 throughout: the page's keys are probed in the index
                 returning = returning.filter(origin_id=0)
             returning = returning.values(column).annotate(n=Sum("n"))
@@ -228,7 +232,7 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             for row in rows:
                 row["unique_players"] += counts.get(row[column], 0)
         elif mode == "distinct":
-            distinct = (scoped(ReportPlayer.objects.order_by()).filter(**{f"{column}__in": keys}).values(column)
+            distinct = (scoped(ReportPlayer.objects.order_by(), page=True).filter(**{f"{column}__in": keys}).values(column)
                         .annotate(n=Count("player", distinct=True)))
             counts = {row[column]: row["n"] for row in distinct}
             for row in rows:

@@ -294,6 +294,13 @@ def test_week_ranking_is_one_union_of_ranges_paged_like_the_raw_report(origins, 
     assert weekly >= 15
     weeks = ReportCell.objects.filter(grain="cw")  # the row count when a page starts past the end
     assert UnionRanking([(weeks, 1)]).count() == weeks.values("key_hash").distinct().count() > 3
+    url_month = {"url": "rtsp://p/c", "since": midnight(1), "until": midnight(22)}
+    with CaptureQueriesContext(connection) as queries:  # the page's sums: its own urls, not also every match
+        rows = list(rollup_report(group="by-content", filters=url_month))
+    page_sums = [q["sql"] for q in queries.captured_queries if "first_players" in q["sql"]]
+    assert page_sums and all(sql.count('"key_hash" IN (') == 1 for sql in page_sums)
+    assert rows == list(playlog_report(group="by-content", playlogs=PlayLogFilterSet().filter_url(
+        PlayLog.objects.filter(logged_at__gte=url_month["since"], logged_at__lt=url_month["until"]), "url", "rtsp://p/c")))
 
 
 def test_content_days_index_migration_reverses():
