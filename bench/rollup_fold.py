@@ -1,6 +1,6 @@
 """What the roll-up grains cost the fold: play logs folded per second with the base grains (migrations
-0003-0013), the grains of 0014 (node and origin x day grains) and every grain (0015: the url x week cells
-and the ReportReturning upkeep), interleaved in one run.
+0003-0013), the grains of 0014 (node and origin x day grains), those of 0015 (the url x week cells and the
+ReportReturning upkeep) and every grain with 0016's covering index, interleaved in one run.
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
 
@@ -23,9 +23,10 @@ class Rollback(Exception):
     pass
 
 
-def fold_seconds(grains: tuple[str, ...], rows: int, returning: bool = True) -> float:
+def fold_seconds(grains: tuple[str, ...], rows: int, returning: bool = True, index_0016: bool = True) -> float:
     """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`
-    (returning=False: without ReportReturning, whose upkeep then skips itself)."""
+    (returning=False: without ReportReturning, whose upkeep then skips itself; index_0016=False: without
+    migration 0016's covering index of the url x day and week cells, which every cell update of theirs adds to)."""
     from django.conf import settings
     from django.db import connection, transaction
 
@@ -38,6 +39,8 @@ def fold_seconds(grains: tuple[str, ...], rows: int, returning: bool = True) -> 
         with transaction.atomic(), connection.cursor() as cursor:
             if not returning:
                 cursor.execute("DROP TABLE IF EXISTS playback_reportreturning")  # rolled back below
+            if not index_0016:
+                cursor.execute("DROP INDEX IF EXISTS reportcell_content_days")  # rolled back below
             for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains):
                 cursor.execute(statement)
             cursor.execute(f"INSERT INTO playback_playlog ({columns}) SELECT {columns} FROM playback_playlog "
@@ -61,17 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
     from appliance.playback.rollup_sql import BASE_GRAINS, GRAINS, GRAINS_0014
 
-    sides = {"base": (BASE_GRAINS, False), "0014": (GRAINS_0014, False), "every": (tuple(GRAINS), True)}
+    sides = {"base": (BASE_GRAINS, False, False), "0014": (GRAINS_0014, False, False),
+             "0015": (tuple(GRAINS), True, False), "every": (tuple(GRAINS), True, True)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(args.rounds):
-        for side, (grains, returning) in sides.items():
-            rates[side].append(args.rows / fold_seconds(grains, args.rows, returning))
-    for side, (grains, _) in sides.items():
+        for side, (grains, returning, index_0016) in sides.items():
+            rates[side].append(args.rows / fold_seconds(grains, args.rows, returning, index_0016))
+    for side, (grains, _, _) in sides.items():
         print(f"  {side:5} grains ({len(grains):2d}): {statistics.median(rates[side]):7.0f} play logs/s folded "
               f"(median of {args.rounds}: {', '.join(f'{r:.0f}' for r in rates[side])})")
     every = statistics.median(rates["every"])
     print(f"  every / base: {every / statistics.median(rates['base']):.2f}, every / 0014: "
-          f"{every / statistics.median(rates['0014']):.2f}; load average {os.getloadavg()[0]:.1f} on "
+          f"{every / statistics.median(rates['0014']):.2f}, every / 0015 (the 0016 index): "
+          f"{every / statistics.median(rates['0015']):.2f}; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs")
     return 0
 
