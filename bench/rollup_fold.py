@@ -1,7 +1,8 @@
 """What the roll-up grains cost the fold: play logs folded per second with the base grains (migrations
-0003-0013), the grains of 0014 (node and origin x day grains) and every grain (0015: the url x week cells
-and the ReportReturning upkeep), interleaved in one run. `--analyze`: instead, every grain with the fold
-as it was before migration 0016 (claimed rows not analyzed) against the fold of the code (analyzed).
+0003-0013), the grains of 0014 (node and origin x day grains), those of 0015 (the url x week cells and the
+ReportReturning upkeep) and every grain with 0017's covering index, interleaved in one run. `--analyze`:
+instead, every grain with the fold as it was before migration 0016 (claimed rows not analyzed) against the
+fold of the code (analyzed).
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
     DATABASE_URL=.../appliance_ingest .venv/bin/python -m bench.rollup_fold --rows 8000 --analyze
@@ -26,11 +27,12 @@ class Rollback(Exception):
 
 
 def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, analyze: bool = True,
-                 new_players: bool = False) -> float:
+                 covering_index: bool = True, new_players: bool = False) -> float:
     """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`;
     returning=False: without ReportReturning, whose upkeep then skips itself; analyze=False: the fold
-    without its ANALYZE of the claimed rows; new_players: each copy a new c_playerid (as in
-    bench.ingest), else the copied rows' players play again."""
+    without its ANALYZE of the claimed rows; covering_index=False: without migration 0017's covering index
+    of the url x day and week cells, which every cell update of theirs adds to; new_players: each copy a
+    new c_playerid (as in bench.ingest), else the copied rows' players play again."""
     from django.conf import settings
     from django.db import connection, transaction
 
@@ -43,6 +45,8 @@ def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, 
         with transaction.atomic(), connection.cursor() as cursor:
             if not returning:
                 cursor.execute("DROP TABLE IF EXISTS playback_reportreturning")  # rolled back below
+            if not covering_index:
+                cursor.execute("DROP INDEX IF EXISTS reportcell_content_days")  # rolled back below
             for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains):
                 if not analyze:
                     statement = statement.replace(f"ANALYZE {FOLD_ROWS};", "")
@@ -72,17 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     from appliance.playback.rollup_sql import BASE_GRAINS, GRAINS, GRAINS_0014
 
     every_grain = tuple(GRAINS)
-    if args.analyze:  # side: (grains, ReportReturning kept, fold analyzes its claimed rows)
-        sides = {"before": (every_grain, True, False), "analyzed": (every_grain, True, True)}
+    # side: (grains, ReportReturning kept, fold analyzes its claimed rows, 0017's covering index)
+    if args.analyze:
+        sides = {"before": (every_grain, True, False, True), "analyzed": (every_grain, True, True, True)}
     else:
-        sides = {"base": (BASE_GRAINS, False, True), "0014": (GRAINS_0014, False, True),
-                 "every": (every_grain, True, True)}
+        sides = {"base": (BASE_GRAINS, False, True, False), "0014": (GRAINS_0014, False, True, False),
+                 "0015": (every_grain, True, True, False), "every": (every_grain, True, True, True)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(args.rounds):
-        for side, (grains, returning, analyze) in sides.items():
+        for side, (grains, returning, analyze, covering_index) in sides.items():
             rates[side].append(args.rows / fold_seconds(grains, args.rows, returning=returning, analyze=analyze,
-                                                        new_players=args.analyze))
-    for side, (grains, _, _) in sides.items():
+                                                        covering_index=covering_index, new_players=args.analyze))
+    for side, (grains, _, _, _) in sides.items():
         print(f"  {side:8} grains ({len(grains):2d}): {statistics.median(rates[side]):7.0f} play logs/s folded "
               f"(median of {args.rounds}: {', '.join(f'{r:.0f}' for r in rates[side])})")
     if args.analyze:
@@ -91,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     every = statistics.median(rates["every"])
     print(f"  every / base: {every / statistics.median(rates['base']):.2f}, every / 0014: "
-          f"{every / statistics.median(rates['0014']):.2f}; load average {os.getloadavg()[0]:.1f} on "
+          f"{every / statistics.median(rates['0014']):.2f}, every / 0015 (the 0017 index): "
+          f"{every / statistics.median(rates['0015']):.2f}; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs")
     return 0
 

@@ -223,6 +223,10 @@ class ReportCell(models.Model):
             # origin with a day range: one origin's cells of the range, ranked index-only
             models.Index(fields=["grain", "origin_id", "day"], include=["key_hash", "plays", "key_a", "key_b"],
                          condition=ORIGIN_DAY_GRAINS_Q, name="reportcell_origin_days"),
+            # by-content over a day range without filters: url x day and url x week cells of a range, ranked
+            # index-only (rollup_reports.UnionRanking)
+            models.Index(fields=["grain", "day"], include=["key_hash", "plays", "key_a"],
+                         condition=models.Q(grain__in=["cd", "cw"]), name="reportcell_content_days"),
         ]
 
 

@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import DatabaseError, connection
-from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, Q, QuerySet, Sum,
+from django.db import DatabaseError, connection, transaction
+from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum,
                               Value, Window)
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
@@ -123,6 +123,21 @@ def _whole_weeks(first: dt.date | None, end: dt.date | None) -> tuple[dt.date, d
     return (w0, w1) if w0 < w1 else None
 
 
+WEEK = dt.timedelta(days=7)
+WEEK_MINUS_DAYS_FROM = 5  # an edge of 5 or 6 days of a week: its week cells minus 1-2 days' cells (fewer rows)
+
+
+def _ranking_ranges(first: dt.date, end: dt.date, weeks: tuple[dt.date, dt.date]) -> list[tuple[str, dt.date, dt.date, int]]:
+    """(grain, from, to, sign) cell ranges whose plays sum to [first, end)'s per url: the url x week cells of
+    the whole weeks, each edge by its url x day cells, or (WEEK_MINUS_DAYS_FROM days or more) by its week's
+    cells minus the days outside the range (sign -1). The week range comes first (UnionRanking's columns)."""
+    (w0, w1), lead, tail = weeks, (weeks[0] - first).days, (end - weeks[1]).days
+    week_from = w0 - WEEK if lead >= WEEK_MINUS_DAYS_FROM else w0
+    week_to = w1 + WEEK if tail >= WEEK_MINUS_DAYS_FROM else w1
+    return [("cw", week_from, week_to, 1), ("cd", week_from, first, -1) if week_from < w0 else ("cd", first, w0, 1),
+            ("cd", end, week_to, -1) if week_to > w1 else ("cd", w1, end, 1)]
+
+
 def _node_grain(group: str, *, has_range: bool, origin, url) -> str | None:
     """The node grains answer the node filter alone (with origin too on by-origin), else None (raw table)."""
     if has_range or url is not None or (origin is not None and group != "by-origin"):
@@ -158,23 +173,22 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     # (not with a url: the page's few urls are probed in the day cells)
     weeks = _whole_weeks(first, end) if grain == "cd" and group == "by-content" and url is None else None
 
-    def scoped(queryset, by_weeks: bool = False):
-        if by_weeks and weeks is not None:
-            queryset = queryset.filter(Q(grain="cw", day__gte=weeks[0], day__lt=weeks[1])
-                                       | Q(grain="cd", day__gte=first, day__lt=weeks[0])
-                                       | Q(grain="cd", day__gte=weeks[1], day__lt=end))
-        else:
-            queryset = queryset.filter(grain=grain)
-            if first is not None:
-                queryset = queryset.filter(day__gte=first)
-            if end is not None:
-                queryset = queryset.filter(day__lt=end)
+    def scoped(queryset, page: bool = False):
+        queryset = queryset.filter(grain=grain)
+        if first is not None:
+            queryset = queryset.filter(day__gte=first)
+        if end is not None:
+            queryset = queryset.filter(day__lt=end)
         if origin is not None:
             queryset = queryset.filter(origin_id=origin.pk)
         if node is not None:  # node grains' cells only (ReportPlayer rows are never read for them)
             queryset = queryset.filter(node_id=node.pk)
         if url is not None:  # literal lists, so the planner probes the (grain, origin, key) indexes per key
-            queryset = queryset.filter(key_hash__in=url_keys, origin_id__in=url_origins)
+            # a by-content page's urls (key_hash IN the page's keys) are some of these: a second key list
+            # would make the planner cost a probe per pair of keys and scan the table instead
+            if not (page and column == "key_hash"):
+                queryset = queryset.filter(key_hash__in=url_keys)
+            queryset = queryset.filter(origin_id__in=url_origins)
             if grain != "cd":
                 queryset = queryset.filter(day=NO_DAY)
         return queryset
@@ -195,18 +209,22 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
-    ranking = (scoped(ReportCell.objects.order_by(), by_weeks=True).values(column)
-               .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
-                         **{k: key_columns[k] for k in sort_keys if k in key_columns})
-               .order_by("-plays", *sort_keys))
-    cells = scoped(ReportCell.objects.order_by()).values(column).annotate(
+    if weeks is not None:  # no origin, node or url filter here (grain cd without a url)
+        ranking = UnionRanking([(ReportCell.objects.filter(grain=cell_grain, day__gte=lo, day__lt=hi), sign)
+                                for cell_grain, lo, hi, sign in _ranking_ranges(first, end, weeks) if lo < hi])
+    else:
+        ranking = (scoped(ReportCell.objects.order_by()).values(column)
+                   .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
+                             **{k: key_columns[k] for k in sort_keys if k in key_columns})
+                   .order_by("-plays", *sort_keys).annotate(rows_total=Window(Count("*"))))
+    cells = scoped(ReportCell.objects.order_by(), page=True).values(column).annotate(
         **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
 
     def players_of(rows: list[dict]) -> None:
         """The page's unique_players where a cell's own count is not the answer (modes above)."""
         keys = [row[column] for row in rows]
         if mode == "ranged" and first is not None:
-            returning = scoped(ReportReturning.objects.order_by()).filter(prev_day__lt=first, **{f"{column}__in": keys})
+            returning = scoped(ReportReturning.objects.order_by(), page=True).filter(prev_day__lt=first, **{f"{column}__in": keys})
             if not GRAIN_KEYS[grain][1]:  # origin 0 throughout: the page's keys are probed in the index
                 returning = returning.filter(origin_id=0)
             returning = returning.values(column).annotate(n=Sum("n"))
@@ -214,7 +232,7 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             for row in rows:
                 row["unique_players"] += counts.get(row[column], 0)
         elif mode == "distinct":
-            distinct = (scoped(ReportPlayer.objects.order_by()).filter(**{f"{column}__in": keys}).values(column)
+            distinct = (scoped(ReportPlayer.objects.order_by(), page=True).filter(**{f"{column}__in": keys}).values(column)
                         .annotate(n=Count("player", distinct=True)))
             counts = {row[column]: row["n"] for row in distinct}
             for row in rows:
@@ -227,15 +245,50 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     return ReportRows(ranking, cells, column, finish)
 
 
-class ReportRows(Sequence):
-    """A roll-up report's rows, read a page at a time. `ranking` sums only plays (and the order's keys) per
-    row with ORDER BY ... LIMIT in SQL and the number of rows from the same statement (count(*) OVER ());
-    then every metric is summed for that page's keys only (by-content over a month: the month's url-day
-    cells are read for plays, the nine sums for the page's urls). The first read fetches
-    APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+class UnionRanking:
+    """by-content's ranking over whole weeks: url x week cells and url x day cells (rollup_reports._ranking_ranges,
+    some taken off), as one UNION ALL of (grain, day) ranges, each an index-only scan of reportcell_content_days
+    (an OR of the ranges is not: the planner then reads the whole index). Sliced like the ORM ranking: rows of
+    key_hash, plays, key_a and rows_total, ordered by plays descending, then url; a url whose plays are all
+    taken off (played only on days outside the range) is left out, as in the raw report."""
 
-    def __init__(self, ranking: QuerySet, cells: QuerySet, column: str, finish) -> None:
-        self._ranking = ranking.annotate(rows_total=Window(Count("*")))
+    def __init__(self, parts: list[tuple[QuerySet, int]]) -> None:
+        compiled = [(part.order_by().values_list("key_hash", "plays", "key_a").query.sql_with_params(), sign)
+                    for part, sign in parts]
+        self._cells = " UNION ALL ".join(f"({sql})" if sign > 0 else
+                                         f"(SELECT key_hash, -plays AS plays, key_a FROM ({sql}) taken_off)"
+                                         for (sql, _), sign in compiled)
+        self._params = [param for (_, params), _ in compiled for param in params]
+
+    def _rows(self, sql: str, params: list) -> list[tuple]:
+        # parallel workers limited for this statement's transaction only (set_config(..., true) = SET LOCAL)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)",
+                           [str(settings.APPLIANCE_REPORT_RANKING_PARALLEL_WORKERS)])
+            cursor.execute(sql, self._params + params)
+            return cursor.fetchall()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        rows = self._rows("SELECT key_hash, sum(plays)::bigint, min(key_a), count(*) OVER () FROM "
+                          f"({self._cells}) cells GROUP BY 1 HAVING sum(plays) > 0 ORDER BY 2 DESC, 3 "
+                          "LIMIT %s OFFSET %s", [index.stop - index.start, index.start])
+        return [{"key_hash": key, "plays": plays, "key_a": key_a, "rows_total": total}
+                for key, plays, key_a, total in rows]
+
+    def count(self) -> int:
+        return self._rows(f"SELECT count(*) FROM (SELECT 1 FROM ({self._cells}) cells GROUP BY key_hash "
+                          "HAVING sum(plays) > 0) played", [])[0][0]
+
+
+class ReportRows(Sequence):
+    """A roll-up report's rows, read a page at a time. `ranking` (a QuerySet or UnionRanking) sums only
+    plays (and the order's keys) per row with ORDER BY ... LIMIT in SQL and the number of rows from the
+    same statement (rows_total: count(*) OVER ()); then every metric is summed for that page's keys only
+    (by-content over a month: the month's url-week cells are read for plays, the nine sums for the page's
+    urls). The first read fetches APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+
+    def __init__(self, ranking: QuerySet | UnionRanking, cells: QuerySet, column: str, finish) -> None:
+        self._ranking = ranking
         self._cells = cells
         self._column = column
         self._finish = finish

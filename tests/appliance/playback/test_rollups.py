@@ -15,7 +15,7 @@ from appliance.playback.filters import PlayLogFilterSet
 from appliance.nodes.models import ProxyNode
 from appliance.playback.models import PlayLog, ReportCell, ReportReturning, RollupPending
 from appliance.playback.reports import REPORT_GROUPS, playlog_report
-from appliance.playback.rollup_reports import rollup_report
+from appliance.playback.rollup_reports import UnionRanking, rollup_report
 from appliance.playback.rollups import rollups_fold, rollups_fold_pending
 from tests.appliance.factories import BASE_TIME, OriginFactory, PlayLogFactory, ProxyNodeFactory
 
@@ -263,6 +263,60 @@ def test_week_cells_rank_long_ranges_exactly(origins):
     PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:40]).delete()
     PlayLog.objects.filter(origin=origins[0]).update(url="rtsp://p/moved")
     assert_rollups_match_raw(origins, WEEK_FILTERS, at_least=len(WEEK_FILTERS) * 3)
+
+
+def test_week_ranking_is_one_union_of_ranges_paged_like_the_raw_report(origins, settings):
+    """by-content over whole weeks ranks in one UNION ALL of (grain, day) ranges, never an OR (index-only on
+    reportcell_content_days, migration 0017), read in pages (a prefetch of 3 rows) equal to the raw rows."""
+    settings.APPLIANCE_REPORT_PREFETCH_ROWS = 3
+    build(origins, count=200, days=23)
+    tuesday = next(day for day in range(1, 8) if midnight(day).weekday() == 1)  # its week minus Monday
+    PlayLogFactory(origin=origins[0], url="rtsp://p/monday-only", kind="logplay", c_playerid="A",
+                   logged_at=midnight(tuesday - 1) + dt.timedelta(hours=5))
+    taken_off = {"since": midnight(tuesday), "until": midnight(tuesday + 13)}
+    assert "rtsp://p/monday-only" not in [row["url"] for row in rollup_report(group="by-content", filters=taken_off)]
+    weekly = 0
+    # every weekday as the first day, edges of 0-6 days: whole weeks plus days, or weeks minus days
+    for spec in WEEK_FILTERS[:-2] + [{"since": midnight(first), "until": midnight(first + length)}
+                                     for first in range(7) for length in (13, 16)]:
+        raw = list(playlog_report(group="by-content", playlogs=PlayLog.objects.filter(
+            logged_at__gte=spec["since"], logged_at__lt=spec["until"])))
+        with CaptureQueriesContext(connection) as queries:
+            rows = rollup_report(group="by-content", filters=spec)
+            paged = [row for start in range(0, len(rows), 2) for row in rows[start:start + 2]]
+        assert paged == raw and len(raw) > 3, spec
+        first, end = spec["since"].date(), spec["until"].date()
+        if first + dt.timedelta(days=-first.weekday() % 7 + 7) > end:
+            continue  # no whole week inside: the day cells rank it (ORM ranking)
+        ranking = [q["sql"] for q in queries.captured_queries if "count(*) OVER ()" in q["sql"]]
+        assert ranking and all("'cw'" in sql and " OR " not in sql for sql in ranking), spec
+        weekly += 1
+    assert weekly >= 15
+    weeks = ReportCell.objects.filter(grain="cw")  # the row count when a page starts past the end
+    assert UnionRanking([(weeks, 1)]).count() == weeks.values("key_hash").distinct().count() > 3
+    url_month = {"url": "rtsp://p/c", "since": midnight(1), "until": midnight(22)}
+    with CaptureQueriesContext(connection) as queries:  # the page's sums: its own urls, not also every match
+        rows = list(rollup_report(group="by-content", filters=url_month))
+    page_sums = [q["sql"] for q in queries.captured_queries if "first_players" in q["sql"]]
+    assert page_sums and all(sql.count('"key_hash" IN (') == 1 for sql in page_sums)
+    assert rows == list(playlog_report(group="by-content", playlogs=PlayLogFilterSet().filter_url(
+        PlayLog.objects.filter(logged_at__gte=url_month["since"], logged_at__lt=url_month["until"]), "url", "rtsp://p/c")))
+
+
+def test_content_days_index_migration_reverses():
+    """Migration 0017 (the covering index of the url x day and url x week cells) backwards and forwards."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    def has_index() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'reportcell_content_days'")
+            return cursor.fetchone()[0] == 1
+
+    assert has_index()
+    for target, present in (("0016_rollup_fold_analyze", False), ("0017_report_content_days_covering", True)):
+        executor = MigrationExecutor(connection)
+        executor.migrate([("playback", target)])
+        assert has_index() is present
 
 
 def test_range_players_count_returning_players_once(origins):
