@@ -55,6 +55,7 @@ class CoalescedReads:
         self.loop = asyncio.get_running_loop()
         self.coalescing = False  # True: only the lead's socket is watched
         self.timer: asyncio.TimerHandle | None = None
+        self.last_pass = 0.0  # loop time of the last pass
         self.passes = self.timer_passes = self.settled_passes = 0
         self._watch_all()
 
@@ -86,16 +87,22 @@ class CoalescedReads:
         self._pass()
 
     def _on_timer(self) -> None:
+        due = self.last_pass + self.window
+        if self.loop.time() < due:  # the lead woke the hub since: wait a window from that pass
+            self.timer = self.loop.call_at(due, self._on_timer)
+            return
         self.timer = None
         self.timer_passes += 1
-        if not self._pass(arm=False):
-            self._watch_all()  # nothing came in a whole window: no timer for an idle hub
+        if self._pass(arm=False):
+            self.timer = self.loop.call_at(self.last_pass + self.window, self._on_timer)
         else:
-            self.timer = self.loop.call_later(self.window, self._on_timer)
+            self._watch_all()  # nothing came in a whole window: no timer for an idle hub
 
     def _pass(self, arm: bool = True) -> int:
-        """Read every stream's socket; the datagrams read."""
+        """Read every stream's socket; the datagrams read. arm: keep a timer due a window after the pass
+        (one timer: it moves itself to a window after the last pass when it runs, no cancel per pass)."""
         self.passes += 1
+        self.last_pass = self.loop.time()
         groups = self._hold(self.flushed.values()) if self.flushed else ()
         read = 0
         try:
@@ -105,10 +112,8 @@ class CoalescedReads:
             for group in groups:
                 group.caller_flushes = False
                 group.flush()
-        if arm:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer = self.loop.call_later(self.window, self._on_timer)
+        if arm and self.timer is None:
+            self.timer = self.loop.call_at(self.last_pass + self.window, self._on_timer)
         return read
 
     @staticmethod
