@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.db.models import Avg, Count, F, FloatField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
+from django.db.models.functions import Cast, Coalesce, Collate, NullIf, TruncDate
 
 from appliance.playback.models import PlayLog
 
@@ -14,6 +14,16 @@ REPORT_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+class _Bytewise(Collate):
+    """`expression COLLATE "C"` on PostgreSQL; SQLite compares bytes already (and has no collation "C")."""
+
+    def __init__(self, expression):
+        super().__init__(expression, "C")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return compiler.compile(self.get_source_expressions()[0])
+
+
 def _float(expression):
     return Cast(expression, FloatField())
 
@@ -23,7 +33,9 @@ def _metrics() -> dict:
     lost = Coalesce(F("c_pkts_lost_client"), Value(0))
     return {
         "plays": Count("*"),  # not Count("id"): id is not in the covering indexes
-        "unique_players": Count("c_playerid", distinct=True, filter=~Q(c_playerid="")),
+        # byte order for the DISTINCT's sort: memcmp and abbreviated keys, where the database's collation calls
+        # strcoll per comparison (the same count: equality is bytewise under any deterministic collation)
+        "unique_players": Count(_Bytewise("c_playerid"), distinct=True, filter=~Q(c_playerid="")),
         "hours_watched": Coalesce(_float(Sum("x_duration")) / Value(3600.0), Value(0.0)),
         "avg_bandwidth_bps": Avg("avgbandwidth"),
         "packets_received": Coalesce(Sum(received), Value(0)),
