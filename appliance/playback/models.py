@@ -179,7 +179,7 @@ class PlayLog(WmlogColumns):
             # and origin too, a range, the origin filter and the by-origin/by-day groups read no heap page
             models.Index(fields=["url"], opclasses=["varchar_pattern_ops"], condition=models.Q(kind="logplay"),
                          include=["logged_at", "origin", "c_hostexe", "c_playerversion", *REPORT_COLUMNS],
-                         name="playlog_report_url_prefix"),
+                         name="playlog_report_url_range"),
         ]
 
 

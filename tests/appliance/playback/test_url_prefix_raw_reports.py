@@ -1,8 +1,8 @@
 """Url-prefix reports the roll-ups have no grain for (by-player-software with a url; by-origin with a url and a
 range; by-day with a url and an origin; by-content with a url, a range and an origin) aggregate the raw play logs
 (rollup_reports._url_prefix_raw_report): counted exactly (checked against a count in Python, player ids that
-differ only in case or Unicode normalisation stay distinct) and read index-only (playlog_report_url_prefix holds
-logged_at and origin, migration 0018; at 10M rows a heap page per row made these 1.2-1.7 s)."""
+differ only in case or Unicode normalisation stay distinct) and read index-only (playlog_report_url_range, migration 0018, also
+holds logged_at and origin; at 10M rows a heap page per row made these 1.2-1.7 s)."""
 import datetime as dt
 import json
 import os
@@ -127,24 +127,23 @@ def test_raw_url_prefix_reports_with_a_range_are_index_only_scans(postgres, grou
         plan = "\n".join(row[0] for row in cursor.fetchall())
         for setting in ("enable_seqscan", "enable_bitmapscan"):
             cursor.execute(f"RESET {setting}")
-    assert "Index Only Scan using playlog_report_url_prefix" in plan, plan
+    assert "Index Only Scan using playlog_report_url_range" in plan, plan
     assert 'COLLATE "C"' in sql  # the distinct players are sorted bytewise (reports._metrics)
 
 
 def test_url_prefix_index_migration_reverses(postgres):
-    """Migration 0018 (logged_at and origin in the url-prefix covering index) backwards and forwards."""
-    def included() -> bool:
+    """Migration 0018 (logged_at and origin in the url-prefix covering index, renamed) backwards and forwards."""
+    def indexes() -> dict:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'playlog_report_url_prefix'")
-            (definition,), = cursor.fetchall()
-            return "logged_at, origin_id" in definition
+            cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'playlog_report_url_%%'")
+            return dict(cursor.fetchall())
 
-    assert included()
+    assert "logged_at, origin_id" in indexes()["playlog_report_url_range"]
     try:
-        for target, present in (("0017_report_content_days_covering", False),
-                                ("0018_report_url_prefix_range_covering", True)):
+        for target, name in (("0017_report_content_days_covering", "playlog_report_url_prefix"),
+                             ("0018_report_url_prefix_range_covering", "playlog_report_url_range")):
             MigrationExecutor(connection).migrate([("playback", target)])
-            assert included() is present
+            assert list(indexes()) == [name] and ("logged_at" in indexes()[name]) is name.endswith("range")
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
@@ -181,3 +180,23 @@ def test_players_are_counted_bytewise_on_the_quick_start_sqlite_database(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     # c0: "A", "a", "é" in NFC and NFD (3 under NOCASE, 2 if normalised); c1: "ß", "ss", "A ", "" (no player)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [["rtsp://p/c0", 4, 4], ["rtsp://p/c1", 4, 3]]
+
+
+def test_raw_url_prefix_report_sorts_in_its_own_work_mem(origins, settings):
+    """APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB is the aggregate's work_mem, for its transaction only."""
+    settings.APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB = 7
+    PlayLogFactory(url="rtsp://p/c1", origin=origins[0])
+    seen = []
+
+    def work_mem(execute, sql, params, many, context):
+        if "COUNT(DISTINCT" in sql:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW work_mem")
+                seen.append(cursor.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(work_mem):
+        assert rollup_report(group="by-player-software", filters={"url": "rtsp://p/c"})[0]["plays"] == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        assert seen == ["7MB"] and cursor.fetchone()[0] != "7MB"
