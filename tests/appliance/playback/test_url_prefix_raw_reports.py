@@ -17,7 +17,6 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from appliance.playback.models import PlayLog
-from appliance.playback.reports import playlog_report
 from appliance.playback.rollup_reports import rollup_report
 from tests.appliance.factories import BASE_TIME, OriginFactory, PlayLogFactory, ProxyNodeFactory
 
@@ -159,7 +158,6 @@ call_command("migrate", "playback", "0017", verbosity=0)  # migration 0018 backw
 call_command("migrate", verbosity=0)
 from appliance.nodes.models import ProxyNode
 from appliance.playback.models import PlayLog
-from appliance.playback.reports import playlog_report
 node = ProxyNode.objects.create(name="quick", token_hash="1" * 64)
 at = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 for i, player in enumerate(%r):
