@@ -137,7 +137,7 @@ def test_url_prefix_index_migration_reverses(postgres):
             cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'playlog_report_url_%%'")
             return dict(cursor.fetchall())
 
-    assert "logged_at, origin_id" in indexes()["playlog_report_url_range"]
+    assert "(url varchar_pattern_ops, logged_at) INCLUDE (origin_id" in indexes()["playlog_report_url_range"]
     try:
         for target, name in (("0017_report_content_days_covering", "playlog_report_url_prefix"),
                              ("0018_report_url_prefix_range_covering", "playlog_report_url_range")):
@@ -158,6 +158,7 @@ call_command("migrate", "playback", "0017", verbosity=0)  # migration 0018 backw
 call_command("migrate", verbosity=0)
 from appliance.nodes.models import ProxyNode
 from appliance.playback.models import PlayLog
+from appliance.playback.reports import playlog_report
 node = ProxyNode.objects.create(name="quick", token_hash="1" * 64)
 at = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 for i, player in enumerate(%r):
