@@ -188,17 +188,16 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             # would make the planner cost a probe per pair of keys and scan the table instead
             if not (page and column == "key_hash"):
                 queryset = queryset.filter(key_hash__in=url_keys)
-            if url_origins is not None:
-                queryset = queryset.filter(origin_id__in=url_origins)
+            # c cells: origin 0 before key_hash in reportcell_unique_key, a probe per url; cd cells (origin 0 as
+            # well) without it, so reportcell_url_day_sums answers index-only; co: the urls' cells of every origin
+            if grain == "c":
+                queryset = queryset.filter(origin_id=0)
             if grain != "cd":
                 queryset = queryset.filter(day=NO_DAY)
         return queryset
 
     if url is not None:  # a url cell's key_hash is the same in every url-keyed grain
         url_keys = list(ReportCell.objects.filter(grain="c", key_a__startswith=url).values_list("key_hash", flat=True))
-        # cd cells have origin 0 throughout: no origin filter, so reportcell_url_day_sums answers index-only
-        url_origins = None if grain == "cd" else [0] if grain != "co" else list(ReportCell.objects.filter(
-            grain="co", day=NO_DAY, key_hash__in=url_keys).values_list("origin_id", flat=True).distinct())
 
     # distinct players of an output row: "cell" one cell per row, its `players` is exact; "ranged" one key over
     # a day range, first-ever days (cells' first_players) + rows back after a gap (rollup_sql.py); "distinct"
