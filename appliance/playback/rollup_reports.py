@@ -249,7 +249,7 @@ def _distinct_players(grain: str, column: str, url_keys: list, keys: list) -> di
     """Unique players per day (grain cd) or origin (co) over the player rows of the urls `url_keys`, for the
     rows `keys`. One probe per url in reportplayer_url_players: a second key list (the page's days or origins)
     would be probed for every pair of keys (PostgreSQL 15), so the days are one range and the origins are not
-    filtered (every co row of these urls is of a listed origin or of none listed: dropped). DISTINCT under the
+    filtered (counts of rows outside the page are left unused). DISTINCT under the
     "C" collation: the same equality (byte equality, the database's collation being deterministic), compared
     with memcmp instead of strcoll."""
     players = ReportPlayer.objects.order_by().filter(grain=grain, key_hash__in=url_keys)
