@@ -72,12 +72,13 @@ class PagedContentReport(PagedRows):
     def __init__(self, playlogs: QuerySet[PlayLog]) -> None:
         super().__init__()
         self._playlogs = playlogs
-        self._ranking = (playlogs.filter(kind="logplay").order_by().values("url")
+        # url, plays and rows_total (the number of urls), most plays first
+        self.ranking = (playlogs.filter(kind="logplay").order_by().values("url")
                          .annotate(plays=Count("*"), rows_total=Window(Count("*"))).order_by("-plays", "url"))
         self._ranked: list[str] = []
 
     def _rank(self, start: int, stop: int) -> list[str]:
-        ranked = list(self._ranking[start:stop])
+        ranked = list(self.ranking[start:stop])
         if self._total is None:
             self._total = ranked[0]["rows_total"] if ranked else 0
         return [row["url"] for row in ranked]
