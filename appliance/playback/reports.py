@@ -74,7 +74,7 @@ class PagedContentReport(PagedRows):
         self._playlogs = playlogs
         # url, plays and rows_total (the number of urls), most plays first
         self.ranking = (playlogs.filter(kind="logplay").order_by().values("url")
-                         .annotate(plays=Count("*"), rows_total=Window(Count("*"))).order_by("-plays", "url"))
+                        .annotate(plays=Count("*"), rows_total=Window(Count("*"))).order_by("-plays", "url"))
         self._ranked: list[str] = []
 
     def _rank(self, start: int, stop: int) -> list[str]:
@@ -92,4 +92,4 @@ class PagedContentReport(PagedRows):
         urls = self._ranked[start:stop] if stop <= len(self._ranked) else self._rank(start, stop)
         page = playlog_report(group="by-content", playlogs=self._playlogs.filter(url__in=urls)) if urls else []
         rows = {row["url"]: row for row in page}
-        return [rows[url] for url in urls]
+        return [rows[url] for url in urls if url in rows]  # a url's rows deleted since the ranking: left out
