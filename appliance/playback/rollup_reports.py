@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer, ReportReturning
+from appliance.playback.paged_rows import PagedRows
 from appliance.playback.reports import playlog_report
 from appliance.playback.rollup_sql import GRAINS as GRAIN_KEYS
 from appliance.playback.rollups import rollups_fold_pending
@@ -294,21 +295,20 @@ class UnionRanking:
                           "HAVING sum(plays) > 0) played", [])[0][0]
 
 
-class ReportRows(Sequence):
+class ReportRows(PagedRows):
     """A roll-up report's rows, read a page at a time. `ranking` (a QuerySet or UnionRanking) sums only
     plays (and the order's keys) per row with ORDER BY ... LIMIT in SQL and the number of rows from the
     same statement (rows_total: count(*) OVER ()); then every metric is summed for that page's keys only
     (by-content over a month: the month's url-week cells are read for plays, the nine sums for the page's
     urls). Without `cells` the ranking's rows carry every sum (a url prefix on by-day / by-origin: one pass over
-    the cells). The first read fetches APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+    the cells)."""
 
     def __init__(self, ranking: QuerySet | UnionRanking, cells: QuerySet | None, column: str, finish) -> None:
+        super().__init__()
         self._ranking = ranking
         self._cells = cells
         self._column = column
         self._finish = finish
-        self._total: int | None = None
-        self._prefix: list[dict] = []
 
     def _fetch(self, start: int, stop: int) -> list[dict]:
         ranked = list(self._ranking[start:stop]) if stop > start else []
@@ -321,26 +321,6 @@ class ReportRows(Sequence):
         keys = [row[self._column] for row in ranked]
         sums = {row[self._column]: row for row in self._cells.filter(**{f"{self._column}__in": keys})} if keys else {}
         return self._finish([sums[key] for key in keys])
-
-    def __len__(self) -> int:
-        if self._total is None:
-            self._prefix = self._fetch(0, settings.APPLIANCE_REPORT_PREFETCH_ROWS)
-        return self._total
-
-    def __getitem__(self, index):
-        if isinstance(index, int):
-            index = range(len(self))[index]
-            return self[index:index + 1][0]
-        start, stop, step = index.indices(len(self))
-        if stop <= len(self._prefix):
-            return self._prefix[start:stop:step]
-        return self._fetch(start, stop)[::step]
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other) if isinstance(other, (list, ReportRows)) else NotImplemented
-
-    def __repr__(self) -> str:
-        return f"<ReportRows: {len(self)} rows>"
 
 
 def _with_origin_names(group: str, rows: list[dict]) -> list[dict]:
