@@ -2,10 +2,12 @@
 0003-0013), the grains of 0014 (node and origin x day grains), those of 0015 (the url x week cells and the
 ReportReturning upkeep) and every grain with 0017's covering index, interleaved in one run. `--analyze`:
 instead, every grain with the fold as it was before migration 0016 (claimed rows not analyzed) against the
-fold of the code (analyzed).
+fold of the code (analyzed). `--url-day-sums`: instead, every grain with reportcell_url_days (0017) against
+every grain with migration 0018's reportcell_url_day_sums (the same keys, the eight sums included).
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
     DATABASE_URL=.../appliance_ingest .venv/bin/python -m bench.rollup_fold --rows 8000 --analyze
+    DATABASE_URL=.../appliance_reports10m .venv/bin/python -m bench.rollup_fold --rows 5000 --url-day-sums
 
 Runs on a database kept by `bench.ingest --keep` (`<DATABASE_URL's database>_bench`, migrated, with play
 logs). Each measurement is one transaction, rolled back: the triggers of one grain set are installed,
@@ -26,13 +28,21 @@ class Rollback(Exception):
     pass
 
 
+# migration 0018 on a database at 0017 (rolled back with the measurement)
+URL_DAY_SUMS_SQL = [
+    "CREATE INDEX IF NOT EXISTS reportcell_url_day_sums ON playback_reportcell (key_hash, day) INCLUDE (plays, "
+    "duration_sum, bw_sum, bw_n, received_sum, lost_sum, buffer_count, buffer_seconds) WHERE grain = 'cd'",
+    "DROP INDEX IF EXISTS reportcell_url_days"]
+
+
 def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, analyze: bool = True,
-                 covering_index: bool = True, new_players: bool = False) -> float:
+                 covering_index: bool = True, new_players: bool = False, url_day_sums: bool = False) -> float:
     """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`;
     returning=False: without ReportReturning, whose upkeep then skips itself; analyze=False: the fold
     without its ANALYZE of the claimed rows; covering_index=False: without migration 0017's covering index
     of the url x day and week cells, which every cell update of theirs adds to; new_players: each copy a
-    new c_playerid (as in bench.ingest), else the copied rows' players play again."""
+    new c_playerid (as in bench.ingest), else the copied rows' players play again; url_day_sums: with
+    migration 0018's index in place of reportcell_url_days."""
     from django.conf import settings
     from django.db import connection, transaction
 
@@ -47,6 +57,8 @@ def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, 
                 cursor.execute("DROP TABLE IF EXISTS playback_reportreturning")  # rolled back below
             if not covering_index:
                 cursor.execute("DROP INDEX IF EXISTS reportcell_content_days")  # rolled back below
+            for statement in URL_DAY_SUMS_SQL if url_day_sums else []:
+                cursor.execute(statement)  # rolled back below
             for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains):
                 if not analyze:
                     statement = statement.replace(f"ANALYZE {FOLD_ROWS};", "")
@@ -69,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (base, 0014 and every grain)")
     p.add_argument("--analyze", action="store_true",
                    help="compare the fold without and with its ANALYZE of the claimed rows (every grain)")
+    p.add_argument("--url-day-sums", action="store_true",
+                   help="compare reportcell_url_days (0017) with 0018's reportcell_url_day_sums (every grain)")
     args = p.parse_args(argv)
+    if args.url_day_sums:
+        return _compare_url_day_sums(args.rows, args.rounds)
     from bench.ingest import setup_django
 
     setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
@@ -99,6 +115,24 @@ def main(argv: list[str] | None = None) -> int:
           f"{every / statistics.median(rates['0014']):.2f}, every / 0015 (the 0017 index): "
           f"{every / statistics.median(rates['0015']):.2f}; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs")
+    return 0
+
+
+def _compare_url_day_sums(rows: int, rounds: int) -> int:
+    from bench.ingest import setup_django
+
+    setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
+    from appliance.playback.rollup_sql import GRAINS
+
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for sums in rates:
+            rates[sums].append(rows / fold_seconds(tuple(GRAINS), rows, url_day_sums=sums))
+    for sums, name in ((False, "0017"), (True, "0018")):
+        print(f"  {name}: {statistics.median(rates[sums]):7.0f} play logs/s folded "
+              f"(median of {rounds}: {', '.join(f'{r:.0f}' for r in rates[sums])})")
+    print(f"  0018 / 0017: {statistics.median(rates[True]) / statistics.median(rates[False]):.2f}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 

@@ -189,6 +189,9 @@ NODE_GRAINS_Q = models.Q(grain__in=["dn", "on", "cn", "sn"])  # rollup_sql.NODE_
 ORIGIN_DAY_GRAINS_Q = models.Q(grain__in=["oc", "os"])  # rollup_sql.RANGE_GRAINS added by migration 0014
 
 
+CELL_SUMS = ["plays", "duration_sum", "bw_sum", "bw_n", "received_sum", "lost_sum", "buffer_count", "buffer_seconds"]
+
+
 class ReportCell(models.Model):
     """Report roll-up: LogPlay sums of one group of one grain (rollup_sql.py), kept by triggers + the fold."""
 
@@ -219,8 +222,10 @@ class ReportCell(models.Model):
             # url filter on the roll-ups: prefix match over the url cells (rollup_reports._grain)
             models.Index(fields=["key_a"], opclasses=["text_pattern_ops"], condition=models.Q(grain="c"),
                          name="reportcell_url_prefix"),
-            # url filter over days: the cells of the matching urls, not every url's
-            models.Index(fields=["key_hash", "day"], condition=models.Q(grain="cd"), name="reportcell_url_days"),
+            # url filter over days: the cells of the matching urls, not every url's, with the sums a url prefix's
+            # by-day report reads (index-only: rollup_reports ranks and sums in one pass)
+            models.Index(fields=["key_hash", "day"], include=CELL_SUMS, condition=models.Q(grain="cd"),
+                         name="reportcell_url_day_sums"),
             # node filter: one node's cells
             models.Index(fields=["grain", "node_id"], condition=NODE_GRAINS_Q, name="reportcell_node"),
             # origin with a day range: one origin's cells of the range, ranked index-only

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from appliance.playback.filters import PlayLogFilterSet
-from appliance.playback.reports import playlog_report
+from appliance.playback.reports import playlog_report_rows
 from appliance.playback.rollup_reports import rollup_report
 
 
@@ -15,4 +15,4 @@ def report_rows(*, group: str, filterset: PlayLogFilterSet) -> Sequence[dict]:
     a time when sliced), else the raw aggregate over the filtered play logs (the same expressions, so the
     same numbers)."""
     rows = rollup_report(group=group, filters=filterset.form.cleaned_data)
-    return rows if rows is not None else list(playlog_report(group=group, playlogs=filterset.qs))
+    return rows if rows is not None else playlog_report_rows(group=group, playlogs=filterset.qs)

@@ -14,11 +14,12 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum,
                               Value, Window)
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models.functions import Cast, Coalesce, Collate, NullIf
 from django.utils import timezone
 
 from appliance.origins.models import Origin
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer, ReportReturning
+from appliance.playback.paged_rows import PagedRows
 from appliance.playback.reports import playlog_report
 from appliance.playback.rollup_sql import GRAINS as GRAIN_KEYS
 from appliance.playback.rollups import rollups_fold_pending
@@ -193,15 +194,16 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             # would make the planner cost a probe per pair of keys and scan the table instead
             if not (page and column == "key_hash"):
                 queryset = queryset.filter(key_hash__in=url_keys)
-            queryset = queryset.filter(origin_id__in=url_origins)
+            # c cells: origin 0 before key_hash in reportcell_unique_key, a probe per url; cd cells (origin 0 as
+            # well) without it, so reportcell_url_day_sums answers index-only; co: the urls' cells of every origin
+            if grain == "c":
+                queryset = queryset.filter(origin_id=0)
             if grain != "cd":
                 queryset = queryset.filter(day=NO_DAY)
         return queryset
 
     if url is not None:  # a url cell's key_hash is the same in every url-keyed grain
         url_keys = list(ReportCell.objects.filter(grain="c", key_a__startswith=url).values_list("key_hash", flat=True))
-        url_origins = [0] if grain != "co" else list(ReportCell.objects.filter(
-            grain="co", day=NO_DAY, key_hash__in=url_keys).values_list("origin_id", flat=True).distinct())
 
     # distinct players of an output row: "cell" one cell per row, its `players` is exact; "ranged" one key over
     # a day range, first-ever days (cells' first_players) + rows back after a gap (rollup_sql.py); "distinct"
@@ -214,15 +216,16 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
+    # "distinct" rows are few (days, origins): the ranking sums every metric in its one pass over the cells
+    ranked_sums = _metrics(players) if mode == "distinct" else {"plays": Cast(Sum("plays"), BigIntegerField())}
     if weeks is not None:  # no origin, node or url filter here (grain cd without a url)
         ranking = UnionRanking([(ReportCell.objects.filter(grain=cell_grain, day__gte=lo, day__lt=hi), sign)
                                 for cell_grain, lo, hi, sign in _ranking_ranges(first, end, weeks) if lo < hi])
     else:
         ranking = (scoped(ReportCell.objects.order_by()).values(column)
-                   .annotate(plays=Cast(Sum("plays"), BigIntegerField()),
-                             **{k: key_columns[k] for k in sort_keys if k in key_columns})
+                   .annotate(**ranked_sums, **{k: key_columns[k] for k in sort_keys if k in key_columns})
                    .order_by("-plays", *sort_keys).annotate(rows_total=Window(Count("*"))))
-    cells = scoped(ReportCell.objects.order_by(), page=True).values(column).annotate(
+    cells = None if mode == "distinct" else scoped(ReportCell.objects.order_by(), page=True).values(column).annotate(
         **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
 
     def players_of(rows: list[dict]) -> None:
@@ -236,10 +239,8 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             counts = {row[column]: row["n"] for row in returning}
             for row in rows:
                 row["unique_players"] += counts.get(row[column], 0)
-        elif mode == "distinct":
-            distinct = (scoped(ReportPlayer.objects.order_by(), page=True).filter(**{f"{column}__in": keys}).values(column)
-                        .annotate(n=Count("player", distinct=True)))
-            counts = {row[column]: row["n"] for row in distinct}
+        elif mode == "distinct" and rows:
+            counts = _distinct_players(grain, column, url_keys, keys)
             for row in rows:
                 row["unique_players"] = counts.get(row[column], 0)
 
@@ -248,6 +249,20 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         return [_output(group, row) for row in _with_origin_names(group, rows)]
 
     return ReportRows(ranking, cells, column, finish)
+
+
+def _distinct_players(grain: str, column: str, url_keys: list, keys: list) -> dict:
+    """Unique players per day (grain cd) or origin (co) over the player rows of the urls `url_keys`, for the
+    rows `keys`. One probe per url in reportplayer_url_players: a second key list (the page's days or origins)
+    would be probed for every pair of keys (PostgreSQL 15), so the days are one range and the origins are not
+    filtered (counts of rows outside the page are left unused). DISTINCT under the
+    "C" collation: the same equality (byte equality, the database's collation being deterministic), compared
+    with memcmp instead of strcoll."""
+    players = ReportPlayer.objects.order_by().filter(grain=grain, key_hash__in=url_keys)
+    if grain == "cd":
+        players = players.filter(origin_id=0, day__gte=min(keys), day__lte=max(keys))
+    counts = players.values(column).annotate(n=Count(Collate("player", "C"), distinct=True))
+    return {row[column]: row["n"] for row in counts}
 
 
 class UnionRanking:
@@ -285,20 +300,20 @@ class UnionRanking:
                           "HAVING sum(plays) > 0) played", [])[0][0]
 
 
-class ReportRows(Sequence):
+class ReportRows(PagedRows):
     """A roll-up report's rows, read a page at a time. `ranking` (a QuerySet or UnionRanking) sums only
     plays (and the order's keys) per row with ORDER BY ... LIMIT in SQL and the number of rows from the
     same statement (rows_total: count(*) OVER ()); then every metric is summed for that page's keys only
     (by-content over a month: the month's url-week cells are read for plays, the nine sums for the page's
-    urls). The first read fetches APPLIANCE_REPORT_PREFETCH_ROWS rows (the pages a client usually reads)."""
+    urls). Without `cells` the ranking's rows carry every sum (a url prefix on by-day / by-origin: one pass over
+    the cells)."""
 
-    def __init__(self, ranking: QuerySet | UnionRanking, cells: QuerySet, column: str, finish) -> None:
+    def __init__(self, ranking: QuerySet | UnionRanking, cells: QuerySet | None, column: str, finish) -> None:
+        super().__init__()
         self._ranking = ranking
         self._cells = cells
         self._column = column
         self._finish = finish
-        self._total: int | None = None
-        self._prefix: list[dict] = []
 
     def _fetch(self, start: int, stop: int) -> list[dict]:
         ranked = list(self._ranking[start:stop]) if stop > start else []
@@ -306,29 +321,11 @@ class ReportRows(Sequence):
             self._total = ranked[0]["rows_total"]
         elif self._total is None:
             self._total = 0 if start == 0 else self._ranking.count()
+        if self._cells is None:  # the ranking's rows carry every sum
+            return self._finish(ranked)
         keys = [row[self._column] for row in ranked]
         sums = {row[self._column]: row for row in self._cells.filter(**{f"{self._column}__in": keys})} if keys else {}
         return self._finish([sums[key] for key in keys])
-
-    def __len__(self) -> int:
-        if self._total is None:
-            self._prefix = self._fetch(0, settings.APPLIANCE_REPORT_PREFETCH_ROWS)
-        return self._total
-
-    def __getitem__(self, index):
-        if isinstance(index, int):
-            index = range(len(self))[index]
-            return self[index:index + 1][0]
-        start, stop, step = index.indices(len(self))
-        if stop <= len(self._prefix):
-            return self._prefix[start:stop:step]
-        return self._fetch(start, stop)[::step]
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other) if isinstance(other, (list, ReportRows)) else NotImplemented
-
-    def __repr__(self) -> str:
-        return f"<ReportRows: {len(self)} rows>"
 
 
 def _with_origin_names(group: str, rows: list[dict]) -> list[dict]:

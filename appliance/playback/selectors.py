@@ -1,4 +1,4 @@
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
 from appliance.playback.models import LiveSplit, PlayLog, SplitState, StreamSession
 
@@ -13,6 +13,13 @@ def live_sessions() -> QuerySet[StreamSession]:
 
 def playlog_list() -> QuerySet[PlayLog]:
     return PlayLog.objects.select_related("node", "origin", "session")
+
+
+def playlog_rows() -> QuerySet[PlayLog]:
+    """Play logs with their node, origin and session named in the row itself: an API page of 1,000 rows
+    builds 1,000 model instances instead of 4,000 (select_related makes one per related row too)."""
+    return PlayLog.objects.annotate(node_name=F("node__name"), origin_name=F("origin__name"),
+                                    session_public_id=F("session__session_id"))
 
 
 def split_list() -> QuerySet[LiveSplit]:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,17 @@ def columns(group: str) -> list[Column]:
 def table(group: str, rows: Iterable[dict]) -> list[list[str]]:
     cols = columns(group)
     return [[column.cell(row) for column in cols] for row in rows]
+
+
+def body_html(cells: list[list[str]], key_count: int) -> SafeString:
+    """The table's body rows: a 500-row report is 4,000 cells, which the template language renders several
+    times slower than this loop (the dashboard's month report spent a fifth of its time there)."""
+    rows = []
+    for row in cells:
+        keys = "".join(f"<td>{escape(cell) if cell else '–'}</td>" for cell in row[:key_count])
+        numbers = "".join(f'<td class="num">{escape(cell) if cell else "–"}</td>' for cell in row[key_count:])
+        rows.append(f"<tr>{keys}{numbers}</tr>")
+    return mark_safe("\n".join(rows))
 
 
 def preset_window(preset: str, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime] | None:

@@ -60,8 +60,7 @@ class ReportViewSet(viewsets.GenericViewSet):
         if not filterset.is_valid():
             raise translate_validation(filterset.errors)
         rows = report_rows(group=group, filterset=filterset)
-        # roll-up rows are read a page at a time (rollup_reports.ReportRows); raw rows are one aggregate pass
-        # (paginating the queryset would run the whole aggregate again to count groups)
+        # on PostgreSQL read a page at a time, the number of rows from the same statement (paged_rows.PagedRows)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(row_serializer(page, many=True).data)
 

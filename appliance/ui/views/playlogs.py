@@ -91,7 +91,7 @@ class ReportView(ViewerRequiredMixin, TemplateView):
                 "plays": [row.get("plays") for row in rows[:20]],
                 "hours": [round(row.get("hours_watched") or 0, 2) for row in rows[:20]],
             },
-            key_count=len(report_table.KEY_COLUMNS[group]),
+            body=report_table.body_html(cells, len(report_table.KEY_COLUMNS[group])),
         )
         return self.render_to_response(context, status=200 if valid else 400)
 

@@ -101,13 +101,17 @@ def test_the_list_count_stops_at_the_cap_and_says_so(viewer_client, client, view
     assert "page 1 of 2+" in page
 
 
-def test_list_rows_are_what_the_model_serializer_makes(viewer_client):
-    """The list's fast to_representation gives ModelSerializer's own output: names, nulls, dates, addresses."""
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_list_rows_are_what_the_model_serializer_makes(viewer_client, settings, zone):
+    """The list's fast to_representation gives ModelSerializer's own output: names, nulls, dates (in the
+    current zone), addresses."""
     from rest_framework import serializers
 
     from appliance.playback.api.playlogs import PlayLogDetailSerializer, PlayLogSerializer
-    from appliance.playback.models import PlayLog
+    from appliance.playback.selectors import playlog_rows
     from tests.appliance.factories import StreamSessionFactory
+
+    settings.TIME_ZONE = zone
 
     origin = OriginFactory(name="wms")
     PlayLogFactory(origin=origin, session=StreamSessionFactory(session_id="sid-7"), c_ip="2001:db8::1",
@@ -115,10 +119,11 @@ def test_list_rows_are_what_the_model_serializer_makes(viewer_client):
     PlayLogFactory(origin=None, c_ip=None, avgbandwidth=123)
     body = viewer_client.get(URL).json()["results"]
     stock = [serializers.ModelSerializer.to_representation(PlayLogSerializer(), row)
-             for row in PlayLog.objects.order_by("-logged_at", "-id")]
+             for row in playlog_rows().order_by("-logged_at", "-id")]
     assert body == stock and {"wms", None} == {row["origin"] for row in body}
+    assert body[0]["logged_at"].endswith("Z" if zone == "UTC" else ("-05:00", "-04:00"))
     assert "sid-7" in {row["session"] for row in body} and None in {row["x_duration"] for row in body}
-    first = PlayLog.objects.order_by("pk").first()
+    first = playlog_rows().order_by("pk").first()
     detail = viewer_client.get(f"{URL}{first.pk}/").json()
     assert detail == serializers.ModelSerializer.to_representation(PlayLogDetailSerializer(), first)
     assert "raw" in detail

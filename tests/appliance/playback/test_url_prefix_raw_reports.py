@@ -1,8 +1,8 @@
 """Url-prefix reports the roll-ups have no grain for (by-player-software with a url; by-origin with a url and a
 range; by-day with a url and an origin; by-content with a url, a range and an origin) aggregate the raw play logs
 (rollup_reports._url_prefix_raw_report): counted exactly (checked against a count in Python, player ids that
-differ only in case or Unicode normalisation stay distinct) and read index-only (playlog_report_url_range, migration 0018, also
-holds logged_at and origin; at 10M rows a heap page per row made these 1.2-1.7 s)."""
+differ only in case or Unicode normalisation stay distinct) and read index-only (playlog_report_url_range,
+migration 0019, also holds logged_at and origin; at 10M rows a heap page per row made these 1.2-1.7 s)."""
 import datetime as dt
 import json
 import os
@@ -70,7 +70,8 @@ def test_raw_url_prefix_reports_count_players_exactly(origins, group, spec):
     for i in range(240):  # every player with every url, software and origin, over 4 days
         exe, version = SOFTWARE[i // 3 % 3]
         PlayLogFactory(node=node, origin=[*origins, None][i // 5 % 3], url=f"rtsp://p/c{i % 4}/x{i // 7 % 3}",
-                       logged_at=BASE_TIME + dt.timedelta(hours=i * 7 % 100), kind=["logplay", "logconnect"][i % 9 == 0],
+                       logged_at=BASE_TIME + dt.timedelta(hours=i * 7 % 100),
+                       kind="logconnect" if i % 9 == 0 else "logplay",
                        c_playerid=PLAYERS[i // 4 % len(PLAYERS)], c_hostexe=exe, c_playerversion=version)
     filters = {"url": "rtsp://p/c1"}
     rows = PlayLog.objects.filter(kind="logplay", url__startswith="rtsp://p/c1")
@@ -127,11 +128,11 @@ def test_raw_url_prefix_reports_with_a_range_are_index_only_scans(postgres, grou
         for setting in ("enable_seqscan", "enable_bitmapscan"):
             cursor.execute(f"RESET {setting}")
     assert "Index Only Scan using playlog_report_url_range" in plan, plan
-    assert 'COLLATE "C"' in sql  # the distinct players are sorted bytewise (reports._metrics)
+    assert 'COLLATE "C"' in sql  # the distinct players are sorted bytewise (reports._player_id)
 
 
 def test_url_prefix_index_migration_reverses(postgres):
-    """Migration 0018 (logged_at and origin in the url-prefix covering index, renamed) backwards and forwards."""
+    """Migration 0019 (logged_at and origin in the url-prefix covering index, renamed) backwards and forwards."""
     def indexes() -> dict:
         with connection.cursor() as cursor:
             cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'playlog_report_url_%%'")
@@ -139,8 +140,8 @@ def test_url_prefix_index_migration_reverses(postgres):
 
     assert "(url varchar_pattern_ops, logged_at) INCLUDE (origin_id" in indexes()["playlog_report_url_range"]
     try:
-        for target, name in (("0017_report_content_days_covering", "playlog_report_url_prefix"),
-                             ("0018_report_url_prefix_range_covering", "playlog_report_url_range")):
+        for target, name in (("0018_report_cell_url_day_sums", "playlog_report_url_prefix"),
+                             ("0019_report_url_prefix_range_covering", "playlog_report_url_range")):
             MigrationExecutor(connection).migrate([("playback", target)])
             assert list(indexes()) == [name] and ("logged_at" in indexes()[name]) is name.endswith("range")
     finally:
@@ -154,7 +155,7 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-call_command("migrate", "playback", "0017", verbosity=0)  # migration 0018 backwards and forwards
+call_command("migrate", "playback", "0018", verbosity=0)  # migration 0019 backwards and forwards
 call_command("migrate", verbosity=0)
 from appliance.nodes.models import ProxyNode
 from appliance.playback.models import PlayLog
@@ -170,7 +171,8 @@ print(json.dumps([[r["url"], r["plays"], r["unique_players"]] for r in playlog_r
 
 
 def test_players_are_counted_bytewise_on_the_quick_start_sqlite_database(tmp_path):
-    """SQLite (no collation "C"; it compares bytes already): the same distinct count, migration 0018 reversible."""
+    """SQLite (no collation "C": reports._player_id leaves it out; SQLite compares bytes already): the same
+    distinct count; migration 0019 backwards and forwards."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DJANGO_SETTINGS_MODULE="appliance.settings", APPLIANCE_VAR_DIR=str(tmp_path / "var"),
                APPLIANCE_SECRET_KEY="sqlite-reports-test-" + "k" * 40, PYTHONDONTWRITEBYTECODE="1")

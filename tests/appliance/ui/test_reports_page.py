@@ -248,3 +248,16 @@ def test_session_and_node_lists_show_human_units(logged_in):
     sessions = logged_in.get(reverse("ui:session-list")).content.decode()
     assert "3.0\xa0MB" in sessions and "2026-11-20 12:00:05" in sessions and "(Teardown)" in sessions
     assert "2.5 Mbit/s" in logged_in.get(reverse("ui:node-list")).content.decode()
+
+
+def test_table_cells_are_escaped_and_empty_cells_shown_as_a_dash(logged_in):
+    at = timezone.now()
+    PlayLogFactory(node=ProxyNodeFactory(), url='rtsp://p/vod/<b>"x"&y', logged_at=at, received_at=at,
+                   c_playerid="", x_duration=3600, avgbandwidth=None, c_pkts_received=None,
+                   c_pkts_lost_client=None, c_buffercount=2, c_totalbuffertime=None)
+    page = logged_in.get(reverse("ui:reports"), {"group": "by-content", "preset": "today"}).content.decode()
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "<b>" not in body and "&lt;b&gt;&quot;x&quot;&amp;y" in body
+    # no bandwidth and no packet counts: those two cells are empty, shown as a dash
+    assert _table(page) == [['rtsp://p/vod/<b>"x"&y', "1", "0", "1.00", "–", "–", "2", "0.0"]]
+    assert body.count('class="num"') == len(report_table.METRIC_COLUMNS)

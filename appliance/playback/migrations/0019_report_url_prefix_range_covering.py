@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     dropped: writes to the play logs wait during the build, reads only for the drop at the end."""
 
     dependencies = [
-        ('playback', '0017_report_content_days_covering'),
+        ('playback', '0018_report_cell_url_day_sums'),
     ]
 
     operations = [
