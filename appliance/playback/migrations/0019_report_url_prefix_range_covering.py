@@ -3,8 +3,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     """The url-prefix covering index also holds logged_at (a key: a range is bounded inside the index scan) and
-    origin (reports with a url prefix and a range, an origin, or grouped by origin or day read no heap page). Built under a new name before the old one is
-    dropped: writes to the play logs wait during the build, reads only for the drop at the end."""
+    origin (reports with a url prefix and a range, an origin, or grouped by origin or day read no heap page).
+    Built under a new name before the old one is dropped: writes to the play logs wait during the build, reads
+    only for the drop at the end."""
 
     dependencies = [
         ('playback', '0018_report_cell_url_day_sums'),
