@@ -346,6 +346,10 @@ APPLIANCE_REPORT_PREFETCH_ROWS = env_int("APPLIANCE_REPORT_PREFETCH_ROWS", 500, 
 # runs in the request's own process (twice as fast at 10M rows on 2 busy cores: workers only contend)
 APPLIANCE_REPORT_RANKING_PARALLEL_WORKERS = env_int("APPLIANCE_REPORT_RANKING_PARALLEL_WORKERS", 0, minimum=0,
                                                     maximum=64)
+# PostgreSQL work_mem (MB) of a url-prefix report read from the raw play logs (rollup_reports._url_prefix_raw_report):
+# its sort by group key (~100 bytes a row, 100,000 rows for a hot prefix over a month at 10M) stays in memory
+APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB = env_int("APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB", 16, minimum=1,
+                                                  maximum=1024)
 APPLIANCE_DASHBOARD_TOP_CONTENT = env_int("APPLIANCE_DASHBOARD_TOP_CONTENT", 10, minimum=1, maximum=100)
 APPLIANCE_ORIGIN_PROBE_INTERVAL = env_int("APPLIANCE_ORIGIN_PROBE_INTERVAL", 60, minimum=0)  # 0: no probes
 CELERY_BEAT_SCHEDULE.update({

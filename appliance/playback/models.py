@@ -175,9 +175,12 @@ class PlayLog(WmlogColumns):
             # logged_at order only roughly: a day's rows lie on most heap pages)
             models.Index(fields=["logged_at"], condition=models.Q(kind="logplay"), name="playlog_report_window",
                          include=["url", "origin", "node", "c_hostexe", "c_playerversion", *REPORT_COLUMNS]),
-            # url prefix reports without a roll-up grain (rollup_reports._url_prefix_raw_report)
-            models.Index(fields=["url"], opclasses=["varchar_pattern_ops"], condition=models.Q(kind="logplay"),
-                         include=["c_hostexe", "c_playerversion", *REPORT_COLUMNS], name="playlog_report_url_prefix"),
+            # url prefix reports without a roll-up grain (rollup_reports._url_prefix_raw_report): with logged_at
+            # and origin too, a range, the origin filter and the by-origin/by-day groups read no heap page;
+            # logged_at as a key, a range's other days are skipped inside the index scan (not a filter per row)
+            models.Index(fields=["url", "logged_at"], opclasses=["varchar_pattern_ops", "timestamptz_ops"],
+                         condition=models.Q(kind="logplay"), name="playlog_report_url_range",
+                         include=["origin", "c_hostexe", "c_playerversion", *REPORT_COLUMNS]),
         ]
 
 

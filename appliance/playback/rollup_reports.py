@@ -86,7 +86,7 @@ def _url_is_a_prefix_filter(url: str) -> bool:
 
 def _url_prefix_raw_report(group: str, filters: dict) -> list[dict]:
     """No url-keyed grain for these filters: the raw aggregate over the url-prefix rows only (an index-only
-    scan of playlog_report_url_prefix, where the cs-uri-stem OR would need a bitmap heap scan)."""
+    scan of playlog_report_url_range, where the cs-uri-stem OR would need a bitmap heap scan)."""
     playlogs = PlayLog.objects.filter(url__startswith=filters["url"])
     if filters.get("origin") is not None:
         playlogs = playlogs.filter(origin=filters["origin"])
@@ -94,7 +94,12 @@ def _url_prefix_raw_report(group: str, filters: dict) -> list[dict]:
         playlogs = playlogs.filter(logged_at__gte=filters["since"])
     if filters.get("until") is not None:
         playlogs = playlogs.filter(logged_at__lt=filters["until"])
-    return list(playlog_report(group=group, playlogs=playlogs))
+    # work_mem for this statement's transaction only (set_config(..., true) = SET LOCAL): the server's default
+    # (4 MB) spills the sort of a hot prefix's rows to disk (a month of c17 at 10M: 10 MB, about 1.5x slower)
+    work_mem = f"{settings.APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB}MB"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+        return list(playlog_report(group=group, playlogs=playlogs))
 
 
 def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
