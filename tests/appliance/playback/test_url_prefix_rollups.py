@@ -75,7 +75,7 @@ def test_url_prefix_players_count_each_player_once_per_row():
 
 def test_url_prefix_reads_the_cells_once_and_one_key_list_per_statement(origins):
     """The ranking carries every sum (no second read of the cells for the page), and the player count lists
-    only the urls: a second list (days, origins) is probed for every pair of keys on PostgreSQL 15."""
+    the urls (by-day: and the served days, within their range; by-origin: no origin list)."""
     build(origins, count=150)
     for group, spec in (("by-day", {"url": PREFIX}), ("by-day", {"url": PREFIX, "since": midnight(1)}),
                         ("by-origin", {"url": PREFIX})):
@@ -86,8 +86,27 @@ def test_url_prefix_reads_the_cells_once_and_one_key_list_per_statement(origins)
         cell_sums = [sql for sql in statements if 'FROM "playback_reportcell"' in sql and "SUM(" in sql]
         assert len(cell_sums) == 1, (group, spec)
         player_counts = [sql for sql in statements if 'FROM "playback_reportplayer"' in sql]
-        assert len(player_counts) == 1 and player_counts[0].count(" IN (") == 1, (group, spec)
+        lists = 2 if group == "by-day" else 1
+        assert len(player_counts) == 1 and player_counts[0].count(" IN (") == lists, (group, spec)
         assert 'COLLATE "C"' in player_counts[0]
+
+
+def test_url_prefix_counts_players_for_the_served_page_only(settings, origins):
+    """A page of 2 days out of the 6 or more read ahead counts the distinct players of those 2 days only, and serving the
+    read-ahead rows again gives the same numbers (a served row is a copy)."""
+    settings.APPLIANCE_REPORT_PREFETCH_ROWS = 500
+    build(origins, count=150, days=6)
+    raw = raw_report("by-day", {"url": PREFIX})
+    rows = rollup_report(group="by-day", filters={"url": PREFIX})
+    assert len(rows) == len(raw) >= 6
+    with CaptureQueriesContext(connection) as queries:
+        page = rows[2:4]
+    player_counts = [q["sql"] for q in queries.captured_queries if 'FROM "playback_reportplayer"' in q["sql"]]
+    assert page == raw[2:4] and len(player_counts) == 1
+    days = [row["day"] for row in page]
+    assert all(f"'{day.isoformat()}'::date" in player_counts[0] for day in days)
+    assert not any(f"'{row['day'].isoformat()}'::date" in player_counts[0] for row in raw if row["day"] not in days)
+    assert rows[2:4] == page and list(rows) == raw
 
 
 @pytest.fixture
