@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Avg, Count, F, FloatField, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Cast, Coalesce, Collate, NullIf, TruncDate
@@ -64,10 +63,10 @@ def playlog_report_rows(*, group: str, playlogs: QuerySet[PlayLog]) -> Sequence[
 
 class PagedContentReport(PagedRows):
     """The raw by-content report a page at a time: the urls ranked by plays alone (count(*) per url, hashed, with
-    the number of urls from the same statement; the first APPLIANCE_REPORT_PREFETCH_ROWS kept), then
-    playlog_report over the urls of the page asked for only. Every url's metrics and distinct players (a sort of
-    every row by url), and their conversion to Python, would cost three times as much for a page of 50 (24 h at
-    10M rows: 100,000 rows, 18,000 urls)."""
+    the number of urls from the same statement; the first APPLIANCE_REPORT_PREFETCH_ROWS read ahead), then
+    playlog_report over the urls of the page served only (PagedRows._finished). Every url's metrics and distinct
+    players (a sort of every row by url), and their conversion to Python, would cost three times as much for a
+    page of 50 (24 h at 10M rows: 100,000 rows, 18,000 urls)."""
 
     def __init__(self, playlogs: QuerySet[PlayLog]) -> None:
         super().__init__()
@@ -75,21 +74,15 @@ class PagedContentReport(PagedRows):
         # url, plays and rows_total (the number of urls), most plays first
         self.ranking = (playlogs.filter(kind="logplay").order_by().values("url")
                         .annotate(plays=Count("*"), rows_total=Window(Count("*"))).order_by("-plays", "url"))
-        self._ranked: list[str] = []
 
-    def _rank(self, start: int, stop: int) -> list[str]:
+    def _fetch(self, start: int, stop: int) -> list[dict]:
         ranked = list(self.ranking[start:stop])
         if self._total is None:
             self._total = ranked[0]["rows_total"] if ranked else 0
-        return [row["url"] for row in ranked]
+        return ranked
 
-    def __len__(self) -> int:
-        if self._total is None:
-            self._ranked = self._rank(0, settings.APPLIANCE_REPORT_PREFETCH_ROWS)
-        return self._total
-
-    def _fetch(self, start: int, stop: int) -> list[dict]:
-        urls = self._ranked[start:stop] if stop <= len(self._ranked) else self._rank(start, stop)
+    def _finished(self, rows: list[dict]) -> list[dict]:
+        urls = [row["url"] for row in rows]
         page = playlog_report(group="by-content", playlogs=self._playlogs.filter(url__in=urls)) if urls else []
-        rows = {row["url"]: row for row in page}
-        return [rows[url] for url in urls if url in rows]  # a url's rows deleted since the ranking: left out
+        by_url = {row["url"]: row for row in page}
+        return [by_url[url] for url in urls if url in by_url]  # a url's rows deleted since the ranking: left out

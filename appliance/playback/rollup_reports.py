@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -94,12 +95,19 @@ def _url_prefix_raw_report(group: str, filters: dict) -> list[dict]:
         playlogs = playlogs.filter(logged_at__gte=filters["since"])
     if filters.get("until") is not None:
         playlogs = playlogs.filter(logged_at__lt=filters["until"])
-    # work_mem for this statement's transaction only (set_config(..., true) = SET LOCAL): the server's default
-    # (4 MB) spills the sort of a hot prefix's rows to disk (a month of c17 at 10M: 10 MB, about 1.5x slower)
-    work_mem = f"{settings.APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB}MB"
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+    # the server's default work_mem (4 MB) spills the sort of a hot prefix's rows to disk (a month of c17 at 10M:
+    # 10 MB, about 1.5x slower)
+    with _statement_setting("work_mem", f"{settings.APPLIANCE_REPORT_URL_PREFIX_WORK_MEM_MB}MB"):
         return list(playlog_report(group=group, playlogs=playlogs))
+
+
+@contextmanager
+def _statement_setting(name: str, value: str):
+    """A PostgreSQL setting for the statements inside only: set_config(..., true) (SET LOCAL) in a transaction
+    of their own (if the caller already holds one, it lasts to that transaction's end)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        yield cursor
 
 
 def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
@@ -282,10 +290,8 @@ class UnionRanking:
         self._params = [param for (_, params), _ in compiled for param in params]
 
     def _rows(self, sql: str, params: list) -> list[tuple]:
-        # parallel workers limited for this statement's transaction only (set_config(..., true) = SET LOCAL)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)",
-                           [str(settings.APPLIANCE_REPORT_RANKING_PARALLEL_WORKERS)])
+        with _statement_setting("max_parallel_workers_per_gather",
+                                str(settings.APPLIANCE_REPORT_RANKING_PARALLEL_WORKERS)) as cursor:
             cursor.execute(sql, self._params + params)
             return cursor.fetchall()
 
