@@ -25,19 +25,10 @@ def _statements(path: str) -> list[str]:
     return [s.strip() for s in open(path).read().split(";\n") if s.strip()]
 
 
-def _time_path(client, path: str, runs: int) -> tuple[list[float], list[tuple[str, object]]]:
-    """Wall ms of `runs` requests after a warm-up, and the SQL of one more request (for --explain)."""
+def _statements_of(client, path: str) -> list[tuple[str, object]]:
+    """The SQL one more request of `path` runs (for --explain)."""
     from django.db import connection
 
-    times = []
-    for run in range(runs + 1):
-        started = time.perf_counter()
-        resp = client.get(path)
-        body = b"".join(resp.streaming_content) if resp.streaming else resp.content
-        if run:
-            times.append((time.perf_counter() - started) * 1000)
-        if resp.status_code != 200:
-            raise SystemExit(f"{path}: HTTP {resp.status_code} {body[:300]!r}")
     statements = []
 
     def record(execute, sql, params, many, context):
@@ -46,7 +37,7 @@ def _time_path(client, path: str, runs: int) -> tuple[list[float], list[tuple[st
 
     with connection.execute_wrapper(record):
         client.get(path)
-    return times, statements
+    return statements
 
 
 def _explain(statements: list[tuple[str, object]]) -> None:
@@ -78,7 +69,7 @@ def main() -> None:
 
     from appliance.nodes.models import ProxyNode
     from appliance.origins.models import Origin
-    from bench.report_scale import queries, report_user
+    from bench.report_scale import queries, report_user, time_path
 
     try:
         with transaction.atomic():
@@ -94,10 +85,10 @@ def main() -> None:
                      if "all" in args.patterns or any(pattern in path for pattern in args.patterns)]
             print(f"load average {os.getloadavg()[0]:.1f}")
             for path in paths:
-                times, statements = _time_path(client, path, args.runs)
+                _, times = time_path(client, path, args.runs)
                 print(f"{statistics.median(times):8.1f} ms  (runs {', '.join(f'{t:.0f}' for t in times)})  {path}")
                 if args.explain:
-                    _explain(statements)
+                    _explain(_statements_of(client, path))
             raise _RolledBack
     except _RolledBack:
         print("rolled back")

@@ -222,16 +222,22 @@ def time_queries(user, paths: list[str], runs: int) -> list[tuple[str, int, floa
     client.force_login(user)
     results = []
     for path in paths:
-        times = []
-        for _ in range(runs + 1):
-            started = time.perf_counter()
-            resp = client.get(path)
-            body = b"".join(resp.streaming_content) if resp.streaming else resp.content
-            times.append((time.perf_counter() - started) * 1000)
-            if resp.status_code != 200:
-                raise SystemExit(f"{path}: HTTP {resp.status_code} {body[:300]!r}")
-        results.append((path, _rows(resp, body), statistics.median(times[1:]), max(times[1:])))
+        rows, times = time_path(client, path, runs)
+        results.append((path, rows, statistics.median(times), max(times)))
     return results
+
+
+def time_path(client, path: str, runs: int) -> tuple[int, list[float]]:
+    """Rows answered and the ms of `runs` requests of `path` after one untimed warm-up."""
+    times = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        resp = client.get(path)
+        body = b"".join(resp.streaming_content) if resp.streaming else resp.content
+        times.append((time.perf_counter() - started) * 1000)
+        if resp.status_code != 200:
+            raise SystemExit(f"{path}: HTTP {resp.status_code} {body[:300]!r}")
+    return _rows(resp, body), times[1:]
 
 
 def print_table(results: list[tuple[str, int, float, float]]) -> list[str]:
