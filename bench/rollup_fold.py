@@ -4,10 +4,13 @@ ReportReturning upkeep) and every grain with 0017's covering index, interleaved 
 instead, every grain with the fold as it was before migration 0016 (claimed rows not analyzed) against the
 fold of the code (analyzed). `--url-day-sums`: instead, every grain with reportcell_url_days (0017) against
 every grain with migration 0018's reportcell_url_day_sums (the same keys, the eight sums included).
+`--overlaps`: instead, every grain as before migration 0020 (no prev_url_overlap upkeep, its two indexes
+replaced by reportplayer_url_players) against the fold of the code.
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
     DATABASE_URL=.../appliance_ingest .venv/bin/python -m bench.rollup_fold --rows 8000 --analyze
     DATABASE_URL=.../appliance_reports10m .venv/bin/python -m bench.rollup_fold --rows 5000 --url-day-sums
+    DATABASE_URL=.../appliance_reports10m .venv/bin/python -m bench.rollup_fold --rows 20000 --overlaps --analyze
 
 Runs on a database kept by `bench.ingest --keep` (`<DATABASE_URL's database>_bench`, migrated, with play
 logs). Each measurement is one transaction, rolled back: the triggers of one grain set are installed,
@@ -33,16 +36,22 @@ URL_DAY_SUMS_SQL = [
     "CREATE INDEX IF NOT EXISTS reportcell_url_day_sums ON playback_reportcell (key_hash, day) INCLUDE (plays, "
     "duration_sum, bw_sum, bw_n, received_sum, lost_sum, buffer_count, buffer_seconds) WHERE grain = 'cd'",
     "DROP INDEX IF EXISTS reportcell_url_days"]
+# the player-row indexes before migration 0020 (rolled back with the measurement)
+BEFORE_OVERLAPS_SQL = [
+    "DROP INDEX IF EXISTS reportplayer_url_repeats", "DROP INDEX IF EXISTS reportplayer_url_partition",
+    "CREATE INDEX IF NOT EXISTS reportplayer_url_players ON playback_reportplayer (key_hash, grain, origin_id, day) "
+    "INCLUDE (player) WHERE grain IN ('cd', 'co')"]
 
 
 def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, analyze: bool = True,
-                 covering_index: bool = True, new_players: bool = False, url_day_sums: bool = False) -> float:
+                 covering_index: bool = True, new_players: bool = False, url_day_sums: bool = False,
+                 overlaps: bool = True) -> float:
     """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`;
     returning=False: without ReportReturning, whose upkeep then skips itself; analyze=False: the fold
     without its ANALYZE of the claimed rows; covering_index=False: without migration 0017's covering index
     of the url x day and week cells, which every cell update of theirs adds to; new_players: each copy a
     new c_playerid (as in bench.ingest), else the copied rows' players play again; url_day_sums: with
-    migration 0018's index in place of reportcell_url_days."""
+    migration 0018's index in place of reportcell_url_days; overlaps=False: as before migration 0020."""
     from django.conf import settings
     from django.db import connection, transaction
 
@@ -59,7 +68,10 @@ def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, 
                 cursor.execute("DROP INDEX IF EXISTS reportcell_content_days")  # rolled back below
             for statement in URL_DAY_SUMS_SQL if url_day_sums else []:
                 cursor.execute(statement)  # rolled back below
-            for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains):
+            for statement in [] if overlaps else BEFORE_OVERLAPS_SQL:
+                cursor.execute(statement)  # rolled back below
+            for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains,
+                                         overlaps=overlaps):
                 if not analyze:
                     statement = statement.replace(f"ANALYZE {FOLD_ROWS};", "")
                 cursor.execute(statement)
@@ -81,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (base, 0014 and every grain)")
     p.add_argument("--analyze", action="store_true",
                    help="compare the fold without and with its ANALYZE of the claimed rows (every grain)")
+    p.add_argument("--overlaps", action="store_true",
+                   help="compare the fold before migration 0020 (no prev_url_overlap upkeep) with the code's")
     p.add_argument("--url-day-sums", action="store_true",
                    help="compare reportcell_url_days (0017) with 0018's reportcell_url_day_sums (every grain)")
     args = p.parse_args(argv)
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
     every_grain = tuple(GRAINS)
     # side: (grains, ReportReturning kept, fold analyzes its claimed rows, 0017's covering index)
+    if args.overlaps:
+        return _compare_overlaps(args.rows, args.rounds, new_players=args.analyze)
     if args.analyze:
         sides = {"before": (every_grain, True, False, True), "analyzed": (every_grain, True, True, True)}
     else:
@@ -132,6 +148,21 @@ def _compare_url_day_sums(rows: int, rounds: int) -> int:
         print(f"  {name}: {statistics.median(rates[sums]):7.0f} play logs/s folded "
               f"(median of {rounds}: {', '.join(f'{r:.0f}' for r in rates[sums])})")
     print(f"  0018 / 0017: {statistics.median(rates[True]) / statistics.median(rates[False]):.2f}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return 0
+
+
+def _compare_overlaps(rows: int, rounds: int, new_players: bool) -> int:
+    from appliance.playback.rollup_sql import GRAINS
+
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for overlaps in rates:
+            rates[overlaps].append(rows / fold_seconds(tuple(GRAINS), rows, overlaps=overlaps, new_players=new_players))
+    for overlaps, name in ((False, "0019"), (True, "0020")):
+        print(f"  {name}: {statistics.median(rates[overlaps]):7.0f} play logs/s folded "
+              f"(median of {rounds}: {', '.join(f'{r:.0f}' for r in rates[overlaps])})")
+    print(f"  0020 / 0019: {statistics.median(rates[True]) / statistics.median(rates[False]):.2f}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 

@@ -224,7 +224,7 @@ class ReportCell(models.Model):
                          name="reportcell_url_prefix"),
             # url filter over days: the cells of the matching urls, not every url's, with the sums a url prefix's
             # by-day report reads (index-only: rollup_reports ranks and sums in one pass)
-            models.Index(fields=["key_hash", "day"], include=CELL_SUMS, condition=models.Q(grain="cd"),
+            models.Index(fields=["key_hash", "day"], include=[*CELL_SUMS, "players"], condition=models.Q(grain="cd"),
                          name="reportcell_url_day_sums"),
             # node filter: one node's cells
             models.Index(fields=["grain", "node_id"], condition=NODE_GRAINS_Q, name="reportcell_node"),
@@ -239,6 +239,7 @@ class ReportCell(models.Model):
 
 
 RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAINS of migrations 0003-0013
+URL_OVERLAP_GRAINS_Q = models.Q(grain__in=["cd", "co"])  # rollup_sql.OVERLAP_GRAINS
 
 
 class ReportPlayer(models.Model):
@@ -252,6 +253,9 @@ class ReportPlayer(models.Model):
     n = models.BigIntegerField()
     prev_day = models.DateField(null=True, help_text="the player's previous day in this (origin, key); "
                                 "kept for the range grains only (rollup_sql.RANGE_GRAINS)")
+    prev_url_overlap = models.SmallIntegerField(
+        null=True, help_text="leading characters this url shares with the player's previous url (\"C\" order) in "
+        "the same day, origin and key_b; NULL for its first; url grains only (rollup_sql.OVERLAP_GRAINS)")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["grain", "day", "origin_id", "key_hash", "player"],
@@ -266,9 +270,13 @@ class ReportPlayer(models.Model):
             # range reports: players back after a gap, added to the cells' first_players
             models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
                          condition=RANGE_GRAINS_Q & models.Q(prev_day__isnull=False), name="reportplayer_returning"),
-            # url prefix on by-day/by-origin: distinct players over the matching urls' rows (a probe per url)
-            models.Index(fields=["key_hash", "grain", "origin_id", "day"], include=["player"],
-                         condition=models.Q(grain__in=["cd", "co"]), name="reportplayer_url_players"),
+            # url prefix on by-day/by-origin: the matching urls' rows that repeat a player (a probe per url)
+            models.Index(fields=["key_hash", "grain", "prev_url_overlap"], include=["origin_id", "day"],
+                         condition=URL_OVERLAP_GRAINS_Q & models.Q(prev_url_overlap__isnull=False),
+                         name="reportplayer_url_repeats"),
+            # prev_url_overlap upkeep: a player's rows of a day / origin
+            models.Index(fields=["grain", "player", "day", "origin_id"], include=["key_hash"],
+                         condition=URL_OVERLAP_GRAINS_Q, name="reportplayer_url_partition"),
             # the same two for the origin x day grains (origin leading: a range reads one origin's rows)
             models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=ORIGIN_DAY_GRAINS_Q,
                          name="reportplayer_origin_pair_days"),

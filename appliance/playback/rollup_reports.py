@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum,
                               Value, Window)
-from django.db.models.functions import Cast, Coalesce, Collate, NullIf
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from appliance.origins.models import Origin
@@ -214,18 +214,18 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         url_keys = list(ReportCell.objects.filter(grain="c", key_a__startswith=url).values_list("key_hash", flat=True))
 
     # distinct players of an output row: "cell" one cell per row, its `players` is exact; "ranged" one key over
-    # a day range, first-ever days (cells' first_players) + rows back after a gap (rollup_sql.py); "distinct"
-    # several urls per row (url filter on by-day/by-origin), DISTINCT over their player rows
-    mode = ("distinct" if url is not None and group in ("by-day", "by-origin")
+    # a day range, first-ever days (cells' first_players) + rows back after a gap (rollup_sql.py); "prefix"
+    # several urls per row (url filter on by-day/by-origin), the cells' players minus the player rows that repeat
+    # a player of the prefix (prev_url_overlap: rollup_sql.py)
+    mode = ("prefix" if url is not None and group in ("by-day", "by-origin")
             else "ranged" if has_range and group != "by-day" else "cell")
-    players = {"cell": Cast(Sum("players"), BigIntegerField()), "distinct": Value(0),
-               "ranged": Cast(Sum("first_players"), BigIntegerField())}[mode]
+    players = Cast(Sum("first_players" if mode == "ranged" else "players"), BigIntegerField())
     # ties in plays: by day, origin ("no origin" last), url, or player software
     sort_keys = {"day": ["day"], "origin_id": ["origin_key"],
                  "key_hash": ["key_a", "key_b"] if group == "by-player-software" else ["key_a"]}[column]
     key_columns = {"origin_key": NullIf(Min("origin_id"), Value(0)), "key_a": Min("key_a"), "key_b": Min("key_b")}
-    # "distinct" rows are few (days, origins): the ranking sums every metric in its one pass over the cells
-    ranked_sums = _metrics(players) if mode == "distinct" else {"plays": Cast(Sum("plays"), BigIntegerField())}
+    # "prefix" rows are few (days, origins): the ranking sums every metric in its one pass over the cells
+    ranked_sums = _metrics(players) if mode == "prefix" else {"plays": Cast(Sum("plays"), BigIntegerField())}
     if weeks is not None:  # no origin, node or url filter here (grain cd without a url)
         ranking = UnionRanking([(ReportCell.objects.filter(grain=cell_grain, day__gte=lo, day__lt=hi), sign)
                                 for cell_grain, lo, hi, sign in _ranking_ranges(first, end, weeks) if lo < hi])
@@ -233,7 +233,7 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         ranking = (scoped(ReportCell.objects.order_by()).values(column)
                    .annotate(**ranked_sums, **{k: key_columns[k] for k in sort_keys if k in key_columns})
                    .order_by("-plays", *sort_keys).annotate(rows_total=Window(Count("*"))))
-    cells = None if mode == "distinct" else scoped(ReportCell.objects.order_by(), page=True).values(column).annotate(
+    cells = None if mode == "prefix" else scoped(ReportCell.objects.order_by(), page=True).values(column).annotate(
         **_metrics(players), **({"key_a": Min("key_a"), "key_b": Min("key_b")} if column == "key_hash" else {}))
 
     def players_of(rows: list[dict]) -> None:
@@ -247,10 +247,10 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
             counts = {row[column]: row["n"] for row in returning}
             for row in rows:
                 row["unique_players"] += counts.get(row[column], 0)
-        elif mode == "distinct" and rows:
-            counts = _distinct_players(grain, column, url_keys, keys)
+        elif mode == "prefix" and rows:
+            repeats = _prefix_repeats(grain, column, url_keys, keys, len(url))
             for row in rows:
-                row["unique_players"] = counts.get(row[column], 0)
+                row["unique_players"] -= repeats.get(row[column], 0)
 
     def finish(rows: list[dict]) -> list[dict]:
         players_of(rows)
@@ -259,19 +259,18 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
     return ReportRows(ranking, cells, column, finish)
 
 
-def _distinct_players(grain: str, column: str, url_keys: list, keys: list) -> dict:
-    """Unique players per day (grain cd) or origin (co) over the player rows of the urls `url_keys`, for the
-    rows `keys`. One probe per url in reportplayer_url_players: the page's days bound the index range and
-    filter the rows read (only the served page's days are counted: 50 of 90 days of a hot prefix cost 140 ms
-    instead of 185 at 10M), the origins are not filtered (counts of rows outside the page are left unused;
-    PostgreSQL 15 would probe a second key list for every pair of keys). DISTINCT under the
-    "C" collation: the same equality (byte equality, the database's collation being deterministic), compared
-    with memcmp instead of strcoll."""
-    players = ReportPlayer.objects.order_by().filter(grain=grain, key_hash__in=url_keys)
-    if grain == "cd":  # the range is the index condition; the page's days filter the rows read
-        players = players.filter(origin_id=0, day__gte=min(keys), day__lte=max(keys), day__in=keys)
-    counts = players.values(column).annotate(n=Count(Collate("player", "C"), distinct=True))
-    return {row[column]: row["n"] for row in counts}
+def _prefix_repeats(grain: str, column: str, url_keys: list, keys: list, prefix_length: int) -> dict:
+    """Per day (grain cd) or origin (co), the player rows of the urls `url_keys` (those starting with a prefix of
+    `prefix_length` characters) whose player has an earlier url under the prefix in the same partition: their
+    prev_url_overlap reaches the prefix's length (rollup_sql.py). A row's distinct players are its cells'
+    `players` minus these. One probe per url in reportplayer_url_repeats reading only such rows; by-day counts
+    the served page's days only, by-origin every origin (PostgreSQL 15 would probe a second key list for every
+    pair of keys)."""
+    repeats = ReportPlayer.objects.order_by().filter(grain=grain, key_hash__in=url_keys,
+                                                    prev_url_overlap__gte=prefix_length)
+    if grain == "cd":
+        repeats = repeats.filter(day__gte=min(keys), day__lte=max(keys), day__in=keys)
+    return {row[column]: row["n"] for row in repeats.values(column).annotate(n=Count("*"))}
 
 
 class UnionRanking:

@@ -23,6 +23,14 @@ count(*) over an index-only scan, no DISTINCT over text. prev_day is recomputed 
 (origin, key, player) pairs each statement touches. The rows with prev_day < a are counted per (cell,
 prev_day) in ReportReturning (migration 0015), kept by the triggers on ReportPlayer: a range reads a few
 rows per cell, not one per returning player.
+
+Distinct players over a url prefix (migration 0020): in the OVERLAP_GRAINS each ReportPlayer row also holds
+prev_url_overlap, how many leading characters its url shares with the url before it (in "C" order) among the
+player's rows of the same partition (day, origin and key_b: the cell's keys but the url); NULL for the first.
+The urls starting with a prefix of length L lie together in that order, so a player's rows under the prefix
+are one run whose first row has an overlap < L (or NULL) and every other row one >= L: the prefix's distinct
+players are its cells' `players` summed minus its rows with an overlap >= L (a range scan of those few rows,
+no DISTINCT). The overlap is recomputed (window lag over the url) for the partitions each statement touches.
 """
 from __future__ import annotations
 
@@ -56,6 +64,8 @@ GRAINS_0014 = (*BASE_GRAINS, *NODE_GRAINS, "oc", "os")  # the grains kept after 
 GRAINS_0015 = (*GRAINS_0014, "cw")
 WEEK_GRAINS = ("cw",)  # cells only: their `players` stay 0
 RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
+OVERLAP_GRAINS = ("cd", "co")  # url-keyed grains whose player rows keep prev_url_overlap (migration 0020)
+SHARED_PREFIX = "playback_shared_prefix_length"  # SQL function: leading characters two texts share
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
 RETURNING = "playback_reportreturning"  # migration 0015; SQL writing it runs only once the table exists
@@ -100,10 +110,12 @@ def _cells_source(grain: str, tz: str, rows: str) -> str:
             f"FROM {rows} WHERE kind = 'logplay' GROUP BY 1, 2, 3, 4")
 
 
-def _players_source(grain: str, tz: str, rows: str) -> str:
+def _players_source(grain: str, tz: str, rows: str, with_keys: bool = False) -> str:
+    """(cell keys, player, n) per player of each cell; with_keys: the cell's key_a and key_b too."""
     k = _key_exprs(grain, tz)
+    keys = f", min({k['key_a']}) AS key_a, min({k['key_b']}) AS key_b" if with_keys else ""
     return (f"SELECT {k['grain']} AS grain, {k['day']} AS day, {k['origin_id']} AS origin_id, "
-            f"{k['key_hash']} AS key_hash, c_playerid AS player, count(*) AS n "
+            f"{k['key_hash']} AS key_hash, c_playerid AS player, count(*) AS n{keys} "
             f"FROM {rows} WHERE kind = 'logplay' AND c_playerid <> '' GROUP BY 1, 2, 3, 4, 5")
 
 
@@ -123,6 +135,44 @@ def prev_day_sql(grain: str, tz: str, rows: str) -> list[str]:
             f"FROM {PLAYER} q JOIN ({pairs}) a ON q.grain = '{grain}' AND q.origin_id = a.origin_id "
             "AND q.key_hash = a.key_hash AND q.player = a.player) w "
             "WHERE p.id = w.id AND p.prev_day IS DISTINCT FROM w.prev"]
+
+
+def shared_prefix_function_sql() -> list[str]:
+    """playback_shared_prefix_length(a, b): how many leading characters a and b share (NULL if either is
+    NULL); a binary search over left() (about 5 us a pair of urls, vs 25 us comparing character by character)."""
+    return [f"""CREATE OR REPLACE FUNCTION {SHARED_PREFIX}(a text, b text) RETURNS integer
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE plpgsql AS $fn$
+DECLARE lo integer := 0; hi integer := least(length(a), length(b)); mid integer;
+BEGIN
+  IF left(a, hi) = left(b, hi) COLLATE "C" THEN RETURN hi; END IF;
+  hi := hi - 1;
+  WHILE lo < hi LOOP
+    mid := (lo + hi + 1) / 2;
+    IF left(a, mid) = left(b, mid) COLLATE "C" THEN lo := mid; ELSE hi := mid - 1; END IF;
+  END LOOP;
+  RETURN lo;
+END
+$fn$"""]
+
+
+def _overlap_window(url: str, partition: str) -> str:
+    return f'{SHARED_PREFIX}(lag({url}) OVER (PARTITION BY {partition} ORDER BY {url} COLLATE "C"), {url})'
+
+
+def prev_url_overlap_sql(grain: str, tz: str, rows: str) -> list[str]:
+    """Recompute prev_url_overlap for the (day, origin, key_b, player) partitions of `rows` in one grain (after
+    add/remove): the partition's rows are found by player (reportplayer_url_partition), their urls in the cells."""
+    if grain not in OVERLAP_GRAINS:
+        return []
+    k = _key_exprs(grain, tz)
+    touched = (f"SELECT DISTINCT {k['day']} AS day, {k['origin_id']} AS origin_id, {k['key_b']} AS key_b, "
+               f"c_playerid AS player FROM {rows} WHERE kind = 'logplay' AND c_playerid <> ''")
+    overlap = _overlap_window("c.key_a", "q.day, q.origin_id, c.key_b, q.player")
+    return [f"UPDATE {PLAYER} p SET prev_url_overlap = w.overlap FROM (SELECT q.id, {overlap} AS overlap "
+            f"FROM {PLAYER} q JOIN ({touched}) t ON q.grain = '{grain}' AND q.player = t.player AND q.day = t.day "
+            f"AND q.origin_id = t.origin_id JOIN {CELL} c ON c.grain = q.grain AND c.day = q.day "
+            "AND c.origin_id = q.origin_id AND c.key_hash = q.key_hash AND c.key_b = t.key_b) w "
+            "WHERE p.id = w.id AND p.prev_url_overlap IS DISTINCT FROM w.overlap"]
 
 
 def backfill_prev_day_sql() -> list[str]:
@@ -181,8 +231,9 @@ def _function(name: str, statements: list[str]) -> str:
             f"BEGIN\n  {body};\n  RETURN NULL;\nEND\n$fn$")
 
 
-def _statements(tz: str, rows: str, change, prev_days: bool, grains=tuple(GRAINS)) -> list[str]:
-    return [s for g in grains for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])]
+def _statements(tz: str, rows: str, change, prev_days: bool, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
+    return [s for g in grains for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])
+            + (prev_url_overlap_sql(g, tz, rows) if overlaps else [])]
 
 
 def _folded(rows: str) -> str:
@@ -191,10 +242,12 @@ def _folded(rows: str) -> str:
             f"WHERE q.playlog_id = r.id)) AS {rows}_folded")
 
 
-def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains=tuple(GRAINS)) -> list[str]:
+def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains=tuple(GRAINS),
+                overlaps: bool = False) -> list[str]:
     """Functions and triggers for time zone `tz` (report days are calendar days there).
 
     prev_days=False only for migration 0003, which runs before the column exists (0004 adds it).
+    overlaps=True from migration 0020 on (its prev_url_overlap column exists).
     deferred=True from migration 0011 on (its pending table exists): INSERTs are folded later.
     grains=BASE_GRAINS for the migrations before 0014 (which adds the other grains' column and rows)."""
     tz = tz.replace("'", "")
@@ -203,20 +256,21 @@ def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains
         lock = f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})"
         # LogConnect rows add nothing to the roll-ups: never pending, "folded" from the start
         added = [f"INSERT INTO {PENDING} (playlog_id) SELECT id FROM new_rows WHERE kind = 'logplay'"]
-        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains),
+        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains, overlaps),
                    f"DELETE FROM {PENDING} q USING old_rows r WHERE q.playlog_id = r.id"]
-        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains),
-                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days, grains)]
+        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains, overlaps),
+                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days, grains, overlaps)]
         truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}", f"DELETE FROM {PENDING}"]
-        fold = [_fold_function(tz, grains)]
+        fold = [_fold_function(tz, grains, overlaps)]
     else:
-        added = _statements(tz, "new_rows", add_rows_sql, prev_days, grains)
-        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days, grains)
+        added = _statements(tz, "new_rows", add_rows_sql, prev_days, grains, overlaps)
+        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days, grains, overlaps)
         updated = removed + added
         truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}"]
         fold = []
     return [
         *uninstall_sql(),
+        *(shared_prefix_function_sql() if overlaps else []),
         f"CREATE FUNCTION playback_rollup_tz() RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT '{tz}'::text $$",
         _function("playback_rollup_insert", added),
         _function("playback_rollup_delete", removed),
@@ -235,7 +289,7 @@ def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains
     ]
 
 
-def _fold_function(tz: str, grains) -> str:
+def _fold_function(tz: str, grains, overlaps: bool = False) -> str:
     """playback_rollup_fold(n): adds at most n pending rows (the oldest) to the roll-ups in the caller's
     transaction and returns how many marks it claimed (rows deleted with triggers off leave orphan
     marks: claimed and dropped like the others)."""
@@ -249,15 +303,15 @@ def _fold_function(tz: str, grains) -> str:
                          # real row counts for the planner: guessing 1 row, it probed the prev_day pairs
                          # through an index of every player of the url (50x slower, bench.ingest's fold)
                          f"ANALYZE {FOLD_ROWS}",
-                         *_statements(tz, FOLD_ROWS, add_rows_sql, True, grains), f"DROP TABLE {FOLD_ROWS}"])
+                         *_statements(tz, FOLD_ROWS, add_rows_sql, True, grains, overlaps), f"DROP TABLE {FOLD_ROWS}"])
     return ("CREATE OR REPLACE FUNCTION playback_rollup_fold(n integer) RETURNS integer LANGUAGE plpgsql "
             f"AS $fn$\nDECLARE claimed integer;\nBEGIN\n  {body};\n  RETURN claimed;\nEND\n$fn$")
 
 
-def install_fold_sql(tz: str, grains=tuple(GRAINS)) -> list[str]:
+def install_fold_sql(tz: str, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
     """playback_rollup_fold alone, replaced in place (a change of the fold's mechanism, not of the grains:
     the triggers stay as they are)."""
-    return [_fold_function(tz.replace("'", ""), grains)]
+    return [_fold_function(tz.replace("'", ""), grains, overlaps)]
 
 
 def uninstall_sql() -> list[str]:
@@ -279,10 +333,11 @@ def _empty_rollups_sql() -> list[str]:
             _if_returning_table(f"DELETE FROM {RETURNING}")]
 
 
-def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS)) -> list[str]:
+def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
     """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
     left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
-    return [*_empty_rollups_sql(), *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days, grains)]
+    return [*_empty_rollups_sql(), *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days, grains,
+                                                     overlaps)]
 
 
 # ReportCell.first_players: the cell's ReportPlayer rows with prev_day NULL (a player's first day in its
@@ -377,9 +432,12 @@ def bulk_grain_sql(grain: str, tz: str) -> list[str]:
     ranged = grain in RANGE_GRAINS
     prev = "lag(day) OVER (PARTITION BY origin_id, key_hash, player ORDER BY day)" if ranged else "NULL::date"
     first = "count(*) FILTER (WHERE prev_day IS NULL)" if ranged else "0"
+    overlaps = grain in OVERLAP_GRAINS  # the cell's url beside each player row, for its overlap
+    source = _players_source(grain, tz, "playback_playlog", with_keys=overlaps)
+    overlap = f", {_overlap_window('key_a', 'day, origin_id, key_b, player')}" if overlaps else ""
     players = [] if grain in WEEK_GRAINS else [
-        f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day) SELECT {KEYS}, player, n, {prev} "
-        f"FROM ({_players_source(grain, tz, 'playback_playlog')}) src ORDER BY {KEYS}, player"]
+        f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day{', prev_url_overlap' if overlaps else ''}) "
+        f"SELECT {KEYS}, player, n, {prev}{overlap} FROM ({source}) src ORDER BY {KEYS}, player"]
     return [
         *players,
         *(returning_build_sql((grain,)) if ranged else []),
@@ -399,19 +457,21 @@ def _fold_everything_first() -> list[str]:
             "PERFORM playback_rollup_fold(2147483647); END IF; END $$"]
 
 
-def add_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...]) -> list[str]:
+def add_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...], overlaps: bool = False) -> list[str]:
     """Build `grains` (new ones) beside the existing roll-ups in bulk, then triggers keeping the `kept` grains
     (deferred mode). One transaction: writers of play logs wait until it commits (migrations 0014, 0015)."""
     listed = ", ".join(f"'{g}'" for g in grains)
     return [*_fold_everything_first(), *uninstall_first_players_sql(),  # bulk_grain_sql counts first_players
             *_delete_grains_sql(listed), *(s for grain in grains for s in bulk_grain_sql(grain, tz)),
-            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept), *install_first_players_sql()]
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept, overlaps=overlaps),
+            *install_first_players_sql()]
 
 
-def drop_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...]) -> list[str]:
+def drop_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...], overlaps: bool = False) -> list[str]:
     """add_grains_sql backwards: the triggers keep the `kept` grains only, and `grains`' rows are deleted."""
     listed = ", ".join(f"'{g}'" for g in grains)
-    return [*_fold_everything_first(), *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept),
+    return [*_fold_everything_first(),
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept, overlaps=overlaps),
             *_delete_grains_sql(listed)]
 
 
@@ -425,3 +485,27 @@ def add_returning_sql() -> list[str]:
     waiting), then the ReportPlayer triggers that keep it."""
     return [*_fold_everything_first(), *uninstall_first_players_sql(), *returning_build_sql(),
             *install_first_players_sql()]
+
+
+def backfill_overlaps_sql() -> list[str]:
+    """prev_url_overlap written afresh for every player row of the OVERLAP_GRAINS (and the function it uses)."""
+    listed = ", ".join(f"'{g}'" for g in OVERLAP_GRAINS)
+    overlap = _overlap_window("c.key_a", "q.grain, q.day, q.origin_id, c.key_b, q.player")
+    return [*shared_prefix_function_sql(),
+            f"UPDATE {PLAYER} p SET prev_url_overlap = w.overlap FROM (SELECT q.id, {overlap} AS overlap "
+            f"FROM {PLAYER} q JOIN {CELL} c ON c.grain = q.grain AND c.day = q.day AND c.origin_id = q.origin_id "
+            f"AND c.key_hash = q.key_hash WHERE q.grain IN ({listed})) w "
+            "WHERE p.id = w.id AND p.prev_url_overlap IS DISTINCT FROM w.overlap"]
+
+
+def add_overlaps_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
+    """Migration 0020: prev_url_overlap written for every player row of the OVERLAP_GRAINS (every pending row
+    folded first, writers waiting), then the triggers and fold that keep it."""
+    return [*_fold_everything_first(), *backfill_overlaps_sql(),
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=grains, overlaps=True)]
+
+
+def drop_overlaps_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
+    """add_overlaps_sql backwards: the triggers and fold without the overlap upkeep (the column goes next)."""
+    return [*_fold_everything_first(), *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=grains),
+            f"DROP FUNCTION IF EXISTS {SHARED_PREFIX}(text, text)"]

@@ -12,6 +12,7 @@ def test_the_migrated_fold_is_the_one_the_code_builds():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_functiondef('playback_rollup_fold(integer)'::regprocedure)")
         installed = cursor.fetchone()[0]
-    body = install_fold_sql(settings.TIME_ZONE)[0].split("$fn$")[1]
+    body = install_fold_sql(settings.TIME_ZONE, overlaps=True)[0].split("$fn$")[1]
     assert body in installed
+    assert "SET prev_url_overlap" in body  # migration 0020: the fold keeps the url overlaps
     assert "ANALYZE playback_rollup_fold_rows" in body  # the planner sees the claimed rows' real count

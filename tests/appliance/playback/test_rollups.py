@@ -171,6 +171,18 @@ def test_duplicate_and_out_of_order_ingestion(origins):
     assert_rollups_match_raw(origins)
 
 
+def assert_old_rollups_match_raw(origins, filter_specs=BASE_FILTERS):
+    """assert_rollups_match_raw for the triggers of a migration before 0020, which keep no url overlaps: they are
+    written afresh first, as 0020 finds and writes them."""
+    from appliance.playback.rollup_sql import backfill_overlaps_sql
+
+    rollups_fold_pending(limit=1000)  # by the migration's fold, as a report would
+    with connection.cursor() as cursor:
+        for statement in backfill_overlaps_sql():
+            cursor.execute(statement)
+    assert_rollups_match_raw(origins, filter_specs)
+
+
 def test_migration_backfills_existing_rows(origins):
     build(origins, count=60)
     rollups_fold_pending(limit=1000)
@@ -182,15 +194,15 @@ def test_migration_backfills_existing_rows(origins):
     with connection.schema_editor() as editor:
         migration.install_rollups(None, editor)  # rebuilds the sums and players, not prev_day
         prev_days.install_prev_days(None, editor)
-    assert_rollups_match_raw(origins, BASE_FILTERS)
+    assert_old_rollups_match_raw(origins)
     with connection.cursor() as cursor:  # cells as 0005 found them: the column's default
         cursor.execute("UPDATE playback_reportcell SET first_players = 0")
     first_players = importlib.import_module("appliance.playback.migrations.0005_report_cell_first_players")
     with connection.schema_editor() as editor:
         first_players.install_first_players(None, editor)
-    assert_rollups_match_raw(origins, BASE_FILTERS)
+    assert_old_rollups_match_raw(origins)
     build(origins, count=40, seed=11)  # and the triggers 0004 installed keep prev_day
-    assert_rollups_match_raw(origins, BASE_FILTERS)
+    assert_old_rollups_match_raw(origins)
     deferred = importlib.import_module("appliance.playback.migrations.0011_report_rollups_deferred")
     with connection.schema_editor() as editor:
         deferred.install_deferred(None, editor)
@@ -201,7 +213,7 @@ def test_migration_backfills_existing_rows(origins):
     assert not RollupPending.objects.exists()
     build(origins, count=30, seed=13)
     assert not RollupPending.objects.exists()
-    assert_rollups_match_raw(origins, BASE_FILTERS)
+    assert_old_rollups_match_raw(origins)
     grains = importlib.import_module("appliance.playback.migrations.0014_report_node_and_origin_day_grains")
     build(origins, count=30, seed=14)
     returning = importlib.import_module("appliance.playback.migrations.0015_report_returning_and_week_grain")
@@ -211,16 +223,16 @@ def test_migration_backfills_existing_rows(origins):
     with connection.schema_editor() as editor:  # 0014's triggers knew no ReportReturning: 0015 builds it
         returning.add_week_grain_and_returning(None, editor)
     assert not RollupPending.objects.exists()
-    assert_rollups_match_raw(origins)
+    assert_old_rollups_match_raw(origins, FILTERS)
     build(origins, count=30, seed=15)
     assert RollupPending.objects.exists()
-    assert_rollups_match_raw(origins)  # folded once into every grain
+    assert_old_rollups_match_raw(origins, FILTERS)  # folded once into every grain
     with connection.schema_editor() as editor:  # backwards: the base grains only, pending rows folded first
         grains.drop_grains(None, editor)
     assert not ReportCell.objects.filter(grain__in=grains.NEW_GRAINS).exists()
     assert not ReportReturning.objects.filter(grain__in=grains.NEW_GRAINS).exists()
     build(origins, count=30, seed=16)
-    assert_rollups_match_raw(origins, BASE_FILTERS)
+    assert_old_rollups_match_raw(origins)
     with connection.schema_editor() as editor:  # 0015 backwards: the table goes, the triggers skip its upkeep
         editor.delete_model(ReportReturning)
     build(origins, count=30, seed=17)
@@ -231,10 +243,16 @@ def test_migration_backfills_existing_rows(origins):
         editor.create_model(ReportReturning)  # its unique index at the block's end, as AddConstraint does
     with connection.schema_editor() as editor:
         returning.add_week_grain_and_returning(None, editor)
-    assert_rollups_match_raw(origins, BASE_FILTERS)
+    assert_old_rollups_match_raw(origins)
     with connection.schema_editor() as editor:
         grains.add_grains(None, editor)
     build(origins, count=30, seed=18)
+    assert_old_rollups_match_raw(origins, FILTERS)
+    overlaps = importlib.import_module("appliance.playback.migrations.0020_report_player_url_overlap")
+    with connection.schema_editor() as editor:  # 0020: every overlap written (pending rows folded first), then kept
+        overlaps.add_overlaps(None, editor)
+    build(origins, count=30, seed=21)
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:10]).delete()
     assert_rollups_match_raw(origins)
 
 
@@ -365,8 +383,8 @@ def rollup_rows() -> tuple[list, list]:
                        "duration_sum, bw_sum, bw_n, received_sum, lost_sum, buffer_count, buffer_seconds "
                        "FROM playback_reportcell ORDER BY grain, day, origin_id, key_hash")
         cells = cursor.fetchall()
-        cursor.execute("SELECT grain, day, origin_id, key_hash, player, n, prev_day FROM playback_reportplayer "
-                       "ORDER BY grain, day, origin_id, key_hash, player")
+        cursor.execute("SELECT grain, day, origin_id, key_hash, player, n, prev_day, prev_url_overlap "
+                       "FROM playback_reportplayer ORDER BY grain, day, origin_id, key_hash, player")
         players = cursor.fetchall()
         return cells, players, returning_rows()[0]
 
@@ -379,6 +397,7 @@ def test_bulk_rebuild_writes_the_rows_the_triggers_keep(origins):
     rollups_fold_pending(limit=1000)
     cells, players, returning = rollup_rows()
     assert any(row[6] is not None for row in players) and any(row[8] for row in cells) and returning
+    assert any(row[7] is not None for row in players)
     with connection.cursor() as cursor:
         for statement in bulk_rebuild_sql(timezone.get_current_timezone_name()):
             cursor.execute(statement)

@@ -1,5 +1,6 @@
 """A url prefix on by-day / by-origin from the roll-ups: every sum from one pass over the url cells, unique
-players DISTINCT over the matching urls' player rows, equal to the raw aggregate on every page."""
+players the cells' players minus the rows repeating a player under the prefix (prev_url_overlap), equal to the
+raw aggregate on every page and for every prefix."""
 import datetime as dt
 
 import pytest
@@ -10,6 +11,7 @@ from appliance.playback.filters import PlayLogFilterSet
 from appliance.playback.models import PlayLog
 from appliance.playback.reports import playlog_report
 from appliance.playback.rollup_reports import rollup_report
+from appliance.playback.rollups import rollups_fold_pending
 from tests.appliance.factories import OriginFactory, PlayLogFactory, ProxyNodeFactory
 from tests.appliance.playback.test_rollups import build, midnight
 
@@ -88,7 +90,7 @@ def test_url_prefix_reads_the_cells_once_and_one_key_list_per_statement(origins)
         player_counts = [sql for sql in statements if 'FROM "playback_reportplayer"' in sql]
         lists = 2 if group == "by-day" else 1
         assert len(player_counts) == 1 and player_counts[0].count(" IN (") == lists, (group, spec)
-        assert 'COLLATE "C"' in player_counts[0]
+        assert "prev_url_overlap" in player_counts[0] and "DISTINCT" not in player_counts[0]
 
 
 def test_url_prefix_counts_players_for_the_served_page_only(settings, origins):
@@ -126,5 +128,87 @@ def test_url_day_sums_index_migration_reverses():
     assert indexes() == {"reportcell_url_day_sums"}
     for target, present in (("0017_report_content_days_covering", {"reportcell_url_days"}),
                             ("0018_report_cell_url_day_sums", {"reportcell_url_day_sums"})):
+        MigrationExecutor(connection).migrate([("playback", target)])
+        assert indexes() == present
+
+
+# urls sharing prefixes of every length, a two-byte character among them (overlaps count characters)
+OVERLAP_URLS = ["rtsp://p/c1", "rtsp://p/c10", "rtsp://p/c11", "rtsp://p/c2", "rtsp://p/c\u00e9", "rtsp://p/c\u00e9t",
+                "rtsp://p/d", "rtsp://q/c1"]
+
+
+def every_prefix() -> list[str]:
+    return sorted({url[:cut] for url in OVERLAP_URLS for cut in range(len("rtsp://"), len(url) + 1)} | {"rtsp://p/c1x"})
+
+
+def assert_every_prefix_matches_raw() -> int:
+    checked = 0
+    for prefix, group in ((prefix, group) for prefix in every_prefix() for group in ("by-day", "by-origin")):
+        rows = rollup_report(group=group, filters={"url": prefix})
+        assert rows is not None and list(rows) == raw_report(group, {"url": prefix}), (group, prefix)
+        checked += bool(rows)
+    return checked
+
+
+def test_every_prefix_counts_players_once_through_inserts_deletes_and_updates(origins):
+    """Players on several urls a day (and an origin), in and out of each prefix: the counts equal the raw report for
+    every prefix of every url, as rows are added, a player's middle url is deleted (its successor's overlap moves),
+    and rows change url or player."""
+    node = ProxyNodeFactory()
+    plays = {}
+    for day, player, urls in ((0, "A", OVERLAP_URLS), (0, "B", OVERLAP_URLS[1:4]), (1, "A", OVERLAP_URLS[::2]),
+                              (1, "C", OVERLAP_URLS[3:6]), (1, "B", OVERLAP_URLS[4:])):
+        for url in urls:
+            plays[(day, player, url)] = PlayLogFactory(
+                node=node, origin=origins[len(url) % 2], url=url, cs_uri_stem="", kind="logplay", c_playerid=player,
+                logged_at=midnight(day) + dt.timedelta(hours=2), x_duration=30)
+    assert assert_every_prefix_matches_raw() >= 30
+    plays[(0, "A", "rtsp://p/c11")].delete()  # c10 and c2 now neighbours in A's day 0
+    plays[(0, "B", "rtsp://p/c10")].delete()  # B's first url under rtsp://p/c1 goes
+    assert_every_prefix_matches_raw()
+    PlayLog.objects.filter(pk=plays[(1, "A", "rtsp://p/c\u00e9")].pk).update(url="rtsp://p/c12")
+    PlayLog.objects.filter(pk=plays[(1, "C", "rtsp://p/c2")].pk).update(c_playerid="A")
+    PlayLog.objects.filter(pk=plays[(1, "B", "rtsp://p/d")].pk).update(origin=origins[1 - len("rtsp://p/d") % 2])
+    assert_every_prefix_matches_raw()
+
+
+def test_overlaps_kept_equal_overlaps_written_afresh(origins):
+    """The triggers' and fold's prev_url_overlap equal a recomputation over every url grain row (the migration's)."""
+    from appliance.playback.rollup_sql import backfill_overlaps_sql
+
+    build(origins, count=200, days=4)
+    rollups_fold_pending(limit=1000)
+    build(origins, count=50, days=4, seed=8)  # folded with the deletes and updates below
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:20]).delete()
+    PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("-pk").values("pk")[:60]).update(url="rtsp://p/c03")
+    rollups_fold_pending(limit=1000)
+
+    def overlaps():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT grain, day, origin_id, key_hash, player, prev_url_overlap FROM playback_reportplayer "
+                           "WHERE grain IN ('cd', 'co') ORDER BY 1, 2, 3, 4, 5")
+            return cursor.fetchall()
+
+    kept = overlaps()
+    assert sum(row[5] is not None for row in kept) > 20
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE playback_reportplayer SET prev_url_overlap = NULL")
+        for statement in backfill_overlaps_sql():
+            cursor.execute(statement)
+    assert overlaps() == kept
+
+
+def test_player_url_overlap_migration_reverses():
+    """Migration 0020 backwards (the DISTINCT index back, the column gone) and forwards (overlaps written)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'reportplayer_url%%'")
+            return {name for (name,) in cursor.fetchall()}
+
+    assert indexes() == {"reportplayer_url_repeats", "reportplayer_url_partition"}
+    for target, present in (("0019_report_url_prefix_range_covering", {"reportplayer_url_players"}),
+                            ("0020_report_player_url_overlap", {"reportplayer_url_repeats", "reportplayer_url_partition"})):
         MigrationExecutor(connection).migrate([("playback", target)])
         assert indexes() == present
