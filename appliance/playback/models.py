@@ -226,6 +226,11 @@ class ReportCell(models.Model):
             # by-day report reads (index-only: rollup_reports ranks and sums in one pass)
             models.Index(fields=["key_hash", "day"], include=[*CELL_SUMS, "players"], condition=models.Q(grain="cd"),
                          name="reportcell_url_day_sums"),
+            # url prefix on by-player-software: the url x software cells of the prefix, summed per software
+            # index-only (rollup_reports._url_software_report); key_hash for their player rows
+            models.Index(fields=["key_a"], opclasses=["text_pattern_ops"],
+                         include=["key_b", "key_hash", *CELL_SUMS, "players"],
+                         condition=models.Q(grain="cs"), name="reportcell_url_software"),
             # node filter: one node's cells
             models.Index(fields=["grain", "node_id"], condition=NODE_GRAINS_Q, name="reportcell_node"),
             # origin with a day range: one origin's cells of the range, ranked index-only
@@ -239,7 +244,7 @@ class ReportCell(models.Model):
 
 
 RANGE_GRAINS_Q = models.Q(grain__in=["do", "cd", "sd"])  # rollup_sql.RANGE_GRAINS of migrations 0003-0013
-URL_OVERLAP_GRAINS_Q = models.Q(grain__in=["cd", "co"])  # rollup_sql.OVERLAP_GRAINS
+URL_OVERLAP_GRAINS_Q = models.Q(grain__in=["cd", "co", "cs"])  # rollup_sql.OVERLAP_GRAINS
 
 
 class ReportPlayer(models.Model):

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, QuerySet, Sum,
-                              Value, Window)
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models import (BigIntegerField, Count, ExpressionWrapper, F, FloatField, Min, OuterRef, QuerySet,
+                              Subquery, Sum, UUIDField, Value, Window)
+from django.db.models.functions import MD5, Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from appliance.origins.models import Origin
@@ -23,6 +23,7 @@ from appliance.playback.models import PlayLog, ReportCell, ReportPlayer, ReportR
 from appliance.playback.paged_rows import PagedRows
 from appliance.playback.reports import playlog_report
 from appliance.playback.rollup_sql import GRAINS as GRAIN_KEYS
+from appliance.playback.rollup_sql import PLAYER
 from appliance.playback.rollups import rollups_fold_pending
 
 NO_DAY = dt.date(1970, 1, 1)  # rollup_sql.NO_DAY: the day of the grains without one
@@ -113,7 +114,7 @@ def _statement_setting(name: str, value: str):
 def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
     """The grain answering these filters (`node` aside: _node_grain) exactly, or None (the raw table answers)."""
     plain, with_origin, ranged, ranged_with_origin, _, _ = GRAINS[group]
-    if url is not None:  # url-keyed grains only: c, co, cd
+    if url is not None:  # url-keyed grains only: c, co, cd, cs
         if group == "by-content":
             return None if has_range and origin is not None else ("cd" if has_range else
                                                                    "co" if origin is not None else "c")
@@ -121,7 +122,7 @@ def _grain(group: str, *, has_range: bool, origin, url) -> str | None:
             return None if origin is not None else "cd"
         if group == "by-origin":
             return None if has_range else "co"
-        return None
+        return None if has_range or origin is not None else "cs"
     if group == "by-day":
         return with_origin if origin is not None else plain
     if has_range:
@@ -182,6 +183,8 @@ def rollup_report(*, group: str, filters: dict) -> Sequence[dict] | None:
         return None
     if grain is None:
         return None if url is None else _url_prefix_raw_report(group, filters)
+    if grain == "cs":
+        return _url_software_report(url)
 
     # by-content over a long range ranks its urls by whole weeks (url x week cells) plus the edge days
     # (not with a url: the page's few urls are probed in the day cells)
@@ -271,6 +274,42 @@ def _prefix_repeats(grain: str, column: str, url_keys: list, keys: list, prefix_
     if grain == "cd":
         repeats = repeats.filter(day__gte=min(keys), day__lte=max(keys), day__in=keys)
     return {row[column]: row["n"] for row in repeats.values(column).annotate(n=Count("*"))}
+
+
+def _url_software_report(url: str) -> ReportRows:
+    """by-player-software with a url prefix alone, from the url x software cells (grain cs, migration 0021): the
+    ranking sums every metric per software in one pass over the prefix's cells (reportcell_url_software,
+    index-only). A software's names are read from its own cell of grain s (key_hash = md5 of the cs key_b), not
+    split from key_b: hostexe or version may hold a chr(31) themselves; the subquery runs once per software
+    (annotated after the sums: not in GROUP BY, where it would run once per cell). Ties in plays by hostexe, then version, as
+    in the raw report. Unique players: the cells' players minus, for the page served, the rows repeating a
+    player of the prefix (_software_repeats)."""
+    software = ReportCell.objects.filter(grain="s", day=NO_DAY, origin_id=0,
+                                         key_hash=Cast(MD5(OuterRef("key_b")), UUIDField()))
+    ranking = (ReportCell.objects.order_by().filter(grain="cs", key_a__startswith=url).values("key_b")
+               .annotate(**_metrics(Cast(Sum("players"), BigIntegerField())))  # names: not grouped by
+               .annotate(hostexe=Subquery(software.values("key_a")[:1]), version=Subquery(software.values("key_b")[:1]))
+               .order_by("-plays", "hostexe", "version").annotate(rows_total=Window(Count("*"))))
+
+    def finish(rows: list[dict]) -> list[dict]:
+        repeats = _software_repeats(url, [row["key_b"] for row in rows]) if rows else {}
+        return [_output("by-player-software", {**row, "key_a": row["hostexe"], "key_b": row["version"],
+                                               "unique_players": row["unique_players"] - repeats.get(row["key_b"], 0)})
+                for row in rows]
+
+    return ReportRows(ranking, None, "key_b", finish)
+
+
+def _software_repeats(url: str, software: list[str]) -> dict[str, int]:
+    """Per software (a cs key_b of `software`), the player rows of the url prefix's cs cells whose player has an
+    earlier url under the prefix with that software (prev_url_overlap >= the prefix's length: _prefix_repeats):
+    the page's software's cells (reportcell_url_software), each probed in reportplayer_url_repeats."""
+    cells = ReportCell.objects.order_by().filter(grain="cs", key_a__startswith=url, key_b__in=software)
+    sql, params = cells.values("key_b", "key_hash").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT c.key_b, count(*) FROM ({sql}) c JOIN {PLAYER} p ON p.key_hash = c.key_hash "
+                       "AND p.grain = 'cs' AND p.prev_url_overlap >= %s GROUP BY 1", [*params, len(url)])
+        return dict(cursor.fetchall())
 
 
 class UnionRanking:

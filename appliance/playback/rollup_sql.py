@@ -11,9 +11,10 @@ in its latest version. Immediate mode (migrations 0003/0004, before 0011) adds r
 transaction. TRUNCATE empties the roll-ups.
 
 A grain is a set of group keys: day (in the zone baked into the functions), origin, node (hashed into
-key_hash, stored in node_id) and key_a/key_b (url, or c_hostexe + c_playerversion). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so
-the unique keys need no NULL handling; origin 0 also stands for "no origin". ReportPlayer counts the
-plays of each (cell, player) so that a cell's `players` is exact under inserts and deletes alike.
+key_hash, stored in node_id) and key_a/key_b (url, or c_hostexe + c_playerversion, or url + both joined by
+chr(31)). Unused keys hold sentinels (day 1970-01-01, origin 0, '') so the unique keys need no NULL handling;
+origin 0 also stands for "no origin". ReportPlayer counts the plays of each (cell, player) so that a cell's
+`players` is exact under inserts and deletes alike.
 Only LogPlay rows with a c_playerid count as players, as in the raw aggregate.
 
 Distinct players over a day range: in the RANGE_GRAINS each ReportPlayer row also holds prev_day, the
@@ -57,14 +58,20 @@ GRAINS: dict[str, tuple[bool, bool, bool, str, str]] = {
     # migration 0015: url x week (day = the week's Monday), cells only, no player rows: by-content ranks a long
     # range's urls over its whole weeks plus its edge days (rollup_reports), then reads the page's day cells
     "cw": (True, False, False, "url", "''"),
+    # migration 0021: url x software, all time (player rows, no prev_day): by-player-software with a url prefix
+    # sums the prefix's cells per key_b. key_b joins hostexe and version with chr(31) as key_hash does, so a
+    # software's key_b hashes to its key_hash in grain s (rollup_reports reads the names there: either part
+    # may itself hold a chr(31))
+    "cs": (False, False, False, "url", "c_hostexe || chr(31) || c_playerversion"),
 }
 BASE_GRAINS = ("d", "do", "o", "c", "co", "cd", "s", "so", "sd")  # the grains of migrations 0003-0013
 NODE_GRAINS = ("dn", "on", "cn", "sn")
 GRAINS_0014 = (*BASE_GRAINS, *NODE_GRAINS, "oc", "os")  # the grains kept after migration 0014
 GRAINS_0015 = (*GRAINS_0014, "cw")
+GRAINS_0021 = (*GRAINS_0015, "cs")
 WEEK_GRAINS = ("cw",)  # cells only: their `players` stay 0
 RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
-OVERLAP_GRAINS = ("cd", "co")  # url-keyed grains whose player rows keep prev_url_overlap (migration 0020)
+OVERLAP_GRAINS = ("cd", "co", "cs")  # url-keyed grains whose player rows keep prev_url_overlap (0020, cs: 0021)
 SHARED_PREFIX = "playback_shared_prefix_length"  # SQL function: leading characters two texts share
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"

@@ -61,12 +61,16 @@ def returning_rows() -> tuple[list, list]:
         return kept, cursor.fetchall()
 
 
-def assert_rollups_match_raw(origins, filter_specs=FILTERS, at_least=40):
+def assert_rollups_match_raw(origins, filter_specs=FILTERS, at_least=40, url_software=True):
+    """url_software=False: roll-ups of a migration before 0020 (no url x software grain), whose by-player-software
+    with a url prefix alone is not checked."""
     kept, counted = returning_rows()
     assert kept == counted
     checked = 0
     nodes = list(ProxyNode.objects.order_by("pk")[:2])
     for group, spec in itertools.product(REPORT_GROUPS, filter_specs):
+        if not url_software and group == "by-player-software" and set(spec) == {"url"}:
+            continue
         named = {"origin": origins[0], "node": {"first": nodes[0], "second": nodes[-1]}.get(spec.get("node"))}
         filters = {k: named.get(k, v) for k, v in spec.items()}
         playlogs = PlayLog.objects.all()
@@ -173,14 +177,14 @@ def test_duplicate_and_out_of_order_ingestion(origins):
 
 def assert_old_rollups_match_raw(origins, filter_specs=BASE_FILTERS):
     """assert_rollups_match_raw for the triggers of a migration before 0020, which keep no url overlaps: they are
-    written afresh first, as 0020 finds and writes them."""
+    written afresh first, as 0020 finds and writes them (and without the url x software grain of 0021)."""
     from appliance.playback.rollup_sql import backfill_overlaps_sql
 
     rollups_fold_pending(limit=1000)  # by the migration's fold, as a report would
     with connection.cursor() as cursor:
         for statement in backfill_overlaps_sql():
             cursor.execute(statement)
-    assert_rollups_match_raw(origins, filter_specs)
+    assert_rollups_match_raw(origins, filter_specs, url_software=False)
 
 
 def test_migration_backfills_existing_rows(origins):
@@ -253,7 +257,21 @@ def test_migration_backfills_existing_rows(origins):
         overlaps.add_overlaps(None, editor)
     build(origins, count=30, seed=21)
     PlayLog.objects.filter(pk__in=PlayLog.objects.order_by("pk").values("pk")[:10]).delete()
+    assert_rollups_match_raw(origins, url_software=False)
+    software = importlib.import_module("appliance.playback.migrations.0021_report_url_software_grain")
+    with connection.schema_editor() as editor:  # 0021: the url x software grain in bulk, pending rows folded first
+        software.add_url_software_grain(None, editor)
+    assert not RollupPending.objects.exists()
     assert_rollups_match_raw(origins)
+    build(origins, count=30, seed=21)  # and kept by the fold
+    assert_rollups_match_raw(origins)
+    with connection.schema_editor() as editor:  # backwards: the cs rows go, the triggers keep 0015's grains
+        software.drop_url_software_grain(None, editor)
+    assert not ReportCell.objects.filter(grain="cs").exists()
+    build(origins, count=20, seed=22)
+    rollups_fold_pending(limit=1000)
+    assert not ReportCell.objects.filter(grain="cs").exists()
+    assert_rollups_match_raw(origins, url_software=False)
 
 
 # ranges over whole weeks (the url x week cells, migration 0015) with and without edge days
@@ -321,20 +339,26 @@ def test_week_ranking_is_one_union_of_ranges_paged_like_the_raw_report(origins, 
         PlayLog.objects.filter(logged_at__gte=url_month["since"], logged_at__lt=url_month["until"]), "url", "rtsp://p/c")))
 
 
-def test_content_days_index_migration_reverses():
-    """Migration 0017 (the covering index of the url x day and url x week cells) backwards and forwards."""
+def assert_index_migration_reverses(index: str, before: str, migration: str) -> None:
+    """`migration` (which adds `index`) backwards to `before` and forwards again."""
     from django.db.migrations.executor import MigrationExecutor
 
     def has_index() -> bool:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'reportcell_content_days'")
+            cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s", [index])
             return cursor.fetchone()[0] == 1
 
     assert has_index()
-    for target, present in (("0016_rollup_fold_analyze", False), ("0017_report_content_days_covering", True)):
+    for target, present in ((before, False), (migration, True)):
         executor = MigrationExecutor(connection)
         executor.migrate([("playback", target)])
         assert has_index() is present
+
+
+def test_content_days_index_migration_reverses():
+    """Migration 0017 (the covering index of the url x day and url x week cells) backwards and forwards."""
+    assert_index_migration_reverses("reportcell_content_days", "0016_rollup_fold_analyze",
+                                    "0017_report_content_days_covering")
 
 
 def test_range_players_count_returning_players_once(origins):
@@ -377,14 +401,16 @@ def test_api_uses_rollups_with_raw_numbers(viewer_client, origins):
         assert [r["unique_players"] for r in body["results"]] == [r["unique_players"] for r in raw]
 
 
-def rollup_rows() -> tuple[list, list]:
+def rollup_rows(grain: str | None = None) -> tuple[list, list]:
+    """Every cell, player and ReportReturning row (the cells and players of `grain` only, if given)."""
+    where, params = ("WHERE grain = %s", [grain]) if grain else ("", [])
     with connection.cursor() as cursor:
         cursor.execute("SELECT grain, day, origin_id, key_hash, key_a, key_b, plays, players, first_players, "
                        "duration_sum, bw_sum, bw_n, received_sum, lost_sum, buffer_count, buffer_seconds "
-                       "FROM playback_reportcell ORDER BY grain, day, origin_id, key_hash")
+                       f"FROM playback_reportcell {where} ORDER BY grain, day, origin_id, key_hash", params)
         cells = cursor.fetchall()
         cursor.execute("SELECT grain, day, origin_id, key_hash, player, n, prev_day, prev_url_overlap "
-                       "FROM playback_reportplayer ORDER BY grain, day, origin_id, key_hash, player")
+                       f"FROM playback_reportplayer {where} ORDER BY grain, day, origin_id, key_hash, player", params)
         players = cursor.fetchall()
         return cells, players, returning_rows()[0]
 
