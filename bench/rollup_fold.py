@@ -4,8 +4,8 @@ ReportReturning upkeep) and every grain (0021's url x software too) with 0017's 
 in one run. `--analyze`: instead, every grain with the fold as it was before migration 0016 (claimed rows
 not analyzed) against the fold of the code (analyzed). `--url-day-sums`: instead, every grain with
 reportcell_url_days (0017) against every grain with migration 0018's reportcell_url_day_sums (the same keys,
-the eight sums included). `--overlaps`: instead, every grain as before migration 0020 (no prev_url_overlap
-upkeep, its two indexes replaced by reportplayer_url_players) against the fold of the code.
+the eight sums included). `--overlaps`: instead, 0015's grains as before migration 0020 (no prev_url_overlap
+upkeep, its two indexes replaced by reportplayer_url_players) against the fold of the code (every grain).
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
     DATABASE_URL=.../appliance_ingest .venv/bin/python -m bench.rollup_fold --rows 8000 --analyze
@@ -140,29 +140,29 @@ def _compare_url_day_sums(rows: int, rounds: int) -> int:
     setup_django(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/appliance"))
     from appliance.playback.rollup_sql import GRAINS
 
-    rates: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(rounds):
-        for sums in rates:
-            rates[sums].append(rows / fold_seconds(tuple(GRAINS), rows, url_day_sums=sums))
-    for sums, name in ((False, "0017"), (True, "0018")):
-        print(f"  {name}: {statistics.median(rates[sums]):7.0f} play logs/s folded "
-              f"(median of {rounds}: {', '.join(f'{r:.0f}' for r in rates[sums])})")
-    print(f"  0018 / 0017: {statistics.median(rates[True]) / statistics.median(rates[False]):.2f}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    return 0
+    return _compare(rows, rounds, {"0017": (tuple(GRAINS), {"url_day_sums": False}),
+                                   "0018": (tuple(GRAINS), {"url_day_sums": True})})
 
 
 def _compare_overlaps(rows: int, rounds: int, new_players: bool) -> int:
-    from appliance.playback.rollup_sql import GRAINS
+    """0019's fold (0015's grains, no url overlaps) against the code's (0020's overlaps, 0021's url x software)."""
+    from appliance.playback.rollup_sql import GRAINS, GRAINS_0015
 
-    rates: dict[bool, list[float]] = {False: [], True: []}
+    return _compare(rows, rounds, {"0019": (GRAINS_0015, {"overlaps": False, "new_players": new_players}),
+                                   "0021": (tuple(GRAINS), {"overlaps": True, "new_players": new_players})})
+
+
+def _compare(rows: int, rounds: int, sides: dict[str, tuple[tuple[str, ...], dict]]) -> int:
+    """Two fold configurations (name -> grains, fold_seconds options), interleaved; the second over the first."""
+    rates: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(rounds):
-        for overlaps in rates:
-            rates[overlaps].append(rows / fold_seconds(tuple(GRAINS), rows, overlaps=overlaps, new_players=new_players))
-    for overlaps, name in ((False, "0019"), (True, "0020")):
-        print(f"  {name}: {statistics.median(rates[overlaps]):7.0f} play logs/s folded "
-              f"(median of {rounds}: {', '.join(f'{r:.0f}' for r in rates[overlaps])})")
-    print(f"  0020 / 0019: {statistics.median(rates[True]) / statistics.median(rates[False]):.2f}; "
+        for name, (grains, options) in sides.items():
+            rates[name].append(rows / fold_seconds(grains, rows, **options))
+    for name, rated in rates.items():
+        print(f"  {name}: {statistics.median(rated):7.0f} play logs/s folded "
+              f"(median of {rounds}: {', '.join(f'{r:.0f}' for r in rated)})")
+    before, after = sides
+    print(f"  {after} / {before}: {statistics.median(rates[after]) / statistics.median(rates[before]):.2f}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
