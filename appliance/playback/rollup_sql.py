@@ -175,11 +175,13 @@ def prev_url_overlap_sql(grain: str, tz: str, rows: str) -> list[str]:
     touched = (f"SELECT DISTINCT {k['day']} AS day, {k['origin_id']} AS origin_id, {k['key_b']} AS key_b, "
                f"c_playerid AS player FROM {rows} WHERE kind = 'logplay' AND c_playerid <> ''")
     overlap = _overlap_window("c.key_a", "q.day, q.origin_id, c.key_b, q.player")
+    # each partition row's cell probed by its key (LATERAL ... OFFSET 0: not pulled up into a join; joined by day
+    # and origin first, the planner once merged every co cell with the touched players: 158 s for 20,000 rows)
     return [f"UPDATE {PLAYER} p SET prev_url_overlap = w.overlap FROM (SELECT q.id, {overlap} AS overlap "
-            f"FROM {PLAYER} q JOIN ({touched}) t ON q.grain = '{grain}' AND q.player = t.player AND q.day = t.day "
-            f"AND q.origin_id = t.origin_id JOIN {CELL} c ON c.grain = q.grain AND c.day = q.day "
-            "AND c.origin_id = q.origin_id AND c.key_hash = q.key_hash AND c.key_b = t.key_b) w "
-            "WHERE p.id = w.id AND p.prev_url_overlap IS DISTINCT FROM w.overlap"]
+            f"FROM ({touched}) t JOIN {PLAYER} q ON q.grain = '{grain}' AND q.player = t.player AND q.day = t.day "
+            f"AND q.origin_id = t.origin_id CROSS JOIN LATERAL (SELECT key_a, key_b FROM {CELL} c WHERE "
+            "c.grain = q.grain AND c.day = q.day AND c.origin_id = q.origin_id AND c.key_hash = q.key_hash OFFSET 0) c "
+            "WHERE c.key_b = t.key_b) w WHERE p.id = w.id AND p.prev_url_overlap IS DISTINCT FROM w.overlap"]
 
 
 def backfill_prev_day_sql() -> list[str]:
