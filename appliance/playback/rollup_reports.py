@@ -281,8 +281,8 @@ def _url_software_report(url: str) -> ReportRows:
     ranking sums every metric per software in one pass over the prefix's cells (reportcell_url_software,
     index-only). A software's names are read from its own cell of grain s (key_hash = md5 of the cs key_b), not
     split from key_b: hostexe or version may hold a chr(31) themselves; the subquery runs once per software
-    (annotated after the sums: not in GROUP BY, where it would run once per cell). Ties in plays by hostexe, then version, as
-    in the raw report. Unique players: the cells' players minus, for the page served, the rows repeating a
+    (annotated after the sums: not in GROUP BY, where it would run once per cell). Ties in plays by hostexe, then
+    version, as in the raw report. Unique players: the cells' players minus, for the page served, the rows repeating a
     player of the prefix (_software_repeats)."""
     software = ReportCell.objects.filter(grain="s", day=NO_DAY, origin_id=0,
                                          key_hash=Cast(MD5(OuterRef("key_b")), UUIDField()))

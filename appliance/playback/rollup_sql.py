@@ -240,7 +240,8 @@ def _function(name: str, statements: list[str]) -> str:
             f"BEGIN\n  {body};\n  RETURN NULL;\nEND\n$fn$")
 
 
-def _statements(tz: str, rows: str, change, prev_days: bool, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
+def _statements(tz: str, rows: str, change, prev_days: bool, grains=tuple(GRAINS),
+                overlaps: bool = False) -> list[str]:
     return [s for g in grains for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])
             + (prev_url_overlap_sql(g, tz, rows) if overlaps else [])]
 
@@ -345,8 +346,8 @@ def _empty_rollups_sql() -> list[str]:
 def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
     """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
     left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
-    return [*_empty_rollups_sql(), *_statements(tz.replace("'", ""), "playback_playlog", add_rows_sql, prev_days, grains,
-                                                     overlaps)]
+    tz = tz.replace("'", "")
+    return [*_empty_rollups_sql(), *_statements(tz, "playback_playlog", add_rows_sql, prev_days, grains, overlaps)]
 
 
 # ReportCell.first_players: the cell's ReportPlayer rows with prev_day NULL (a player's first day in its
