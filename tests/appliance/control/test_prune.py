@@ -36,3 +36,26 @@ def test_beat_runs_the_prune_with_the_configured_retention(make_event, post_batc
     assert prune_report_events() == 1
     assert list(ReportEvent.objects.order_by("id").values_list("id", flat=True)) == ids[1:]
     assert prune_report_events() == 0  # running again is harmless
+
+
+def test_deleting_a_node_deletes_its_event_ids_and_keeps_the_others(make_event, post_batch, node):
+    """The event ids' node column has no database constraint (ingest speed): the ORM's CASCADE removes them."""
+    from appliance.nodes.models import ProxyNode
+    from tests.appliance.factories import ProxyNodeFactory
+
+    other = ProxyNodeFactory(name="node-2")
+    events = [make_event("future.kind") for _ in range(3)]
+    assert post_batch(events).json()["accepted"] == 3
+    assert post_batch(events, client=_client_of(other)).json()["accepted"] == 3  # ids are per node
+    ProxyNode.objects.filter(pk=node.pk).delete()
+    assert list(ReportEvent.objects.values_list("node_id", flat=True).distinct()) == [other.pk]
+    assert ReportEvent.objects.count() == 3
+    assert post_batch(events, client=_client_of(other)).json() == {"accepted": 0, "duplicates": 3}
+
+
+def _client_of(node):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {node.token}")
+    return client
