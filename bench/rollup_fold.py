@@ -5,17 +5,21 @@ in one run. `--analyze`: instead, every grain with the fold as it was before mig
 not analyzed) against the fold of the code (analyzed). `--url-day-sums`: instead, every grain with
 reportcell_url_days (0017) against every grain with migration 0018's reportcell_url_day_sums (the same keys,
 the eight sums included). `--overlaps`: instead, 0015's grains as before migration 0020 (no prev_url_overlap
-upkeep, its two indexes replaced by reportplayer_url_players) against the fold of the code (every grain).
+upkeep, its two indexes replaced by reportplayer_url_players) against 0021's fold (every grain). `--derived`:
+instead, 0021's fold (player rows for the all-time grains o, c, s, so) against 0022's (their players from the day
+grains), each play log a new player as in bench.ingest.
 
     DATABASE_URL=.../appliance_reports1m .venv/bin/python -m bench.rollup_fold --rows 20000 --rounds 3
     DATABASE_URL=.../appliance_ingest .venv/bin/python -m bench.rollup_fold --rows 8000 --analyze
     DATABASE_URL=.../appliance_reports10m .venv/bin/python -m bench.rollup_fold --rows 5000 --url-day-sums
     DATABASE_URL=.../appliance_reports10m .venv/bin/python -m bench.rollup_fold --rows 20000 --overlaps --analyze
+    DATABASE_URL=.../appliance_ingestq .venv/bin/python -m bench.rollup_fold --rows 20000 --derived
 
 Runs on a database kept by `bench.ingest --keep` (`<DATABASE_URL's database>_bench`, migrated, with play
 logs). Each measurement is one transaction, rolled back: the triggers of one grain set are installed,
 `--rows` LogPlay rows are copied (marked pending by the insert trigger) and folded by
-`playback_rollup_fold`; nothing it wrote stays.
+`playback_rollup_fold`; nothing it wrote stays. A fold before 0022 runs with 0022's database as it is: the all-time
+grains' player rows are not written back first (with new players each is an insert either way).
 """
 
 from __future__ import annotations
@@ -45,18 +49,19 @@ BEFORE_OVERLAPS_SQL = [
 
 def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, analyze: bool = True,
                  covering_index: bool = True, new_players: bool = False, url_day_sums: bool = False,
-                 overlaps: bool = True) -> float:
+                 overlaps: bool = True, derived: bool = False) -> float:
     """Seconds of playback_rollup_fold over `rows` copied LogPlay rows, with the triggers of `grains`;
     returning=False: without ReportReturning, whose upkeep then skips itself; analyze=False: the fold
     without its ANALYZE of the claimed rows; covering_index=False: without migration 0017's covering index
     of the url x day and week cells, which every cell update of theirs adds to; new_players: each copy a
     new c_playerid (as in bench.ingest), else the copied rows' players play again; url_day_sums: with
-    migration 0018's index in place of reportcell_url_days; overlaps=False: as before migration 0020."""
+    migration 0018's index in place of reportcell_url_days; overlaps=False: as before migration 0020;
+    derived: as from migration 0022 on."""
     from django.conf import settings
     from django.db import connection, transaction
 
     from appliance.playback.models import PlayLog
-    from appliance.playback.rollup_sql import FOLD_ROWS, install_sql
+    from appliance.playback.rollup_sql import FOLD_ROWS, install_first_players_sql, install_sql
 
     columns = ", ".join(f.column for f in PlayLog._meta.concrete_fields if not f.primary_key)
     elapsed = 0.0
@@ -71,7 +76,7 @@ def fold_seconds(grains: tuple[str, ...], rows: int, *, returning: bool = True, 
             for statement in [] if overlaps else BEFORE_OVERLAPS_SQL:
                 cursor.execute(statement)  # rolled back below
             for statement in install_sql(settings.TIME_ZONE, prev_days=True, deferred=True, grains=grains,
-                                         overlaps=overlaps):
+                                         overlaps=overlaps, derived=derived) + install_first_players_sql(derived):
                 if not analyze:
                     statement = statement.replace(f"ANALYZE {FOLD_ROWS};", "")
                 cursor.execute(statement)
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="compare the fold without and with its ANALYZE of the claimed rows (every grain)")
     p.add_argument("--overlaps", action="store_true",
                    help="compare the fold before migration 0020 (no prev_url_overlap upkeep) with the code's")
+    p.add_argument("--derived", action="store_true",
+                   help="compare 0021's fold with 0022's (the all-time grains' players from the day grains)")
     p.add_argument("--url-day-sums", action="store_true",
                    help="compare reportcell_url_days (0017) with 0018's reportcell_url_day_sums (every grain)")
     args = p.parse_args(argv)
@@ -109,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     # side: (grains, ReportReturning kept, fold analyzes its claimed rows, 0017's covering index)
     if args.overlaps:
         return _compare_overlaps(args.rows, args.rounds, new_players=args.analyze)
+    if args.derived:
+        return _compare(args.rows, args.rounds, {"0021": (every_grain, {"new_players": True}),
+                                                 "0022": (every_grain, {"new_players": True, "derived": True})})
     if args.analyze:
         sides = {"before": (every_grain, True, False, True), "analyzed": (every_grain, True, True, True)}
     else:

@@ -32,6 +32,12 @@ The urls starting with a prefix of length L lie together in that order, so a pla
 are one run whose first row has an overlap < L (or NULL) and every other row one >= L: the prefix's distinct
 players are its cells' `players` summed minus its rows with an overlap >= L (a range scan of those few rows,
 no DISTINCT). The overlap is recomputed (window lag over the url) for the partitions each statement touches.
+
+All-time players from the day grains (migration 0022): an all-time grain whose day grain has the same origin and key
+(DERIVED_PLAYERS: o from do, c from cd, s from sd, so from os) keeps no player rows. Each (origin, key, player) has
+exactly one day-grain row with prev_day NULL, so the all-time cell's players are the day cells' first_players summed:
+the ReportPlayer triggers add each first_players change to the all-time cell too. A fold writes about a quarter fewer
+player rows (their upserts were 13 % of the fold's time).
 """
 from __future__ import annotations
 
@@ -72,6 +78,8 @@ GRAINS_0021 = (*GRAINS_0015, "cs")
 WEEK_GRAINS = ("cw",)  # cells only: their `players` stay 0
 RANGE_GRAINS = ("do", "cd", "sd", "oc", "os")  # grains read with a day range and a distinct-player count
 OVERLAP_GRAINS = ("cd", "co", "cs")  # url-keyed grains whose player rows keep prev_url_overlap (0020, cs: 0021)
+# all-time grain -> the day grain whose first days count its players (migration 0022: no player rows of its own)
+DERIVED_PLAYERS = {"o": "do", "c": "cd", "s": "sd", "so": "os"}
 SHARED_PREFIX = "playback_shared_prefix_length"  # SQL function: leading characters two texts share
 CELL = "playback_reportcell"
 PLAYER = "playback_reportplayer"
@@ -192,15 +200,16 @@ def backfill_prev_day_sql() -> list[str]:
             f"FROM {PLAYER} WHERE grain IN ({grains})) w WHERE p.id = w.id AND w.prev IS NOT NULL"]
 
 
-def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
-    """Statements adding the LogPlay rows of relation `rows` to one grain."""
+def add_rows_sql(grain: str, tz: str, rows: str, derived: bool = False) -> list[str]:
+    """Statements adding the LogPlay rows of relation `rows` to one grain (derived: migration 0022's, where the
+    DERIVED_PLAYERS grains have cells only)."""
     sums = ", ".join(SUMS)
     cells = (f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, {sums}) "
              f"SELECT {KEYS}, key_a, key_b{_node_column(grain)}, plays, 0, {sums} "
              f"FROM ({_cells_source(grain, tz, rows)}) src "
              f"ON CONFLICT ({KEYS}) DO UPDATE SET plays = {CELL}.plays + EXCLUDED.plays, "
              + ", ".join(f"{s} = {CELL}.{s} + EXCLUDED.{s}" for s in SUMS))
-    if grain in WEEK_GRAINS:
+    if grain in WEEK_GRAINS or (derived and grain in DERIVED_PLAYERS):
         return [cells]
     return [
         cells,
@@ -212,14 +221,14 @@ def add_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
     ]
 
 
-def remove_rows_sql(grain: str, tz: str, rows: str) -> list[str]:
+def remove_rows_sql(grain: str, tz: str, rows: str, derived: bool = False) -> list[str]:
     """Statements removing the LogPlay rows of relation `rows` from one grain (rows were added before)."""
     cells = (f"UPDATE {CELL} c SET plays = c.plays - src.plays, "
              + ", ".join(f"{s} = c.{s} - src.{s}" for s in SUMS)
              + f" FROM ({_cells_source(grain, tz, rows)}) src WHERE {_match('c', 'src')}")
     emptied = (f"DELETE FROM {CELL} c USING ({_cells_source(grain, tz, rows)}) src "
                f"WHERE {_match('c', 'src')} AND c.plays <= 0")
-    if grain in WEEK_GRAINS:
+    if grain in WEEK_GRAINS or (derived and grain in DERIVED_PLAYERS):
         return [cells, emptied]
     return [
         cells,
@@ -241,8 +250,10 @@ def _function(name: str, statements: list[str]) -> str:
 
 
 def _statements(tz: str, rows: str, change, prev_days: bool, grains=tuple(GRAINS),
-                overlaps: bool = False) -> list[str]:
-    return [s for g in grains for s in change(g, tz, rows) + (prev_day_sql(g, tz, rows) if prev_days else [])
+                overlaps: bool = False, derived: bool = False) -> list[str]:
+    if derived:  # the all-time cells first: the day grains' player rows then add to their players
+        grains = sorted(grains, key=lambda grain: grain not in DERIVED_PLAYERS)
+    return [s for g in grains for s in change(g, tz, rows, derived) + (prev_day_sql(g, tz, rows) if prev_days else [])
             + (prev_url_overlap_sql(g, tz, rows) if overlaps else [])]
 
 
@@ -253,11 +264,12 @@ def _folded(rows: str) -> str:
 
 
 def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains=tuple(GRAINS),
-                overlaps: bool = False) -> list[str]:
+                overlaps: bool = False, derived: bool = False) -> list[str]:
     """Functions and triggers for time zone `tz` (report days are calendar days there).
 
     prev_days=False only for migration 0003, which runs before the column exists (0004 adds it).
     overlaps=True from migration 0020 on (its prev_url_overlap column exists).
+    derived=True from migration 0022 on (the DERIVED_PLAYERS grains' player rows are gone).
     deferred=True from migration 0011 on (its pending table exists): INSERTs are folded later.
     grains=BASE_GRAINS for the migrations before 0014 (which adds the other grains' column and rows)."""
     tz = tz.replace("'", "")
@@ -266,15 +278,15 @@ def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains
         lock = f"PERFORM pg_advisory_xact_lock({FOLD_LOCK})"
         # LogConnect rows add nothing to the roll-ups: never pending, "folded" from the start
         added = [f"INSERT INTO {PENDING} (playlog_id) SELECT id FROM new_rows WHERE kind = 'logplay'"]
-        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains, overlaps),
+        removed = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains, overlaps, derived),
                    f"DELETE FROM {PENDING} q USING old_rows r WHERE q.playlog_id = r.id"]
-        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains, overlaps),
-                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days, grains, overlaps)]
+        updated = [lock, *_statements(tz, _folded("old_rows"), remove_rows_sql, prev_days, grains, overlaps, derived),
+                   *_statements(tz, _folded("new_rows"), add_rows_sql, prev_days, grains, overlaps, derived)]
         truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}", f"DELETE FROM {PENDING}"]
-        fold = [_fold_function(tz, grains, overlaps)]
+        fold = [_fold_function(tz, grains, overlaps, derived)]
     else:
-        added = _statements(tz, "new_rows", add_rows_sql, prev_days, grains, overlaps)
-        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days, grains, overlaps)
+        added = _statements(tz, "new_rows", add_rows_sql, prev_days, grains, overlaps, derived)
+        removed = _statements(tz, "old_rows", remove_rows_sql, prev_days, grains, overlaps, derived)
         updated = removed + added
         truncated = [f"DELETE FROM {CELL}", f"DELETE FROM {PLAYER}"]
         fold = []
@@ -299,7 +311,7 @@ def install_sql(tz: str, prev_days: bool = False, deferred: bool = False, grains
     ]
 
 
-def _fold_function(tz: str, grains, overlaps: bool = False) -> str:
+def _fold_function(tz: str, grains, overlaps: bool = False, derived: bool = False) -> str:
     """playback_rollup_fold(n): adds at most n pending rows (the oldest) to the roll-ups in the caller's
     transaction and returns how many marks it claimed (rows deleted with triggers off leave orphan
     marks: claimed and dropped like the others)."""
@@ -313,15 +325,16 @@ def _fold_function(tz: str, grains, overlaps: bool = False) -> str:
                          # real row counts for the planner: guessing 1 row, it probed the prev_day pairs
                          # through an index of every player of the url (50x slower, bench.ingest's fold)
                          f"ANALYZE {FOLD_ROWS}",
-                         *_statements(tz, FOLD_ROWS, add_rows_sql, True, grains, overlaps), f"DROP TABLE {FOLD_ROWS}"])
+                         *_statements(tz, FOLD_ROWS, add_rows_sql, True, grains, overlaps, derived),
+                         f"DROP TABLE {FOLD_ROWS}"])
     return ("CREATE OR REPLACE FUNCTION playback_rollup_fold(n integer) RETURNS integer LANGUAGE plpgsql "
             f"AS $fn$\nDECLARE claimed integer;\nBEGIN\n  {body};\n  RETURN claimed;\nEND\n$fn$")
 
 
-def install_fold_sql(tz: str, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
+def install_fold_sql(tz: str, grains=tuple(GRAINS), overlaps: bool = False, derived: bool = False) -> list[str]:
     """playback_rollup_fold alone, replaced in place (a change of the fold's mechanism, not of the grains:
     the triggers stay as they are)."""
-    return [_fold_function(tz.replace("'", ""), grains, overlaps)]
+    return [_fold_function(tz.replace("'", ""), grains, overlaps, derived)]
 
 
 def uninstall_sql() -> list[str]:
@@ -343,11 +356,13 @@ def _empty_rollups_sql() -> list[str]:
             _if_returning_table(f"DELETE FROM {RETURNING}")]
 
 
-def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS), overlaps: bool = False) -> list[str]:
+def rebuild_sql(tz: str, prev_days: bool = False, grains=tuple(GRAINS), overlaps: bool = False,
+                derived: bool = False) -> list[str]:
     """Recompute every roll-up from playback_playlog (backfill, or after a time zone change); nothing is
     left pending. Run in one transaction where folds may run: the fold lock then keeps them out."""
     tz = tz.replace("'", "")
-    return [*_empty_rollups_sql(), *_statements(tz, "playback_playlog", add_rows_sql, prev_days, grains, overlaps)]
+    return [*_empty_rollups_sql(),
+            *_statements(tz, "playback_playlog", add_rows_sql, prev_days, grains, overlaps, derived)]
 
 
 # ReportCell.first_players: the cell's ReportPlayer rows with prev_day NULL (a player's first day in its
@@ -401,13 +416,29 @@ def _first_players_delta(relations: list[str]) -> str:
             f"FROM ({parts}) f GROUP BY 1, 2, 3, 4 HAVING sum(k) <> 0) d WHERE {_match('c', 'd')}")
 
 
-def install_first_players_sql() -> list[str]:
-    """Triggers on ReportPlayer keeping ReportCell.first_players (migration 0005) and ReportReturning (0015)."""
+def _derived_players_delta(relations: list[str]) -> str:
+    """The day grains' first_players changes added to their all-time cells' players (DERIVED_PLAYERS, 0022)."""
+    day_grains = {day: grain for grain, day in DERIVED_PLAYERS.items()}
+    listed = ", ".join(f"'{g}'" for g in day_grains)
+    parts = " UNION ALL ".join(_FIRST_ROWS.format(sign="1" if r == "new_p" else "-1", rows=r, grains=listed)
+                               for r in relations)
+    all_time = " ".join(f"WHEN '{day}' THEN '{grain}'" for day, grain in day_grains.items())
+    return (f"UPDATE {CELL} c SET players = c.players + d.k FROM (SELECT CASE grain {all_time} END AS grain, "
+            f"origin_id, key_hash, sum(k) AS k FROM ({parts}) f GROUP BY 1, 2, 3 HAVING sum(k) <> 0) d "
+            f"WHERE c.grain = d.grain AND c.day = DATE '{NO_DAY}' AND c.origin_id = d.origin_id "
+            "AND c.key_hash = d.key_hash")
+
+
+def install_first_players_sql(derived: bool = False) -> list[str]:
+    """Triggers on ReportPlayer keeping ReportCell.first_players (migration 0005), ReportReturning (0015) and,
+    derived=True (0022), the DERIVED_PLAYERS grains' players."""
     statements = uninstall_first_players_sql()
     for op, relations in _FIRST_TRIGGERS.items():
         name = f"playback_first_players_{op}"
         refs = " ".join(f"{'NEW' if r == 'new_p' else 'OLD'} TABLE AS {r}" for r in relations)
-        statements += [_function(name, [_first_players_delta(relations), _returning_delta(relations)]),
+        derived_players = [_derived_players_delta(relations)] if derived else []
+        statements += [_function(name, [_first_players_delta(relations), *derived_players,
+                                        _returning_delta(relations)]),
                        f"CREATE TRIGGER {name} AFTER {op.upper()} ON {PLAYER} REFERENCING {refs} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"]
     return statements
@@ -431,11 +462,14 @@ def bulk_rebuild_sql(tz: str) -> list[str]:
     by a window in the same statement, players and first_players counted from the players just written.
     The same rows as the incremental path (tests/appliance/playback/test_rollups.py). Nothing is left
     pending (a pending row folded again would count twice); the fold lock keeps folds out meanwhile."""
-    return [*_empty_rollups_sql(), *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz))]
+    # the ReportPlayer triggers off meanwhile: a day grain's player rows would add to all-time cells already counted
+    return [*_empty_rollups_sql(), *uninstall_first_players_sql(),
+            *(s for grain in GRAINS for s in bulk_grain_sql(grain, tz)), *install_first_players_sql(derived=True)]
 
 
 def bulk_grain_sql(grain: str, tz: str) -> list[str]:
-    """bulk_rebuild_sql's statements for one grain of empty roll-ups (grains can be built concurrently)."""
+    """bulk_rebuild_sql's statements for one grain of empty roll-ups (grains can be built concurrently), as the
+    triggers of migration 0022 on keep them: a DERIVED_PLAYERS grain's players counted, no player rows written."""
     tz = tz.replace("'", "")
     sums = ", ".join(SUMS)
     cell_keys = ", ".join("c." + k for k in KEYS.split(", "))
@@ -445,7 +479,9 @@ def bulk_grain_sql(grain: str, tz: str) -> list[str]:
     overlaps = grain in OVERLAP_GRAINS  # the cell's url beside each player row, for its overlap
     source = _players_source(grain, tz, "playback_playlog", with_keys=overlaps)
     overlap = f", {_overlap_window('key_a', 'day, origin_id, key_b, player')}" if overlaps else ""
-    players = [] if grain in WEEK_GRAINS else [
+    counted = (f"({_players_source(grain, tz, 'playback_playlog')}) src" if grain in DERIVED_PLAYERS
+               else f"{PLAYER} WHERE grain = '{grain}'")
+    players = [] if grain in WEEK_GRAINS or grain in DERIVED_PLAYERS else [
         f"INSERT INTO {PLAYER} ({KEYS}, player, n, prev_day{', prev_url_overlap' if overlaps else ''}) "
         f"SELECT {KEYS}, player, n, {prev}{overlap} FROM ({source}) src ORDER BY {KEYS}, player"]
     return [
@@ -454,8 +490,8 @@ def bulk_grain_sql(grain: str, tz: str) -> list[str]:
         f"INSERT INTO {CELL} ({KEYS}, key_a, key_b{_node_column(grain)}, plays, players, first_players, {sums}) "
         f"SELECT {cell_keys}, c.key_a, c.key_b{_node_column(grain, 'c.')}, c.plays, COALESCE(p.players, 0), COALESCE(p.first_players, 0), "
         f"{', '.join('c.' + s for s in SUMS)} FROM ({_cells_source(grain, tz, 'playback_playlog')}) c "
-        f"LEFT JOIN (SELECT {KEYS}, count(*) AS players, {first} AS first_players FROM {PLAYER} "
-        f"WHERE grain = '{grain}' GROUP BY 1, 2, 3, 4) p ON {_match('c', 'p')} ORDER BY {cell_keys}",
+        f"LEFT JOIN (SELECT {KEYS}, count(*) AS players, {first} AS first_players FROM {counted} "
+        f"GROUP BY 1, 2, 3, 4) p ON {_match('c', 'p')} ORDER BY {cell_keys}",
     ]
 
 
@@ -467,21 +503,25 @@ def _fold_everything_first() -> list[str]:
             "PERFORM playback_rollup_fold(2147483647); END IF; END $$"]
 
 
-def add_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...], overlaps: bool = False) -> list[str]:
+def add_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...], overlaps: bool = False,
+                   derived: bool = False) -> list[str]:
     """Build `grains` (new ones) beside the existing roll-ups in bulk, then triggers keeping the `kept` grains
     (deferred mode). One transaction: writers of play logs wait until it commits (migrations 0014, 0015)."""
     listed = ", ".join(f"'{g}'" for g in grains)
     return [*_fold_everything_first(), *uninstall_first_players_sql(),  # bulk_grain_sql counts first_players
             *_delete_grains_sql(listed), *(s for grain in grains for s in bulk_grain_sql(grain, tz)),
-            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept, overlaps=overlaps),
-            *install_first_players_sql()]
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept, overlaps=overlaps,
+                         derived=derived),
+            *install_first_players_sql(derived)]
 
 
-def drop_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...], overlaps: bool = False) -> list[str]:
+def drop_grains_sql(tz: str, grains: tuple[str, ...], kept: tuple[str, ...], overlaps: bool = False,
+                    derived: bool = False) -> list[str]:
     """add_grains_sql backwards: the triggers keep the `kept` grains only, and `grains`' rows are deleted."""
     listed = ", ".join(f"'{g}'" for g in grains)
     return [*_fold_everything_first(),
-            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept, overlaps=overlaps),
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=kept, overlaps=overlaps,
+                         derived=derived),
             *_delete_grains_sql(listed)]
 
 
@@ -519,3 +559,25 @@ def drop_overlaps_sql(tz: str, grains: tuple[str, ...]) -> list[str]:
     """add_overlaps_sql backwards: the triggers and fold without the overlap upkeep (the column goes next)."""
     return [*_fold_everything_first(), *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=grains),
             f"DROP FUNCTION IF EXISTS {SHARED_PREFIX}(text, text)"]
+
+
+def derive_players_sql(tz: str) -> list[str]:
+    """Migration 0022: the DERIVED_PLAYERS grains' player rows deleted (every pending row folded first, writers
+    waiting; their cells' players are already the count the day grains give), then the triggers and fold that
+    keep those players from the day grains' first days."""
+    listed = ", ".join(f"'{g}'" for g in DERIVED_PLAYERS)
+    return [*_fold_everything_first(), *uninstall_first_players_sql(), f"DELETE FROM {PLAYER} WHERE grain IN ({listed})",
+            *install_sql(tz.replace("'", ""), prev_days=True, deferred=True, grains=GRAINS_0021, overlaps=True,
+                         derived=True),
+            *install_first_players_sql(derived=True)]
+
+
+def underive_players_sql(tz: str) -> list[str]:
+    """derive_players_sql backwards: the DERIVED_PLAYERS grains' player rows written again from the play logs,
+    then 0021's triggers and fold."""
+    tz = tz.replace("'", "")
+    return [*_fold_everything_first(), *uninstall_first_players_sql(),
+            *(f"INSERT INTO {PLAYER} ({KEYS}, player, n) {_players_source(grain, tz, 'playback_playlog')} "
+              f"ORDER BY {KEYS}, player" for grain in DERIVED_PLAYERS),
+            *install_sql(tz, prev_days=True, deferred=True, grains=GRAINS_0021, overlaps=True),
+            *install_first_players_sql()]
