@@ -10,11 +10,16 @@ from django.db import connection
 from appliance.playback.models import PlayLog, ReportCell, ReportPlayer, RollupPending
 from appliance.playback.rollup_sql import DERIVED_PLAYERS, GRAINS
 from appliance.playback.rollups import rollups_fold, rollups_fold_pending
-from tests.appliance.factories import BASE_TIME, PlayLogFactory
-from tests.appliance.playback.test_rollups import assert_rollups_match_raw, build, origins  # noqa: F401 (fixture)
+from tests.appliance.factories import BASE_TIME, OriginFactory, PlayLogFactory
+from tests.appliance.playback.test_rollups import assert_rollups_match_raw, build
 
 pytestmark = [pytest.mark.django_db]
 MIGRATION = importlib.import_module("appliance.playback.migrations.0022_report_all_time_players_derived")
+
+
+@pytest.fixture
+def origins():
+    return [OriginFactory(name="gst"), OriginFactory(name="wms")]
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +47,7 @@ def assert_all_time_players_match_raw() -> None:
         assert min(kept.values(), default=0) >= 0, grain
 
 
-def test_all_time_grains_keep_no_player_rows_and_count_exactly(origins):  # noqa: F811
+def test_all_time_grains_keep_no_player_rows_and_count_exactly(origins):
     build(origins, count=150)
     assert rollups_fold(limit=60) == 60  # some folded, the rest by the checks below
     assert_all_time_players_match_raw()
@@ -52,7 +57,7 @@ def test_all_time_grains_keep_no_player_rows_and_count_exactly(origins):  # noqa
     assert_rollups_match_raw(origins)
 
 
-def test_earlier_days_deletes_and_moves_keep_all_time_players_exact(origins):  # noqa: F811
+def test_earlier_days_deletes_and_moves_keep_all_time_players_exact(origins):
     build(origins, count=80, days=3)
     rollups_fold_pending(limit=1000)
     # a known player first seen later than now: its earlier day becomes its first (prev_day moves)
@@ -79,7 +84,7 @@ def test_earlier_days_deletes_and_moves_keep_all_time_players_exact(origins):  #
     assert not ReportCell.objects.exists()
 
 
-def test_migration_writes_the_rows_back_and_removes_them_again(origins):  # noqa: F811
+def test_migration_writes_the_rows_back_and_removes_them_again(origins):
     build(origins, count=100)
     rollups_fold(limit=40)  # pending rows are folded by either direction first
     with connection.schema_editor() as editor:
