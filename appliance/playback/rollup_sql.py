@@ -211,7 +211,7 @@ def add_rows_sql(grain: str, tz: str, rows: str, derived: bool = False) -> list[
         return [f"{columns}SELECT {KEYS}, key_a, key_b{_node_column(grain)}, plays, 0, {sums} "
                 f"FROM ({_cells_source(grain, tz, rows)}) src {upsert}"]
     # one statement: each cell is written once, its new players counted from the player rows the upsert inserted
-    # (a second UPDATE of every touched cell was 8 % of the fold: the sums are in indexes, so no update is HOT)
+    # (a second UPDATE of every touched cell: the sums are in indexes, so no update is HOT; 3-10 % of the fold's CPU)
     src_keys = ", ".join(f"src.{k}" for k in KEYS.split(", "))
     src_sums = ", ".join(f"src.{s}" for s in SUMS)
     return [
@@ -412,10 +412,15 @@ def returning_build_sql(grains: tuple[str, ...] = RANGE_GRAINS) -> list[str]:
         f"WHERE grain IN ({listed}) AND prev_day IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")]
 
 
+def _first_rows(relations: list[str], grains) -> str:
+    """+1 per new, -1 per old player row of `grains` with prev_day NULL (a first day), from the transition tables."""
+    listed = ", ".join(f"'{g}'" for g in grains)
+    return " UNION ALL ".join(_FIRST_ROWS.format(sign="1" if r == "new_p" else "-1", rows=r, grains=listed)
+                              for r in relations)
+
+
 def _first_players_delta(relations: list[str]) -> str:
-    grains = ", ".join(f"'{g}'" for g in RANGE_GRAINS)
-    parts = " UNION ALL ".join(_FIRST_ROWS.format(sign="1" if r == "new_p" else "-1", rows=r, grains=grains)
-                               for r in relations)
+    parts = _first_rows(relations, RANGE_GRAINS)
     return (f"UPDATE {CELL} c SET first_players = c.first_players + d.k FROM (SELECT {KEYS}, sum(k) AS k "
             f"FROM ({parts}) f GROUP BY 1, 2, 3, 4 HAVING sum(k) <> 0) d WHERE {_match('c', 'd')}")
 
@@ -423,9 +428,7 @@ def _first_players_delta(relations: list[str]) -> str:
 def _derived_players_delta(relations: list[str]) -> str:
     """The day grains' first_players changes added to their all-time cells' players (DERIVED_PLAYERS, 0022)."""
     day_grains = {day: grain for grain, day in DERIVED_PLAYERS.items()}
-    listed = ", ".join(f"'{g}'" for g in day_grains)
-    parts = " UNION ALL ".join(_FIRST_ROWS.format(sign="1" if r == "new_p" else "-1", rows=r, grains=listed)
-                               for r in relations)
+    parts = _first_rows(relations, day_grains)
     all_time = " ".join(f"WHEN '{day}' THEN '{grain}'" for day, grain in day_grains.items())
     return (f"UPDATE {CELL} c SET players = c.players + d.k FROM (SELECT CASE grain {all_time} END AS grain, "
             f"origin_id, key_hash, sum(k) AS k FROM ({parts}) f GROUP BY 1, 2, 3 HAVING sum(k) <> 0) d "
