@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 SESSION_KINDS = ("session.started", "session.counters", "session.ended", "playlog")
 SPLIT_KIND = "split.changed"
+CACHE, ORIGIN = ServedFrom.CACHE.value, ServedFrom.ORIGIN.value  # plain str: compared once or twice per event
+ORIGIN_ERROR = EndReason.ORIGIN_ERROR.value
 SESSION_FIELDS = ("url", "origin_url", "player_addr", "player_ip", "user_agent", "transports", "served_from",
                   "started_at", "origin_id", "ended_at", "end_reason", "bytes_out", "packets_out", "bytes_in",
                   "packets_in", "packets_lost", "jitter_ms", "counters_seq", "updated_at")
@@ -75,7 +77,7 @@ class BatchApply:
             elif kind == "session.started":
                 playback.started_apply(session, data, at, origins=self._origins())
                 published.append(("session.started", session))
-                self.traffic.add(at, requests=1, cache_requests=int(session.served_from == ServedFrom.CACHE))
+                self.traffic.add(at, requests=1, cache_requests=int(session.served_from == CACHE))
             elif kind == "session.counters":
                 before = (session.bytes_out, session.bytes_in)
                 if playback.counters_apply(session, data, seq):
@@ -86,7 +88,7 @@ class BatchApply:
                 playback.ended_apply(session, data, seq, at)
                 published.append(("session.ended", session))
                 self._session_traffic(session, before, at)
-                self.traffic.add(at, errors=int(session.end_reason == EndReason.ORIGIN_ERROR))
+                self.traffic.add(at, errors=int(session.end_reason == ORIGIN_ERROR))
             if session is not None and kind != "session.counters":
                 self.changed.add(sid)
         self._save_sessions()
@@ -106,8 +108,8 @@ class BatchApply:
         """Counter deltas of one session; a split session's bytes in are its hub's, counted once there."""
         out, fetched = session.bytes_out - before[0], session.bytes_in - before[1]
         kind = session.served_from
-        self.traffic.add(at, bytes_out=out, cache_bytes_out=out if kind == ServedFrom.CACHE else 0,
-                         origin_bytes=fetched if kind == ServedFrom.ORIGIN else 0)
+        self.traffic.add(at, bytes_out=out, cache_bytes_out=out if kind == CACHE else 0,
+                         origin_bytes=fetched if kind == ORIGIN else 0)
 
     def _split_traffic(self, at, bytes_in: int, origin_error: bool) -> None:
         self.traffic.add(at, origin_bytes=bytes_in, errors=int(origin_error))

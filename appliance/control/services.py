@@ -26,9 +26,9 @@ class IngestResult:
 
 def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict], now: dt.datetime) -> IngestResult:
     """Store and apply a validated batch. Safe to call again with the same batch."""
-    unique: dict = {}
-    for event in events:
-        unique.setdefault(event["id"], event)
+    unique: dict[str, dict] = {}
+    for event in events:  # ids as validation gives them (canonical text); str() also takes a UUID
+        unique.setdefault(str(event["id"]), event)
     with transaction.atomic():
         # Updating the node row first locks it: batches from one node are serialised, so the "already
         # stored?" check below cannot race with a concurrent retry of the same batch.
@@ -42,14 +42,14 @@ def report_batch_ingest(*, node: ProxyNode, node_info: dict, events: list[dict],
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
-def _store_new_events(node: ProxyNode, unique: dict) -> list[dict]:
+def _store_new_events(node: ProxyNode, unique: dict[str, dict]) -> list[dict]:
     """Record the ids not stored yet and return their events (the node row is locked by the caller)."""
     if not unique:
         return []
     if connection.vendor == "postgresql":
         # One statement for check + insert, the rows as one JSON parameter (parsed by PostgreSQL in C;
         # per-element array adaptation in Python cost more than the insert itself).
-        rows = json.dumps([[str(e["id"]), e["seq"], e["kind"][:32], e["at"].isoformat()] for e in unique.values()])
+        rows = json.dumps([[key, e["seq"], e["kind"][:32], e["at"].isoformat()] for key, e in unique.items()])
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO control_reportevent (node_id, event_id, seq, kind, at, received_at) "
@@ -58,10 +58,10 @@ def _store_new_events(node: ProxyNode, unique: dict) -> list[dict]:
                 "ON CONFLICT (node_id, event_id) DO NOTHING RETURNING event_id",
                 [node.pk, rows])
             stored = {str(row[0]) for row in cursor.fetchall()}
-        return [e for key, e in unique.items() if str(key) in stored]
+        return [e for key, e in unique.items() if key in stored]
     known = {str(k) for k in ReportEvent.objects.filter(node=node, event_id__in=list(unique))
              .values_list("event_id", flat=True)}
-    fresh = [e for key, e in unique.items() if str(key) not in known]
+    fresh = [e for key, e in unique.items() if key not in known]
     ReportEvent.objects.bulk_create(
         [ReportEvent(node=node, event_id=e["id"], seq=e["seq"], kind=e["kind"][:32], at=e["at"]) for e in fresh])
     return fresh

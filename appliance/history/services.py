@@ -37,9 +37,17 @@ class TrafficDeltas:
 
     def __init__(self) -> None:
         self.minutes: dict[dt.datetime, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+        # the last event's minute [start, end) and its row: a batch's events come in time order, mostly
+        # several per minute, so most events skip bucket_start
+        self._start = self._end = dt.datetime.max.replace(tzinfo=dt.UTC)
+        self._row: dict[str, int] = {}
 
     def add(self, at: dt.datetime, **deltas: int) -> None:
-        row = self.minutes[bucket_start(Grain.MINUTE, at)]
+        if not self._start <= at < self._end:
+            self._start = bucket_start(Grain.MINUTE, at)
+            self._end = self._start + dt.timedelta(minutes=1)
+            self._row = self.minutes[self._start]
+        row = self._row
         for name, value in deltas.items():
             if value > 0:  # a counter going back (proxyd restarted) is not negative traffic
                 row[name] += value

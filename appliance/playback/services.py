@@ -18,6 +18,9 @@ from appliance.playback.wmlog_fields import wmlog_columns
 
 _COUNTERS = ("bytes_out", "packets_out", "bytes_in", "packets_in", "packets_lost")
 _MAX_BIGINT = 2**63 - 1
+# Choices.values builds a new list on every access: these run once per report event
+_SERVED_FROM = frozenset(ServedFrom.values)
+_END_REASONS = frozenset(EndReason.values)
 
 
 def _ip_of(addr: str) -> str | None:
@@ -57,7 +60,7 @@ def started_apply(session: StreamSession, data: dict, at: dt.datetime, *, origin
     session.user_agent = as_str(data.get("user_agent"), 512)
     session.transports = as_str_list(data.get("transports"))
     served_from = data.get("served_from")
-    session.served_from = served_from if served_from in ServedFrom.values else ""
+    session.served_from = served_from if isinstance(served_from, str) and served_from in _SERVED_FROM else ""
     session.started_at = at
     session.origin = origin_for_url(session.origin_url, origins=origins) if session.origin_url else None
 
@@ -93,7 +96,7 @@ def ended_apply(session: StreamSession, data: dict, seq: int, at: dt.datetime) -
     counters_apply(session, data, seq)
     session.ended_at = at
     reason = data.get("end_reason")
-    session.end_reason = reason if reason in EndReason.values else ""
+    session.end_reason = reason if isinstance(reason, str) and reason in _END_REASONS else ""
 
 
 def playlog_record(*, node: ProxyNode, data: dict, at: dt.datetime) -> PlayLog:

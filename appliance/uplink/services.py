@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from django.db import transaction
 
@@ -15,7 +14,7 @@ from appliance.playback.models import StreamSession
 from appliance.uplink.models import UplinkEvent, UplinkEventType, UplinkState
 
 
-def uplink_enqueue_from_report(*, node: ProxyNode, event_id: uuid.UUID, data: dict, at: dt.datetime,
+def uplink_enqueue_from_report(*, node: ProxyNode, event_id: str, data: dict, at: dt.datetime,
                                session: StreamSession | None) -> UplinkEvent | None:
     """Outbox row for a subscribed SendEvent; called inside the ingestion transaction."""
     event_type = data.get("event_type")

@@ -71,3 +71,11 @@ def test_unusual_batches_leave_the_fast_path_with_the_same_result_or_errors(chan
         assert excinfo.value.detail == exc.detail
     else:
         assert ReportBatchSerializer().run_validation(batch) == expected
+
+
+@pytest.mark.parametrize("event_id", [EVENT["id"].upper(), "{" + EVENT["id"] + "}", EVENT["id"].replace("-", ""),
+                                      "urn:uuid:" + EVENT["id"]])
+def test_an_id_spelled_another_way_becomes_the_canonical_text_on_both_paths(event_id):
+    event = {**EVENT, "id": event_id}
+    assert ReportEventSerializer().run_validation(dict(event))["id"] == EVENT["id"]
+    assert field_by_field(dict(event))["id"] == EVENT["id"]

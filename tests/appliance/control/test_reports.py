@@ -43,6 +43,27 @@ def test_duplicate_ids_inside_one_batch_count_as_duplicates(make_event, post_bat
     assert post_batch([event, event]).json() == {"accepted": 1, "duplicates": 1}
 
 
+SPELLINGS = [str.upper, lambda text: "{" + text + "}", lambda text: text.replace("-", ""),
+             lambda text: "urn:uuid:" + text]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS, ids=["upper", "braces", "hex", "urn"])
+def test_an_event_id_spelled_another_way_is_the_same_event(make_event, post_batch, spelling):
+    event = started(make_event)
+    respelled = {**event, "id": spelling(event["id"])}
+    assert post_batch([respelled, event]).json() == {"accepted": 1, "duplicates": 1}
+    assert post_batch([respelled]).json() == {"accepted": 0, "duplicates": 1}
+    assert [str(ReportEvent.objects.get().event_id)] == [event["id"]]
+
+
+def test_served_from_and_end_reason_of_another_json_type_are_left_empty(make_event, post_batch):
+    start = started(make_event, served_from=["cache"])
+    end = counters(make_event, kind="session.ended", end_reason={"teardown": 1})
+    assert post_batch([start, end]).json() == {"accepted": 2, "duplicates": 0}
+    session = StreamSession.objects.get()
+    assert (session.served_from, session.end_reason, session.ended_at is not None) == ("", "", True)
+
+
 def test_ended_before_started_builds_one_complete_session(make_event, post_batch):
     start = started(make_event)
     end = counters(make_event, kind="session.ended", bytes_out=5000, packets_lost=3, end_reason="teardown")

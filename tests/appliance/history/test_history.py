@@ -116,6 +116,16 @@ def test_a_batch_becomes_minute_hour_and_day_rows(post_batch, make_event):
         assert row.spool_bytes == 4096
 
 
+def test_deltas_out_of_time_order_land_in_their_own_minutes():
+    deltas = services.TrafficDeltas()
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    for at, requests in ((_at(59), 1), (_at(60), 2), (_at(0), 4), (_at(119.999999), 8), (_at(120), 16),
+                         (_at(30).astimezone(plus_two), 32), (_at(60), 64)):
+        deltas.add(at, requests=requests)
+    assert {minute: row["requests"] for minute, row in deltas.minutes.items()} == {
+        _at(0): 1 + 4 + 32, _at(60): 2 + 8 + 64, _at(120): 16}
+
+
 def test_a_redelivered_batch_adds_nothing(post_batch, make_event):
     batch = _session_batch(make_event)
     post_batch(batch)
