@@ -55,9 +55,9 @@ def _store_new_events(node: ProxyNode, unique: dict[str, dict]) -> list[dict]:
                 "INSERT INTO control_reportevent (node_id, event_id, seq, kind, at, received_at) "
                 "SELECT %s, (e->>0)::uuid, (e->>1)::bigint, e->>2, (e->>3)::timestamptz, now() "
                 "FROM json_array_elements(%s::json) AS e "
-                "ON CONFLICT (node_id, event_id) DO NOTHING RETURNING event_id",
+                "ON CONFLICT (node_id, event_id) DO NOTHING RETURNING event_id::text",  # no UUID object per row
                 [node.pk, rows])
-            stored = {str(row[0]) for row in cursor.fetchall()}
+            stored = {row[0] for row in cursor.fetchall()}
         return [e for key, e in unique.items() if key in stored]
     known = {str(k) for k in ReportEvent.objects.filter(node=node, event_id__in=list(unique))
              .values_list("event_id", flat=True)}
