@@ -266,9 +266,15 @@ class ReportPlayer(models.Model):
         constraints = [models.UniqueConstraint(fields=["grain", "day", "origin_id", "key_hash", "player"],
                                                name="reportplayer_unique_key")]
         indexes = [
+            # range reports: count(*) of first-in-range rows, index-only
+            models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
+                         condition=RANGE_GRAINS_Q, name="reportplayer_range"),
             # prev_day upkeep: all days of the (origin, key, player) pairs a statement touches
             models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=RANGE_GRAINS_Q,
                          name="reportplayer_pair_days"),
+            # range reports: players back after a gap, added to the cells' first_players
+            models.Index(fields=["grain", "day", "prev_day"], include=["origin_id", "key_hash"],
+                         condition=RANGE_GRAINS_Q & models.Q(prev_day__isnull=False), name="reportplayer_returning"),
             # url prefix on by-day/by-origin: the matching urls' rows that repeat a player (a probe per url)
             models.Index(fields=["key_hash", "grain", "prev_url_overlap"], include=["origin_id", "day"],
                          condition=URL_OVERLAP_GRAINS_Q & models.Q(prev_url_overlap__isnull=False),
@@ -276,9 +282,12 @@ class ReportPlayer(models.Model):
             # prev_url_overlap upkeep: a player's rows of a day / origin
             models.Index(fields=["grain", "player", "day", "origin_id"], include=["key_hash"],
                          condition=URL_OVERLAP_GRAINS_Q, name="reportplayer_url_partition"),
-            # prev_day upkeep of the origin x day grains (origin leading)
+            # the same two for the origin x day grains (origin leading: a range reads one origin's rows)
             models.Index(fields=["grain", "origin_id", "key_hash", "player", "day"], condition=ORIGIN_DAY_GRAINS_Q,
                          name="reportplayer_origin_pair_days"),
+            models.Index(fields=["grain", "origin_id", "day", "prev_day"], include=["key_hash"],
+                         condition=ORIGIN_DAY_GRAINS_Q & models.Q(prev_day__isnull=False),
+                         name="reportplayer_origin_returning"),
         ]
 
 

@@ -19,12 +19,11 @@ Only LogPlay rows with a c_playerid count as players, as in the raw aggregate.
 
 Distinct players over a day range: in the RANGE_GRAINS each ReportPlayer row also holds prev_day, the
 player's previous play day in the same (origin, key). A player plays in [a, b) exactly when one of its
-rows there has prev_day NULL or < a (its first day in the range), so the range count needs no DISTINCT
-over text. prev_day is recomputed (window lag) for the (origin, key, player) pairs each statement touches.
-The rows with prev_day NULL are counted in their cell's first_players, those with prev_day < a per (cell,
-prev_day) in ReportReturning (migration 0015), both kept by the triggers on ReportPlayer: a range reads the
-cells and a few rows per cell, no player row (migration 0023 dropped the player-row indexes the counts
-were once read from).
+rows there has prev_day NULL or < a (its first day in the range), so the range count is a plain
+count(*) over an index-only scan, no DISTINCT over text. prev_day is recomputed (window lag) for the
+(origin, key, player) pairs each statement touches. The rows with prev_day < a are counted per (cell,
+prev_day) in ReportReturning (migration 0015), kept by the triggers on ReportPlayer: a range reads a few
+rows per cell, not one per returning player.
 
 Distinct players over a url prefix (migration 0020): in the OVERLAP_GRAINS each ReportPlayer row also holds
 prev_url_overlap, how many leading characters its url shares with the url before it (in "C" order) among the

@@ -363,24 +363,6 @@ def test_content_days_index_migration_reverses():
                                     "0017_report_content_days_covering")
 
 
-def test_unread_player_indexes_are_dropped_and_come_back_backwards():
-    """Migration 0023: the three ReportPlayer indexes that no report reads since 0015 are gone (every fold
-    paid for them); backwards they are built again, forwards dropped again."""
-    from django.db.migrations.executor import MigrationExecutor
-
-    names = ["reportplayer_origin_returning", "reportplayer_range", "reportplayer_returning"]
-
-    def present() -> list[str]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s) ORDER BY 1", [names])
-            return [row[0] for row in cursor.fetchall()]
-
-    assert present() == []
-    for target, expected in (("0022_report_all_time_players_derived", names), ("0023_report_player_unread_indexes", [])):
-        MigrationExecutor(connection).migrate([("playback", target)])
-        assert present() == expected
-
-
 def test_range_players_count_returning_players_once(origins):
     """A player back after a gap that spans the range start counts through prev_day, not first_players."""
     node = ProxyNodeFactory()
