@@ -430,10 +430,8 @@ def _derived_players_delta(relations: list[str]) -> str:
     day_grains = {day: grain for grain, day in DERIVED_PLAYERS.items()}
     parts = _first_rows(relations, day_grains)
     all_time = " ".join(f"WHEN '{day}' THEN '{grain}'" for day, grain in day_grains.items())
-    # the day joins as a column of d, not as a constant filter on the cells: under that filter a never-analyzed
-    # cell table was estimated at one row and put outside a nested loop that re-sorted d per cell (56 s for one
-    # fold of 20,000 play logs on a fresh database, a plan PL/pgSQL then keeps for the connection); joined on the
-    # four keys of the unique index, like _first_players_delta, d drives and each of its rows probes one cell
+    # the day as a column of d, not a constant filter on the cells: with that filter a never-analyzed cell table
+    # looked like one row and d was re-aggregated per cell (migration 0023); on the four keys d probes the cells
     return (f"UPDATE {CELL} c SET players = c.players + d.k FROM (SELECT CASE grain {all_time} END AS grain, "
             f"DATE '{NO_DAY}' AS day, origin_id, key_hash, sum(k) AS k FROM ({parts}) f GROUP BY 1, 3, 4 "
             f"HAVING sum(k) <> 0) d WHERE {_match('c', 'd')}")
